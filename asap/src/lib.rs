@@ -1,0 +1,1 @@
+//! asap (placeholder, being written).

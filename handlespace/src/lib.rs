@@ -1,0 +1,1 @@
+//! handlespace (placeholder, being written).

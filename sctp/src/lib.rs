@@ -1,0 +1,1 @@
+//! sctp (placeholder, being written).
