@@ -1,0 +1,238 @@
+//! Every address, port, timer and limit of the registrar, with its default, in one place.
+//!
+//! Layering: built-in defaults, then a TOML file (`--config`), then command-line flags. Each
+//! field is documented here once; the README's limits table is written from this file.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// The registrar's whole configuration.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Registrar identifier (RFC 5353 §2.1); 0 means "pick a random non-zero one at start".
+    pub registrar_id: u32,
+    /// Worker threads, one pinned per core; 0 means "all cores".
+    pub workers: usize,
+    /// Which SCTP implementation carries ASAP and ENRP.
+    pub backend: Backend,
+    /// UDP address our userspace SCTP listens on (RFC 6951; IANA port 9899).
+    pub udp_encapsulation: SocketAddr,
+    /// SCTP port of the ASAP service (RFC 5352 §6: 3863).
+    pub asap_port: u16,
+    /// SCTP port of the ENRP service (RFC 5353: 9901).
+    pub enrp_port: u16,
+    /// Addresses the kernel-SCTP backend binds (several for multi-homing).
+    pub kernel_addresses: Vec<IpAddr>,
+    /// Server Announce (RFC 5352 §3.6) settings.
+    pub announce: Announce,
+    /// Timers.
+    pub timers: Timers,
+    /// Limits.
+    pub limits: Limits,
+}
+
+/// SCTP backends.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backend {
+    /// The host kernel's SCTP (one-to-many sockets), where it exists.
+    Kernel,
+    /// Our own SCTP carried in UDP (RFC 6951): works on every host.
+    Userspace,
+}
+
+/// ASAP Server Announce settings.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Announce {
+    /// Send announces at all.
+    pub enabled: bool,
+    /// Multicast group and port (RFC 5352 §3.6 leaves it to configuration; RSPLIB uses
+    /// 239.0.0.50:3863).
+    pub group: SocketAddr,
+    /// The announce period, T6 in RSPLIB's registrar (1 s).
+    pub interval_ms: u64,
+}
+
+/// Protocol timers (RFC 5352 §5, RFC 5353 §7), in milliseconds.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Timers {
+    /// Period of Endpoint Keep Alive to each owned PE; sent spread ±50 % (RFC 5352 §3.4).
+    /// Default as RSPLIB's registrar (`-endpointkeepaliveinterval`, 5 s).
+    pub keep_alive_interval_ms: u64,
+    /// Time to wait for an Endpoint Keep Alive Ack before removing the PE.
+    /// Default as RSPLIB's registrar (`-endpointkeepalivetimeout`, 5 s).
+    pub keep_alive_timeout_ms: u64,
+    /// Upper bound on a PE's requested registration lifetime; longer requests are clamped.
+    pub registration_life_max_ms: u64,
+}
+
+/// Every table, slab and queue bound. A full one is an error cause to the peer, never a panic
+/// or an unbounded allocation.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Pools per registrar (all cores together).
+    pub pools_max: u32,
+    /// Pool elements per registrar (all cores together).
+    pub pool_elements_max: u32,
+    /// Pool elements in one pool.
+    pub pool_elements_per_pool_max: u32,
+    /// SCTP associations (PEs, PUs, peers) per core.
+    pub sessions_per_core_max: u32,
+    /// Depth of each cross-core queue (one per ordered pair of cores).
+    pub cross_core_queue_depth: u32,
+    /// Unreachable reports that remove a PE (RFC 5352 §3.5 MAX-BAD-PE-REPORT; RSPLIB: 3).
+    pub bad_pe_reports_max: u32,
+    /// Items a single Handle Resolution may return.
+    pub resolution_items_max: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            registrar_id: 0,
+            workers: 0,
+            backend: Backend::Userspace,
+            udp_encapsulation: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9899),
+            asap_port: 3863,
+            enrp_port: 9901,
+            kernel_addresses: vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)],
+            announce: Announce::default(),
+            timers: Timers::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl Default for Announce {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            group: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(239, 0, 0, 50)), 3863),
+            interval_ms: 1_000,
+        }
+    }
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Self {
+            keep_alive_interval_ms: 5_000,
+            keep_alive_timeout_ms: 5_000,
+            registration_life_max_ms: 3_600_000,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            pools_max: 100_000,
+            pool_elements_max: 1_000_000,
+            pool_elements_per_pool_max: 1_000_000,
+            sessions_per_core_max: 65_536,
+            cross_core_queue_depth: 4_096,
+            bad_pe_reports_max: 3,
+            resolution_items_max: 64,
+        }
+    }
+}
+
+/// A configuration that cannot be used, naming the field.
+#[derive(Debug, PartialEq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads a TOML file; errors name the file and the field.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read config {}: {e}", path.display())))?;
+        Self::from_toml(&text).map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))
+    }
+
+    /// Parses TOML text and validates it.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigError(e.message().to_owned()))
+            .map_err(|e| ConfigError(format!("invalid config: {}", e.0)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks relationships between fields; each error names the field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |field: &str, why: &str| Err(ConfigError(format!("{field}: {why}")));
+        if self.asap_port == 0 {
+            return fail("asap_port", "must not be 0");
+        }
+        if self.enrp_port == self.asap_port {
+            return fail("enrp_port", "must differ from asap_port");
+        }
+        if self.timers.keep_alive_interval_ms == 0 {
+            return fail("timers.keep_alive_interval_ms", "must be at least 1");
+        }
+        if self.timers.keep_alive_timeout_ms == 0 {
+            return fail("timers.keep_alive_timeout_ms", "must be at least 1");
+        }
+        if self.announce.enabled && !self.announce.group.ip().is_multicast() {
+            return fail("announce.group", "must be a multicast address");
+        }
+        if self.announce.interval_ms == 0 {
+            return fail("announce.interval_ms", "must be at least 1");
+        }
+        if self.limits.cross_core_queue_depth == 0 {
+            return fail("limits.cross_core_queue_depth", "must be at least 1");
+        }
+        if self.limits.resolution_items_max == 0 {
+            return fail("limits.resolution_items_max", "must be at least 1");
+        }
+        if self.limits.bad_pe_reports_max == 0 {
+            return fail("limits.bad_pe_reports_max", "must be at least 1");
+        }
+        if self.limits.pool_elements_per_pool_max > self.limits.pool_elements_max {
+            return fail("limits.pool_elements_per_pool_max", "exceeds limits.pool_elements_max");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: the defaults are valid and a TOML file overrides only what it names.
+    #[test]
+    fn toml_overrides_defaults() {
+        let config = Config::from_toml("workers = 2\n[timers]\nkeep_alive_timeout_ms = 250\n")
+            .unwrap();
+        assert_eq!(config.workers, 2);
+        assert_eq!(config.timers.keep_alive_timeout_ms, 250);
+        assert_eq!(config.timers.keep_alive_interval_ms, Timers::default().keep_alive_interval_ms);
+        Config::default().validate().unwrap();
+    }
+
+    // Goal: bad input names the field. Method: an unknown key, a wrong type, a bad relation.
+    #[test]
+    fn errors_name_the_field() {
+        let unknown = Config::from_toml("wrokers = 2").unwrap_err();
+        assert!(unknown.0.contains("wrokers"), "{unknown}");
+        let typed = Config::from_toml("[timers]\nkeep_alive_timeout_ms = \"x\"").unwrap_err();
+        assert!(typed.0.contains("invalid"), "{typed}");
+        let relation = Config::from_toml("asap_port = 9901").unwrap_err();
+        assert!(relation.0.contains("enrp_port"), "{relation}");
+        let group = Config::from_toml("[announce]\ngroup = \"127.0.0.1:3863\"").unwrap_err();
+        assert!(group.0.contains("announce.group"), "{group}");
+    }
+}

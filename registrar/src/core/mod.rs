@@ -1,0 +1,5 @@
+//! Per-core loops, shards and cross-core queues. The only code that reads the OS clock.
+
+pub mod clock;
+pub mod mesh;
+pub mod spsc;
