@@ -1,1 +1,47 @@
-//! transport (placeholder, being written).
+//! transport: the only crate that touches sockets and io_uring.
+//!
+//! What it does **not** do: no protocol logic (SCTP lives in the sans-IO `sctp` crate, ASAP and
+//! ENRP in `registrar`), no threads, no clock reads beyond bounded waits inside a system call, no
+//! allocation after setup on the hot path.
+//!
+//! ```text
+//!                 ┌───────────── registrar / loadgen (per core) ─────────────┐
+//!                 │         api::SctpTransport  (events: Up, Data, ...)       │
+//!                 └──────────────┬──────────────────────────┬────────────────┘
+//!              sctp_udp (sctp::Endpoint over UDP)     kernel_sctp (RFC 6458)
+//!                                │                          │
+//!              udp::UdpRing (io_uring) / udp_batch    SOCK_SEQPACKET, IPPROTO_SCTP
+//!                                │                          │
+//!                       UDP port 9899 (RFC 6951)      kernel SCTP
+//!   multicast: plain UDP sockets for ASAP Server Announces (239.0.0.50:3863)
+//! ```
+//!
+//! A loop over one endpoint (here the io_uring UDP one):
+//!
+//! ```
+//! use std::time::Duration;
+//! use transport::{DatagramEndpoint, UdpRing, UdpRingConfig};
+//! let mut a = UdpRing::bind("127.0.0.1:0".parse().unwrap(), UdpRingConfig::default()).unwrap();
+//! let to = a.local_addr();
+//! a.send_to(to, b"ping").unwrap();
+//! let mut got = Vec::new();
+//! for _ in 0..100 {
+//!     a.submit_and_wait(Some(Duration::from_millis(10))).unwrap();
+//!     a.recv_batch(64, |_from, bytes| got.extend_from_slice(bytes));
+//!     if !got.is_empty() { break; }
+//! }
+//! assert_eq!(got, b"ping");
+//! ```
+
+pub mod api;
+pub mod datagram;
+pub mod kernel_sctp;
+pub mod multicast;
+mod sockaddr;
+pub mod udp;
+pub mod udp_batch;
+
+// pub use api::{AssocId, SctpTransport, TransportEvent};
+pub use datagram::{DatagramEndpoint, DatagramStats, RecvMode, SendError, UdpRingConfig};
+pub use udp::UdpRing;
+// pub use udp_batch::UdpSocketBatch;

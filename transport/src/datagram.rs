@@ -1,0 +1,137 @@
+//! The small interface both UDP endpoints implement ([`crate::udp::UdpRing`] on io_uring,
+//! [`crate::udp_batch::UdpSocketBatch`] on `recvmmsg`/`sendmmsg`), and their one config struct.
+//!
+//! The contract, in loop order: queue sends with `send_to` (a copy into a preallocated send
+//! buffer, nothing leaves yet), then `submit_and_wait` (one system call: queued sends go out,
+//! and it returns when at least one completion is ready or the wait elapsed), then `recv_batch`
+//! (drains received datagrams up to a budget and recycles their buffers).
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// A UDP endpoint that batches sends and receives.
+pub trait DatagramEndpoint {
+    /// The address the socket is bound to (with the port the kernel chose for port 0).
+    fn local_addr(&self) -> SocketAddr;
+    /// Copies `data` into a free send buffer; it goes out at the next `submit_and_wait`.
+    fn send_to(&mut self, to: SocketAddr, data: &[u8]) -> Result<(), SendError>;
+    /// Submits queued sends and waits for at least one completion, or for `wait` to elapse
+    /// (`None`: no limit; `Some(Duration::ZERO)`: submit only).
+    fn submit_and_wait(&mut self, wait: Option<Duration>) -> io::Result<()>;
+    /// Calls `f(from, payload)` for up to `budget` received datagrams; returns how many.
+    fn recv_batch(&mut self, budget: usize, f: impl FnMut(SocketAddr, &[u8])) -> usize;
+}
+
+/// Why a datagram was not queued. Neither error is fatal: the caller drops or retries later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// Every send buffer is queued or in flight; submit and reap, then retry.
+    QueueFull,
+    /// The datagram is longer than `UdpRingConfig::send_buffer_size`.
+    TooLong,
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::QueueFull => f.write_str("all send buffers are in use"),
+            Self::TooLong => f.write_str("datagram longer than a send buffer"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// How the io_uring endpoint receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecvMode {
+    /// Multishot `RecvMsgMulti` if the kernel accepts a provided-buffer ring, else `Plain`.
+    Auto,
+    /// Always multishot; `bind` fails if the kernel lacks buffer rings.
+    Multishot,
+    /// A batch of single-shot `RecvMsg` operations, one per receive buffer.
+    Plain,
+}
+
+/// Every bound of a UDP endpoint, with its default. Memory is allocated once, in `bind`:
+/// `recv_buffers_count * recv_buffer_size + send_buffers_count * send_buffer_size` bytes,
+/// plus one page-aligned buffer ring of `16 * recv_buffers_count` bytes.
+#[derive(Debug, Clone)]
+pub struct UdpRingConfig {
+    /// Submission queue entries (the completion queue is twice as large). Default 256.
+    pub ring_entries: u32,
+    /// Receive buffers; a power of two for the buffer ring. Default 1024.
+    pub recv_buffers_count: u16,
+    /// Payload bytes per receive buffer; longer datagrams are dropped and counted.
+    /// Default 2048: an SCTP packet sized to a 1500-byte path MTU fits with room to spare.
+    pub recv_buffer_size: u32,
+    /// Send buffers (sends queued or in flight at once). Default 1024.
+    pub send_buffers_count: u16,
+    /// Bytes per send buffer (largest datagram). Default 2048.
+    pub send_buffer_size: u32,
+    /// Datagrams one `recv_batch` call may deliver when the caller passes a larger budget.
+    /// Default 256.
+    pub batch_budget: usize,
+    /// `SO_RCVBUF` to request (forced if the process may). Default 4 MiB.
+    pub socket_recv_buffer_bytes: usize,
+    /// `SO_SNDBUF` to request. Default 4 MiB.
+    pub socket_send_buffer_bytes: usize,
+    /// Set `SO_REUSEPORT`, so each core can bind the same port. Default true.
+    pub reuse_port: bool,
+    /// Receive path. Default `Auto`.
+    pub recv_mode: RecvMode,
+}
+
+impl Default for UdpRingConfig {
+    fn default() -> Self {
+        Self {
+            ring_entries: 256,
+            recv_buffers_count: 1024,
+            recv_buffer_size: 2048,
+            send_buffers_count: 1024,
+            send_buffer_size: 2048,
+            batch_budget: 256,
+            socket_recv_buffer_bytes: 4 << 20,
+            socket_send_buffer_bytes: 4 << 20,
+            reuse_port: true,
+            recv_mode: RecvMode::Auto,
+        }
+    }
+}
+
+impl UdpRingConfig {
+    /// Panics on a config no endpoint can run with: a programmer error, not an input error.
+    pub(crate) fn assert_valid(&self) {
+        assert!(self.ring_entries >= 2);
+        assert!(self.ring_entries <= 32_768);
+        assert!(self.recv_buffers_count.is_power_of_two());
+        assert!(self.recv_buffers_count <= 32_768);
+        assert!(self.recv_buffer_size >= 1);
+        assert!(self.send_buffers_count >= 1);
+        assert!(self.send_buffer_size >= 1);
+        assert!(self.batch_budget >= 1);
+    }
+}
+
+/// Counters of one endpoint (per core; sum them when reading).
+#[derive(Debug, Clone, Default)]
+pub struct DatagramStats {
+    /// Datagrams delivered by `recv_batch`.
+    pub datagrams_received: u64,
+    /// Send completions with a non-negative result.
+    pub datagrams_sent: u64,
+    /// Send completions with an error (for UDP on loopback, mostly `ECONNREFUSED`).
+    pub send_errors: u64,
+    /// Datagrams dropped because they were longer than a receive buffer.
+    pub recv_truncated: u64,
+    /// Receive completions with an error (including multishot `ENOBUFS`).
+    pub recv_errors: u64,
+    /// Times the multishot receive was re-armed after it ended.
+    pub recv_rearms: u64,
+    /// Times a full submission queue forced an early submit.
+    pub sq_full_submits: u64,
+    /// Times `io_uring_enter` returned `EBUSY`/`EAGAIN` and completions were reaped first.
+    pub submit_busy_retries: u64,
+}

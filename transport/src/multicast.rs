@@ -1,0 +1,1 @@
+//! multicast (being written).

@@ -1,0 +1,862 @@
+//! [`UdpRing`]: one UDP socket driven by one io_uring, owned by one core.
+//!
+//! ```text
+//!  send_to / send_buffer ──► send pool (free → queued) ──submit──► SendMsg SQEs ──► kernel
+//!  recv_batch ◄── ready queue ◄── reap CQEs ◄── multishot RecvMsgMulti into a buffer ring
+//!                     │                          (or a batch of plain RecvMsg SQEs)
+//!                     └── recycle buffer ──► buffer ring tail (or re-posted RecvMsg)
+//! ```
+//!
+//! Ownership: a buffer handed to the kernel belongs to its operation until the CQE arrives.
+//! Send slots go free → queued → in flight → free (on the CQE); receive buffers go kernel →
+//! ready → kernel (recycled after the callback). `Drop` cancels the receives and waits, bounded,
+//! for every CQE; if some never arrive, the buffers are leaked rather than freed under the kernel.
+//!
+//! SQE `user_data` is a slab index: `0..send_buffers_count` are send slots; the range from
+//! [`USER_DATA_INTERNAL_MIN`] up is reserved for receive and cancel operations.
+
+use std::collections::VecDeque;
+use std::io;
+use std::mem;
+use std::net::{SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use io_uring::types::{BufRingEntry, Fd, SubmitArgs, Timespec};
+use io_uring::{cqueue, opcode, squeue, IoUring};
+
+use crate::datagram::{DatagramEndpoint, DatagramStats, RecvMode, SendError, UdpRingConfig};
+use crate::sockaddr;
+
+/// First `user_data` value reserved for internal operations; send slots sit below it.
+pub const USER_DATA_INTERNAL_MIN: u64 = u64::MAX - 0x1_0000 - 0xff;
+/// The multishot receive.
+const USER_DATA_RECV_MULTI: u64 = u64::MAX;
+/// Cancel operations issued at shutdown (their CQEs are ignored).
+const USER_DATA_CANCEL: u64 = u64::MAX - 1;
+/// Plain receive `i` is `USER_DATA_RECV_PLAIN + i`, for `i < 2^16`.
+const USER_DATA_RECV_PLAIN: u64 = USER_DATA_INTERNAL_MIN;
+
+const _: () = assert!(USER_DATA_RECV_PLAIN + 0x1_0000 < USER_DATA_CANCEL);
+const _: () = assert!((u16::MAX as u64) < USER_DATA_INTERNAL_MIN);
+
+/// Buffer group id of the receive buffer ring (one ring per `IoUring`, so any constant works).
+const BUFFER_GROUP: u16 = 0;
+/// Header the kernel writes before name and payload in a multishot recvmsg buffer.
+/// `struct io_uring_recvmsg_out { u32 namelen, controllen, payloadlen, flags }` (linux/io_uring.h).
+const RECVMSG_OUT_LEN: usize = 16;
+/// How long `Drop` waits for outstanding CQEs before leaking their buffers.
+const DROP_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// Bound on `EBUSY`/`EAGAIN` retries inside one submit.
+const SUBMIT_RETRIES_MAX: u32 = 64;
+
+/// A per-core io_uring UDP endpoint. See the module docs for the life of each buffer.
+pub struct UdpRing {
+    // Field order is drop order: the ring (and its registered buffer ring) goes before the memory
+    // its operations point into.
+    ring: IoUring,
+    state: State,
+}
+
+/// Everything except the ring, so that CQE handling can borrow both halves.
+struct State {
+    socket: UdpSocket,
+    local: SocketAddr,
+    cfg: UdpRingConfig,
+    recv: Recv,
+    send: SendPool,
+    /// Received datagrams not yet delivered; each holds a distinct receive buffer, so its length
+    /// never exceeds `recv_buffers_count` (allocated once).
+    ready: VecDeque<Ready>,
+    stats: DatagramStats,
+    /// Whether any memory may still be referenced by the kernel after a failed drain.
+    leak_on_drop: bool,
+}
+
+struct Ready {
+    buffer_id: u16,
+    from: SocketAddr,
+    offset: u32,
+    len: u32,
+}
+
+enum Recv {
+    Multi(MultiRecv),
+    Plain(PlainRecv),
+}
+
+struct MultiRecv {
+    /// `count` buffers of `stride` bytes: recvmsg_out header, name, then payload.
+    buffers: Vec<u8>,
+    stride: usize,
+    /// Page-aligned, mmap'd ring of `count` `io_uring_buf` entries shared with the kernel.
+    ring_entries: *mut BufRingEntry,
+    ring_bytes: usize,
+    mask: u16,
+    tail: u16,
+    /// Template the kernel reads for name and control lengths (must stay put while armed).
+    msghdr: Box<libc::msghdr>,
+    armed: bool,
+}
+
+struct PlainRecv {
+    buffers: Vec<u8>,
+    stride: usize,
+    slots: Box<[PlainSlot]>,
+    /// Slots to post at the next submit (fresh, or recycled after delivery).
+    to_post: Vec<u16>,
+    in_flight: u32,
+}
+
+struct PlainSlot {
+    name: libc::sockaddr_storage,
+    iov: libc::iovec,
+    msg: libc::msghdr,
+}
+
+struct SendPool {
+    buffers: Vec<u8>,
+    stride: usize,
+    slots: Box<[SendSlot]>,
+    free: Vec<u16>,
+    /// Slots written by the caller, to be pushed as SQEs at the next submit, in order.
+    queued: Vec<u16>,
+    in_flight: u32,
+}
+
+struct SendSlot {
+    addr: libc::sockaddr_storage,
+    iov: libc::iovec,
+    msg: libc::msghdr,
+}
+
+/// A send buffer lent to the caller for writing a datagram in place (zero copy).
+/// Dropping it without [`SendBuffer::commit`] returns it to the pool.
+pub struct SendBuffer<'a> {
+    ring: &'a mut UdpRing,
+    slot: u16,
+}
+
+impl UdpRing {
+    /// Binds a UDP socket to `addr` (with `SO_REUSEPORT` if configured), sets up the ring and
+    /// every buffer, and arms the receive path. All allocation happens here.
+    pub fn bind(addr: SocketAddr, cfg: UdpRingConfig) -> io::Result<Self> {
+        cfg.assert_valid();
+        let socket = bind_socket(addr, &cfg)?;
+        let local = socket.local_addr()?;
+        let ring: IoUring = IoUring::builder()
+            .setup_cqsize(cfg.ring_entries * 2)
+            .setup_single_issuer()
+            .build(cfg.ring_entries)?;
+        if !ring.params().is_feature_ext_arg() {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "io_uring lacks EXT_ARG"));
+        }
+        let recv = match cfg.recv_mode {
+            RecvMode::Plain => Recv::Plain(PlainRecv::new(&cfg)),
+            RecvMode::Multishot => Recv::Multi(MultiRecv::new(&ring, &cfg)?),
+            RecvMode::Auto => match MultiRecv::new(&ring, &cfg) {
+                Ok(multi) => Recv::Multi(multi),
+                Err(_) => Recv::Plain(PlainRecv::new(&cfg)),
+            },
+        };
+        let state = State {
+            socket,
+            local,
+            send: SendPool::new(&cfg),
+            ready: VecDeque::with_capacity(usize::from(cfg.recv_buffers_count)),
+            recv,
+            cfg,
+            stats: DatagramStats::default(),
+            leak_on_drop: false,
+        };
+        let mut this = Self { ring, state };
+        this.submit_and_wait(Some(Duration::ZERO))?;
+        Ok(this)
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.state.local
+    }
+
+    /// Whether receives use the multishot buffer-ring path (false: plain `RecvMsg` batch).
+    pub fn is_multishot(&self) -> bool {
+        matches!(self.state.recv, Recv::Multi(_))
+    }
+
+    /// Counters since `bind`.
+    pub fn stats(&self) -> &DatagramStats {
+        &self.state.stats
+    }
+
+    /// Send buffers neither queued nor in flight.
+    pub fn send_buffers_free(&self) -> usize {
+        self.state.send.free.len()
+    }
+
+    /// Copies `data` into a free send buffer; it goes out at the next submit.
+    pub fn send_to(&mut self, to: SocketAddr, data: &[u8]) -> Result<(), SendError> {
+        if data.len() > self.state.send.stride {
+            return Err(SendError::TooLong);
+        }
+        let mut buffer = self.send_buffer().ok_or(SendError::QueueFull)?;
+        buffer.as_mut_slice()[..data.len()].copy_from_slice(data);
+        buffer.commit(to, data.len());
+        Ok(())
+    }
+
+    /// Lends a free send buffer (`send_buffer_size` bytes) for writing a datagram in place.
+    pub fn send_buffer(&mut self) -> Option<SendBuffer<'_>> {
+        let slot = self.state.send.free.pop()?;
+        Some(SendBuffer { ring: self, slot })
+    }
+
+    /// One system call: pushes queued sends and receive re-posts as SQEs, submits, and waits
+    /// for at least one CQE or `wait` (`None`: forever, `Some(ZERO)`: no wait). Then reaps.
+    pub fn submit_and_wait(&mut self, wait: Option<Duration>) -> io::Result<()> {
+        self.push_pending()?;
+        let (ring, state) = (&mut self.ring, &mut self.state);
+        let ready_now = !state.ready.is_empty() || !ring.completion().is_empty();
+        let wait = if ready_now { Some(Duration::ZERO) } else { wait };
+        let mut retries = 0;
+        loop {
+            let result = match wait {
+                Some(d) if d.is_zero() => ring.submit(),
+                Some(d) => {
+                    let ts = Timespec::from(d);
+                    let args = SubmitArgs::new().timespec(&ts);
+                    ring.submitter().submit_with_args(1, &args)
+                }
+                None => ring.submit_and_wait(1),
+            };
+            match result {
+                Ok(_) => break,
+                Err(e) if e.raw_os_error() == Some(libc::ETIME) => break,
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => break,
+                Err(e) if is_busy(&e) && retries < SUBMIT_RETRIES_MAX => {
+                    retries += 1;
+                    state.stats.submit_busy_retries += 1;
+                    state.reap(ring);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.state.reap(&mut self.ring);
+        Ok(())
+    }
+
+    /// Delivers up to `min(budget, batch_budget)` received datagrams to `f(from, payload)`, in
+    /// arrival order, recycling each buffer after its callback. Returns how many.
+    pub fn recv_batch(&mut self, budget: usize, mut f: impl FnMut(SocketAddr, &[u8])) -> usize {
+        let budget = budget.min(self.state.cfg.batch_budget);
+        let mut delivered = 0;
+        while delivered < budget {
+            let Some(ready) = self.state.ready.pop_front() else { break };
+            let payload = self.state.recv.payload(&ready);
+            f(ready.from, payload);
+            self.state.recv.recycle(ready.buffer_id);
+            delivered += 1;
+        }
+        self.state.stats.datagrams_received += delivered as u64;
+        // Nothing is ready: completions may have arrived since the last submit.
+        if delivered == 0 && !self.ring.completion().is_empty() {
+            self.state.reap(&mut self.ring);
+        }
+        delivered
+    }
+
+    /// Pushes queued sends and receive (re)arms as SQEs; a full SQ is submitted first.
+    fn push_pending(&mut self) -> io::Result<()> {
+        let fd = Fd(self.state.socket.as_raw_fd());
+        let mut i = 0;
+        while i < self.state.send.queued.len() {
+            let slot = self.state.send.queued[i];
+            let msg = &self.state.send.slots[usize::from(slot)].msg as *const libc::msghdr;
+            let sqe = opcode::SendMsg::new(fd, msg).build().user_data(u64::from(slot));
+            self.push(&sqe)?;
+            self.state.send.in_flight += 1;
+            i += 1;
+        }
+        self.state.send.queued.clear();
+        match &mut self.state.recv {
+            Recv::Multi(multi) if !multi.armed => {
+                let msg = &*multi.msghdr as *const libc::msghdr;
+                let sqe = opcode::RecvMsgMulti::new(fd, msg, BUFFER_GROUP)
+                    .build()
+                    .user_data(USER_DATA_RECV_MULTI);
+                multi.armed = true;
+                self.state.stats.recv_rearms += 1;
+                self.push(&sqe)?;
+            }
+            Recv::Multi(_) => {}
+            Recv::Plain(_) => self.push_plain_recvs()?,
+        }
+        Ok(())
+    }
+
+    fn push_plain_recvs(&mut self) -> io::Result<()> {
+        let fd = Fd(self.state.socket.as_raw_fd());
+        while let Recv::Plain(plain) = &mut self.state.recv {
+            let Some(slot) = plain.to_post.pop() else { break };
+            let entry = &mut plain.slots[usize::from(slot)];
+            entry.msg.msg_namelen = sockaddr::NAME_LEN as libc::socklen_t;
+            entry.msg.msg_flags = 0;
+            let sqe = opcode::RecvMsg::new(fd, &mut entry.msg)
+                .build()
+                .user_data(USER_DATA_RECV_PLAIN + u64::from(slot));
+            plain.in_flight += 1;
+            self.push(&sqe)?;
+        }
+        Ok(())
+    }
+
+    /// Pushes one SQE; when the SQ is full, submits what is there (reaping on EBUSY) and retries.
+    fn push(&mut self, sqe: &squeue::Entry) -> io::Result<()> {
+        let mut retries = 0;
+        loop {
+            // SAFETY: every pointer in `sqe` refers to memory owned by `self.state` that stays
+            // allocated and unmoved until the operation's CQE (see the module docs).
+            if unsafe { self.ring.submission().push(sqe) }.is_ok() {
+                return Ok(());
+            }
+            self.state.stats.sq_full_submits += 1;
+            match self.ring.submit() {
+                Ok(_) => {}
+                Err(e) if is_busy(&e) && retries < SUBMIT_RETRIES_MAX => {
+                    retries += 1;
+                    self.state.stats.submit_busy_retries += 1;
+                    self.state.reap(&mut self.ring);
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Drop for UdpRing {
+    fn drop(&mut self) {
+        // Cancel the receives, then wait (bounded) until no operation holds our memory.
+        let cancel = match &self.state.recv {
+            Recv::Multi(m) if m.armed => Some(USER_DATA_RECV_MULTI),
+            _ => None,
+        };
+        let plain = match &self.state.recv {
+            Recv::Plain(p) => p.slots.len() as u64,
+            Recv::Multi(_) => 0,
+        };
+        let targets_len = u64::from(cancel.is_some()) + plain;
+        let target = |i: u64| match cancel {
+            Some(user_data) => user_data,
+            None => USER_DATA_RECV_PLAIN + i,
+        };
+        let mut next = 0;
+        let deadline = Instant::now() + DROP_DRAIN_TIMEOUT;
+        while self.state.in_flight() > 0 && Instant::now() < deadline {
+            while next < targets_len {
+                let sqe = opcode::AsyncCancel::new(target(next)).build().user_data(USER_DATA_CANCEL);
+                // SAFETY: a cancel SQE points at no memory.
+                if unsafe { self.ring.submission().push(&sqe) }.is_err() {
+                    break;
+                }
+                next += 1;
+            }
+            let ts = Timespec::from(Duration::from_millis(50));
+            let _ = self.ring.submitter().submit_with_args(1, &SubmitArgs::new().timespec(&ts));
+            self.state.reap(&mut self.ring);
+        }
+        if self.state.in_flight() > 0 {
+            self.state.leak_on_drop = true;
+        }
+    }
+}
+
+impl State {
+    /// Operations whose memory the kernel may still touch.
+    fn in_flight(&self) -> u32 {
+        let recv = match &self.recv {
+            Recv::Multi(m) => u32::from(m.armed),
+            Recv::Plain(p) => p.in_flight,
+        };
+        self.send.in_flight + recv
+    }
+
+    /// Drains every CQE: frees send slots, queues received datagrams, notes ended multishots.
+    fn reap(&mut self, ring: &mut IoUring) {
+        let mut cq = ring.completion();
+        cq.sync();
+        for cqe in &mut cq {
+            let user_data = cqe.user_data();
+            if user_data < USER_DATA_INTERNAL_MIN {
+                self.complete_send(user_data, cqe.result());
+            } else if user_data == USER_DATA_RECV_MULTI {
+                self.complete_multi(&cqe);
+            } else if user_data == USER_DATA_CANCEL {
+                // The cancelled operation reports on its own CQE.
+            } else {
+                self.complete_plain(user_data - USER_DATA_RECV_PLAIN, cqe.result());
+            }
+        }
+    }
+
+    fn complete_send(&mut self, user_data: u64, result: i32) {
+        assert!(user_data < self.send.slots.len() as u64);
+        assert!(self.send.in_flight > 0);
+        self.send.in_flight -= 1;
+        self.send.free.push(user_data as u16);
+        if result >= 0 {
+            self.stats.datagrams_sent += 1;
+        } else {
+            self.stats.send_errors += 1;
+        }
+    }
+
+    fn complete_multi(&mut self, cqe: &cqueue::Entry) {
+        let Recv::Multi(multi) = &mut self.recv else { unreachable!("multishot CQE in plain mode") };
+        if !cqueue::more(cqe.flags()) {
+            multi.armed = false;
+        }
+        let Some(buffer_id) = cqueue::buffer_select(cqe.flags()) else {
+            // No buffer: an error such as ENOBUFS (every buffer is ready or being read).
+            self.stats.recv_errors += 1;
+            return;
+        };
+        assert!(buffer_id <= multi.mask);
+        if cqe.result() < 0 {
+            self.stats.recv_errors += 1;
+            multi.recycle(buffer_id);
+            return;
+        }
+        let start = usize::from(buffer_id) * multi.stride;
+        let len = (cqe.result() as usize).min(multi.stride);
+        let buffer = &multi.buffers[start..start + len];
+        let parsed = io_uring::types::RecvMsgOut::parse(buffer, &multi.msghdr);
+        let from = parsed.as_ref().ok().and_then(|out| sockaddr::parse(out.name_data()));
+        match (parsed, from) {
+            (Ok(out), Some(from)) if !out.is_payload_truncated() => {
+                let offset = RECVMSG_OUT_LEN + sockaddr::NAME_LEN;
+                let len = out.payload_data().len() as u32;
+                self.ready.push_back(Ready { buffer_id, from, offset: offset as u32, len });
+            }
+            _ => {
+                self.stats.recv_truncated += 1;
+                multi.recycle(buffer_id);
+            }
+        }
+    }
+
+    fn complete_plain(&mut self, slot: u64, result: i32) {
+        let Recv::Plain(plain) = &mut self.recv else { unreachable!("plain CQE in multishot mode") };
+        assert!(slot < plain.slots.len() as u64);
+        assert!(plain.in_flight > 0);
+        plain.in_flight -= 1;
+        let buffer_id = slot as u16;
+        let entry = &plain.slots[usize::from(buffer_id)];
+        let from = sockaddr::parse(sockaddr::storage_bytes(&entry.name, entry.msg.msg_namelen));
+        match from {
+            Some(from) if result >= 0 && entry.msg.msg_flags & libc::MSG_TRUNC == 0 => {
+                let len = result as u32;
+                self.ready.push_back(Ready { buffer_id, from, offset: 0, len });
+            }
+            _ => {
+                if result < 0 {
+                    self.stats.recv_errors += 1;
+                } else {
+                    self.stats.recv_truncated += 1;
+                }
+                // A cancelled receive at shutdown is not re-posted: it would outlive the ring.
+                if result != -libc::ECANCELED {
+                    plain.to_post.push(buffer_id);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        if self.leak_on_drop {
+            // The kernel may still write into these: leaking is the only safe choice.
+            mem::forget(mem::take(&mut self.send.buffers));
+            mem::forget(mem::take(&mut self.send.slots));
+            match &mut self.recv {
+                Recv::Multi(m) => {
+                    mem::forget(mem::take(&mut m.buffers));
+                    m.ring_entries = std::ptr::null_mut();
+                }
+                Recv::Plain(p) => {
+                    mem::forget(mem::take(&mut p.buffers));
+                    mem::forget(mem::take(&mut p.slots));
+                }
+            }
+        }
+    }
+}
+
+impl Recv {
+    fn payload(&self, ready: &Ready) -> &[u8] {
+        let (buffers, stride) = match self {
+            Recv::Multi(m) => (&m.buffers, m.stride),
+            Recv::Plain(p) => (&p.buffers, p.stride),
+        };
+        let start = usize::from(ready.buffer_id) * stride + ready.offset as usize;
+        let end = start + ready.len as usize;
+        assert!(end <= (usize::from(ready.buffer_id) + 1) * stride);
+        &buffers[start..end]
+    }
+
+    fn recycle(&mut self, buffer_id: u16) {
+        match self {
+            Recv::Multi(m) => m.recycle(buffer_id),
+            Recv::Plain(p) => p.to_post.push(buffer_id),
+        }
+    }
+}
+
+impl MultiRecv {
+    fn new(ring: &IoUring, cfg: &UdpRingConfig) -> io::Result<Self> {
+        let count = cfg.recv_buffers_count;
+        let stride = RECVMSG_OUT_LEN + sockaddr::NAME_LEN + cfg.recv_buffer_size as usize;
+        let ring_bytes = usize::from(count) * mem::size_of::<BufRingEntry>();
+        // SAFETY: anonymous private mapping; checked for MAP_FAILED below.
+        let mapped = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                ring_bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_POPULATE,
+                -1,
+                0,
+            )
+        };
+        if mapped == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: all-zero msghdr is valid.
+        let mut msghdr: Box<libc::msghdr> = Box::new(unsafe { mem::zeroed() });
+        msghdr.msg_namelen = sockaddr::NAME_LEN as libc::socklen_t;
+        let mut this = Self {
+            buffers: vec![0u8; usize::from(count) * stride],
+            stride,
+            ring_entries: mapped.cast(),
+            ring_bytes,
+            mask: count - 1,
+            tail: 0,
+            msghdr,
+            armed: false,
+        };
+        // SAFETY: the mapping is page-aligned, `count` entries long, and lives (in `this`) until
+        // after the ring is dropped: `UdpRing` declares `ring` before `state`.
+        unsafe {
+            ring.submitter().register_buf_ring_with_flags(
+                this.ring_entries as u64,
+                count,
+                BUFFER_GROUP,
+                0,
+            )?;
+        }
+        for id in 0..count {
+            this.recycle(id);
+        }
+        Ok(this)
+    }
+
+    /// Hands buffer `id` back to the kernel by appending it at the ring's tail.
+    fn recycle(&mut self, id: u16) {
+        assert!(id <= self.mask);
+        let start = usize::from(id) * self.stride;
+        // SAFETY: the index is masked into the mapping; the kernel reads entries only below the
+        // tail we publish afterwards.
+        unsafe {
+            let entry = &mut *self.ring_entries.add(usize::from(self.tail & self.mask));
+            entry.set_addr(self.buffers.as_mut_ptr().add(start) as u64);
+            entry.set_len(self.stride as u32);
+            entry.set_bid(id);
+        }
+        self.tail = self.tail.wrapping_add(1);
+        // SAFETY: the tail field overlays entry 0's reserved field; the kernel reads it
+        // concurrently, so publish with a release store.
+        unsafe {
+            let tail = BufRingEntry::tail(self.ring_entries) as *const AtomicU16;
+            (*tail).store(self.tail, Ordering::Release);
+        }
+    }
+}
+
+impl Drop for MultiRecv {
+    fn drop(&mut self) {
+        if !self.ring_entries.is_null() {
+            // SAFETY: the mapping came from mmap with this length; the ring is already closed.
+            unsafe { libc::munmap(self.ring_entries.cast(), self.ring_bytes) };
+        }
+    }
+}
+
+impl PlainRecv {
+    fn new(cfg: &UdpRingConfig) -> Self {
+        let count = usize::from(cfg.recv_buffers_count);
+        let stride = cfg.recv_buffer_size as usize;
+        let mut buffers = vec![0u8; count * stride];
+        let mut slots: Box<[PlainSlot]> = (0..count)
+            // SAFETY: all-zero sockaddr_storage, iovec and msghdr are valid values.
+            .map(|_| unsafe { mem::zeroed::<PlainSlot>() })
+            .collect();
+        for (i, slot) in slots.iter_mut().enumerate() {
+            // The slots are boxed and never move again, so these self-pointers stay valid.
+            slot.iov.iov_base = buffers[i * stride..].as_mut_ptr().cast();
+            slot.iov.iov_len = stride;
+            slot.msg.msg_name = (&mut slot.name as *mut libc::sockaddr_storage).cast();
+            slot.msg.msg_iov = &mut slot.iov;
+            slot.msg.msg_iovlen = 1;
+        }
+        let to_post = (0..count as u16).rev().collect();
+        Self { buffers, stride, slots, to_post, in_flight: 0 }
+    }
+}
+
+impl SendPool {
+    fn new(cfg: &UdpRingConfig) -> Self {
+        let count = usize::from(cfg.send_buffers_count);
+        let stride = cfg.send_buffer_size as usize;
+        let slots: Box<[SendSlot]> = (0..count)
+            // SAFETY: all-zero sockaddr_storage, iovec and msghdr are valid values.
+            .map(|_| unsafe { mem::zeroed::<SendSlot>() })
+            .collect();
+        Self {
+            buffers: vec![0u8; count * stride],
+            stride,
+            slots,
+            free: (0..count as u16).rev().collect(),
+            queued: Vec::with_capacity(count),
+            in_flight: 0,
+        }
+    }
+}
+
+impl SendBuffer<'_> {
+    /// The whole send buffer (`send_buffer_size` bytes) to write a datagram into.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        let pool = &mut self.ring.state.send;
+        let start = usize::from(self.slot) * pool.stride;
+        &mut pool.buffers[start..start + pool.stride]
+    }
+
+    /// Queues the first `len` bytes for `to`; they go out at the next submit.
+    pub fn commit(self, to: SocketAddr, len: usize) {
+        let pool = &mut self.ring.state.send;
+        assert!(len <= pool.stride);
+        let slot_index = self.slot;
+        let start = usize::from(slot_index) * pool.stride;
+        let base = pool.buffers[start..].as_mut_ptr();
+        let slot = &mut pool.slots[usize::from(slot_index)];
+        let addr_len = sockaddr::write(&to, &mut slot.addr);
+        slot.iov.iov_base = base.cast();
+        slot.iov.iov_len = len;
+        slot.msg.msg_name = (&mut slot.addr as *mut libc::sockaddr_storage).cast();
+        slot.msg.msg_namelen = addr_len;
+        slot.msg.msg_iov = &mut slot.iov;
+        slot.msg.msg_iovlen = 1;
+        pool.queued.push(slot_index);
+        mem::forget(self);
+    }
+}
+
+impl Drop for SendBuffer<'_> {
+    fn drop(&mut self) {
+        self.ring.state.send.free.push(self.slot);
+    }
+}
+
+impl DatagramEndpoint for UdpRing {
+    fn local_addr(&self) -> SocketAddr {
+        UdpRing::local_addr(self)
+    }
+    fn send_to(&mut self, to: SocketAddr, data: &[u8]) -> Result<(), SendError> {
+        UdpRing::send_to(self, to, data)
+    }
+    fn submit_and_wait(&mut self, wait: Option<Duration>) -> io::Result<()> {
+        UdpRing::submit_and_wait(self, wait)
+    }
+    fn recv_batch(&mut self, budget: usize, f: impl FnMut(SocketAddr, &[u8])) -> usize {
+        UdpRing::recv_batch(self, budget, f)
+    }
+}
+
+fn is_busy(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EBUSY) | Some(libc::EAGAIN))
+}
+
+/// Creates the socket with the configured options; shared with the fallback endpoint.
+pub(crate) fn bind_socket(addr: SocketAddr, cfg: &UdpRingConfig) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if cfg.reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    // Forcing needs CAP_NET_ADMIN; without it the kernel caps the request at rmem_max.
+    if socket.set_recv_buffer_size(cfg.socket_recv_buffer_bytes).is_err() {
+        socket.set_recv_buffer_size(cfg.socket_recv_buffer_bytes)?;
+    }
+    socket.set_send_buffer_size(cfg.socket_send_buffer_bytes)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STEP: Duration = Duration::from_millis(20);
+    const DEADLINE: Duration = Duration::from_secs(10);
+
+    fn loopback() -> SocketAddr {
+        "127.0.0.1:0".parse().unwrap()
+    }
+
+    /// Runs `ring` until `count` datagrams arrived or the deadline passed; returns them.
+    fn receive(ring: &mut UdpRing, count: usize) -> Vec<(SocketAddr, Vec<u8>)> {
+        let mut got = Vec::new();
+        let start = Instant::now();
+        while got.len() < count && start.elapsed() < DEADLINE {
+            ring.submit_and_wait(Some(STEP)).unwrap();
+            ring.recv_batch(usize::MAX, |from, bytes| got.push((from, bytes.to_vec())));
+        }
+        got
+    }
+
+    fn flush(ring: &mut UdpRing) {
+        let start = Instant::now();
+        while ring.state.send.in_flight > 0 || !ring.state.send.queued.is_empty() {
+            assert!(start.elapsed() < DEADLINE);
+            ring.submit_and_wait(Some(STEP)).unwrap();
+        }
+    }
+
+    fn config(mode: RecvMode) -> UdpRingConfig {
+        UdpRingConfig { recv_mode: mode, ..UdpRingConfig::default() }
+    }
+
+    // Goal: io_uring with multishot recvmsg and a buffer ring works on this kernel, and both
+    // receive paths echo. Method: A sends 10 datagrams to B, B echoes each, A checks them.
+    #[test]
+    fn udp_ring_echo_loopback() {
+        for mode in [RecvMode::Multishot, RecvMode::Plain] {
+            let mut a = UdpRing::bind(loopback(), config(mode)).unwrap();
+            let mut b = UdpRing::bind(loopback(), config(mode)).unwrap();
+            assert_eq!(a.is_multishot(), mode == RecvMode::Multishot);
+            for i in 0..10u8 {
+                a.send_to(b.local_addr(), &[i; 100]).unwrap();
+            }
+            flush(&mut a);
+            let got = receive(&mut b, 10);
+            assert_eq!(got.len(), 10);
+            for (from, bytes) in &got {
+                assert_eq!(*from, a.local_addr());
+                b.send_to(*from, bytes).unwrap();
+            }
+            flush(&mut b);
+            let echoed = receive(&mut a, 10);
+            let mut firsts: Vec<u8> = echoed.iter().map(|(_, b)| b[0]).collect();
+            firsts.sort();
+            assert_eq!(firsts, (0..10).collect::<Vec<u8>>());
+            assert!(echoed.iter().all(|(from, _)| *from == b.local_addr()));
+        }
+    }
+
+    // Goal: a batch of 1000 datagrams goes out with one submit (several, when the SQ fills) and
+    // every one arrives exactly once, with fewer receive buffers than datagrams, so buffers are
+    // recycled and the multishot receive is re-armed after ENOBUFS. Method: count by index.
+    #[test]
+    fn udp_ring_batch_1000_recycles_buffers() {
+        for mode in [RecvMode::Multishot, RecvMode::Plain] {
+            let small = UdpRingConfig { recv_buffers_count: 64, ..config(mode) };
+            let mut rx = UdpRing::bind(loopback(), small).unwrap();
+            let mut tx = UdpRing::bind(loopback(), config(mode)).unwrap();
+            for i in 0..1000u32 {
+                tx.send_to(rx.local_addr(), &i.to_be_bytes()).unwrap();
+            }
+            flush(&mut tx);
+            assert_eq!(tx.stats().datagrams_sent, 1000);
+            assert_eq!(tx.send_buffers_free(), 1024);
+            let got = receive(&mut rx, 1000);
+            let mut seen = vec![false; 1000];
+            for (_, bytes) in &got {
+                let i = u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
+                assert!(!seen[i], "datagram {i} delivered twice");
+                seen[i] = true;
+            }
+            assert_eq!(got.len(), 1000, "mode {mode:?}");
+            assert!(rx.stats().datagrams_received == 1000);
+        }
+    }
+
+    // Goal: a full submission queue is submitted, not an error. Method: a 4-entry SQ and 100
+    // queued sends; the SQ must fill many times, and every datagram still arrives.
+    #[test]
+    fn udp_ring_sq_full_submits_and_retries() {
+        let tiny = UdpRingConfig { ring_entries: 4, ..UdpRingConfig::default() };
+        let mut tx = UdpRing::bind(loopback(), tiny).unwrap();
+        let mut rx = UdpRing::bind(loopback(), UdpRingConfig::default()).unwrap();
+        for i in 0..100u8 {
+            tx.send_to(rx.local_addr(), &[i]).unwrap();
+        }
+        flush(&mut tx);
+        assert!(tx.stats().sq_full_submits >= 100 / 4 - 1);
+        assert_eq!(receive(&mut rx, 100).len(), 100);
+    }
+
+    // Goal: the send pool bound holds, at and just past the limit. Method: 4 buffers; the
+    // fifth send fails with QueueFull until completions free a buffer; a lent buffer dropped
+    // without commit returns to the pool; an oversize datagram is TooLong.
+    #[test]
+    fn udp_ring_send_pool_bounds() {
+        let cfg = UdpRingConfig { send_buffers_count: 4, send_buffer_size: 64, ..Default::default() };
+        let mut tx = UdpRing::bind(loopback(), cfg).unwrap();
+        let to = tx.local_addr();
+        assert_eq!(tx.send_to(to, &[0; 65]), Err(SendError::TooLong));
+        assert!(tx.send_to(to, &[0; 64]).is_ok());
+        drop(tx.send_buffer().unwrap());
+        assert_eq!(tx.send_buffers_free(), 3);
+        for _ in 0..3 {
+            tx.send_to(to, b"x").unwrap();
+        }
+        assert_eq!(tx.send_to(to, b"x"), Err(SendError::QueueFull));
+        assert!(tx.send_buffer().is_none());
+        flush(&mut tx);
+        assert_eq!(tx.send_buffers_free(), 4);
+        let mut slot = tx.send_buffer().unwrap();
+        slot.as_mut_slice()[..3].copy_from_slice(b"abc");
+        slot.commit(to, 3);
+        flush(&mut tx);
+        let got = receive(&mut tx, 5);
+        assert_eq!(got.len(), 5);
+        assert_eq!(got[4].1, b"abc");
+    }
+
+    // Goal: datagrams longer than a receive buffer are dropped and counted, never delivered
+    // cut short. Method: 64-byte receive buffers, one 65-byte and one 64-byte datagram.
+    #[test]
+    fn udp_ring_drops_truncated() {
+        for mode in [RecvMode::Multishot, RecvMode::Plain] {
+            let cfg = UdpRingConfig { recv_buffer_size: 64, ..config(mode) };
+            let mut rx = UdpRing::bind(loopback(), cfg).unwrap();
+            let mut tx = UdpRing::bind(loopback(), UdpRingConfig::default()).unwrap();
+            tx.send_to(rx.local_addr(), &[1; 65]).unwrap();
+            tx.send_to(rx.local_addr(), &[2; 64]).unwrap();
+            flush(&mut tx);
+            let got = receive(&mut rx, 1);
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].1, vec![2; 64]);
+            assert_eq!(rx.stats().recv_truncated, 1);
+        }
+    }
+
+    // Goal: SO_REUSEPORT lets two rings (two cores) bind one port. Method: bind twice.
+    #[test]
+    fn udp_ring_reuse_port() {
+        let a = UdpRing::bind(loopback(), UdpRingConfig::default()).unwrap();
+        let b = UdpRing::bind(a.local_addr(), UdpRingConfig::default()).unwrap();
+        assert_eq!(a.local_addr(), b.local_addr());
+    }
+}

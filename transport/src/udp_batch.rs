@@ -1,0 +1,1 @@
+//! udp_batch (being written).
