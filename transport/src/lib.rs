@@ -44,4 +44,4 @@ pub mod udp_batch;
 // pub use api::{AssocId, SctpTransport, TransportEvent};
 pub use datagram::{DatagramEndpoint, DatagramStats, RecvMode, SendError, UdpRingConfig};
 pub use udp::UdpRing;
-// pub use udp_batch::UdpSocketBatch;
+pub use udp_batch::UdpSocketBatch;
