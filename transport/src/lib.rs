@@ -41,7 +41,7 @@ mod sockaddr;
 pub mod udp;
 pub mod udp_batch;
 
-// pub use api::{AssocId, SctpTransport, TransportEvent};
+pub use api::{AssocId, Ppid, SctpTransport, StreamId, TransportError, TransportEvent};
 pub use datagram::{DatagramEndpoint, DatagramStats, RecvMode, SendError, UdpRingConfig};
 pub use udp::UdpRing;
 pub use udp_batch::UdpSocketBatch;
