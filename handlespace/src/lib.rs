@@ -1,1 +1,82 @@
-//! handlespace (placeholder, being written).
+//! The registrar's handlespace: pools, pool elements, RFC 5356 selection, ownership and PE
+//! checksums (RFC 5353), and timers, all as plain data.
+//!
+//! # What this crate does not do
+//!
+//! It does **not** do I/O, read a clock, spawn threads, parse or emit messages, or talk to peers.
+//! It does not decide *when* to send anything: it says what is due. Time comes in as
+//! [`Instant`], randomness as `&mut impl rand::Rng`, registrations as already-decoded
+//! [`Registration`]s, and each PE's encoded Pool Element parameter is an opaque blob
+//! ([`Registration::wire`]) handed back untouched. It does not share state between cores: one
+//! [`Handlespace`] per shard, [`shard_of`] says which.
+//!
+//! # Inputs and outputs
+//!
+//! ```text
+//!  registrar (ASAP / ENRP FSMs)                         Handlespace (one shard)
+//!  ────────────────────────────                         ───────────────────────
+//!  Registration (ASAP, ENRP update) ──register(now)──▶  pools ─┬─ policy, transport, use
+//!  deregistration, DEL_PE ─────────────deregister──▶          ├─ members + selector
+//!  Handle Resolution ──────────resolve(items, rng)──▶          │   (cursor / Fenwick / B-tree)
+//!                         ◀── Resolution: &PoolElement… (wire blobs, best first)
+//!  Endpoint Keep Alive Ack ─handle_keep_alive_ack(now)─▶ timers: BTreeSet<(deadline, pe, kind)>
+//!  Endpoint Unreachable ──────report_unreachable──▶    counters ──▶ Unreachable::{Counted,Removed}
+//!  core loop ───────next_timeout() / expire(now)──▶    ◀── Expiry::{KeepAliveDue, …TimedOut,
+//!                                                                LifetimeExpired}
+//!  ENRP presence ───────────────pe_checksum(id)──▶     owners: count + checksum sum (O(1))
+//!  takeover ────────────take_over(now, from, to)──▶
+//!  Handle Table Request ──table_page(owner, cursor)──▶ ◀── TableEntry… + next cursor (M bit)
+//! ```
+//!
+//! # Example
+//!
+//! ```
+//! use std::sync::Arc;
+//! use codec::{PolicyType, PoolElementId, PoolHandle, RegistrarId, TransportUse};
+//! use handlespace::{Config, Duration, Handlespace, Instant, PolicySettings, Protocol,
+//!                   Registration, TransportInfo};
+//! use rand::{rngs::SmallRng, SeedableRng};
+//!
+//! let own = RegistrarId(1);
+//! let mut hs = Handlespace::new(own, Config::default());
+//! let pool = PoolHandle::new(b"EchoPool").unwrap();
+//! let registration = Registration {
+//!     pool_handle: pool,
+//!     id: PoolElementId(7),
+//!     home: own,
+//!     policy: PolicySettings { policy_type: PolicyType::ROUND_ROBIN, ..PolicySettings::new() },
+//!     transport: TransportInfo {
+//!         protocol: Protocol::Sctp,
+//!         port: 7,
+//!         transport_use: TransportUse::DATA_ONLY,
+//!         addresses: Box::new(["127.0.0.1".parse().unwrap()]),
+//!     },
+//!     lifetime: Duration::from_secs(30),
+//!     registrator: 0,
+//!     wire: Arc::from(&b"encoded PE parameter"[..]),
+//! };
+//! hs.register(Instant::from_micros(0), registration).unwrap();
+//! let mut rng = SmallRng::seed_from_u64(1);
+//! let answer = hs.resolve(&pool, 3, &mut rng).unwrap();
+//! assert_eq!(answer.elements().map(|pe| pe.id()).collect::<Vec<_>>(), [PoolElementId(7)]);
+//! assert_eq!(hs.next_timeout(), Some(Instant::from_micros(5_000_000))); // keep-alive due
+//! ```
+
+pub mod checksum;
+pub mod element;
+pub mod error;
+pub mod handlespace;
+pub mod limits;
+mod policy;
+pub mod shard;
+pub mod time;
+
+pub use checksum::ChecksumAccumulator;
+pub use element::{PolicySettings, PoolElement, Protocol, Registration, Removed, TransportInfo};
+pub use error::{RegistrationError, ResolveError};
+pub use handlespace::{
+    Expiry, Handlespace, PoolView, Registered, Resolution, TableCursor, TableEntry, Unreachable,
+};
+pub use limits::{Config, Limits};
+pub use shard::{shard_of, ShardedHandlespace};
+pub use time::{Duration, Instant};

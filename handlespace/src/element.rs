@@ -1,0 +1,241 @@
+//! What the handlespace stores about a pool element, and what the registrar hands in.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use codec::{PolicyType, PoolElementId, PoolHandle, RegistrarId, TransportUse};
+
+use crate::time::Duration;
+
+/// The policy parameters of one PE (RFC 5356 §4-5 and RSPLIB's private policies), converted by the
+/// registrar from the Member Selection Policy parameter. Fields a policy does not use are ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PolicySettings {
+    /// The policy type; must equal the pool's (RFC 5352 §3.1 rule 2).
+    pub policy_type: PolicyType,
+    /// Weight (WRR, WRAND, WRAND-DPF). 0 means "not capable of any service" (RFC 5356 §3.2).
+    pub weight: u32,
+    /// Priority (Priority policy); larger is preferred.
+    pub priority: u32,
+    /// Load, 0 (idle) to 0xffffffff (full) (RFC 5356 §3.1).
+    pub load: u32,
+    /// Load degradation (LUD, PLU and their variants).
+    pub load_degradation: u32,
+    /// Load distance penalty factor (LU-DPF, LUD-DPF), scaled so that 0xffffffff is 1.0 per unit of
+    /// distance.
+    pub load_dpf: u32,
+    /// Weight distance penalty factor (WRAND-DPF), same scale as `load_dpf`.
+    pub weight_dpf: u32,
+    /// Distance to the PE, supplied by the registrar (e.g. measured round-trip time in ms, rounded
+    /// to RSPLIB's distance step). Only the DPF policies read it.
+    pub distance: u32,
+}
+
+/// The transport protocol of a PE's user transport (RFC 5354 §3.3-3.6, plus RSPLIB's UDP-Lite and
+/// DCCP).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// DCCP (RSPLIB extension).
+    Dccp,
+    /// SCTP (RFC 5354 §3.3).
+    Sctp,
+    /// TCP (RFC 5354 §3.4).
+    Tcp,
+    /// UDP (RFC 5354 §3.5).
+    Udp,
+    /// UDP-Lite (RSPLIB extension).
+    UdpLite,
+}
+
+/// A PE's user transport, as the handlespace needs it for consistency checks and dumps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransportInfo {
+    /// Transport protocol; must equal the pool's.
+    pub protocol: Protocol,
+    /// Port.
+    pub port: u16,
+    /// Transport use (data only, or data plus control); must equal the pool's. UDP carries
+    /// [`TransportUse::DATA_ONLY`].
+    pub transport_use: TransportUse,
+    /// The PE's addresses, 1 to [`Limits::addresses_per_transport_max`](crate::Limits).
+    pub addresses: Box<[IpAddr]>,
+}
+
+/// One (re-)registration, from ASAP (home = this registrar) or from an ENRP Handle Update or Handle
+/// Table Response (home = the peer).
+#[derive(Clone, Debug)]
+pub struct Registration {
+    /// The pool.
+    pub pool_handle: PoolHandle,
+    /// The PE identifier, unique in the pool.
+    pub id: PoolElementId,
+    /// The registrar that owns the PE after this registration (RFC 5352 §3.1 rule 4).
+    pub home: RegistrarId,
+    /// Policy and its parameters.
+    pub policy: PolicySettings,
+    /// User transport.
+    pub transport: TransportInfo,
+    /// Registration Life (RFC 5354 §3.13); [`Duration::INFINITE`] arms no expiry timer.
+    pub lifetime: Duration,
+    /// Opaque to the handlespace: the registrar's handle of the association the registration
+    /// came on (e.g. its `SessionHandle`), returned with keep-alive events.
+    pub registrator: u64,
+    /// Opaque to the handlespace: the Pool Element parameter as the registrar will emit it
+    /// (including the ASAP Transport of rule 4). Resolutions and table pages hand it back, so a
+    /// response is a memcpy. The Home ENRP Server Identifier inside it goes stale on takeover:
+    /// the registrar overwrites those 4 bytes from [`PoolElement::home`] when emitting.
+    pub wire: Arc<[u8]>,
+}
+
+/// A pool element as stored. Read-only for the registrar.
+#[derive(Debug)]
+pub struct PoolElement {
+    pub(crate) id: PoolElementId,
+    pub(crate) home: RegistrarId,
+    pub(crate) pool: u32,
+    pub(crate) member_position: u32,
+    pub(crate) policy_type: PolicyType,
+    pub(crate) settings: Settings,
+    pub(crate) degradation: u32,
+    pub(crate) unreachable_reports: u8,
+    pub(crate) keep_alive: KeepAlive,
+    pub(crate) home_changed: bool,
+    pub(crate) transport: TransportInfo,
+    pub(crate) order_key: u64,
+    pub(crate) sequence: u64,
+    pub(crate) lifetime: Duration,
+    pub(crate) lifetime_at: u64,
+    pub(crate) keep_alive_at: u64,
+    pub(crate) registrator: u64,
+    pub(crate) wire: Arc<[u8]>,
+}
+
+impl PoolElement {
+    /// The PE identifier.
+    pub fn id(&self) -> PoolElementId {
+        self.id
+    }
+
+    /// The home registrar (owner).
+    pub fn home(&self) -> RegistrarId {
+        self.home
+    }
+
+    /// The policy settings as registered, with `distance` as last supplied.
+    pub fn policy(&self) -> PolicySettings {
+        self.settings.expand(self.policy_type)
+    }
+
+    /// The degradation counter of RFC 5356 §5.2.2: selections since the last (re-)registration,
+    /// saturating at `u32::MAX`.
+    pub fn degradation_counter(&self) -> u32 {
+        self.degradation
+    }
+
+    /// Endpoint Unreachable reports received since the last (re-)registration.
+    pub fn unreachable_reports(&self) -> u8 {
+        self.unreachable_reports
+    }
+
+    /// User transport.
+    pub fn transport(&self) -> &TransportInfo {
+        &self.transport
+    }
+
+    /// Registration Life.
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
+    /// The opaque registrator handle given at registration.
+    pub fn registrator(&self) -> u64 {
+        self.registrator
+    }
+
+    /// The opaque encoded Pool Element parameter given at registration.
+    pub fn wire(&self) -> &Arc<[u8]> {
+        &self.wire
+    }
+}
+
+/// A PE that left the handlespace, with what an ENRP Handle Update (DEL_PE) needs.
+#[derive(Clone, Debug)]
+pub struct Removed {
+    /// The pool it was in.
+    pub pool_handle: PoolHandle,
+    /// Its identifier.
+    pub id: PoolElementId,
+    /// Its home registrar at removal.
+    pub home: RegistrarId,
+    /// The opaque registrator handle.
+    pub registrator: u64,
+    /// The opaque encoded Pool Element parameter.
+    pub wire: Arc<[u8]>,
+}
+
+/// Keep-alive state of an owned PE: which keep-alive timer runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeepAlive {
+    /// Not owned here: no keep-alive timer.
+    Idle,
+    /// An Endpoint Keep Alive is due at `keep_alive_at`.
+    Due,
+    /// An Endpoint Keep Alive was sent; the PE is removed at `keep_alive_at` without an ack.
+    Waiting,
+}
+
+/// Compact per-PE policy parameters: the pool fixes the policy, so each PE keeps only the numbers
+/// its policy reads. `value` is the weight or the priority; `dpf` the load or weight DPF.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Settings {
+    pub(crate) value: u32,
+    pub(crate) load: u32,
+    pub(crate) load_degradation: u32,
+    pub(crate) dpf: u32,
+    pub(crate) distance: u32,
+}
+
+impl Settings {
+    pub(crate) fn compact(policy: &PolicySettings) -> Self {
+        let priority = policy.policy_type == PolicyType::PRIORITY;
+        let weight_dpf = policy.policy_type == PolicyType::WEIGHTED_RANDOM_DPF;
+        Self {
+            value: if priority { policy.priority } else { policy.weight },
+            load: policy.load,
+            load_degradation: policy.load_degradation,
+            dpf: if weight_dpf { policy.weight_dpf } else { policy.load_dpf },
+            distance: policy.distance,
+        }
+    }
+
+    pub(crate) fn expand(self, policy_type: PolicyType) -> PolicySettings {
+        let priority = policy_type == PolicyType::PRIORITY;
+        let weight_dpf = policy_type == PolicyType::WEIGHTED_RANDOM_DPF;
+        PolicySettings {
+            policy_type,
+            weight: if priority { 0 } else { self.value },
+            priority: if priority { self.value } else { 0 },
+            load: self.load,
+            load_degradation: self.load_degradation,
+            load_dpf: if weight_dpf { 0 } else { self.dpf },
+            weight_dpf: if weight_dpf { self.dpf } else { 0 },
+            distance: self.distance,
+        }
+    }
+}
+
+impl PolicySettings {
+    /// All parameters zero and the (invalid) policy type 0, for struct-update syntax.
+    pub const fn new() -> Self {
+        Self {
+            policy_type: PolicyType(0),
+            weight: 0,
+            priority: 0,
+            load: 0,
+            load_degradation: 0,
+            load_dpf: 0,
+            weight_dpf: 0,
+            distance: 0,
+        }
+    }
+}
