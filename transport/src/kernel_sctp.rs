@@ -1,1 +1,0 @@
-//! kernel_sctp (being written).
