@@ -1,0 +1,243 @@
+//! sctp_echo: an echo client and server over [`transport::SctpTransport`], used by
+//! `transport/lab/kernel-sctp-echo.sh` inside the lab VM (kernel SCTP there; none here).
+//!
+//! ```text
+//! sctp_echo kernel-selftest            kernel client <-> kernel server in one process
+//! sctp_echo kernel-server ADDR SECS    echo on ADDR (kernel SCTP) for SECS seconds
+//! sctp_echo kernel-client ADDR         run the client checks against an echo server at ADDR
+//! ```
+//! Client checks: PPID 11 and 12 both ways, a 64 KiB message, peer addresses, graceful
+//! shutdown (Closed on both sides), and ABORT (Lost on the server). Prints `PASS`/`FAIL` lines
+//! and ends with `N passed, M failed`; exit status 1 on any failure.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use transport::kernel_sctp::{KernelSctp, KernelSctpConfig};
+use transport::{AssocId, Ppid, SctpTransport, StreamId, TransportEvent};
+
+/// Bound on every phase: the VM runs under slow software emulation.
+const PHASE_TIMEOUT: Duration = Duration::from_secs(30);
+const LARGE_LEN: usize = 65_536;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let mode = args.get(1).map(String::as_str).unwrap_or("");
+    let result = match mode {
+        "kernel-selftest" => kernel_selftest(),
+        "kernel-server" => {
+            let addr = parse_addr(args.get(2));
+            let secs = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(60);
+            let mut server = kernel(addr);
+            server.listen(server.local_addr().port()).expect("listen");
+            serve_for(&mut server, Duration::from_secs(secs));
+            return ExitCode::SUCCESS;
+        }
+        "kernel-client" => {
+            let mut client = kernel("0.0.0.0:0".parse().unwrap());
+            let mut report = Report::default();
+            run_client_checks(&mut client, None::<&mut KernelSctp>, parse_addr(args.get(2)), &mut report);
+            report
+        }
+        _ => {
+            eprintln!("usage: sctp_echo kernel-selftest | kernel-server ADDR SECS | kernel-client ADDR");
+            return ExitCode::from(2);
+        }
+    };
+    println!("{} passed, {} failed", result.passed, result.failed);
+    if result.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+fn kernel_selftest() -> Report {
+    let mut report = Report::default();
+    // A multi-address (bindx) server when the lab's TEST-NET addresses exist, else loopback.
+    let mut addrs: Vec<SocketAddr> = vec!["127.0.0.1:0".parse().unwrap()];
+    addrs.push("192.0.2.1:0".parse().unwrap());
+    let cfg = KernelSctpConfig { local_addrs: addrs, ..Default::default() };
+    let mut server = match KernelSctp::open(cfg) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("note: multi-address bind failed ({e}); single address");
+            kernel("127.0.0.1:0".parse().unwrap())
+        }
+    };
+    let port = server.local_addr().port();
+    report.check("kernel listen", server.listen(port).is_ok());
+    let mut client = kernel("127.0.0.1:0".parse().unwrap());
+    let target: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    run_client_checks(&mut client, Some(&mut server), target, &mut report);
+    report
+}
+
+/// Drives `client` (and `server`, when in-process) through the checks.
+fn run_client_checks<C: SctpTransport, S: SctpTransport>(
+    client: &mut C,
+    mut server: Option<&mut S>,
+    target: SocketAddr,
+    report: &mut Report,
+) {
+    let mut echo = EchoState::default();
+    let assoc = match client.connect(Instant::now(), target) {
+        Ok(a) => a,
+        Err(e) => {
+            report.check(&format!("connect: {e}"), false);
+            return;
+        }
+    };
+    let up = drive(client, &mut server, &mut echo, |ev| matches!(ev, Seen::Up(a) if *a == assoc));
+    report.check("association up (client sees Up)", up);
+    let mut peers = ["0.0.0.0:0".parse().unwrap(); 4];
+    let n = client.peer_addresses(assoc, &mut peers).unwrap_or(0);
+    report.check(&format!("peer addresses ({n}: {:?})", &peers[..n.min(4)]), n >= 1);
+
+    let messages: [(Ppid, StreamId, Vec<u8>); 3] = [
+        (Ppid::ASAP, StreamId(0), b"asap hello".to_vec()),
+        (Ppid::ENRP, StreamId(1), b"enrp hello".to_vec()),
+        (Ppid::ENRP, StreamId(0), (0..LARGE_LEN).map(|i| i as u8).collect()),
+    ];
+    for (ppid, stream, data) in &messages {
+        let sent = client.send(Instant::now(), assoc, *stream, *ppid, data).is_ok();
+        let want = data.clone();
+        let ok = sent
+            && drive(client, &mut server, &mut echo, |ev| {
+                matches!(ev, Seen::Data(a, s, p, d) if *a == assoc && s == stream && p == ppid && *d == want)
+            });
+        report.check(&format!("echo {ppid:?} stream {} {} bytes", stream.0, data.len()), ok);
+    }
+
+    let shut = client.shutdown(Instant::now(), assoc).is_ok();
+    let closed = shut && drive(client, &mut server, &mut echo, |ev| matches!(ev, Seen::Closed(a) if *a == assoc));
+    report.check("graceful shutdown (client sees Closed)", closed);
+
+    let second = client.connect(Instant::now(), target);
+    let Ok(second) = second else {
+        report.check("second connect", false);
+        return;
+    };
+    let up = drive(client, &mut server, &mut echo, |ev| matches!(ev, Seen::Up(a) if *a == second));
+    let aborted = up && client.abort(Instant::now(), second).is_ok();
+    report.check("abort accepted", aborted);
+    if server.is_some() {
+        let lost = drive(client, &mut server, &mut echo, |_| false) || echo.server_lost > 0;
+        report.check("server sees Lost after ABORT", lost);
+    }
+}
+
+/// What the client saw, owned, so the predicate can outlive the borrowed event.
+enum Seen {
+    Closed(AssocId),
+    Data(AssocId, StreamId, Ppid, Vec<u8>),
+    Lost(AssocId),
+    Up(AssocId),
+    Other,
+}
+
+#[derive(Default)]
+struct EchoState {
+    /// Messages the server received and must echo (example code: allocation is fine here).
+    pending: Vec<(AssocId, StreamId, Ppid, Vec<u8>)>,
+    server_lost: u32,
+    server_closed: u32,
+}
+
+/// Runs both endpoints until the client sees an event matching `done`, or the phase times out.
+fn drive<C: SctpTransport, S: SctpTransport>(
+    client: &mut C,
+    server: &mut Option<&mut S>,
+    echo: &mut EchoState,
+    mut done: impl FnMut(&Seen) -> bool,
+) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < PHASE_TIMEOUT {
+        let now = Instant::now();
+        let mut hit = false;
+        client
+            .poll(now, 64, |ev| {
+                let seen = match ev {
+                    TransportEvent::Closed { assoc } => Seen::Closed(assoc),
+                    TransportEvent::Data { assoc, stream, ppid, data } => Seen::Data(assoc, stream, ppid, data.to_vec()),
+                    TransportEvent::Lost { assoc } => Seen::Lost(assoc),
+                    TransportEvent::Up { assoc, .. } => Seen::Up(assoc),
+                    _ => Seen::Other,
+                };
+                if let Seen::Lost(a) = &seen {
+                    println!("client: association {a:?} lost");
+                }
+                hit |= done(&seen);
+            })
+            .expect("client poll");
+        if let Some(server) = server.as_deref_mut() {
+            serve_once(server, echo, now);
+        }
+        if hit {
+            return true;
+        }
+        let until = now + Duration::from_millis(if server.is_some() { 2 } else { 20 });
+        client.wait(now, Some(until)).expect("client wait");
+    }
+    false
+}
+
+fn serve_for<S: SctpTransport>(server: &mut S, duration: Duration) {
+    let mut echo = EchoState::default();
+    let start = Instant::now();
+    while start.elapsed() < duration {
+        let now = Instant::now();
+        serve_once(server, &mut echo, now);
+        server.wait(now, Some(now + Duration::from_millis(50))).expect("server wait");
+    }
+    println!("server: {} closed, {} lost", echo.server_closed, echo.server_lost);
+}
+
+fn serve_once<S: SctpTransport>(server: &mut S, echo: &mut EchoState, now: Instant) {
+    let EchoState { pending, server_lost, server_closed } = echo;
+    server
+        .poll(now, 64, |ev| match ev {
+            TransportEvent::Data { assoc, stream, ppid, data } => pending.push((assoc, stream, ppid, data.to_vec())),
+            TransportEvent::Lost { .. } => *server_lost += 1,
+            TransportEvent::Closed { .. } => *server_closed += 1,
+            _ => {}
+        })
+        .expect("server poll");
+    for (assoc, stream, ppid, data) in pending.drain(..) {
+        if let Err(e) = server.send(now, assoc, stream, ppid, &data) {
+            println!("server: echo failed: {e}");
+        }
+    }
+}
+
+fn kernel(addr: SocketAddr) -> KernelSctp {
+    let cfg = KernelSctpConfig { local_addrs: vec![addr], ..Default::default() };
+    match KernelSctp::open(cfg) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("sctp_echo: {e}");
+            std::process::exit(3);
+        }
+    }
+}
+
+fn parse_addr(arg: Option<&String>) -> SocketAddr {
+    arg.and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        eprintln!("sctp_echo: need an address like 127.0.0.1:9900");
+        std::process::exit(2);
+    })
+}
+
+#[derive(Default)]
+struct Report {
+    passed: u32,
+    failed: u32,
+}
+
+impl Report {
+    fn check(&mut self, name: &str, ok: bool) {
+        println!("{} {name}", if ok { "PASS" } else { "FAIL" });
+        if ok {
+            self.passed += 1;
+        } else {
+            self.failed += 1;
+        }
+    }
+}
