@@ -216,9 +216,12 @@ impl Policy {
 }
 
 /// WRR stride: how far a PE's pass advances per selection. Weight 0 is never in the set.
+///
+/// Rounded up: with rounding down, w strides of a weight-w PE end just short of one weight-1
+/// stride, and the heavier PE would win the tie and take one extra turn in a row.
 pub(crate) fn stride(weight: u32) -> u64 {
     assert!(weight > 0);
-    STRIDE_UNIT / u64::from(weight)
+    STRIDE_UNIT.div_ceil(u64::from(weight))
 }
 
 /// A Fenwick (binary indexed) tree over the pool's dense member list: weighted sampling in
