@@ -1,13 +1,68 @@
-//! ASAP (RFC 5352) and ENRP (RFC 5353) messages with their RFC 5354 parameters.
+//! ASAP (RFC 5352) and ENRP (RFC 5353) messages with their RFC 5354 parameters and the
+//! RFC 5356 policy parameters.
 //!
-//! This crate does **not** do I/O, read a clock, spawn threads or allocate on the view path.
-//! Bytes come in, typed views and owned representations come out, and back again.
+//! This crate does **not** do I/O, read a clock, spawn threads, pick PEs or keep any state
+//! between calls. It does not know SCTP (PPIDs 11 and 12 are the caller's business) and does not
+//! validate semantics across messages (e.g. whether a PE id is unique). Bytes come in, typed
+//! views and owned representations come out, and back again. The view path (header views,
+//! [`asap::HandleResolutionView`], [`asap::HandleResolutionResponseRef`]) never allocates.
 //!
 //! ```text
-//!   &[u8] ──new_checked──▶ FooView ──parse──▶ Foo (Repr)
-//!   Foo ──buffer_len/emit──▶ &mut [u8]
+//!                      new_checked                 parse
+//!   &[u8] ─────────────▶ MessageView / ─────────────▶ asap::Message / enrp::Message
+//!     ▲                  HandleResolutionView          (owned Reprs: Registration, ...)
+//!     │                                                    │
+//!     └──────────── emit(&mut [u8]) ◀── buffer_len() ◀──────┘
+//!   DecodeError { kind, field, offset } ──From──▶ ErrorCause (RFC 5354 §3.12)
 //! ```
+//!
+//! Emit then parse a Handle Resolution:
+//!
+//! ```
+//! use codec::asap::{HandleResolution, Message};
+//! use codec::PoolHandle;
+//!
+//! let request = Message::HandleResolution(HandleResolution {
+//!     subscribe: false,
+//!     pool_handle: PoolHandle::new(b"EchoPool").unwrap(),
+//!     items_wanted: Some(3),
+//! });
+//! let bytes = request.emit_to_vec();
+//! assert_eq!(bytes.len(), request.buffer_len());
+//! assert_eq!(Message::parse(&bytes), Ok(request));
+//! ```
+//!
+//! Limits, each justified where it is defined: [`POOL_HANDLE_LENGTH_MAX`],
+//! [`param::ADDRESSES_PER_TRANSPORT_MAX`], [`param::ERROR_CAUSES_MAX`],
+//! [`POOL_ELEMENTS_PER_MESSAGE_MAX`], [`PARAMETERS_PER_MESSAGE_MAX`],
+//! [`SERVERS_PER_MESSAGE_MAX`].
+//!
+//! Not done: a skip-and-report unknown parameter is skipped but not surfaced to the caller for
+//! its report; the Reprs do not keep unknown flag bits (the RFCs reserve them).
 
+pub mod asap;
+pub mod enrp;
+pub mod error;
+pub mod message;
+pub mod param;
 pub mod types;
+mod wire;
 
-pub use types::{PoolElementId, PoolHandle, PolicyType, RegistrarId, TransportUse};
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+#[cfg(fuzzing)]
+pub mod fuzzing;
+
+pub use error::{DecodeError, DecodeErrorKind, ErrorCause};
+pub use message::{
+    MessageView, PARAMETERS_PER_MESSAGE_MAX, POOL_ELEMENTS_PER_MESSAGE_MAX, SERVERS_PER_MESSAGE_MAX,
+};
+pub use param::{Parameter, Policy, PoolElement, SctpTransport, UserTransport};
+pub use types::{
+    PoolElementId, PoolHandle, PolicyType, RegistrarId, TransportUse, POOL_HANDLE_LENGTH_MAX,
+};
+
+// A maximal pool handle parameter and one PE must fit a message; the caps must fit u16 lengths.
+const _: () = assert!(POOL_HANDLE_LENGTH_MAX + 4 <= u16::MAX as usize);
+const _: () = assert!(PARAMETERS_PER_MESSAGE_MAX >= 2 * POOL_ELEMENTS_PER_MESSAGE_MAX);

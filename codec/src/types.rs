@@ -111,14 +111,14 @@ impl PolicyType {
     pub const WEIGHTED_RANDOM: Self = Self(0x0000_0004);
     /// Priority (RFC 5356 §2.2.3).
     pub const PRIORITY: Self = Self(0x0000_0005);
-    /// Least Used (RFC 5356 §2.3.1).
-    pub const LEAST_USED: Self = Self(0x0000_0006);
-    /// Least Used with Degradation (RFC 5356 §2.3.2).
-    pub const LEAST_USED_DEGRADATION: Self = Self(0x0000_0007);
-    /// Priority Least Used (RFC 5356 §2.3.3).
-    pub const PRIORITY_LEAST_USED: Self = Self(0x0000_0008);
-    /// Randomized Least Used (RFC 5356 §2.3.4).
-    pub const RANDOMIZED_LEAST_USED: Self = Self(0x0000_0009);
+    /// Least Used (RFC 5356 §5.1; IANA value 0x40000001, §7).
+    pub const LEAST_USED: Self = Self(0x4000_0001);
+    /// Least Used with Degradation (RFC 5356 §5.2).
+    pub const LEAST_USED_DEGRADATION: Self = Self(0x4000_0002);
+    /// Priority Least Used (RFC 5356 §5.3).
+    pub const PRIORITY_LEAST_USED: Self = Self(0x4000_0003);
+    /// Randomized Least Used (RFC 5356 §5.4).
+    pub const RANDOMIZED_LEAST_USED: Self = Self(0x4000_0004);
     /// RSPLIB private: Randomized Priority Least Used.
     pub const RANDOMIZED_PRIORITY_LEAST_USED: Self = Self(0xb000_1001);
     /// RSPLIB private: Randomized Least Used with Degradation.

@@ -1,0 +1,1264 @@
+//! RFC 5354 parameters: addresses, transports, policies (RFC 5356 and RSPLIB's private ones),
+//! pool handle, pool element, server information, operational error, cookie, PE identifier,
+//! PE checksum, and RSPLIB's Handle Resolution option.
+//!
+//! Each parameter has an owned Repr with `buffer_len` (padded TLV length) and an emit that
+//! cannot fail; [`ParameterView`] is the zero-copy view of any one TLV; [`Parameter`] is the
+//! enum over all of them, the entry point of the parameter fuzzer.
+
+use core::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::error::{DecodeError, DecodeErrorKind};
+use crate::types::{PolicyType, PoolElementId, PoolHandle, RegistrarId, TransportUse};
+use crate::types::POOL_HANDLE_LENGTH_MAX;
+use crate::wire::{list_len, pad4, required, set_once, walk, Reader, Tlv, Writer, TLV_HEADER_LEN};
+
+/// Most addresses we keep per transport parameter.
+///
+/// RFC 5354 bounds nothing but the message length (65,535 bytes would hold 8,000 addresses).
+/// Real SCTP multihoming uses a handful of interfaces, each with an IPv4 and an IPv6 address;
+/// eight covers four dual-stack interfaces, and keeps [`AddressList`] inline (no heap) at
+/// 8 × 17 bytes, so a pool element stays small in a handlespace of millions.
+pub const ADDRESSES_PER_TRANSPORT_MAX: usize = 8;
+
+/// Most error causes we decode in one Operational Error parameter.
+///
+/// A registrar reports one cause per problem and stops at the first; RSPLIB sends exactly one.
+/// Sixteen leaves room for a peer that reports several unknown parameters at once.
+pub const ERROR_CAUSES_MAX: usize = 16;
+
+/// Parameter type (RFC 5354 §3, Table 1). Open: an unknown value is kept as it is. The two top
+/// bits say what a receiver that does not know the type must do ([`UnknownParameterAction`]).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ParameterType(pub u16);
+
+impl ParameterType {
+    /// IPv4 Address (§3.1).
+    pub const IPV4_ADDRESS: Self = Self(0x0001);
+    /// IPv6 Address (§3.2).
+    pub const IPV6_ADDRESS: Self = Self(0x0002);
+    /// DCCP Transport (§3.3).
+    pub const DCCP_TRANSPORT: Self = Self(0x0003);
+    /// SCTP Transport (§3.4).
+    pub const SCTP_TRANSPORT: Self = Self(0x0004);
+    /// TCP Transport (§3.5).
+    pub const TCP_TRANSPORT: Self = Self(0x0005);
+    /// UDP Transport (§3.6).
+    pub const UDP_TRANSPORT: Self = Self(0x0006);
+    /// UDP-Lite Transport (§3.7).
+    pub const UDP_LITE_TRANSPORT: Self = Self(0x0007);
+    /// Pool Member Selection Policy (§3.8).
+    pub const POOL_MEMBER_SELECTION_POLICY: Self = Self(0x0008);
+    /// Pool Handle (§3.9).
+    pub const POOL_HANDLE: Self = Self(0x0009);
+    /// Pool Element (§3.10).
+    pub const POOL_ELEMENT: Self = Self(0x000a);
+    /// Server Information (§3.11).
+    pub const SERVER_INFORMATION: Self = Self(0x000b);
+    /// Operational Error (§3.12).
+    pub const OPERATIONAL_ERROR: Self = Self(0x000c);
+    /// Cookie (§3.13).
+    pub const COOKIE: Self = Self(0x000d);
+    /// PE Identifier (§3.14).
+    pub const PE_IDENTIFIER: Self = Self(0x000e);
+    /// PE Checksum (§3.15).
+    pub const PE_CHECKSUM: Self = Self(0x000f);
+    /// Opaque Transport (§3.16).
+    pub const OPAQUE_TRANSPORT: Self = Self(0x0010);
+    /// Handle Resolution option (draft-dreibholz-rserpool-asap-hropt), as the draft numbers it.
+    pub const HANDLE_RESOLUTION: Self = Self(0x003f);
+    /// Handle Resolution option with the "skip" action bit set: what RSPLIB 3.4.4 and
+    /// Wireshark use, so that a registrar that does not know it ignores it. We emit this one.
+    pub const HANDLE_RESOLUTION_SKIP: Self = Self(0x803f);
+
+    /// What to do with this type when we do not recognise it (RFC 5354 §3).
+    pub const fn unknown_action(self) -> UnknownParameterAction {
+        match self.0 >> 14 {
+            0 => UnknownParameterAction::Stop,
+            1 => UnknownParameterAction::StopAndReport,
+            2 => UnknownParameterAction::Skip,
+            _ => UnknownParameterAction::SkipAndReport,
+        }
+    }
+
+    pub(crate) fn is_known(self) -> bool {
+        matches!(self.0, 0x0001..=0x0010 | 0x003f | 0x803f)
+    }
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Self::IPV4_ADDRESS => "Ipv4Address",
+            Self::IPV6_ADDRESS => "Ipv6Address",
+            Self::DCCP_TRANSPORT => "DccpTransport",
+            Self::SCTP_TRANSPORT => "SctpTransport",
+            Self::TCP_TRANSPORT => "TcpTransport",
+            Self::UDP_TRANSPORT => "UdpTransport",
+            Self::UDP_LITE_TRANSPORT => "UdpLiteTransport",
+            Self::POOL_MEMBER_SELECTION_POLICY => "PoolMemberSelectionPolicy",
+            Self::POOL_HANDLE => "PoolHandle",
+            Self::POOL_ELEMENT => "PoolElement",
+            Self::SERVER_INFORMATION => "ServerInformation",
+            Self::OPERATIONAL_ERROR => "OperationalError",
+            Self::COOKIE => "Cookie",
+            Self::PE_IDENTIFIER => "PeIdentifier",
+            Self::PE_CHECKSUM => "PeChecksum",
+            Self::OPAQUE_TRANSPORT => "OpaqueTransport",
+            Self::HANDLE_RESOLUTION | Self::HANDLE_RESOLUTION_SKIP => "HandleResolution",
+            _ => "UnknownParameter",
+        }
+    }
+}
+
+impl fmt::Debug for ParameterType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_known() {
+            write!(f, "{}(0x{:04x})", self.name(), self.0)
+        } else {
+            write!(f, "ParameterType(0x{:04x})", self.0)
+        }
+    }
+}
+
+/// The action the two top bits of an unrecognised parameter type ask for (RFC 5354 §3). The
+/// order is the RFC's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnknownParameterAction {
+    /// `00`: stop processing the message and discard it.
+    Stop,
+    /// `01`: stop, discard, and report an Unrecognized Parameter error.
+    StopAndReport,
+    /// `10`: skip this parameter and go on.
+    Skip,
+    /// `11`: skip, go on, and report an Unrecognized Parameter error.
+    SkipAndReport,
+}
+
+/// The one place that applies the action bits of an unrecognised parameter: `Ok` means skip it,
+/// an error means discard the message (and [`DecodeError::should_report`] says whether to tell
+/// the sender).
+///
+/// Skip-and-report parameters are skipped; the report is not surfaced by the Reprs (see the
+/// crate docs, "Not done").
+pub(crate) fn handle_unknown_parameter(tlv: &Tlv<'_>) -> Result<(), DecodeError> {
+    let stop = |report| {
+        Err(DecodeError::new(DecodeErrorKind::UnknownParameter { report }, "Parameter", tlv.offset))
+    };
+    match tlv.ty.unknown_action() {
+        UnknownParameterAction::Stop => stop(false),
+        UnknownParameterAction::StopAndReport => stop(true),
+        UnknownParameterAction::Skip | UnknownParameterAction::SkipAndReport => Ok(()),
+    }
+}
+
+/// Zero-copy view of one TLV parameter.
+#[derive(Clone, Copy, Debug)]
+pub struct ParameterView<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> ParameterView<T> {
+    /// Wraps a buffer that holds one TLV, checking that its declared length fits.
+    pub fn new_checked(buffer: T) -> Result<Self, DecodeError> {
+        let bytes = buffer.as_ref();
+        let mut r = Reader::new(bytes, 0);
+        let _ = r.u16("ParameterType")?;
+        let length = usize::from(r.u16("ParameterLength")?);
+        if length < TLV_HEADER_LEN {
+            return Err(DecodeError::new(DecodeErrorKind::BadLength, "ParameterLength", 2));
+        }
+        if length > bytes.len() {
+            return Err(DecodeError::new(DecodeErrorKind::Truncated, "ParameterValue", bytes.len()));
+        }
+        Ok(Self { buffer })
+    }
+
+    /// Wraps a buffer without checks: only for a buffer already validated or sized by you.
+    pub fn new_unchecked(buffer: T) -> Self {
+        Self { buffer }
+    }
+
+    /// The parameter type.
+    pub fn parameter_type(&self) -> ParameterType {
+        let b = self.buffer.as_ref();
+        ParameterType(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    /// The declared length: header plus value, without padding.
+    pub fn length(&self) -> u16 {
+        let b = self.buffer.as_ref();
+        u16::from_be_bytes([b[2], b[3]])
+    }
+
+    /// The value bytes.
+    pub fn value(&self) -> &[u8] {
+        &self.buffer.as_ref()[TLV_HEADER_LEN..usize::from(self.length())]
+    }
+
+    /// The underlying buffer.
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+}
+
+/// Any one parameter, owned. The fuzz and property tests go through this enum.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Parameter {
+    /// IPv4 or IPv6 Address (§3.1, §3.2).
+    Address(IpAddr),
+    /// A user transport (§3.3-§3.7, §3.16).
+    Transport(UserTransport),
+    /// Pool Member Selection Policy (§3.8).
+    Policy(Policy),
+    /// Pool Handle (§3.9).
+    PoolHandle(PoolHandle),
+    /// Pool Element (§3.10).
+    PoolElement(PoolElement),
+    /// Server Information (§3.11).
+    ServerInformation(ServerInformation),
+    /// Operational Error (§3.12).
+    OperationalError(OperationalError),
+    /// Cookie (§3.13).
+    Cookie(Cookie),
+    /// PE Identifier (§3.14).
+    PeIdentifier(PoolElementId),
+    /// PE Checksum (§3.15).
+    PeChecksum(PeChecksum),
+    /// Handle Resolution option (RSPLIB).
+    HandleResolution(HandleResolutionOption),
+}
+
+impl Parameter {
+    /// Parses exactly one parameter (with optional padding) from `bytes`.
+    pub fn parse(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes, 0);
+        let tlv = r.tlv()?.ok_or(DecodeError::new(DecodeErrorKind::Truncated, "Parameter", 0))?;
+        r.finish("Parameter")?;
+        Self::parse_tlv(&tlv)
+    }
+
+    pub(crate) fn parse_tlv(tlv: &Tlv<'_>) -> Result<Self, DecodeError> {
+        Ok(match tlv.ty {
+            ParameterType::IPV4_ADDRESS | ParameterType::IPV6_ADDRESS => {
+                Self::Address(parse_address(tlv)?)
+            }
+            ParameterType::POOL_MEMBER_SELECTION_POLICY => Self::Policy(Policy::parse_tlv(tlv)?),
+            ParameterType::POOL_HANDLE => Self::PoolHandle(parse_pool_handle(tlv)?),
+            ParameterType::POOL_ELEMENT => Self::PoolElement(PoolElement::parse_tlv(tlv)?),
+            ParameterType::SERVER_INFORMATION => {
+                Self::ServerInformation(ServerInformation::parse_tlv(tlv)?)
+            }
+            ParameterType::OPERATIONAL_ERROR => {
+                Self::OperationalError(OperationalError::parse_tlv(tlv)?)
+            }
+            ParameterType::COOKIE => Self::Cookie(Cookie::parse_tlv(tlv)),
+            ParameterType::PE_IDENTIFIER => Self::PeIdentifier(parse_pe_identifier(tlv)?),
+            ParameterType::PE_CHECKSUM => Self::PeChecksum(PeChecksum::parse_tlv(tlv)?),
+            ParameterType::HANDLE_RESOLUTION | ParameterType::HANDLE_RESOLUTION_SKIP => {
+                Self::HandleResolution(HandleResolutionOption::parse_tlv(tlv)?)
+            }
+            ty if UserTransport::is_transport(ty) => Self::Transport(UserTransport::parse_tlv(tlv)?),
+            _ => {
+                handle_unknown_parameter(tlv)?;
+                return Err(DecodeError::new(
+                    DecodeErrorKind::UnknownParameter { report: false },
+                    "Parameter",
+                    tlv.offset,
+                ));
+            }
+        })
+    }
+
+    /// Padded length on the wire.
+    pub fn buffer_len(&self) -> usize {
+        pad4(self.length())
+    }
+
+    fn length(&self) -> usize {
+        match self {
+            Self::Address(a) => address_length(a),
+            Self::Transport(t) => t.length(),
+            Self::Policy(p) => p.length(),
+            Self::PoolHandle(h) => pool_handle_length(h),
+            Self::PoolElement(pe) => pe.length(),
+            Self::ServerInformation(s) => s.length(),
+            Self::OperationalError(e) => e.length(),
+            Self::Cookie(c) => c.length(),
+            Self::PeIdentifier(_) => PE_IDENTIFIER_LEN,
+            Self::PeChecksum(_) => PE_CHECKSUM_LEN,
+            Self::HandleResolution(_) => HANDLE_RESOLUTION_LEN,
+        }
+    }
+
+    /// Emits into `buf`, which must be at least [`Self::buffer_len`] bytes; returns the length
+    /// written.
+    pub fn emit(&self, buf: &mut [u8]) -> usize {
+        let mut w = Writer::new(buf);
+        match self {
+            Self::Address(a) => emit_address(&mut w, a),
+            Self::Transport(t) => t.emit(&mut w),
+            Self::Policy(p) => p.emit(&mut w),
+            Self::PoolHandle(h) => emit_pool_handle(&mut w, h),
+            Self::PoolElement(pe) => pe.emit(&mut w),
+            Self::ServerInformation(s) => s.emit(&mut w),
+            Self::OperationalError(e) => e.emit(&mut w),
+            Self::Cookie(c) => c.emit(&mut w),
+            Self::PeIdentifier(id) => emit_pe_identifier(&mut w, *id),
+            Self::PeChecksum(c) => c.emit(&mut w),
+            Self::HandleResolution(h) => h.emit(&mut w),
+        }
+        assert_eq!(w.position(), self.buffer_len());
+        w.position()
+    }
+}
+
+// ---- Addresses (§3.1, §3.2) ----
+
+pub(crate) fn parse_address(tlv: &Tlv<'_>) -> Result<IpAddr, DecodeError> {
+    let mut r = tlv.value;
+    let address = match tlv.ty {
+        ParameterType::IPV4_ADDRESS => {
+            let b = r.take(4, "Ipv4Address")?;
+            IpAddr::V4(Ipv4Addr::new(b[0], b[1], b[2], b[3]))
+        }
+        _ => {
+            let b = r.take(16, "Ipv6Address")?;
+            let mut octets = [0u8; 16];
+            octets.copy_from_slice(b);
+            IpAddr::V6(Ipv6Addr::from(octets))
+        }
+    };
+    // A fixed-size value with extra bytes is a length error, not trailing data.
+    if !r.is_empty() {
+        return Err(DecodeError::new(DecodeErrorKind::BadLength, "AddressLength", tlv.offset + 2));
+    }
+    Ok(address)
+}
+
+pub(crate) fn address_length(address: &IpAddr) -> usize {
+    match address {
+        IpAddr::V4(_) => TLV_HEADER_LEN + 4,
+        IpAddr::V6(_) => TLV_HEADER_LEN + 16,
+    }
+}
+
+pub(crate) fn emit_address(w: &mut Writer<'_>, address: &IpAddr) {
+    match address {
+        IpAddr::V4(a) => w.tlv(ParameterType::IPV4_ADDRESS, 4, |w| w.bytes(&a.octets())),
+        IpAddr::V6(a) => w.tlv(ParameterType::IPV6_ADDRESS, 16, |w| w.bytes(&a.octets())),
+    }
+}
+
+/// A bounded inline list of addresses (no heap): at most [`ADDRESSES_PER_TRANSPORT_MAX`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AddressList {
+    length: u8,
+    addresses: [IpAddr; ADDRESSES_PER_TRANSPORT_MAX],
+}
+
+impl AddressList {
+    /// An empty list.
+    pub const fn new() -> Self {
+        Self { length: 0, addresses: [IpAddr::V4(Ipv4Addr::UNSPECIFIED); ADDRESSES_PER_TRANSPORT_MAX] }
+    }
+
+    /// A list of `addresses`, or `None` when there are more than the cap.
+    pub fn from_slice(addresses: &[IpAddr]) -> Option<Self> {
+        let mut list = Self::new();
+        for a in addresses {
+            list.push(*a).ok()?;
+        }
+        Some(list)
+    }
+
+    /// Appends an address; gives it back when the list is full.
+    pub fn push(&mut self, address: IpAddr) -> Result<(), IpAddr> {
+        let index = usize::from(self.length);
+        if index >= ADDRESSES_PER_TRANSPORT_MAX {
+            return Err(address);
+        }
+        self.addresses[index] = address;
+        self.length += 1;
+        Ok(())
+    }
+
+    /// The addresses.
+    pub fn as_slice(&self) -> &[IpAddr] {
+        &self.addresses[..usize::from(self.length)]
+    }
+
+    /// Number of addresses.
+    pub fn len(&self) -> usize {
+        usize::from(self.length)
+    }
+
+    /// Whether there is no address.
+    pub fn is_empty(&self) -> bool {
+        self.length == 0
+    }
+}
+
+impl Default for AddressList {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for AddressList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
+/// Parses the address TLVs that fill the rest of a transport parameter.
+fn parse_addresses(r: &mut Reader<'_>) -> Result<AddressList, DecodeError> {
+    let mut list = AddressList::new();
+    walk(r, ADDRESSES_PER_TRANSPORT_MAX * 2, |tlv| match tlv.ty {
+        ParameterType::IPV4_ADDRESS | ParameterType::IPV6_ADDRESS => {
+            let address = parse_address(&tlv)?;
+            list.push(address).map_err(|_| {
+                DecodeError::new(DecodeErrorKind::TooMany, "Addresses", tlv.offset)
+            })?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    })?;
+    Ok(list)
+}
+
+// ---- Transports (§3.3-§3.7, §3.16) ----
+
+/// An SCTP transport (§3.4): port, transport use and 1 to [`ADDRESSES_PER_TRANSPORT_MAX`]
+/// addresses. Also the ASAP transport of a PE and the transport of a registrar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SctpTransport {
+    /// SCTP port.
+    pub port: u16,
+    /// Data only, or data plus control.
+    pub transport_use: TransportUse,
+    /// The addresses; never empty in a parsed Repr.
+    pub addresses: AddressList,
+}
+
+impl SctpTransport {
+    fn length(&self) -> usize {
+        TLV_HEADER_LEN + 4 + list_len(self.addresses.as_slice().iter().map(address_length))
+    }
+
+    fn emit(&self, w: &mut Writer<'_>) {
+        assert!(!self.addresses.is_empty(), "an SCTP transport needs an address");
+        w.tlv(ParameterType::SCTP_TRANSPORT, self.length() - TLV_HEADER_LEN, |w| {
+            w.u16(self.port);
+            w.u16(self.transport_use.0);
+            self.addresses.as_slice().iter().for_each(|a| emit_address(w, a));
+        });
+    }
+
+    fn parse_value(tlv: &Tlv<'_>) -> Result<Self, DecodeError> {
+        let mut r = tlv.value;
+        let port = r.u16("SctpPort")?;
+        let transport_use = TransportUse(r.u16("TransportUse")?);
+        let addresses = parse_addresses(&mut r)?;
+        //= https://www.rfc-editor.org/rfc/rfc5354#section-3.4
+        //# at least one IP address parameter MUST be present in an SCTP Transport parameter.
+        if addresses.is_empty() {
+            return Err(DecodeError::new(DecodeErrorKind::Missing, "Addresses", r.offset()));
+        }
+        Ok(Self { port, transport_use, addresses })
+    }
+
+    pub(crate) fn parse_tlv(tlv: &Tlv<'_>) -> Result<Self, DecodeError> {
+        if tlv.ty != ParameterType::SCTP_TRANSPORT {
+            return Err(DecodeError::new(DecodeErrorKind::Unexpected, tlv.ty.name(), tlv.offset));
+        }
+        Self::parse_value(tlv)
+    }
+}
+
+/// A user transport (§3.3-§3.7, §3.16). DCCP, TCP, UDP and UDP-Lite carry exactly one address
+/// ("only one IP address parameter can be present").
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum UserTransport {
+    /// DCCP (§3.3): port, service code, one address. Always data only.
+    Dccp {
+        /// DCCP port.
+        port: u16,
+        /// DCCP service code.
+        service_code: u32,
+        /// The address.
+        address: IpAddr,
+    },
+    /// Opaque transport data (§3.16).
+    Opaque(Vec<u8>),
+    /// SCTP (§3.4).
+    Sctp(SctpTransport),
+    /// TCP (§3.5). RFC 5354 calls the second 16 bits reserved; RSPLIB and Wireshark read a
+    /// transport use there, so we keep it (data only, zero, is the RFC's reserved value).
+    Tcp {
+        /// TCP port.
+        port: u16,
+        /// Transport use as RSPLIB writes it.
+        transport_use: TransportUse,
+        /// The address.
+        address: IpAddr,
+    },
+    /// UDP (§3.6).
+    Udp {
+        /// UDP port.
+        port: u16,
+        /// The address.
+        address: IpAddr,
+    },
+    /// UDP-Lite (§3.7).
+    UdpLite {
+        /// UDP-Lite port.
+        port: u16,
+        /// The address.
+        address: IpAddr,
+    },
+}
+
+impl UserTransport {
+    pub(crate) fn is_transport(ty: ParameterType) -> bool {
+        matches!(ty.0, 0x0003..=0x0007 | 0x0010)
+    }
+
+    pub(crate) fn length(&self) -> usize {
+        let one = |a: &IpAddr| TLV_HEADER_LEN + 4 + address_length(a);
+        match self {
+            Self::Dccp { address, .. } => one(address) + 4,
+            Self::Opaque(data) => TLV_HEADER_LEN + data.len(),
+            Self::Sctp(s) => s.length(),
+            Self::Tcp { address, .. }
+            | Self::Udp { address, .. }
+            | Self::UdpLite { address, .. } => one(address),
+        }
+    }
+
+    /// Padded length on the wire.
+    pub fn buffer_len(&self) -> usize {
+        pad4(self.length())
+    }
+
+    pub(crate) fn emit(&self, w: &mut Writer<'_>) {
+        let value_len = self.length() - TLV_HEADER_LEN;
+        match self {
+            Self::Dccp { port, service_code, address } => {
+                w.tlv(ParameterType::DCCP_TRANSPORT, value_len, |w| {
+                    w.u16(*port);
+                    w.u16(0);
+                    w.u32(*service_code);
+                    emit_address(w, address);
+                });
+            }
+            Self::Opaque(data) => {
+                w.tlv(ParameterType::OPAQUE_TRANSPORT, value_len, |w| w.bytes(data));
+            }
+            Self::Sctp(s) => s.emit(w),
+            Self::Tcp { port, transport_use, address } => {
+                w.tlv(ParameterType::TCP_TRANSPORT, value_len, |w| {
+                    w.u16(*port);
+                    w.u16(transport_use.0);
+                    emit_address(w, address);
+                });
+            }
+            Self::Udp { port, address } | Self::UdpLite { port, address } => {
+                let ty = if matches!(self, Self::Udp { .. }) {
+                    ParameterType::UDP_TRANSPORT
+                } else {
+                    ParameterType::UDP_LITE_TRANSPORT
+                };
+                w.tlv(ty, value_len, |w| {
+                    w.u16(*port);
+                    w.u16(0);
+                    emit_address(w, address);
+                });
+            }
+        }
+    }
+
+    pub(crate) fn parse_tlv(tlv: &Tlv<'_>) -> Result<Self, DecodeError> {
+        let mut r = tlv.value;
+        let single = |r: &mut Reader<'_>| -> Result<IpAddr, DecodeError> {
+            let list = parse_addresses(r)?;
+            match list.as_slice() {
+                [address] => Ok(*address),
+                [] => Err(DecodeError::new(DecodeErrorKind::Missing, "Address", r.offset())),
+                _ => Err(DecodeError::new(DecodeErrorKind::TooMany, "Address", r.offset())),
+            }
+        };
+        Ok(match tlv.ty {
+            ParameterType::SCTP_TRANSPORT => Self::Sctp(SctpTransport::parse_value(tlv)?),
+            ParameterType::OPAQUE_TRANSPORT => Self::Opaque(r.rest().to_vec()),
+            ParameterType::DCCP_TRANSPORT => {
+                let port = r.u16("DccpPort")?;
+                // Reserved: set to zero by senders, ignored by receivers.
+                let _reserved = r.u16("DccpReserved")?;
+                let service_code = r.u32("DccpServiceCode")?;
+                Self::Dccp { port, service_code, address: single(&mut r)? }
+            }
+            ParameterType::TCP_TRANSPORT => {
+                let port = r.u16("TcpPort")?;
+                let transport_use = TransportUse(r.u16("TcpTransportUse")?);
+                Self::Tcp { port, transport_use, address: single(&mut r)? }
+            }
+            ParameterType::UDP_TRANSPORT => {
+                let port = r.u16("UdpPort")?;
+                let _reserved = r.u16("UdpReserved")?;
+                Self::Udp { port, address: single(&mut r)? }
+            }
+            ParameterType::UDP_LITE_TRANSPORT => {
+                let port = r.u16("UdpLitePort")?;
+                let _reserved = r.u16("UdpLiteReserved")?;
+                Self::UdpLite { port, address: single(&mut r)? }
+            }
+            ty => return Err(DecodeError::new(DecodeErrorKind::Unexpected, ty.name(), tlv.offset)),
+        })
+    }
+}
+
+// ---- Pool member selection policy (§3.8, RFC 5356, RSPLIB private range) ----
+
+/// A pool member selection policy with its policy-specific data (RFC 5356 §4-§5; RSPLIB's
+/// private policies as RSPLIB 3.4.4 encodes them: every field is 32 bits, in this order).
+/// Variants are in policy-type order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Policy {
+    /// Round Robin (0x00000001): no data.
+    RoundRobin,
+    /// Weighted Round Robin (0x00000002).
+    WeightedRoundRobin {
+        /// Weight.
+        weight: u32,
+    },
+    /// Random (0x00000003): no data.
+    Random,
+    /// Weighted Random (0x00000004).
+    WeightedRandom {
+        /// Weight.
+        weight: u32,
+    },
+    /// Priority (0x00000005).
+    Priority {
+        /// Priority.
+        priority: u32,
+    },
+    /// Least Used (0x40000001).
+    LeastUsed {
+        /// Load, 0 = idle, 0xffffffff = full.
+        load: u32,
+    },
+    /// Least Used with Degradation (0x40000002).
+    LeastUsedDegradation {
+        /// Load.
+        load: u32,
+        /// Load degradation.
+        load_degradation: u32,
+    },
+    /// Priority Least Used (0x40000003).
+    PriorityLeastUsed {
+        /// Load.
+        load: u32,
+        /// Load degradation.
+        load_degradation: u32,
+    },
+    /// Randomized Least Used (0x40000004).
+    RandomizedLeastUsed {
+        /// Load.
+        load: u32,
+    },
+    /// RSPLIB Randomized Priority Least Used (0xb0001001).
+    RandomizedPriorityLeastUsed {
+        /// Load.
+        load: u32,
+    },
+    /// RSPLIB Randomized Least Used with Degradation (0xb0001002).
+    RandomizedLeastUsedDegradation {
+        /// Load.
+        load: u32,
+        /// Load degradation.
+        load_degradation: u32,
+    },
+    /// RSPLIB Priority Least Used with Degradation (0xb0001003).
+    PriorityLeastUsedDegradation {
+        /// Load.
+        load: u32,
+        /// Load degradation.
+        load_degradation: u32,
+    },
+    /// RSPLIB Randomized Priority Least Used with Degradation (0xb0001004).
+    RandomizedPriorityLeastUsedDegradation {
+        /// Load.
+        load: u32,
+        /// Load degradation.
+        load_degradation: u32,
+    },
+    /// RSPLIB Weighted Random with Distance Penalty Factor (0xb0002001).
+    WeightedRandomDpf {
+        /// Weight.
+        weight: u32,
+        /// Weight distance penalty factor (fraction of 0xffffffff).
+        weight_dpf: u32,
+        /// Distance (RSPLIB: milliseconds of delay).
+        distance: u32,
+    },
+    /// RSPLIB Least Used with Distance Penalty Factor (0xb0002002).
+    LeastUsedDpf {
+        /// Load.
+        load: u32,
+        /// Load distance penalty factor.
+        load_dpf: u32,
+        /// Distance.
+        distance: u32,
+    },
+    /// RSPLIB Least Used with Degradation and Distance Penalty Factor (0xb0002003).
+    LeastUsedDegradationDpf {
+        /// Load.
+        load: u32,
+        /// Load degradation.
+        load_degradation: u32,
+        /// Load distance penalty factor.
+        load_dpf: u32,
+        /// Distance.
+        distance: u32,
+    },
+    /// A policy type we do not know, with its value kept as opaque bytes.
+    Unknown {
+        /// The policy type; never one of the known ones above.
+        policy_type: PolicyType,
+        /// Policy-specific data.
+        value: Vec<u8>,
+    },
+}
+
+impl Policy {
+    /// The policy type on the wire.
+    pub fn policy_type(&self) -> PolicyType {
+        match self {
+            Self::RoundRobin => PolicyType::ROUND_ROBIN,
+            Self::WeightedRoundRobin { .. } => PolicyType::WEIGHTED_ROUND_ROBIN,
+            Self::Random => PolicyType::RANDOM,
+            Self::WeightedRandom { .. } => PolicyType::WEIGHTED_RANDOM,
+            Self::Priority { .. } => PolicyType::PRIORITY,
+            Self::LeastUsed { .. } => PolicyType::LEAST_USED,
+            Self::LeastUsedDegradation { .. } => PolicyType::LEAST_USED_DEGRADATION,
+            Self::PriorityLeastUsed { .. } => PolicyType::PRIORITY_LEAST_USED,
+            Self::RandomizedLeastUsed { .. } => PolicyType::RANDOMIZED_LEAST_USED,
+            Self::RandomizedPriorityLeastUsed { .. } => PolicyType::RANDOMIZED_PRIORITY_LEAST_USED,
+            Self::RandomizedLeastUsedDegradation { .. } => {
+                PolicyType::RANDOMIZED_LEAST_USED_DEGRADATION
+            }
+            Self::PriorityLeastUsedDegradation { .. } => PolicyType::PRIORITY_LEAST_USED_DEGRADATION,
+            Self::RandomizedPriorityLeastUsedDegradation { .. } => {
+                PolicyType::RANDOMIZED_PRIORITY_LEAST_USED_DEGRADATION
+            }
+            Self::WeightedRandomDpf { .. } => PolicyType::WEIGHTED_RANDOM_DPF,
+            Self::LeastUsedDpf { .. } => PolicyType::LEAST_USED_DPF,
+            Self::LeastUsedDegradationDpf { .. } => PolicyType::LEAST_USED_DEGRADATION_DPF,
+            Self::Unknown { policy_type, .. } => *policy_type,
+        }
+    }
+
+    /// The 32-bit fields after the policy type, in wire order (empty for `Unknown`).
+    fn fields(&self) -> ([u32; 4], usize) {
+        match *self {
+            Self::RoundRobin | Self::Random | Self::Unknown { .. } => ([0; 4], 0),
+            Self::WeightedRoundRobin { weight } | Self::WeightedRandom { weight } => {
+                ([weight, 0, 0, 0], 1)
+            }
+            Self::Priority { priority } => ([priority, 0, 0, 0], 1),
+            Self::LeastUsed { load }
+            | Self::RandomizedLeastUsed { load }
+            | Self::RandomizedPriorityLeastUsed { load } => ([load, 0, 0, 0], 1),
+            Self::LeastUsedDegradation { load, load_degradation }
+            | Self::PriorityLeastUsed { load, load_degradation }
+            | Self::RandomizedLeastUsedDegradation { load, load_degradation }
+            | Self::PriorityLeastUsedDegradation { load, load_degradation }
+            | Self::RandomizedPriorityLeastUsedDegradation { load, load_degradation } => {
+                ([load, load_degradation, 0, 0], 2)
+            }
+            Self::WeightedRandomDpf { weight, weight_dpf, distance } => {
+                ([weight, weight_dpf, distance, 0], 3)
+            }
+            Self::LeastUsedDpf { load, load_dpf, distance } => ([load, load_dpf, distance, 0], 3),
+            Self::LeastUsedDegradationDpf { load, load_degradation, load_dpf, distance } => {
+                ([load, load_degradation, load_dpf, distance], 4)
+            }
+        }
+    }
+
+    #[cfg(any(test, feature = "testing"))]
+    pub(crate) fn is_known_type(policy_type: PolicyType) -> bool {
+        Self::field_count(policy_type).is_some()
+    }
+
+    /// Number of 32-bit fields of a known policy type, or `None` for an unknown one.
+    fn field_count(policy_type: PolicyType) -> Option<usize> {
+        Some(match policy_type {
+            PolicyType::ROUND_ROBIN | PolicyType::RANDOM => 0,
+            PolicyType::WEIGHTED_ROUND_ROBIN
+            | PolicyType::WEIGHTED_RANDOM
+            | PolicyType::PRIORITY
+            | PolicyType::LEAST_USED
+            | PolicyType::RANDOMIZED_LEAST_USED
+            | PolicyType::RANDOMIZED_PRIORITY_LEAST_USED => 1,
+            PolicyType::LEAST_USED_DEGRADATION
+            | PolicyType::PRIORITY_LEAST_USED
+            | PolicyType::RANDOMIZED_LEAST_USED_DEGRADATION
+            | PolicyType::PRIORITY_LEAST_USED_DEGRADATION
+            | PolicyType::RANDOMIZED_PRIORITY_LEAST_USED_DEGRADATION => 2,
+            PolicyType::WEIGHTED_RANDOM_DPF | PolicyType::LEAST_USED_DPF => 3,
+            PolicyType::LEAST_USED_DEGRADATION_DPF => 4,
+            _ => return None,
+        })
+    }
+
+    fn from_fields(policy_type: PolicyType, f: [u32; 4]) -> Self {
+        let [a, b, c, d] = f;
+        match policy_type {
+            PolicyType::ROUND_ROBIN => Self::RoundRobin,
+            PolicyType::WEIGHTED_ROUND_ROBIN => Self::WeightedRoundRobin { weight: a },
+            PolicyType::RANDOM => Self::Random,
+            PolicyType::WEIGHTED_RANDOM => Self::WeightedRandom { weight: a },
+            PolicyType::PRIORITY => Self::Priority { priority: a },
+            PolicyType::LEAST_USED => Self::LeastUsed { load: a },
+            PolicyType::LEAST_USED_DEGRADATION => {
+                Self::LeastUsedDegradation { load: a, load_degradation: b }
+            }
+            PolicyType::PRIORITY_LEAST_USED => Self::PriorityLeastUsed { load: a, load_degradation: b },
+            PolicyType::RANDOMIZED_LEAST_USED => Self::RandomizedLeastUsed { load: a },
+            PolicyType::RANDOMIZED_PRIORITY_LEAST_USED => Self::RandomizedPriorityLeastUsed { load: a },
+            PolicyType::RANDOMIZED_LEAST_USED_DEGRADATION => {
+                Self::RandomizedLeastUsedDegradation { load: a, load_degradation: b }
+            }
+            PolicyType::PRIORITY_LEAST_USED_DEGRADATION => {
+                Self::PriorityLeastUsedDegradation { load: a, load_degradation: b }
+            }
+            PolicyType::RANDOMIZED_PRIORITY_LEAST_USED_DEGRADATION => {
+                Self::RandomizedPriorityLeastUsedDegradation { load: a, load_degradation: b }
+            }
+            PolicyType::WEIGHTED_RANDOM_DPF => {
+                Self::WeightedRandomDpf { weight: a, weight_dpf: b, distance: c }
+            }
+            PolicyType::LEAST_USED_DPF => Self::LeastUsedDpf { load: a, load_dpf: b, distance: c },
+            _ => Self::LeastUsedDegradationDpf {
+                load: a,
+                load_degradation: b,
+                load_dpf: c,
+                distance: d,
+            },
+        }
+    }
+
+    pub(crate) fn length(&self) -> usize {
+        let value = match self {
+            Self::Unknown { value, .. } => value.len(),
+            _ => 4 * self.fields().1,
+        };
+        TLV_HEADER_LEN + 4 + value
+    }
+
+    /// Padded length on the wire.
+    pub fn buffer_len(&self) -> usize {
+        pad4(self.length())
+    }
+
+    pub(crate) fn emit(&self, w: &mut Writer<'_>) {
+        w.tlv(ParameterType::POOL_MEMBER_SELECTION_POLICY, self.length() - TLV_HEADER_LEN, |w| {
+            w.u32(self.policy_type().0);
+            if let Self::Unknown { value, .. } = self {
+                w.bytes(value);
+            } else {
+                let (fields, count) = self.fields();
+                fields[..count].iter().for_each(|&f| w.u32(f));
+            }
+        });
+    }
+
+    pub(crate) fn parse_tlv(tlv: &Tlv<'_>) -> Result<Self, DecodeError> {
+        if tlv.ty != ParameterType::POOL_MEMBER_SELECTION_POLICY {
+            return Err(DecodeError::new(DecodeErrorKind::Unexpected, tlv.ty.name(), tlv.offset));
+        }
+        let mut r = tlv.value;
+        let policy_type = PolicyType(r.u32("PolicyType")?);
+        let Some(count) = Self::field_count(policy_type) else {
+            return Ok(Self::Unknown { policy_type, value: r.rest().to_vec() });
+        };
+        //= https://www.rfc-editor.org/rfc/rfc5356#section-4
+        //# each policy has a fixed parameter length; a different length is invalid.
+        if r.remaining() != 4 * count {
+            return Err(DecodeError::new(DecodeErrorKind::BadLength, "PolicyLength", tlv.offset + 2));
+        }
+        let mut fields = [0u32; 4];
+        for f in fields.iter_mut().take(count) {
+            *f = r.u32("PolicyValue")?;
+        }
+        Ok(Self::from_fields(policy_type, fields))
+    }
+}
+
+// ---- Pool handle (§3.9) ----
+
+pub(crate) fn parse_pool_handle(tlv: &Tlv<'_>) -> Result<PoolHandle, DecodeError> {
+    let bytes = tlv.value.rest();
+    if bytes.len() > POOL_HANDLE_LENGTH_MAX {
+        return Err(DecodeError::new(DecodeErrorKind::TooMany, "PoolHandle", tlv.offset));
+    }
+    PoolHandle::new(bytes).map_err(|_| DecodeError::new(DecodeErrorKind::BadValue, "PoolHandle", tlv.offset))
+}
+
+pub(crate) fn pool_handle_length(handle: &PoolHandle) -> usize {
+    TLV_HEADER_LEN + handle.as_bytes().len()
+}
+
+pub(crate) fn emit_pool_handle(w: &mut Writer<'_>, handle: &PoolHandle) {
+    let bytes = handle.as_bytes();
+    w.tlv(ParameterType::POOL_HANDLE, bytes.len(), |w| w.bytes(bytes));
+}
+
+// ---- PE identifier (§3.14) ----
+
+const PE_IDENTIFIER_LEN: usize = TLV_HEADER_LEN + 4;
+
+pub(crate) fn parse_pe_identifier(tlv: &Tlv<'_>) -> Result<PoolElementId, DecodeError> {
+    let mut r = tlv.value;
+    if r.remaining() != 4 {
+        return Err(DecodeError::new(DecodeErrorKind::BadLength, "PeIdentifier", tlv.offset + 2));
+    }
+    Ok(PoolElementId(r.u32("PeIdentifier")?))
+}
+
+pub(crate) fn pe_identifier_length() -> usize {
+    PE_IDENTIFIER_LEN
+}
+
+pub(crate) fn emit_pe_identifier(w: &mut Writer<'_>, id: PoolElementId) {
+    w.tlv(ParameterType::PE_IDENTIFIER, 4, |w| w.u32(id.0));
+}
+
+// ---- PE checksum (§3.15) ----
+
+const PE_CHECKSUM_LEN: usize = TLV_HEADER_LEN + 2;
+
+/// PE Checksum (§3.15): the 16-bit handlespace checksum of the PEs a registrar owns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PeChecksum(pub u16);
+
+impl PeChecksum {
+    pub(crate) fn parse_tlv(tlv: &Tlv<'_>) -> Result<Self, DecodeError> {
+        let mut r = tlv.value;
+        if r.remaining() != 2 {
+            return Err(DecodeError::new(DecodeErrorKind::BadLength, "PeChecksum", tlv.offset + 2));
+        }
+        Ok(Self(r.u16("PeChecksum")?))
+    }
+
+    pub(crate) fn length(&self) -> usize {
+        PE_CHECKSUM_LEN
+    }
+
+    pub(crate) fn emit(&self, w: &mut Writer<'_>) {
+        w.tlv(ParameterType::PE_CHECKSUM, 2, |w| w.u16(self.0));
+    }
+}
+
+// ---- Handle Resolution option (RSPLIB, draft-dreibholz-rserpool-asap-hropt) ----
+
+const HANDLE_RESOLUTION_LEN: usize = TLV_HEADER_LEN + 4;
+
+/// Handle Resolution option: how many PEs the pool user wants. Parsed from type 0x003f or
+/// 0x803f; emitted as 0x803f as RSPLIB does, so that a registrar without it skips it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HandleResolutionOption {
+    /// Items wanted (RSPLIB: 0xffffffff = as many as the registrar gives).
+    pub items_wanted: u32,
+}
+
+impl HandleResolutionOption {
+    pub(crate) fn parse_tlv(tlv: &Tlv<'_>) -> Result<Self, DecodeError> {
+        let mut r = tlv.value;
+        if r.remaining() != 4 {
+            return Err(DecodeError::new(DecodeErrorKind::BadLength, "HandleResolution", tlv.offset + 2));
+        }
+        Ok(Self { items_wanted: r.u32("ItemsWanted")? })
+    }
+
+    pub(crate) fn length(&self) -> usize {
+        HANDLE_RESOLUTION_LEN
+    }
+
+    pub(crate) fn emit(&self, w: &mut Writer<'_>) {
+        w.tlv(ParameterType::HANDLE_RESOLUTION_SKIP, 4, |w| w.u32(self.items_wanted));
+    }
+}
+
+// ---- Cookie (§3.13) ----
+
+/// Cookie (§3.13): opaque bytes a PE hands its PUs.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Cookie(pub Vec<u8>);
+
+impl Cookie {
+    pub(crate) fn parse_tlv(tlv: &Tlv<'_>) -> Self {
+        Self(tlv.value.rest().to_vec())
+    }
+
+    pub(crate) fn length(&self) -> usize {
+        TLV_HEADER_LEN + self.0.len()
+    }
+
+    pub(crate) fn emit(&self, w: &mut Writer<'_>) {
+        w.tlv(ParameterType::COOKIE, self.0.len(), |w| w.bytes(&self.0));
+    }
+}
+
+// ---- Pool element (§3.10) ----
+
+/// Pool Element parameter (§3.10): what a handlespace stores per PE.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PoolElement {
+    /// PE identifier, unique in its pool.
+    pub id: PoolElementId,
+    /// Home registrar; zero when undetermined.
+    pub home_registrar: RegistrarId,
+    /// Registration life. RFC 5354 says seconds with -1 infinite; RSPLIB 3.4.4 sends
+    /// milliseconds (90,000 in our capture), and so do we.
+    pub registration_life_ms: u32,
+    /// User transport: exactly one.
+    pub user_transport: UserTransport,
+    /// Member selection policy.
+    pub policy: Policy,
+    /// ASAP transport (SCTP), present when a registrar describes a PE to others.
+    pub asap_transport: Option<SctpTransport>,
+}
+
+const POOL_ELEMENT_FIXED_LEN: usize = 12;
+
+impl PoolElement {
+    pub(crate) fn length(&self) -> usize {
+        let children = [
+            Some(self.user_transport.length()),
+            Some(self.policy.length()),
+            self.asap_transport.as_ref().map(SctpTransport::length),
+        ];
+        TLV_HEADER_LEN + POOL_ELEMENT_FIXED_LEN + list_len(children.into_iter().flatten())
+    }
+
+    /// Padded length on the wire.
+    pub fn buffer_len(&self) -> usize {
+        pad4(self.length())
+    }
+
+    pub(crate) fn emit(&self, w: &mut Writer<'_>) {
+        w.tlv(ParameterType::POOL_ELEMENT, self.length() - TLV_HEADER_LEN, |w| {
+            w.u32(self.id.0);
+            w.u32(self.home_registrar.0);
+            w.u32(self.registration_life_ms);
+            self.user_transport.emit(w);
+            self.policy.emit(w);
+            if let Some(asap) = &self.asap_transport {
+                asap.emit(w);
+            }
+        });
+    }
+
+    pub(crate) fn parse_tlv(tlv: &Tlv<'_>) -> Result<Self, DecodeError> {
+        let mut r = tlv.value;
+        let id = PoolElementId(r.u32("PeIdentifier")?);
+        let home_registrar = RegistrarId(r.u32("HomeRegistrarId")?);
+        let registration_life_ms = r.u32("RegistrationLife")?;
+        let mut user_transport = None;
+        let mut policy = None;
+        let mut asap_transport = None;
+        walk(&mut r, 8, |tlv| {
+            //= https://www.rfc-editor.org/rfc/rfc5354#section-3.10
+            //# A PE MUST have one and only one User Transport.
+            // The first transport is the user transport, the second (SCTP) the ASAP transport.
+            if UserTransport::is_transport(tlv.ty) && user_transport.is_none() {
+                user_transport = Some(UserTransport::parse_tlv(&tlv)?);
+            } else if UserTransport::is_transport(tlv.ty) {
+                set_once(&mut asap_transport, SctpTransport::parse_tlv(&tlv)?, "AsapTransport", tlv.offset)?;
+            } else if tlv.ty == ParameterType::POOL_MEMBER_SELECTION_POLICY {
+                set_once(&mut policy, Policy::parse_tlv(&tlv)?, "Policy", tlv.offset)?;
+            } else {
+                return Ok(false);
+            }
+            Ok(true)
+        })?;
+        let end = r.offset();
+        Ok(Self {
+            id,
+            home_registrar,
+            registration_life_ms,
+            user_transport: required(user_transport, "UserTransport", end)?,
+            policy: required(policy, "Policy", end)?,
+            asap_transport,
+        })
+    }
+}
+
+// ---- Server information (§3.11) ----
+
+/// Server Information (§3.11): a registrar's id and SCTP transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ServerInformation {
+    /// The registrar's id.
+    pub server_id: RegistrarId,
+    /// Its ENRP transport.
+    pub transport: SctpTransport,
+}
+
+impl ServerInformation {
+    pub(crate) fn length(&self) -> usize {
+        TLV_HEADER_LEN + 4 + self.transport.length()
+    }
+
+    pub(crate) fn emit(&self, w: &mut Writer<'_>) {
+        w.tlv(ParameterType::SERVER_INFORMATION, self.length() - TLV_HEADER_LEN, |w| {
+            w.u32(self.server_id.0);
+            self.transport.emit(w);
+        });
+    }
+
+    pub(crate) fn parse_tlv(tlv: &Tlv<'_>) -> Result<Self, DecodeError> {
+        let mut r = tlv.value;
+        let server_id = RegistrarId(r.u32("ServerId")?);
+        let mut transport = None;
+        walk(&mut r, 4, |tlv| {
+            if tlv.ty != ParameterType::SCTP_TRANSPORT {
+                return Ok(false);
+            }
+            set_once(&mut transport, SctpTransport::parse_tlv(&tlv)?, "ServerTransport", tlv.offset)?;
+            Ok(true)
+        })?;
+        let end = r.offset();
+        Ok(Self { server_id, transport: required(transport, "ServerTransport", end)? })
+    }
+}
+
+// ---- Operational error (§3.12) ----
+
+/// Operational Error (§3.12): one or more error causes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OperationalError {
+    /// The causes, 1 to [`ERROR_CAUSES_MAX`].
+    pub causes: Vec<Cause>,
+}
+
+/// One error cause (§3.12) with its cause-specific information.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Cause {
+    /// The cause code.
+    pub code: crate::error::ErrorCause,
+    /// Cause-specific information.
+    pub info: CauseInfo,
+}
+
+/// Cause-specific information (§3.12.1-§3.12.11). Which variant a code carries: Unrecognized
+/// Parameter and Invalid Values carry a TLV, Unrecognized Message a message, Inconsistent
+/// Pooling Policy a policy, Inconsistent Transport Type a transport, the others nothing.
+/// Anything else a peer sends is kept as `Opaque`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum CauseInfo {
+    /// The offending message (Unrecognized Message, §3.12.3), as received.
+    Message(Vec<u8>),
+    /// No information.
+    None,
+    /// Bytes we do not interpret (an unknown code, or unexpected information).
+    Opaque(Vec<u8>),
+    /// The offending parameter TLV (Unrecognized Parameter §3.12.2, Invalid Values §3.12.4).
+    Parameter(Vec<u8>),
+    /// The pool's policy (Inconsistent Pooling Policy, §3.12.6).
+    Policy(Policy),
+    /// The pool's transport (Inconsistent Transport Type, §3.12.8).
+    Transport(UserTransport),
+}
+
+impl Cause {
+    fn info_len(&self) -> usize {
+        match &self.info {
+            CauseInfo::None => 0,
+            CauseInfo::Message(b) | CauseInfo::Opaque(b) | CauseInfo::Parameter(b) => b.len(),
+            CauseInfo::Policy(p) => p.length(),
+            CauseInfo::Transport(t) => t.length(),
+        }
+    }
+
+    fn length(&self) -> usize {
+        CAUSE_HEADER_LEN + self.info_len()
+    }
+
+    fn emit(&self, w: &mut Writer<'_>) {
+        // A cause has the TLV layout, with the cause code in the type field.
+        w.tlv(ParameterType(self.code.0), self.info_len(), |w| match &self.info {
+            CauseInfo::None => {}
+            CauseInfo::Message(b) | CauseInfo::Opaque(b) | CauseInfo::Parameter(b) => w.bytes(b),
+            CauseInfo::Policy(p) => p.emit(w),
+            CauseInfo::Transport(t) => t.emit(w),
+        });
+    }
+
+    fn parse(tlv: &Tlv<'_>) -> Self {
+        use crate::error::ErrorCause as C;
+        let code = C(tlv.ty.0);
+        let bytes = tlv.value.rest();
+        let nested = || {
+            let mut r = tlv.value;
+            let inner = r.tlv().ok().flatten()?;
+            r.finish("CauseInfo").ok()?;
+            Some(inner)
+        };
+        let info = match code {
+            _ if bytes.is_empty() => CauseInfo::None,
+            C::UNRECOGNIZED_PARAMETER | C::INVALID_VALUES => CauseInfo::Parameter(bytes.to_vec()),
+            C::UNRECOGNIZED_MESSAGE => CauseInfo::Message(bytes.to_vec()),
+            C::INCONSISTENT_POOLING_POLICY => nested()
+                .and_then(|t| Policy::parse_tlv(&t).ok())
+                .filter(|p| p.length() == bytes.len())
+                .map_or_else(|| CauseInfo::Opaque(bytes.to_vec()), CauseInfo::Policy),
+            C::INCONSISTENT_TRANSPORT_TYPE => nested()
+                .and_then(|t| UserTransport::parse_tlv(&t).ok())
+                .filter(|t| t.length() == bytes.len())
+                .map_or_else(|| CauseInfo::Opaque(bytes.to_vec()), CauseInfo::Transport),
+            _ => CauseInfo::Opaque(bytes.to_vec()),
+        };
+        Self { code, info }
+    }
+}
+
+const CAUSE_HEADER_LEN: usize = 4;
+
+impl OperationalError {
+    /// One cause without information.
+    pub fn single(code: crate::error::ErrorCause) -> Self {
+        Self { causes: vec![Cause { code, info: CauseInfo::None }] }
+    }
+
+    pub(crate) fn length(&self) -> usize {
+        TLV_HEADER_LEN + list_len(self.causes.iter().map(Cause::length))
+    }
+
+    pub(crate) fn emit(&self, w: &mut Writer<'_>) {
+        w.tlv(ParameterType::OPERATIONAL_ERROR, self.length() - TLV_HEADER_LEN, |w| {
+            self.causes.iter().for_each(|c| c.emit(w));
+        });
+    }
+
+    pub(crate) fn parse_tlv(tlv: &Tlv<'_>) -> Result<Self, DecodeError> {
+        let mut r = tlv.value;
+        let mut causes = Vec::new();
+        while let Some(cause) = r.tlv()? {
+            if causes.len() == ERROR_CAUSES_MAX {
+                return Err(DecodeError::new(DecodeErrorKind::TooMany, "ErrorCauses", cause.offset));
+            }
+            causes.push(Cause::parse(&cause));
+        }
+        //= https://www.rfc-editor.org/rfc/rfc5354#section-3.12
+        //# one or more Error Causes
+        if causes.is_empty() {
+            return Err(DecodeError::new(DecodeErrorKind::Missing, "ErrorCause", r.offset()));
+        }
+        Ok(Self { causes })
+    }
+}

@@ -1,0 +1,239 @@
+//! The cursor that parses by shrinking, the writer that emits, and the TLV walk with the
+//! unknown-parameter rule. Private: the public surface is views and Reprs.
+
+use crate::error::{DecodeError, DecodeErrorKind};
+use crate::param::ParameterType;
+
+/// Rounds a length up to the next multiple of four (RFC 5354 §3 padding).
+pub(crate) const fn pad4(length: usize) -> usize {
+    (length + 3) & !3
+}
+
+/// A parse cursor over `buf`, which starts at absolute offset `base` of the outermost buffer.
+#[derive(Clone, Copy)]
+pub(crate) struct Reader<'a> {
+    buf: &'a [u8],
+    base: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(buf: &'a [u8], base: usize) -> Self {
+        Self { buf, base }
+    }
+
+    pub(crate) fn offset(&self) -> usize {
+        self.base
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.buf
+    }
+
+    pub(crate) fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
+        if n > self.buf.len() {
+            return Err(DecodeError::new(DecodeErrorKind::Truncated, field, self.base));
+        }
+        let (head, tail) = self.buf.split_at(n);
+        self.buf = tail;
+        self.base += n;
+        Ok(head)
+    }
+
+    pub(crate) fn u16(&mut self, field: &'static str) -> Result<u16, DecodeError> {
+        let b = self.take(2, field)?;
+        Ok(u16::from_be_bytes([b[0], b[1]]))
+    }
+
+    pub(crate) fn u32(&mut self, field: &'static str) -> Result<u32, DecodeError> {
+        let b = self.take(4, field)?;
+        Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// Fails on trailing bytes: for parses that must consume their whole input.
+    pub(crate) fn finish(&self, field: &'static str) -> Result<(), DecodeError> {
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::new(DecodeErrorKind::Trailing, field, self.base))
+        }
+    }
+
+    /// Reads the next TLV, or `None` at the end. The padding after it is skipped and must be
+    /// zero; the last TLV of a container may omit its padding (RFC 5354 §2: a container's length
+    /// does not cover its last padding).
+    pub(crate) fn tlv(&mut self) -> Result<Option<Tlv<'a>>, DecodeError> {
+        if self.buf.is_empty() {
+            return Ok(None);
+        }
+        let offset = self.base;
+        let ty = ParameterType(self.u16("ParameterType")?);
+        let length = usize::from(self.u16("ParameterLength")?);
+        let value_len = length
+            .checked_sub(TLV_HEADER_LEN)
+            .ok_or(DecodeError::new(DecodeErrorKind::BadLength, "ParameterLength", offset + 2))?;
+        let value = self.take(value_len, "ParameterValue")?;
+        let padding_len = pad4(length) - length;
+        if !self.buf.is_empty() {
+            let padding = self.take(padding_len, "ParameterPadding")?;
+            if padding.iter().any(|&b| b != 0) {
+                return Err(DecodeError::new(
+                    DecodeErrorKind::BadPadding,
+                    "ParameterPadding",
+                    self.base - padding_len,
+                ));
+            }
+        }
+        Ok(Some(Tlv { ty, value: Reader::new(value, offset + TLV_HEADER_LEN), offset }))
+    }
+}
+
+/// One parameter found by [`Reader::tlv`].
+#[derive(Clone, Copy)]
+pub(crate) struct Tlv<'a> {
+    pub(crate) ty: ParameterType,
+    /// The value, a reader bounded by the declared length.
+    pub(crate) value: Reader<'a>,
+    /// Absolute offset of the parameter header.
+    pub(crate) offset: usize,
+}
+
+/// Writes into a buffer sized by `buffer_len()`. Running past the end is a programmer error in
+/// a `buffer_len` computation, so slice indexing may panic here, never in parsing.
+pub(crate) struct Writer<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl<'a> Writer<'a> {
+    pub(crate) fn new(buf: &'a mut [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn bytes(&mut self, bytes: &[u8]) {
+        self.buf[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
+        self.pos += bytes.len();
+    }
+
+    pub(crate) fn u8(&mut self, v: u8) {
+        self.bytes(&[v]);
+    }
+
+    pub(crate) fn u16(&mut self, v: u16) {
+        self.bytes(&v.to_be_bytes());
+    }
+
+    pub(crate) fn u32(&mut self, v: u32) {
+        self.bytes(&v.to_be_bytes());
+    }
+
+    pub(crate) fn zeros(&mut self, n: usize) {
+        self.buf[self.pos..self.pos + n].fill(0);
+        self.pos += n;
+    }
+
+    /// Writes a TLV whose value is `value_len` bytes (not counting its last nested padding),
+    /// then pads it to four bytes.
+    pub(crate) fn tlv(&mut self, ty: ParameterType, value_len: usize, f: impl FnOnce(&mut Self)) {
+        let start = self.pos;
+        let length = TLV_HEADER_LEN + value_len;
+        let length_field = u16::try_from(length).expect("Repr checked: parameter fits u16");
+        self.u16(ty.0);
+        self.u16(length_field);
+        f(self);
+        let written = self.pos - start;
+        assert!(written >= length, "TLV value shorter than computed");
+        assert!(written <= pad4(length), "TLV value longer than computed");
+        self.zeros(pad4(length) - written);
+    }
+
+    /// Writes a message header and body, padded to four bytes.
+    pub(crate) fn message(&mut self, ty: u8, flags: u8, body_len: usize, f: impl FnOnce(&mut Self)) {
+        let start = self.pos;
+        let length = MESSAGE_HEADER_LEN + body_len;
+        let length_field = u16::try_from(length).expect("Repr checked: message fits u16");
+        self.u8(ty);
+        self.u8(flags);
+        self.u16(length_field);
+        f(self);
+        let written = self.pos - start;
+        assert!(written >= length, "message body shorter than computed");
+        assert!(written <= pad4(length), "message body longer than computed");
+        self.zeros(pad4(length) - written);
+    }
+}
+
+/// Length of a list of TLVs whose unpadded lengths are given: all padded except the last.
+pub(crate) fn list_len(lengths: impl Iterator<Item = usize>) -> usize {
+    let mut total = 0;
+    let mut last_padding = 0;
+    for length in lengths {
+        total += pad4(length);
+        last_padding = pad4(length) - length;
+    }
+    total - last_padding
+}
+
+/// Sets a once-only slot, or fails with `Duplicate` (STYLE §2 `read_once`).
+pub(crate) fn set_once<T>(
+    slot: &mut Option<T>,
+    value: T,
+    field: &'static str,
+    offset: usize,
+) -> Result<(), DecodeError> {
+    if slot.is_some() {
+        return Err(DecodeError::new(DecodeErrorKind::Duplicate, field, offset));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+/// Unwraps a mandatory slot, or fails with `Missing` at `offset` (the end of the container).
+pub(crate) fn required<T>(
+    slot: Option<T>,
+    field: &'static str,
+    offset: usize,
+) -> Result<T, DecodeError> {
+    slot.ok_or(DecodeError::new(DecodeErrorKind::Missing, field, offset))
+}
+
+/// Walks the TLVs of `r`, handing each to `f`. `f` returns `Ok(false)` for a parameter it does
+/// not take here; that is `Unexpected` for a known type and follows the action bits otherwise.
+/// At most `count_max` parameters are walked.
+pub(crate) fn walk<'a>(
+    r: &mut Reader<'a>,
+    count_max: usize,
+    mut f: impl FnMut(Tlv<'a>) -> Result<bool, DecodeError>,
+) -> Result<(), DecodeError> {
+    let mut count = 0usize;
+    while let Some(tlv) = r.tlv()? {
+        count += 1;
+        if count > count_max {
+            return Err(DecodeError::new(DecodeErrorKind::TooMany, "Parameters", tlv.offset));
+        }
+        if f(tlv)? {
+            continue;
+        }
+        if tlv.ty.is_known() {
+            return Err(DecodeError::new(DecodeErrorKind::Unexpected, tlv.ty.name(), tlv.offset));
+        }
+        crate::param::handle_unknown_parameter(&tlv)?;
+    }
+    Ok(())
+}
+
+/// Length of a TLV header: type and length, 16 bits each.
+pub(crate) const TLV_HEADER_LEN: usize = 4;
+/// Length of the ASAP/ENRP message header: type(8) flags(8) length(16).
+pub(crate) const MESSAGE_HEADER_LEN: usize = 4;
