@@ -1,0 +1,47 @@
+//! Synthetic RSerPool pool elements (PEs) and pool users (PUs) that drive a target and report
+//! what they saw.
+//!
+//! What this crate does **not** do: it does not implement ASAP, SCTP or a handlespace. It drives
+//! a [`Target`] through the [`Client`] seam, and the integrator plugs the real registrar (ASAP
+//! over our SCTP over UDP) in behind that seam. Until then two targets make the whole pipeline
+//! real: `udp-echo`, the raw UDP request/response ceiling on this host, and `model`, a tiny
+//! single-threaded stand-in registrar over UDP that keeps pools in a hash map.
+//!
+//! ```text
+//!  Scenario (TOML + flags)
+//!        │
+//!        ▼
+//!  runner ── one thread per worker ──────────────────────────────────────┐
+//!  │  Workload (sans-IO: PEs register/re-register/churn, PUs resolve)     │
+//!  │     │ Op { kind, association, pool, element, issued_at }             │
+//!  │     ▼                                                                │
+//!  │  dyn Client  (per worker; from Target::connect)  ── datagrams ──▶ target
+//!  │     │ Completion { op, end, outcome }                                │
+//!  │     ▼                                                                │
+//!  │  Recorder (HDR histogram per op kind, errors by cause, timeline)     │
+//!  └──────────────────────────────────────────────────────────────────────┘
+//!        │ merged
+//!        ▼
+//!  RunResult ──▶ text table, JSON file, HTML report (inline SVG), ratios
+//! ```
+//!
+//! The workload is deterministic for a given seed and clock: it never reads the clock itself,
+//! so its tests drive it with made-up instants.
+
+pub mod capacity;
+pub mod client;
+pub mod html;
+pub mod op;
+pub mod report;
+pub mod rng;
+pub mod runner;
+pub mod scenario;
+pub mod stats;
+pub mod target;
+pub mod wire;
+pub mod workload;
+
+pub use client::{Client, Launcher, RunningTarget, SubmitError, Target, WorkerPlan};
+pub use op::{AssociationId, Completion, ErrorCause, Op, OpKind, Outcome};
+pub use report::RunResult;
+pub use scenario::Scenario;

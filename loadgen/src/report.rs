@@ -1,0 +1,244 @@
+//! What a run saw, as a person and a script want to read it: a summary table, a JSON file
+//! (parsed back by `compare`), and ratios between two runs for BENCHMARKS.md.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::op::OpKind;
+use crate::runner::human;
+use crate::scenario::Scenario;
+use crate::stats::{CdfPoint, Percentiles, Recorder};
+
+/// One run's result; the JSON file is this, serialized.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// Bumped when a field changes meaning.
+    pub schema: u32,
+    /// `loadgen` version that wrote it.
+    pub loadgen_version: String,
+    /// The scenario as run (after flags).
+    pub scenario: Scenario,
+    /// Target name: `udp-echo`, `model`, `registrar`.
+    pub target: String,
+    /// Wall-clock start, for telling files apart.
+    pub started_unix_ms: u64,
+    /// From the common start to the last worker's end, drain included.
+    pub elapsed_s: f64,
+    /// Where it ran.
+    pub host: Host,
+    /// Width of a timeline bucket.
+    pub bucket_ms: u64,
+    /// One entry per op kind that completed at least once, in `OpKind` order.
+    pub ops: Vec<OpResult>,
+    /// Operations still in flight when the drain time ran out.
+    pub unfinished: u64,
+}
+
+/// The host, so that results from different machines are never compared by accident.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Host {
+    /// Online CPUs.
+    pub cpus: usize,
+    /// `uname -r`.
+    pub kernel: String,
+}
+
+/// Results for one op kind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OpResult {
+    /// Which operation.
+    pub kind: OpKind,
+    /// Successful completions.
+    pub succeeded: u64,
+    /// Failed completions.
+    pub failed: u64,
+    /// Window the throughput is measured over: the run less warm-up for resolutions (PUs start
+    /// after it), the whole run for PE operations.
+    pub window_s: f64,
+    /// `succeeded / window_s`.
+    pub throughput_per_s: f64,
+    /// Latency of successes, microseconds.
+    pub latency_us: Percentiles,
+    /// Failures by cause name.
+    pub errors_by_cause: BTreeMap<String, u64>,
+    /// Latency CDF, log-spaced points.
+    pub cdf: Vec<CdfPoint>,
+    /// Successes per timeline bucket.
+    pub succeeded_per_bucket: Vec<u64>,
+    /// Failures per timeline bucket.
+    pub failed_per_bucket: Vec<u64>,
+}
+
+/// `new` relative to `baseline` for one op kind. Throughput above 1 is better; latency below 1
+/// is better.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Ratio {
+    /// The op kind compared.
+    pub kind: OpKind,
+    /// Target names, new then baseline.
+    pub targets: (String, String),
+    /// Throughputs, new then baseline.
+    pub throughput_per_s: (f64, f64),
+    /// new / baseline throughput.
+    pub throughput: f64,
+    /// new / baseline p50 latency.
+    pub latency_p50: f64,
+    /// new / baseline p99 latency.
+    pub latency_p99: f64,
+}
+
+impl RunResult {
+    /// Summarizes a merged recorder.
+    pub fn new(scenario: &Scenario, target: &str, recorder: &Recorder, elapsed: Duration, unfinished: u64) -> RunResult {
+        let duration_s = scenario.run.duration_ms as f64 / 1e3;
+        let warmup_s = scenario.run.warmup_ms as f64 / 1e3;
+        let ops = OpKind::ALL
+            .iter()
+            .filter_map(|&kind| {
+                let k = recorder.kind(kind);
+                if k.succeeded + k.failed == 0 {
+                    return None;
+                }
+                let window_s = if kind == OpKind::Resolve { duration_s - warmup_s } else { duration_s };
+                assert!(window_s > 0.0);
+                Some(OpResult {
+                    kind,
+                    succeeded: k.succeeded,
+                    failed: k.failed,
+                    window_s,
+                    throughput_per_s: k.succeeded as f64 / window_s,
+                    latency_us: k.percentiles(),
+                    errors_by_cause: k.errors.iter().map(|(c, n)| (c.name(), *n)).collect(),
+                    cdf: k.cdf(CDF_POINTS),
+                    succeeded_per_bucket: k.succeeded_per_bucket.clone(),
+                    failed_per_bucket: k.failed_per_bucket.clone(),
+                })
+            })
+            .collect();
+        let started = SystemTime::now().checked_sub(elapsed).unwrap_or(UNIX_EPOCH);
+        RunResult {
+            schema: SCHEMA,
+            loadgen_version: env!("CARGO_PKG_VERSION").to_owned(),
+            scenario: scenario.clone(),
+            target: target.to_owned(),
+            started_unix_ms: started.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+            elapsed_s: elapsed.as_secs_f64(),
+            host: Host::this(),
+            bucket_ms: recorder.bucket().as_millis() as u64,
+            ops,
+            unfinished,
+        }
+    }
+
+    /// Results for `kind`, if it completed at all.
+    pub fn op(&self, kind: OpKind) -> Option<&OpResult> {
+        self.ops.iter().find(|o| o.kind == kind)
+    }
+
+    /// Failures over all kinds.
+    pub fn failed(&self) -> u64 {
+        self.ops.iter().map(|o| o.failed).sum()
+    }
+
+    /// Successes over all kinds.
+    pub fn succeeded(&self) -> u64 {
+        self.ops.iter().map(|o| o.succeeded).sum()
+    }
+
+    /// Writes the JSON file.
+    pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
+        let text = serde_json::to_string_pretty(self)?;
+        std::fs::write(path, text)?;
+        Ok(())
+    }
+
+    /// Reads a JSON file written by [`RunResult::write_json`].
+    pub fn read_json(path: &Path) -> anyhow::Result<RunResult> {
+        let text = std::fs::read_to_string(path)?;
+        let result: RunResult = serde_json::from_str(&text)?;
+        anyhow::ensure!(result.schema == SCHEMA, "{}: schema {} is not {SCHEMA}", path.display(), result.schema);
+        Ok(result)
+    }
+
+    /// The summary table printed at the end of a run.
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        let s = &self.scenario;
+        let _ = writeln!(out, "scenario {:?} against {} ({} workers, {:.1} s, {} PEs in {} pools, {} PU associations, {})",
+            s.name, self.target, s.run.workers, self.elapsed_s, s.pe.count, s.pools.count, s.pu.associations,
+            match s.pu.mode {
+                crate::scenario::LoopMode::Closed => format!("closed loop, window {}", s.pu.window),
+                crate::scenario::LoopMode::Open => format!("open loop at {}/s", human(s.pu.rate_per_s)),
+            });
+        let _ = writeln!(out, "{:<11} {:>10} {:>8} {:>11} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "op", "ok", "errors", "ops/s", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs");
+        for o in &self.ops {
+            let l = &o.latency_us;
+            let _ = writeln!(out, "{:<11} {:>10} {:>8} {:>11} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
+                o.kind.name(), o.succeeded, o.failed, human(o.throughput_per_s), l.p50, l.p90, l.p99, l.p999, l.max);
+        }
+        for o in self.ops.iter().filter(|o| o.failed > 0) {
+            for (cause, count) in &o.errors_by_cause {
+                let _ = writeln!(out, "  {} error {cause}: {count}", o.kind.name());
+            }
+        }
+        if self.unfinished > 0 {
+            let _ = writeln!(out, "  unfinished at the end of the drain: {}", self.unfinished);
+        }
+        out
+    }
+}
+
+impl Host {
+    /// This host.
+    pub fn this() -> Host {
+        Host {
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_owned())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// `new` against `baseline` for `kind`; `None` if either has no successes of that kind.
+pub fn ratio(new: &RunResult, baseline: &RunResult, kind: OpKind) -> Option<Ratio> {
+    let (a, b) = (new.op(kind)?, baseline.op(kind)?);
+    if a.succeeded == 0 || b.succeeded == 0 {
+        return None;
+    }
+    let divide = |x: f64, y: f64| if y > 0.0 { x / y } else { f64::NAN };
+    Some(Ratio {
+        kind,
+        targets: (new.target.clone(), baseline.target.clone()),
+        throughput_per_s: (a.throughput_per_s, b.throughput_per_s),
+        throughput: divide(a.throughput_per_s, b.throughput_per_s),
+        latency_p50: divide(a.latency_us.p50, b.latency_us.p50),
+        latency_p99: divide(a.latency_us.p99, b.latency_us.p99),
+    })
+}
+
+/// Scaling efficiency `throughput(N) / (N × throughput(1))`, N being the ratio of worker
+/// counts (STYLE.md §8). 1.0 is perfect scaling.
+pub fn scaling_efficiency(one: &RunResult, many: &RunResult, kind: OpKind) -> Option<f64> {
+    let n = f64::from(many.scenario.run.workers) / f64::from(one.scenario.run.workers);
+    let r = ratio(many, one, kind)?;
+    Some(r.throughput / n)
+}
+
+impl std::fmt::Display for Ratio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {} vs {}: throughput {:.3}× ({}/s vs {}/s), p50 latency {:.2}×, p99 latency {:.2}×",
+            self.kind.name(), self.targets.0, self.targets.1, self.throughput,
+            human(self.throughput_per_s.0), human(self.throughput_per_s.1), self.latency_p50, self.latency_p99)
+    }
+}
+
+/// JSON schema version.
+pub const SCHEMA: u32 = 1;
+/// Points kept of each latency CDF.
+const CDF_POINTS: usize = 64;
