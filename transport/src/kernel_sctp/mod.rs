@@ -234,17 +234,18 @@ impl SctpTransport for KernelSctp {
 
     fn connect(&mut self, _now: Instant, remote: SocketAddr) -> Result<AssocId, TransportError> {
         // RFC 6458 §9.9 sctp_connectx, as lksctp implements it: getsockopt CONNECTX3 with
-        // struct sctp_getaddrs_old { assoc_id i32, addr_num i32, addrs *sockaddr }.
+        // struct sctp_getaddrs_old { assoc_id i32, addr_num i32, addrs *sockaddr }, where
+        // addr_num is, despite its name, the byte length of the packed addresses.
         // SAFETY: all-zero sockaddr_storage is valid.
         let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
-        sockaddr::write(&remote, &mut storage);
+        let addr_len = sockaddr::write(&remote, &mut storage);
         #[repr(C)]
         struct GetAddrsOld {
             assoc_id: i32,
             addr_num: i32,
             addrs: *mut libc::sockaddr,
         }
-        let mut param = GetAddrsOld { assoc_id: 0, addr_num: 1, addrs: (&mut storage as *mut libc::sockaddr_storage).cast() };
+        let mut param = GetAddrsOld { assoc_id: 0, addr_num: addr_len as i32, addrs: (&mut storage as *mut libc::sockaddr_storage).cast() };
         let mut len = mem::size_of::<GetAddrsOld>() as libc::socklen_t;
         // SAFETY: param and storage live across the call; len is param's size.
         let rc = unsafe {
