@@ -1,0 +1,362 @@
+//! The sans-IO ASAP server driven through every procedure with byte-level messages.
+//!
+//! Each test builds requests as codec Reprs, feeds their *bytes* to `Server::handle_message`,
+//! and decodes the bytes the server queued, so the whole wire path is exercised.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use codec::asap::{
+    Deregistration, EndpointKeepAliveAck, EndpointUnreachable, HandleResolution, Message,
+    Registration,
+};
+use codec::param::{AddressList, SctpTransport};
+use codec::{ErrorCause, Policy, PoolElement, PoolElementId, PoolHandle, RegistrarId, UserTransport};
+use codec::{TransportUse};
+use handlespace::{Duration, Instant};
+use registrar::proto::{CrossCore, Server, ServerConfig};
+
+const INTERVAL_MS: u64 = 1_000;
+const TIMEOUT_MS: u64 = 500;
+
+fn config(core: u16, cores: u16) -> ServerConfig {
+    let mut handlespace = handlespace::Config::default();
+    handlespace.keep_alive_interval = Duration::from_micros(INTERVAL_MS * 1_000);
+    handlespace.keep_alive_timeout = Duration::from_micros(TIMEOUT_MS * 1_000);
+    ServerConfig {
+        registrar_id: RegistrarId(0x1234_5678),
+        core,
+        cores,
+        handlespace,
+        resolution_items_default: 3,
+        registration_life_max: Duration::from_micros(3_600_000_000),
+        remove_on_session_loss: true,
+        seed: 7,
+    }
+}
+
+fn ms(v: u64) -> Instant {
+    Instant::from_micros(v * 1_000)
+}
+
+fn peer(last: u8) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)), 40_000 + u16::from(last))
+}
+
+fn handle(name: &str) -> PoolHandle {
+    PoolHandle::new(name.as_bytes()).unwrap()
+}
+
+fn element(id: u32, last: u8, policy: Policy) -> PoolElement {
+    PoolElement {
+        id: PoolElementId(id),
+        home_registrar: RegistrarId(0),
+        registration_life_ms: 300_000,
+        user_transport: UserTransport::Sctp(SctpTransport {
+            port: 7,
+            transport_use: TransportUse::DATA_ONLY,
+            addresses: AddressList::from_slice(&[IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))])
+                .unwrap(),
+        }),
+        policy,
+        asap_transport: None,
+    }
+}
+
+fn send(server: &mut Server, now: Instant, assoc: u32, message: Message) {
+    server.handle_message(now, assoc, &message.emit_to_vec());
+}
+
+/// Everything the server queued for local associations, decoded.
+fn replies(server: &mut Server) -> Vec<(u32, Message)> {
+    let mut out = Vec::new();
+    while let Some(o) = server.poll_transmit() {
+        out.push((o.assoc, Message::parse(&o.bytes).expect("the server emits valid ASAP")));
+    }
+    out
+}
+
+fn register(server: &mut Server, now: Instant, assoc: u32, pool: &str, pe: PoolElement) -> Message {
+    let message = Message::Registration(Registration { pool_handle: handle(pool), pool_element: pe });
+    send(server, now, assoc, message);
+    let mut got = replies(server);
+    assert_eq!(got.len(), 1, "one answer per registration");
+    got.pop().unwrap().1
+}
+
+fn resolve(server: &mut Server, assoc: u32, pool: &str, items: Option<u32>) -> Message {
+    let request = HandleResolution { subscribe: false, pool_handle: handle(pool), items_wanted: items };
+    send(server, ms(0), assoc, Message::HandleResolution(request));
+    replies(server).pop().expect("an answer").1
+}
+
+fn accepted(message: &Message) -> bool {
+    match message {
+        Message::RegistrationResponse(r) => !r.reject && r.error.is_none(),
+        other => panic!("expected a Registration Response, got {other:?}"),
+    }
+}
+
+fn reject_cause(message: &Message) -> ErrorCause {
+    match message {
+        Message::RegistrationResponse(r) => {
+            assert!(r.reject, "R flag set on rejection");
+            r.error.as_ref().expect("a cause").causes[0].code
+        }
+        other => panic!("expected a Registration Response, got {other:?}"),
+    }
+}
+
+fn resolved_ids(message: &Message) -> Vec<u32> {
+    match message {
+        Message::HandleResolutionResponse(r) => r.pool_elements.iter().map(|e| e.id.0).collect(),
+        other => panic!("expected a Handle Resolution Response, got {other:?}"),
+    }
+}
+
+// Goal: register, resolve and deregister work end to end, and the registrar fills in the home
+// registrar and the ASAP transport (RFC 5352 §3.1). Method: one PE, one pool, then the pool
+// disappears and a resolution answers Unknown Pool Handle (§3.3).
+#[test]
+fn register_resolve_deregister() {
+    let mut server = Server::new(config(0, 1));
+    server.handle_up(1, peer(1));
+    assert!(accepted(&register(&mut server, ms(0), 1, "EchoPool", element(11, 1, Policy::RoundRobin))));
+    let answer = resolve(&mut server, 1, "EchoPool", Some(3));
+    let Message::HandleResolutionResponse(r) = &answer else { panic!() };
+    assert_eq!(r.pool_elements.len(), 1);
+    assert_eq!(r.pool_elements[0].home_registrar, RegistrarId(0x1234_5678));
+    let asap = r.pool_elements[0].asap_transport.as_ref().expect("ASAP transport filled in");
+    assert_eq!(asap.addresses.as_slice(), &[peer(1).ip()]);
+    assert!(r.overall_policy.is_none(), "round robin carries no overall policy");
+
+    let deregistration = Deregistration { pool_handle: handle("EchoPool"), pe_id: PoolElementId(11) };
+    send(&mut server, ms(1), 1, Message::Deregistration(deregistration));
+    let got = replies(&mut server);
+    assert!(matches!(&got[0].1, Message::DeregistrationResponse(d) if d.error.is_none()));
+    let answer = resolve(&mut server, 1, "EchoPool", None);
+    let Message::HandleResolutionResponse(r) = &answer else { panic!() };
+    assert_eq!(r.error.as_ref().unwrap().causes[0].code, ErrorCause::UNKNOWN_POOL_HANDLE);
+    assert!(r.pool_elements.is_empty());
+}
+
+// Goal: the item count of the Handle Resolution option is honoured, never repeats a PE, and a
+// non-round-robin pool names its policy. Method: 5 PEs under Random; ask for 3, 1 and 10.
+#[test]
+fn items_wanted_and_overall_policy() {
+    let mut server = Server::new(config(0, 1));
+    server.handle_up(1, peer(1));
+    for id in 0..5 {
+        assert!(accepted(&register(&mut server, ms(0), 1, "P", element(id, 1, Policy::Random))));
+    }
+    for (wanted, expected) in [(3, 3), (1, 1), (10, 5)] {
+        let answer = resolve(&mut server, 1, "P", Some(wanted));
+        let mut ids = resolved_ids(&answer);
+        assert_eq!(ids.len(), expected);
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), expected, "no PE twice in one answer");
+        let Message::HandleResolutionResponse(r) = &answer else { panic!() };
+        assert_eq!(r.overall_policy, Some(Policy::Random));
+    }
+}
+
+// Goal: every registration rejection carries its RFC 5354 cause and changes nothing.
+// Method: one accepted PE, then an inconsistent policy (0x5), an inconsistent transport type
+// (0x7), inconsistent data/control use (0x8), an opaque transport (0x3), a masquerading
+// session (0xa), and a full table (0x6).
+#[test]
+fn registration_rejections() {
+    let mut server = Server::new(config(0, 1));
+    server.handle_up(1, peer(1));
+    server.handle_up(2, peer(2));
+    assert!(accepted(&register(&mut server, ms(0), 1, "P", element(1, 1, Policy::RoundRobin))));
+
+    let policy = register(&mut server, ms(0), 1, "P", element(2, 1, Policy::Random));
+    assert_eq!(reject_cause(&policy), ErrorCause::INCONSISTENT_POOLING_POLICY);
+
+    let mut udp = element(3, 1, Policy::RoundRobin);
+    udp.user_transport = UserTransport::Udp { port: 7, address: peer(1).ip() };
+    assert_eq!(reject_cause(&register(&mut server, ms(0), 1, "P", udp)), ErrorCause::INCONSISTENT_TRANSPORT_TYPE);
+
+    let mut control = element(4, 1, Policy::RoundRobin);
+    if let UserTransport::Sctp(s) = &mut control.user_transport {
+        s.transport_use = TransportUse::DATA_PLUS_CONTROL;
+    }
+    let cause = reject_cause(&register(&mut server, ms(0), 1, "P", control));
+    assert_eq!(cause, ErrorCause::INCONSISTENT_DATA_CONTROL_CONFIGURATION);
+
+    let mut opaque = element(5, 1, Policy::RoundRobin);
+    opaque.user_transport = UserTransport::Opaque(vec![1, 2, 3, 4]);
+    assert_eq!(reject_cause(&register(&mut server, ms(0), 1, "Q", opaque)), ErrorCause::INVALID_VALUES);
+
+    // Session 2 on another host tries to take over PE 1, which session 1 registered.
+    let masquerade = register(&mut server, ms(0), 2, "P", element(1, 1, Policy::RoundRobin));
+    assert_eq!(reject_cause(&masquerade), ErrorCause::REJECTED_SECURITY);
+    let deregistration = Deregistration { pool_handle: handle("P"), pe_id: PoolElementId(1) };
+    send(&mut server, ms(0), 2, Message::Deregistration(deregistration));
+    let got = replies(&mut server);
+    assert!(matches!(&got[0].1, Message::DeregistrationResponse(d) if d.error.is_some()));
+    assert_eq!(resolved_ids(&resolve(&mut server, 1, "P", Some(10))), vec![1], "PE 1 survived");
+
+    let mut tiny = config(0, 1);
+    tiny.handlespace.limits.pool_elements_max = 1;
+    let mut full = Server::new(tiny);
+    full.handle_up(1, peer(1));
+    assert!(accepted(&register(&mut full, ms(0), 1, "P", element(1, 1, Policy::RoundRobin))));
+    let cause = reject_cause(&register(&mut full, ms(0), 1, "P", element(2, 1, Policy::RoundRobin)));
+    assert_eq!(cause, ErrorCause::LACK_OF_RESOURCES);
+}
+
+// Goal: the same session (or the same host) may re-register a PE and change its attributes.
+#[test]
+fn reregistration_by_owner_is_accepted() {
+    let mut server = Server::new(config(0, 1));
+    server.handle_up(1, peer(1));
+    server.handle_up(3, peer(1));
+    assert!(accepted(&register(&mut server, ms(0), 1, "P", element(1, 1, Policy::RoundRobin))));
+    assert!(accepted(&register(&mut server, ms(1), 1, "P", element(1, 1, Policy::RoundRobin))));
+    // A new association from the PE's own address proves the same transport.
+    assert!(accepted(&register(&mut server, ms(2), 3, "P", element(1, 1, Policy::RoundRobin))));
+    // The PE now belongs to session 3: closing session 1 must not remove it.
+    server.handle_closed(ms(3), 1);
+    assert_eq!(resolved_ids(&resolve(&mut server, 3, "P", Some(3))), vec![1]);
+    server.handle_closed(ms(4), 3);
+    assert_eq!(server.handlespace().element_count(), 0);
+}
+
+/// Registers one PE at t=0 and runs until its first keep-alive has been sent; returns the time.
+fn until_first_keep_alive(server: &mut Server) -> Instant {
+    server.handle_up(1, peer(1));
+    assert!(accepted(&register(server, ms(0), 1, "P", element(1, 1, Policy::RoundRobin))));
+    let due = server.poll_timeout().expect("an owned PE has a keep-alive timer");
+    server.handle_timeout(due);
+    let got = replies(server);
+    assert_eq!(got.len(), 1);
+    let Message::EndpointKeepAlive(k) = &got[0].1 else { panic!("expected a keep-alive") };
+    assert_eq!(k.server_id, RegistrarId(0x1234_5678));
+    assert_eq!(k.pe_id, Some(PoolElementId(1)));
+    due
+}
+
+// Goal: boundary pair for the keep-alive timeout (RFC 5352 §3.5): an Ack arriving at
+// timeout - 1 ms keeps the PE.
+#[test]
+fn keep_alive_ack_just_in_time_keeps() {
+    let mut server = Server::new(config(0, 1));
+    let sent = until_first_keep_alive(&mut server);
+    let just_in = Instant::from_micros(sent.micros() + (TIMEOUT_MS - 1) * 1_000);
+    server.handle_timeout(just_in);
+    let ack = EndpointKeepAliveAck { pool_handle: handle("P"), pe_id: PoolElementId(1) };
+    send(&mut server, just_in, 1, Message::EndpointKeepAliveAck(ack));
+    server.handle_timeout(Instant::from_micros(sent.micros() + (TIMEOUT_MS + 1) * 1_000));
+    assert_eq!(server.handlespace().element_count(), 1);
+    assert_eq!(server.stats().keep_alive_timeouts, 0);
+    // The next keep-alive is spread ±50 % around one interval after the Ack.
+    let next = server.poll_timeout().unwrap().micros() - just_in.micros();
+    assert!(next >= INTERVAL_MS * 500 && next <= INTERVAL_MS * 1_500, "next in {next} µs");
+}
+
+// Goal: the twin of the test above: no Ack by timeout + 1 ms removes the PE.
+#[test]
+fn keep_alive_unanswered_removes() {
+    let mut server = Server::new(config(0, 1));
+    let sent = until_first_keep_alive(&mut server);
+    server.handle_timeout(Instant::from_micros(sent.micros() + (TIMEOUT_MS - 1) * 1_000));
+    assert_eq!(server.handlespace().element_count(), 1, "still within the timeout");
+    server.handle_timeout(Instant::from_micros(sent.micros() + (TIMEOUT_MS + 1) * 1_000));
+    assert_eq!(server.handlespace().element_count(), 0);
+    assert_eq!(server.stats().keep_alive_timeouts, 1);
+}
+
+// Goal: Endpoint Unreachable (RFC 5352 §3.5): each report below MAX-BAD-PE-REPORT triggers a
+// point-to-point keep-alive with H=0; the third report removes the PE.
+#[test]
+fn unreachable_reports_remove_at_threshold() {
+    let mut server = Server::new(config(0, 1));
+    server.handle_up(1, peer(1));
+    server.handle_up(9, peer(9));
+    assert!(accepted(&register(&mut server, ms(0), 1, "P", element(1, 1, Policy::RoundRobin))));
+    for report in 1..=3 {
+        let u = EndpointUnreachable { pool_handle: handle("P"), pe_id: PoolElementId(1) };
+        send(&mut server, ms(report), 9, Message::EndpointUnreachable(u));
+        let got = replies(&mut server);
+        if report < 3 {
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].0, 1, "the probe goes to the PE's own association");
+            assert!(matches!(&got[0].1, Message::EndpointKeepAlive(k) if !k.home));
+        } else {
+            assert!(got.is_empty());
+        }
+    }
+    assert_eq!(server.handlespace().element_count(), 0);
+    assert_eq!(server.stats().unreachable_removals, 1);
+}
+
+// Goal: malformed input gets an ASAP Error with the matching cause and changes nothing.
+// Method: an unknown message type (Unrecognized Message, echoing the message), a truncated
+// Registration, and a Registration with a shrunken length field.
+#[test]
+fn malformed_input_gets_error_causes() {
+    let mut server = Server::new(config(0, 1));
+    server.handle_up(1, peer(1));
+    server.handle_message(ms(0), 1, &[0x7f, 0, 0, 8, 1, 2, 3, 4]);
+    let got = replies(&mut server);
+    let Message::Error(e) = &got[0].1 else { panic!("expected ASAP Error, got {:?}", got[0].1) };
+    assert_eq!(e.error.causes[0].code, ErrorCause::UNRECOGNIZED_MESSAGE);
+
+    let good = Message::Registration(Registration {
+        pool_handle: handle("P"),
+        pool_element: element(1, 1, Policy::RoundRobin),
+    })
+    .emit_to_vec();
+    for cut in [3, 4, 10, good.len() - 1] {
+        let mut bad = good[..cut].to_vec();
+        if bad.len() >= 4 {
+            let length = u16::try_from(bad.len()).unwrap();
+            bad[2..4].copy_from_slice(&length.to_be_bytes());
+        }
+        server.handle_message(ms(0), 1, &bad);
+        let got = replies(&mut server);
+        assert_eq!(got.len(), 1, "cut at {cut}");
+        assert!(matches!(got[0].1, Message::Error(_)), "cut at {cut}: {:?}", got[0].1);
+    }
+    assert_eq!(server.handlespace().element_count(), 0);
+    assert_eq!(server.stats().decode_errors, 5);
+}
+
+// Goal: sharding across cores: a request for a pool on another core is forwarded whole, handled
+// there, and its answer comes back to the session's core. Method: two servers; find a pool
+// owned by core 1; send to core 0; move the queued cross-core messages by hand.
+#[test]
+fn cross_core_forwarding() {
+    let mut cores = [Server::new(config(0, 2)), Server::new(config(1, 2))];
+    let pool = (0..100)
+        .map(|i| format!("pool-{i}"))
+        .find(|p| handlespace::shard_of(&handle(p), 2) == 1)
+        .unwrap();
+    cores[0].handle_up(5, peer(5));
+    let message = Message::Registration(Registration {
+        pool_handle: handle(&pool),
+        pool_element: element(1, 5, Policy::RoundRobin),
+    });
+    send(&mut cores[0], ms(0), 5, message);
+    assert!(cores[0].poll_transmit().is_none(), "core 0 does not own the pool");
+    let (target, request) = cores[0].poll_forward().expect("forwarded");
+    assert_eq!(target, 1);
+    assert!(request.is_control());
+    cores[1].handle_cross_core(ms(0), request);
+    assert_eq!(cores[1].handlespace().element_count(), 1);
+    let (back, reply) = cores[1].poll_forward().expect("the answer goes back");
+    assert_eq!(back, 0);
+    cores[0].handle_cross_core(ms(0), reply);
+    let got = replies(&mut cores[0]);
+    assert_eq!(got[0].0, 5);
+    assert!(accepted(&got[0].1));
+
+    // Closing the session on core 0 tells core 1 to drop its PEs.
+    cores[0].handle_closed(ms(1), 5);
+    let (target, closed) = cores[0].poll_forward().expect("session end broadcast");
+    assert_eq!(target, 1);
+    cores[1].handle_cross_core(ms(1), closed);
+    assert_eq!(cores[1].handlespace().element_count(), 0);
+}
