@@ -65,7 +65,7 @@ fn throughput_svg(result: &RunResult) -> String {
         .max(1.0) * 1.1;
     let x_max = used as f64 * bucket_s;
     let mut plot = Plot::new(x_max, y_max);
-    let mut svg = plot.frame("time (s)", &format!("ops/s per {} ms", result.bucket_ms),
+    let mut svg = plot.frame("time (s)", &format!("ops/s per {} ms", result.bucket_ms), TICKS,
         |x| format!("{x:.1}"), |y| human(y));
     for (i, o) in result.ops.iter().enumerate() {
         let points: Vec<(f64, f64)> = o.succeeded_per_bucket.iter().take(used).enumerate()
@@ -86,12 +86,16 @@ fn cdf_svg(ops: &[OpResult]) -> String {
     }
     let (lo_log, hi_log) = (low.max(0.001).log10().floor(), high.log10().ceil().max(low.max(0.001).log10().floor() + 1.0));
     let mut plot = Plot::new(hi_log - lo_log, 1.0);
-    let mut svg = plot.frame("latency (µs, log)", "fraction ≤ x",
-        |x| format!("{}", 10f64.powf(x + lo_log)), |y| format!("{y:.2}"));
+    let decades = (hi_log - lo_log).round().clamp(1.0, 12.0) as u32;
+    let mut svg = plot.frame("latency (µs, log)", "fraction ≤ x", decades,
+        |x| {
+            let us = 10f64.powf((x + lo_log).round());
+            if us < 1.0 { format!("{us}") } else { human(us) }
+        }, |y| format!("{y:.2}"));
     for q in [0.5, 0.9, 0.99] {
         let y = plot.y(q);
-        let _ = writeln!(svg, "<line x1=\"{}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" class=\"ref\"/>\
-            <text x=\"{}\" y=\"{:.1}\" class=\"small\">p{}</text>", MARGIN_LEFT, MARGIN_LEFT + PLOT_W,
+        let _ = writeln!(svg, "<line x1=\"{}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#bbb\" stroke-dasharray=\"4 3\"/>\
+            <text x=\"{}\" y=\"{:.1}\" font-size=\"11\">p{}</text>", MARGIN_LEFT, MARGIN_LEFT + PLOT_W,
             MARGIN_LEFT + PLOT_W + 4.0, y + 4.0, q * 100.0);
     }
     for (i, o) in ops.iter().enumerate() {
@@ -125,20 +129,25 @@ impl Plot {
     }
 
     /// Opens the `<svg>`, draws axes, ticks and labels. The caller closes it.
-    fn frame(&mut self, x_label: &str, y_label: &str, x_tick: impl Fn(f64) -> String,
+    fn frame(&mut self, x_label: &str, y_label: &str, x_ticks: u32, x_tick: impl Fn(f64) -> String,
         y_tick: impl Fn(f64) -> String) -> String {
+        assert!(x_ticks > 0);
         let (w, h) = (MARGIN_LEFT + PLOT_W + 60.0, MARGIN_TOP + PLOT_H + 50.0);
         let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" \
-            viewBox=\"0 0 {w} {h}\">\n<rect x=\"{MARGIN_LEFT}\" y=\"{MARGIN_TOP}\" width=\"{PLOT_W}\" \
-            height=\"{PLOT_H}\" class=\"frame\"/>\n");
+            viewBox=\"0 0 {w} {h}\">\n<rect width=\"{w}\" height=\"{h}\" fill=\"white\"/>\n<rect x=\"{MARGIN_LEFT}\" y=\"{MARGIN_TOP}\" width=\"{PLOT_W}\" \
+            height=\"{PLOT_H}\" fill=\"white\" stroke=\"#444\"/>\n");
+        for i in 0..=x_ticks {
+            let t = f64::from(i) / f64::from(x_ticks);
+            let x = self.x(t * self.x_max);
+            let _ = writeln!(svg, "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{MARGIN_TOP}\" y2=\"{}\" stroke=\"#eee\"/>\
+                <text x=\"{x:.1}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">{}</text>",
+                MARGIN_TOP + PLOT_H, MARGIN_TOP + PLOT_H + 16.0, escape(&x_tick(t * self.x_max)));
+        }
         for i in 0..=TICKS {
             let t = f64::from(i) / f64::from(TICKS);
-            let (x, y) = (self.x(t * self.x_max), self.y(t * self.y_max));
-            let _ = writeln!(svg, "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{MARGIN_TOP}\" y2=\"{}\" class=\"grid\"/>\
-                <text x=\"{x:.1}\" y=\"{}\" class=\"small\" text-anchor=\"middle\">{}</text>",
-                MARGIN_TOP + PLOT_H, MARGIN_TOP + PLOT_H + 16.0, escape(&x_tick(t * self.x_max)));
-            let _ = writeln!(svg, "<line x1=\"{MARGIN_LEFT}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" class=\"grid\"/>\
-                <text x=\"{}\" y=\"{:.1}\" class=\"small\" text-anchor=\"end\">{}</text>",
+            let y = self.y(t * self.y_max);
+            let _ = writeln!(svg, "<line x1=\"{MARGIN_LEFT}\" x2=\"{}\" y1=\"{y:.1}\" y2=\"{y:.1}\" stroke=\"#eee\"/>\
+                <text x=\"{}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\">{}</text>",
                 MARGIN_LEFT + PLOT_W, MARGIN_LEFT - 6.0, y + 4.0, escape(&y_tick(t * self.y_max)));
         }
         let _ = writeln!(svg, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>\
@@ -158,7 +167,7 @@ impl Plot {
             path.trim_end());
         let y = MARGIN_TOP + 14.0 + 16.0 * index as f64;
         let _ = writeln!(svg, "<rect x=\"{}\" y=\"{:.1}\" width=\"10\" height=\"10\" fill=\"{color}\"/>\
-            <text x=\"{}\" y=\"{y:.1}\" class=\"small\">{}</text>", MARGIN_LEFT + 8.0, y - 9.0,
+            <text x=\"{}\" y=\"{y:.1}\" font-size=\"11\">{}</text>", MARGIN_LEFT + 8.0, y - 9.0,
             MARGIN_LEFT + 22.0, escape(name));
     }
 }
@@ -187,5 +196,4 @@ const TICKS: u32 = 5;
 const COLORS: [&str; 4] = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"];
 const STYLE: &str = "body{font-family:sans-serif;max-width:60em;margin:1em auto;color:#222}\
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}\
-.frame{fill:none;stroke:#444}.grid{stroke:#eee}.ref{stroke:#bbb;stroke-dasharray:4 3}\
-.small{font-size:11px}pre{background:#f6f6f6;padding:8px}";
+svg{font-family:sans-serif}pre{background:#f6f6f6;padding:8px}";

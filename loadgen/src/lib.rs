@@ -32,6 +32,7 @@ pub mod capacity;
 pub mod client;
 pub mod html;
 pub mod op;
+pub mod quickstart;
 pub mod report;
 pub mod rng;
 pub mod runner;

@@ -11,7 +11,8 @@ use loadgen::op::OpKind;
 use loadgen::report::{ratio, RunResult};
 use loadgen::runner::{run, RunOptions};
 use loadgen::scenario::{LoopMode, Overrides, Scenario, TargetKind};
-use loadgen::target::{self, registrar::NotWired};
+use loadgen::quickstart::Choice;
+use loadgen::target;
 
 #[derive(Parser)]
 #[command(name = "loadgen", version, about = "Synthetic RSerPool PEs and PUs, with reports")]
@@ -43,8 +44,8 @@ enum Command {
         seconds: f64,
         /// Which registrar: the real one, or the model; `auto` falls back to the model while
         /// the real one is not wired in.
-        #[arg(long, value_enum, default_value_t = QuickTarget::Auto)]
-        target: QuickTarget,
+        #[arg(long, value_enum, default_value_t = Choice::Auto)]
+        target: Choice,
         #[command(flatten)]
         output: Output,
     },
@@ -136,13 +137,6 @@ struct CapacityArgs {
     /// Write the sweep as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum QuickTarget {
-    Auto,
-    Model,
-    Registrar,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -291,35 +285,15 @@ fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn quickstart(seconds: f64, choice: QuickTarget, output: &Output) -> anyhow::Result<ExitCode> {
-    let mut s = Scenario::from_toml(QUICKSTART)?;
-    s.run.duration_ms = s.run.warmup_ms + (seconds * 1e3).round() as u64;
-    s.validate()?;
-    let prepared = match choice {
-        QuickTarget::Model => launch(&mut s, TargetKind::Model)?,
-        QuickTarget::Registrar => launch(&mut s, TargetKind::Registrar)?,
-        QuickTarget::Auto => match launch(&mut s, TargetKind::Registrar) {
-            Err(e) if e.is::<NotWired>() => {
-                eprintln!("loadgen: {e}; driving the model registrar instead");
-                launch(&mut s, TargetKind::Model)?
-            }
-            other => other?,
-        },
-    };
+fn quickstart(seconds: f64, choice: Choice, output: &Output) -> anyhow::Result<ExitCode> {
+    let mut s = loadgen::quickstart::scenario(seconds)?;
+    let prepared = loadgen::quickstart::launch(&mut s, choice)?;
     let result = run_and_report(&s, Some(prepared), output)?;
-    let resolved = result.op(OpKind::Resolve).map_or(0, |o| o.succeeded);
-    if resolved == 0 || result.failed() > 0 {
-        eprintln!("loadgen: quickstart expected resolutions and no errors: {resolved} resolved, {} failed",
-            result.failed());
+    if let Err(verdict) = loadgen::quickstart::judge(&result) {
+        eprintln!("loadgen: {verdict}");
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn launch(s: &mut Scenario, kind: TargetKind) -> anyhow::Result<target::Prepared> {
-    s.target.kind = kind;
-    s.target.address = None;
-    Ok(target::Prepared::Owned(target::launcher(kind).launch(s)?))
 }
 
 fn op_kind(kind: Kind) -> OpKind {
@@ -330,6 +304,3 @@ fn op_kind(kind: Kind) -> OpKind {
         Kind::Resolve => OpKind::Resolve,
     }
 }
-
-/// The quickstart scenario, compiled in so that `quickstart` runs from any directory.
-const QUICKSTART: &str = include_str!("../scenarios/quickstart.toml");

@@ -143,6 +143,8 @@ impl LiveCounters {
 
 /// The live progress line: elapsed, current rate per op kind, errors.
 struct Progress {
+    /// Redraw in place on a terminal; one line per update otherwise (logs, CI).
+    terminal: bool,
     start: Instant,
     end: Instant,
     show: bool,
@@ -152,7 +154,7 @@ struct Progress {
 
 impl Progress {
     fn new(start: Instant, end: Instant, show: bool) -> Progress {
-        Progress { start, end, show, last_at: start, last: [0; OP_KINDS] }
+        Progress { terminal: std::io::stderr().is_terminal(), start, end, show, last_at: start, last: [0; OP_KINDS] }
     }
 
     fn update(&mut self, counters: &[LiveCounters]) {
@@ -170,7 +172,8 @@ impl Progress {
         }
         let seconds = now.duration_since(self.last_at).as_secs_f64();
         let mut line = format!(
-            "\r[{:5.1}s/{:.1}s]",
+            "{}[{:5.1}s/{:.1}s]",
+            if self.terminal { "\r" } else { "" },
             now.duration_since(self.start).as_secs_f64(),
             self.end.duration_since(self.start).as_secs_f64()
         );
@@ -181,13 +184,16 @@ impl Progress {
             }
         }
         line.push_str(&format!("  errors {failed}   "));
+        if !self.terminal {
+            line.push('\n');
+        }
         let _ = std::io::stderr().write_all(line.as_bytes());
         self.last = totals;
         self.last_at = now;
     }
 
     fn finish(&self) {
-        if self.show {
+        if self.show && self.terminal {
             let _ = std::io::stderr().write_all(b"\n");
         }
     }

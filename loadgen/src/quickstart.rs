@@ -1,0 +1,64 @@
+//! `loadgen quickstart`: start a registrar on loopback, register PEs, resolve for ~10 s, and
+//! judge the run. Kept in the library so that a test runs exactly what the command runs.
+//!
+//! The registrar comes from [`crate::target::registrar::RegistrarLauncher`]. While that is
+//! not wired, [`Choice::Auto`] says so on stderr and drives the model registrar instead; once
+//! it is, `auto` drives the real one with no change here.
+
+use crate::op::OpKind;
+use crate::report::RunResult;
+use crate::scenario::{Scenario, ScenarioError, TargetKind};
+use crate::target::{launcher, registrar::NotWired, Prepared};
+
+/// Which registrar to start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Choice {
+    /// The real registrar if it is wired in, else the model (with a notice).
+    Auto,
+    /// The model registrar.
+    Model,
+    /// The real registrar; an error if it is not wired in.
+    Registrar,
+}
+
+/// The committed quickstart scenario with `seconds` of resolutions after its warm-up.
+pub fn scenario(seconds: f64) -> Result<Scenario, ScenarioError> {
+    let mut s = Scenario::from_toml(SCENARIO)?;
+    s.run.duration_ms = s.run.warmup_ms + (seconds * 1e3).round().max(1.0) as u64;
+    s.validate()?;
+    Ok(s)
+}
+
+/// Starts the chosen registrar and points `scenario` at it.
+pub fn launch(scenario: &mut Scenario, choice: Choice) -> anyhow::Result<Prepared> {
+    match choice {
+        Choice::Model => launch_kind(scenario, TargetKind::Model),
+        Choice::Registrar => launch_kind(scenario, TargetKind::Registrar),
+        Choice::Auto => match launch_kind(scenario, TargetKind::Registrar) {
+            Err(e) if e.is::<NotWired>() => {
+                eprintln!("loadgen: {e}; driving the model registrar instead");
+                launch_kind(scenario, TargetKind::Model)
+            }
+            other => other,
+        },
+    }
+}
+
+/// The quickstart's acceptance: some resolutions completed, and nothing failed.
+pub fn judge(result: &RunResult) -> Result<(), String> {
+    let resolved = result.op(OpKind::Resolve).map_or(0, |o| o.succeeded);
+    if resolved == 0 || result.failed() > 0 || result.unfinished > 0 {
+        return Err(format!("quickstart expected resolutions and no errors: {resolved} resolved, \
+            {} failed, {} unfinished", result.failed(), result.unfinished));
+    }
+    Ok(())
+}
+
+fn launch_kind(scenario: &mut Scenario, kind: TargetKind) -> anyhow::Result<Prepared> {
+    scenario.target.kind = kind;
+    scenario.target.address = None;
+    Ok(Prepared::Owned(launcher(kind).launch(scenario)?))
+}
+
+/// The quickstart scenario, compiled in so that `quickstart` runs from any directory.
+pub const SCENARIO: &str = include_str!("../scenarios/quickstart.toml");
