@@ -17,6 +17,14 @@ pub trait DatagramEndpoint {
     fn local_addr(&self) -> SocketAddr;
     /// Copies `data` into a free send buffer; it goes out at the next `submit_and_wait`.
     fn send_to(&mut self, to: SocketAddr, data: &[u8]) -> Result<(), SendError>;
+    /// Lends a free send buffer to `fill`, which writes one datagram at its start and returns
+    /// the destination and length, or `None` to hand the buffer back unused. Returns whether a
+    /// datagram was queued; `Err(QueueFull)` (without calling `fill`) when no buffer is free.
+    /// This is the zero-copy path for a sans-IO stack's `poll_transmit`.
+    fn send_in_place(
+        &mut self,
+        fill: impl FnOnce(&mut [u8]) -> Option<(SocketAddr, usize)>,
+    ) -> Result<bool, SendError>;
     /// Submits queued sends and waits for at least one completion, or for `wait` to elapse
     /// (`None`: no limit; `Some(Duration::ZERO)`: submit only).
     fn submit_and_wait(&mut self, wait: Option<Duration>) -> io::Result<()>;

@@ -37,11 +37,13 @@ pub mod api;
 pub mod datagram;
 pub mod kernel_sctp;
 pub mod multicast;
+pub mod sctp_udp;
 mod sockaddr;
 pub mod udp;
 pub mod udp_batch;
 
 pub use api::{AssocId, Ppid, SctpTransport, StreamId, TransportError, TransportEvent};
 pub use datagram::{DatagramEndpoint, DatagramStats, RecvMode, SendError, UdpRingConfig};
+pub use sctp_udp::{SctpUdpConfig, SctpUdpTransport};
 pub use udp::UdpRing;
 pub use udp_batch::UdpSocketBatch;

@@ -675,6 +675,19 @@ impl DatagramEndpoint for UdpRing {
     fn send_to(&mut self, to: SocketAddr, data: &[u8]) -> Result<(), SendError> {
         UdpRing::send_to(self, to, data)
     }
+    fn send_in_place(
+        &mut self,
+        fill: impl FnOnce(&mut [u8]) -> Option<(SocketAddr, usize)>,
+    ) -> Result<bool, SendError> {
+        let mut buffer = self.send_buffer().ok_or(SendError::QueueFull)?;
+        match fill(buffer.as_mut_slice()) {
+            Some((to, len)) => {
+                buffer.commit(to, len);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
     fn submit_and_wait(&mut self, wait: Option<Duration>) -> io::Result<()> {
         UdpRing::submit_and_wait(self, wait)
     }

@@ -142,6 +142,26 @@ impl DatagramEndpoint for UdpSocketBatch {
         Ok(())
     }
 
+    fn send_in_place(
+        &mut self,
+        fill: impl FnOnce(&mut [u8]) -> Option<(SocketAddr, usize)>,
+    ) -> Result<bool, SendError> {
+        if self.send_queued == self.send.headers.len() {
+            return Err(SendError::QueueFull);
+        }
+        let i = self.send_queued;
+        let start = i * self.send.stride;
+        let Some((to, len)) = fill(&mut self.send.buffers[start..start + self.send.stride]) else {
+            return Ok(false);
+        };
+        assert!(len <= self.send.stride);
+        let name_len = sockaddr::write(&to, &mut self.send.names[i]);
+        self.send.headers[i].msg_hdr.msg_namelen = name_len;
+        self.send.iovecs[i].iov_len = len;
+        self.send_queued += 1;
+        Ok(true)
+    }
+
     fn submit_and_wait(&mut self, wait: Option<Duration>) -> io::Result<()> {
         self.flush_sends()?;
         if self.next_ready < self.recv_filled {
