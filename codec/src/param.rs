@@ -1230,8 +1230,18 @@ impl Cause {
 const CAUSE_HEADER_LEN: usize = 4;
 
 impl OperationalError {
-    /// One cause without information.
+    /// One cause without information. Only for codes the RFC gives no information (§3.12.1,
+    /// .5, .7, .9-.11); the others must carry theirs (Wireshark flags them as malformed).
     pub fn single(code: crate::error::ErrorCause) -> Self {
+        use crate::error::ErrorCause as C;
+        let needs_info = [
+            C::UNRECOGNIZED_PARAMETER,
+            C::UNRECOGNIZED_MESSAGE,
+            C::INVALID_VALUES,
+            C::INCONSISTENT_POOLING_POLICY,
+            C::INCONSISTENT_TRANSPORT_TYPE,
+        ];
+        assert!(!needs_info.contains(&code), "{code:?} carries information");
         Self { causes: vec![Cause { code, info: CauseInfo::None }] }
     }
 
