@@ -215,7 +215,10 @@ impl Endpoint {
 
     /// Counters.
     pub fn stats(&self) -> Stats {
-        self.stats
+        let mut s = self.stats;
+        s.responses_dropped = self.responses.dropped;
+        s.events_dropped = self.events.dropped;
+        s
     }
 
     /// Associations in the slab (including closed ones whose terminal event is not polled yet).
