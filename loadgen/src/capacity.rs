@@ -59,7 +59,11 @@ pub struct Capacity {
 }
 
 /// Runs the sweep against `target`, using `base` for everything but the PU pacing.
-pub fn sweep(base: &Scenario, target: &dyn Target, options: &SweepOptions) -> anyhow::Result<Capacity> {
+pub fn sweep(
+    base: &Scenario,
+    target: &dyn Target,
+    options: &SweepOptions,
+) -> anyhow::Result<Capacity> {
     assert!(options.growth > 1.0);
     assert!(options.steps_max > 0);
     let mut steps = Vec::new();
@@ -67,9 +71,14 @@ pub fn sweep(base: &Scenario, target: &dyn Target, options: &SweepOptions) -> an
     let mut rate = options.start_rate_per_s;
     for _ in 0..options.steps_max {
         let step = run_step(base, target, options, rate)?;
-        eprintln!("offered {:>12.0}/s  achieved {:>12.0}/s  p99 {:>9.1} µs  failed {:>6}  {}",
-            step.offered_per_s, step.achieved_per_s, step.p99_us, step.failed,
-            if step.passed { "ok" } else { "FAIL" });
+        eprintln!(
+            "offered {:>12.0}/s  achieved {:>12.0}/s  p99 {:>9.1} µs  failed {:>6}  {}",
+            step.offered_per_s,
+            step.achieved_per_s,
+            step.p99_us,
+            step.failed,
+            if step.passed { "ok" } else { "FAIL" }
+        );
         let passed = step.passed;
         steps.push(step);
         if !passed {
@@ -90,19 +99,39 @@ pub fn sweep(base: &Scenario, target: &dyn Target, options: &SweepOptions) -> an
     })
 }
 
-fn run_step(base: &Scenario, target: &dyn Target, options: &SweepOptions, rate: f64) -> anyhow::Result<Step> {
+fn run_step(
+    base: &Scenario,
+    target: &dyn Target,
+    options: &SweepOptions,
+    rate: f64,
+) -> anyhow::Result<Step> {
     let mut scenario = base.clone();
     scenario.pu.mode = LoopMode::Open;
     scenario.pu.rate_per_s = rate;
     scenario.run.duration_ms = scenario.run.warmup_ms + options.step_ms;
     scenario.validate()?;
-    let result = run(&scenario, target, RunOptions { quiet: true, ..RunOptions::default() })?;
+    let result = run(
+        &scenario,
+        target,
+        RunOptions {
+            quiet: true,
+            ..RunOptions::default()
+        },
+    )?;
     let (achieved, p99, failed, succeeded) = result
         .op(OpKind::Resolve)
-        .map_or((0.0, f64::INFINITY, 0, 0), |o| (o.throughput_per_s, o.latency_us.p99, o.failed, o.succeeded));
+        .map_or((0.0, f64::INFINITY, 0, 0), |o| {
+            (o.throughput_per_s, o.latency_us.p99, o.failed, o.succeeded)
+        });
     let error_ratio = failed as f64 / (failed + succeeded).max(1) as f64;
     let passed = p99 <= options.p99_bound_us
         && error_ratio <= options.error_ratio_max
         && achieved >= rate * options.achieved_ratio_min;
-    Ok(Step { offered_per_s: rate, achieved_per_s: achieved, p99_us: p99, failed, passed })
+    Ok(Step {
+        offered_per_s: rate,
+        achieved_per_s: achieved,
+        p99_us: p99,
+        failed,
+        passed,
+    })
 }

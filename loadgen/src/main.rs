@@ -8,14 +8,18 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use loadgen::capacity::{sweep, SweepOptions};
 use loadgen::op::OpKind;
+use loadgen::quickstart::Choice;
 use loadgen::report::{ratio, RunResult};
 use loadgen::runner::{run, RunOptions};
 use loadgen::scenario::{LoopMode, Overrides, Scenario, TargetKind};
-use loadgen::quickstart::Choice;
 use loadgen::target;
 
 #[derive(Parser)]
-#[command(name = "loadgen", version, about = "Synthetic RSerPool PEs and PUs, with reports")]
+#[command(
+    name = "loadgen",
+    version,
+    about = "Synthetic RSerPool PEs and PUs, with reports"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -159,10 +163,17 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run { scenario, overrides, output } => {
+        Command::Run {
+            scenario,
+            overrides,
+            output,
+        } => {
             let mut s = match scenario {
                 Some(path) => Scenario::from_file(&path)?,
-                None => Scenario { name: "cli".to_owned(), ..Scenario::default() },
+                None => Scenario {
+                    name: "cli".to_owned(),
+                    ..Scenario::default()
+                },
             };
             s.apply(&overrides)?;
             run_and_report(&s, None, &output)?;
@@ -171,15 +182,31 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::UdpEcho(args) => {
             let s = udp_echo_scenario(&args)?;
             let result = run_and_report(&s, None, &args.output)?;
-            Ok(if result.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if result.failed() == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Capacity(args) => capacity(&args),
-        Command::Quickstart { seconds, target, output } => quickstart(seconds, target, &output),
-        Command::Compare { new, baseline, kind } => {
-            let (new, baseline) = (RunResult::read_json(&new)?, RunResult::read_json(&baseline)?);
+        Command::Quickstart {
+            seconds,
+            target,
+            output,
+        } => quickstart(seconds, target, &output),
+        Command::Compare {
+            new,
+            baseline,
+            kind,
+        } => {
+            let (new, baseline) = (
+                RunResult::read_json(&new)?,
+                RunResult::read_json(&baseline)?,
+            );
             let kind = op_kind(kind);
-            let r = ratio(&new, &baseline, kind)
-                .ok_or_else(|| anyhow::anyhow!("both results need successful {} operations", kind.name()))?;
+            let r = ratio(&new, &baseline, kind).ok_or_else(|| {
+                anyhow::anyhow!("both results need successful {} operations", kind.name())
+            })?;
             println!("{r}");
             Ok(ExitCode::SUCCESS)
         }
@@ -187,13 +214,29 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// Prepares the target (unless one is given), runs, prints the summary, writes the reports.
-fn run_and_report(s: &Scenario, prepared: Option<target::Prepared>, output: &Output) -> anyhow::Result<RunResult> {
+fn run_and_report(
+    s: &Scenario,
+    prepared: Option<target::Prepared>,
+    output: &Output,
+) -> anyhow::Result<RunResult> {
     let prepared = match prepared {
         Some(p) => p,
         None => target::prepare(s)?,
     };
-    eprintln!("loadgen: {} against {} at {}", s.name, prepared.target().name(), prepared.address());
-    let result = run(s, prepared.target(), RunOptions { progress: output.progress, quiet: false })?;
+    eprintln!(
+        "loadgen: {} against {} at {}",
+        s.name,
+        prepared.target().name(),
+        prepared.address()
+    );
+    let result = run(
+        s,
+        prepared.target(),
+        RunOptions {
+            progress: output.progress,
+            quiet: false,
+        },
+    )?;
     drop(prepared); // Stop what we started before printing, so the summary is the last word.
     print!("{}", result.summary());
     if !output.no_report {
@@ -207,16 +250,28 @@ fn write_reports(result: &RunResult, dir: &Path) -> anyhow::Result<(PathBuf, Pat
     std::fs::create_dir_all(dir)?;
     let stem: String = format!("{}-{}", result.scenario.name, result.target)
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
-    let (json, html) = (dir.join(format!("{stem}.json")), dir.join(format!("{stem}.html")));
+    let (json, html) = (
+        dir.join(format!("{stem}.json")),
+        dir.join(format!("{stem}.html")),
+    );
     result.write_json(&json)?;
     std::fs::write(&html, loadgen::html::render(result))?;
     Ok((json, html))
 }
 
 fn udp_echo_scenario(args: &UdpEcho) -> anyhow::Result<Scenario> {
-    let mut s = Scenario { name: "udp-echo".to_owned(), ..Scenario::default() };
+    let mut s = Scenario {
+        name: "udp-echo".to_owned(),
+        ..Scenario::default()
+    };
     let duration_ms = (args.seconds * 1e3).round() as u64;
     let overrides = Overrides {
         target: Some(TargetKind::UdpEcho),
@@ -228,7 +283,11 @@ fn udp_echo_scenario(args: &UdpEcho) -> anyhow::Result<Scenario> {
         pe_count: Some(0),
         associations: Some(args.flows),
         window: Some(args.window),
-        mode: Some(if args.rate_per_s.is_some() { LoopMode::Open } else { LoopMode::Closed }),
+        mode: Some(if args.rate_per_s.is_some() {
+            LoopMode::Open
+        } else {
+            LoopMode::Closed
+        }),
         rate_per_s: args.rate_per_s,
         // No PEs to wait for: measure from the start, but leave a short warm-up bound valid.
         warmup_ms: Some(0),
@@ -244,7 +303,10 @@ fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
     let mut s = match &args.scenario {
         Some(path) => Scenario::from_file(path)?,
         None => {
-            let mut s = Scenario { name: "capacity".to_owned(), ..Scenario::default() };
+            let mut s = Scenario {
+                name: "capacity".to_owned(),
+                ..Scenario::default()
+            };
             s.target.kind = TargetKind::UdpEcho;
             s.pe.count = 0;
             s.pu.associations = 4;
@@ -268,16 +330,27 @@ fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(options.steps_max > 0, "--steps-max must be > 0");
     let capacity = sweep(&s, prepared.target(), &options)?;
     drop(prepared);
-    match (capacity.sustainable_per_s, capacity.sustainable_per_core_per_s) {
+    match (
+        capacity.sustainable_per_s,
+        capacity.sustainable_per_core_per_s,
+    ) {
         (Some(total), Some(per_core)) => {
-            println!("sustainable: {total:.0} resolutions/s with p99 ≤ {} µs ({per_core:.0}/s per core, {} cores)",
-                options.p99_bound_us, options.cores);
+            println!(
+                "sustainable: {total:.0} resolutions/s with p99 ≤ {} µs \
+                 ({per_core:.0}/s per core, {} cores)",
+                options.p99_bound_us, options.cores
+            );
             if let Some(step) = &capacity.at_80_percent {
-                println!("at 80 % ({:.0}/s): p99 {:.1} µs, achieved {:.0}/s", step.offered_per_s, step.p99_us,
-                    step.achieved_per_s);
+                println!(
+                    "at 80 % ({:.0}/s): p99 {:.1} µs, achieved {:.0}/s",
+                    step.offered_per_s, step.p99_us, step.achieved_per_s
+                );
             }
         }
-        _ => println!("not even {:.0}/s held with p99 ≤ {} µs", options.start_rate_per_s, options.p99_bound_us),
+        _ => println!(
+            "not even {:.0}/s held with p99 ≤ {} µs",
+            options.start_rate_per_s, options.p99_bound_us
+        ),
     }
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_string_pretty(&capacity)?)?;

@@ -48,8 +48,12 @@ pub fn launch(scenario: &mut Scenario, choice: Choice) -> anyhow::Result<Prepare
 pub fn judge(result: &RunResult) -> Result<(), String> {
     let resolved = result.op(OpKind::Resolve).map_or(0, |o| o.succeeded);
     if resolved == 0 || result.failed() > 0 || result.unfinished > 0 {
-        return Err(format!("quickstart expected resolutions and no errors: {resolved} resolved, \
-            {} failed, {} unfinished", result.failed(), result.unfinished));
+        return Err(format!(
+            "quickstart expected resolutions and no errors: {resolved} resolved, \
+            {} failed, {} unfinished",
+            result.failed(),
+            result.unfinished
+        ));
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::op::OpKind;
 use crate::runner::human;
-use crate::scenario::Scenario;
+use crate::scenario::{LoopMode, Scenario};
 use crate::stats::{CdfPoint, Percentiles, Recorder};
 
 /// One run's result; the JSON file is this, serialized.
@@ -93,7 +93,13 @@ pub struct Ratio {
 
 impl RunResult {
     /// Summarizes a merged recorder.
-    pub fn new(scenario: &Scenario, target: &str, recorder: &Recorder, elapsed: Duration, unfinished: u64) -> RunResult {
+    pub fn new(
+        scenario: &Scenario,
+        target: &str,
+        recorder: &Recorder,
+        elapsed: Duration,
+        unfinished: u64,
+    ) -> RunResult {
         let duration_s = scenario.run.duration_ms as f64 / 1e3;
         let warmup_s = scenario.run.warmup_ms as f64 / 1e3;
         let ops = OpKind::ALL
@@ -103,7 +109,11 @@ impl RunResult {
                 if k.succeeded + k.failed == 0 {
                     return None;
                 }
-                let window_s = if kind == OpKind::Resolve { duration_s - warmup_s } else { duration_s };
+                let window_s = if kind == OpKind::Resolve {
+                    duration_s - warmup_s
+                } else {
+                    duration_s
+                };
                 assert!(window_s > 0.0);
                 Some(OpResult {
                     kind,
@@ -125,7 +135,9 @@ impl RunResult {
             loadgen_version: env!("CARGO_PKG_VERSION").to_owned(),
             scenario: scenario.clone(),
             target: target.to_owned(),
-            started_unix_ms: started.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+            started_unix_ms: started
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
             elapsed_s: elapsed.as_secs_f64(),
             host: Host::this(),
             bucket_ms: recorder.bucket().as_millis() as u64,
@@ -160,7 +172,12 @@ impl RunResult {
     pub fn read_json(path: &Path) -> anyhow::Result<RunResult> {
         let text = std::fs::read_to_string(path)?;
         let result: RunResult = serde_json::from_str(&text)?;
-        anyhow::ensure!(result.schema == SCHEMA, "{}: schema {} is not {SCHEMA}", path.display(), result.schema);
+        anyhow::ensure!(
+            result.schema == SCHEMA,
+            "{}: schema {} is not {SCHEMA}",
+            path.display(),
+            result.schema
+        );
         Ok(result)
     }
 
@@ -168,18 +185,42 @@ impl RunResult {
     pub fn summary(&self) -> String {
         let mut out = String::new();
         let s = &self.scenario;
-        let _ = writeln!(out, "scenario {:?} against {} ({} workers, {:.1} s, {} PEs in {} pools, {} PU associations, {})",
-            s.name, self.target, s.run.workers, self.elapsed_s, s.pe.count, s.pools.count, s.pu.associations,
-            match s.pu.mode {
-                crate::scenario::LoopMode::Closed => format!("closed loop, window {}", s.pu.window),
-                crate::scenario::LoopMode::Open => format!("open loop at {}/s", human(s.pu.rate_per_s)),
-            });
-        let _ = writeln!(out, "{:<11} {:>10} {:>8} {:>11} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            "op", "ok", "errors", "ops/s", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs");
+        let pacing = match s.pu.mode {
+            LoopMode::Closed => format!("closed loop, window {}", s.pu.window),
+            LoopMode::Open => format!("open loop at {}/s", human(s.pu.rate_per_s)),
+        };
+        let _ = writeln!(
+            out,
+            "scenario {:?} against {} ({} workers, {:.1} s, {} PEs in {} pools, \
+             {} PU associations, {pacing})",
+            s.name,
+            self.target,
+            s.run.workers,
+            self.elapsed_s,
+            s.pe.count,
+            s.pools.count,
+            s.pu.associations,
+        );
+        let _ = writeln!(
+            out,
+            "{:<11} {:>10} {:>8} {:>11} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "op", "ok", "errors", "ops/s", "p50 µs", "p90 µs", "p99 µs", "p99.9 µs", "max µs"
+        );
         for o in &self.ops {
             let l = &o.latency_us;
-            let _ = writeln!(out, "{:<11} {:>10} {:>8} {:>11} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
-                o.kind.name(), o.succeeded, o.failed, human(o.throughput_per_s), l.p50, l.p90, l.p99, l.p999, l.max);
+            let _ = writeln!(
+                out,
+                "{:<11} {:>10} {:>8} {:>11} {:>9.1} {:>9.1} {:>9.1} {:>9.1} {:>9.1}",
+                o.kind.name(),
+                o.succeeded,
+                o.failed,
+                human(o.throughput_per_s),
+                l.p50,
+                l.p90,
+                l.p99,
+                l.p999,
+                l.max
+            );
         }
         for o in self.ops.iter().filter(|o| o.failed > 0) {
             for (cause, count) in &o.errors_by_cause {
@@ -187,7 +228,11 @@ impl RunResult {
             }
         }
         if self.unfinished > 0 {
-            let _ = writeln!(out, "  unfinished at the end of the drain: {}", self.unfinished);
+            let _ = writeln!(
+                out,
+                "  unfinished at the end of the drain: {}",
+                self.unfinished
+            );
         }
         out
     }
@@ -232,9 +277,19 @@ pub fn scaling_efficiency(one: &RunResult, many: &RunResult, kind: OpKind) -> Op
 
 impl std::fmt::Display for Ratio {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {} vs {}: throughput {:.3}× ({}/s vs {}/s), p50 latency {:.2}×, p99 latency {:.2}×",
-            self.kind.name(), self.targets.0, self.targets.1, self.throughput,
-            human(self.throughput_per_s.0), human(self.throughput_per_s.1), self.latency_p50, self.latency_p99)
+        write!(
+            f,
+            "{}: {} vs {}: throughput {:.3}× ({}/s vs {}/s), p50 latency {:.2}×, \
+             p99 latency {:.2}×",
+            self.kind.name(),
+            self.targets.0,
+            self.targets.1,
+            self.throughput,
+            human(self.throughput_per_s.0),
+            human(self.throughput_per_s.1),
+            self.latency_p50,
+            self.latency_p99
+        )
     }
 }
 

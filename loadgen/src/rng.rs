@@ -59,6 +59,9 @@ mod tests {
         let mean = sum / f64::from(n);
         assert!((mean - 50.0).abs() < 1.0, "mean {mean}");
         assert!((0..1000).all(|_| a.below(3) < 3));
-        assert!((0..1000).all(|_| { let u = a.unit(); u > 0.0 && u <= 1.0 }));
+        assert!((0..1000).all(|_| {
+            let u = a.unit();
+            u > 0.0 && u <= 1.0
+        }));
     }
 }

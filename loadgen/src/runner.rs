@@ -8,7 +8,7 @@ use std::sync::{Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::client::{Target, WorkerPlan};
-use crate::op::{Outcome, OpKind, OP_KINDS};
+use crate::op::{OpKind, Outcome, OP_KINDS};
 use crate::report::RunResult;
 use crate::scenario::Scenario;
 use crate::stats::Recorder;
@@ -25,7 +25,11 @@ pub struct RunOptions {
 
 /// Runs `scenario` against `target` and returns the merged result. Bounded: every worker stops
 /// issuing at `run.duration_ms` and gives up on in-flight ops `run.drain_ms` later.
-pub fn run(scenario: &Scenario, target: &dyn Target, options: RunOptions) -> anyhow::Result<RunResult> {
+pub fn run(
+    scenario: &Scenario,
+    target: &dyn Target,
+    options: RunOptions,
+) -> anyhow::Result<RunResult> {
     scenario.validate()?;
     let plans = plan_workers(scenario);
     let counters: Vec<LiveCounters> = plans.iter().map(|_| LiveCounters::default()).collect();
@@ -58,7 +62,10 @@ pub fn run(scenario: &Scenario, target: &dyn Target, options: RunOptions) -> any
             progress.update(&counters);
         }
         progress.finish();
-        let results: Vec<_> = workers.into_iter().map(|w| w.join().expect("worker panicked")).collect();
+        let results: Vec<_> = workers
+            .into_iter()
+            .map(|w| w.join().expect("worker panicked"))
+            .collect();
         (start, results)
     });
     let (start, results) = outcomes;
@@ -74,7 +81,13 @@ pub fn run(scenario: &Scenario, target: &dyn Target, options: RunOptions) -> any
         }
     }
     let merged = merged.expect("at least one worker");
-    Ok(RunResult::new(scenario, target.name(), &merged, elapsed, unfinished))
+    Ok(RunResult::new(
+        scenario,
+        target.name(),
+        &merged,
+        elapsed,
+        unfinished,
+    ))
 }
 
 /// One worker's life: connect, wait for the common start, run the loop, drain.
@@ -88,7 +101,8 @@ fn worker(
 ) -> anyhow::Result<(Recorder, u32)> {
     if scenario.run.pin {
         if let Some(cores) = core_affinity::get_core_ids().filter(|c| !c.is_empty()) {
-            let core = (usize::from(scenario.run.pin_first_core) + usize::from(plan.worker)) % cores.len();
+            let core =
+                (usize::from(scenario.run.pin_first_core) + usize::from(plan.worker)) % cores.len();
             core_affinity::set_for_current(cores[core]);
         }
     }
@@ -110,8 +124,16 @@ fn worker(
             break;
         }
         workload.issue(now, client.as_mut(), &mut completions);
-        let horizon = if issuing { workload.issue_end() } else { drain_end };
-        let deadline = workload.next_deadline().unwrap_or(horizon).min(horizon).min(now + LOOP_WAIT_MAX);
+        let horizon = if issuing {
+            workload.issue_end()
+        } else {
+            drain_end
+        };
+        let deadline = workload
+            .next_deadline()
+            .unwrap_or(horizon)
+            .min(horizon)
+            .min(now + LOOP_WAIT_MAX);
         client.poll(now, deadline, &mut completions)?;
         let now = Instant::now();
         for completion in completions.drain(..) {
@@ -154,7 +176,14 @@ struct Progress {
 
 impl Progress {
     fn new(start: Instant, end: Instant, show: bool) -> Progress {
-        Progress { terminal: std::io::stderr().is_terminal(), start, end, show, last_at: start, last: [0; OP_KINDS] }
+        Progress {
+            terminal: std::io::stderr().is_terminal(),
+            start,
+            end,
+            show,
+            last_at: start,
+            last: [0; OP_KINDS],
+        }
     }
 
     fn update(&mut self, counters: &[LiveCounters]) {

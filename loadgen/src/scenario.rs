@@ -211,70 +211,133 @@ impl Scenario {
     /// Checks every bound and every relation between fields.
     pub fn validate(&self) -> Result<(), ScenarioError> {
         let run = &self.run;
-        check(run.duration_ms > 0 && run.duration_ms <= DURATION_MS_MAX, "run.duration_ms",
-            format!("must be in 1..={DURATION_MS_MAX}"))?;
-        check(run.warmup_ms < run.duration_ms, "run.warmup_ms", "must be below run.duration_ms")?;
+        check(
+            run.duration_ms > 0 && run.duration_ms <= DURATION_MS_MAX,
+            "run.duration_ms",
+            format!("must be in 1..={DURATION_MS_MAX}"),
+        )?;
+        check(
+            run.warmup_ms < run.duration_ms,
+            "run.warmup_ms",
+            "must be below run.duration_ms",
+        )?;
         check(run.drain_ms <= DURATION_MS_MAX, "run.drain_ms", "too long")?;
-        check(run.op_timeout_ms > 0 && run.op_timeout_ms <= 60_000, "run.op_timeout_ms",
-            "must be in 1..=60000 (the histogram's range)")?;
-        check(run.workers > 0 && run.workers <= WORKERS_MAX, "run.workers",
-            format!("must be in 1..={WORKERS_MAX}"))?;
-        check(run.in_flight_max > 0 && run.in_flight_max <= IN_FLIGHT_MAX, "run.in_flight_max",
-            format!("must be in 1..={IN_FLIGHT_MAX}"))?;
-        check(run.bucket_ms >= BUCKET_MS_MIN, "run.bucket_ms",
-            format!("must be at least {BUCKET_MS_MIN}"))?;
-        check(run.duration_ms.saturating_add(run.drain_ms) / run.bucket_ms <= BUCKETS_MAX,
-            "run.bucket_ms", format!("gives more than {BUCKETS_MAX} buckets"))?;
+        check(
+            run.op_timeout_ms > 0 && run.op_timeout_ms <= 60_000,
+            "run.op_timeout_ms",
+            "must be in 1..=60000 (the histogram's range)",
+        )?;
+        check(
+            run.workers > 0 && run.workers <= WORKERS_MAX,
+            "run.workers",
+            format!("must be in 1..={WORKERS_MAX}"),
+        )?;
+        check(
+            run.in_flight_max > 0 && run.in_flight_max <= IN_FLIGHT_MAX,
+            "run.in_flight_max",
+            format!("must be in 1..={IN_FLIGHT_MAX}"),
+        )?;
+        check(
+            run.bucket_ms >= BUCKET_MS_MIN,
+            "run.bucket_ms",
+            format!("must be at least {BUCKET_MS_MIN}"),
+        )?;
+        check(
+            run.duration_ms.saturating_add(run.drain_ms) / run.bucket_ms <= BUCKETS_MAX,
+            "run.bucket_ms",
+            format!("gives more than {BUCKETS_MAX} buckets"),
+        )?;
         let target = &self.target;
-        check(target.server_threads > 0 && target.server_threads <= WORKERS_MAX,
-            "target.server_threads", format!("must be in 1..={WORKERS_MAX}"))?;
-        check(usize::from(target.payload_bytes) >= crate::wire::HEADER_LEN
-            && usize::from(target.payload_bytes) <= crate::wire::DATAGRAM_MAX,
+        check(
+            target.server_threads > 0 && target.server_threads <= WORKERS_MAX,
+            "target.server_threads",
+            format!("must be in 1..={WORKERS_MAX}"),
+        )?;
+        check(
+            usize::from(target.payload_bytes) >= crate::wire::HEADER_LEN
+                && usize::from(target.payload_bytes) <= crate::wire::DATAGRAM_MAX,
             "target.payload_bytes",
-            format!("must be in {}..={}", crate::wire::HEADER_LEN, crate::wire::DATAGRAM_MAX))?;
+            format!(
+                "must be in {}..={}",
+                crate::wire::HEADER_LEN,
+                crate::wire::DATAGRAM_MAX
+            ),
+        )?;
         if let Some(address) = &target.address {
-            check(address.parse::<std::net::SocketAddr>().is_ok(), "target.address",
-                format!("{address:?} is not ip:port"))?;
+            check(
+                address.parse::<std::net::SocketAddr>().is_ok(),
+                "target.address",
+                format!("{address:?} is not ip:port"),
+            )?;
         }
         self.validate_population()
     }
 
     fn validate_population(&self) -> Result<(), ScenarioError> {
-        check(self.pools.count > 0 && self.pools.count <= POOLS_MAX, "pools.count",
-            format!("must be in 1..={POOLS_MAX}"))?;
+        check(
+            self.pools.count > 0 && self.pools.count <= POOLS_MAX,
+            "pools.count",
+            format!("must be in 1..={POOLS_MAX}"),
+        )?;
         if let PoolChoice::Zipf { exponent } = self.pools.choice {
-            check((0.0..=10.0).contains(&exponent), "pools.choice.exponent", "must be in 0..=10")?;
+            check(
+                (0.0..=10.0).contains(&exponent),
+                "pools.choice.exponent",
+                "must be in 0..=10",
+            )?;
         }
-        check(self.pe.count <= POOL_ELEMENTS_MAX, "pe.count",
-            format!("must be at most {POOL_ELEMENTS_MAX}"))?;
+        check(
+            self.pe.count <= POOL_ELEMENTS_MAX,
+            "pe.count",
+            format!("must be at most {POOL_ELEMENTS_MAX}"),
+        )?;
         check(self.pe.reregister_ms > 0, "pe.reregister_ms", "must be > 0")?;
         match self.pe.lifetime {
-            Lifetime::Exponential { mean_ms } => check(mean_ms > 0, "pe.lifetime.mean_ms", "must be > 0")?,
+            Lifetime::Exponential { mean_ms } => {
+                check(mean_ms > 0, "pe.lifetime.mean_ms", "must be > 0")?
+            }
             Lifetime::Fixed { ms } => check(ms > 0, "pe.lifetime.ms", "must be > 0")?,
             Lifetime::Forever => {}
-            Lifetime::Uniform { min_ms, max_ms } => {
-                check(min_ms > 0 && min_ms <= max_ms, "pe.lifetime.min_ms", "must be in 1..=max_ms")?
-            }
+            Lifetime::Uniform { min_ms, max_ms } => check(
+                min_ms > 0 && min_ms <= max_ms,
+                "pe.lifetime.min_ms",
+                "must be in 1..=max_ms",
+            )?,
         }
         let pu = &self.pu;
-        check(pu.associations <= ASSOCIATIONS_MAX, "pu.associations",
-            format!("must be at most {ASSOCIATIONS_MAX}"))?;
-        check(self.pe.count > 0 || pu.associations > 0, "pu.associations",
-            "and pe.count are both 0: nothing to do")?;
+        check(
+            pu.associations <= ASSOCIATIONS_MAX,
+            "pu.associations",
+            format!("must be at most {ASSOCIATIONS_MAX}"),
+        )?;
+        check(
+            self.pe.count > 0 || pu.associations > 0,
+            "pu.associations",
+            "and pe.count are both 0: nothing to do",
+        )?;
         match pu.mode {
             LoopMode::Closed => {
-                check(pu.window > 0 && pu.window <= WINDOW_MAX, "pu.window",
-                    format!("must be in 1..={WINDOW_MAX} in closed loop"))?;
+                check(
+                    pu.window > 0 && pu.window <= WINDOW_MAX,
+                    "pu.window",
+                    format!("must be in 1..={WINDOW_MAX} in closed loop"),
+                )?;
                 // Each worker needs room for its share of windows plus one op per PE.
                 let workers = u64::from(self.run.workers);
                 let needed = u64::from(pu.associations).div_ceil(workers) * u64::from(pu.window)
                     + u64::from(self.pe.count).div_ceil(workers);
-                check(needed <= u64::from(self.run.in_flight_max), "run.in_flight_max",
-                    format!("is below the {needed} that pu.window and pe.count need per worker"))?;
+                check(
+                    needed <= u64::from(self.run.in_flight_max),
+                    "run.in_flight_max",
+                    format!("is below the {needed} that pu.window and pe.count need per worker"),
+                )?;
             }
             LoopMode::Open => {
-                check(pu.associations == 0 || (pu.rate_per_s > 0.0 && pu.rate_per_s <= RATE_MAX),
-                    "pu.rate_per_s", format!("must be in (0, {RATE_MAX}] in open loop"))?;
+                check(
+                    pu.associations == 0 || (pu.rate_per_s > 0.0 && pu.rate_per_s <= RATE_MAX),
+                    "pu.rate_per_s",
+                    format!("must be in (0, {RATE_MAX}] in open loop"),
+                )?;
             }
         }
         Ok(())
@@ -283,7 +346,11 @@ impl Scenario {
     /// Applies the flags that were given on top of the file's values, then validates again.
     pub fn apply(&mut self, o: &Overrides) -> Result<(), ScenarioError> {
         macro_rules! set {
-            ($flag:ident => $($field:tt)+) => { if let Some(v) = o.$flag.clone() { self.$($field)+ = v; } };
+            ($flag:ident => $($field:tt)+) => {
+                if let Some(v) = o.$flag.clone() {
+                    self.$($field)+ = v;
+                }
+            };
         }
         set!(name => name);
         set!(duration_ms => run.duration_ms);
@@ -312,7 +379,11 @@ impl Scenario {
         set!(rejoin_ms => pe.rejoin_ms);
         set!(ramp_ms => pe.ramp_ms);
         if let Some(mean_ms) = o.lifetime_mean_ms {
-            self.pe.lifetime = if mean_ms == 0 { Lifetime::Forever } else { Lifetime::Exponential { mean_ms } };
+            self.pe.lifetime = if mean_ms == 0 {
+                Lifetime::Forever
+            } else {
+                Lifetime::Exponential { mean_ms }
+            };
         }
         set!(associations => pu.associations);
         set!(mode => pu.mode);
@@ -439,25 +510,45 @@ impl Default for RunConfig {
 
 impl Default for TargetConfig {
     fn default() -> TargetConfig {
-        TargetConfig { kind: TargetKind::Model, address: None, server_threads: 1, payload_bytes: 64 }
+        TargetConfig {
+            kind: TargetKind::Model,
+            address: None,
+            server_threads: 1,
+            payload_bytes: 64,
+        }
     }
 }
 
 impl Default for PoolsConfig {
     fn default() -> PoolsConfig {
-        PoolsConfig { count: 10, handle_prefix: "loadgen-pool-".to_owned(), choice: PoolChoice::Uniform }
+        PoolsConfig {
+            count: 10,
+            handle_prefix: "loadgen-pool-".to_owned(),
+            choice: PoolChoice::Uniform,
+        }
     }
 }
 
 impl Default for PeConfig {
     fn default() -> PeConfig {
-        PeConfig { count: 100, reregister_ms: 30_000, lifetime: Lifetime::Forever, rejoin_ms: 100, ramp_ms: 200 }
+        PeConfig {
+            count: 100,
+            reregister_ms: 30_000,
+            lifetime: Lifetime::Forever,
+            rejoin_ms: 100,
+            ramp_ms: 200,
+        }
     }
 }
 
 impl Default for PuConfig {
     fn default() -> PuConfig {
-        PuConfig { associations: 8, mode: LoopMode::Closed, window: 4, rate_per_s: 10_000.0 }
+        PuConfig {
+            associations: 8,
+            mode: LoopMode::Closed,
+            window: 4,
+            rate_per_s: 10_000.0,
+        }
     }
 }
 
@@ -465,7 +556,10 @@ fn check(ok: bool, field: &'static str, reason: impl Into<String>) -> Result<(),
     if ok {
         Ok(())
     } else {
-        Err(ScenarioError::Invalid { field, reason: reason.into() })
+        Err(ScenarioError::Invalid {
+            field,
+            reason: reason.into(),
+        })
     }
 }
 
@@ -541,7 +635,13 @@ mod tests {
         .unwrap();
         assert_eq!(s.target.kind, TargetKind::UdpEcho);
         assert_eq!(s.pools.choice, PoolChoice::Zipf { exponent: 1.1 });
-        assert_eq!(s.pe.lifetime, Lifetime::Uniform { min_ms: 10, max_ms: 20 });
+        assert_eq!(
+            s.pe.lifetime,
+            Lifetime::Uniform {
+                min_ms: 10,
+                max_ms: 20
+            }
+        );
         assert_eq!(s.pu.mode, LoopMode::Open);
         assert_eq!(s.run.warmup_ms, RunConfig::default().warmup_ms);
         // Round trip through our own TOML output.
@@ -566,12 +666,24 @@ mod tests {
     fn validation_errors_name_the_field() {
         // Goal: each relation check names its field. Method: one bad value per check.
         assert_eq!(invalid_field("[run]\nworkers = 0"), "run.workers");
-        assert_eq!(invalid_field("[run]\nduration_ms = 100\nwarmup_ms = 100"), "run.warmup_ms");
-        assert_eq!(invalid_field("[pu]\nmode = \"open\"\nrate_per_s = 0.0"), "pu.rate_per_s");
+        assert_eq!(
+            invalid_field("[run]\nduration_ms = 100\nwarmup_ms = 100"),
+            "run.warmup_ms"
+        );
+        assert_eq!(
+            invalid_field("[pu]\nmode = \"open\"\nrate_per_s = 0.0"),
+            "pu.rate_per_s"
+        );
         assert_eq!(invalid_field("[pu]\nwindow = 0"), "pu.window");
         assert_eq!(invalid_field("[pools]\ncount = 0"), "pools.count");
-        assert_eq!(invalid_field("[target]\naddress = \"nowhere\""), "target.address");
-        assert_eq!(invalid_field("[target]\npayload_bytes = 3"), "target.payload_bytes");
+        assert_eq!(
+            invalid_field("[target]\naddress = \"nowhere\""),
+            "target.address"
+        );
+        assert_eq!(
+            invalid_field("[target]\npayload_bytes = 3"),
+            "target.payload_bytes"
+        );
         assert_eq!(
             invalid_field("[pe]\nlifetime = { dist = \"exponential\", mean_ms = 0 }"),
             "pe.lifetime.mean_ms"
@@ -591,10 +703,23 @@ mod tests {
     fn overrides_win_and_are_validated() {
         // Goal: flags replace file values and a bad flag is rejected by the same checks.
         let mut s = Scenario::default();
-        let o = Overrides { workers: Some(3), rate_per_s: Some(7.0), ..Overrides::default() };
+        let o = Overrides {
+            workers: Some(3),
+            rate_per_s: Some(7.0),
+            ..Overrides::default()
+        };
         s.apply(&o).unwrap();
         assert_eq!((s.run.workers, s.pu.rate_per_s), (3, 7.0));
-        let bad = Overrides { pools: Some(0), ..Overrides::default() };
-        assert!(matches!(s.apply(&bad), Err(ScenarioError::Invalid { field: "pools.count", .. })));
+        let bad = Overrides {
+            pools: Some(0),
+            ..Overrides::default()
+        };
+        assert!(matches!(
+            s.apply(&bad),
+            Err(ScenarioError::Invalid {
+                field: "pools.count",
+                ..
+            })
+        ));
     }
 }

@@ -44,7 +44,8 @@ impl Header {
     /// Parses the first [`HEADER_LEN`] bytes; the rest is padding and ignored.
     pub fn parse(bytes: &[u8]) -> Result<Header, DecodeError> {
         let b = bytes.get(..HEADER_LEN).ok_or(DecodeError::Truncated)?;
-        let kind = OpKind::from_byte(b[field::KIND]).ok_or(DecodeError::UnknownKind(b[field::KIND]))?;
+        let kind =
+            OpKind::from_byte(b[field::KIND]).ok_or(DecodeError::UnknownKind(b[field::KIND]))?;
         Ok(Header {
             token: u64::from_be_bytes(array(&b[field::TOKEN])),
             kind,
@@ -106,8 +107,14 @@ mod tests {
     fn emit_parse_round_trip_and_truncation() {
         // Goal: parse(emit(h)) == h, padding is zeroed, and every short buffer is rejected.
         // Method: emit into a 0xa5-filled buffer, then parse it back and cut it at each length.
-        let header = Header { token: 0x0102_0304_0506_0708, kind: OpKind::Resolve,
-            flags: RESPONSE, status: 0x0009, pool: 7, element: 0xdead_beef };
+        let header = Header {
+            token: 0x0102_0304_0506_0708,
+            kind: OpKind::Resolve,
+            flags: RESPONSE,
+            status: 0x0009,
+            pool: 7,
+            element: 0xdead_beef,
+        };
         let mut buffer = [0xa5u8; 40];
         header.emit(&mut buffer);
         assert!(buffer[field::RESERVED.start..].iter().all(|&b| b == 0));

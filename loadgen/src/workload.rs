@@ -33,14 +33,18 @@ pub fn plan_workers(scenario: &Scenario) -> Vec<WorkerPlan> {
         })
         .collect();
     for i in 0..scenario.pe.count {
-        plans[(i % workers) as usize].pool_elements.push(PoolElementPlan {
-            association: AssociationId(i),
-            pool: i % scenario.pools.count,
-            element: i,
-        });
+        plans[(i % workers) as usize]
+            .pool_elements
+            .push(PoolElementPlan {
+                association: AssociationId(i),
+                pool: i % scenario.pools.count,
+                element: i,
+            });
     }
     for j in 0..scenario.pu.associations {
-        plans[(j % workers) as usize].pool_users.push(AssociationId(scenario.pe.count + j));
+        plans[(j % workers) as usize]
+            .pool_users
+            .push(AssociationId(scenario.pe.count + j));
     }
     plans
 }
@@ -99,11 +103,20 @@ impl Workload {
         let mut rng = Rng::new(seed);
         let ramp_us = scenario.pe.ramp_ms.saturating_mul(1_000).max(1);
         let mut timers = BinaryHeap::with_capacity(plan.pool_elements.len());
-        let pes: Vec<Pe> = plan.pool_elements.iter().enumerate().map(|(local, &plan)| {
-            let due = start + Duration::from_micros(rng.below(ramp_us));
-            timers.push(Reverse((due, local as u32)));
-            Pe { plan, phase: PePhase::Idle, expires_at: None }
-        }).collect();
+        let pes: Vec<Pe> = plan
+            .pool_elements
+            .iter()
+            .enumerate()
+            .map(|(local, &plan)| {
+                let due = start + Duration::from_micros(rng.below(ramp_us));
+                timers.push(Reverse((due, local as u32)));
+                Pe {
+                    plan,
+                    phase: PePhase::Idle,
+                    expires_at: None,
+                }
+            })
+            .collect();
         let total_pus = f64::from(scenario.pu.associations.max(1));
         let share = plan.pool_users.len() as f64 / total_pus;
         let rate = scenario.pu.rate_per_s * share;
@@ -120,7 +133,11 @@ impl Workload {
             pus: plan.pool_users.clone(),
             mode: scenario.pu.mode,
             window,
-            interarrival_s: if rate > 0.0 { 1.0 / rate } else { f64::INFINITY },
+            interarrival_s: if rate > 0.0 {
+                1.0 / rate
+            } else {
+                f64::INFINITY
+            },
             open_next_at: pu_start,
             open_cursor: 0,
             pus_started: false,
@@ -139,7 +156,12 @@ impl Workload {
 
     /// Submits every operation due at `now`. Open-loop arrivals the client refuses become
     /// [`ErrorCause::Backpressure`] completions in `completions`.
-    pub fn issue(&mut self, now: Instant, client: &mut dyn Client, completions: &mut Vec<Completion>) {
+    pub fn issue(
+        &mut self,
+        now: Instant,
+        client: &mut dyn Client,
+        completions: &mut Vec<Completion>,
+    ) {
         if now >= self.issue_end {
             return;
         }
@@ -160,8 +182,14 @@ impl Workload {
             OpKind::KeepAlive => {}
             OpKind::Register | OpKind::Deregister => self.complete_pool_element(now, completion),
             OpKind::Resolve => {
-                if self.mode == LoopMode::Closed && completion.outcome != Outcome::Fail(ErrorCause::Backpressure) {
-                    let global = op.association.0.checked_sub(self.pe_base).expect("PU association");
+                if self.mode == LoopMode::Closed
+                    && completion.outcome != Outcome::Fail(ErrorCause::Backpressure)
+                {
+                    let global = op
+                        .association
+                        .0
+                        .checked_sub(self.pe_base)
+                        .expect("PU association");
                     let local = global / self.workers;
                     assert_eq!(self.pus[local as usize], op.association);
                     self.refill.push_back(local);
@@ -195,7 +223,10 @@ impl Workload {
 
     /// PEs registered right now.
     pub fn pool_elements_registered(&self) -> usize {
-        self.pes.iter().filter(|pe| pe.phase == PePhase::Registered).count()
+        self.pes
+            .iter()
+            .filter(|pe| pe.phase == PePhase::Registered)
+            .count()
     }
 
     fn issue_pool_elements(&mut self, now: Instant, client: &mut dyn Client) {
@@ -207,15 +238,28 @@ impl Workload {
             let pe = &mut self.pes[local as usize];
             let kind = match pe.phase {
                 PePhase::Idle => OpKind::Register,
-                PePhase::Registered if pe.expires_at.is_some_and(|at| at <= now) => OpKind::Deregister,
+                PePhase::Registered if pe.expires_at.is_some_and(|at| at <= now) => {
+                    OpKind::Deregister
+                }
                 PePhase::Registered => OpKind::Register,
-                PePhase::Deregistering | PePhase::Registering => unreachable!("timer while in flight"),
+                PePhase::Deregistering | PePhase::Registering => {
+                    unreachable!("timer while in flight")
+                }
             };
-            let op = Op { kind, association: pe.plan.association, pool: pe.plan.pool,
-                element: pe.plan.element, issued_at: now };
+            let op = Op {
+                kind,
+                association: pe.plan.association,
+                pool: pe.plan.pool,
+                element: pe.plan.element,
+                issued_at: now,
+            };
             match client.submit(now, op) {
                 Ok(()) => {
-                    pe.phase = if kind == OpKind::Register { PePhase::Registering } else { PePhase::Deregistering };
+                    pe.phase = if kind == OpKind::Register {
+                        PePhase::Registering
+                    } else {
+                        PePhase::Deregistering
+                    };
                 }
                 Err(SubmitError::Full | SubmitError::Unavailable) => {
                     // Not sent: try again shortly, and stop for this round since the client
@@ -243,15 +287,27 @@ impl Workload {
         }
     }
 
-    fn issue_open(&mut self, now: Instant, client: &mut dyn Client, completions: &mut Vec<Completion>) {
+    fn issue_open(
+        &mut self,
+        now: Instant,
+        client: &mut dyn Client,
+        completions: &mut Vec<Completion>,
+    ) {
         self.pus_started = true;
         let mut burst = 0;
-        while self.open_next_at <= now && self.open_next_at < self.issue_end && burst < OPEN_BURST_MAX {
+        while self.open_next_at <= now
+            && self.open_next_at < self.issue_end
+            && burst < OPEN_BURST_MAX
+        {
             let local = self.open_cursor;
             self.open_cursor = (self.open_cursor + 1) % self.pus.len() as u32;
             let op = self.resolve_op(local, self.open_next_at);
             if client.submit(now, op).is_err() {
-                completions.push(Completion { op, end: now, outcome: Outcome::Fail(ErrorCause::Backpressure) });
+                completions.push(Completion {
+                    op,
+                    end: now,
+                    outcome: Outcome::Fail(ErrorCause::Backpressure),
+                });
             }
             let gap = self.rng.exponential(self.interarrival_s);
             self.open_next_at += Duration::from_secs_f64(gap.min(3_600.0));
@@ -261,7 +317,13 @@ impl Workload {
 
     fn resolve_op(&mut self, local: u32, issued_at: Instant) -> Op {
         let pool = self.choose_pool();
-        Op { kind: OpKind::Resolve, association: self.pus[local as usize], pool, element: 0, issued_at }
+        Op {
+            kind: OpKind::Resolve,
+            association: self.pus[local as usize],
+            pool,
+            element: 0,
+            issued_at,
+        }
     }
 
     fn choose_pool(&mut self) -> u32 {
@@ -301,14 +363,14 @@ impl Workload {
 
     fn draw_lifetime(&mut self) -> Option<Duration> {
         match self.lifetime {
-            Lifetime::Exponential { mean_ms } => {
-                Some(Duration::from_secs_f64(self.rng.exponential(mean_ms as f64 / 1e3).min(1e6)))
-            }
+            Lifetime::Exponential { mean_ms } => Some(Duration::from_secs_f64(
+                self.rng.exponential(mean_ms as f64 / 1e3).min(1e6),
+            )),
             Lifetime::Fixed { ms } => Some(Duration::from_millis(ms)),
             Lifetime::Forever => None,
-            Lifetime::Uniform { min_ms, max_ms } => {
-                Some(Duration::from_millis(min_ms + self.rng.below(max_ms - min_ms + 1)))
-            }
+            Lifetime::Uniform { min_ms, max_ms } => Some(Duration::from_millis(
+                min_ms + self.rng.below(max_ms - min_ms + 1),
+            )),
         }
     }
 }
@@ -316,7 +378,12 @@ impl Workload {
 /// Cumulative (unnormalised) Zipf weights of pools 1..=count.
 fn zipf_cdf(count: u32, exponent: f64) -> Vec<f64> {
     let mut sum = 0.0;
-    (1..=count).map(|k| { sum += 1.0 / f64::from(k).powf(exponent); sum }).collect()
+    (1..=count)
+        .map(|k| {
+            sum += 1.0 / f64::from(k).powf(exponent);
+            sum
+        })
+        .collect()
 }
 
 /// A PE whose operation the client refused tries again after this.
@@ -361,7 +428,10 @@ mod tests {
         // Goal: every PE and PU lands on exactly one worker with consistent numbering.
         let s = scenario("[run]\nworkers = 3\n[pe]\ncount = 7\n[pu]\nassociations = 5");
         let plans = plan_workers(&s);
-        assert_eq!(plans.iter().map(|p| p.pool_elements.len()).sum::<usize>(), 7);
+        assert_eq!(
+            plans.iter().map(|p| p.pool_elements.len()).sum::<usize>(),
+            7
+        );
         assert_eq!(plans.iter().map(|p| p.pool_users.len()).sum::<usize>(), 5);
         assert_eq!(plans[1].pool_elements[1].element, 4);
         assert_eq!(plans[1].pool_users[0], AssociationId(7 + 1));
@@ -372,13 +442,18 @@ mod tests {
         // Goal: a PE registers, re-registers, deregisters at the end of its lifetime and
         // rejoins. Method: one PE, fixed 250 ms lifetime, re-register every 100 ms; complete
         // each op at once and step a made-up clock.
-        let s = scenario("[run]\nduration_ms = 10000\n[pe]\ncount = 1\nramp_ms = 0\n\
+        let s = scenario(
+            "[run]\nduration_ms = 10000\n[pe]\ncount = 1\nramp_ms = 0\n\
             reregister_ms = 100\nrejoin_ms = 50\nlifetime = { dist = \"fixed\", ms = 250 }\n\
-            [pu]\nassociations = 0");
+            [pu]\nassociations = 0",
+        );
         let plan = &plan_workers(&s)[0];
         let t0 = Instant::now();
         let mut w = Workload::new(&s, plan, t0);
-        let mut c = Script { submitted: Vec::new(), capacity: 10 };
+        let mut c = Script {
+            submitted: Vec::new(),
+            capacity: 10,
+        };
         let mut kinds = Vec::new();
         let mut now = t0;
         for _ in 0..5 {
@@ -386,11 +461,26 @@ mod tests {
             w.issue(now, &mut c, &mut Vec::new());
             let op = c.submitted.pop().expect("an op is due");
             kinds.push((op.kind, (now - t0).as_millis()));
-            w.complete(now, &Completion { op, end: now, outcome: Outcome::Succeed });
+            w.complete(
+                now,
+                &Completion {
+                    op,
+                    end: now,
+                    outcome: Outcome::Succeed,
+                },
+            );
         }
         use OpKind::*;
-        assert_eq!(kinds, vec![(Register, 0), (Register, 100), (Register, 200),
-            (Deregister, 250), (Register, 300)]);
+        assert_eq!(
+            kinds,
+            vec![
+                (Register, 0),
+                (Register, 100),
+                (Register, 200),
+                (Deregister, 250),
+                (Register, 300)
+            ]
+        );
         assert_eq!(w.pool_elements_registered(), 1);
     }
 
@@ -399,29 +489,50 @@ mod tests {
         // Goal: closed loop fills exactly window × associations and refills one per
         // completion; open loop turns refused arrivals into backpressure failures stamped with
         // their due time. Method: a Script client with a small capacity.
-        let s = scenario("[pe]\ncount = 0\n[pu]\nassociations = 2\nwindow = 3\n[run]\nwarmup_ms = 0");
+        let s =
+            scenario("[pe]\ncount = 0\n[pu]\nassociations = 2\nwindow = 3\n[run]\nwarmup_ms = 0");
         let t0 = Instant::now();
         let mut w = Workload::new(&s, &plan_workers(&s)[0], t0);
-        let mut c = Script { submitted: Vec::new(), capacity: 100 };
+        let mut c = Script {
+            submitted: Vec::new(),
+            capacity: 100,
+        };
         w.issue(t0, &mut c, &mut Vec::new());
         assert_eq!(c.submitted.len(), 6);
         let op = c.submitted[0];
-        w.complete(t0, &Completion { op, end: t0, outcome: Outcome::Succeed });
+        w.complete(
+            t0,
+            &Completion {
+                op,
+                end: t0,
+                outcome: Outcome::Succeed,
+            },
+        );
         w.issue(t0, &mut c, &mut Vec::new());
         assert_eq!(c.submitted.len(), 7);
         assert_eq!(c.submitted[6].association, op.association);
 
-        let s = scenario("[pe]\ncount = 0\n[pu]\nassociations = 1\nmode = \"open\"\n\
-            rate_per_s = 1000.0\n[run]\nwarmup_ms = 0");
+        let s = scenario(
+            "[pe]\ncount = 0\n[pu]\nassociations = 1\nmode = \"open\"\n\
+            rate_per_s = 1000.0\n[run]\nwarmup_ms = 0",
+        );
         let mut w = Workload::new(&s, &plan_workers(&s)[0], t0);
-        let mut c = Script { submitted: Vec::new(), capacity: 10 };
+        let mut c = Script {
+            submitted: Vec::new(),
+            capacity: 10,
+        };
         let mut refused = Vec::new();
         let now = t0 + Duration::from_millis(100);
         w.issue(now, &mut c, &mut refused);
         let offered = c.submitted.len() + refused.len();
         assert_eq!(c.submitted.len(), 10);
-        assert!((60..=140).contains(&offered), "about 100 arrivals in 100 ms, got {offered}");
-        assert!(refused.iter().all(|r| r.outcome == Outcome::Fail(ErrorCause::Backpressure)));
+        assert!(
+            (60..=140).contains(&offered),
+            "about 100 arrivals in 100 ms, got {offered}"
+        );
+        assert!(refused
+            .iter()
+            .all(|r| r.outcome == Outcome::Fail(ErrorCause::Backpressure)));
         assert!(refused.iter().all(|r| r.op.issued_at <= now));
     }
 
@@ -434,6 +545,11 @@ mod tests {
         for _ in 0..20_000 {
             counts[w.choose_pool() as usize] += 1;
         }
-        assert!(counts[0] > 20 * counts[99].max(1), "{} vs {}", counts[0], counts[99]);
+        assert!(
+            counts[0] > 20 * counts[99].max(1),
+            "{} vs {}",
+            counts[0],
+            counts[99]
+        );
     }
 }

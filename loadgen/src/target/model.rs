@@ -53,7 +53,12 @@ impl ModelServer {
                 .name("model-registrar".to_owned())
                 .spawn(move || Model::new(elements_max).serve(&socket, &stop))?
         };
-        Ok(ModelServer { address, target: UdpTarget::new("model", address), stop, thread: Some(thread) })
+        Ok(ModelServer {
+            address,
+            target: UdpTarget::new("model", address),
+            stop,
+            thread: Some(thread),
+        })
     }
 }
 
@@ -85,7 +90,11 @@ struct Model {
 
 impl Model {
     fn new(elements_max: usize) -> Model {
-        Model { elements: HashMap::with_capacity(elements_max), pools: HashMap::new(), elements_max }
+        Model {
+            elements: HashMap::with_capacity(elements_max),
+            pools: HashMap::new(),
+            elements_max,
+        }
     }
 
     fn serve(mut self, socket: &UdpSocket, stop: &AtomicBool) {
@@ -96,13 +105,22 @@ impl Model {
                 keep_alive_at += KEEP_ALIVE_INTERVAL;
                 self.send_keep_alives(socket);
             }
-            let Ok((len, peer)) = socket.recv_from(&mut buffer) else { continue };
-            let Ok(header) = Header::parse(&buffer[..len]) else { continue };
+            let Ok((len, peer)) = socket.recv_from(&mut buffer) else {
+                continue;
+            };
+            let Ok(header) = Header::parse(&buffer[..len]) else {
+                continue;
+            };
             if header.flags != REQUEST {
                 continue; // A keep-alive ACK.
             }
             let status = self.handle(&header, peer);
-            Header { flags: RESPONSE, status, ..header }.emit(&mut buffer[..len]);
+            Header {
+                flags: RESPONSE,
+                status,
+                ..header
+            }
+            .emit(&mut buffer[..len]);
             let _ = socket.send_to(&buffer[..len], peer);
         }
     }
@@ -129,7 +147,10 @@ impl Model {
             }
             OpKind::Deregister => {
                 if let Some((pool, _)) = self.elements.remove(&header.element) {
-                    let count = self.pools.get_mut(&pool).expect("a registered PE's pool exists");
+                    let count = self
+                        .pools
+                        .get_mut(&pool)
+                        .expect("a registered PE's pool exists");
                     *count -= 1;
                     if *count == 0 {
                         self.pools.remove(&pool);
@@ -138,7 +159,11 @@ impl Model {
                 0
             }
             OpKind::Resolve => {
-                if self.pools.contains_key(&header.pool) { 0 } else { UNKNOWN_POOL_HANDLE }
+                if self.pools.contains_key(&header.pool) {
+                    0
+                } else {
+                    UNKNOWN_POOL_HANDLE
+                }
             }
             OpKind::KeepAlive => 0,
         }
@@ -147,7 +172,14 @@ impl Model {
     fn send_keep_alives(&self, socket: &UdpSocket) {
         let mut buffer = [0u8; HEADER_LEN];
         for (&element, &(pool, peer)) in &self.elements {
-            let header = Header { token: 0, kind: OpKind::KeepAlive, flags: REQUEST, status: 0, pool, element };
+            let header = Header {
+                token: 0,
+                kind: OpKind::KeepAlive,
+                flags: REQUEST,
+                status: 0,
+                pool,
+                element,
+            };
             header.emit(&mut buffer);
             let _ = socket.send_to(&buffer, peer);
         }

@@ -71,12 +71,21 @@ struct Slot {
 
 impl UdpClient {
     /// Opens the sockets and the slot table for `plan`.
-    pub fn new(scenario: &Scenario, plan: &WorkerPlan, address: SocketAddr) -> anyhow::Result<UdpClient> {
+    pub fn new(
+        scenario: &Scenario,
+        plan: &WorkerPlan,
+        address: SocketAddr,
+    ) -> anyhow::Result<UdpClient> {
         let associations = plan.pool_elements.len() + plan.pool_users.len();
         let count = associations.clamp(1, SOCKETS_MAX);
         let mut sockets = Vec::with_capacity(count);
         for _ in 0..count {
-            let bind: SocketAddr = if address.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse()?;
+            let bind: SocketAddr = if address.is_ipv4() {
+                "0.0.0.0:0"
+            } else {
+                "[::]:0"
+            }
+            .parse()?;
             let socket = UdpSocket::bind(bind)?;
             socket.connect(address)?;
             socket.set_nonblocking(true)?;
@@ -84,17 +93,32 @@ impl UdpClient {
         }
         let pollfds = sockets
             .iter()
-            .map(|s| libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 })
+            .map(|s| libc::pollfd {
+                fd: s.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
             .collect();
         let slots_len = plan.in_flight_max as usize;
         let now = Instant::now();
         Ok(UdpClient {
             sockets,
             pollfds,
-            slots: vec![Slot { op: None, generation: 0, sent_at: now }; slots_len],
+            slots: vec![
+                Slot {
+                    op: None,
+                    generation: 0,
+                    sent_at: now
+                };
+                slots_len
+            ],
             free: (0..plan.in_flight_max).rev().collect(),
             in_flight: 0,
-            elements: plan.pool_elements.iter().map(|pe| (pe.element, pe.association)).collect(),
+            elements: plan
+                .pool_elements
+                .iter()
+                .map(|pe| (pe.element, pe.association))
+                .collect(),
             op_timeout: Duration::from_millis(scenario.run.op_timeout_ms),
             sweep_next_at: now,
             send_buffer: vec![0; usize::from(scenario.target.payload_bytes)],
@@ -107,7 +131,12 @@ impl UdpClient {
     }
 
     /// Reads every datagram waiting on socket `index`, up to a batch bound.
-    fn receive(&mut self, index: usize, now: Instant, completions: &mut Vec<Completion>) -> anyhow::Result<()> {
+    fn receive(
+        &mut self,
+        index: usize,
+        now: Instant,
+        completions: &mut Vec<Completion>,
+    ) -> anyhow::Result<()> {
         for _ in 0..RECV_BATCH_MAX {
             let len = match self.sockets[index].recv(&mut self.recv_buffer) {
                 Ok(len) => len,
@@ -131,7 +160,9 @@ impl UdpClient {
     fn complete(&mut self, header: Header, now: Instant, completions: &mut Vec<Completion>) {
         let index = (header.token & 0xffff_ffff) as usize;
         let generation = (header.token >> 32) as u32;
-        let Some(slot) = self.slots.get_mut(index) else { return };
+        let Some(slot) = self.slots.get_mut(index) else {
+            return;
+        };
         if slot.generation != generation {
             return; // A late answer to an op that already timed out.
         }
@@ -144,18 +175,48 @@ impl UdpClient {
             Outcome::Succeed
         };
         self.release(index as u32);
-        completions.push(Completion { op, end: now, outcome });
+        completions.push(Completion {
+            op,
+            end: now,
+            outcome,
+        });
     }
 
-    fn answer_keep_alive(&mut self, index: usize, header: Header, now: Instant, completions: &mut Vec<Completion>) {
-        let reply = Header { flags: RESPONSE, ..header };
+    fn answer_keep_alive(
+        &mut self,
+        index: usize,
+        header: Header,
+        now: Instant,
+        completions: &mut Vec<Completion>,
+    ) {
+        let reply = Header {
+            flags: RESPONSE,
+            ..header
+        };
         reply.emit(&mut self.send_buffer);
         let sent = self.sockets[index].send(&self.send_buffer);
-        let association = self.elements.get(&header.element).copied().unwrap_or(AssociationId(u32::MAX));
-        let op = Op { kind: OpKind::KeepAlive, association, pool: header.pool, element: header.element,
-            issued_at: now };
-        let outcome = if sent.is_ok() { Outcome::Succeed } else { Outcome::Fail(ErrorCause::Transport) };
-        completions.push(Completion { op, end: Instant::now(), outcome });
+        let association = self
+            .elements
+            .get(&header.element)
+            .copied()
+            .unwrap_or(AssociationId(u32::MAX));
+        let op = Op {
+            kind: OpKind::KeepAlive,
+            association,
+            pool: header.pool,
+            element: header.element,
+            issued_at: now,
+        };
+        let outcome = if sent.is_ok() {
+            Outcome::Succeed
+        } else {
+            Outcome::Fail(ErrorCause::Transport)
+        };
+        completions.push(Completion {
+            op,
+            end: Instant::now(),
+            outcome,
+        });
     }
 
     fn expire(&mut self, now: Instant, completions: &mut Vec<Completion>) {
@@ -169,7 +230,11 @@ impl UdpClient {
             if now.saturating_duration_since(slot.sent_at) >= self.op_timeout {
                 slot.op = None;
                 self.release(index as u32);
-                completions.push(Completion { op, end: now, outcome: Outcome::Fail(ErrorCause::Timeout) });
+                completions.push(Completion {
+                    op,
+                    end: now,
+                    outcome: Outcome::Fail(ErrorCause::Timeout),
+                });
             }
         }
     }
@@ -189,14 +254,24 @@ impl Client for UdpClient {
         let slot = &mut self.slots[index as usize];
         assert!(slot.op.is_none());
         let token = (u64::from(slot.generation) << 32) | u64::from(index);
-        let header = Header { token, kind: op.kind, flags: REQUEST, status: 0, pool: op.pool,
-            element: op.element };
+        let header = Header {
+            token,
+            kind: op.kind,
+            flags: REQUEST,
+            status: 0,
+            pool: op.pool,
+            element: op.element,
+        };
         header.emit(&mut self.send_buffer);
         let socket = self.socket_index(op.association);
         match self.sockets[socket].send(&self.send_buffer) {
             Ok(_) => {
                 let slot = &mut self.slots[index as usize];
-                *slot = Slot { op: Some(op), generation: slot.generation, sent_at: now };
+                *slot = Slot {
+                    op: Some(op),
+                    generation: slot.generation,
+                    sent_at: now,
+                };
                 self.in_flight += 1;
                 Ok(())
             }
@@ -208,7 +283,12 @@ impl Client for UdpClient {
         }
     }
 
-    fn poll(&mut self, mut now: Instant, deadline: Instant, completions: &mut Vec<Completion>) -> anyhow::Result<()> {
+    fn poll(
+        &mut self,
+        mut now: Instant,
+        deadline: Instant,
+        completions: &mut Vec<Completion>,
+    ) -> anyhow::Result<()> {
         let before = completions.len();
         loop {
             let wait = deadline.saturating_duration_since(now).min(POLL_WAIT_MAX);
@@ -218,8 +298,12 @@ impl Client for UdpClient {
             };
             // SAFETY: pollfds is a live, correctly sized array of pollfd for the whole call.
             let ready = unsafe {
-                libc::ppoll(self.pollfds.as_mut_ptr(), self.pollfds.len() as libc::nfds_t, &timeout,
-                    std::ptr::null())
+                libc::ppoll(
+                    self.pollfds.as_mut_ptr(),
+                    self.pollfds.len() as libc::nfds_t,
+                    &timeout,
+                    std::ptr::null(),
+                )
             };
             if ready < 0 {
                 let error = std::io::Error::last_os_error();
@@ -283,7 +367,12 @@ impl EchoServer {
                     .spawn(move || echo_loop(&socket, &stop))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(EchoServer { address, target: UdpTarget::new("udp-echo", address), stop, threads })
+        Ok(EchoServer {
+            address,
+            target: UdpTarget::new("udp-echo", address),
+            stop,
+            threads,
+        })
     }
 }
 
@@ -320,7 +409,11 @@ fn echo_loop(socket: &UdpSocket, stop: &AtomicBool) {
 /// A blocking UDP socket bound to `address` with `SO_REUSEPORT` and a short read timeout, so
 /// that server threads notice `stop` promptly.
 pub fn reuse_port_socket(address: SocketAddr) -> anyhow::Result<UdpSocket> {
-    let socket = Socket::new(Domain::for_address(address), Type::DGRAM, Some(Protocol::UDP))?;
+    let socket = Socket::new(
+        Domain::for_address(address),
+        Type::DGRAM,
+        Some(Protocol::UDP),
+    )?;
     socket.set_reuse_port(true)?;
     // Bigger buffers than the default 208 KiB, so that a burst of W × N requests is not dropped
     // on the floor; the kernel caps this at net.core.rmem_max (see tuning/).
