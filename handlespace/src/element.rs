@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use codec::{PolicyType, PoolElementId, PoolHandle, RegistrarId, TransportUse};
 
+use crate::policy::Policy;
 use crate::time::Duration;
 
 /// The policy parameters of one PE (RFC 5356 §4-5 and RSPLIB's private policies), converted by the
@@ -88,26 +89,30 @@ pub struct Registration {
 }
 
 /// A pool element as stored. Read-only for the registrar.
+///
+/// Kept to 120 bytes (plus its address list and wire blob on the heap): fields are ordered by
+/// alignment and the transport is flattened so that the small fields share one word.
 #[derive(Debug)]
 pub struct PoolElement {
-    pub(crate) id: PoolElementId,
-    pub(crate) home: RegistrarId,
-    pub(crate) pool: u32,
-    pub(crate) member_position: u32,
-    pub(crate) policy_type: PolicyType,
-    pub(crate) settings: Settings,
-    pub(crate) degradation: u32,
-    pub(crate) unreachable_reports: u8,
-    pub(crate) keep_alive: KeepAlive,
-    pub(crate) home_changed: bool,
-    pub(crate) transport: TransportInfo,
     pub(crate) order_key: u64,
     pub(crate) sequence: u64,
-    pub(crate) lifetime: Duration,
     pub(crate) lifetime_at: u64,
     pub(crate) keep_alive_at: u64,
     pub(crate) registrator: u64,
     pub(crate) wire: Arc<[u8]>,
+    pub(crate) addresses: Box<[IpAddr]>,
+    pub(crate) id: PoolElementId,
+    pub(crate) home: RegistrarId,
+    pub(crate) pool: u32,
+    pub(crate) member_position: u32,
+    pub(crate) settings: Settings,
+    pub(crate) degradation: u32,
+    pub(crate) port: u16,
+    pub(crate) transport_use: TransportUse,
+    pub(crate) protocol: Protocol,
+    pub(crate) policy: Policy,
+    pub(crate) unreachable_reports: u8,
+    pub(crate) keep_alive: KeepAlive,
 }
 
 impl PoolElement {
@@ -123,7 +128,7 @@ impl PoolElement {
 
     /// The policy settings as registered, with `distance` as last supplied.
     pub fn policy(&self) -> PolicySettings {
-        self.settings.expand(self.policy_type)
+        self.settings.expand(self.policy.policy_type())
     }
 
     /// The degradation counter of RFC 5356 §5.2.2: selections since the last (re-)registration,
@@ -137,14 +142,24 @@ impl PoolElement {
         self.unreachable_reports
     }
 
-    /// User transport.
-    pub fn transport(&self) -> &TransportInfo {
-        &self.transport
+    /// User transport protocol (the pool's).
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
     }
 
-    /// Registration Life.
-    pub fn lifetime(&self) -> Duration {
-        self.lifetime
+    /// User transport port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// User transport use (the pool's).
+    pub fn transport_use(&self) -> TransportUse {
+        self.transport_use
+    }
+
+    /// User transport addresses.
+    pub fn addresses(&self) -> &[IpAddr] {
+        &self.addresses
     }
 
     /// The opaque registrator handle given at registration.
@@ -155,6 +170,11 @@ impl PoolElement {
     /// The opaque encoded Pool Element parameter given at registration.
     pub fn wire(&self) -> &Arc<[u8]> {
         &self.wire
+    }
+
+    /// The single timer-table deadline of this PE: the earlier of its two timers.
+    pub(crate) fn deadline(&self) -> u64 {
+        self.lifetime_at.min(self.keep_alive_at)
     }
 }
 
@@ -180,6 +200,8 @@ pub(crate) enum KeepAlive {
     Idle,
     /// An Endpoint Keep Alive is due at `keep_alive_at`.
     Due,
+    /// As `Due`, and the home registrar changed (takeover): the keep-alive carries the H bit.
+    DueHomeChanged,
     /// An Endpoint Keep Alive was sent; the PE is removed at `keep_alive_at` without an ack.
     Waiting,
 }

@@ -8,17 +8,12 @@ use hashbrown::HashMap;
 use rand::Rng;
 
 use crate::checksum::{element_sum, handle_sum, ChecksumAccumulator};
-use crate::element::{
-    KeepAlive, PoolElement, Protocol, Registration, Removed, Settings,
-};
+use crate::element::{KeepAlive, PoolElement, Protocol, Registration, Removed, Settings};
 use crate::error::{RegistrationError, ResolveError};
 use crate::limits::Config;
-use crate::policy::{stride, Family, Fenwick, Ordered, Policy};
+use crate::policy::{stride, Family, Fenwick, Ordered, Policy, SLOTS_MAX};
 use crate::time::Instant;
 
-/// Timer table entry kinds (the third field of a timer key).
-const TIMER_LIFETIME: u8 = 0;
-const TIMER_KEEP_ALIVE: u8 = 1;
 /// "No deadline" for the per-element deadline fields.
 const NEVER: u64 = u64::MAX;
 
@@ -40,8 +35,9 @@ pub struct Handlespace {
     /// (pool slot, PE id) -> element slot. Ordered, so that table pages group PEs by pool and a
     /// cursor stays valid across insertions and removals.
     index: BTreeMap<(u32, u32), u32>,
-    /// (deadline µs, element slot, kind): the timer table; its first entry is `next_timeout`.
-    timers: BTreeSet<(u64, u32, u8)>,
+    /// (deadline µs, element slot): the timer table, one entry per PE at the earlier of its
+    /// lifetime and keep-alive deadlines; its first entry is `next_timeout`.
+    timers: BTreeSet<(u64, u32)>,
     owners: HashMap<RegistrarId, Owner>,
     scratch: Vec<u32>,
 }
@@ -150,15 +146,21 @@ struct Owner {
 impl Handlespace {
     /// An empty handlespace for registrar `own` (whose PEs get keep-alive timers).
     pub fn new(own: RegistrarId, config: Config) -> Self {
-        assert!(config.limits.pool_handle_length_max > 0);
+        let limits = &config.limits;
+        assert!(limits.pool_handle_length_max > 0);
         assert!(config.max_bad_pe_reports > 0);
+        // Ordered indexes pack the element slot into 24 bits.
+        assert!(limits.pool_elements_max <= SLOTS_MAX);
+        // Sequence renumbering leaves room for 2^10 selections per operation.
+        assert!(limits.items_per_resolution_max <= 1 << 10);
+        // Allocate the dense tables at startup (STYLE.md §5); untouched capacity costs no RSS.
         Self {
             own,
             config,
-            pools: HashMap::new(),
-            pool_slots: Vec::new(),
+            pools: HashMap::with_capacity(limits.pools_max as usize),
+            pool_slots: Vec::with_capacity(limits.pools_max as usize),
             pool_free: Vec::new(),
-            elements: Vec::new(),
+            elements: Vec::with_capacity(limits.pool_elements_max as usize),
             element_free: Vec::new(),
             element_count: 0,
             index: BTreeMap::new(),
@@ -313,48 +315,40 @@ impl Handlespace {
 
     /// The earliest pending deadline, if any. O(log n).
     pub fn next_timeout(&self) -> Option<Instant> {
-        self.timers.first().map(|&(at, _, _)| Instant::from_micros(at))
+        self.timers.first().map(|&(at, _)| Instant::from_micros(at))
     }
 
     /// Fires timers due at or before `now`, at most `budget` of them, appending to `out` in
     /// deadline order. Each fired timer costs O(log n). Call again if `out` grew by `budget`.
     pub fn expire(&mut self, now: Instant, budget: usize, out: &mut Vec<Expiry>) {
         for _ in 0..budget {
-            let Some(&(at, slot, kind)) = self.timers.first() else { return };
+            let Some(&(at, slot)) = self.timers.first() else { return };
             if at > now.micros() {
                 return;
             }
-            self.timers.pop_first();
-            let element = self.elements[slot as usize].as_mut().expect("timers name live slots");
-            if kind == TIMER_LIFETIME {
-                assert_eq!(element.lifetime_at, at);
-                element.lifetime_at = NEVER;
+            let element = self.elements[slot as usize].as_ref().expect("timers name live slots");
+            assert_eq!(element.deadline(), at);
+            if element.lifetime_at == at {
                 out.push(Expiry::LifetimeExpired(self.remove_element(slot)));
                 continue;
             }
-            assert_eq!(kind, TIMER_KEEP_ALIVE);
             assert_eq!(element.keep_alive_at, at);
             match element.keep_alive {
-                KeepAlive::Due => {
+                KeepAlive::Due | KeepAlive::DueHomeChanged => {
                     let pool = self.pool_slots[element.pool as usize].as_ref().expect("live");
                     out.push(Expiry::KeepAliveDue {
                         pool_handle: pool.handle,
                         id: element.id,
                         registrator: element.registrator,
-                        home_changed: element.home_changed,
+                        home_changed: element.keep_alive == KeepAlive::DueHomeChanged,
                     });
-                    element.home_changed = false;
-                    element.keep_alive = KeepAlive::Idle;
-                    element.keep_alive_at = NEVER;
                     let timeout = now.saturating_add(self.config.keep_alive_timeout);
                     self.arm_keep_alive(slot, KeepAlive::Waiting, timeout);
                 }
                 KeepAlive::Waiting => {
-                    element.keep_alive = KeepAlive::Idle;
-                    element.keep_alive_at = NEVER;
                     out.push(Expiry::KeepAliveTimedOut(self.remove_element(slot)));
                 }
-                KeepAlive::Idle => unreachable!("an idle keep-alive has no timer entry"),
+                KeepAlive::Idle => unreachable!("an idle keep-alive has no deadline"),
             }
         }
     }
@@ -404,8 +398,7 @@ impl Handlespace {
             }
             element.home = target;
             if target == self.own {
-                element.home_changed = true;
-                self.arm_keep_alive(slot_u32, KeepAlive::Due, now);
+                self.arm_keep_alive(slot_u32, KeepAlive::DueHomeChanged, now);
             } else if source == self.own {
                 self.arm_keep_alive(slot_u32, KeepAlive::Idle, Instant::MAX);
             }
@@ -569,25 +562,27 @@ impl Handlespace {
         assert!(self.elements[slot as usize].is_none());
         let pool = self.pool_slots[pool_slot as usize].as_mut().expect("caller checked");
         let mut element = PoolElement {
-            id: registration.id,
-            home: registration.home,
-            pool: pool_slot,
-            member_position: u32::try_from(pool.members.len()).expect("bounded by limits"),
-            policy_type: registration.policy.policy_type,
-            settings: Settings::compact(&registration.policy),
-            degradation: 0,
-            unreachable_reports: 0,
-            keep_alive: KeepAlive::Idle,
-            home_changed: false,
-            transport: registration.transport,
             order_key: 0,
             sequence: 0,
-            lifetime: registration.lifetime,
             lifetime_at: NEVER,
             keep_alive_at: NEVER,
             registrator: registration.registrator,
             wire: registration.wire,
+            addresses: registration.transport.addresses,
+            id: registration.id,
+            home: registration.home,
+            pool: pool_slot,
+            member_position: u32::try_from(pool.members.len()).expect("bounded by limits"),
+            settings: Settings::compact(&registration.policy),
+            degradation: 0,
+            port: registration.transport.port,
+            transport_use: registration.transport.transport_use,
+            protocol: registration.transport.protocol,
+            policy: pool.policy,
+            unreachable_reports: 0,
+            keep_alive: KeepAlive::Idle,
         };
+        maintain(pool, &mut self.elements);
         pool.members.push(slot);
         selector_insert(pool, &mut element, slot);
         let owner = self.owners.entry(element.home).or_default();
@@ -596,10 +591,9 @@ impl Handlespace {
         let previous = self.index.insert((pool_slot, element.id.0), slot);
         assert!(previous.is_none());
         let home = element.home;
-        let lifetime = element.lifetime;
         self.elements[slot as usize] = Some(element);
         self.element_count += 1;
-        self.arm_lifetime(slot, now.saturating_add(lifetime));
+        self.arm_lifetime(slot, now.saturating_add(registration.lifetime));
         if home == self.own {
             let due = now.saturating_add(self.config.keep_alive_interval);
             self.arm_keep_alive(slot, KeepAlive::Due, due);
@@ -607,8 +601,10 @@ impl Handlespace {
     }
 
     fn reregister(&mut self, now: Instant, slot: u32, registration: Registration) -> RegistrarId {
+        let pool_slot = self.elements[slot as usize].as_ref().expect("indexed elements exist").pool;
+        let pool = self.pool_slots[pool_slot as usize].as_mut().expect("live pool");
+        maintain(pool, &mut self.elements);
         let element = self.elements[slot as usize].as_mut().expect("indexed elements exist");
-        let pool = self.pool_slots[element.pool as usize].as_mut().expect("live pool");
         let block = element_sum(pool.handle_sum, element.id);
         let previous_home = element.home;
         //= https://www.rfc-editor.org/rfc/rfc5352#section-3.1
@@ -622,8 +618,8 @@ impl Handlespace {
         //# this counter MUST be set to 0.
         element.degradation = 0;
         element.unreachable_reports = 0;
-        element.transport = registration.transport;
-        element.lifetime = registration.lifetime;
+        element.port = registration.transport.port;
+        element.addresses = registration.transport.addresses;
         element.registrator = registration.registrator;
         element.wire = registration.wire;
         selector_reinsert(pool, element, slot);
@@ -631,7 +627,6 @@ impl Handlespace {
         //# If this is a re-registration, the ENRP server MUST take over ownership of this PE,
         //# regardless of whether the PE was previously owned by this server or by another
         element.home = registration.home;
-        let lifetime = element.lifetime;
         if previous_home != registration.home {
             let old = self.owners.get_mut(&previous_home).expect("every PE has an owner entry");
             old.count -= 1;
@@ -643,7 +638,7 @@ impl Handlespace {
             new.count += 1;
             new.sum.add_raw(block);
         }
-        self.arm_lifetime(slot, now.saturating_add(lifetime));
+        self.arm_lifetime(slot, now.saturating_add(registration.lifetime));
         if registration.home == self.own {
             let due = now.saturating_add(self.config.keep_alive_interval);
             self.arm_keep_alive(slot, KeepAlive::Due, due);
@@ -701,29 +696,34 @@ impl Handlespace {
 
     /// Sets (or with `Instant::MAX`, clears) the registration lifetime timer of `slot`.
     fn arm_lifetime(&mut self, slot: u32, at: Instant) {
-        let element = self.elements[slot as usize].as_mut().expect("callers pass live slots");
-        if element.lifetime_at != NEVER {
-            let removed = self.timers.remove(&(element.lifetime_at, slot, TIMER_LIFETIME));
-            assert!(removed);
-        }
-        element.lifetime_at = at.micros();
-        if at != Instant::MAX {
-            self.timers.insert((at.micros(), slot, TIMER_LIFETIME));
-        }
+        self.retime(slot, |element| element.lifetime_at = at.micros());
     }
 
-    /// Sets the keep-alive state of `slot` and its timer; `KeepAlive::Idle` clears it.
+    /// Sets the keep-alive state of `slot` and its deadline; `KeepAlive::Idle` clears it.
     fn arm_keep_alive(&mut self, slot: u32, state: KeepAlive, at: Instant) {
+        self.retime(slot, |element| {
+            element.keep_alive = state;
+            element.keep_alive_at = if state == KeepAlive::Idle { NEVER } else { at.micros() };
+        });
+    }
+
+    /// Applies `change` to the deadlines of `slot` and moves its one timer-table entry to the
+    /// new earlier deadline. O(log n).
+    fn retime(&mut self, slot: u32, change: impl FnOnce(&mut PoolElement)) {
         let element = self.elements[slot as usize].as_mut().expect("callers pass live slots");
-        if element.keep_alive != KeepAlive::Idle {
-            let removed = self.timers.remove(&(element.keep_alive_at, slot, TIMER_KEEP_ALIVE));
+        let before = element.deadline();
+        change(element);
+        let after = element.deadline();
+        assert!(element.keep_alive != KeepAlive::Idle || element.keep_alive_at == NEVER);
+        if before == after {
+            return;
+        }
+        if before != NEVER {
+            let removed = self.timers.remove(&(before, slot));
             assert!(removed);
         }
-        element.keep_alive = state;
-        element.keep_alive_at = NEVER;
-        if state != KeepAlive::Idle {
-            element.keep_alive_at = at.micros();
-            self.timers.insert((at.micros(), slot, TIMER_KEEP_ALIVE));
+        if after != NEVER {
+            self.timers.insert((after, slot));
         }
     }
 }
@@ -807,6 +807,7 @@ fn select<R: Rng + ?Sized>(
     if items == 0 {
         return;
     }
+    maintain(pool, elements);
     match &mut pool.selector {
         //= https://www.rfc-editor.org/rfc/rfc5356#section-4.1.2
         //# On reception of a handle resolution request, the ENRP server SHOULD return the pool
@@ -853,7 +854,7 @@ fn select<R: Rng + ?Sized>(
             }
         }
         Selector::Ordered(ordered) => {
-            out.extend(ordered.set.iter().take(items).map(|&(_, _, slot)| slot));
+            out.extend(ordered.slots().take(items));
             if pool.policy == Policy::WeightedRoundRobin {
                 select_weighted_round_robin(ordered, elements, out);
                 return;
@@ -861,7 +862,7 @@ fn select<R: Rng + ?Sized>(
             let degrades = pool.policy.degrades();
             for &slot in out.iter() {
                 let element = elements[slot as usize].as_mut().expect("members are live");
-                let removed = ordered.set.remove(&(element.order_key, element.sequence, slot));
+                let removed = ordered.remove(element.order_key, element.sequence, slot);
                 assert!(removed);
                 if degrades {
                     element.degradation = element.degradation.saturating_add(1);
@@ -869,7 +870,7 @@ fn select<R: Rng + ?Sized>(
                 element.order_key = pool.policy.order_key(&element.settings, element.degradation);
                 // A fresh sequence number sends the PE behind its equals: round robin among ties.
                 element.sequence = ordered.next_sequence();
-                ordered.set.insert((element.order_key, element.sequence, slot));
+                ordered.insert(element.order_key, element.sequence, slot);
             }
         }
     }
@@ -885,20 +886,22 @@ fn select_weighted_round_robin(
 ) {
     let Some(&head) = picked.first() else { return };
     let element = elements[head as usize].as_mut().expect("members are live");
-    let removed = ordered.set.remove(&(element.order_key, element.sequence, head));
+    let removed = ordered.remove(element.order_key, element.sequence, head);
     assert!(removed);
     ordered.pass_now = element.order_key;
     element.order_key += stride(element.settings.value);
     element.sequence = ordered.next_sequence();
-    ordered.set.insert((element.order_key, element.sequence, head));
+    ordered.insert(element.order_key, element.sequence, head);
     if ordered.needs_renormalise() {
         // Rare (after ~2^22 rounds): shift every pass down by the smallest, O(n log n).
-        let base = ordered.set.first().map_or(0, |&(pass, _, _)| pass);
+        let base = ordered.set.first().map_or(0, |&(pass, _)| pass);
         let entries: Vec<_> = std::mem::take(&mut ordered.set).into_iter().collect();
-        for (pass, sequence, slot) in entries {
+        for (pass, packed) in entries {
+            ordered.set.insert((pass - base, packed));
+        }
+        for slot in ordered.slots() {
             let element = elements[slot as usize].as_mut().expect("members are live");
-            element.order_key = pass - base;
-            ordered.set.insert((pass - base, sequence, slot));
+            element.order_key -= base;
         }
         ordered.pass_now -= base.min(ordered.pass_now);
     }
@@ -939,7 +942,7 @@ fn ordered_insert(policy: Policy, ordered: &mut Ordered, element: &mut PoolEleme
     } else {
         element.order_key = policy.order_key(&element.settings, element.degradation);
     }
-    ordered.set.insert((element.order_key, element.sequence, slot));
+    ordered.insert(element.order_key, element.sequence, slot);
 }
 
 /// Takes the element out of an ordered index. The Weighted family keeps its slot: on removal the
@@ -948,7 +951,37 @@ fn selector_remove(pool: &mut Pool, element: &PoolElement, slot: u32) {
     match &mut pool.selector {
         Selector::Cursor(_) | Selector::Uniform | Selector::Weighted(_) => {}
         Selector::Ordered(ordered) => {
-            ordered.set.remove(&(element.order_key, element.sequence, slot));
+            ordered.remove(element.order_key, element.sequence, slot);
         }
+    }
+}
+
+/// Compacts an ordered index's sequence numbers to 0..n, in order, before they can overflow
+/// their 40 bits. Runs once per ~2^40 selections of a pool; O(n log n).
+fn maintain(pool: &mut Pool, elements: &mut [Option<PoolElement>]) {
+    let Selector::Ordered(ordered) = &mut pool.selector else { return };
+    if !ordered.needs_renumber() {
+        return;
+    }
+    let slots: Vec<u32> = ordered.slots().collect();
+    let keys: Vec<u64> = ordered.set.iter().map(|&(key, _)| key).collect();
+    ordered.set.clear();
+    ordered.sequence_next = 0;
+    for (slot, key) in slots.into_iter().zip(keys) {
+        let element = elements[slot as usize].as_mut().expect("members are live");
+        element.sequence = ordered.next_sequence();
+        ordered.insert(key, element.sequence, slot);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: pin the per-PE footprint the 1 000 000-PE memory budget was computed with.
+    #[test]
+    fn pool_element_stays_120_bytes() {
+        assert_eq!(std::mem::size_of::<PoolElement>(), 120);
+        assert_eq!(std::mem::size_of::<Option<PoolElement>>(), 120);
     }
 }

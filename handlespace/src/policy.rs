@@ -84,6 +84,29 @@ impl Policy {
         })
     }
 
+    pub(crate) fn policy_type(self) -> PolicyType {
+        match self {
+            Self::RoundRobin => PolicyType::ROUND_ROBIN,
+            Self::WeightedRoundRobin => PolicyType::WEIGHTED_ROUND_ROBIN,
+            Self::Random => PolicyType::RANDOM,
+            Self::WeightedRandom => PolicyType::WEIGHTED_RANDOM,
+            Self::Priority => PolicyType::PRIORITY,
+            Self::LeastUsed => PolicyType::LEAST_USED,
+            Self::LeastUsedDegradation => PolicyType::LEAST_USED_DEGRADATION,
+            Self::PriorityLeastUsed => PolicyType::PRIORITY_LEAST_USED,
+            Self::RandomizedLeastUsed => PolicyType::RANDOMIZED_LEAST_USED,
+            Self::RandomizedPriorityLeastUsed => PolicyType::RANDOMIZED_PRIORITY_LEAST_USED,
+            Self::RandomizedLeastUsedDegradation => PolicyType::RANDOMIZED_LEAST_USED_DEGRADATION,
+            Self::PriorityLeastUsedDegradation => PolicyType::PRIORITY_LEAST_USED_DEGRADATION,
+            Self::RandomizedPriorityLeastUsedDegradation => {
+                PolicyType::RANDOMIZED_PRIORITY_LEAST_USED_DEGRADATION
+            }
+            Self::WeightedRandomDpf => PolicyType::WEIGHTED_RANDOM_DPF,
+            Self::LeastUsedDpf => PolicyType::LEAST_USED_DPF,
+            Self::LeastUsedDegradationDpf => PolicyType::LEAST_USED_DEGRADATION_DPF,
+        }
+    }
+
     pub(crate) fn family(self) -> Family {
         match self {
             Self::RoundRobin => Family::Cursor,
@@ -303,10 +326,19 @@ impl Fenwick {
     }
 }
 
-/// An ordered index: (key, sequence, element), smallest first.
+/// Bits of an ordered entry's second word that hold the element slot; the rest is the sequence.
+pub(crate) const SLOT_BITS: u32 = 24;
+/// Element slots an ordered index can name; `Limits::pool_elements_max` must not exceed it.
+pub(crate) const SLOTS_MAX: u32 = 1 << SLOT_BITS;
+/// Sequences are renumbered (compacted to 0..n) before they reach 2^40, leaving room for the
+/// sequences one operation consumes (at most `items_per_resolution_max` <= 2^10).
+const SEQUENCE_RENUMBER: u64 = (1 << 40) - (1 << 11);
+
+/// An ordered index: (key, sequence << 24 | slot), smallest first. Packing sequence and slot into
+/// one word keeps an entry at 16 bytes.
 #[derive(Debug, Default)]
 pub(crate) struct Ordered {
-    pub(crate) set: BTreeSet<(u64, u64, u32)>,
+    pub(crate) set: BTreeSet<(u64, u64)>,
     pub(crate) sequence_next: u64,
     /// WRR only: the pass a joining PE starts at (the pass of the latest head).
     pub(crate) pass_now: u64,
@@ -315,8 +347,32 @@ pub(crate) struct Ordered {
 impl Ordered {
     pub(crate) fn next_sequence(&mut self) -> u64 {
         let sequence = self.sequence_next;
+        assert!(sequence < 1 << (u64::BITS - SLOT_BITS), "renumbered before overflow");
         self.sequence_next += 1;
         sequence
+    }
+
+    pub(crate) fn insert(&mut self, key: u64, sequence: u64, slot: u32) {
+        assert!(slot < SLOTS_MAX);
+        let inserted = self.set.insert((key, sequence << SLOT_BITS | u64::from(slot)));
+        assert!(inserted);
+    }
+
+    /// Whether the entry was present (a weight-0 WRR PE is not).
+    pub(crate) fn remove(&mut self, key: u64, sequence: u64, slot: u32) -> bool {
+        self.set.remove(&(key, sequence << SLOT_BITS | u64::from(slot)))
+    }
+
+    /// The element slots in order, smallest key first.
+    pub(crate) fn slots(&self) -> impl Iterator<Item = u32> + '_ {
+        self.set.iter().map(|&(_, packed)| {
+            u32::try_from(packed & u64::from(SLOTS_MAX - 1)).expect("masked to 24 bits")
+        })
+    }
+
+    /// Whether sequences must be compacted before the next operation.
+    pub(crate) fn needs_renumber(&self) -> bool {
+        self.sequence_next >= SEQUENCE_RENUMBER
     }
 
     /// WRR: whether passes must be shifted down before they can overflow.

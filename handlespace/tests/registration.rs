@@ -117,7 +117,7 @@ fn reregistration_replaces_attributes_and_moves_ownership() {
     assert_eq!(outcome, Registered::Updated { previous_home: PEER });
     assert_eq!((hs.owned_count(PEER), hs.owned_count(OWN)), (0, 1));
     let pe = hs.element(&handle("p"), PoolElementId(1)).unwrap();
-    assert_eq!((pe.transport().port, &pe.wire()[..]), (4711, &b"new"[..]));
+    assert_eq!((pe.port(), &pe.wire()[..]), (4711, &b"new"[..]));
     assert_eq!(hs.pe_checksum(OWN), hs.pe_checksum_from_scratch(OWN));
     assert_eq!(hs.pe_checksum(PEER), 0xffff);
     assert_eq!(hs.next_timeout(), Some(at(10 + 5_000_000)), "now owned: keep-alive due");
