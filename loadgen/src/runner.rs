@@ -47,12 +47,14 @@ pub fn run(
                     .spawn_scoped(scope, move || {
                         worker(scenario, target, plan, live, barrier, start_cell)
                     })
+                    // A host that cannot start a few threads cannot run a load test either.
                     .expect("spawning a worker thread")
             })
             .collect();
         // Every worker connects before the clock starts, then all start together.
         barrier.wait();
         let start = Instant::now();
+        // Only this thread sets it, once, between the two barriers.
         start_cell.set(start).expect("start is set once");
         barrier.wait();
         let end = start + Duration::from_millis(scenario.run.duration_ms);
@@ -64,6 +66,7 @@ pub fn run(
         progress.finish();
         let results: Vec<_> = workers
             .into_iter()
+            // A worker panic is a loadgen bug (an assertion); pass it on.
             .map(|w| w.join().expect("worker panicked"))
             .collect();
         (start, results)
@@ -80,6 +83,7 @@ pub fn run(
             Some(m) => m.merge(&recorder),
         }
     }
+    // Validation guarantees run.workers >= 1, so there was at least one result.
     let merged = merged.expect("at least one worker");
     Ok(RunResult::new(
         scenario,
@@ -110,6 +114,7 @@ fn worker(
     barrier.wait();
     barrier.wait();
     let mut client = client?;
+    // The main thread sets it before it passes the second barrier.
     let start = *start_cell.get().expect("set before the second barrier");
     let run = &scenario.run;
     let buckets = ((run.duration_ms + run.drain_ms) / run.bucket_ms + 1) as usize;

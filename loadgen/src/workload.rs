@@ -185,6 +185,7 @@ impl Workload {
                 if self.mode == LoopMode::Closed
                     && completion.outcome != Outcome::Fail(ErrorCause::Backpressure)
                 {
+                    // Resolutions are only issued on PU associations, numbered from pe_base.
                     let global = op
                         .association
                         .0

@@ -147,6 +147,7 @@ impl Model {
             }
             OpKind::Deregister => {
                 if let Some((pool, _)) = self.elements.remove(&header.element) {
+                    // Registering a PE counts it in its pool; the count is removed at zero.
                     let count = self
                         .pools
                         .get_mut(&pool)
