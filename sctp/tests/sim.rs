@@ -36,9 +36,18 @@ fn fast_config() -> EndpointConfig {
 
 /// Two endpoints, A connected to listening B. Returns the handles on A and on B.
 fn pair(seed: u64, faults: Faults, cfg: EndpointConfig) -> (Net, AssociationHandle, AssociationHandle) {
+    pair_with(seed, faults, cfg.clone(), cfg)
+}
+
+fn pair_with(
+    seed: u64,
+    faults: Faults,
+    cfg_a: EndpointConfig,
+    cfg_b: EndpointConfig,
+) -> (Net, AssociationHandle, AssociationHandle) {
     let mut net = Net::new(seed, faults);
-    net.add(Endpoint::new(cfg.clone(), [1; 32]), addr(1));
-    let mut b = Endpoint::new(cfg, [2; 32]);
+    net.add(Endpoint::new(cfg_a, [1; 32]), addr(1));
+    let mut b = Endpoint::new(cfg_b, [2; 32]);
     b.listen(PORT_B);
     net.add(b, addr(2));
     let now = net.now;
@@ -254,7 +263,10 @@ fn silent_config() -> EndpointConfig {
 /// the net after running to `end`.
 fn silence_run(seed: u64, heal: Option<Duration>, end: Duration) -> (Net, Instant) {
     let faults = Faults { delay_min: Duration::from_millis(10), delay_max: Duration::from_millis(10), ..Faults::default() };
-    let (mut net, _ha, _hb) = pair(seed, faults, silent_config());
+    // B sends no heartbeats of its own, so only A's detection is measured (B would otherwise
+    // detect the outage too and abort after it heals).
+    let quiet = EndpointConfig { hb_interval: Duration::ZERO, ..silent_config() };
+    let (mut net, _ha, _hb) = pair_with(seed, faults, silent_config(), quiet);
     // Let a few heartbeats go through, then silence B.
     let t_silent = net.now + Duration::from_millis(3_700);
     net.run_to(t_silent, 100_000);
@@ -281,8 +293,9 @@ fn failure_detection_boundary() {
     assert!(took <= bound, "within bound");
     assert!(took >= cfg.hb_interval * (cfg.assoc_max_retrans + 1), "not too early");
     assert!(net.has_event(A, |e| matches!(e, Event::PathInactive(_))));
-    // The last heartbeat before the loss went out one period before it.
-    let last_heartbeat = lost - period - t_silent;
+    // The last heartbeat before the loss went out one period before it and reaches B one
+    // one-way delay (10 ms) later: B must hear it for the association to survive.
+    let last_heartbeat = lost - period - t_silent + Duration::from_millis(10);
     let margin = Duration::from_millis(1);
     let (net, _) = silence_run(7, Some(last_heartbeat - margin), bound + Duration::from_secs(2));
     assert!(!net.has_event(A, |e| matches!(e, Event::CommunicationLost(_))), "just within: up");
@@ -339,8 +352,10 @@ fn peer_restart() {
     let (mut net, _ha, hb) = pair(9, Faults::default(), fast_config());
     exchange(&mut net, _ha, hb, 5, 200, 100_000);
     net.nodes[A].endpoint = Endpoint::new(fast_config(), [3; 32]);
-    net.nodes[A].received.clear();
-    net.nodes[B].received.clear();
+    for n in [A, B] {
+        net.nodes[n].received.clear();
+        net.nodes[n].events.clear();
+    }
     let now = net.now;
     let ha = net.nodes[A].endpoint.connect(now, addr(2), PORT_A, PORT_B).unwrap();
     net.run_until(20_000, |n| n.nodes[A].endpoint.association_count() == 1 && n.has_event(A, |e| *e == Event::Connected(ha)));
