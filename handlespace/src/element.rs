@@ -247,7 +247,8 @@ impl Settings {
 }
 
 impl PolicySettings {
-    /// All parameters zero and the (invalid) policy type 0, for struct-update syntax.
+    /// All parameters zero and the (invalid) policy type 0, for struct-update syntax; the same as
+    /// `Default::default()`.
     pub const fn new() -> Self {
         Self {
             policy_type: PolicyType(0),
@@ -259,5 +260,11 @@ impl PolicySettings {
             weight_dpf: 0,
             distance: 0,
         }
+    }
+}
+
+impl Default for PolicySettings {
+    fn default() -> Self {
+        Self::new()
     }
 }

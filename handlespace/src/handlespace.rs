@@ -984,4 +984,80 @@ mod tests {
         assert_eq!(std::mem::size_of::<PoolElement>(), 120);
         assert_eq!(std::mem::size_of::<Option<PoolElement>>(), 120);
     }
+
+    fn registration(id: u32, policy_type: PolicyType, load: u32, weight: u32) -> Registration {
+        Registration {
+            pool_handle: PoolHandle::new(b"p").unwrap(),
+            id: PoolElementId(id),
+            home: RegistrarId(1),
+            policy: crate::PolicySettings { policy_type, load, weight, ..Default::default() },
+            transport: crate::TransportInfo {
+                protocol: Protocol::Sctp,
+                port: 1,
+                transport_use: TransportUse::DATA_ONLY,
+                addresses: Box::new(["10.0.0.1".parse().unwrap()]),
+            },
+            lifetime: crate::Duration::INFINITE,
+            registrator: 0,
+            wire: std::sync::Arc::from(&[][..]),
+        }
+    }
+
+    fn ordered(hs: &mut Handlespace) -> &mut Ordered {
+        let pool = hs.pool_slots[0].as_mut().unwrap();
+        match &mut pool.selector {
+            Selector::Ordered(ordered) => ordered,
+            _ => panic!("not an ordered pool"),
+        }
+    }
+
+    fn ids(hs: &mut Handlespace, items: u32) -> Vec<u32> {
+        let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(1);
+        let handle = PoolHandle::new(b"p").unwrap();
+        hs.resolve(&handle, items, &mut rng).unwrap().elements().map(|pe| pe.id().0).collect()
+    }
+
+    // Goal: sequence renumbering (once per ~2^40 selections) keeps the order and round robin
+    // among ties. Method: jump the sequence counter to the threshold, then select.
+    #[test]
+    fn sequence_renumbering_preserves_order() {
+        let mut hs = Handlespace::new(RegistrarId(1), Config::default());
+        for (id, load) in [(1, 5), (2, 5), (3, 0)] {
+            hs.register(Instant::default(), registration(id, PolicyType::LEAST_USED, load, 0))
+                .unwrap();
+        }
+        ordered(&mut hs).sequence_next = crate::policy::SEQUENCE_RENUMBER;
+        assert_eq!(ids(&mut hs, 3), [3, 1, 2]);
+        assert!(ordered(&mut hs).sequence_next < 10, "renumbered");
+        assert_eq!(ids(&mut hs, 2), [3, 1]);
+        assert_eq!(ids(&mut hs, 3), [3, 2, 1], "ties still rotate");
+        hs.check_invariants();
+    }
+
+    // Goal: WRR pass renormalisation (once per ~2^22 rounds) keeps the shares.
+    // Method: start the pool's pass just past the threshold, then select a few rounds.
+    #[test]
+    fn pass_renormalisation_keeps_shares() {
+        let mut hs = Handlespace::new(RegistrarId(1), Config::default());
+        for (id, weight) in [(1, 1), (2, 2)] {
+            let r = registration(id, PolicyType::WEIGHTED_ROUND_ROBIN, 0, weight);
+            hs.register(Instant::default(), r).unwrap();
+        }
+        // Shift both passes past the threshold, as ~2^22 rounds would have.
+        let shift = crate::policy::PASS_RENORMALISE;
+        let entries: Vec<_> = std::mem::take(&mut ordered(&mut hs).set).into_iter().collect();
+        for (pass, packed) in entries {
+            ordered(&mut hs).set.insert((pass + shift, packed));
+        }
+        for element in hs.elements.iter_mut().flatten() {
+            element.order_key += shift;
+        }
+        ordered(&mut hs).pass_now = shift + 1;
+        let mut counts = [0; 3];
+        for _ in 0..300 {
+            counts[ids(&mut hs, 1)[0] as usize] += 1;
+        }
+        assert!(ordered(&mut hs).pass_now < crate::policy::PASS_RENORMALISE);
+        assert!((counts[1] as i32 - 100).abs() <= 2 && (counts[2] as i32 - 200).abs() <= 2);
+    }
 }

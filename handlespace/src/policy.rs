@@ -27,7 +27,7 @@ pub(crate) const LOAD_MAX: u64 = 0xffff_ffff;
 const STRIDE_UNIT: u64 = 1 << 40;
 
 /// Passes are renormalised (shifted down) once the smallest exceeds this.
-const PASS_RENORMALISE: u64 = 1 << 62;
+pub(crate) const PASS_RENORMALISE: u64 = 1 << 62;
 
 /// A policy the handlespace knows how to select with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -332,7 +332,7 @@ pub(crate) const SLOT_BITS: u32 = 24;
 pub(crate) const SLOTS_MAX: u32 = 1 << SLOT_BITS;
 /// Sequences are renumbered (compacted to 0..n) before they reach 2^40, leaving room for the
 /// sequences one operation consumes (at most `items_per_resolution_max` <= 2^10).
-const SEQUENCE_RENUMBER: u64 = (1 << 40) - (1 << 11);
+pub(crate) const SEQUENCE_RENUMBER: u64 = (1 << 40) - (1 << 11);
 
 /// An ordered index: (key, sequence << 24 | slot), smallest first. Packing sequence and slot into
 /// one word keeps an entry at 16 bytes.
