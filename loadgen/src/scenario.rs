@@ -399,82 +399,82 @@ pub struct Overrides {
     /// Scenario name shown in reports.
     #[arg(long)]
     pub name: Option<String>,
-    /// run.duration_ms
+    /// run.duration_ms: total run length
     #[arg(long)]
     pub duration_ms: Option<u64>,
-    /// run.warmup_ms
+    /// run.warmup_ms: PUs start this long after PEs
     #[arg(long)]
     pub warmup_ms: Option<u64>,
-    /// run.drain_ms
+    /// run.drain_ms: longest wait for in-flight ops at the end
     #[arg(long)]
     pub drain_ms: Option<u64>,
-    /// run.op_timeout_ms
+    /// run.op_timeout_ms: an op with no answer by then is a timeout
     #[arg(long)]
     pub op_timeout_ms: Option<u64>,
-    /// run.workers
+    /// run.workers: worker threads
     #[arg(long)]
     pub workers: Option<u16>,
-    /// run.pin
+    /// run.pin: pin worker i to core pin_first_core + i
     #[arg(long)]
     pub pin: Option<bool>,
-    /// run.pin_first_core
+    /// run.pin_first_core: first core for --pin
     #[arg(long)]
     pub pin_first_core: Option<u16>,
-    /// run.in_flight_max
+    /// run.in_flight_max: per-worker bound on ops in flight
     #[arg(long)]
     pub in_flight_max: Option<u32>,
-    /// run.bucket_ms
+    /// run.bucket_ms: width of a throughput-over-time bucket
     #[arg(long)]
     pub bucket_ms: Option<u64>,
-    /// run.seed
+    /// run.seed: seed of every random choice
     #[arg(long)]
     pub seed: Option<u64>,
-    /// target.kind
+    /// target.kind: what to drive
     #[arg(long, value_enum)]
     pub target: Option<TargetKind>,
     /// target.address (ip:port); omit to start an embedded target
     #[arg(long)]
     pub address: Option<String>,
-    /// target.server_threads
+    /// target.server_threads: threads of an embedded echo server
     #[arg(long)]
     pub server_threads: Option<u16>,
-    /// target.payload_bytes
+    /// target.payload_bytes: datagram size of the UDP targets
     #[arg(long)]
     pub payload_bytes: Option<u16>,
-    /// pools.count
+    /// pools.count: number of pools
     #[arg(long)]
     pub pools: Option<u32>,
-    /// pools.handle_prefix
+    /// pools.handle_prefix: pool handle = prefix + index
     #[arg(long)]
     pub handle_prefix: Option<String>,
     /// pools.choice = zipf with this exponent
     #[arg(long)]
     pub zipf: Option<f64>,
-    /// pe.count
+    /// pe.count: synthetic pool elements (one association each)
     #[arg(long)]
     pub pe_count: Option<u32>,
-    /// pe.reregister_ms
+    /// pe.reregister_ms: re-registration period
     #[arg(long)]
     pub reregister_ms: Option<u64>,
-    /// pe.rejoin_ms
+    /// pe.rejoin_ms: pause between deregistering and registering again
     #[arg(long)]
     pub rejoin_ms: Option<u64>,
-    /// pe.ramp_ms
+    /// pe.ramp_ms: spread first registrations over this window
     #[arg(long)]
     pub ramp_ms: Option<u64>,
     /// pe.lifetime = exponential with this mean (0 = forever)
     #[arg(long)]
     pub lifetime_mean_ms: Option<u64>,
-    /// pu.associations
+    /// pu.associations: PU associations over all workers
     #[arg(long)]
     pub associations: Option<u32>,
-    /// pu.mode
+    /// pu.mode: closed (window) or open (rate) loop
     #[arg(long, value_enum)]
     pub mode: Option<LoopMode>,
-    /// pu.window
+    /// pu.window: closed loop: resolutions in flight per association
     #[arg(long)]
     pub window: Option<u32>,
-    /// pu.rate_per_s
+    /// pu.rate_per_s: open loop: total resolutions per second
     #[arg(long)]
     pub rate_per_s: Option<f64>,
 }
