@@ -90,6 +90,9 @@ pub struct Limits {
     pub bad_pe_reports_max: u32,
     /// Items a single Handle Resolution may return.
     pub resolution_items_max: u32,
+    /// Items returned when a Handle Resolution names no count (RSPLIB's PUs ask for 3 when
+    /// they name one; RFC 5352 §3.3 suggests all, which does not scale to large pools).
+    pub resolution_items_default: u32,
 }
 
 impl Default for Config {
@@ -139,6 +142,7 @@ impl Default for Limits {
             cross_core_queue_depth: 4_096,
             bad_pe_reports_max: 3,
             resolution_items_max: 64,
+            resolution_items_default: 3,
         }
     }
 }

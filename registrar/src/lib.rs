@@ -14,4 +14,5 @@
 
 pub mod config;
 pub mod core;
+pub mod io;
 pub mod proto;

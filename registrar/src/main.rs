@@ -1,1 +1,128 @@
-fn main() {}
+//! The `registrar` binary: flags and a TOML file in, pinned workers running, a summary out.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use registrar::config::{Backend, Config};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// RSerPool registrar (ENRP server, ASAP side), thread-per-core.
+///
+/// Settings come from the built-in defaults, then --config FILE, then these flags.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Flags {
+    /// TOML configuration file (every field of registrar/src/config.rs).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Worker threads, one pinned per core (0: all cores).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// SCTP implementation: userspace (SCTP over UDP, RFC 6951) or kernel.
+    #[arg(long, value_enum)]
+    backend: Option<Backend>,
+    /// UDP address of the userspace SCTP endpoint (RFC 6951; IANA port 9899).
+    #[arg(long, value_name = "ADDR:PORT")]
+    udp: Option<SocketAddr>,
+    /// SCTP port of the ASAP service.
+    #[arg(long)]
+    asap_port: Option<u16>,
+    /// Address for the kernel backend to bind (repeat for multi-homing).
+    #[arg(long = "kernel-address", value_name = "IP")]
+    kernel_addresses: Vec<IpAddr>,
+    /// Registrar identifier (0: random).
+    #[arg(long)]
+    registrar_id: Option<u32>,
+    /// Do not send ASAP Server Announces.
+    #[arg(long)]
+    no_announce: bool,
+    /// Multicast group and port for ASAP Server Announces.
+    #[arg(long, value_name = "GROUP:PORT")]
+    announce_group: Option<SocketAddr>,
+    /// Endpoint Keep Alive period in ms (spread ±50 %).
+    #[arg(long)]
+    keep_alive_interval_ms: Option<u64>,
+    /// Endpoint Keep Alive Ack timeout in ms.
+    #[arg(long)]
+    keep_alive_timeout_ms: Option<u64>,
+    /// Pool elements in the whole registrar.
+    #[arg(long)]
+    pool_elements_max: Option<u32>,
+    /// Stop by itself after this many seconds (for tests and load runs).
+    #[arg(long)]
+    run_seconds: Option<u64>,
+    /// Log filter (tracing's EnvFilter syntax), e.g. info or registrar=debug.
+    #[arg(long, default_value = "info")]
+    log: String,
+}
+
+fn main() -> ExitCode {
+    let flags = Flags::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&flags.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match run(flags) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("registrar: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(flags: Flags) -> Result<(), String> {
+    let config = configure(&flags)?;
+    let running = registrar::io::start(&config).map_err(|e| e.to_string())?;
+    let stop = running.stop_flag();
+    ctrlc::set_handler(move || stop.store(true, std::sync::atomic::Ordering::Relaxed))
+        .map_err(|e| format!("cannot install the signal handler: {e}"))?;
+    eprintln!(
+        "registrar ready: id=0x{:08x} workers={} backend={:?} udp={} asap_port={}",
+        running.registrar_id.0, running.workers, config.backend, config.udp_encapsulation,
+        config.asap_port
+    );
+    if let Some(seconds) = flags.run_seconds {
+        let stop = running.stop_flag();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(seconds));
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+    }
+    let stats = running.wait().map_err(|e| e.to_string())?;
+    eprintln!("registrar stopped: {stats:?}");
+    Ok(())
+}
+
+fn configure(flags: &Flags) -> Result<Config, String> {
+    let mut config = match &flags.config {
+        Some(path) => Config::from_file(path).map_err(|e| e.0)?,
+        None => Config::default(),
+    };
+    set(&mut config.workers, flags.workers);
+    set(&mut config.backend, flags.backend);
+    set(&mut config.udp_encapsulation, flags.udp);
+    set(&mut config.asap_port, flags.asap_port);
+    set(&mut config.registrar_id, flags.registrar_id);
+    set(&mut config.announce.group, flags.announce_group);
+    set(&mut config.timers.keep_alive_interval_ms, flags.keep_alive_interval_ms);
+    set(&mut config.timers.keep_alive_timeout_ms, flags.keep_alive_timeout_ms);
+    set(&mut config.limits.pool_elements_max, flags.pool_elements_max);
+    if flags.no_announce {
+        config.announce.enabled = false;
+    }
+    if !flags.kernel_addresses.is_empty() {
+        config.kernel_addresses = flags.kernel_addresses.clone();
+    }
+    config.validate().map_err(|e| e.0)?;
+    Ok(config)
+}
+
+fn set<T>(target: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *target = v;
+    }
+}

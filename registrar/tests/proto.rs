@@ -13,7 +13,7 @@ use codec::param::{AddressList, SctpTransport};
 use codec::{ErrorCause, Policy, PoolElement, PoolElementId, PoolHandle, RegistrarId, UserTransport};
 use codec::{TransportUse};
 use handlespace::{Duration, Instant};
-use registrar::proto::{CrossCore, Server, ServerConfig};
+use registrar::proto::{Server, ServerConfig};
 
 const INTERVAL_MS: u64 = 1_000;
 const TIMEOUT_MS: u64 = 500;

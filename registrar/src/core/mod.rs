@@ -2,4 +2,8 @@
 
 pub mod clock;
 pub mod mesh;
+pub mod runtime;
 pub mod spsc;
+pub mod worker;
+
+pub use runtime::{start, Running};

@@ -485,7 +485,7 @@ impl Server {
     ) -> bool {
         let Some(element) = self.handlespace.element(pool_handle, id) else { return true };
         element.registrator() == session.to_u64()
-            || element.transport().addresses.contains(&peer.ip())
+            || element.addresses().contains(&peer.ip())
     }
 
     fn drop_session(&mut self, _now: Instant, session: SessionId) {

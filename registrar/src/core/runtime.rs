@@ -1,0 +1,229 @@
+//! Starts one pinned worker per core, plus the announce thread, and stops them.
+
+use std::io;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration as StdDuration, Instant as StdInstant};
+
+use codec::asap::ServerAnnounce;
+use codec::param::{AddressList, SctpTransport as SctpTransportParam};
+use codec::{RegistrarId, TransportUse, UserTransport};
+use transport::SctpTransport;
+
+use super::mesh::mesh;
+use super::worker::Worker;
+use crate::config::Config;
+use crate::proto::{Server, ServerConfig, Stats};
+
+/// A running registrar.
+pub struct Running {
+    /// The registrar id in use (random when the configuration said 0).
+    pub registrar_id: RegistrarId,
+    /// Worker threads.
+    pub workers: usize,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<io::Result<()>>>,
+    stats: Vec<Arc<Mutex<Stats>>>,
+}
+
+impl Running {
+    /// The stop flag, for a signal handler.
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    /// Counters summed over all cores (published every 100 ms by each core).
+    pub fn stats(&self) -> Stats {
+        let mut sum = Stats::default();
+        for s in &self.stats {
+            add(&mut sum, &s.lock().expect("no thread panics holding it"));
+        }
+        sum
+    }
+
+    /// Stops every thread and waits for it; returns the final counters.
+    pub fn stop(self) -> io::Result<Stats> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.wait()
+    }
+
+    /// Waits until the stop flag is set (by a signal) and every thread has ended.
+    pub fn wait(self) -> io::Result<Stats> {
+        let mut first_error = None;
+        for thread in self.threads {
+            match thread.join() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => first_error = first_error.or(Some(e)),
+                Err(_) => first_error = first_error.or(Some(io::Error::other("a worker panicked"))),
+            }
+        }
+        let mut sum = Stats::default();
+        for s in &self.stats {
+            add(&mut sum, &s.lock().unwrap_or_else(|p| p.into_inner()));
+        }
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(sum),
+        }
+    }
+}
+
+/// Starts the registrar: one worker per core, each calling `make_transport(core)` on its own
+/// thread (io_uring instances belong to the thread that uses them). Returns once every worker
+/// has its transport, or the first startup error (a busy port, say) with every thread stopped.
+pub fn start<T, F>(config: &Config, make_transport: F) -> io::Result<Running>
+where
+    T: SctpTransport + 'static,
+    F: Fn(usize) -> io::Result<T> + Send + Sync + 'static,
+{
+    config.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.0))?;
+    let cores = match config.workers {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let cores_u16 = u16::try_from(cores)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "workers: at most 65535"))?;
+    let registrar_id = match config.registrar_id {
+        0 => RegistrarId(rand::random::<u32>().max(1)),
+        id => RegistrarId(id),
+    };
+    let depth = config.limits.cross_core_queue_depth as usize;
+    let mut control = mesh(cores, depth);
+    let mut data = mesh(cores, depth);
+    let stop = Arc::new(AtomicBool::new(false));
+    let epoch = StdInstant::now();
+    let make_transport = Arc::new(make_transport);
+    let pin_to = core_affinity::get_core_ids().unwrap_or_default();
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    let mut threads = Vec::new();
+    let mut stats = Vec::new();
+    for core in (0..cores).rev() {
+        let server = Server::new(server_config(config, registrar_id, core as u16, cores_u16));
+        let (control, data) = (control.pop().expect("one port per core"), data.pop().expect("one port per core"));
+        let published = Arc::new(Mutex::new(Stats::default()));
+        stats.push(published.clone());
+        let (stop, make_transport, ready) = (stop.clone(), make_transport.clone(), ready_tx.clone());
+        let pin = pin_to.get(core % pin_to.len().max(1)).copied();
+        let thread = std::thread::Builder::new()
+            .name(format!("registrar-core-{core}"))
+            .spawn(move || {
+                if let Some(id) = pin {
+                    core_affinity::set_for_current(id);
+                }
+                let transport = match make_transport(core) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        let _ = ready.send(Err(format!("core {core}: {e}")));
+                        return Err(e);
+                    }
+                };
+                let _ = ready.send(Ok(()));
+                drop(ready);
+                Worker { core, transport, server, control, data, stop, published, epoch }.run()
+            })?;
+        threads.push(thread);
+    }
+    drop(ready_tx);
+    stats.reverse();
+    let mut running = Running { registrar_id, workers: cores, stop, threads, stats };
+    for _ in 0..cores {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => {
+                let _ = running.stop.store(true, Ordering::Relaxed);
+                let _ = running.wait();
+                return Err(io::Error::other(message));
+            }
+            Err(_) => break,
+        }
+    }
+    if config.announce.enabled {
+        running.threads.push(spawn_announcer(config, registrar_id, running.stop.clone())?);
+    }
+    Ok(running)
+}
+
+fn server_config(config: &Config, registrar_id: RegistrarId, core: u16, cores: u16) -> ServerConfig {
+    let mut handlespace = handlespace::Config::default();
+    let limits = &config.limits;
+    // Each shard gets the whole bound: a pool lives on one shard, and handle hashing does not
+    // promise an even split, so a smaller per-shard share could refuse a legal registration.
+    handlespace.limits.pools_max = limits.pools_max;
+    handlespace.limits.pool_elements_max = limits.pool_elements_max;
+    handlespace.limits.pool_elements_per_pool_max = limits.pool_elements_per_pool_max;
+    handlespace.limits.items_per_resolution_max = limits.resolution_items_max;
+    handlespace.max_bad_pe_reports = u8::try_from(limits.bad_pe_reports_max).unwrap_or(u8::MAX);
+    let ms = |v: u64| handlespace::Duration::from_micros(v.saturating_mul(1_000));
+    handlespace.keep_alive_interval = ms(config.timers.keep_alive_interval_ms);
+    handlespace.keep_alive_timeout = ms(config.timers.keep_alive_timeout_ms);
+    ServerConfig {
+        registrar_id,
+        core,
+        cores,
+        handlespace,
+        resolution_items_default: config.limits.resolution_items_default,
+        registration_life_max: ms(config.timers.registration_life_max_ms),
+        remove_on_session_loss: true,
+        seed: rand::random(),
+    }
+}
+
+/// The ASAP Server Announce thread (RFC 5352 §3.6): one datagram per interval, off the cores.
+fn spawn_announcer(
+    config: &Config,
+    registrar_id: RegistrarId,
+    stop: Arc<AtomicBool>,
+) -> io::Result<JoinHandle<io::Result<()>>> {
+    let IpAddr::V4(group) = config.announce.group.ip() else {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "announce.group: IPv4 only"));
+    };
+    let ip = config.udp_encapsulation.ip();
+    let transports = if ip.is_unspecified() {
+        // RSPLIB sends no transport and means the announce's source address; do the same.
+        Vec::new()
+    } else {
+        vec![UserTransport::Sctp(SctpTransportParam {
+            port: config.asap_port,
+            transport_use: TransportUse::DATA_ONLY,
+            addresses: AddressList::from_slice(&[ip]).expect("one address fits"),
+        })]
+    };
+    let announce = ServerAnnounce { server_id: registrar_id, transports }.emit_to_vec();
+    let multicast = transport::multicast::MulticastConfig {
+        group,
+        port: config.announce.group.port(),
+        ..Default::default()
+    };
+    let sender = transport::multicast::MulticastSender::open(&multicast)?;
+    let interval = StdDuration::from_millis(config.announce.interval_ms);
+    std::thread::Builder::new().name("registrar-announce".into()).spawn(move || {
+        let mut next = StdInstant::now();
+        while !stop.load(Ordering::Relaxed) {
+            if StdInstant::now() >= next {
+                if let Err(e) = sender.send(&announce) {
+                    tracing::debug!(error = %e, "server announce not sent");
+                }
+                next += interval;
+            }
+            std::thread::sleep(StdDuration::from_millis(20).min(interval));
+        }
+        Ok(())
+    })
+}
+
+fn add(sum: &mut Stats, s: &Stats) {
+    sum.registrations += s.registrations;
+    sum.registrations_rejected += s.registrations_rejected;
+    sum.deregistrations += s.deregistrations;
+    sum.resolutions += s.resolutions;
+    sum.keep_alives_sent += s.keep_alives_sent;
+    sum.keep_alive_timeouts += s.keep_alive_timeouts;
+    sum.lifetime_expiries += s.lifetime_expiries;
+    sum.unreachable_removals += s.unreachable_removals;
+    sum.session_removals += s.session_removals;
+    sum.decode_errors += s.decode_errors;
+    sum.dropped += s.dropped;
+}
