@@ -190,6 +190,8 @@ pub(crate) struct Association {
     pub(crate) ready: VecDeque<Ready>,
     readable_signalled: bool,
     data_packets_unacked: u32,
+    /// Set by DATA in the packet being processed; counted once per packet in `after_packet`.
+    data_in_packet: bool,
     last_a_rwnd: u32,
     /// Set when the association ended and its terminal event is queued.
     pub(crate) terminal_queued: bool,
@@ -316,6 +318,7 @@ impl Association {
             ready: VecDeque::new(),
             readable_signalled: false,
             data_packets_unacked: 0,
+            data_in_packet: false,
             last_a_rwnd: cfg.rwnd,
             terminal_queued: false,
         }
@@ -469,6 +472,9 @@ impl Association {
         if self.state == State::Closed {
             return;
         }
+        if core::mem::take(&mut self.data_in_packet) {
+            self.data_packets_unacked += 1;
+        }
         self.deliver(ctx);
         self.progress_shutdown(now);
         if self.data_packets_unacked > 0 && !self.ctl.sack_now {
@@ -503,7 +509,7 @@ impl Association {
             self.queue_error(cause::NO_USER_DATA, &h.tsn.to_be_bytes());
             return Flow::Continue;
         }
-        self.data_packets_unacked = self.data_packets_unacked.max(1);
+        self.data_in_packet = true;
         if c.flags & data_flag::IMMEDIATE != 0 {
             self.ctl.sack_now = true;
         }
@@ -706,7 +712,11 @@ impl Association {
         if tsn_lt(cum, self.acked_tsn) {
             return; // §6.2.1 D i): an old SACK.
         }
-        if !tsn_lt(cum, self.next_tsn) {
+        let highest_sent = match self.tx_unsent.checked_sub(1).and_then(|k| self.tx.get(k)) {
+            Some(c) => c.tsn,
+            None => self.acked_tsn,
+        };
+        if tsn_lt(highest_sent, cum) {
             return; // Acks data we never sent: a protocol violation; ignore the chunk.
         }
         let mtu = u32::from(ctx.cfg.mtu);
@@ -729,8 +739,9 @@ impl Association {
                     self.tx_retransmit_count -= 1;
                     newly_acked += c.len;
                 }
-                TxState::GapAcked => {}
-                TxState::Unsent => unreachable!("cum < next_tsn was checked; sent precede unsent"),
+                // Unsent cannot happen: cum <= highest_sent was checked and sent chunks precede
+                // unsent ones; treat it like an already-acked chunk all the same.
+                TxState::GapAcked | TxState::Unsent => {}
             }
             self.rtt_sample(ctx.cfg, now, &c);
             let drop_to = c.offset + u64::from(c.len) - self.tx_bytes_base;
@@ -900,7 +911,7 @@ impl Association {
             self.abort_with(ctx, cause::MISSING_MANDATORY_PARAMETER);
             return Flow::Stop;
         };
-        if cookie.len() + HEADER_LEN + 4 + ERROR_BYTES_MAX > usize::from(ctx.cfg.mtu) {
+        if HEADER_LEN + padded(4 + cookie.len()) > usize::from(ctx.cfg.mtu) {
             self.abort_with(ctx, cause::OUT_OF_RESOURCE);
             return Flow::Stop;
         }

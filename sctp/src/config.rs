@@ -118,5 +118,5 @@ impl Default for EndpointConfig {
 
 /// The issue requires messages of at least 64 KiB.
 pub const MESSAGE_SIZE_MIN: u32 = 64 * 1024;
-/// Smallest packet budget we support: room for a DATA chunk with a useful payload and a SACK.
-pub const MTU_MIN: u16 = 256;
+/// Smallest packet budget we support: an INIT ACK with our largest cookie must fit.
+pub const MTU_MIN: u16 = 512;

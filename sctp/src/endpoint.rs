@@ -337,10 +337,14 @@ impl Endpoint {
 
     /// Runs every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
+        // Each live association fires at most once per call, plus the stale entries present
+        // now: a bound, so a timer re-armed at `now` cannot loop forever.
+        let mut budget = self.timers.len() + self.live as usize;
         while let Some(&Reverse((t, h))) = self.timers.peek() {
-            if t > now {
+            if t > now || budget == 0 {
                 break;
             }
+            budget -= 1;
             self.timers.pop();
             let Some(slot) = self.slots.get_mut(h.index()) else { continue };
             if slot.generation != h.generation() || slot.heap_deadline != Some(t) {
@@ -352,8 +356,9 @@ impl Endpoint {
     }
 
     /// Writes the next packet into `buf` (CRC32c set); `None` when nothing is pending.
-    /// `buf` should hold `mtu` bytes; stateless replies longer than `buf` are dropped.
+    /// `buf` must hold at least `mtu` bytes (a programmer error otherwise).
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        assert!(buf.len() >= usize::from(self.cfg.mtu), "poll_transmit needs an mtu-sized buffer");
         while let Some(r) = self.responses.queue.pop_front() {
             let len = usize::from(r.len);
             if len <= buf.len() {
@@ -449,7 +454,11 @@ impl Endpoint {
             self.out_of_the_blue(remote, &hdr, first.ty, has_abort);
             return;
         };
-        let a = live_assoc(&mut self.slots, h).expect("by_addr holds live handles only");
+        let Some(a) = live_assoc(&mut self.slots, h) else {
+            // Unreachable: `touch` unmaps an association when it closes. Drop, do not panic.
+            self.stats.packets_dropped += 1;
+            return;
+        };
         // §8.5 and §8.5.1: the tag rules.
         let t_bit = first.flags & FLAG_T != 0;
         let tag_ok = match first.ty {
@@ -733,7 +742,7 @@ impl Endpoint {
             self.with_assoc(h, |a, ctx| a.arm_heartbeat(ctx.cfg, now));
             return Some(h);
         };
-        let a = live_assoc(&mut self.slots, h).expect("by_addr holds live handles only");
+        let a = live_assoc(&mut self.slots, h)?;
         let local_match = c.local_tag == a.local_tag;
         let peer_match = c.peer_tag == a.peer_tag;
         if stale && !(local_match && peer_match) {
@@ -861,7 +870,7 @@ struct Response {
 
 /// The longest stateless reply: an INIT ACK with the largest cookie and reported parameters.
 const RESPONSE_BYTES_MAX: usize = 12 + 4 + 16 + 4 + COOKIE_LEN_MAX + crate::assoc::REPORT_BYTES_MAX;
-const _: () = assert!(RESPONSE_BYTES_MAX <= crate::config::MTU_MIN as usize * 2);
+const _: () = assert!(RESPONSE_BYTES_MAX <= crate::config::MTU_MIN as usize);
 
 /// Replies that need no association: INIT ACK, OOTB ABORT, SHUTDOWN COMPLETE, stale cookie.
 pub(crate) struct Responses {
