@@ -30,6 +30,7 @@
 
 pub mod capacity;
 pub mod client;
+pub mod contract;
 pub mod html;
 pub mod op;
 pub mod quickstart;

@@ -69,7 +69,7 @@ impl OpKind {
 pub const OP_KINDS: usize = 4;
 
 /// One operation the workload asks a [`crate::Client`] to perform.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Op {
     /// What to do.
     pub kind: OpKind,

@@ -297,3 +297,56 @@ impl std::fmt::Display for Ratio {
 pub const SCHEMA: u32 = 1;
 /// Points kept of each latency CDF.
 const CDF_POINTS: usize = 64;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::{AssociationId, Completion, Op, Outcome};
+
+    /// A result with `count` resolutions of `latency_us` each, from `workers` workers.
+    fn result(count: u32, latency_us: u64, workers: u16) -> RunResult {
+        let mut scenario = Scenario::default();
+        scenario.run.workers = workers;
+        scenario.run.duration_ms = 2_000;
+        scenario.run.warmup_ms = 1_000;
+        let start = std::time::Instant::now();
+        let mut recorder = Recorder::new(start, Duration::from_millis(100), 30);
+        let op = Op {
+            kind: OpKind::Resolve,
+            association: AssociationId(0),
+            pool: 0,
+            element: 0,
+            issued_at: start,
+        };
+        let end = start + Duration::from_micros(latency_us);
+        for _ in 0..count {
+            recorder.record(&Completion {
+                op,
+                end,
+                outcome: Outcome::Succeed,
+            });
+        }
+        RunResult::new(&scenario, "t", &recorder, Duration::from_secs(2), 0)
+    }
+
+    #[test]
+    fn throughput_ratio_and_scaling_from_known_counts() {
+        // Goal: the BENCHMARKS.md arithmetic. Method: 3 000 vs 1 000 resolutions over the same
+        // 1 s window (duration less warm-up), latencies 50 µs vs 100 µs.
+        let (new, baseline) = (result(3_000, 50, 2), result(1_000, 100, 1));
+        let resolve = new.op(OpKind::Resolve).unwrap();
+        assert_eq!(resolve.window_s, 1.0);
+        assert_eq!(resolve.throughput_per_s, 3_000.0);
+        let r = ratio(&new, &baseline, OpKind::Resolve).unwrap();
+        assert_eq!(r.throughput, 3.0);
+        assert!((r.latency_p50 - 0.5).abs() < 0.001, "{r}");
+        assert!((r.latency_p99 - 0.5).abs() < 0.001, "{r}");
+        // Two workers doing 3× one worker's work: efficiency 3 / 2.
+        assert_eq!(
+            scaling_efficiency(&baseline, &new, OpKind::Resolve),
+            Some(1.5)
+        );
+        assert!(ratio(&new, &baseline, OpKind::Register).is_none());
+        assert!(new.summary().contains("resolve"));
+    }
+}

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use loadgen::contract::Checked;
 use loadgen::op::OpKind;
 use loadgen::report::{ratio, scaling_efficiency, RunResult};
 use loadgen::runner::{run, RunOptions};
@@ -42,11 +43,12 @@ fn scratch(name: &str) -> PathBuf {
 
 #[test]
 fn udp_echo_short_run_completes_without_errors() {
-    // Goal: the seam, workers, client and echo server work end to end. Method: 0.5 s, 2 flows,
-    // window 4; expect many completions, no errors, nothing left in flight.
+    // Goal: the seam, workers, client and echo server work end to end, and the client keeps
+    // the contract. Method: 0.5 s, 2 flows, window 4, checked; expect many completions, no
+    // errors, nothing left in flight.
     let s = echo_scenario(1);
     let prepared = target::prepare(&s).unwrap();
-    let result = run(&s, prepared.target(), QUIET).unwrap();
+    let result = run(&s, &Checked(prepared.target()), QUIET).unwrap();
     drop(prepared);
     let resolve = result.op(OpKind::Resolve).expect("resolutions completed");
     assert!(resolve.succeeded > 100, "{}", result.summary());
@@ -111,7 +113,7 @@ fn quickstart_short_run_resolves_without_errors() {
     // command judges it.
     let mut s = quickstart::scenario(1.0).unwrap();
     let prepared = quickstart::launch(&mut s, quickstart::Choice::Auto).unwrap();
-    let result = run(&s, prepared.target(), QUIET).unwrap();
+    let result = run(&s, &Checked(prepared.target()), QUIET).unwrap();
     drop(prepared);
     quickstart::judge(&result).unwrap_or_else(|e| panic!("{e}\n{}", result.summary()));
     assert!(result.op(OpKind::Register).unwrap().succeeded >= u64::from(s.pe.count));
