@@ -58,6 +58,8 @@ impl fmt::Debug for MessageType {
 const FLAG_BIT: u8 = 0x01;
 
 /// Any ASAP message, owned.
+// Kept inline: boxing the PE-carrying variants would cost an allocation per parse.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
     /// ASAP_REGISTRATION.

@@ -76,6 +76,8 @@ const BIT_0: u8 = 0x01;
 const BIT_1: u8 = 0x02;
 
 /// Any ENRP message, owned.
+// Kept inline: boxing the PE-carrying variants would cost an allocation per parse.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
     /// ENRP_PRESENCE.

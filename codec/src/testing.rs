@@ -247,3 +247,93 @@ pub fn enrp_message() -> impl Strategy<Value = enrp::Message> {
         (servers(), operational_error()).prop_map(|(servers, error)| M::Error(enrp::Error { servers, error })),
     ]
 }
+
+/// A fixed, plausible pool element (SCTP with two addresses, Least Used): for examples and
+/// benches, where a generated one would make numbers noisy.
+pub fn sample_pool_element(id: u32) -> PoolElement {
+    PoolElement {
+        id: PoolElementId(id),
+        home_registrar: RegistrarId(0x0a0b_0c0d),
+        registration_life_ms: 30_000,
+        user_transport: UserTransport::Sctp(sample_sctp(8080)),
+        policy: Policy::LeastUsed { load: id },
+        asap_transport: Some(sample_sctp(3863)),
+    }
+}
+
+fn sample_sctp(port: u16) -> SctpTransport {
+    let addresses = [IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), IpAddr::V6(Ipv6Addr::LOCALHOST)];
+    SctpTransport {
+        port,
+        transport_use: TransportUse::DATA_ONLY,
+        addresses: AddressList::from_slice(&addresses).expect("two addresses fit"),
+    }
+}
+
+/// One fixed example of every ASAP message type, in type order.
+pub fn sample_asap_messages() -> Vec<asap::Message> {
+    use asap::Message as M;
+    let ph = PoolHandle::new(b"EchoPool").expect("valid handle");
+    let id = PoolElementId(0x0102_0304);
+    let server_id = RegistrarId(0x0a0b_0c0d);
+    let error = OperationalError::single(ErrorCause::UNKNOWN_POOL_HANDLE);
+    vec![
+        M::Registration(asap::Registration { pool_handle: ph, pool_element: sample_pool_element(1) }),
+        M::Deregistration(asap::Deregistration { pool_handle: ph, pe_id: id }),
+        M::RegistrationResponse(asap::RegistrationResponse { reject: false, pool_handle: ph, pe_id: id, error: None }),
+        M::DeregistrationResponse(asap::DeregistrationResponse { pool_handle: ph, pe_id: id, error: None }),
+        M::HandleResolution(asap::HandleResolution { subscribe: false, pool_handle: ph, items_wanted: Some(3) }),
+        M::HandleResolutionResponse(asap::HandleResolutionResponse {
+            accept_updates: false,
+            pool_handle: ph,
+            overall_policy: Some(Policy::LeastUsed { load: 0 }),
+            pool_elements: (1..=3).map(sample_pool_element).collect(),
+            error: None,
+        }),
+        M::EndpointKeepAlive(asap::EndpointKeepAlive { home: false, server_id, pool_handle: ph, pe_id: Some(id) }),
+        M::EndpointKeepAliveAck(asap::EndpointKeepAliveAck { pool_handle: ph, pe_id: id }),
+        M::EndpointUnreachable(asap::EndpointUnreachable { pool_handle: ph, pe_id: id }),
+        M::ServerAnnounce(asap::ServerAnnounce { server_id, transports: vec![UserTransport::Sctp(sample_sctp(3863))] }),
+        M::Cookie(asap::Cookie { cookie: vec![0x5a; 32] }),
+        M::CookieEcho(asap::CookieEcho { cookie: vec![0x5a; 32] }),
+        M::BusinessCard(asap::BusinessCard { pool_handle: ph, pool_elements: vec![sample_pool_element(1)] }),
+        M::Error(asap::Error { error }),
+    ]
+}
+
+/// One fixed example of every ENRP message type, in type order.
+pub fn sample_enrp_messages() -> Vec<enrp::Message> {
+    use enrp::Message as M;
+    let ph = PoolHandle::new(b"EchoPool").expect("valid handle");
+    let servers = enrp::Servers { sender: RegistrarId(0x0a0b_0c0d), receiver: RegistrarId(0x0101_0101) };
+    let info = ServerInformation { server_id: RegistrarId(0x0a0b_0c0d), transport: sample_sctp(9901) };
+    let target = RegistrarId(0x0202_0202);
+    vec![
+        M::Presence(enrp::Presence {
+            reply_required: false,
+            servers,
+            checksum: Some(PeChecksum(0xabcd)),
+            server_information: Some(info),
+        }),
+        M::HandleTableRequest(enrp::HandleTableRequest { own_children_only: false, servers }),
+        M::HandleTableResponse(enrp::HandleTableResponse {
+            more_to_send: false,
+            reject: false,
+            servers,
+            pools: vec![enrp::PoolEntry { pool_handle: ph, pool_elements: (1..=3).map(sample_pool_element).collect() }],
+        }),
+        M::HandleUpdate(enrp::HandleUpdate {
+            takeover_suggested: false,
+            servers,
+            action: enrp::UpdateAction::ADD_PE,
+            pool_handle: ph,
+            pool_element: sample_pool_element(1),
+        }),
+        M::ListRequest(enrp::ListRequest { servers }),
+        M::ListResponse(enrp::ListResponse { reject: false, servers, peers: vec![info] }),
+        M::InitTakeover(enrp::InitTakeover { servers, target }),
+        M::InitTakeoverAck(enrp::InitTakeoverAck { servers, target }),
+        M::TakeoverServer(enrp::TakeoverServer { servers, target }),
+        M::Error(enrp::Error { servers, error: OperationalError::single(ErrorCause::LACK_OF_RESOURCES) }),
+    ]
+}

@@ -81,3 +81,20 @@ proptest! {
         let _ = codec::asap::HandleResolutionView::new_checked(&bytes[..]);
     }
 }
+
+/// Goal: the fixed samples the benches use are valid and round-trip, one per message type.
+#[test]
+fn samples_cover_every_type_and_round_trip() {
+    let asap = testing::sample_asap_messages();
+    let enrp = testing::sample_enrp_messages();
+    assert_eq!(asap.len(), 14);
+    assert_eq!(enrp.len(), 10);
+    for (i, m) in asap.iter().enumerate() {
+        assert_eq!(m.message_type().0, u8::try_from(i + 1).unwrap());
+        assert_eq!(codec::asap::Message::parse(&m.emit_to_vec()).as_ref(), Ok(m));
+    }
+    for (i, m) in enrp.iter().enumerate() {
+        assert_eq!(m.message_type().0, u8::try_from(i + 1).unwrap());
+        assert_eq!(codec::enrp::Message::parse(&m.emit_to_vec()).as_ref(), Ok(m));
+    }
+}
