@@ -6,6 +6,9 @@
 //! The 1 000 000-PE pools share one `Arc` wire blob and one single-address transport shape, so
 //! setting one up costs about a second per policy.
 
+// criterion_group! generates an undocumented function.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration as WallDuration, Instant as WallInstant};
@@ -55,7 +58,10 @@ impl Fixture {
             pool_elements_per_pool_max: 2_000_000,
             ..Limits::default()
         };
-        let config = Config { limits, ..Config::default() };
+        let config = Config {
+            limits,
+            ..Config::default()
+        };
         let mut fixture = Self {
             hs: Handlespace::new(RegistrarId(1), config),
             handle: PoolHandle::new(b"BenchPool").unwrap(),
@@ -63,38 +69,50 @@ impl Fixture {
             policy_type,
         };
         for id in 0..size {
-            fixture.hs.register(Instant::from_micros(0), fixture.registration(id)).unwrap();
+            fixture
+                .hs
+                .register(Instant::from_micros(0), fixture.registration(id))
+                .unwrap();
         }
         fixture
     }
 
     fn registration(&self, id: u32) -> Registration {
-        // Spread loads and weights so that LU-style keys are mostly distinct.
-        let mix = id.wrapping_mul(0x9e37_79b9);
-        Registration {
-            pool_handle: self.handle,
-            id: PoolElementId(id),
-            home: RegistrarId(1),
-            policy: PolicySettings {
-                policy_type: self.policy_type,
-                weight: 1 + mix % 16,
-                priority: mix % 8,
-                load: mix >> 4,
-                load_degradation: 1 << 16,
-                load_dpf: 1 << 8,
-                weight_dpf: 1 << 20,
-                distance: mix % 100,
-            },
-            transport: TransportInfo {
-                protocol: Protocol::Sctp,
-                port: 9,
-                transport_use: TransportUse::DATA_ONLY,
-                addresses: Box::new(["10.0.0.1".parse().unwrap()]),
-            },
-            lifetime: Duration::from_secs(30),
-            registrator: u64::from(id),
-            wire: Arc::clone(&self.wire),
-        }
+        make_registration(self.handle, &self.wire, self.policy_type, id)
+    }
+}
+
+fn make_registration(
+    handle: PoolHandle,
+    wire: &Arc<[u8]>,
+    policy_type: PolicyType,
+    id: u32,
+) -> Registration {
+    // Spread loads and weights so that LU-style keys are mostly distinct.
+    let mix = id.wrapping_mul(0x9e37_79b9);
+    Registration {
+        pool_handle: handle,
+        id: PoolElementId(id),
+        home: RegistrarId(1),
+        policy: PolicySettings {
+            policy_type,
+            weight: 1 + mix % 16,
+            priority: mix % 8,
+            load: mix >> 4,
+            load_degradation: 1 << 16,
+            load_dpf: 1 << 8,
+            weight_dpf: 1 << 20,
+            distance: mix % 100,
+        },
+        transport: TransportInfo {
+            protocol: Protocol::Sctp,
+            port: 9,
+            transport_use: TransportUse::DATA_ONLY,
+            addresses: Box::new(["10.0.0.1".parse().unwrap()]),
+        },
+        lifetime: Duration::from_secs(30),
+        registrator: u64::from(id),
+        wire: Arc::clone(wire),
     }
 }
 
@@ -112,7 +130,13 @@ fn resolve(c: &mut Criterion) {
             let mut rng = SmallRng::seed_from_u64(1);
             let id = BenchmarkId::new(name(policy_type), size);
             group.bench_function(id, |b| {
-                b.iter(|| fixture.hs.resolve(&fixture.handle, 1, &mut rng).unwrap().len())
+                b.iter(|| {
+                    fixture
+                        .hs
+                        .resolve(&fixture.handle, 1, &mut rng)
+                        .unwrap()
+                        .len()
+                })
             });
         }
     }
@@ -143,7 +167,9 @@ fn register(c: &mut Criterion) {
                         }
                         total += start.elapsed();
                         for i in 0..n {
-                            fixture.hs.deregister(&fixture.handle, PoolElementId(size + i));
+                            fixture
+                                .hs
+                                .deregister(&fixture.handle, PoolElementId(size + i));
                         }
                         done += u64::from(n);
                     }
@@ -171,12 +197,19 @@ fn deregister(c: &mut Criterion) {
                         let n = BATCH.min(u32::try_from(iters - done).unwrap_or(BATCH));
                         for i in 0..n {
                             let registration = fixture.registration(size + i);
-                            fixture.hs.register(Instant::from_micros(1), registration).unwrap();
+                            fixture
+                                .hs
+                                .register(Instant::from_micros(1), registration)
+                                .unwrap();
                         }
                         let start = WallInstant::now();
                         for i in 0..n {
-                            black_box(fixture.hs.deregister(&fixture.handle, PoolElementId(size + i)))
-                                .unwrap();
+                            black_box(
+                                fixture
+                                    .hs
+                                    .deregister(&fixture.handle, PoolElementId(size + i)),
+                            )
+                            .unwrap();
                         }
                         total += start.elapsed();
                         done += u64::from(n);
@@ -197,15 +230,20 @@ fn reregister(c: &mut Criterion) {
     group.measurement_time(WallDuration::from_secs(1));
     for policy_type in POLICIES {
         for size in SIZES {
-            let mut fixture = Fixture::new(policy_type, size);
+            let Fixture {
+                mut hs,
+                handle,
+                wire,
+                ..
+            } = Fixture::new(policy_type, size);
             let mut next = 0;
             group.bench_function(BenchmarkId::new(name(policy_type), size), |b| {
                 b.iter_batched(
                     || {
                         next = (next + 1) % size;
-                        fixture.registration(next)
+                        make_registration(handle, &wire, policy_type, next)
                     },
-                    |registration| fixture.hs.register(Instant::from_micros(2), registration),
+                    |registration| hs.register(Instant::from_micros(2), registration),
                     criterion::BatchSize::SmallInput,
                 )
             });

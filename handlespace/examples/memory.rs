@@ -48,7 +48,11 @@ const POOL_SIZE: u32 = 1_000;
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     pages * 4096
 }
 
@@ -66,10 +70,19 @@ fn main() {
 
 fn measure(policy_type: PolicyType) {
     let wire: Arc<[u8]> = Arc::from(&[0u8; 64][..]);
-    let limits = Limits { pool_elements_max: PES, ..Limits::default() };
+    let limits = Limits {
+        pool_elements_max: PES,
+        ..Limits::default()
+    };
     let live_before = LIVE.load(Ordering::Relaxed);
     let rss_before = rss_bytes();
-    let mut hs = Handlespace::new(RegistrarId(1), Config { limits, ..Config::default() });
+    let mut hs = Handlespace::new(
+        RegistrarId(1),
+        Config {
+            limits,
+            ..Config::default()
+        },
+    );
     let mut address_bytes = 0usize;
     for id in 0..PES {
         let pool = format!("pool-{:04}", id / POOL_SIZE);
@@ -79,7 +92,12 @@ fn measure(policy_type: PolicyType) {
             pool_handle: PoolHandle::new(pool.as_bytes()).unwrap(),
             id: PoolElementId(id),
             home: RegistrarId(1),
-            policy: PolicySettings { policy_type, weight: 1 + id % 7, load: id, ..PolicySettings::new() },
+            policy: PolicySettings {
+                policy_type,
+                weight: 1 + id % 7,
+                load: id,
+                ..PolicySettings::new()
+            },
             transport: TransportInfo {
                 protocol: Protocol::Sctp,
                 port: 9,
