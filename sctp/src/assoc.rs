@@ -13,8 +13,8 @@ use crate::cookie::{CookieState, ADDRESSES_MAX};
 use crate::endpoint::{BufferPool, Event, EventQueue, MessageInfo, Responses};
 use crate::time::Instant;
 use crate::wire::{
-    self, cause, data_flag, param, padded, Chunk, ChunkType, CommonHeader, DataHeader, Init,
-    Sack, Writer, DATA_HEADER_LEN, HEADER_LEN, SACK_HEADER_LEN,
+    self, cause, data_flag, padded, param, Chunk, ChunkType, CommonHeader, DataHeader, Init, Sack,
+    Writer, DATA_HEADER_LEN, HEADER_LEN, SACK_HEADER_LEN,
 };
 use crate::AssociationHandle;
 
@@ -539,7 +539,8 @@ impl Association {
         let fits = self.rx_bytes + len <= ctx.cfg.reassembly_bytes_max;
         // §6.2: with a full window, still accept TSNs below the highest received: they fill
         // holes the peer is allowed to fill. Twice the window is the hard bound.
-        let overdraft_ok = before_highest && self.rx_bytes + len <= 2 * ctx.cfg.reassembly_bytes_max;
+        let overdraft_ok =
+            before_highest && self.rx_bytes + len <= 2 * ctx.cfg.reassembly_bytes_max;
         if !(fits || overdraft_ok) || self.rx.len() >= RX_CHUNKS_MAX {
             return Flow::Continue;
         }
@@ -763,7 +764,9 @@ impl Association {
                         break;
                     }
                 }
-                let in_gap = gaps.peek().is_some_and(|&(s, e)| u32::from(s) <= off && off <= u32::from(e));
+                let in_gap = gaps
+                    .peek()
+                    .is_some_and(|&(s, e)| u32::from(s) <= off && off <= u32::from(e));
                 if in_gap {
                     match c.state {
                         TxState::InFlight => {
@@ -867,7 +870,9 @@ impl Association {
 
     /// RTT measurement with Karn's rule: only from the probe chunk, if never retransmitted.
     fn rtt_sample(&mut self, cfg: &EndpointConfig, now: Instant, c: &TxChunk) {
-        let Some((tsn, sent)) = self.rtt_probe else { return };
+        let Some((tsn, sent)) = self.rtt_probe else {
+            return;
+        };
         if tsn != c.tsn {
             return;
         }
@@ -898,7 +903,9 @@ impl Association {
         if self.state != State::CookieWait {
             return Flow::Continue; // §5.2.3
         }
-        let Ok(init) = Init::parse(value) else { return Flow::Stop };
+        let Ok(init) = Init::parse(value) else {
+            return Flow::Stop;
+        };
         if init.initiate_tag == 0 || init.outbound_streams == 0 || init.inbound_streams == 0 {
             self.abort_with(ctx, cause::INVALID_MANDATORY_PARAMETER);
             return Flow::Stop;
@@ -977,7 +984,10 @@ impl Association {
 
     fn on_abort(&mut self, ctx: &mut Ctx<'_>, value: &[u8]) {
         for cause in wire::ParamIter::new(value).map_while(Result::ok) {
-            ctx.events.push(Event::PeerError { assoc: self.handle, cause: cause.ty });
+            ctx.events.push(Event::PeerError {
+                assoc: self.handle,
+                cause: cause.ty,
+            });
         }
         self.close(ctx, Event::CommunicationLost(self.handle));
     }
@@ -1007,7 +1017,12 @@ impl Association {
     fn on_shutdown_ack(&mut self, ctx: &mut Ctx<'_>) -> Flow {
         if matches!(self.state, State::ShutdownSent | State::ShutdownAckSent) {
             // §9.2: stop T2, send SHUTDOWN COMPLETE, close. The endpoint sends it statelessly.
-            ctx.responses.shutdown_complete(self.remote, self.local_port, self.remote_port, self.peer_tag);
+            ctx.responses.shutdown_complete(
+                self.remote,
+                self.local_port,
+                self.remote_port,
+                self.peer_tag,
+            );
             self.close(ctx, Event::Closed(self.handle));
             return Flow::Stop;
         }
@@ -1023,7 +1038,10 @@ impl Association {
 
     fn on_error(&mut self, ctx: &mut Ctx<'_>, now: Instant, value: &[u8]) -> Flow {
         for c in wire::ParamIter::new(value).map_while(Result::ok) {
-            ctx.events.push(Event::PeerError { assoc: self.handle, cause: c.ty });
+            ctx.events.push(Event::PeerError {
+                assoc: self.handle,
+                cause: c.ty,
+            });
             if c.ty == cause::STALE_COOKIE && self.state == State::CookieEchoed {
                 // §5.2.6: start over with a fresh INIT (we do not send Cookie Preservative).
                 self.state = State::CookieWait;
@@ -1048,13 +1066,20 @@ impl Association {
         data: &[u8],
     ) -> Result<(), crate::SendError> {
         use crate::SendError;
-        if !matches!(self.state, State::CookieWait | State::CookieEchoed | State::Established) {
+        if !matches!(
+            self.state,
+            State::CookieWait | State::CookieEchoed | State::Established
+        ) {
             return Err(SendError::Closed);
         }
         if data.is_empty() || data.len() > cfg.max_message_size as usize {
             return Err(SendError::TooLarge);
         }
-        let streams = if self.out_ssn.is_empty() { cfg.num_ostreams } else { self.out_streams };
+        let streams = if self.out_ssn.is_empty() {
+            cfg.num_ostreams
+        } else {
+            self.out_streams
+        };
         if stream >= streams {
             return Err(SendError::InvalidStream);
         }
@@ -1064,7 +1089,11 @@ impl Association {
         if self.out_ssn.is_empty() {
             self.out_ssn.resize(usize::from(cfg.num_ostreams), 0);
         }
-        let ssn = if unordered { 0 } else { self.out_ssn[usize::from(stream)] };
+        let ssn = if unordered {
+            0
+        } else {
+            self.out_ssn[usize::from(stream)]
+        };
         if !unordered {
             self.out_ssn[usize::from(stream)] = ssn.wrapping_add(1);
         }
@@ -1136,7 +1165,13 @@ impl Association {
     /// User ABORT or a fatal protocol error: ABORT goes out, the association closes.
     pub(crate) fn abort_with(&mut self, ctx: &mut Ctx<'_>, code: u16) {
         if self.peer_tag != 0 {
-            ctx.responses.abort(self.remote, self.local_port, self.remote_port, self.peer_tag, code);
+            ctx.responses.abort(
+                self.remote,
+                self.local_port,
+                self.remote_port,
+                self.peer_tag,
+                code,
+            );
         }
         self.close(ctx, Event::Closed(self.handle));
     }
@@ -1147,9 +1182,16 @@ impl Association {
         if self.state == State::Closed {
             return;
         }
-        let unsent = self.tx.iter().filter(|c| c.flags & data_flag::END != 0).count();
+        let unsent = self
+            .tx
+            .iter()
+            .filter(|c| c.flags & data_flag::END != 0)
+            .count();
         if unsent > 0 {
-            ctx.events.push(Event::SendFailed { assoc: self.handle, messages: unsent as u32 });
+            ctx.events.push(Event::SendFailed {
+                assoc: self.handle,
+                messages: unsent as u32,
+            });
         }
         self.state = State::Closed;
         self.timers = [None; TIMER_COUNT];
@@ -1362,7 +1404,9 @@ impl Association {
         {
             return true;
         }
-        let Some(next) = self.tx.get(self.tx_unsent) else { return false };
+        let Some(next) = self.tx.get(self.tx_unsent) else {
+            return false;
+        };
         self.in_flight < self.cwnd && (self.peer_rwnd >= next.len || self.in_flight == 0)
     }
 
@@ -1460,7 +1504,10 @@ impl Association {
     }
 
     fn established_like(&self) -> bool {
-        !matches!(self.state, State::CookieWait | State::CookieEchoed | State::Closed)
+        !matches!(
+            self.state,
+            State::CookieWait | State::CookieEchoed | State::Closed
+        )
     }
 
     /// A SACK with as many gap blocks as fit (§3.3.4, §6.2).
@@ -1637,7 +1684,10 @@ pub(crate) const REPORT_BYTES_MAX: usize = 128;
 
 impl Default for ReportBuf {
     fn default() -> Self {
-        ReportBuf { bytes: [0; REPORT_BYTES_MAX], len: 0 }
+        ReportBuf {
+            bytes: [0; REPORT_BYTES_MAX],
+            len: 0,
+        }
     }
 }
 
@@ -1733,8 +1783,12 @@ mod tests {
     #[test]
     fn init_params_unknown_bits() {
         let addr = tlv(param::IPV4, &[10, 0, 0, 2]);
-        let cases: [(u16, bool, bool); 4] =
-            [(0x8000, true, false), (0xc000, true, true), (0x0123, false, false), (0x4123, false, true)];
+        let cases: [(u16, bool, bool); 4] = [
+            (0x8000, true, false),
+            (0xc000, true, true),
+            (0x0123, false, false),
+            (0x4123, false, true),
+        ];
         for (ty, seen_addr, reported) in cases {
             let mut bytes = tlv(ty, &[]);
             bytes.extend_from_slice(&addr);

@@ -63,10 +63,21 @@ impl CookieState {
             n += b.len();
         };
         put(&self.created.0.to_be_bytes());
-        for v in [self.local_tag, self.peer_tag, self.local_tsn, self.peer_tsn, self.peer_rwnd] {
+        for v in [
+            self.local_tag,
+            self.peer_tag,
+            self.local_tsn,
+            self.peer_tsn,
+            self.peer_rwnd,
+        ] {
             put(&v.to_be_bytes());
         }
-        for v in [self.out_streams, self.in_streams, self.local_port, self.remote_port] {
+        for v in [
+            self.out_streams,
+            self.in_streams,
+            self.local_port,
+            self.remote_port,
+        ] {
             put(&v.to_be_bytes());
         }
         put(&self.local_tie_tag.to_be_bytes());
@@ -109,7 +120,8 @@ impl CookieState {
         if count > ADDRESSES_MAX || body.len() != FIXED_LEN + count * ADDRESS_LEN {
             return None;
         }
-        let u32_at = |i: usize| u32::from_be_bytes([body[i], body[i + 1], body[i + 2], body[i + 3]]);
+        let u32_at =
+            |i: usize| u32::from_be_bytes([body[i], body[i + 1], body[i + 2], body[i + 3]]);
         let u16_at = |i: usize| u16::from_be_bytes([body[i], body[i + 1]]);
         let mut created = [0u8; 8];
         created.copy_from_slice(&body[..8]);
@@ -151,7 +163,7 @@ fn mac(key: &[u8; 32], body: &[u8]) -> [u8; 32] {
 
 /// Unpredictable 32-bit values for Verification Tags and initial TSNs (§5.3.1), from SHA-256 over
 /// a key derived from the endpoint secret and a counter. Deterministic for a given secret, which
-/// is what the simulation tests need; unpredictable without the secret, which is what §5.3.1 needs.
+/// the simulation tests need; unpredictable without the secret, which §5.3.1 needs.
 pub(crate) struct TagSource {
     key: [u8; 32],
     counter: u64,
@@ -164,7 +176,12 @@ impl TagSource {
         let mut h = Sha256::new();
         h.update(b"sctp tag source");
         h.update(secret);
-        TagSource { key: h.finalize().into(), counter: 0, block: [0; 32], used: 32 }
+        TagSource {
+            key: h.finalize().into(),
+            counter: 0,
+            block: [0; 32],
+            used: 32,
+        }
     }
 
     /// The next value; never zero (a zero Initiate Tag is invalid).

@@ -10,7 +10,7 @@ use crate::config::EndpointConfig;
 use crate::cookie::{CookieState, TagSource, ADDRESSES_MAX, COOKIE_LEN_MAX};
 use crate::time::Instant;
 use crate::wire::{
-    self, cause, param, padded, ChunkIter, ChunkType, CommonHeader, Init, Writer, FLAG_T,
+    self, cause, padded, param, ChunkIter, ChunkType, CommonHeader, Init, Writer, FLAG_T,
     PACKET_BYTES_MAX,
 };
 
@@ -202,7 +202,10 @@ impl Endpoint {
 
     /// Accept associations on `sctp_port`. At most `LISTEN_PORTS_MAX` ports.
     pub fn listen(&mut self, sctp_port: u16) {
-        assert!(self.listening.len() < LISTEN_PORTS_MAX, "listen ports are bounded");
+        assert!(
+            self.listening.len() < LISTEN_PORTS_MAX,
+            "listen ports are bounded"
+        );
         if !self.listening.contains(&sctp_port) {
             self.listening.push(sctp_port);
         }
@@ -291,7 +294,9 @@ impl Endpoint {
         assoc: AssociationHandle,
         f: impl FnOnce(&[u8], MessageInfo),
     ) -> bool {
-        let Some(a) = slot_assoc(&mut self.slots, assoc) else { return false };
+        let Some(a) = slot_assoc(&mut self.slots, assoc) else {
+            return false;
+        };
         let Some(r) = a.pop_ready() else { return false };
         let window_update = a.window_reopened(&self.cfg);
         f(&r.buf, r.info);
@@ -346,7 +351,9 @@ impl Endpoint {
             }
             budget -= 1;
             self.timers.pop();
-            let Some(slot) = self.slots.get_mut(h.index()) else { continue };
+            let Some(slot) = self.slots.get_mut(h.index()) else {
+                continue;
+            };
             if slot.generation != h.generation() || slot.heap_deadline != Some(t) {
                 continue; // stale entry
             }
@@ -358,12 +365,18 @@ impl Endpoint {
     /// Writes the next packet into `buf` (CRC32c set); `None` when nothing is pending.
     /// `buf` must hold at least `mtu` bytes (a programmer error otherwise).
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        assert!(buf.len() >= usize::from(self.cfg.mtu), "poll_transmit needs an mtu-sized buffer");
+        assert!(
+            buf.len() >= usize::from(self.cfg.mtu),
+            "poll_transmit needs an mtu-sized buffer"
+        );
         while let Some(r) = self.responses.queue.pop_front() {
             let len = usize::from(r.len);
             if len <= buf.len() {
                 buf[..len].copy_from_slice(&r.bytes[..len]);
-                return Some(Transmit { remote: r.remote, len });
+                return Some(Transmit {
+                    remote: r.remote,
+                    len,
+                });
             }
         }
         while let Some(h) = self.transmit_queue.pop_front() {
@@ -372,8 +385,12 @@ impl Endpoint {
                 continue;
             }
             slot.queued = false;
-            let Some(a) = slot.assoc.as_mut() else { continue };
-            let Some(len) = a.poll_transmit(&self.cfg, now, buf) else { continue };
+            let Some(a) = slot.assoc.as_mut() else {
+                continue;
+            };
+            let Some(len) = a.poll_transmit(&self.cfg, now, buf) else {
+                continue;
+            };
             let remote = a.remote;
             self.touch(h);
             return Some(Transmit { remote, len });
@@ -430,7 +447,10 @@ impl Endpoint {
             self.stats.packets_dropped += 1;
             return;
         }
-        let found = self.by_addr.get(&(remote.ip(), hdr.target_port, hdr.source_port)).copied();
+        let found = self
+            .by_addr
+            .get(&(remote.ip(), hdr.target_port, hdr.source_port))
+            .copied();
         match first.ty {
             ChunkType::INIT => {
                 // §6.10: INIT is alone in its packet; §8.5.1: with tag zero.
@@ -442,8 +462,7 @@ impl Endpoint {
                 return;
             }
             ChunkType::COOKIE_ECHO => {
-                if let Some(h) = self.on_cookie_echo(now, remote, local, &hdr, first.value, found)
-                {
+                if let Some(h) = self.on_cookie_echo(now, remote, local, &hdr, first.value, found) {
                     self.run_chunks(now, h, packet, 1);
                 }
                 return;
@@ -495,7 +514,9 @@ impl Endpoint {
 
     /// Runs `f` on a live association with the endpoint's shared pieces, then reschedules it.
     fn with_assoc(&mut self, h: AssociationHandle, f: impl FnOnce(&mut Association, &mut Ctx<'_>)) {
-        let Some(a) = live_assoc(&mut self.slots, h) else { return };
+        let Some(a) = live_assoc(&mut self.slots, h) else {
+            return;
+        };
         let mut ctx = Ctx {
             cfg: &self.cfg,
             events: &mut self.events,
@@ -508,7 +529,9 @@ impl Endpoint {
 
     /// After any change: queue for transmit, register the next deadline, unmap when closed.
     fn touch(&mut self, h: AssociationHandle) {
-        let Some(slot) = self.slots.get_mut(h.index()) else { return };
+        let Some(slot) = self.slots.get_mut(h.index()) else {
+            return;
+        };
         if slot.generation != h.generation() {
             return;
         }
@@ -541,7 +564,9 @@ impl Endpoint {
         self.timers.clear();
         for (i, slot) in self.slots.iter_mut().enumerate() {
             slot.heap_deadline = None;
-            let Some(a) = slot.assoc.as_ref() else { continue };
+            let Some(a) = slot.assoc.as_ref() else {
+                continue;
+            };
             if let Some(next) = a.next_timeout() {
                 slot.heap_deadline = Some(next);
                 let h = AssociationHandle::new(i as u32, slot.generation);
@@ -579,11 +604,15 @@ impl Endpoint {
     }
 
     fn free(&mut self, h: AssociationHandle) {
-        let Some(slot) = self.slots.get_mut(h.index()) else { return };
+        let Some(slot) = self.slots.get_mut(h.index()) else {
+            return;
+        };
         if slot.generation != h.generation() {
             return;
         }
-        let Some(mut a) = slot.assoc.take() else { return };
+        let Some(mut a) = slot.assoc.take() else {
+            return;
+        };
         assert_eq!(a.state, State::Closed, "only closed associations are freed");
         a.recycle_buffers(&mut self.pool);
         slot.generation = (slot.generation + 1) & GENERATION_MASK;
@@ -622,7 +651,13 @@ impl Endpoint {
             return;
         }
         if init.outbound_streams == 0 || init.inbound_streams == 0 {
-            self.responses.abort(remote, lport, rport, tag, cause::INVALID_MANDATORY_PARAMETER);
+            self.responses.abort(
+                remote,
+                lport,
+                rport,
+                tag,
+                cause::INVALID_MANDATORY_PARAMETER,
+            );
             return;
         }
         let mut addrs = [None; ADDRESSES_MAX];
@@ -630,7 +665,8 @@ impl Endpoint {
         match parse_init_params(init.params, &mut addrs, &mut report) {
             Ok(_) => {}
             Err(InitRefusal::HostName) => {
-                self.responses.abort(remote, lport, rport, tag, cause::UNRESOLVABLE_ADDRESS);
+                self.responses
+                    .abort(remote, lport, rport, tag, cause::UNRESOLVABLE_ADDRESS);
                 return;
             }
             Err(InitRefusal::Malformed) => {
@@ -639,7 +675,8 @@ impl Endpoint {
             }
         }
         let mut fresh = || (self.tags.next_nonzero(), self.tags.next_nonzero());
-        let (local_tag, local_tsn, ties) = match found.and_then(|h| slot_assoc(&mut self.slots, h)) {
+        let (local_tag, local_tsn, ties) = match found.and_then(|h| slot_assoc(&mut self.slots, h))
+        {
             None => {
                 let (t, s) = fresh();
                 (t, s, (0, 0))
@@ -716,8 +753,7 @@ impl Endpoint {
             self.stats.cookies_rejected += 1;
             return None;
         };
-        if c.local_port != lport || c.remote_port != rport || hdr.verification_tag != c.local_tag
-        {
+        if c.local_port != lport || c.remote_port != rport || hdr.verification_tag != c.local_tag {
             self.stats.cookies_rejected += 1;
             return None;
         }
@@ -732,9 +768,11 @@ impl Endpoint {
                 self.responses.abort(remote, lport, rport, c.peer_tag, 0);
                 return None;
             }
-            let Some(h) = self.insert(|cfg, h| Association::from_cookie(cfg, now, h, remote, local, &c))
+            let Some(h) =
+                self.insert(|cfg, h| Association::from_cookie(cfg, now, h, remote, local, &c))
             else {
-                self.responses.abort(remote, lport, rport, c.peer_tag, cause::OUT_OF_RESOURCE);
+                self.responses
+                    .abort(remote, lport, rport, c.peer_tag, cause::OUT_OF_RESOURCE);
                 return None;
             };
             self.by_addr.insert((remote.ip(), lport, rport), h);
@@ -774,7 +812,14 @@ impl Endpoint {
     }
 
     /// §5.2.6 / §5.2.4 step 3: ERROR "Stale Cookie" with the staleness in µs.
-    fn stale_cookie(&mut self, remote: SocketAddr, lport: u16, rport: u16, tag: u32, age: core::time::Duration) {
+    fn stale_cookie(
+        &mut self,
+        remote: SocketAddr,
+        lport: u16,
+        rport: u16,
+        tag: u32,
+        age: core::time::Duration,
+    ) {
         self.stats.cookies_rejected += 1;
         let staleness = u32::try_from(age.saturating_sub(self.cfg.cookie_lifetime).as_micros())
             .unwrap_or(u32::MAX);
@@ -788,7 +833,13 @@ impl Endpoint {
     }
 
     /// §8.4: a packet that belongs to no association.
-    fn out_of_the_blue(&mut self, remote: SocketAddr, hdr: &CommonHeader, first: ChunkType, has_abort: bool) {
+    fn out_of_the_blue(
+        &mut self,
+        remote: SocketAddr,
+        hdr: &CommonHeader,
+        first: ChunkType,
+        has_abort: bool,
+    ) {
         let (lport, rport, tag) = (hdr.target_port, hdr.source_port, hdr.verification_tag);
         self.stats.packets_dropped += 1;
         if has_abort {
@@ -847,7 +898,11 @@ pub(crate) struct EventQueue {
 
 impl EventQueue {
     fn new(max: usize) -> Self {
-        EventQueue { queue: VecDeque::with_capacity(max.min(4096)), max, dropped: 0 }
+        EventQueue {
+            queue: VecDeque::with_capacity(max.min(4096)),
+            max,
+            dropped: 0,
+        }
     }
 
     pub(crate) fn push(&mut self, e: Event) {
@@ -881,7 +936,11 @@ pub(crate) struct Responses {
 
 impl Responses {
     fn new(max: usize) -> Self {
-        Responses { queue: VecDeque::with_capacity(max), max, dropped: 0 }
+        Responses {
+            queue: VecDeque::with_capacity(max),
+            max,
+            dropped: 0,
+        }
     }
 
     /// Builds a packet with `body` as its chunks; false when the queue is full (the reply is
@@ -898,9 +957,18 @@ impl Responses {
             self.dropped += 1;
             return false;
         }
-        let mut r = Response { remote, len: 0, bytes: [0; RESPONSE_BYTES_MAX] };
+        let mut r = Response {
+            remote,
+            len: 0,
+            bytes: [0; RESPONSE_BYTES_MAX],
+        };
         let mut w = Writer::new(&mut r.bytes, RESPONSE_BYTES_MAX);
-        CommonHeader { source_port: lport, target_port: rport, verification_tag: tag }.emit(&mut w);
+        CommonHeader {
+            source_port: lport,
+            target_port: rport,
+            verification_tag: tag,
+        }
+        .emit(&mut w);
         body(&mut w);
         let n = w.len();
         wire::seal(&mut r.bytes[..n]);
@@ -910,7 +978,14 @@ impl Responses {
     }
 
     /// ABORT with the T bit clear and an optional error cause (`code` 0: none).
-    pub(crate) fn abort(&mut self, remote: SocketAddr, lport: u16, rport: u16, tag: u32, code: u16) {
+    pub(crate) fn abort(
+        &mut self,
+        remote: SocketAddr,
+        lport: u16,
+        rport: u16,
+        tag: u32,
+        code: u16,
+    ) {
         self.push(remote, lport, rport, tag, |w| {
             let s = w.begin_chunk(ChunkType::ABORT, 0);
             if code != 0 {
@@ -922,7 +997,13 @@ impl Responses {
     }
 
     /// SHUTDOWN COMPLETE with the T bit clear (§9.2).
-    pub(crate) fn shutdown_complete(&mut self, remote: SocketAddr, lport: u16, rport: u16, tag: u32) {
+    pub(crate) fn shutdown_complete(
+        &mut self,
+        remote: SocketAddr,
+        lport: u16,
+        rport: u16,
+        tag: u32,
+    ) {
         self.push(remote, lport, rport, tag, |w| {
             let s = w.begin_chunk(ChunkType::SHUTDOWN_COMPLETE, 0);
             w.end_chunk(s);
@@ -954,7 +1035,11 @@ impl BufferPool {
 
     /// An empty buffer with room for at least `len` bytes.
     pub(crate) fn take(&mut self, len: usize) -> Vec<u8> {
-        let from = if len <= self.small_capacity { &mut self.small } else { &mut self.large };
+        let from = if len <= self.small_capacity {
+            &mut self.small
+        } else {
+            &mut self.large
+        };
         match from.pop() {
             Some(mut v) => {
                 v.clear();

@@ -44,7 +44,10 @@
 //! let mut got = Vec::new();
 //! while let Some(e) = b.poll_event() {
 //!     if let Event::DataReadable(hb) = e {
-//!         while b.read_message(hb, |m, info| { assert_eq!(info.ppid, 11); got.extend_from_slice(m) }) {}
+//!         while b.read_message(hb, |m, info| {
+//!             assert_eq!(info.ppid, 11);
+//!             got.extend_from_slice(m);
+//!         }) {}
 //!     }
 //! }
 //! assert_eq!(got, b"hello");

@@ -179,11 +179,17 @@ impl Net {
                 if let Some(f) = self.trace {
                     f(self.now, i, &buf[..t.len]);
                 }
-                let Some(to) = self.node_at(t.remote) else { continue };
+                let Some(to) = self.node_at(t.remote) else {
+                    continue;
+                };
                 if self.is_silent(i) || self.rng.chance(self.faults.loss_per_mille) {
                     continue;
                 }
-                let copies = if self.rng.chance(self.faults.duplicate_per_mille) { 2 } else { 1 };
+                let copies = if self.rng.chance(self.faults.duplicate_per_mille) {
+                    2
+                } else {
+                    1
+                };
                 for _ in 0..copies {
                     let spread = self.faults.delay_max.saturating_sub(self.faults.delay_min);
                     let jitter = self.rng.below(spread.as_micros() as u64 + 1);
@@ -191,7 +197,13 @@ impl Net {
                     self.seq += 1;
                     let from = self.nodes[i].addr;
                     let bytes = buf[..t.len].to_vec();
-                    self.wire.push(Reverse(InFlight { at, seq: self.seq, to, from, bytes }));
+                    self.wire.push(Reverse(InFlight {
+                        at,
+                        seq: self.seq,
+                        to,
+                        from,
+                        bytes,
+                    }));
                 }
             }
         }
@@ -207,7 +219,11 @@ impl Net {
                         let ep = &mut n.endpoint;
                         let rx = &mut n.received;
                         while ep.read_message(h, |m, info| {
-                            rx.push(Received { assoc: h, info, data: m.to_vec() })
+                            rx.push(Received {
+                                assoc: h,
+                                info,
+                                data: m.to_vec(),
+                            })
                         }) {}
                     }
                 }
@@ -220,7 +236,13 @@ impl Net {
     pub fn read_all(&mut self, h: AssociationHandle, node: usize) {
         let n = &mut self.nodes[node];
         let rx = &mut n.received;
-        while n.endpoint.read_message(h, |m, info| rx.push(Received { assoc: h, info, data: m.to_vec() })) {}
+        while n.endpoint.read_message(h, |m, info| {
+            rx.push(Received {
+                assoc: h,
+                info,
+                data: m.to_vec(),
+            })
+        }) {}
     }
 
     /// One step: send, advance the clock to the next packet or timer (at most `max_advance`),
@@ -242,7 +264,9 @@ impl Net {
                 continue;
             }
             let local = self.nodes[p.to].addr;
-            self.nodes[p.to].endpoint.handle_packet(self.now, p.from, local, &p.bytes);
+            self.nodes[p.to]
+                .endpoint
+                .handle_packet(self.now, p.from, local, &p.bytes);
         }
         for n in &mut self.nodes {
             n.endpoint.handle_timeout(self.now);
@@ -274,12 +298,21 @@ impl Net {
 
     /// When node `i` first raised an event matching `f`.
     pub fn event_time(&self, i: usize, f: impl Fn(&Event) -> bool) -> Option<Instant> {
-        self.nodes[i].events.iter().find(|(_, e)| f(e)).map(|(t, _)| *t)
+        self.nodes[i]
+            .events
+            .iter()
+            .find(|(_, e)| f(e))
+            .map(|(t, _)| *t)
     }
 }
 
 /// Builds an SCTP packet from raw chunks `(type, flags, value)`, checksum set.
-pub fn craft_packet(source_port: u16, target_port: u16, tag: u32, chunks: &[(u8, u8, &[u8])]) -> Vec<u8> {
+pub fn craft_packet(
+    source_port: u16,
+    target_port: u16,
+    tag: u32,
+    chunks: &[(u8, u8, &[u8])],
+) -> Vec<u8> {
     let mut p = Vec::new();
     p.extend_from_slice(&source_port.to_be_bytes());
     p.extend_from_slice(&target_port.to_be_bytes());

@@ -50,7 +50,14 @@ fn addr(i: u8) -> SocketAddr {
 }
 
 /// Moves every pending packet from `from` to `to`; the buffer is the caller's, reused.
-fn pump(now: Instant, from: &mut Endpoint, fa: SocketAddr, to: &mut Endpoint, ta: SocketAddr, buf: &mut [u8]) {
+fn pump(
+    now: Instant,
+    from: &mut Endpoint,
+    fa: SocketAddr,
+    to: &mut Endpoint,
+    ta: SocketAddr,
+    buf: &mut [u8],
+) {
     while let Some(t) = from.poll_transmit(now, buf) {
         to.handle_packet(now, fa, ta, &buf[..t.len]);
     }
@@ -114,7 +121,9 @@ fn steady_state_request_response_allocates_nothing() {
         pump(now, &mut b, addr(2), &mut a, addr(1), &mut buf);
     }
     assert_eq!(a.poll_event(), Some(Event::Connected(ha)));
-    let Some(Event::Connected(hb)) = b.poll_event() else { panic!("B connected") };
+    let Some(Event::Connected(hb)) = b.poll_event() else {
+        panic!("B connected")
+    };
     let req = vec![0x5a; 200];
     let resp = vec![0xa5; 3000]; // three fragments
     for _ in 0..2_000 {
@@ -125,7 +134,10 @@ fn steady_state_request_response_allocates_nothing() {
         round_trip(&mut now, &mut a, &mut b, ha, hb, &req, &resp, &mut buf);
     }
     let counted = allocations() - before; // read before println!, which allocates
-    println!("allocations per request/response pair: {}", counted as f64 / 10_000.0);
+    println!(
+        "allocations per request/response pair: {}",
+        counted as f64 / 10_000.0
+    );
     assert_eq!(counted, 0, "zero allocations on the steady-state path");
 }
 
@@ -143,7 +155,12 @@ fn init_flood_memory_is_bounded() {
         init[..4].copy_from_slice(&(rng.next_u64() as u32 | 1).to_be_bytes());
         init[4..8].copy_from_slice(&65_535u32.to_be_bytes());
         init[8..12].copy_from_slice(&[0, 10, 0, 10]);
-        packets.push(craft_packet(rng.below(60_000) as u16 + 1, 5000, 0, &[(1, 0, &init)]));
+        packets.push(craft_packet(
+            rng.below(60_000) as u16 + 1,
+            5000,
+            0,
+            &[(1, 0, &init)],
+        ));
     }
     let live_before = live_bytes();
     for i in 0..100_000u32 {

@@ -35,7 +35,11 @@ fn fast_config() -> EndpointConfig {
 }
 
 /// Two endpoints, A connected to listening B. Returns the handles on A and on B.
-fn pair(seed: u64, faults: Faults, cfg: EndpointConfig) -> (Net, AssociationHandle, AssociationHandle) {
+fn pair(
+    seed: u64,
+    faults: Faults,
+    cfg: EndpointConfig,
+) -> (Net, AssociationHandle, AssociationHandle) {
     pair_with(seed, faults, cfg.clone(), cfg)
 }
 
@@ -51,7 +55,10 @@ fn pair_with(
     b.listen(PORT_B);
     net.add(b, addr(2));
     let now = net.now;
-    let ha = net.nodes[A].endpoint.connect(now, addr(2), PORT_A, PORT_B).unwrap();
+    let ha = net.nodes[A]
+        .endpoint
+        .connect(now, addr(2), PORT_A, PORT_B)
+        .unwrap();
     net.run_until(20_000, |n| {
         n.has_event(A, |e| *e == Event::Connected(ha))
             && n.has_event(B, |e| matches!(e, Event::Connected(_)))
@@ -97,7 +104,14 @@ struct Plan {
 
 /// Sends `count` messages each way with random streams, ordering and sizes up to `size_max`,
 /// stepping the network when a send buffer is full, then waits for all of them.
-fn exchange(net: &mut Net, ha: AssociationHandle, hb: AssociationHandle, count: u32, size_max: usize, steps: u32) {
+fn exchange(
+    net: &mut Net,
+    ha: AssociationHandle,
+    hb: AssociationHandle,
+    count: u32,
+    size_max: usize,
+    steps: u32,
+) {
     let mut rng = Rng(net.rng.0 ^ 0x5555);
     let mut plans = Vec::new();
     let mut next_seq: HashMap<(usize, u16, bool), u32> = HashMap::new();
@@ -108,7 +122,14 @@ fn exchange(net: &mut Net, ha: AssociationHandle, hb: AssociationHandle, count: 
         let len = 12 + rng.below(size_max as u64 - 11) as usize;
         let seq = next_seq.entry((from, stream, unordered)).or_insert(0);
         let assoc = if from == A { ha } else { hb };
-        plans.push(Plan { from, assoc, stream, seq: *seq, unordered, len });
+        plans.push(Plan {
+            from,
+            assoc,
+            stream,
+            seq: *seq,
+            unordered,
+            len,
+        });
         *seq += 1;
     }
     let mut i = 0;
@@ -118,7 +139,10 @@ fn exchange(net: &mut Net, ha: AssociationHandle, hb: AssociationHandle, count: 
         let m = message(p.from as u8, p.stream, p.seq, p.unordered, p.len);
         let now = net.now;
         let ppid = if p.stream % 2 == 0 { 11 } else { 12 };
-        match net.nodes[p.from].endpoint.send(now, p.assoc, p.stream, ppid, p.unordered, &m) {
+        match net.nodes[p.from]
+            .endpoint
+            .send(now, p.assoc, p.stream, ppid, p.unordered, &m)
+        {
             Ok(()) => i += 1,
             Err(SendError::Full) => net.step(),
             Err(e) => panic!("send failed: {e:?}"),
@@ -127,7 +151,9 @@ fn exchange(net: &mut Net, ha: AssociationHandle, hb: AssociationHandle, count: 
         assert!(guard < steps, "send loop step cap");
     }
     let expected = plans.len();
-    net.run_until(steps, |n| n.nodes[A].received.len() + n.nodes[B].received.len() >= expected);
+    net.run_until(steps, |n| {
+        n.nodes[A].received.len() + n.nodes[B].received.len() >= expected
+    });
     check_delivery(net, &plans);
 }
 
@@ -137,7 +163,11 @@ fn check_delivery(net: &Net, plans: &[Plan]) {
         let from = 1 - to;
         let sent: Vec<&Plan> = plans.iter().filter(|p| p.from == from).collect();
         let got = &net.nodes[to].received;
-        assert_eq!(got.len(), sent.len(), "node {to}: every message exactly once");
+        assert_eq!(
+            got.len(),
+            sent.len(),
+            "node {to}: every message exactly once"
+        );
         let mut seen = HashSet::new();
         let mut last: HashMap<u16, u32> = HashMap::new();
         for r in got {
@@ -150,7 +180,11 @@ fn check_delivery(net: &Net, plans: &[Plan]) {
             assert_eq!(r.info.stream, stream);
             assert_eq!(r.info.unordered, unordered);
             assert_eq!(r.info.ppid, if stream % 2 == 0 { 11 } else { 12 });
-            assert_eq!(d, &message(from as u8, stream, seq, unordered, len), "bytes intact");
+            assert_eq!(
+                d,
+                &message(from as u8, stream, seq, unordered, len),
+                "bytes intact"
+            );
             assert!(seen.insert((stream, unordered, seq)), "duplicate delivery");
             if !unordered {
                 let expect = last.get(&stream).map_or(0, |s| s + 1);
@@ -209,11 +243,18 @@ fn survives_twenty_percent_loss() {
             delay_min: Duration::from_millis(2),
             delay_max: Duration::from_millis(30),
         };
-        let cfg = EndpointConfig { assoc_max_retrans: 20, path_max_retrans: 20, ..fast_config() };
+        let cfg = EndpointConfig {
+            assoc_max_retrans: 20,
+            path_max_retrans: 20,
+            ..fast_config()
+        };
         let (mut net, ha, hb) = pair(seed, faults, cfg);
         exchange(&mut net, ha, hb, 150, 5000, 400_000);
         for n in [A, B] {
-            assert!(!net.has_event(n, |e| matches!(e, Event::CommunicationLost(_))), "seed {seed:#x}");
+            assert!(
+                !net.has_event(n, |e| matches!(e, Event::CommunicationLost(_))),
+                "seed {seed:#x}"
+            );
         }
         shut_down(&mut net, A, ha);
     }
@@ -224,20 +265,31 @@ fn survives_twenty_percent_loss() {
 #[test]
 fn max_size_messages_both_ways() {
     for seed in seeds(&[0x64]) {
-        let faults = Faults { loss_per_mille: 50, ..Faults::default() };
+        let faults = Faults {
+            loss_per_mille: 50,
+            ..Faults::default()
+        };
         let (mut net, ha, hb) = pair(seed, faults, fast_config());
         let max = net.nodes[A].endpoint.config().max_message_size as usize;
         for (from, h) in [(A, ha), (B, hb)] {
             for seq in 0..3 {
                 let m = message(from as u8, 0, seq, false, max);
                 let now = net.now;
-                net.nodes[from].endpoint.send(now, h, 0, 11, false, &m).unwrap();
+                net.nodes[from]
+                    .endpoint
+                    .send(now, h, 0, 11, false, &m)
+                    .unwrap();
             }
             let big = vec![0u8; max + 1];
             let now = net.now;
-            assert_eq!(net.nodes[from].endpoint.send(now, h, 0, 11, false, &big), Err(SendError::TooLarge));
+            assert_eq!(
+                net.nodes[from].endpoint.send(now, h, 0, 11, false, &big),
+                Err(SendError::TooLarge)
+            );
         }
-        net.run_until(100_000, |n| n.nodes[A].received.len() == 3 && n.nodes[B].received.len() == 3);
+        net.run_until(100_000, |n| {
+            n.nodes[A].received.len() == 3 && n.nodes[B].received.len() == 3
+        });
         for to in [A, B] {
             for (seq, r) in net.nodes[to].received.iter().enumerate() {
                 assert_eq!(r.data, message(1 - to as u8, 0, seq as u32, false, max));
@@ -262,10 +314,17 @@ fn silent_config() -> EndpointConfig {
 /// Runs an idle association, silences B from `t_silent` (until `heal`, if given), and returns
 /// the net after running to `end`.
 fn silence_run(seed: u64, heal: Option<Duration>, end: Duration) -> (Net, Instant) {
-    let faults = Faults { delay_min: Duration::from_millis(10), delay_max: Duration::from_millis(10), ..Faults::default() };
+    let faults = Faults {
+        delay_min: Duration::from_millis(10),
+        delay_max: Duration::from_millis(10),
+        ..Faults::default()
+    };
     // B sends no heartbeats of its own, so only A's detection is measured (B would otherwise
     // detect the outage too and abort after it heals).
-    let quiet = EndpointConfig { hb_interval: Duration::ZERO, ..silent_config() };
+    let quiet = EndpointConfig {
+        hb_interval: Duration::ZERO,
+        ..silent_config()
+    };
     let (mut net, _ha, _hb) = pair_with(seed, faults, silent_config(), quiet);
     // Let a few heartbeats go through, then silence B.
     let t_silent = net.now + Duration::from_millis(3_700);
@@ -291,16 +350,33 @@ fn failure_detection_boundary() {
     let took = lost - t_silent;
     println!("detected after {took:?}, bound {bound:?}");
     assert!(took <= bound, "within bound");
-    assert!(took >= cfg.hb_interval * (cfg.assoc_max_retrans + 1), "not too early");
+    assert!(
+        took >= cfg.hb_interval * (cfg.assoc_max_retrans + 1),
+        "not too early"
+    );
     assert!(net.has_event(A, |e| matches!(e, Event::PathInactive(_))));
     // The last heartbeat before the loss went out one period before it and reaches B one
     // one-way delay (10 ms) later: B must hear it for the association to survive.
     let last_heartbeat = lost - period - t_silent + Duration::from_millis(10);
     let margin = Duration::from_millis(1);
-    let (net, _) = silence_run(7, Some(last_heartbeat - margin), bound + Duration::from_secs(2));
-    assert!(!net.has_event(A, |e| matches!(e, Event::CommunicationLost(_))), "just within: up");
-    let (net, _) = silence_run(7, Some(last_heartbeat + margin), bound + Duration::from_secs(2));
-    assert!(net.has_event(A, |e| matches!(e, Event::CommunicationLost(_))), "just past: lost");
+    let (net, _) = silence_run(
+        7,
+        Some(last_heartbeat - margin),
+        bound + Duration::from_secs(2),
+    );
+    assert!(
+        !net.has_event(A, |e| matches!(e, Event::CommunicationLost(_))),
+        "just within: up"
+    );
+    let (net, _) = silence_run(
+        7,
+        Some(last_heartbeat + margin),
+        bound + Duration::from_secs(2),
+    );
+    assert!(
+        net.has_event(A, |e| matches!(e, Event::CommunicationLost(_))),
+        "just past: lost"
+    );
 }
 
 // Goal: ABORT from A reaches B as CommunicationLost with the "User-Initiated Abort" cause, and
@@ -313,7 +389,9 @@ fn abort_both_ways() {
         let now = net.now;
         // Unsent data on the aborting side is reported as failed.
         net.nodes[who].endpoint.abort(now, h);
-        net.run_until(1000, |n| n.has_event(other, |e| matches!(e, Event::CommunicationLost(_))));
+        net.run_until(1000, |n| {
+            n.has_event(other, |e| matches!(e, Event::CommunicationLost(_)))
+        });
         assert!(net.has_event(who, |e| *e == Event::Closed(h)));
         assert!(net.has_event(other, |e| matches!(e, Event::PeerError { cause: 12, .. })));
         assert_eq!(net.nodes[A].endpoint.association_count(), 0);
@@ -333,10 +411,17 @@ fn init_collision() {
             net.add(ep, addr(i));
         }
         let now = net.now;
-        let ha = net.nodes[A].endpoint.connect(now, addr(2), PORT_A, PORT_B).unwrap();
-        let hb = net.nodes[B].endpoint.connect(now, addr(1), PORT_B, PORT_A).unwrap();
+        let ha = net.nodes[A]
+            .endpoint
+            .connect(now, addr(2), PORT_A, PORT_B)
+            .unwrap();
+        let hb = net.nodes[B]
+            .endpoint
+            .connect(now, addr(1), PORT_B, PORT_A)
+            .unwrap();
         net.run_until(20_000, |n| {
-            n.has_event(A, |e| *e == Event::Connected(ha)) && n.has_event(B, |e| *e == Event::Connected(hb))
+            n.has_event(A, |e| *e == Event::Connected(ha))
+                && n.has_event(B, |e| *e == Event::Connected(hb))
         });
         assert_eq!(net.nodes[A].endpoint.association_count(), 1);
         assert_eq!(net.nodes[B].endpoint.association_count(), 1);
@@ -357,8 +442,14 @@ fn peer_restart() {
         net.nodes[n].events.clear();
     }
     let now = net.now;
-    let ha = net.nodes[A].endpoint.connect(now, addr(2), PORT_A, PORT_B).unwrap();
-    net.run_until(20_000, |n| n.nodes[A].endpoint.association_count() == 1 && n.has_event(A, |e| *e == Event::Connected(ha)));
+    let ha = net.nodes[A]
+        .endpoint
+        .connect(now, addr(2), PORT_A, PORT_B)
+        .unwrap();
+    net.run_until(20_000, |n| {
+        n.nodes[A].endpoint.association_count() == 1
+            && n.has_event(A, |e| *e == Event::Connected(ha))
+    });
     assert!(net.has_event(B, |e| *e == Event::Restarted(hb)));
     assert_eq!(net.nodes[B].endpoint.association_count(), 1);
     exchange(&mut net, ha, hb, 10, 1000, 100_000);
@@ -395,7 +486,10 @@ fn init_flood_creates_nothing() {
     net.add(Endpoint::new(fast_config(), [1; 32]), addr(1));
     net.add(b, addr(2));
     let now = net.now;
-    let ha = net.nodes[A].endpoint.connect(now, addr(2), PORT_A, PORT_B).unwrap();
+    let ha = net.nodes[A]
+        .endpoint
+        .connect(now, addr(2), PORT_A, PORT_B)
+        .unwrap();
     net.run_until(20_000, |n| n.has_event(A, |e| *e == Event::Connected(ha)));
 }
 
@@ -422,7 +516,10 @@ fn cookie_forged_or_stale() {
     let forged = craft_packet(PORT_A, PORT_B, tag, &[(10, 0, &cookie)]);
     b.handle_packet(now, addr(1), addr(2), &forged);
     assert_eq!(b.association_count(), 0);
-    assert!(b.poll_transmit(now, &mut buf).is_none(), "no reply to a forged cookie");
+    assert!(
+        b.poll_transmit(now, &mut buf).is_none(),
+        "no reply to a forged cookie"
+    );
     // Stale: the genuine cookie, one microsecond past its lifetime.
     let late = Instant(now.0 + b.config().cookie_lifetime.as_micros() as u64 + 1);
     b.handle_packet(late, addr(1), addr(2), &echo);
@@ -446,11 +543,16 @@ fn out_of_the_blue() {
     let mut buf = [0u8; 2048];
     let mut reply = |b: &mut Endpoint, p: Vec<u8>| {
         b.handle_packet(now, addr(1), addr(2), &p);
-        b.poll_transmit(now, &mut buf).map(|t| dissect(&buf[..t.len]))
+        b.poll_transmit(now, &mut buf)
+            .map(|t| dissect(&buf[..t.len]))
     };
     // (8) DATA: ABORT with the T bit and the packet's tag reflected.
     let data = [0u8, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 11, 1, 2, 3, 4];
-    let r = reply(&mut b, craft_packet(PORT_A, PORT_B, 0xabcd, &[(0, 3, &data)])).unwrap();
+    let r = reply(
+        &mut b,
+        craft_packet(PORT_A, PORT_B, 0xabcd, &[(0, 3, &data)]),
+    )
+    .unwrap();
     assert_eq!(r.0, 0xabcd);
     assert_eq!((r.1[0].0, r.1[0].1), (6, 1));
     // (2) ABORT: silence.
@@ -479,17 +581,32 @@ fn out_of_the_blue() {
 // established association; whether a HEARTBEAT ACK and an ERROR come back tells the action.
 #[test]
 fn unknown_chunk_bits() {
-    for (ty, processed, reported) in [(0x3fu8, false, false), (0x7f, false, true), (0xbf, true, false), (0xff, true, true)] {
+    for (ty, processed, reported) in [
+        (0x3fu8, false, false),
+        (0x7f, false, true),
+        (0xbf, true, false),
+        (0xff, true, true),
+    ] {
         let (mut net, _ha, _hb) = pair(4, Faults::default(), fast_config());
         // Learn B's tag from a packet A sends.
         let mut buf = [0u8; 2048];
         let now = net.now;
-        net.nodes[A].endpoint.send(now, _ha, 0, 11, false, b"x").unwrap();
+        net.nodes[A]
+            .endpoint
+            .send(now, _ha, 0, 11, false, b"x")
+            .unwrap();
         let t = net.nodes[A].endpoint.poll_transmit(now, &mut buf).unwrap();
         let (tag_b, _) = dissect(&buf[..t.len]);
         let hb_info = [0u8, 1, 0, 8, 9, 9, 9, 9];
-        let p = craft_packet(PORT_A, PORT_B, tag_b, &[(ty, 0, &[1, 2, 3]), (4, 0, &hb_info)]);
-        net.nodes[B].endpoint.handle_packet(now, addr(1), addr(2), &p);
+        let p = craft_packet(
+            PORT_A,
+            PORT_B,
+            tag_b,
+            &[(ty, 0, &[1, 2, 3]), (4, 0, &hb_info)],
+        );
+        net.nodes[B]
+            .endpoint
+            .handle_packet(now, addr(1), addr(2), &p);
         let mut saw_ack = false;
         let mut saw_error = false;
         while let Some(t) = net.nodes[B].endpoint.poll_transmit(now, &mut buf) {
@@ -498,12 +615,17 @@ fn unknown_chunk_bits() {
                 saw_ack |= *cty == 5 && v[..] == hb_info[..];
                 saw_error |= *cty == 9 && v[..2] == [0, 6];
             }
-            net.nodes[A].endpoint.handle_packet(now, addr(2), addr(1), &buf[..t.len]);
+            net.nodes[A]
+                .endpoint
+                .handle_packet(now, addr(2), addr(1), &buf[..t.len]);
         }
         assert_eq!(saw_ack, processed, "type {ty:#x}");
         assert_eq!(saw_error, reported, "type {ty:#x}");
         net.step();
-        assert_eq!(net.has_event(A, |e| matches!(e, Event::PeerError { cause: 6, .. })), reported);
+        assert_eq!(
+            net.has_event(A, |e| matches!(e, Event::PeerError { cause: 6, .. })),
+            reported
+        );
     }
 }
 
@@ -515,7 +637,9 @@ fn linux_style_init_and_peer_addresses() {
     let mut b = Endpoint::new(fast_config(), [2; 32]);
     b.listen(PORT_B);
     let now = Instant(5);
-    let mut init = vec![0u8, 0, 0x43, 0x21, 0, 1, 0, 0, 0, 10, 0xff, 0xff, 0, 0, 0, 7];
+    let mut init = vec![
+        0u8, 0, 0x43, 0x21, 0, 1, 0, 0, 0, 10, 0xff, 0xff, 0, 0, 0, 7,
+    ];
     let params: [&[u8]; 6] = [
         &[0, 5, 0, 8, 10, 0, 0, 1],
         &[0, 5, 0, 8, 172, 16, 0, 1],
@@ -554,9 +678,14 @@ fn linux_style_init_and_peer_addresses() {
     assert_eq!(unrecognized, vec![0xc000]);
     let echo = craft_packet(PORT_A, PORT_B, local_tag, &[(10, 0, &cookie.unwrap())]);
     b.handle_packet(now, addr(1), addr(2), &echo);
-    let Some(Event::Connected(h)) = b.poll_event() else { panic!("connected") };
-    let want: Vec<core::net::IpAddr> =
-        vec![addr(1).ip(), "10.0.0.1".parse().unwrap(), "172.16.0.1".parse().unwrap()];
+    let Some(Event::Connected(h)) = b.poll_event() else {
+        panic!("connected")
+    };
+    let want: Vec<core::net::IpAddr> = vec![
+        addr(1).ip(),
+        "10.0.0.1".parse().unwrap(),
+        "172.16.0.1".parse().unwrap(),
+    ];
     let got = b.remote_addresses(h);
     assert_eq!(got[0], want[0]);
     assert!(got.contains(&want[2]));
