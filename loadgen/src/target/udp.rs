@@ -5,7 +5,8 @@
 //! in-flight operations indexed by the token's low 32 bits, and waits with `ppoll`.
 //!
 //! The echo server is `server_threads` blocking sockets sharing one port with `SO_REUSEPORT`,
-//! so the kernel spreads flows over them. It is the ceiling that registrar throughput is
+//! so the kernel spreads flows over them; each moves datagrams in batches with
+//! `recvmmsg`/`sendmmsg`. It is the ceiling that registrar throughput is
 //! reported against.
 
 use std::collections::HashMap;
@@ -395,14 +396,94 @@ impl Drop for EchoServer {
 }
 
 fn echo_loop(socket: &UdpSocket, stop: &AtomicBool) {
-    let mut buffer = [0u8; DATAGRAM_MAX];
+    let mut batch = EchoBatch::new();
     while !stop.load(Ordering::Relaxed) {
-        match socket.recv_from(&mut buffer) {
-            Ok((len, peer)) => {
-                let _ = socket.send_to(&buffer[..len], peer);
-            }
-            Err(_) => continue, // Read timeout: check `stop` again.
+        // A read timeout (or EINTR) returns an error: check `stop` again.
+        let _ = batch.echo(socket);
+    }
+}
+
+/// Receive up to [`ECHO_BATCH`] datagrams with one `recvmmsg` and send them back with
+/// `sendmmsg`, so that the ceiling is the kernel's, not one syscall per datagram.
+struct EchoBatch {
+    buffers: Box<[[u8; DATAGRAM_MAX]]>,
+    peers: Box<[libc::sockaddr_storage]>,
+    iovecs: Box<[libc::iovec]>,
+    headers: Box<[libc::mmsghdr]>,
+}
+
+impl EchoBatch {
+    fn new() -> EchoBatch {
+        fn zeroed<T>() -> T {
+            // SAFETY: only used below for sockaddr_storage, iovec and mmsghdr, for which
+            // all-zero is valid (null pointers, zero lengths); `reset` sets every pointer
+            // before the kernel sees one.
+            unsafe { std::mem::zeroed() }
         }
+        EchoBatch {
+            buffers: vec![[0u8; DATAGRAM_MAX]; ECHO_BATCH].into_boxed_slice(),
+            peers: (0..ECHO_BATCH).map(|_| zeroed()).collect(),
+            iovecs: (0..ECHO_BATCH).map(|_| zeroed()).collect(),
+            headers: (0..ECHO_BATCH).map(|_| zeroed()).collect(),
+        }
+    }
+
+    /// Points every header at its buffer and peer slot, with full lengths. The boxed slices
+    /// never move or grow, so the pointers stay valid.
+    fn reset(&mut self) {
+        for i in 0..ECHO_BATCH {
+            self.iovecs[i] = libc::iovec {
+                iov_base: self.buffers[i].as_mut_ptr().cast(),
+                iov_len: DATAGRAM_MAX,
+            };
+            let header = &mut self.headers[i].msg_hdr;
+            header.msg_name = std::ptr::addr_of_mut!(self.peers[i]).cast();
+            header.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            header.msg_iov = std::ptr::addr_of_mut!(self.iovecs[i]);
+            header.msg_iovlen = 1;
+            self.headers[i].msg_len = 0;
+        }
+    }
+
+    fn echo(&mut self, socket: &UdpSocket) -> std::io::Result<()> {
+        self.reset();
+        let fd = socket.as_raw_fd();
+        // SAFETY: headers point into our own live buffers (see `reset`); ECHO_BATCH entries.
+        let received = unsafe {
+            libc::recvmmsg(
+                fd,
+                self.headers.as_mut_ptr(),
+                ECHO_BATCH as libc::c_uint,
+                libc::MSG_WAITFORONE,
+                std::ptr::null_mut(),
+            )
+        };
+        if received < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let received = received as usize;
+        assert!(received <= ECHO_BATCH);
+        for i in 0..received {
+            // Send back exactly what arrived, to the address it came from.
+            self.iovecs[i].iov_len = self.headers[i].msg_len as usize;
+        }
+        let mut sent = 0;
+        while sent < received {
+            // SAFETY: as above; entries sent..received are filled in by recvmmsg.
+            let n = unsafe {
+                libc::sendmmsg(
+                    fd,
+                    self.headers[sent..].as_mut_ptr(),
+                    (received - sent) as libc::c_uint,
+                    0,
+                )
+            };
+            if n <= 0 {
+                return Err(std::io::Error::last_os_error()); // Dropped, as UDP may.
+            }
+            sent += n as usize;
+        }
+        Ok(())
     }
 }
 
@@ -427,6 +508,8 @@ pub fn reuse_port_socket(address: SocketAddr) -> anyhow::Result<UdpSocket> {
 
 /// Sockets per worker; more associations than this share them (one `ppoll` entry each).
 pub const SOCKETS_MAX: usize = 256;
+/// Datagrams the echo server moves per `recvmmsg`/`sendmmsg`.
+const ECHO_BATCH: usize = 64;
 /// Datagrams read from one socket before looking at the others.
 const RECV_BATCH_MAX: usize = 64;
 /// How often in-flight ops are checked for timeouts; timeouts are late by at most this.
