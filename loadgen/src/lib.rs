@@ -27,6 +27,21 @@
 //!
 //! The workload is deterministic for a given seed and clock: it never reads the clock itself,
 //! so its tests drive it with made-up instants.
+//!
+//! A scenario is TOML; a typo names its field, and a run needs only a [`Target`]:
+//!
+//! ```
+//! use loadgen::scenario::{Scenario, ScenarioError};
+//!
+//! let s = Scenario::from_toml("[pu]\nmode = \"open\"\nrate_per_s = 5000.0").unwrap();
+//! assert_eq!(s.pu.rate_per_s, 5000.0);
+//! match Scenario::from_toml("[pu]\nmode = \"open\"\nrate_per_s = 0.0") {
+//!     Err(ScenarioError::Invalid { field, .. }) => assert_eq!(field, "pu.rate_per_s"),
+//!     other => panic!("{other:?}"),
+//! }
+//! // Then: let prepared = loadgen::target::prepare(&s)?;
+//! //       let result = loadgen::runner::run(&s, prepared.target(), Default::default())?;
+//! ```
 
 pub mod capacity;
 pub mod client;
