@@ -5,6 +5,9 @@
 //! sctp_echo kernel-selftest            kernel client <-> kernel server in one process
 //! sctp_echo kernel-server ADDR SECS    echo on ADDR (kernel SCTP) for SECS seconds
 //! sctp_echo kernel-client ADDR         run the client checks against an echo server at ADDR
+//! sctp_echo udp-server PORT UDP SECS   userspace SCTP (RFC 6951) echo on SCTP PORT, UDP addr UDP
+//! sctp_echo udp-client ADDR UDP RPORT  userspace client from UDP addr UDP to SCTP ADDR, whose
+//!                                      encapsulation port is RPORT (the kernel's net.sctp.udp_port)
 //! ```
 //! Client checks: PPID 11 and 12 both ways, a 64 KiB message, peer addresses, graceful
 //! shutdown (Closed on both sides), and ABORT (Lost on the server). Prints `PASS`/`FAIL` lines
@@ -15,7 +18,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use transport::kernel_sctp::{KernelSctp, KernelSctpConfig};
-use transport::{AssocId, Ppid, SctpTransport, StreamId, TransportEvent};
+use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport, SCTP_UDP_PORT};
+use transport::{AssocId, Ppid, SctpTransport, StreamId, TransportEvent, UdpRingConfig};
 
 /// Bound on every phase: the VM runs under slow software emulation.
 const PHASE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -40,8 +44,24 @@ fn main() -> ExitCode {
             run_client_checks(&mut client, None::<&mut KernelSctp>, parse_addr(args.get(2)), &mut report);
             report
         }
+        "udp-server" => {
+            let port: u16 = args.get(2).and_then(|s| s.parse().ok()).expect("SCTP port");
+            let mut server = userspace(parse_addr(args.get(3)), SCTP_UDP_PORT);
+            server.listen(port).expect("listen");
+            let secs = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(60);
+            serve_for(&mut server, Duration::from_secs(secs));
+            return ExitCode::SUCCESS;
+        }
+        "udp-client" => {
+            let target = parse_addr(args.get(2));
+            let rport = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(SCTP_UDP_PORT);
+            let mut client = userspace(parse_addr(args.get(3)), rport);
+            let mut report = Report::default();
+            run_client_checks(&mut client, None::<&mut KernelSctp>, target, &mut report);
+            report
+        }
         _ => {
-            eprintln!("usage: sctp_echo kernel-selftest | kernel-server ADDR SECS | kernel-client ADDR");
+            eprintln!("usage: sctp_echo kernel-selftest | kernel-server ADDR SECS | kernel-client ADDR | udp-server PORT UDP SECS | udp-client ADDR UDP RPORT");
             return ExitCode::from(2);
         }
     };
@@ -213,6 +233,24 @@ fn kernel(addr: SocketAddr) -> KernelSctp {
         Ok(k) => k,
         Err(e) => {
             eprintln!("sctp_echo: {e}");
+            std::process::exit(3);
+        }
+    }
+}
+
+fn userspace(udp_addr: SocketAddr, remote_udp_port: u16) -> SctpUdpTransport {
+    // A kernel peer on loopback sizes packets to lo's 64 KiB MTU, so every receive buffer must
+    // hold a maximal UDP payload (65 507 bytes); fewer of them keep memory at 8 MiB.
+    let udp = UdpRingConfig { recv_buffers_count: 128, recv_buffer_size: 65_507, ..Default::default() };
+    let cfg = SctpUdpConfig { remote_udp_port, udp, ..Default::default() };
+    let mut secret = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut secret))
+        .expect("cookie secret from /dev/urandom");
+    match SctpUdpTransport::bind(udp_addr, cfg, secret) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("sctp_echo: bind {udp_addr}: {e}");
             std::process::exit(3);
         }
     }

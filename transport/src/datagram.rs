@@ -72,8 +72,10 @@ pub struct UdpRingConfig {
     pub ring_entries: u32,
     /// Receive buffers; a power of two for the buffer ring. Default 1024.
     pub recv_buffers_count: u16,
-    /// Payload bytes per receive buffer; longer datagrams are dropped and counted.
-    /// Default 2048: an SCTP packet sized to a 1500-byte path MTU fits with room to spare.
+    /// Payload bytes per receive buffer; longer datagrams are dropped and counted
+    /// (`recv_truncated`). Default 2048: an SCTP packet sized to a 1500-byte path MTU fits.
+    /// Must cover the peer's path MTU minus 28: a kernel SCTP peer on loopback sends up to
+    /// 65 507-byte packets (lo's MTU is 64 KiB), so loopback interop needs 65 507.
     pub recv_buffer_size: u32,
     /// Send buffers (sends queued or in flight at once). Default 1024.
     pub send_buffers_count: u16,
