@@ -166,6 +166,10 @@ pub(crate) struct Association {
     partial_bytes_acked: u32,
     fast_recovery_exit: Option<u32>,
     fast_retransmit_now: bool,
+    /// The last SACK advertised less than one packet of window.
+    peer_window_closed: bool,
+    /// A SACK arrived since the last T3 expiry.
+    sack_since_t3: bool,
     rtt_probe: Option<(u32, Instant)>,
     srtt_us: Option<u64>,
     rttvar_us: u64,
@@ -296,6 +300,8 @@ impl Association {
             partial_bytes_acked: 0,
             fast_recovery_exit: None,
             fast_retransmit_now: false,
+            peer_window_closed: false,
+            sack_since_t3: false,
             rtt_probe: None,
             srtt_us: None,
             rttvar_us: 0,
@@ -542,6 +548,9 @@ impl Association {
         let overdraft_ok =
             before_highest && self.rx_bytes + len <= 2 * ctx.cfg.reassembly_bytes_max;
         if !(fits || overdraft_ok) || self.rx.len() >= RX_CHUNKS_MAX {
+            // §6.2: no room (a zero window probe, typically): drop it, but SACK at once so the
+            // sender learns the window and does not count the probe as a failure (§6.1 A).
+            self.ctl.sack_now = true;
             return Flow::Continue;
         }
         let mut buf = ctx.pool.take(payload.len());
@@ -787,6 +796,8 @@ impl Association {
             }
             // §6.2.1: rwnd = a_rwnd - bytes outstanding.
             self.peer_rwnd = sack.a_rwnd.saturating_sub(self.in_flight);
+            self.peer_window_closed = sack.a_rwnd < mtu;
+            self.sack_since_t3 = true;
         }
         // Fast retransmit (§7.2.4): a TSN missing below the highest acked TSN.
         if let Some(high) = highest_gap_acked {
@@ -1298,7 +1309,10 @@ impl Association {
 
     /// §6.3.3: T3-rtx expiry.
     fn expire_t3(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
-        if self.count_error(ctx) {
+        // §6.1 A: an unanswered zero window probe does not count as an error while the peer
+        // keeps sending SACKs; its interval still backs off exponentially below.
+        let probing = self.peer_window_closed && core::mem::take(&mut self.sack_since_t3);
+        if !probing && self.count_error(ctx) {
             return;
         }
         let mtu = u32::from(ctx.cfg.mtu);
@@ -1351,13 +1365,8 @@ impl Association {
         if self.error_count > ctx.cfg.assoc_max_retrans {
             // §8.1: report and abort.
             if self.peer_tag != 0 {
-                ctx.responses.abort(
-                    self.remote,
-                    self.local_port,
-                    self.remote_port,
-                    self.peer_tag,
-                    cause::PROTOCOL_VIOLATION,
-                );
+                let (r, l, p, t) = (self.remote, self.local_port, self.remote_port, self.peer_tag);
+                ctx.responses.abort(r, l, p, t, 0);
             }
             self.close(ctx, Event::CommunicationLost(self.handle));
             return true;
@@ -1734,13 +1743,13 @@ pub(crate) fn parse_init_params<'a>(
             ty => {
                 let action = wire::UnknownAction::from_top_bits(ty >> 14);
                 if action.reports() {
-                    let need = padded(4 + p.raw.len());
-                    if report.len + need <= REPORT_BYTES_MAX {
+                    // Kept as received (padded); the INIT ACK wraps each one in an Unrecognized
+                    // Parameter, the ERROR cause 8 carries them as they are.
+                    let need = padded(p.raw.len());
+                    if report.len + need + 4 <= REPORT_BYTES_MAX {
                         let b = &mut report.bytes[report.len..report.len + need];
                         b.fill(0);
-                        b[..2].copy_from_slice(&param::UNRECOGNIZED.to_be_bytes());
-                        b[2..4].copy_from_slice(&((4 + p.raw.len()) as u16).to_be_bytes());
-                        b[4..4 + p.raw.len()].copy_from_slice(p.raw);
+                        b[..p.raw.len()].copy_from_slice(p.raw);
                         report.len += need;
                     }
                 }

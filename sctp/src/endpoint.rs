@@ -730,7 +730,11 @@ impl Endpoint {
             let p = w.begin_tlv(param::STATE_COOKIE);
             w.put_slice(&cookie[..cookie_len]);
             w.end_tlv(p);
-            w.put_slice(&report.bytes[..report.len]);
+            for p in wire::ParamIter::new(&report.bytes[..report.len]).map_while(Result::ok) {
+                let u = w.begin_tlv(param::UNRECOGNIZED);
+                w.put_slice(p.raw);
+                w.end_tlv(u);
+            }
             w.end_chunk(s);
         });
         if sent {
@@ -924,7 +928,8 @@ struct Response {
 }
 
 /// The longest stateless reply: an INIT ACK with the largest cookie and reported parameters.
-const RESPONSE_BYTES_MAX: usize = 12 + 4 + 16 + 4 + COOKIE_LEN_MAX + crate::assoc::REPORT_BYTES_MAX;
+// Each reported parameter gains a 4-byte Unrecognized Parameter header: at most double.
+const RESPONSE_BYTES_MAX: usize = 12 + 4 + 16 + 4 + COOKIE_LEN_MAX + 2 * crate::assoc::REPORT_BYTES_MAX;
 const _: () = assert!(RESPONSE_BYTES_MAX <= crate::config::MTU_MIN as usize);
 
 /// Replies that need no association: INIT ACK, OOTB ABORT, SHUTDOWN COMPLETE, stale cookie.

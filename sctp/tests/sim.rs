@@ -691,3 +691,44 @@ fn linux_style_init_and_peer_addresses() {
     assert!(got.contains(&want[2]));
     assert_eq!(got.len(), 2, "the source address is not listed twice");
 }
+
+// Goal: flow control end to end. B stops reading, so its window closes and A's send buffer
+// fills (`SendError::Full`); zero window probes go unanswered for longer than
+// `assoc_max_retrans` T3 expiries would allow, yet the association stays up (§6.1 A: probes
+// answered by SACKs are not errors). When B reads again, the window update lets everything
+// through, exactly once and in order.
+#[test]
+fn closed_window_then_reopen() {
+    let cfg = EndpointConfig {
+        rwnd: 64 * 1024,
+        reassembly_bytes_max: 64 * 1024,
+        send_buffer_bytes_max: 64 * 1024,
+        assoc_max_retrans: 3,
+        ..fast_config()
+    };
+    let (mut net, ha, hb) = pair(0xf10, Faults::default(), cfg);
+    net.nodes[B].reading = false;
+    let mut sent = 0u32;
+    let mut full = 0;
+    while net.now.0 < 30_000_000 {
+        let m = message(0, 0, sent, false, 1000);
+        let now = net.now;
+        match net.nodes[A].endpoint.send(now, ha, 0, 11, false, &m) {
+            Ok(()) => sent += 1,
+            Err(SendError::Full) => {
+                full += 1;
+                net.step();
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert!(full > 0, "A's buffer filled");
+    assert!(!net.has_event(A, |e| matches!(e, Event::CommunicationLost(_))), "probing is no failure");
+    net.nodes[B].reading = true;
+    net.read_all(hb, B);
+    net.run_until(100_000, |n| n.nodes[B].received.len() == sent as usize);
+    for (i, r) in net.nodes[B].received.iter().enumerate() {
+        assert_eq!(r.data, message(0, 0, i as u32, false, 1000));
+    }
+    assert!(!net.has_event(B, |e| matches!(e, Event::CommunicationLost(_))));
+}
