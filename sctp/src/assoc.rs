@@ -135,6 +135,8 @@ pub(crate) struct Association {
     pub(crate) local: SocketAddr,
     /// Peer addresses: the packet source first, then INIT/INIT ACK address parameters.
     pub(crate) addresses: Vec<IpAddr>,
+    /// How many of `addresses` the endpoint has put in its lookup table.
+    pub(crate) addresses_mapped: usize,
     pub(crate) local_tag: u32,
     pub(crate) peer_tag: u32,
     pub(crate) local_tie_tag: u32,
@@ -272,6 +274,7 @@ impl Association {
             remote,
             local,
             addresses,
+            addresses_mapped: 0,
             local_tag,
             peer_tag: 0,
             local_tie_tag: 0,
@@ -336,6 +339,7 @@ impl Association {
         self.local_tie_tag = 0;
         self.peer_tie_tag = 0;
         self.addresses.truncate(1);
+        self.addresses_mapped = 0;
         for a in c.addresses.iter().flatten() {
             if !self.addresses.contains(a) {
                 self.addresses.push(*a);

@@ -187,7 +187,8 @@ impl Endpoint {
             slots: Vec::with_capacity(n),
             free: Vec::with_capacity(n),
             live: 0,
-            by_addr: HashMap::with_capacity(n),
+            // Usually one key per association; multi-homed peers add a few (grows at setup only).
+            by_addr: HashMap::with_capacity(2 * n),
             listening: Vec::with_capacity(LISTEN_PORTS_MAX),
             // Two entries per association: its current deadline and one stale one.
             timers: BinaryHeap::with_capacity(2 * n + 16),
@@ -535,20 +536,31 @@ impl Endpoint {
         if slot.generation != h.generation() {
             return;
         }
-        let Some(a) = slot.assoc.as_ref() else { return };
+        let Some(a) = slot.assoc.as_mut() else { return };
+        let (lport, rport) = (a.local_port, a.remote_port);
         if a.state == State::Closed {
-            let key = (a.remote.ip(), a.local_port, a.remote_port);
-            if self.by_addr.get(&key) == Some(&h) {
-                self.by_addr.remove(&key);
+            for ip in a.addresses.iter().chain([&a.remote.ip()]) {
+                if self.by_addr.get(&(*ip, lport, rport)) == Some(&h) {
+                    self.by_addr.remove(&(*ip, lport, rport));
+                }
             }
             return;
+        }
+        if a.addresses_mapped != a.addresses.len() {
+            // Every peer address finds this association, so a multi-homed peer (a wildcard-bound
+            // Linux server) sending from a second address is not out of the blue. An address
+            // already used by another association with the same ports stays with that one.
+            for ip in &a.addresses {
+                self.by_addr.entry((*ip, lport, rport)).or_insert(h);
+            }
+            a.addresses_mapped = a.addresses.len();
         }
         if a.wants_transmit() && !slot.queued {
             slot.queued = true;
             self.transmit_queue.push_back(h);
         }
         if let Some(next) = a.next_timeout() {
-            if slot.heap_deadline.is_none_or(|d| next < d) {
+            if slot.heap_deadline.map_or(true, |d| next < d) {
                 slot.heap_deadline = Some(next);
                 if self.timers.len() == self.timers.capacity() {
                     self.compact_timers();

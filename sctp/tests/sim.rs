@@ -690,6 +690,17 @@ fn linux_style_init_and_peer_addresses() {
     assert_eq!(got[0], want[0]);
     assert!(got.contains(&want[2]));
     assert_eq!(got.len(), 2, "the source address is not listed twice");
+    // A packet from the peer's second address belongs to the association (not out of the
+    // blue): a HEARTBEAT from 172.16.0.1 is answered, to the primary address.
+    while b.poll_transmit(now, &mut buf).is_some() {} // the COOKIE ACK
+    let second = SocketAddr::from(([172, 16, 0, 1], 9899));
+    let hb_info = [0u8, 1, 0, 8, 1, 2, 3, 4];
+    let p = craft_packet(PORT_A, PORT_B, local_tag, &[(4, 0, &hb_info)]);
+    b.handle_packet(now, second, addr(2), &p);
+    let t = b.poll_transmit(now, &mut buf).unwrap();
+    assert_eq!(t.remote, addr(1));
+    let (tag, chunks) = dissect(&buf[..t.len]);
+    assert_eq!((tag, chunks[0].0), (0x4321, 5), "HEARTBEAT ACK, not ABORT");
 }
 
 // Goal: flow control end to end. B stops reading, so its window closes and A's send buffer
