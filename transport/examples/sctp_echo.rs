@@ -6,8 +6,8 @@
 //! sctp_echo kernel-server ADDR SECS    echo on ADDR (kernel SCTP) for SECS seconds
 //! sctp_echo kernel-client ADDR         run the client checks against an echo server at ADDR
 //! sctp_echo udp-server PORT UDP SECS   userspace SCTP (RFC 6951) echo on SCTP PORT, UDP addr UDP
-//! sctp_echo udp-client ADDR UDP RPORT  userspace client from UDP addr UDP to SCTP ADDR, whose
-//!                                      encapsulation port is RPORT (the kernel's net.sctp.udp_port)
+//! sctp_echo udp-client ADDR UDP RPORT  userspace client from UDP addr UDP to SCTP ADDR,
+//!                                      whose UDP port is RPORT (the kernel's net.sctp.udp_port)
 //! ```
 //! Client checks: PPID 11 and 12 both ways, a 64 KiB message, peer addresses, graceful
 //! shutdown (Closed on both sides), and ABORT (Lost on the server). Prints `PASS`/`FAIL` lines
@@ -41,7 +41,12 @@ fn main() -> ExitCode {
         "kernel-client" => {
             let mut client = kernel("0.0.0.0:0".parse().unwrap());
             let mut report = Report::default();
-            run_client_checks(&mut client, None::<&mut KernelSctp>, parse_addr(args.get(2)), &mut report);
+            run_client_checks(
+                &mut client,
+                None::<&mut KernelSctp>,
+                parse_addr(args.get(2)),
+                &mut report,
+            );
             report
         }
         "udp-server" => {
@@ -54,19 +59,26 @@ fn main() -> ExitCode {
         }
         "udp-client" => {
             let target = parse_addr(args.get(2));
-            let rport = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(SCTP_UDP_PORT);
+            let rport = args
+                .get(4)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(SCTP_UDP_PORT);
             let mut client = userspace(parse_addr(args.get(3)), rport);
             let mut report = Report::default();
             run_client_checks(&mut client, None::<&mut KernelSctp>, target, &mut report);
             report
         }
         _ => {
-            eprintln!("usage: sctp_echo kernel-selftest | kernel-server ADDR SECS | kernel-client ADDR | udp-server PORT UDP SECS | udp-client ADDR UDP RPORT");
+            eprintln!("usage: see the doc comment at the top of examples/sctp_echo.rs");
             return ExitCode::from(2);
         }
     };
     println!("{} passed, {} failed", result.passed, result.failed);
-    if result.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if result.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 fn kernel_selftest() -> Report {
@@ -74,7 +86,10 @@ fn kernel_selftest() -> Report {
     // A multi-address (bindx) server when the lab's TEST-NET addresses exist, else loopback.
     let mut addrs: Vec<SocketAddr> = vec!["127.0.0.1:0".parse().unwrap()];
     addrs.push("192.0.2.1:0".parse().unwrap());
-    let cfg = KernelSctpConfig { local_addrs: addrs, ..Default::default() };
+    let cfg = KernelSctpConfig {
+        local_addrs: addrs,
+        ..Default::default()
+    };
     let mut server = match KernelSctp::open(cfg) {
         Ok(s) => s,
         Err(e) => {
@@ -105,29 +120,53 @@ fn run_client_checks<C: SctpTransport, S: SctpTransport>(
             return;
         }
     };
-    let up = drive(client, &mut server, &mut echo, |ev| matches!(ev, Seen::Up(a) if *a == assoc));
+    let up = drive(
+        client,
+        &mut server,
+        &mut echo,
+        |ev| matches!(ev, Seen::Up(a) if *a == assoc),
+    );
     report.check("association up (client sees Up)", up);
     let mut peers = ["0.0.0.0:0".parse().unwrap(); 4];
     let n = client.peer_addresses(assoc, &mut peers).unwrap_or(0);
-    report.check(&format!("peer addresses ({n}: {:?})", &peers[..n.min(4)]), n >= 1);
+    report.check(
+        &format!("peer addresses ({n}: {:?})", &peers[..n.min(4)]),
+        n >= 1,
+    );
 
     let messages: [(Ppid, StreamId, Vec<u8>); 3] = [
         (Ppid::ASAP, StreamId(0), b"asap hello".to_vec()),
         (Ppid::ENRP, StreamId(1), b"enrp hello".to_vec()),
-        (Ppid::ENRP, StreamId(0), (0..LARGE_LEN).map(|i| i as u8).collect()),
+        (
+            Ppid::ENRP,
+            StreamId(0),
+            (0..LARGE_LEN).map(|i| i as u8).collect(),
+        ),
     ];
     for (ppid, stream, data) in &messages {
-        let sent = client.send(Instant::now(), assoc, *stream, *ppid, data).is_ok();
+        let sent = client
+            .send(Instant::now(), assoc, *stream, *ppid, data)
+            .is_ok();
         let want = data.clone();
         let ok = sent
-            && drive(client, &mut server, &mut echo, |ev| {
-                matches!(ev, Seen::Data(a, s, p, d) if *a == assoc && s == stream && p == ppid && *d == want)
+            && drive(client, &mut server, &mut echo, |ev| match ev {
+                Seen::Data(a, s, p, d) => (*a, s, p, d) == (assoc, stream, ppid, &want),
+                _ => false,
             });
-        report.check(&format!("echo {ppid:?} stream {} {} bytes", stream.0, data.len()), ok);
+        report.check(
+            &format!("echo {ppid:?} stream {} {} bytes", stream.0, data.len()),
+            ok,
+        );
     }
 
     let shut = client.shutdown(Instant::now(), assoc).is_ok();
-    let closed = shut && drive(client, &mut server, &mut echo, |ev| matches!(ev, Seen::Closed(a) if *a == assoc));
+    let closed = shut
+        && drive(
+            client,
+            &mut server,
+            &mut echo,
+            |ev| matches!(ev, Seen::Closed(a) if *a == assoc),
+        );
     report.check("graceful shutdown (client sees Closed)", closed);
 
     let second = client.connect(Instant::now(), target);
@@ -135,7 +174,12 @@ fn run_client_checks<C: SctpTransport, S: SctpTransport>(
         report.check("second connect", false);
         return;
     };
-    let up = drive(client, &mut server, &mut echo, |ev| matches!(ev, Seen::Up(a) if *a == second));
+    let up = drive(
+        client,
+        &mut server,
+        &mut echo,
+        |ev| matches!(ev, Seen::Up(a) if *a == second),
+    );
     let aborted = up && client.abort(Instant::now(), second).is_ok();
     report.check("abort accepted", aborted);
     if server.is_some() {
@@ -176,7 +220,12 @@ fn drive<C: SctpTransport, S: SctpTransport>(
             .poll(now, 64, |ev| {
                 let seen = match ev {
                     TransportEvent::Closed { assoc } => Seen::Closed(assoc),
-                    TransportEvent::Data { assoc, stream, ppid, data } => Seen::Data(assoc, stream, ppid, data.to_vec()),
+                    TransportEvent::Data {
+                        assoc,
+                        stream,
+                        ppid,
+                        data,
+                    } => Seen::Data(assoc, stream, ppid, data.to_vec()),
                     TransportEvent::Lost { assoc } => Seen::Lost(assoc),
                     TransportEvent::Up { assoc, .. } => Seen::Up(assoc),
                     _ => Seen::Other,
@@ -205,16 +254,30 @@ fn serve_for<S: SctpTransport>(server: &mut S, duration: Duration) {
     while start.elapsed() < duration {
         let now = Instant::now();
         serve_once(server, &mut echo, now);
-        server.wait(now, Some(now + Duration::from_millis(50))).expect("server wait");
+        server
+            .wait(now, Some(now + Duration::from_millis(50)))
+            .expect("server wait");
     }
-    println!("server: {} closed, {} lost", echo.server_closed, echo.server_lost);
+    println!(
+        "server: {} closed, {} lost",
+        echo.server_closed, echo.server_lost
+    );
 }
 
 fn serve_once<S: SctpTransport>(server: &mut S, echo: &mut EchoState, now: Instant) {
-    let EchoState { pending, server_lost, server_closed } = echo;
+    let EchoState {
+        pending,
+        server_lost,
+        server_closed,
+    } = echo;
     server
         .poll(now, 64, |ev| match ev {
-            TransportEvent::Data { assoc, stream, ppid, data } => pending.push((assoc, stream, ppid, data.to_vec())),
+            TransportEvent::Data {
+                assoc,
+                stream,
+                ppid,
+                data,
+            } => pending.push((assoc, stream, ppid, data.to_vec())),
             TransportEvent::Lost { .. } => *server_lost += 1,
             TransportEvent::Closed { .. } => *server_closed += 1,
             _ => {}
@@ -228,7 +291,10 @@ fn serve_once<S: SctpTransport>(server: &mut S, echo: &mut EchoState, now: Insta
 }
 
 fn kernel(addr: SocketAddr) -> KernelSctp {
-    let cfg = KernelSctpConfig { local_addrs: vec![addr], ..Default::default() };
+    let cfg = KernelSctpConfig {
+        local_addrs: vec![addr],
+        ..Default::default()
+    };
     match KernelSctp::open(cfg) {
         Ok(k) => k,
         Err(e) => {
@@ -241,8 +307,16 @@ fn kernel(addr: SocketAddr) -> KernelSctp {
 fn userspace(udp_addr: SocketAddr, remote_udp_port: u16) -> SctpUdpTransport {
     // A kernel peer on loopback sizes packets to lo's 64 KiB MTU, so every receive buffer must
     // hold a maximal UDP payload (65 507 bytes); fewer of them keep memory at 8 MiB.
-    let udp = UdpRingConfig { recv_buffers_count: 128, recv_buffer_size: 65_507, ..Default::default() };
-    let cfg = SctpUdpConfig { remote_udp_port, udp, ..Default::default() };
+    let udp = UdpRingConfig {
+        recv_buffers_count: 128,
+        recv_buffer_size: 65_507,
+        ..Default::default()
+    };
+    let cfg = SctpUdpConfig {
+        remote_udp_port,
+        udp,
+        ..Default::default()
+    };
     let mut secret = [0u8; 32];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut secret))

@@ -158,7 +158,11 @@ pub trait SctpTransport {
 
     /// Writes up to `out.len()` peer addresses of `assoc` (primary first when known) and
     /// returns how many there are in total (may exceed `out.len()`).
-    fn peer_addresses(&mut self, assoc: AssocId, out: &mut [SocketAddr]) -> Result<usize, TransportError>;
+    fn peer_addresses(
+        &mut self,
+        assoc: AssocId,
+        out: &mut [SocketAddr],
+    ) -> Result<usize, TransportError>;
 
     /// Does one batch of non-blocking work: reads what has arrived, runs expired timers, and
     /// calls `on_event` for up to `budget` events. Returns how many events were delivered.

@@ -61,7 +61,10 @@ impl MulticastSender {
         socket.set_nonblocking(true)?;
         socket.bind(&SocketAddr::from((cfg.interface, 0)).into())?;
         let group = SocketAddr::V4(SocketAddrV4::new(cfg.group, cfg.port));
-        Ok(Self { socket: socket.into(), group })
+        Ok(Self {
+            socket: socket.into(),
+            group,
+        })
     }
 
     /// Sends one announce; `WouldBlock` means the socket buffer is full (drop it: the next
@@ -87,7 +90,10 @@ impl MulticastReceiver {
         socket.set_nonblocking(true)?;
         socket.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, cfg.port)).into())?;
         socket.join_multicast_v4(&cfg.group, &cfg.interface)?;
-        Ok(Self { socket: socket.into(), buffer: vec![0u8; cfg.datagram_len_max] })
+        Ok(Self {
+            socket: socket.into(),
+            buffer: vec![0u8; cfg.datagram_len_max],
+        })
     }
 
     /// The bound port (useful when `port` was 0).
@@ -96,7 +102,11 @@ impl MulticastReceiver {
     }
 
     /// Calls `f(from, announce)` for up to `budget` waiting announces; never blocks.
-    pub fn recv_batch(&mut self, budget: usize, mut f: impl FnMut(SocketAddr, &[u8])) -> io::Result<usize> {
+    pub fn recv_batch(
+        &mut self,
+        budget: usize,
+        mut f: impl FnMut(SocketAddr, &[u8]),
+    ) -> io::Result<usize> {
         let mut delivered = 0;
         while delivered < budget {
             match self.socket.recv_from(&mut self.buffer) {
@@ -123,7 +133,11 @@ mod tests {
     // a running registrar), send 3 announces, receive them within 2 s.
     #[test]
     fn multicast_announce_over_loopback() {
-        let mut cfg = MulticastConfig { interface: Ipv4Addr::LOCALHOST, port: 0, ..Default::default() };
+        let mut cfg = MulticastConfig {
+            interface: Ipv4Addr::LOCALHOST,
+            port: 0,
+            ..Default::default()
+        };
         let mut rx = MulticastReceiver::open(&cfg).unwrap();
         cfg.port = rx.local_port().unwrap();
         let tx = MulticastSender::open(&cfg).unwrap();
@@ -133,7 +147,8 @@ mod tests {
         let mut got = Vec::new();
         let start = Instant::now();
         while got.len() < 3 && start.elapsed() < Duration::from_secs(2) {
-            rx.recv_batch(16, |_, bytes| got.push(bytes.to_vec())).unwrap();
+            rx.recv_batch(16, |_, bytes| got.push(bytes.to_vec()))
+                .unwrap();
             std::thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(got, vec![vec![0x0b, 0], vec![0x0b, 1], vec![0x0b, 2]]);

@@ -75,7 +75,11 @@ pub struct SctpUdpTransport<D: DatagramEndpoint = UdpRing> {
 impl SctpUdpTransport<UdpRing> {
     /// Binds an io_uring UDP endpoint at `udp_addr` (port 9899 by default for a server) and
     /// creates the SCTP endpoint. `cookie_secret` must be random and secret (RFC 9260 §5.1.3).
-    pub fn bind(udp_addr: SocketAddr, cfg: SctpUdpConfig, cookie_secret: [u8; 32]) -> io::Result<Self> {
+    pub fn bind(
+        udp_addr: SocketAddr,
+        cfg: SctpUdpConfig,
+        cookie_secret: [u8; 32],
+    ) -> io::Result<Self> {
         let udp = UdpRing::bind(udp_addr, cfg.udp.clone())?;
         Ok(Self::with_datagram_endpoint(udp, cfg, cookie_secret))
     }
@@ -132,9 +136,9 @@ impl<D: DatagramEndpoint> SctpUdpTransport<D> {
     fn flush_transmits(&mut self, now: sctp::Instant) {
         let endpoint = &mut self.endpoint;
         loop {
-            let queued = self.udp.send_in_place(|buf| {
-                endpoint.poll_transmit(now, buf).map(|t| (t.remote, t.len))
-            });
+            let queued = self
+                .udp
+                .send_in_place(|buf| endpoint.poll_transmit(now, buf).map(|t| (t.remote, t.len)));
             match queued {
                 Ok(true) => {}
                 Ok(false) => break,
@@ -142,7 +146,9 @@ impl<D: DatagramEndpoint> SctpUdpTransport<D> {
                     self.transmit_blocked += 1;
                     break;
                 }
-                Err(DatagramSendError::TooLong) => unreachable!("send_in_place never reports TooLong"),
+                Err(DatagramSendError::TooLong) => {
+                    unreachable!("send_in_place never reports TooLong")
+                }
             }
         }
     }
@@ -155,7 +161,12 @@ impl<D: DatagramEndpoint> SctpUdpTransport<D> {
                 let assoc = AssocId(h.0);
                 let read = self.endpoint.read_message(h, |data, info| {
                     let (stream, ppid) = (StreamId(info.stream), Ppid(info.ppid));
-                    on_event(TransportEvent::Data { assoc, stream, ppid, data });
+                    on_event(TransportEvent::Data {
+                        assoc,
+                        stream,
+                        ppid,
+                        data,
+                    });
                 });
                 if read {
                     delivered += 1;
@@ -163,7 +174,9 @@ impl<D: DatagramEndpoint> SctpUdpTransport<D> {
                 }
                 self.reading = None;
             }
-            let Some(event) = self.endpoint.poll_event() else { break };
+            let Some(event) = self.endpoint.poll_event() else {
+                break;
+            };
             let unspecified = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
             let mapped = match event {
                 sctp::Event::DataReadable(h) => {
@@ -172,10 +185,17 @@ impl<D: DatagramEndpoint> SctpUdpTransport<D> {
                 }
                 sctp::Event::Connected(h) | sctp::Event::Restarted(h) => {
                     let peer = self.endpoint.remote(h).unwrap_or(unspecified);
-                    Some(TransportEvent::Up { assoc: AssocId(h.0), peer })
+                    Some(TransportEvent::Up {
+                        assoc: AssocId(h.0),
+                        peer,
+                    })
                 }
-                sctp::Event::Closed(h) => Some(TransportEvent::Closed { assoc: AssocId(h.0) }),
-                sctp::Event::CommunicationLost(h) => Some(TransportEvent::Lost { assoc: AssocId(h.0) }),
+                sctp::Event::Closed(h) => Some(TransportEvent::Closed {
+                    assoc: AssocId(h.0),
+                }),
+                sctp::Event::CommunicationLost(h) => Some(TransportEvent::Lost {
+                    assoc: AssocId(h.0),
+                }),
                 sctp::Event::SendFailed { assoc, .. } => Some(TransportEvent::SendFailed {
                     assoc: AssocId(assoc.0),
                     stream: StreamId(0),
@@ -204,46 +224,77 @@ impl<D: DatagramEndpoint> SctpTransport for SctpUdpTransport<D> {
     }
 
     fn connect(&mut self, now: Instant, remote: SocketAddr) -> Result<AssocId, TransportError> {
-        let local_port = if self.local_sctp_port != 0 { self.local_sctp_port } else { self.local.port() };
+        let local_port = if self.local_sctp_port != 0 {
+            self.local_sctp_port
+        } else {
+            self.local.port()
+        };
         let udp_remote = SocketAddr::new(remote.ip(), self.remote_udp_port);
         let now = self.sctp_now(now);
-        match self.endpoint.connect(now, udp_remote, local_port, remote.port()) {
+        match self
+            .endpoint
+            .connect(now, udp_remote, local_port, remote.port())
+        {
             Ok(h) => Ok(AssocId(h.0)),
             Err(sctp::ConnectError::TooMany) => Err(TransportError::Full),
-            Err(e) => Err(TransportError::Io(io::Error::new(io::ErrorKind::InvalidInput, format!("{e:?}")))),
+            Err(e) => Err(TransportError::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{e:?}"),
+            ))),
         }
     }
 
-    fn send(&mut self, now: Instant, assoc: AssocId, stream: StreamId, ppid: Ppid, data: &[u8]) -> Result<(), TransportError> {
+    fn send(
+        &mut self,
+        now: Instant,
+        assoc: AssocId,
+        stream: StreamId,
+        ppid: Ppid,
+        data: &[u8],
+    ) -> Result<(), TransportError> {
         let now = self.sctp_now(now);
         let h = sctp::AssociationHandle(assoc.0);
-        self.endpoint.send(now, h, stream.0, ppid.0, false, data).map_err(|e| match e {
-            sctp::SendError::Closed => TransportError::UnknownAssoc,
-            sctp::SendError::Full => TransportError::Full,
-            sctp::SendError::TooLarge => TransportError::TooLong,
-            sctp::SendError::InvalidStream => {
-                TransportError::Io(io::Error::new(io::ErrorKind::InvalidInput, "stream not negotiated"))
-            }
-        })
+        self.endpoint
+            .send(now, h, stream.0, ppid.0, false, data)
+            .map_err(|e| match e {
+                sctp::SendError::Closed => TransportError::UnknownAssoc,
+                sctp::SendError::Full => TransportError::Full,
+                sctp::SendError::TooLarge => TransportError::TooLong,
+                sctp::SendError::InvalidStream => TransportError::Io(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "stream not negotiated",
+                )),
+            })
     }
 
     fn shutdown(&mut self, now: Instant, assoc: AssocId) -> Result<(), TransportError> {
         let h = sctp::AssociationHandle(assoc.0);
-        self.endpoint.remote(h).ok_or(TransportError::UnknownAssoc)?;
+        self.endpoint
+            .remote(h)
+            .ok_or(TransportError::UnknownAssoc)?;
         self.endpoint.shutdown(self.sctp_now(now), h);
         Ok(())
     }
 
     fn abort(&mut self, now: Instant, assoc: AssocId) -> Result<(), TransportError> {
         let h = sctp::AssociationHandle(assoc.0);
-        self.endpoint.remote(h).ok_or(TransportError::UnknownAssoc)?;
+        self.endpoint
+            .remote(h)
+            .ok_or(TransportError::UnknownAssoc)?;
         self.endpoint.abort(self.sctp_now(now), h);
         Ok(())
     }
 
-    fn peer_addresses(&mut self, assoc: AssocId, out: &mut [SocketAddr]) -> Result<usize, TransportError> {
+    fn peer_addresses(
+        &mut self,
+        assoc: AssocId,
+        out: &mut [SocketAddr],
+    ) -> Result<usize, TransportError> {
         let h = sctp::AssociationHandle(assoc.0);
-        let remote = self.endpoint.remote(h).ok_or(TransportError::UnknownAssoc)?;
+        let remote = self
+            .endpoint
+            .remote(h)
+            .ok_or(TransportError::UnknownAssoc)?;
         let ips = self.endpoint.remote_addresses(h);
         for (slot, ip) in out.iter_mut().zip(ips) {
             *slot = SocketAddr::new(*ip, remote.port());
@@ -251,10 +302,17 @@ impl<D: DatagramEndpoint> SctpTransport for SctpUdpTransport<D> {
         Ok(ips.len())
     }
 
-    fn poll(&mut self, now: Instant, budget: usize, mut on_event: impl FnMut(TransportEvent<'_>)) -> io::Result<usize> {
+    fn poll(
+        &mut self,
+        now: Instant,
+        budget: usize,
+        mut on_event: impl FnMut(TransportEvent<'_>),
+    ) -> io::Result<usize> {
         let sctp_now = self.sctp_now(now);
         let (endpoint, local) = (&mut self.endpoint, self.local);
-        self.udp.recv_batch(budget, |from, bytes| endpoint.handle_packet(sctp_now, from, local, bytes));
+        self.udp.recv_batch(budget, |from, bytes| {
+            endpoint.handle_packet(sctp_now, from, local, bytes)
+        });
         self.endpoint.handle_timeout(sctp_now);
         let delivered = self.deliver(budget, &mut on_event);
         self.flush_transmits(sctp_now);

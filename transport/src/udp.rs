@@ -150,7 +150,10 @@ impl UdpRing {
             .setup_single_issuer()
             .build(cfg.ring_entries)?;
         if !ring.params().is_feature_ext_arg() {
-            return Err(io::Error::new(io::ErrorKind::Unsupported, "io_uring lacks EXT_ARG"));
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "io_uring lacks EXT_ARG",
+            ));
         }
         let recv = match cfg.recv_mode {
             RecvMode::Plain => Recv::Plain(PlainRecv::new(&cfg)),
@@ -218,7 +221,11 @@ impl UdpRing {
         self.push_pending()?;
         let (ring, state) = (&mut self.ring, &mut self.state);
         let ready_now = !state.ready.is_empty() || !ring.completion().is_empty();
-        let wait = if ready_now { Some(Duration::ZERO) } else { wait };
+        let wait = if ready_now {
+            Some(Duration::ZERO)
+        } else {
+            wait
+        };
         let mut retries = 0;
         loop {
             let result = match wait {
@@ -252,7 +259,9 @@ impl UdpRing {
         let budget = budget.min(self.state.cfg.batch_budget);
         let mut delivered = 0;
         while delivered < budget {
-            let Some(ready) = self.state.ready.pop_front() else { break };
+            let Some(ready) = self.state.ready.pop_front() else {
+                break;
+            };
             let payload = self.state.recv.payload(&ready);
             f(ready.from, payload);
             self.state.recv.recycle(ready.buffer_id);
@@ -273,7 +282,9 @@ impl UdpRing {
         while i < self.state.send.queued.len() {
             let slot = self.state.send.queued[i];
             let msg = &self.state.send.slots[usize::from(slot)].msg as *const libc::msghdr;
-            let sqe = opcode::SendMsg::new(fd, msg).build().user_data(u64::from(slot));
+            let sqe = opcode::SendMsg::new(fd, msg)
+                .build()
+                .user_data(u64::from(slot));
             self.push(&sqe)?;
             self.state.send.in_flight += 1;
             i += 1;
@@ -298,7 +309,9 @@ impl UdpRing {
     fn push_plain_recvs(&mut self) -> io::Result<()> {
         let fd = Fd(self.state.socket.as_raw_fd());
         while let Recv::Plain(plain) = &mut self.state.recv {
-            let Some(slot) = plain.to_post.pop() else { break };
+            let Some(slot) = plain.to_post.pop() else {
+                break;
+            };
             let entry = &mut plain.slots[usize::from(slot)];
             entry.msg.msg_namelen = sockaddr::NAME_LEN as libc::socklen_t;
             entry.msg.msg_flags = 0;
@@ -355,7 +368,9 @@ impl Drop for UdpRing {
         let deadline = Instant::now() + DROP_DRAIN_TIMEOUT;
         while self.state.in_flight() > 0 && Instant::now() < deadline {
             while next < targets_len {
-                let sqe = opcode::AsyncCancel::new(target(next)).build().user_data(USER_DATA_CANCEL);
+                let sqe = opcode::AsyncCancel::new(target(next))
+                    .build()
+                    .user_data(USER_DATA_CANCEL);
                 // SAFETY: a cancel SQE points at no memory.
                 if unsafe { self.ring.submission().push(&sqe) }.is_err() {
                     break;
@@ -363,7 +378,10 @@ impl Drop for UdpRing {
                 next += 1;
             }
             let ts = Timespec::from(Duration::from_millis(50));
-            let _ = self.ring.submitter().submit_with_args(1, &SubmitArgs::new().timespec(&ts));
+            let _ = self
+                .ring
+                .submitter()
+                .submit_with_args(1, &SubmitArgs::new().timespec(&ts));
             self.state.reap(&mut self.ring);
         }
         if self.state.in_flight() > 0 {
@@ -413,7 +431,9 @@ impl State {
     }
 
     fn complete_multi(&mut self, cqe: &cqueue::Entry) {
-        let Recv::Multi(multi) = &mut self.recv else { unreachable!("multishot CQE in plain mode") };
+        let Recv::Multi(multi) = &mut self.recv else {
+            unreachable!("multishot CQE in plain mode")
+        };
         if !cqueue::more(cqe.flags()) {
             multi.armed = false;
         }
@@ -432,12 +452,20 @@ impl State {
         let len = (cqe.result() as usize).min(multi.stride);
         let buffer = &multi.buffers[start..start + len];
         let parsed = io_uring::types::RecvMsgOut::parse(buffer, &multi.msghdr);
-        let from = parsed.as_ref().ok().and_then(|out| sockaddr::parse(out.name_data()));
+        let from = parsed
+            .as_ref()
+            .ok()
+            .and_then(|out| sockaddr::parse(out.name_data()));
         match (parsed, from) {
             (Ok(out), Some(from)) if !out.is_payload_truncated() => {
                 let offset = RECVMSG_OUT_LEN + sockaddr::NAME_LEN;
                 let len = out.payload_data().len() as u32;
-                self.ready.push_back(Ready { buffer_id, from, offset: offset as u32, len });
+                self.ready.push_back(Ready {
+                    buffer_id,
+                    from,
+                    offset: offset as u32,
+                    len,
+                });
             }
             _ => {
                 self.stats.recv_truncated += 1;
@@ -447,7 +475,9 @@ impl State {
     }
 
     fn complete_plain(&mut self, slot: u64, result: i32) {
-        let Recv::Plain(plain) = &mut self.recv else { unreachable!("plain CQE in multishot mode") };
+        let Recv::Plain(plain) = &mut self.recv else {
+            unreachable!("plain CQE in multishot mode")
+        };
         assert!(slot < plain.slots.len() as u64);
         assert!(plain.in_flight > 0);
         plain.in_flight -= 1;
@@ -457,7 +487,12 @@ impl State {
         match from {
             Some(from) if result >= 0 && entry.msg.msg_flags & libc::MSG_TRUNC == 0 => {
                 let len = result as u32;
-                self.ready.push_back(Ready { buffer_id, from, offset: 0, len });
+                self.ready.push_back(Ready {
+                    buffer_id,
+                    from,
+                    offset: 0,
+                    len,
+                });
             }
             _ => {
                 if result < 0 {
@@ -611,7 +646,13 @@ impl PlainRecv {
             slot.msg.msg_iovlen = 1;
         }
         let to_post = (0..count as u16).rev().collect();
-        Self { buffers, stride, slots, to_post, in_flight: 0 }
+        Self {
+            buffers,
+            stride,
+            slots,
+            to_post,
+            in_flight: 0,
+        }
     }
 }
 
@@ -708,7 +749,10 @@ pub(crate) fn bind_socket(addr: SocketAddr, cfg: &UdpRingConfig) -> io::Result<U
         socket.set_reuse_port(true)?;
     }
     // Forcing needs CAP_NET_ADMIN; without it the kernel caps the request at rmem_max.
-    if socket.set_recv_buffer_size(cfg.socket_recv_buffer_bytes).is_err() {
+    if socket
+        .set_recv_buffer_size(cfg.socket_recv_buffer_bytes)
+        .is_err()
+    {
         socket.set_recv_buffer_size(cfg.socket_recv_buffer_bytes)?;
     }
     socket.set_send_buffer_size(cfg.socket_send_buffer_bytes)?;
@@ -747,7 +791,10 @@ mod tests {
     }
 
     fn config(mode: RecvMode) -> UdpRingConfig {
-        UdpRingConfig { recv_mode: mode, ..UdpRingConfig::default() }
+        UdpRingConfig {
+            recv_mode: mode,
+            ..UdpRingConfig::default()
+        }
     }
 
     // Goal: io_uring with multishot recvmsg and a buffer ring works on this kernel, and both
@@ -783,7 +830,10 @@ mod tests {
     #[test]
     fn udp_ring_batch_1000_recycles_buffers() {
         for mode in [RecvMode::Multishot, RecvMode::Plain] {
-            let small = UdpRingConfig { recv_buffers_count: 64, ..config(mode) };
+            let small = UdpRingConfig {
+                recv_buffers_count: 64,
+                ..config(mode)
+            };
             let mut rx = UdpRing::bind(loopback(), small).unwrap();
             let mut tx = UdpRing::bind(loopback(), config(mode)).unwrap();
             for i in 0..1000u32 {
@@ -808,7 +858,10 @@ mod tests {
     // queued sends; the SQ must fill many times, and every datagram still arrives.
     #[test]
     fn udp_ring_sq_full_submits_and_retries() {
-        let tiny = UdpRingConfig { ring_entries: 4, ..UdpRingConfig::default() };
+        let tiny = UdpRingConfig {
+            ring_entries: 4,
+            ..UdpRingConfig::default()
+        };
         let mut tx = UdpRing::bind(loopback(), tiny).unwrap();
         let mut rx = UdpRing::bind(loopback(), UdpRingConfig::default()).unwrap();
         for i in 0..100u8 {
@@ -824,7 +877,11 @@ mod tests {
     // without commit returns to the pool; an oversize datagram is TooLong.
     #[test]
     fn udp_ring_send_pool_bounds() {
-        let cfg = UdpRingConfig { send_buffers_count: 4, send_buffer_size: 64, ..Default::default() };
+        let cfg = UdpRingConfig {
+            send_buffers_count: 4,
+            send_buffer_size: 64,
+            ..Default::default()
+        };
         let mut tx = UdpRing::bind(loopback(), cfg).unwrap();
         let to = tx.local_addr();
         assert_eq!(tx.send_to(to, &[0; 65]), Err(SendError::TooLong));
@@ -852,7 +909,10 @@ mod tests {
     #[test]
     fn udp_ring_drops_truncated() {
         for mode in [RecvMode::Multishot, RecvMode::Plain] {
-            let cfg = UdpRingConfig { recv_buffer_size: 64, ..config(mode) };
+            let cfg = UdpRingConfig {
+                recv_buffer_size: 64,
+                ..config(mode)
+            };
             let mut rx = UdpRing::bind(loopback(), cfg).unwrap();
             let mut tx = UdpRing::bind(loopback(), UdpRingConfig::default()).unwrap();
             tx.send_to(rx.local_addr(), &[1; 65]).unwrap();

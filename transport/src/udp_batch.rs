@@ -43,10 +43,26 @@ impl UdpSocketBatch {
         let socket = crate::udp::bind_socket(addr, &cfg)?;
         socket.set_nonblocking(true)?;
         let local = socket.local_addr()?;
-        let recv = Batch::new(usize::from(cfg.recv_buffers_count), cfg.recv_buffer_size as usize);
-        let send = Batch::new(usize::from(cfg.send_buffers_count), cfg.send_buffer_size as usize);
+        let recv = Batch::new(
+            usize::from(cfg.recv_buffers_count),
+            cfg.recv_buffer_size as usize,
+        );
+        let send = Batch::new(
+            usize::from(cfg.send_buffers_count),
+            cfg.send_buffer_size as usize,
+        );
         let stats = DatagramStats::default();
-        Ok(Self { socket, local, cfg, recv, recv_filled: 0, next_ready: 0, send, send_queued: 0, stats })
+        Ok(Self {
+            socket,
+            local,
+            cfg,
+            recv,
+            recv_filled: 0,
+            next_ready: 0,
+            send,
+            send_queued: 0,
+            stats,
+        })
     }
 
     /// Counters since `bind`.
@@ -60,7 +76,12 @@ impl UdpSocketBatch {
             let headers = &mut self.send.headers[sent..self.send_queued];
             // SAFETY: headers point at this batch's names, iovecs and buffers, all alive.
             let n = unsafe {
-                libc::sendmmsg(self.socket.as_raw_fd(), headers.as_mut_ptr(), headers.len() as u32, 0)
+                libc::sendmmsg(
+                    self.socket.as_raw_fd(),
+                    headers.as_mut_ptr(),
+                    headers.len() as u32,
+                    0,
+                )
             };
             if n < 0 {
                 let e = io::Error::last_os_error();
@@ -171,12 +192,20 @@ impl DatagramEndpoint for UdpSocketBatch {
             None => -1,
             Some(d) => d.as_millis().min(i32::MAX as u128) as i32,
         };
-        let mut pfd = libc::pollfd { fd: self.socket.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: self.socket.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd.
         let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
         if n < 0 {
             let e = io::Error::last_os_error();
-            return if e.raw_os_error() == Some(libc::EINTR) { Ok(()) } else { Err(e) };
+            return if e.raw_os_error() == Some(libc::EINTR) {
+                Ok(())
+            } else {
+                Err(e)
+            };
         }
         if n > 0 {
             self.fill_receives()?;
@@ -189,7 +218,11 @@ impl DatagramEndpoint for UdpSocketBatch {
         let mut delivered = 0;
         while delivered < budget {
             if self.next_ready == self.recv_filled {
-                if self.fill_receives().is_err() || self.recv_filled == 0 {
+                if self.fill_receives().is_err() {
+                    self.stats.recv_errors += 1;
+                    break;
+                }
+                if self.recv_filled == 0 {
                     break;
                 }
             }
@@ -207,7 +240,10 @@ impl DatagramEndpoint for UdpSocketBatch {
                 continue;
             };
             let start = i * self.recv.stride;
-            f(from, &self.recv.buffers[start..start + len.min(self.recv.stride)]);
+            f(
+                from,
+                &self.recv.buffers[start..start + len.min(self.recv.stride)],
+            );
             delivered += 1;
         }
         self.stats.datagrams_received += delivered as u64;
@@ -222,7 +258,8 @@ impl Batch {
         let mut names: Box<[libc::sockaddr_storage]> =
             (0..count).map(|_| unsafe { mem::zeroed() }).collect();
         let mut iovecs: Box<[libc::iovec]> = (0..count).map(|_| unsafe { mem::zeroed() }).collect();
-        let mut headers: Box<[libc::mmsghdr]> = (0..count).map(|_| unsafe { mem::zeroed() }).collect();
+        let mut headers: Box<[libc::mmsghdr]> =
+            (0..count).map(|_| unsafe { mem::zeroed() }).collect();
         for i in 0..count {
             iovecs[i].iov_base = buffers[i * stride..].as_mut_ptr().cast();
             iovecs[i].iov_len = stride;
@@ -230,14 +267,23 @@ impl Batch {
             headers[i].msg_hdr.msg_iov = &mut iovecs[i];
             headers[i].msg_hdr.msg_iovlen = 1;
         }
-        Self { buffers, stride, names, iovecs, headers }
+        Self {
+            buffers,
+            stride,
+            names,
+            iovecs,
+            headers,
+        }
     }
 
     /// Copies queued entry `from` into slot `to` (`to < from`), keeping the pointers fixed.
     fn move_entry(&mut self, from: usize, to: usize) {
         assert!(to < from);
         let len = self.iovecs[from].iov_len;
-        self.buffers.copy_within(from * self.stride..from * self.stride + len, to * self.stride);
+        self.buffers.copy_within(
+            from * self.stride..from * self.stride + len,
+            to * self.stride,
+        );
         self.iovecs[to].iov_len = len;
         self.names[to] = self.names[from];
         self.headers[to].msg_hdr.msg_namelen = self.headers[from].msg_hdr.msg_namelen;
@@ -253,9 +299,13 @@ mod tests {
     // fewer receive buffers than datagrams. Method: count by index, bounded by a deadline.
     #[test]
     fn udp_batch_1000_over_loopback() {
-        let cfg = UdpRingConfig { recv_buffers_count: 64, ..UdpRingConfig::default() };
+        let cfg = UdpRingConfig {
+            recv_buffers_count: 64,
+            ..UdpRingConfig::default()
+        };
         let mut rx = UdpSocketBatch::bind("127.0.0.1:0".parse().unwrap(), cfg).unwrap();
-        let mut tx = UdpSocketBatch::bind("127.0.0.1:0".parse().unwrap(), UdpRingConfig::default()).unwrap();
+        let mut tx =
+            UdpSocketBatch::bind("127.0.0.1:0".parse().unwrap(), UdpRingConfig::default()).unwrap();
         for i in 0..1000u32 {
             tx.send_to(rx.local_addr(), &i.to_be_bytes()).unwrap();
         }
@@ -279,7 +329,10 @@ mod tests {
     // Goal: the send queue bound holds at and past the limit. Method: 2 buffers, 3 sends.
     #[test]
     fn udp_batch_send_queue_full() {
-        let cfg = UdpRingConfig { send_buffers_count: 2, ..UdpRingConfig::default() };
+        let cfg = UdpRingConfig {
+            send_buffers_count: 2,
+            ..UdpRingConfig::default()
+        };
         let mut tx = UdpSocketBatch::bind("127.0.0.1:0".parse().unwrap(), cfg).unwrap();
         let to = tx.local_addr();
         tx.send_to(to, b"a").unwrap();

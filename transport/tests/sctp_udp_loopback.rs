@@ -42,7 +42,13 @@ impl<C: SctpTransport, S: SctpTransport> Pair<C, S> {
             let seen = &mut self.server_seen;
             self.server
                 .poll(now, 256, |ev| {
-                    if let TransportEvent::Data { assoc, stream, ppid, data } = &ev {
+                    if let TransportEvent::Data {
+                        assoc,
+                        stream,
+                        ppid,
+                        data,
+                    } = &ev
+                    {
                         echo.push((*assoc, *stream, *ppid, data.to_vec()));
                     }
                     seen.push(own(ev));
@@ -65,7 +71,12 @@ impl<C: SctpTransport, S: SctpTransport> Pair<C, S> {
 fn own(ev: TransportEvent<'_>) -> Seen {
     match ev {
         TransportEvent::Closed { assoc } => Seen::Closed(assoc),
-        TransportEvent::Data { assoc, stream, ppid, data } => Seen::Data(assoc, stream, ppid, data.to_vec()),
+        TransportEvent::Data {
+            assoc,
+            stream,
+            ppid,
+            data,
+        } => Seen::Data(assoc, stream, ppid, data.to_vec()),
         TransportEvent::Lost { assoc } => Seen::Lost(assoc),
         TransportEvent::SendFailed { assoc, .. } => Seen::SendFailed(assoc),
         TransportEvent::Up { assoc, .. } => Seen::Up(assoc),
@@ -87,7 +98,8 @@ fn run_echo<C: SctpTransport, S: SctpTransport>(mut pair: Pair<C, S>) {
     pair.server.listen(SERVER_PORT).unwrap();
     let target: SocketAddr = format!("127.0.0.1:{SERVER_PORT}").parse().unwrap();
     let assoc = pair.client.connect(Instant::now(), target).unwrap();
-    assert!(pair.drive(|c, s| c.contains(&Seen::Up(assoc)) && s.iter().any(|e| matches!(e, Seen::Up(_)))));
+    assert!(pair
+        .drive(|c, s| c.contains(&Seen::Up(assoc)) && s.iter().any(|e| matches!(e, Seen::Up(_)))));
     let mut peers = [target; 2];
     assert_eq!(pair.client.peer_addresses(assoc, &mut peers).unwrap(), 1);
     assert_eq!(peers[0].ip(), target.ip());
@@ -99,28 +111,52 @@ fn run_echo<C: SctpTransport, S: SctpTransport>(mut pair: Pair<C, S>) {
         (StreamId(0), Ppid::ENRP, large),
     ];
     for i in 0..32u32 {
-        messages.push((StreamId((i % 4) as u16), Ppid::ASAP, i.to_be_bytes().repeat(25)));
+        messages.push((
+            StreamId((i % 4) as u16),
+            Ppid::ASAP,
+            i.to_be_bytes().repeat(25),
+        ));
     }
     for (stream, ppid, data) in &messages {
-        pair.client.send(Instant::now(), assoc, *stream, *ppid, data).unwrap();
+        pair.client
+            .send(Instant::now(), assoc, *stream, *ppid, data)
+            .unwrap();
     }
     let want = messages.len();
     let data_count = |c: &[Seen]| c.iter().filter(|e| matches!(e, Seen::Data(..))).count();
-    assert!(pair.drive(|c, _| data_count(c) == want), "echoes: {}", data_count(&pair.client_seen));
-    let echoed: Vec<_> = pair.client_seen.iter().filter_map(|e| match e {
-        Seen::Data(a, s, p, d) => Some((*a, *s, *p, d.clone())),
-        _ => None,
-    }).collect();
+    assert!(
+        pair.drive(|c, _| data_count(c) == want),
+        "echoes: {}",
+        data_count(&pair.client_seen)
+    );
+    let echoed: Vec<_> = pair
+        .client_seen
+        .iter()
+        .filter_map(|e| match e {
+            Seen::Data(a, s, p, d) => Some((*a, *s, *p, d.clone())),
+            _ => None,
+        })
+        .collect();
     // Ordered per stream: each stream's echoes come back in the order they were sent.
     for stream in 0..4u16 {
-        let sent: Vec<_> = messages.iter().filter(|m| m.0 .0 == stream).map(|m| (m.1, m.2.clone())).collect();
-        let got: Vec<_> = echoed.iter().filter(|m| m.1 .0 == stream).map(|m| (m.2, m.3.clone())).collect();
+        let sent: Vec<_> = messages
+            .iter()
+            .filter(|m| m.0 .0 == stream)
+            .map(|m| (m.1, m.2.clone()))
+            .collect();
+        let got: Vec<_> = echoed
+            .iter()
+            .filter(|m| m.1 .0 == stream)
+            .map(|m| (m.2, m.3.clone()))
+            .collect();
         assert_eq!(sent, got, "stream {stream}");
     }
     assert!(echoed.iter().all(|m| m.0 == assoc));
 
     pair.client.shutdown(Instant::now(), assoc).unwrap();
-    assert!(pair.drive(|c, s| c.contains(&Seen::Closed(assoc)) && s.iter().any(|e| matches!(e, Seen::Closed(_)))));
+    assert!(pair
+        .drive(|c, s| c.contains(&Seen::Closed(assoc))
+            && s.iter().any(|e| matches!(e, Seen::Closed(_)))));
 
     let second = pair.client.connect(Instant::now(), target).unwrap();
     assert!(pair.drive(|c, _| c.contains(&Seen::Up(second))));
@@ -132,18 +168,35 @@ fn run_echo<C: SctpTransport, S: SctpTransport>(mut pair: Pair<C, S>) {
 // conversation in `run_echo`, client and server on 127.0.0.1 with kernel-chosen UDP ports.
 #[test]
 fn sctp_udp_echo_over_io_uring() {
-    let server = SctpUdpTransport::bind("127.0.0.1:0".parse().unwrap(), config(None), [7; 32]).unwrap();
+    let server =
+        SctpUdpTransport::bind("127.0.0.1:0".parse().unwrap(), config(None), [7; 32]).unwrap();
     let cfg = config(Some(server.local_addr()));
     let client = SctpUdpTransport::bind("127.0.0.1:0".parse().unwrap(), cfg, [9; 32]).unwrap();
-    run_echo(Pair { client, server, client_seen: Vec::new(), server_seen: Vec::new() });
+    run_echo(Pair {
+        client,
+        server,
+        client_seen: Vec::new(),
+        server_seen: Vec::new(),
+    });
 }
 
 // Goal: the same over the recvmmsg/sendmmsg fallback, and mixed with io_uring. Method: as above.
 #[test]
 fn sctp_udp_echo_over_socket_batch() {
-    let udp = UdpSocketBatch::bind("127.0.0.1:0".parse().unwrap(), UdpRingConfig::default()).unwrap();
+    let udp =
+        UdpSocketBatch::bind("127.0.0.1:0".parse().unwrap(), UdpRingConfig::default()).unwrap();
     let server_addr = udp.local_addr();
     let server = SctpUdpTransport::with_datagram_endpoint(udp, config(None), [7; 32]);
-    let client = SctpUdpTransport::bind("127.0.0.1:0".parse().unwrap(), config(Some(server_addr)), [9; 32]).unwrap();
-    run_echo(Pair { client, server, client_seen: Vec::new(), server_seen: Vec::new() });
+    let client = SctpUdpTransport::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        config(Some(server_addr)),
+        [9; 32],
+    )
+    .unwrap();
+    run_echo(Pair {
+        client,
+        server,
+        client_seen: Vec::new(),
+        server_seen: Vec::new(),
+    });
 }

@@ -93,29 +93,51 @@ impl KernelSctp {
         let first = *cfg.local_addrs.first().ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "kernel SCTP: no local address")
         })?;
-        let family = if first.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+        let family = if first.is_ipv4() {
+            libc::AF_INET
+        } else {
+            libc::AF_INET6
+        };
         // SAFETY: plain socket(2) call; the result is checked.
         let raw = unsafe {
-            libc::socket(family, libc::SOCK_SEQPACKET | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, libc::IPPROTO_SCTP)
+            libc::socket(
+                family,
+                libc::SOCK_SEQPACKET | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                libc::IPPROTO_SCTP,
+            )
         };
         if raw < 0 {
             let e = io::Error::last_os_error();
-            return Err(match e.raw_os_error() {
-                Some(libc::EPROTONOSUPPORT) | Some(libc::ESOCKTNOSUPPORT) | Some(libc::EAFNOSUPPORT) => {
-                    io::Error::new(
-                        io::ErrorKind::Unsupported,
-                        format!("kernel has no SCTP (socket(SOCK_SEQPACKET, IPPROTO_SCTP): {e}); use the UDP-encapsulated userspace backend"),
-                    )
-                }
-                _ => e,
+            return Err(if is_no_sctp(&e) {
+                let msg = format!(
+                    "kernel has no SCTP (socket(SOCK_SEQPACKET, IPPROTO_SCTP): {e}); \
+                     use the UDP-encapsulated userspace backend"
+                );
+                io::Error::new(io::ErrorKind::Unsupported, msg)
+            } else {
+                e
             });
         }
         // SAFETY: `raw` is a fresh descriptor we own.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         set_opt(&fd, wire::SOL_SCTP, wire::SCTP_NODELAY, &1i32.to_ne_bytes())?;
-        set_opt(&fd, wire::SOL_SCTP, wire::SCTP_RECVRCVINFO, &1i32.to_ne_bytes())?;
-        for kind in [wire::SCTP_ASSOC_CHANGE, wire::SCTP_SHUTDOWN_EVENT, wire::SCTP_SEND_FAILED_EVENT] {
-            set_opt(&fd, wire::SOL_SCTP, wire::SCTP_EVENT, &wire::sctp_event(kind, true))?;
+        set_opt(
+            &fd,
+            wire::SOL_SCTP,
+            wire::SCTP_RECVRCVINFO,
+            &1i32.to_ne_bytes(),
+        )?;
+        for kind in [
+            wire::SCTP_ASSOC_CHANGE,
+            wire::SCTP_SHUTDOWN_EVENT,
+            wire::SCTP_SEND_FAILED_EVENT,
+        ] {
+            set_opt(
+                &fd,
+                wire::SOL_SCTP,
+                wire::SCTP_EVENT,
+                &wire::sctp_event(kind, true),
+            )?;
         }
         let mut initmsg = [0u8; 8];
         initmsg[0..2].copy_from_slice(&cfg.streams_out.to_ne_bytes());
@@ -128,7 +150,10 @@ impl KernelSctp {
             local,
             recv_buffer: vec![0u8; cfg.message_len_max],
             control: [0; CONTROL_WORDS],
-            peer_buffer: vec![0u8; 8 + cfg.peer_addresses_max * mem::size_of::<libc::sockaddr_in6>()],
+            peer_buffer: vec![
+                0u8;
+                8 + cfg.peer_addresses_max * mem::size_of::<libc::sockaddr_in6>()
+            ],
             discarding: false,
             stats: KernelSctpStats::default(),
             cfg,
@@ -149,9 +174,13 @@ impl KernelSctp {
     fn send_flags(&mut self, info: MessageInfo, data: &[u8]) -> Result<(), TransportError> {
         let mut control = [0u64; 4];
         // SAFETY: viewing a u64 array as bytes.
-        let control_bytes = unsafe { std::slice::from_raw_parts_mut(control.as_mut_ptr().cast::<u8>(), 32) };
+        let control_bytes =
+            unsafe { std::slice::from_raw_parts_mut(control.as_mut_ptr().cast::<u8>(), 32) };
         let control_len = wire::write_sndinfo_cmsg(control_bytes, &info);
-        let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut _, iov_len: data.len() };
+        let mut iov = libc::iovec {
+            iov_base: data.as_ptr() as *mut _,
+            iov_len: data.len(),
+        };
         // SAFETY: all-zero msghdr is valid.
         let mut msg: libc::msghdr = unsafe { mem::zeroed() };
         msg.msg_iov = &mut iov;
@@ -160,7 +189,13 @@ impl KernelSctp {
         msg.msg_controllen = control_len;
         loop {
             // SAFETY: msg points at live iov, data and control.
-            let n = unsafe { libc::sendmsg(self.fd.as_raw_fd(), &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+            let n = unsafe {
+                libc::sendmsg(
+                    self.fd.as_raw_fd(),
+                    &msg,
+                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                )
+            };
             if n >= 0 {
                 self.stats.messages_sent += 1;
                 return Ok(());
@@ -170,7 +205,9 @@ impl KernelSctp {
                 Some(libc::EINTR) => continue,
                 Some(libc::EAGAIN) => TransportError::Full,
                 Some(libc::EMSGSIZE) => TransportError::TooLong,
-                Some(libc::EINVAL) | Some(libc::EPIPE) | Some(libc::ENOENT) => TransportError::UnknownAssoc,
+                Some(libc::EINVAL) | Some(libc::EPIPE) | Some(libc::ENOENT) => {
+                    TransportError::UnknownAssoc
+                }
                 _ => TransportError::Io(e),
             });
         }
@@ -180,7 +217,10 @@ impl KernelSctp {
     fn recv_one(&mut self) -> io::Result<Option<Received>> {
         // SAFETY: all-zero values are valid for these C structs.
         let mut name: libc::sockaddr_storage = unsafe { mem::zeroed() };
-        let mut iov = libc::iovec { iov_base: self.recv_buffer.as_mut_ptr().cast(), iov_len: self.recv_buffer.len() };
+        let mut iov = libc::iovec {
+            iov_base: self.recv_buffer.as_mut_ptr().cast(),
+            iov_len: self.recv_buffer.len(),
+        };
         let mut msg: libc::msghdr = unsafe { mem::zeroed() };
         msg.msg_name = (&mut name as *mut libc::sockaddr_storage).cast();
         msg.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -197,15 +237,25 @@ impl KernelSctp {
                 _ => Err(e),
             };
         }
-        let from = sockaddr::parse(sockaddr::storage_bytes(&name, msg.msg_namelen))
-            .unwrap_or(self.local);
+        let from =
+            sockaddr::parse(sockaddr::storage_bytes(&name, msg.msg_namelen)).unwrap_or(self.local);
         let controllen = msg.msg_controllen.min(CONTROL_WORDS * 8);
-        Ok(Some(Received { len: n as usize, flags: msg.msg_flags, control_len: controllen, from }))
+        Ok(Some(Received {
+            len: n as usize,
+            flags: msg.msg_flags,
+            control_len: controllen,
+            from,
+        }))
     }
 
     fn control_bytes(&self, len: usize) -> &[u8] {
         // SAFETY: viewing the u64 control array as bytes; len is clamped by the caller.
-        unsafe { std::slice::from_raw_parts(self.control.as_ptr().cast::<u8>(), len.min(CONTROL_WORDS * 8)) }
+        unsafe {
+            std::slice::from_raw_parts(
+                self.control.as_ptr().cast::<u8>(),
+                len.min(CONTROL_WORDS * 8),
+            )
+        }
     }
 }
 
@@ -245,11 +295,21 @@ impl SctpTransport for KernelSctp {
             addr_num: i32,
             addrs: *mut libc::sockaddr,
         }
-        let mut param = GetAddrsOld { assoc_id: 0, addr_num: addr_len as i32, addrs: (&mut storage as *mut libc::sockaddr_storage).cast() };
+        let mut param = GetAddrsOld {
+            assoc_id: 0,
+            addr_num: addr_len as i32,
+            addrs: (&mut storage as *mut libc::sockaddr_storage).cast(),
+        };
         let mut len = mem::size_of::<GetAddrsOld>() as libc::socklen_t;
         // SAFETY: param and storage live across the call; len is param's size.
         let rc = unsafe {
-            libc::getsockopt(self.fd.as_raw_fd(), wire::SOL_SCTP, wire::SCTP_SOCKOPT_CONNECTX3, (&mut param as *mut GetAddrsOld).cast(), &mut len)
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                wire::SOL_SCTP,
+                wire::SCTP_SOCKOPT_CONNECTX3,
+                (&mut param as *mut GetAddrsOld).cast(),
+                &mut len,
+            )
         };
         let e = io::Error::last_os_error();
         if rc == 0 || e.raw_os_error() == Some(libc::EINPROGRESS) {
@@ -259,23 +319,52 @@ impl SctpTransport for KernelSctp {
         Err(TransportError::Io(e))
     }
 
-    fn send(&mut self, _now: Instant, assoc: AssocId, stream: StreamId, ppid: Ppid, data: &[u8]) -> Result<(), TransportError> {
-        self.send_flags(MessageInfo { assoc, stream, ppid, flags: 0 }, data)
+    fn send(
+        &mut self,
+        _now: Instant,
+        assoc: AssocId,
+        stream: StreamId,
+        ppid: Ppid,
+        data: &[u8],
+    ) -> Result<(), TransportError> {
+        self.send_flags(
+            MessageInfo {
+                assoc,
+                stream,
+                ppid,
+                flags: 0,
+            },
+            data,
+        )
     }
 
     fn shutdown(&mut self, _now: Instant, assoc: AssocId) -> Result<(), TransportError> {
         // RFC 6458 §5.3.4: SCTP_EOF starts a graceful shutdown.
-        let info = MessageInfo { assoc, stream: StreamId(0), ppid: Ppid(0), flags: wire::SCTP_EOF };
+        let info = MessageInfo {
+            assoc,
+            stream: StreamId(0),
+            ppid: Ppid(0),
+            flags: wire::SCTP_EOF,
+        };
         self.send_flags(info, &[])
     }
 
     fn abort(&mut self, _now: Instant, assoc: AssocId) -> Result<(), TransportError> {
         // RFC 6458 §5.3.4: SCTP_ABORT aborts the association.
-        let info = MessageInfo { assoc, stream: StreamId(0), ppid: Ppid(0), flags: wire::SCTP_ABORT };
+        let info = MessageInfo {
+            assoc,
+            stream: StreamId(0),
+            ppid: Ppid(0),
+            flags: wire::SCTP_ABORT,
+        };
         self.send_flags(info, &[])
     }
 
-    fn peer_addresses(&mut self, assoc: AssocId, out: &mut [SocketAddr]) -> Result<usize, TransportError> {
+    fn peer_addresses(
+        &mut self,
+        assoc: AssocId,
+        out: &mut [SocketAddr],
+    ) -> Result<usize, TransportError> {
         // struct sctp_getaddrs { assoc_id i32, addr_num u32, addrs[] } (RFC 6458 §9.3).
         let buffer = &mut self.peer_buffer;
         buffer.fill(0);
@@ -283,7 +372,13 @@ impl SctpTransport for KernelSctp {
         let mut len = buffer.len() as libc::socklen_t;
         // SAFETY: buffer is valid for len bytes.
         let rc = unsafe {
-            libc::getsockopt(self.fd.as_raw_fd(), wire::SOL_SCTP, wire::SCTP_GET_PEER_ADDRS, buffer.as_mut_ptr().cast(), &mut len)
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                wire::SOL_SCTP,
+                wire::SCTP_GET_PEER_ADDRS,
+                buffer.as_mut_ptr().cast(),
+                &mut len,
+            )
         };
         if rc < 0 {
             let e = io::Error::last_os_error();
@@ -296,19 +391,38 @@ impl SctpTransport for KernelSctp {
         let mut rest = &buffer[8..(len as usize).min(buffer.len())];
         let mut written = 0;
         while written < out.len() {
-            let Some(addr) = sockaddr::parse(rest) else { break };
+            let Some(addr) = sockaddr::parse(rest) else {
+                break;
+            };
             out[written] = addr;
             written += 1;
-            let step = if addr.is_ipv4() { mem::size_of::<libc::sockaddr_in>() } else { mem::size_of::<libc::sockaddr_in6>() };
+            let step = if addr.is_ipv4() {
+                mem::size_of::<libc::sockaddr_in>()
+            } else {
+                mem::size_of::<libc::sockaddr_in6>()
+            };
             rest = rest.get(step..).unwrap_or(&[]);
         }
         Ok(count.max(written))
     }
 
-    fn poll(&mut self, _now: Instant, budget: usize, mut on_event: impl FnMut(TransportEvent<'_>)) -> io::Result<usize> {
+    fn poll(
+        &mut self,
+        _now: Instant,
+        budget: usize,
+        mut on_event: impl FnMut(TransportEvent<'_>),
+    ) -> io::Result<usize> {
         let mut delivered = 0;
         while delivered < budget {
-            let Some(Received { len, flags, control_len, from }) = self.recv_one()? else { break };
+            let Some(Received {
+                len,
+                flags,
+                control_len,
+                from,
+            }) = self.recv_one()?
+            else {
+                break;
+            };
             let complete = flags & libc::MSG_EOR != 0;
             if self.discarding || !complete {
                 // A message larger than the buffer arrives in parts: drop it whole.
@@ -339,7 +453,12 @@ impl SctpTransport for KernelSctp {
                 };
                 self.stats.messages_received += 1;
                 let data = &self.recv_buffer[..len];
-                on_event(TransportEvent::Data { assoc: info.assoc, stream: info.stream, ppid: info.ppid, data });
+                on_event(TransportEvent::Data {
+                    assoc: info.assoc,
+                    stream: info.stream,
+                    ppid: info.ppid,
+                    data,
+                });
             }
             delivered += 1;
         }
@@ -349,9 +468,16 @@ impl SctpTransport for KernelSctp {
     fn wait(&mut self, now: Instant, until: Option<Instant>) -> io::Result<()> {
         let timeout_ms = match until {
             None => -1,
-            Some(t) => t.saturating_duration_since(now).as_millis().min(i32::MAX as u128) as i32,
+            Some(t) => t
+                .saturating_duration_since(now)
+                .as_millis()
+                .min(i32::MAX as u128) as i32,
         };
-        let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        let mut pfd = libc::pollfd {
+            fd: self.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
         // SAFETY: one valid pollfd.
         if unsafe { libc::poll(&mut pfd, 1, timeout_ms) } < 0 {
             let e = io::Error::last_os_error();
@@ -375,7 +501,9 @@ const MSG_NOTIFICATION: i32 = 0x8000;
 fn notification_event(n: Notification<'_>, from: SocketAddr) -> Option<TransportEvent<'_>> {
     match n {
         Notification::AssocChange { assoc, state, .. } => match state {
-            AssocState::CommUp | AssocState::Restart => Some(TransportEvent::Up { assoc, peer: from }),
+            AssocState::CommUp | AssocState::Restart => {
+                Some(TransportEvent::Up { assoc, peer: from })
+            }
             AssocState::CommLost | AssocState::CantStart => Some(TransportEvent::Lost { assoc }),
             AssocState::ShutdownComplete => Some(TransportEvent::Closed { assoc }),
             AssocState::Unknown(_) => None,
@@ -391,9 +519,25 @@ fn notification_event(n: Notification<'_>, from: SocketAddr) -> Option<Transport
     }
 }
 
+/// The errors `socket(2)` gives when the kernel has no SCTP module.
+fn is_no_sctp(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EPROTONOSUPPORT) | Some(libc::ESOCKTNOSUPPORT) | Some(libc::EAFNOSUPPORT)
+    )
+}
+
 fn set_opt(fd: &OwnedFd, level: i32, name: i32, value: &[u8]) -> io::Result<()> {
     // SAFETY: value is valid for its length.
-    let rc = unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, value.as_ptr().cast(), value.len() as libc::socklen_t) };
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            value.as_ptr().cast(),
+            value.len() as libc::socklen_t,
+        )
+    };
     if rc < 0 {
         return Err(io::Error::last_os_error());
     }
@@ -407,7 +551,14 @@ fn bind_all(fd: &OwnedFd, addrs: &[SocketAddr]) -> io::Result<()> {
     let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
     let len = sockaddr::write(&first, &mut storage);
     // SAFETY: storage holds a valid sockaddr of len bytes.
-    if unsafe { libc::bind(fd.as_raw_fd(), (&storage as *const libc::sockaddr_storage).cast(), len) } < 0 {
+    if unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&storage as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    } < 0
+    {
         return Err(io::Error::last_os_error());
     }
     let port = local_addr(fd)?.port();
@@ -415,7 +566,12 @@ fn bind_all(fd: &OwnedFd, addrs: &[SocketAddr]) -> io::Result<()> {
         let mut addr = *addr;
         addr.set_port(port);
         let len = sockaddr::write(&addr, &mut storage);
-        set_opt(fd, wire::SOL_SCTP, wire::SCTP_SOCKOPT_BINDX_ADD, &sockaddr::storage_bytes(&storage, len).to_vec())?;
+        set_opt(
+            fd,
+            wire::SOL_SCTP,
+            wire::SCTP_SOCKOPT_BINDX_ADD,
+            sockaddr::storage_bytes(&storage, len),
+        )?;
     }
     Ok(())
 }
@@ -424,7 +580,14 @@ fn local_addr(fd: &OwnedFd) -> io::Result<SocketAddr> {
     // SAFETY: all-zero sockaddr_storage is valid; getsockname writes at most len bytes.
     let mut storage: libc::sockaddr_storage = unsafe { mem::zeroed() };
     let mut len = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    if unsafe { libc::getsockname(fd.as_raw_fd(), (&mut storage as *mut libc::sockaddr_storage).cast(), &mut len) } < 0 {
+    if unsafe {
+        libc::getsockname(
+            fd.as_raw_fd(),
+            (&mut storage as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    } < 0
+    {
         return Err(io::Error::last_os_error());
     }
     sockaddr::parse(sockaddr::storage_bytes(&storage, len))
@@ -439,7 +602,10 @@ mod tests {
     // host with it, open() succeeds. Method: open on loopback and check either outcome.
     #[test]
     fn kernel_sctp_open_reports_missing_sctp() {
-        let cfg = KernelSctpConfig { local_addrs: vec!["127.0.0.1:0".parse().unwrap()], ..Default::default() };
+        let cfg = KernelSctpConfig {
+            local_addrs: vec!["127.0.0.1:0".parse().unwrap()],
+            ..Default::default()
+        };
         match KernelSctp::open(cfg) {
             Ok(sctp) => assert_ne!(sctp.local_addr().port(), 0),
             Err(e) => {
@@ -453,12 +619,32 @@ mod tests {
     #[test]
     fn kernel_sctp_notification_events() {
         let peer: SocketAddr = "192.0.2.1:3863".parse().unwrap();
-        let up = Notification::AssocChange { assoc: AssocId(1), state: AssocState::CommUp, error: 0 };
-        assert!(matches!(notification_event(up, peer), Some(TransportEvent::Up { assoc: AssocId(1), peer: p }) if p == peer));
-        let lost = Notification::AssocChange { assoc: AssocId(1), state: AssocState::CommLost, error: 0 };
-        assert!(matches!(notification_event(lost, peer), Some(TransportEvent::Lost { .. })));
-        let done = Notification::AssocChange { assoc: AssocId(1), state: AssocState::ShutdownComplete, error: 0 };
-        assert!(matches!(notification_event(done, peer), Some(TransportEvent::Closed { .. })));
+        let up = Notification::AssocChange {
+            assoc: AssocId(1),
+            state: AssocState::CommUp,
+            error: 0,
+        };
+        let event = notification_event(up, peer);
+        let up_at = |p: &SocketAddr| *p == peer;
+        assert!(matches!(event, Some(TransportEvent::Up { assoc: AssocId(1), peer: p }) if up_at(&p)));
+        let lost = Notification::AssocChange {
+            assoc: AssocId(1),
+            state: AssocState::CommLost,
+            error: 0,
+        };
+        assert!(matches!(
+            notification_event(lost, peer),
+            Some(TransportEvent::Lost { .. })
+        ));
+        let done = Notification::AssocChange {
+            assoc: AssocId(1),
+            state: AssocState::ShutdownComplete,
+            error: 0,
+        };
+        assert!(matches!(
+            notification_event(done, peer),
+            Some(TransportEvent::Closed { .. })
+        ));
         assert!(notification_event(Notification::Shutdown { assoc: AssocId(1) }, peer).is_none());
     }
 }
