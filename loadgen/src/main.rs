@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use loadgen::capacity::{sweep, SweepOptions};
 use loadgen::op::OpKind;
 use loadgen::quickstart::Choice;
-use loadgen::report::{ratio, RunResult};
+use loadgen::report::{median, ratio, Ratio, RunResult};
 use loadgen::runner::{run, RunOptions};
 use loadgen::scenario::{LoopMode, Overrides, Scenario, TargetKind};
 use loadgen::target;
@@ -34,6 +34,13 @@ enum Command {
         scenario: Option<PathBuf>,
         #[command(flatten)]
         overrides: Overrides,
+        /// Also run the same scenario against an embedded udp-echo server, right after each
+        /// run, and print target/udp-echo ratios per op kind.
+        #[arg(long)]
+        baseline: bool,
+        /// Run this many times (alternating with the baseline) and report the median ratio.
+        #[arg(long, default_value_t = 1)]
+        repeats: u32,
         #[command(flatten)]
         output: Output,
     },
@@ -166,6 +173,8 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Run {
             scenario,
             overrides,
+            baseline,
+            repeats,
             output,
         } => {
             let mut s = match scenario {
@@ -176,7 +185,17 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
             };
             s.apply(&overrides)?;
-            run_and_report(&s, None, &output)?;
+            anyhow::ensure!(
+                (1..=REPEATS_MAX).contains(&repeats),
+                "--repeats: 1..={REPEATS_MAX}"
+            );
+            if !baseline {
+                for _ in 0..repeats {
+                    run_and_report(&s, None, &output)?;
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            run_with_baseline(&s, repeats, &output)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::UdpEcho(args) => {
@@ -244,6 +263,44 @@ fn run_and_report(
         println!("report: {} and {}", json.display(), html.display());
     }
     Ok(result)
+}
+
+/// Runs `s` and the same scenario against udp-echo, alternately (A B A B ...) so that drift
+/// hits both, and prints each ratio and the median per op kind.
+fn run_with_baseline(s: &Scenario, repeats: u32, output: &Output) -> anyhow::Result<()> {
+    let mut echo = s.clone();
+    echo.target.kind = TargetKind::UdpEcho;
+    echo.target.address = None;
+    let mut ratios: Vec<Ratio> = Vec::new();
+    for _ in 0..repeats {
+        let result = run_and_report(s, None, output)?;
+        let baseline = run_and_report(&echo, None, output)?;
+        for kind in OpKind::ALL {
+            if let Some(r) = ratio(&result, &baseline, kind) {
+                println!("{r}");
+                ratios.push(r);
+            }
+        }
+    }
+    for kind in OpKind::ALL {
+        let mut values: Vec<f64> = ratios
+            .iter()
+            .filter(|r| r.kind == kind)
+            .map(|r| r.throughput)
+            .collect();
+        if let Some(median) = median(&mut values) {
+            println!(
+                "{}: median throughput ratio {} / udp-echo over {} runs: {median:.3} \
+                 (min {:.3}, max {:.3})",
+                kind.name(),
+                s.target.kind.name(),
+                values.len(),
+                values[0],
+                values[values.len() - 1]
+            );
+        }
+    }
+    Ok(())
 }
 
 fn write_reports(result: &RunResult, dir: &Path) -> anyhow::Result<(PathBuf, PathBuf)> {
@@ -377,3 +434,6 @@ fn op_kind(kind: Kind) -> OpKind {
         Kind::Resolve => OpKind::Resolve,
     }
 }
+
+/// Repeats of `run --repeats`; each is a full run, so more is a different tool.
+const REPEATS_MAX: u32 = 100;

@@ -293,6 +293,20 @@ impl std::fmt::Display for Ratio {
     }
 }
 
+/// Sorts `values` and returns their median; `None` when empty. NaNs sort last.
+pub fn median(values: &mut [f64]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Greater));
+    let middle = values.len() / 2;
+    Some(if values.len() % 2 == 1 {
+        values[middle]
+    } else {
+        (values[middle - 1] + values[middle]) / 2.0
+    })
+}
+
 /// JSON schema version.
 pub const SCHEMA: u32 = 1;
 /// Points kept of each latency CDF.
@@ -348,5 +362,8 @@ mod tests {
         );
         assert!(ratio(&new, &baseline, OpKind::Register).is_none());
         assert!(new.summary().contains("resolve"));
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
+        assert_eq!(median(&mut []), None);
     }
 }

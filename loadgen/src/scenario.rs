@@ -79,6 +79,17 @@ pub enum TargetKind {
     UdpEcho,
 }
 
+impl TargetKind {
+    /// The name used in files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            TargetKind::Model => "model",
+            TargetKind::Registrar => "registrar",
+            TargetKind::UdpEcho => "udp-echo",
+        }
+    }
+}
+
 /// The pools.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
