@@ -354,7 +354,7 @@ impl Association {
         assert!(os > 0 && is > 0, "zero streams are rejected when parsing");
         self.out_streams = os;
         self.in_streams = is;
-        self.out_ssn.clear();
+        // Keep SSNs already given to messages queued before the association came up.
         self.out_ssn.resize(usize::from(os), 0);
         self.in_ssn.clear();
         self.in_ssn.resize(usize::from(is), 0);
@@ -387,6 +387,12 @@ impl Association {
             c.local_tag,
             c.local_tsn,
         );
+        let unacked = self.tx.iter().filter(|c| c.flags & data_flag::END != 0).count();
+        if unacked > 0 {
+            // The peer lost its state: what it had not acknowledged is gone.
+            let e = Event::SendFailed { assoc: self.handle, messages: unacked as u32 };
+            ctx.events.push(e);
+        }
         self.recycle_buffers(ctx.pool);
         *self = fresh;
         self.adopt_cookie(ctx.cfg, now, c);

@@ -743,3 +743,28 @@ fn closed_window_then_reopen() {
     }
     assert!(!net.has_event(B, |e| matches!(e, Event::CommunicationLost(_))));
 }
+
+// Goal: messages sent right after `connect`, before the handshake completes, are delivered in
+// order together with those sent afterwards (their SSNs survive the INIT ACK).
+#[test]
+fn send_before_connected() {
+    let mut net = Net::new(0x5b, Faults::default());
+    net.add(Endpoint::new(fast_config(), [1; 32]), addr(1));
+    let mut b = Endpoint::new(fast_config(), [2; 32]);
+    b.listen(PORT_B);
+    net.add(b, addr(2));
+    let now = net.now;
+    let ha = net.nodes[A].endpoint.connect(now, addr(2), PORT_A, PORT_B).unwrap();
+    for seq in 0..3 {
+        net.nodes[A].endpoint.send(now, ha, 1, 11, false, &message(0, 1, seq, false, 100)).unwrap();
+    }
+    net.run_until(1000, |n| n.has_event(A, |e| *e == Event::Connected(ha)));
+    for seq in 3..6 {
+        let now = net.now;
+        net.nodes[A].endpoint.send(now, ha, 1, 11, false, &message(0, 1, seq, false, 100)).unwrap();
+    }
+    net.run_until(1000, |n| n.nodes[B].received.len() == 6);
+    for (seq, r) in net.nodes[B].received.iter().enumerate() {
+        assert_eq!(r.data, message(0, 1, seq as u32, false, 100));
+    }
+}
