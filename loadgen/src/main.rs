@@ -44,7 +44,8 @@ enum Command {
         #[command(flatten)]
         output: Output,
     },
-    /// Baseline: UDP echo server plus closed-loop (or open-loop) clients on loopback.
+    /// Baseline: UDP echo server plus closed-loop (or open-loop) clients on loopback. Round
+    /// trips are reported as `resolve`, so that `compare` lines them up with resolutions.
     UdpEcho(UdpEcho),
     /// Sweep the offered resolution rate until p99 passes a bound; print the rate per core.
     Capacity(CapacityArgs),
