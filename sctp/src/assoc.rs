@@ -168,6 +168,7 @@ pub(crate) struct Association {
     partial_bytes_acked: u32,
     fast_recovery_exit: Option<u32>,
     fast_retransmit_now: bool,
+    counters: AssociationStats,
     /// The last SACK advertised less than one packet of window.
     peer_window_closed: bool,
     /// A SACK arrived since the last T3 expiry.
@@ -303,6 +304,7 @@ impl Association {
             partial_bytes_acked: 0,
             fast_recovery_exit: None,
             fast_retransmit_now: false,
+            counters: AssociationStats::default(),
             peer_window_closed: false,
             sack_since_t3: false,
             rtt_probe: None,
@@ -387,10 +389,17 @@ impl Association {
             c.local_tag,
             c.local_tsn,
         );
-        let unacked = self.tx.iter().filter(|c| c.flags & data_flag::END != 0).count();
+        let unacked = self
+            .tx
+            .iter()
+            .filter(|c| c.flags & data_flag::END != 0)
+            .count();
         if unacked > 0 {
             // The peer lost its state: what it had not acknowledged is gone.
-            let e = Event::SendFailed { assoc: self.handle, messages: unacked as u32 };
+            let e = Event::SendFailed {
+                assoc: self.handle,
+                messages: unacked as u32,
+            };
             ctx.events.push(e);
         }
         self.recycle_buffers(ctx.pool);
@@ -861,6 +870,7 @@ impl Association {
             }
         }
         if any {
+            self.counters.fast_retransmits += 1;
             self.fast_retransmit_now = true;
             if self.fast_recovery_exit.is_none() {
                 // §7.2.3/§7.2.4: halve and enter Fast Recovery until everything now
@@ -1321,6 +1331,7 @@ impl Association {
     fn expire_t3(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
         // §6.1 A: an unanswered zero window probe does not count as an error while the peer
         // keeps sending SACKs; its interval still backs off exponentially below.
+        self.counters.t3_expirations += 1;
         let probing = self.peer_window_closed && core::mem::take(&mut self.sack_since_t3);
         if !probing && self.count_error(ctx) {
             return;
@@ -1375,7 +1386,12 @@ impl Association {
         if self.error_count > ctx.cfg.assoc_max_retrans {
             // §8.1: report and abort.
             if self.peer_tag != 0 {
-                let (r, l, p, t) = (self.remote, self.local_port, self.remote_port, self.peer_tag);
+                let (r, l, p, t) = (
+                    self.remote,
+                    self.local_port,
+                    self.remote_port,
+                    self.peer_tag,
+                );
                 ctx.responses.abort(r, l, p, t, 0);
             }
             self.close(ctx, Event::CommunicationLost(self.handle));
@@ -1626,6 +1642,10 @@ impl Association {
             w.put_slice(&b[..to - a.len()]);
         }
         w.end_chunk(s);
+        if c.sent_count > 0 {
+            self.counters.retransmitted_chunks += 1;
+        }
+        self.counters.data_chunks_sent += 1;
         let t = &mut self.tx[k];
         t.state = TxState::InFlight;
         t.sent_at = now;
@@ -1678,6 +1698,44 @@ impl Association {
     pub(crate) fn buffered_bytes(&self) -> usize {
         self.tx_bytes.len()
     }
+
+    /// A snapshot of the transmission state and counters.
+    pub(crate) fn stats(&self) -> AssociationStats {
+        AssociationStats {
+            rto_us: crate::time::duration_us(self.rto),
+            srtt_us: self.srtt_us,
+            cwnd_bytes: self.cwnd,
+            in_flight_bytes: self.in_flight,
+            peer_rwnd_bytes: self.peer_rwnd,
+            error_count: self.error_count,
+            ..self.counters
+        }
+    }
+}
+
+/// Per-association transmission state and counters, for diagnostics and snapshot tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AssociationStats {
+    /// Current retransmission timeout.
+    pub rto_us: u64,
+    /// Smoothed RTT, once measured.
+    pub srtt_us: Option<u64>,
+    /// Congestion window.
+    pub cwnd_bytes: u32,
+    /// Bytes sent and not yet acknowledged (or marked for retransmission).
+    pub in_flight_bytes: u32,
+    /// The peer's receive window as we estimate it.
+    pub peer_rwnd_bytes: u32,
+    /// Consecutive unanswered retransmissions or heartbeats.
+    pub error_count: u32,
+    /// DATA chunks sent, first transmissions and retransmissions.
+    pub data_chunks_sent: u64,
+    /// DATA chunks sent again.
+    pub retransmitted_chunks: u64,
+    /// Fast retransmit events (§7.2.4).
+    pub fast_retransmits: u64,
+    /// T3-rtx expirations (§6.3.3).
+    pub t3_expirations: u64,
 }
 
 /// Largest user-data piece per DATA chunk: a packet minus headers and a reserved SACK.

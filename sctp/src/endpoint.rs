@@ -5,7 +5,9 @@ use core::net::{IpAddr, SocketAddr};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 
-use crate::assoc::{parse_init_params, Association, Ctx, Flow, InitRefusal, ReportBuf, State};
+use crate::assoc::{
+    parse_init_params, Association, AssociationStats, Ctx, Flow, InitRefusal, ReportBuf, State,
+};
 use crate::config::EndpointConfig;
 use crate::cookie::{CookieState, TagSource, ADDRESSES_MAX, COOKIE_LEN_MAX};
 use crate::time::Instant;
@@ -323,6 +325,13 @@ impl Endpoint {
         let s = self.slots.get(assoc.index())?;
         (s.generation == assoc.generation()).then_some(())?;
         s.assoc.as_ref().map(|a| a.remote)
+    }
+
+    /// Transmission state and counters of `assoc`.
+    pub fn association_stats(&self, assoc: AssociationHandle) -> Option<AssociationStats> {
+        let s = self.slots.get(assoc.index())?;
+        (s.generation == assoc.generation()).then_some(())?;
+        s.assoc.as_ref().map(|a| a.stats())
     }
 
     /// User bytes queued or unacknowledged on `assoc`.
@@ -941,7 +950,8 @@ struct Response {
 
 /// The longest stateless reply: an INIT ACK with the largest cookie and reported parameters.
 // Each reported parameter gains a 4-byte Unrecognized Parameter header: at most double.
-const RESPONSE_BYTES_MAX: usize = 12 + 4 + 16 + 4 + COOKIE_LEN_MAX + 2 * crate::assoc::REPORT_BYTES_MAX;
+const RESPONSE_BYTES_MAX: usize =
+    12 + 4 + 16 + 4 + COOKIE_LEN_MAX + 2 * crate::assoc::REPORT_BYTES_MAX;
 const _: () = assert!(RESPONSE_BYTES_MAX <= crate::config::MTU_MIN as usize);
 
 /// Replies that need no association: INIT ACK, OOTB ABORT, SHUTDOWN COMPLETE, stale cookie.

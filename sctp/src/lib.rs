@@ -61,6 +61,7 @@ pub mod testing;
 pub mod time;
 pub mod wire;
 
+pub use assoc::AssociationStats;
 pub use config::EndpointConfig;
 pub use endpoint::{
     AssociationHandle, ConnectError, Endpoint, Event, MessageInfo, SendError, Stats, Transmit,

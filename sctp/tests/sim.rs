@@ -734,7 +734,10 @@ fn closed_window_then_reopen() {
         }
     }
     assert!(full > 0, "A's buffer filled");
-    assert!(!net.has_event(A, |e| matches!(e, Event::CommunicationLost(_))), "probing is no failure");
+    assert!(
+        !net.has_event(A, |e| matches!(e, Event::CommunicationLost(_))),
+        "probing is no failure"
+    );
     net.nodes[B].reading = true;
     net.read_all(hb, B);
     net.run_until(100_000, |n| n.nodes[B].received.len() == sent as usize);
@@ -754,17 +757,80 @@ fn send_before_connected() {
     b.listen(PORT_B);
     net.add(b, addr(2));
     let now = net.now;
-    let ha = net.nodes[A].endpoint.connect(now, addr(2), PORT_A, PORT_B).unwrap();
+    let ha = net.nodes[A]
+        .endpoint
+        .connect(now, addr(2), PORT_A, PORT_B)
+        .unwrap();
     for seq in 0..3 {
-        net.nodes[A].endpoint.send(now, ha, 1, 11, false, &message(0, 1, seq, false, 100)).unwrap();
+        net.nodes[A]
+            .endpoint
+            .send(now, ha, 1, 11, false, &message(0, 1, seq, false, 100))
+            .unwrap();
     }
     net.run_until(1000, |n| n.has_event(A, |e| *e == Event::Connected(ha)));
     for seq in 3..6 {
         let now = net.now;
-        net.nodes[A].endpoint.send(now, ha, 1, 11, false, &message(0, 1, seq, false, 100)).unwrap();
+        net.nodes[A]
+            .endpoint
+            .send(now, ha, 1, 11, false, &message(0, 1, seq, false, 100))
+            .unwrap();
     }
     net.run_until(1000, |n| n.nodes[B].received.len() == 6);
     for (seq, r) in net.nodes[B].received.iter().enumerate() {
         assert_eq!(r.data, message(0, 1, seq as u32, false, 100));
     }
+}
+
+// Goal: a committed table of behaviour under loss (STYLE §7 item 7), so changes to
+// retransmission or congestion control show in review. Method: a loss × message-size grid,
+// 100 messages each way per cell, one fixed seed; the table is compared with
+// `tests/snapshots/loss_sweep.txt` (set SCTP_UPDATE_SNAPSHOTS=1 to rewrite it).
+#[test]
+fn loss_sweep_snapshot() {
+    let mut table = String::from(
+        "loss_pm size_b  time_ms packets data_sent retransmitted fast_rtx t3_expired\n",
+    );
+    for loss in [0u32, 50, 100, 200, 300] {
+        for size in [200usize, 4000] {
+            let faults = Faults {
+                loss_per_mille: loss,
+                duplicate_per_mille: 20,
+                delay_min: Duration::from_millis(5),
+                delay_max: Duration::from_millis(15),
+            };
+            let cfg = EndpointConfig {
+                assoc_max_retrans: 30,
+                path_max_retrans: 30,
+                ..fast_config()
+            };
+            let (mut net, ha, hb) = pair(0x5eed, faults, cfg);
+            let start = net.now;
+            let packets_before = net.packets_sent;
+            exchange(&mut net, ha, hb, 100, size, 1_000_000);
+            let sa = net.nodes[A].endpoint.association_stats(ha).unwrap();
+            let sb = net.nodes[B].endpoint.association_stats(hb).unwrap();
+            table.push_str(&format!(
+                "{loss:7} {size:6} {:8} {:7} {:9} {:13} {:8} {:10}\n",
+                (net.now - start).as_millis(),
+                net.packets_sent - packets_before,
+                sa.data_chunks_sent + sb.data_chunks_sent,
+                sa.retransmitted_chunks + sb.retransmitted_chunks,
+                sa.fast_retransmits + sb.fast_retransmits,
+                sa.t3_expirations + sb.t3_expirations,
+            ));
+        }
+    }
+    println!("{table}");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/snapshots/loss_sweep.txt"
+    );
+    if std::env::var_os("SCTP_UPDATE_SNAPSHOTS").is_some() || !std::path::Path::new(path).exists() {
+        std::fs::write(path, &table).unwrap();
+    }
+    let committed = std::fs::read_to_string(path).unwrap();
+    assert_eq!(
+        committed, table,
+        "behaviour changed: review, then SCTP_UPDATE_SNAPSHOTS=1"
+    );
 }
