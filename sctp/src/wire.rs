@@ -633,6 +633,20 @@ mod tests {
         assert!(!checksum_ok(&p));
     }
 
+    // Goal: our CRC32c is the standard CRC-32C, stored least significant byte first, which is
+    // what Linux does: `sctp_compute_cksum` returns `cpu_to_le32(~crc32c(~0, packet))`.
+    // Method: the CRC-32C check value of "123456789" (0xe3069283), and its placement.
+    #[test]
+    fn checksum_value_and_byte_order() {
+        assert_eq!(crc32c::crc32c(b"123456789"), 0xe306_9283);
+        let mut p = [0u8; 16];
+        p[12..].copy_from_slice(&[0x0b, 0, 0, 4]);
+        seal(&mut p);
+        let mut zeroed = p;
+        zeroed[8..12].fill(0);
+        assert_eq!(p[8..12], crc32c::crc32c(&zeroed).to_le_bytes());
+    }
+
     // Goal: truncating a chunk list at every length, and shrinking the length field to every
     // smaller value, yields errors or shorter chunks, never a panic (STYLE §7 item 2).
     #[test]
