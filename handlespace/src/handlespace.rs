@@ -916,14 +916,17 @@ fn select<R: Rng + ?Sized>(
         //# The probability of selecting a pool element should be the ratio of the weight of
         //# that pool element to the sum of weights.
         Selector::Weighted(fenwick) => {
-            for _ in 0..items {
+            for draw in 0..items {
                 if fenwick.total() == 0 {
                     break;
                 }
                 let position = fenwick.find(rng.random_range(0..fenwick.total()));
                 out.push(pool.members[position]);
-                // Zeroing a picked weight draws the next item without replacement.
-                fenwick.set(position, 0);
+                // Zeroing a picked weight draws the next item without replacement; the last
+                // draw needs no zeroing, which makes a one-item answer a single tree descent.
+                if draw + 1 < items {
+                    fenwick.set(position, 0);
+                }
             }
             let degrades = pool.policy.degrades();
             for &slot in out.iter() {
@@ -932,7 +935,10 @@ fn select<R: Rng + ?Sized>(
                     element.degradation = element.degradation.saturating_add(1);
                 }
                 let weight = pool.policy.weight(&element.settings, element.degradation);
-                fenwick.set(element.member_position as usize, weight);
+                let position = element.member_position as usize;
+                if fenwick.value(position) != weight {
+                    fenwick.set(position, weight);
+                }
             }
         }
         Selector::Ordered(ordered) => {

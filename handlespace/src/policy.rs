@@ -266,6 +266,10 @@ impl Fenwick {
         self.total
     }
 
+    pub(crate) fn value(&self, position: usize) -> u64 {
+        self.values[position]
+    }
+
     pub(crate) fn push(&mut self, value: u64) {
         let i = self.values.len() + 1;
         let low = i & i.wrapping_neg();
