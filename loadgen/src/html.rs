@@ -112,7 +112,7 @@ fn throughput_svg(result: &RunResult) -> String {
         &format!("ops/s per {} ms", result.bucket_ms),
         TICKS,
         |x| format!("{x:.1}"),
-        |y| human(y),
+        human,
     );
     for (i, o) in result.ops.iter().enumerate() {
         let points: Vec<(f64, f64)> = o
