@@ -60,7 +60,7 @@ pub struct UdpClient {
     op_timeout: Duration,
     sweep_next_at: Instant,
     send_buffer: Vec<u8>,
-    recv_buffer: Vec<u8>,
+    recv_batch: Batch,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -123,7 +123,7 @@ impl UdpClient {
             op_timeout: Duration::from_millis(scenario.run.op_timeout_ms),
             sweep_next_at: now,
             send_buffer: vec![0; usize::from(scenario.target.payload_bytes)],
-            recv_buffer: vec![0; DATAGRAM_MAX],
+            recv_batch: Batch::new(),
         })
     }
 
@@ -138,15 +138,17 @@ impl UdpClient {
         now: Instant,
         completions: &mut Vec<Completion>,
     ) -> anyhow::Result<()> {
-        for _ in 0..RECV_BATCH_MAX {
-            let len = match self.sockets[index].recv(&mut self.recv_buffer) {
-                Ok(len) => len,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
-                // ICMP port unreachable from a target that went away: ops will time out.
-                Err(e) if e.kind() == ErrorKind::ConnectionRefused => return Ok(()),
-                Err(e) => return Err(e.into()),
-            };
-            let Ok(header) = Header::parse(&self.recv_buffer[..len]) else {
+        let fd = self.sockets[index].as_raw_fd();
+        let received = match self.recv_batch.receive(fd, libc::MSG_DONTWAIT) {
+            Ok(received) => received,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+            // ICMP port unreachable from a target that went away: ops will time out.
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::Interrupted => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        for i in 0..received {
+            let Ok(header) = Header::parse(self.recv_batch.datagram(i)) else {
                 continue; // Not ours; a target's garbage is counted by timeouts.
             };
             if header.flags == REQUEST && header.kind == OpKind::KeepAlive {
@@ -396,42 +398,46 @@ impl Drop for EchoServer {
 }
 
 fn echo_loop(socket: &UdpSocket, stop: &AtomicBool) {
-    let mut batch = EchoBatch::new();
+    let mut batch = Batch::new();
+    let fd = socket.as_raw_fd();
     while !stop.load(Ordering::Relaxed) {
-        // A read timeout (or EINTR) returns an error: check `stop` again.
-        let _ = batch.echo(socket);
+        // A read timeout (or EINTR) returns an error: check `stop` again. A failed send drops
+        // datagrams, as UDP may; the client counts them as timeouts.
+        if let Ok(received) = batch.receive(fd, libc::MSG_WAITFORONE) {
+            let _ = batch.send_back(fd, received);
+        }
     }
 }
 
-/// Receive up to [`ECHO_BATCH`] datagrams with one `recvmmsg` and send them back with
-/// `sendmmsg`, so that the ceiling is the kernel's, not one syscall per datagram.
-struct EchoBatch {
+/// Up to [`BATCH`] datagrams moved with one `recvmmsg` and sent back with one `sendmmsg`, so
+/// that both ends of the baseline cost the kernel's batch price, not a syscall per datagram.
+struct Batch {
     buffers: Box<[[u8; DATAGRAM_MAX]]>,
     peers: Box<[libc::sockaddr_storage]>,
     iovecs: Box<[libc::iovec]>,
     headers: Box<[libc::mmsghdr]>,
 }
 
-impl EchoBatch {
-    fn new() -> EchoBatch {
+impl Batch {
+    fn new() -> Batch {
         fn zeroed<T>() -> T {
             // SAFETY: only used below for sockaddr_storage, iovec and mmsghdr, for which
             // all-zero is valid (null pointers, zero lengths); `reset` sets every pointer
             // before the kernel sees one.
             unsafe { std::mem::zeroed() }
         }
-        EchoBatch {
-            buffers: vec![[0u8; DATAGRAM_MAX]; ECHO_BATCH].into_boxed_slice(),
-            peers: (0..ECHO_BATCH).map(|_| zeroed()).collect(),
-            iovecs: (0..ECHO_BATCH).map(|_| zeroed()).collect(),
-            headers: (0..ECHO_BATCH).map(|_| zeroed()).collect(),
+        Batch {
+            buffers: vec![[0u8; DATAGRAM_MAX]; BATCH].into_boxed_slice(),
+            peers: (0..BATCH).map(|_| zeroed()).collect(),
+            iovecs: (0..BATCH).map(|_| zeroed()).collect(),
+            headers: (0..BATCH).map(|_| zeroed()).collect(),
         }
     }
 
     /// Points every header at its buffer and peer slot, with full lengths. The boxed slices
     /// never move or grow, so the pointers stay valid.
     fn reset(&mut self) {
-        for i in 0..ECHO_BATCH {
+        for i in 0..BATCH {
             self.iovecs[i] = libc::iovec {
                 iov_base: self.buffers[i].as_mut_ptr().cast(),
                 iov_len: DATAGRAM_MAX,
@@ -445,16 +451,17 @@ impl EchoBatch {
         }
     }
 
-    fn echo(&mut self, socket: &UdpSocket) -> std::io::Result<()> {
+    /// Receives up to [`BATCH`] datagrams from `fd` with `flags` (`MSG_WAITFORONE` blocks for
+    /// the first, `MSG_DONTWAIT` never blocks); returns how many arrived.
+    fn receive(&mut self, fd: libc::c_int, flags: libc::c_int) -> std::io::Result<usize> {
         self.reset();
-        let fd = socket.as_raw_fd();
-        // SAFETY: headers point into our own live buffers (see `reset`); ECHO_BATCH entries.
+        // SAFETY: headers point into our own live buffers (see `reset`); BATCH entries.
         let received = unsafe {
             libc::recvmmsg(
                 fd,
                 self.headers.as_mut_ptr(),
-                ECHO_BATCH as libc::c_uint,
-                libc::MSG_WAITFORONE,
+                BATCH as libc::c_uint,
+                flags,
                 std::ptr::null_mut(),
             )
         };
@@ -462,9 +469,20 @@ impl EchoBatch {
             return Err(std::io::Error::last_os_error());
         }
         let received = received as usize;
-        assert!(received <= ECHO_BATCH);
+        assert!(received <= BATCH);
+        Ok(received)
+    }
+
+    /// Datagram `i` of the last `receive`.
+    fn datagram(&self, i: usize) -> &[u8] {
+        let len = (self.headers[i].msg_len as usize).min(DATAGRAM_MAX);
+        &self.buffers[i][..len]
+    }
+
+    /// Sends the first `received` datagrams back to where each came from, unchanged.
+    fn send_back(&mut self, fd: libc::c_int, received: usize) -> std::io::Result<()> {
+        assert!(received <= BATCH);
         for i in 0..received {
-            // Send back exactly what arrived, to the address it came from.
             self.iovecs[i].iov_len = self.headers[i].msg_len as usize;
         }
         let mut sent = 0;
@@ -479,7 +497,7 @@ impl EchoBatch {
                 )
             };
             if n <= 0 {
-                return Err(std::io::Error::last_os_error()); // Dropped, as UDP may.
+                return Err(std::io::Error::last_os_error());
             }
             sent += n as usize;
         }
@@ -508,10 +526,8 @@ pub fn reuse_port_socket(address: SocketAddr) -> anyhow::Result<UdpSocket> {
 
 /// Sockets per worker; more associations than this share them (one `ppoll` entry each).
 pub const SOCKETS_MAX: usize = 256;
-/// Datagrams the echo server moves per `recvmmsg`/`sendmmsg`.
-const ECHO_BATCH: usize = 64;
-/// Datagrams read from one socket before looking at the others.
-const RECV_BATCH_MAX: usize = 64;
+/// Datagrams moved per `recvmmsg`/`sendmmsg`, by the echo server and the client.
+const BATCH: usize = 64;
 /// How often in-flight ops are checked for timeouts; timeouts are late by at most this.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(10);
 /// Longest single `ppoll`, so that timeouts are swept even when nothing arrives.
