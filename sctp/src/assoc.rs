@@ -937,6 +937,9 @@ impl Association {
         let Ok(init) = Init::parse(value) else {
             return Flow::Stop;
         };
+        // An ABORT refusing this INIT ACK carries its Initiate Tag: adopt it first. With a zero
+        // tag no ABORT can reach the peer, and `abort_with` closes quietly.
+        self.peer_tag = init.initiate_tag;
         if init.initiate_tag == 0 || init.outbound_streams == 0 || init.inbound_streams == 0 {
             self.abort_with(ctx, cause::INVALID_MANDATORY_PARAMETER);
             return Flow::Stop;
