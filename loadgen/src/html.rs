@@ -22,8 +22,15 @@ pub fn render(result: &RunResult) -> String {
     );
     let _ = writeln!(
         out,
-        "<p>{} workers, {:.2} s elapsed, host: {} CPUs, kernel {}; {} unfinished at the end.</p>",
+        "<p>{} workers (busy: {}), {:.2} s elapsed, host: {} CPUs, kernel {}; \
+         {} unfinished at the end.</p>",
         result.scenario.run.workers,
+        result
+            .worker_busy
+            .iter()
+            .map(|b| format!("{:.0} %", b * 100.0))
+            .collect::<Vec<_>>()
+            .join(", "),
         result.elapsed_s,
         result.host.cpus,
         escape(&result.host.kernel),

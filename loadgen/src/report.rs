@@ -36,6 +36,10 @@ pub struct RunResult {
     pub ops: Vec<OpResult>,
     /// Operations still in flight when the drain time ran out.
     pub unfinished: u64,
+    /// CPU time of each worker thread over the run's wall time, `0..=1`. A worker near 1 was
+    /// saturated: the figures then measure loadgen, not the target.
+    #[serde(default)]
+    pub worker_busy: Vec<f64>,
 }
 
 /// The host, so that results from different machines are never compared by accident.
@@ -143,6 +147,7 @@ impl RunResult {
             bucket_ms: recorder.bucket().as_millis() as u64,
             ops,
             unfinished,
+            worker_busy: Vec::new(),
         }
     }
 
@@ -227,6 +232,24 @@ impl RunResult {
                 let _ = writeln!(out, "  {} error {cause}: {count}", o.kind.name());
             }
         }
+        if !self.worker_busy.is_empty() {
+            let busy: Vec<String> = self
+                .worker_busy
+                .iter()
+                .map(|b| format!("{:.0} %", b * 100.0))
+                .collect();
+            let saturated = self.worker_busy.iter().any(|&b| b > WORKER_SATURATED);
+            let _ = writeln!(
+                out,
+                "  loadgen workers busy: {}{}",
+                busy.join(", "),
+                if saturated {
+                    " (saturated: add workers before trusting the figures)"
+                } else {
+                    ""
+                }
+            );
+        }
         if self.unfinished > 0 {
             let _ = writeln!(
                 out,
@@ -306,6 +329,9 @@ pub fn median(values: &mut [f64]) -> Option<f64> {
         (values[middle - 1] + values[middle]) / 2.0
     })
 }
+
+/// A worker busier than this fraction of a core is the bottleneck, not the target.
+const WORKER_SATURATED: f64 = 0.9;
 
 /// JSON schema version.
 pub const SCHEMA: u32 = 1;

@@ -75,9 +75,11 @@ pub fn run(
     let elapsed = start.elapsed();
     let mut merged: Option<Recorder> = None;
     let mut unfinished = 0;
+    let mut worker_busy = Vec::with_capacity(plans.len());
     for result in results {
-        let (recorder, left) = result?;
+        let (recorder, left, cpu) = result?;
         unfinished += u64::from(left);
+        worker_busy.push(cpu.as_secs_f64() / elapsed.as_secs_f64().max(1e-9));
         match &mut merged {
             None => merged = Some(recorder),
             Some(m) => m.merge(&recorder),
@@ -85,13 +87,9 @@ pub fn run(
     }
     // Validation guarantees run.workers >= 1, so there was at least one result.
     let merged = merged.expect("at least one worker");
-    Ok(RunResult::new(
-        scenario,
-        target.name(),
-        &merged,
-        elapsed,
-        unfinished,
-    ))
+    let mut result = RunResult::new(scenario, target.name(), &merged, elapsed, unfinished);
+    result.worker_busy = worker_busy;
+    Ok(result)
 }
 
 /// One worker's life: connect, wait for the common start, run the loop, drain.
@@ -102,7 +100,7 @@ fn worker(
     live: &LiveCounters,
     barrier: &Barrier,
     start_cell: &OnceLock<Instant>,
-) -> anyhow::Result<(Recorder, u32)> {
+) -> anyhow::Result<(Recorder, u32, Duration)> {
     if scenario.run.pin {
         if let Some(cores) = core_affinity::get_core_ids().filter(|c| !c.is_empty()) {
             let core =
@@ -147,7 +145,18 @@ fn worker(
             workload.complete(now, &completion);
         }
     }
-    Ok((recorder, client.in_flight()))
+    Ok((recorder, client.in_flight(), thread_cpu()))
+}
+
+/// CPU time (user + system) the calling thread has used so far.
+fn thread_cpu() -> Duration {
+    // SAFETY: getrusage writes one rusage into the zeroed struct we own.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } != 0 {
+        return Duration::ZERO;
+    }
+    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
 }
 
 /// Completions so far on one worker, read by the progress line. Aligned so that two workers'
