@@ -1851,7 +1851,7 @@ mod tests {
         let mut v = ty.to_be_bytes().to_vec();
         v.extend_from_slice(&((4 + value.len()) as u16).to_be_bytes());
         v.extend_from_slice(value);
-        while v.len() % 4 != 0 {
+        while v.len() & 3 != 0 {
             v.push(0);
         }
         v

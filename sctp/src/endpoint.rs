@@ -569,7 +569,7 @@ impl Endpoint {
             self.transmit_queue.push_back(h);
         }
         if let Some(next) = a.next_timeout() {
-            if slot.heap_deadline.map_or(true, |d| next < d) {
+            if !matches!(slot.heap_deadline, Some(d) if d <= next) {
                 slot.heap_deadline = Some(next);
                 if self.timers.len() == self.timers.capacity() {
                     self.compact_timers();

@@ -3,9 +3,29 @@
 //! **What this crate does not do:** it opens no sockets, reads no clock, spawns no threads and
 //! draws no randomness of its own. Packets and the current [`Instant`] come in as arguments;
 //! packets, events and the next deadline go out through `poll_*` calls. The `transport` crate
-//! owns the UDP sockets (port 9899) and the clock. Not implemented yet: multi-homing (one path per
-//! association; peer addresses are kept and exposed), partial reliability (FORWARD-TSN), AUTH,
-//! ASCONF, ECN, stream reconfiguration, I-DATA, PMTU discovery.
+//! owns the UDP sockets (port 9899) and the clock.
+//!
+//! **Implemented (RFC 9260):** the four-way handshake with a stateless HMAC-SHA-256 State Cookie
+//! (§5.1, lifetime checked, "Stale Cookie" reply), INIT collision, duplicate INIT and peer restart
+//! with tie-tags (§5.2, Table 12), DATA with PPID, stream, ordered and unordered delivery,
+//! fragmentation and reassembly up to `max_message_size` (§6.9), SACK with gap blocks and
+//! duplicate TSNs, delayed ack at every second packet or `delayed_ack`, bundled with DATA (§6.2),
+//! RTO estimation with Karn's rule (§6.3), T3 retransmission, fast retransmit and fast recovery,
+//! slow start and congestion avoidance (§7), zero window probing (§6.1), HEARTBEAT with path and
+//! association failure detection (§8), graceful SHUTDOWN and ABORT both ways (§9),
+//! out-of-the-blue handling (§8.4), verification tag rules (§8.5), unknown chunks and parameters
+//! by their upper two bits (§3.2), ERROR chunks as events, IPv4/IPv6 address parameters
+//! (exposed; every peer address finds its association), CRC32c (§6.8), and per RFC 6951 the
+//! peer's UDP encapsulation port tracked per association.
+//!
+//! **Not implemented, and why:** multi-homed path selection and failover (§6.4; one path per
+//! association for now, but addresses are kept and looked up, so it can be added); PMTU discovery
+//! (the packet budget is the configured `mtu`); T5-shutdown-guard (T2 expirations already count
+//! toward `assoc_max_retrans`); Cookie Preservative (§5.2.6; a stale cookie restarts with a new
+//! INIT); the "Restart with New Addresses" check of §5.2.2; ABORT on INIT with new addresses;
+//! heartbeat jitter (§8.3; determinism makes the failure bound exact); cwnd decay after idle
+//! (§7.2.1); extensions: PR-SCTP (FORWARD-TSN), AUTH, ASCONF, ECN, stream reconfiguration,
+//! I-DATA. We never advertise them, so peers never use them.
 //!
 //! ```text
 //!              handle_packet(now, remote, local, bytes)      send / shutdown / abort
