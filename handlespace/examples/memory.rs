@@ -114,7 +114,8 @@ fn measure(policy_type: PolicyType) {
     let rss = rss_bytes().saturating_sub(rss_before);
     let pes = f64::from(PES);
     println!(
-        "{policy_type:?}: {} PEs, heap {:.1} B/PE, beyond addresses {:.1} B/PE, RSS delta {:.1} B/PE, \
+        "{policy_type:?}: {} PEs, heap {:.1} B/PE, beyond addresses {:.1} B/PE, \
+         RSS delta {:.1} B/PE, \
          + wire blob (not counted, shared here) ~{} B/PE in a registrar",
         hs.element_count(),
         live as f64 / pes,

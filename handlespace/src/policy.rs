@@ -3,12 +3,12 @@
 //!
 //! Every policy falls in one of four families, by the data structure it needs:
 //!
-//! | family    | structure                              | policies                              |
-//! |-----------|----------------------------------------|---------------------------------------|
-//! | `Cursor`  | head index into the dense member list  | RR                                    |
-//! | `Uniform` | the dense member list                  | RAND                                  |
-//! | `Weighted`| Fenwick tree of weights over members   | WRAND, RLU, RLUD, RPLU, RPLUD, WRAND-DPF |
-//! | `Ordered` | B-tree of (key, sequence, element)     | WRR, PRIO, LU, LUD, PLU, PLUD, LU-DPF, LUD-DPF |
+//! | family     | structure                        | policies                                    |
+//! |------------|----------------------------------|---------------------------------------------|
+//! | `Cursor`   | head index into the member list  | RR                                          |
+//! | `Uniform`  | the dense member list            | RAND                                        |
+//! | `Weighted` | Fenwick tree of member weights   | WRAND, RLU, RLUD, RPLU, RPLUD, WRAND-DPF    |
+//! | `Ordered`  | B-tree of (key, sequence, slot)  | WRR, PRIO, LU, LUD, PLU, PLUD, LU/LUD-DPF   |
 //!
 //! The `Ordered` sequence number breaks ties in round robin order, as RFC 5356 §5.1.2 asks
 //! ("If there is a choice of equal-loaded pool elements, round robin selection SHOULD be made").

@@ -158,7 +158,8 @@ proptest! {
                 Op::Ack { pool, id } => {
                     let h = handle(POOLS[pool]);
                     hs.handle_keep_alive_ack(at(now), &h, PoolElementId(id));
-                    sharded.for_handle_mut(&h).handle_keep_alive_ack(at(now), &h, PoolElementId(id));
+                    let shard = sharded.for_handle_mut(&h);
+                    shard.handle_keep_alive_ack(at(now), &h, PoolElementId(id));
                 }
                 Op::Unreachable { pool, id } => {
                     let h = handle(POOLS[pool]);
