@@ -114,8 +114,13 @@ const HEARTBEAT_INFO_MAX: usize = 256;
 const ERROR_BYTES_MAX: usize = 256;
 /// TSNs tracked above the cumulative TSN; a DATA chunk further ahead is dropped.
 pub(crate) const RX_TSN_WINDOW: u32 = 4096;
-/// Received chunks held at once (also bounded by bytes); tiny chunks cannot exhaust memory.
-const RX_CHUNKS_MAX: usize = 4096;
+/// Received chunks plus unread messages held at once. Each holds a pooled buffer of at least
+/// `mtu` bytes, so this bounds memory when a peer sends tiny messages, which the byte window
+/// alone does not: 1024 × 1200 B ≈ 1.2 MiB per association at worst.
+const RX_HELD_MAX: usize = 1024;
+/// DATA chunks queued or unacknowledged per association (about 40 B each): bounds the send
+/// queue's metadata when the user sends tiny messages.
+const TX_CHUNKS_MAX: usize = 4096;
 /// Duplicate TSNs reported in one SACK.
 const DUP_TSNS_MAX: usize = 16;
 /// Gap blocks reported in one SACK at most; the packet's room may lower it.
@@ -566,7 +571,7 @@ impl Association {
         // holes the peer is allowed to fill. Twice the window is the hard bound.
         let overdraft_ok =
             before_highest && self.rx_bytes + len <= 2 * ctx.cfg.reassembly_bytes_max;
-        if !(fits || overdraft_ok) || self.rx.len() >= RX_CHUNKS_MAX {
+        if !(fits || overdraft_ok) || self.rx.len() + self.ready.len() >= RX_HELD_MAX {
             // §6.2: no room (a zero window probe, typically): drop it, but SACK at once so the
             // sender learns the window and does not count the probe as a failure (§6.1 A).
             self.ctl.sack_now = true;
@@ -716,6 +721,9 @@ impl Association {
     }
 
     fn a_rwnd(&self, cfg: &EndpointConfig) -> u32 {
+        if self.rx.len() + self.ready.len() >= RX_HELD_MAX {
+            return 0; // out of buffers, whatever the byte count says
+        }
         cfg.rwnd.saturating_sub(self.rx_bytes)
     }
 
@@ -1117,7 +1125,11 @@ impl Association {
         if stream >= streams {
             return Err(SendError::InvalidStream);
         }
-        if self.tx_bytes.len() + data.len() > cfg.send_buffer_bytes_max as usize {
+        let frag = fragment_len(cfg);
+        let pieces = data.len().div_ceil(frag);
+        if self.tx_bytes.len() + data.len() > cfg.send_buffer_bytes_max as usize
+            || self.tx.len() + pieces > TX_CHUNKS_MAX
+        {
             return Err(SendError::Full);
         }
         if self.out_ssn.is_empty() {
@@ -1131,9 +1143,7 @@ impl Association {
         if !unordered {
             self.out_ssn[usize::from(stream)] = ssn.wrapping_add(1);
         }
-        let frag = fragment_len(cfg);
         let mut offset = self.tx_bytes_base + self.tx_bytes.len() as u64;
-        let pieces = data.len().div_ceil(frag);
         for (i, piece) in data.chunks(frag).enumerate() {
             let mut flags = if unordered { data_flag::UNORDERED } else { 0 };
             if i == 0 {
