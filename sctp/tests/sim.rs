@@ -845,7 +845,10 @@ fn tiny_messages_bounded_by_count() {
     let mut sent = 0u32;
     while net.now.0 < 12_000_000 {
         let now = net.now;
-        match net.nodes[A].endpoint.send(now, ha, 2, 11, false, &message(0, 2, sent, false, 16)) {
+        match net.nodes[A]
+            .endpoint
+            .send(now, ha, 2, 11, false, &message(0, 2, sent, false, 16))
+        {
             Ok(()) => sent += 1,
             Err(SendError::Full) => net.step(),
             Err(e) => panic!("{e:?}"),
@@ -858,5 +861,74 @@ fn tiny_messages_bounded_by_count() {
     net.run_until(200_000, |n| n.nodes[B].received.len() == sent as usize);
     for (i, r) in net.nodes[B].received.iter().enumerate() {
         assert_eq!(r.data, message(0, 2, i as u32, false, 16));
+    }
+}
+
+// Goal: one listening endpoint serves many peers at once (the registrar's shape): ten clients
+// on a lossy network each send 30 requests, the server echoes each one, and every client gets
+// exactly its own answers, in order. Method: the server's new messages are echoed after each
+// step, on the association they came from.
+#[test]
+fn many_clients_one_server() {
+    let faults = Faults {
+        loss_per_mille: 100,
+        duplicate_per_mille: 20,
+        delay_min: Duration::from_millis(1),
+        delay_max: Duration::from_millis(20),
+    };
+    let mut net = Net::new(0xc1e7, faults);
+    let mut server = Endpoint::new(fast_config(), [9; 32]);
+    server.listen(PORT_B);
+    let s = net.add(server, addr(100));
+    let clients: Vec<(usize, AssociationHandle)> = (1..=10u8)
+        .map(|i| {
+            let c = net.add(Endpoint::new(fast_config(), [i; 32]), addr(i));
+            let now = net.now;
+            let h = net.nodes[c]
+                .endpoint
+                .connect(now, addr(100), PORT_A, PORT_B)
+                .unwrap();
+            (c, h)
+        })
+        .collect();
+    for seq in 0..30u32 {
+        for &(c, h) in &clients {
+            let now = net.now;
+            let m = message(c as u8, 0, seq, false, 100 + 40 * seq as usize);
+            net.nodes[c]
+                .endpoint
+                .send(now, h, 0, 11, false, &m)
+                .unwrap();
+        }
+    }
+    let mut echoed = 0;
+    let done = |n: &Net| {
+        clients
+            .iter()
+            .all(|&(c, _)| n.nodes[c].received.len() == 30)
+    };
+    for _ in 0..200_000 {
+        if done(&net) {
+            break;
+        }
+        while echoed < net.nodes[s].received.len() {
+            let r = net.nodes[s].received[echoed].clone();
+            let now = net.now;
+            let ep = &mut net.nodes[s].endpoint;
+            ep.send(now, r.assoc, r.info.stream, r.info.ppid, false, &r.data)
+                .unwrap();
+            echoed += 1;
+        }
+        net.step();
+    }
+    assert!(done(&net), "step cap");
+    assert_eq!(net.nodes[s].endpoint.association_count(), 10);
+    for &(c, _) in &clients {
+        for (seq, r) in net.nodes[c].received.iter().enumerate() {
+            assert_eq!(
+                r.data,
+                message(c as u8, 0, seq as u32, false, 100 + 40 * seq)
+            );
+        }
     }
 }
