@@ -6,7 +6,7 @@ use core::fmt;
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::message::{collect, message, Allowed, Body, MessageView};
 use crate::param::{
-    emit_pe_identifier, emit_pool_handle, parse_pool_handle, pe_identifier_length,
+    emit_pe_identifier, emit_pool_handle, pe_identifier_length,
     pool_handle_length, Cookie as CookieParameter, HandleResolutionOption, OperationalError,
     ParameterType, Policy, PoolElement, UserTransport,
 };
@@ -506,21 +506,15 @@ impl HandleResolutionResponseRef<'_> {
 
     /// Emits into `buf` (at least [`Self::buffer_len`] bytes); returns the length written.
     pub fn emit(&self, buf: &mut [u8]) -> usize {
-        let length = self.buffer_len();
-        assert!(buf.len() >= length, "emit buffer shorter than buffer_len()");
         assert!(self.pool_elements.len() <= crate::POOL_ELEMENTS_PER_MESSAGE_MAX);
-        let body = response_body_len(
-            self.pool_handle,
-            self.overall_policy,
-            self.pool_elements.iter().copied(),
-        );
         let flags = if self.accept_updates { FLAG_BIT } else { 0 };
         let mut w = Writer::new(buf);
-        w.message(MessageType::HANDLE_RESOLUTION_RESPONSE.0, flags, body, |w| {
+        w.message(MessageType::HANDLE_RESOLUTION_RESPONSE.0, flags, |w| {
             emit_response_body(w, self.pool_handle, self.overall_policy, self.pool_elements.iter().copied());
         });
-        assert_eq!(w.position(), length);
-        length
+        // O(n) re-measure: debug builds only, this is the hot path.
+        debug_assert_eq!(w.position(), self.buffer_len());
+        w.position()
     }
 }
 
@@ -548,7 +542,7 @@ impl<T: AsRef<[u8]>> HandleResolutionView<T> {
             match tlv.ty {
                 ParameterType::POOL_HANDLE => {
                     // Validates emptiness and the cap once, so `pool_handle()` cannot fail.
-                    parse_pool_handle(&tlv)?;
+                    crate::param::check_pool_handle(&tlv)?;
                     let start = tlv.offset + crate::wire::TLV_HEADER_LEN;
                     let range = (start, start + tlv.value.remaining());
                     crate::wire::set_once(&mut handle, range, "PoolHandle", tlv.offset)?;
@@ -686,7 +680,7 @@ macro_rules! cookie_message {
                 crate::wire::TLV_HEADER_LEN + self.cookie.len()
             }
             fn emit_body(&self, w: &mut Writer<'_>) {
-                w.tlv(ParameterType::COOKIE, self.cookie.len(), |w| w.bytes(&self.cookie));
+                w.tlv(ParameterType::COOKIE, |w| w.bytes(&self.cookie));
             }
             fn parse_body(_flags: u8, r: Reader<'_>) -> Result<Self, DecodeError> {
                 let c = collect(r, Allowed::COOKIE)?;

@@ -136,7 +136,7 @@ pub(crate) fn emit_message<B: Body>(body: &B, buf: &mut [u8]) -> usize {
     let length = message_buffer_len(body);
     assert!(buf.len() >= length, "emit buffer shorter than buffer_len()");
     let mut w = Writer::new(buf);
-    w.message(B::TYPE, body.flags(), body.body_len(), |w| body.emit_body(w));
+    w.message(B::TYPE, body.flags(), |w| body.emit_body(w));
     assert_eq!(w.position(), length);
     length
 }

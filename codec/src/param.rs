@@ -345,8 +345,8 @@ pub(crate) fn address_length(address: &IpAddr) -> usize {
 
 pub(crate) fn emit_address(w: &mut Writer<'_>, address: &IpAddr) {
     match address {
-        IpAddr::V4(a) => w.tlv(ParameterType::IPV4_ADDRESS, 4, |w| w.bytes(&a.octets())),
-        IpAddr::V6(a) => w.tlv(ParameterType::IPV6_ADDRESS, 16, |w| w.bytes(&a.octets())),
+        IpAddr::V4(a) => w.tlv(ParameterType::IPV4_ADDRESS, |w| w.bytes(&a.octets())),
+        IpAddr::V6(a) => w.tlv(ParameterType::IPV6_ADDRESS, |w| w.bytes(&a.octets())),
     }
 }
 
@@ -448,7 +448,7 @@ impl SctpTransport {
 
     fn emit(&self, w: &mut Writer<'_>) {
         assert!(!self.addresses.is_empty(), "an SCTP transport needs an address");
-        w.tlv(ParameterType::SCTP_TRANSPORT, self.length() - TLV_HEADER_LEN, |w| {
+        w.tlv(ParameterType::SCTP_TRANSPORT, |w| {
             w.u16(self.port);
             w.u16(self.transport_use.0);
             self.addresses.as_slice().iter().for_each(|a| emit_address(w, a));
@@ -542,10 +542,9 @@ impl UserTransport {
     }
 
     pub(crate) fn emit(&self, w: &mut Writer<'_>) {
-        let value_len = self.length() - TLV_HEADER_LEN;
         match self {
             Self::Dccp { port, service_code, address } => {
-                w.tlv(ParameterType::DCCP_TRANSPORT, value_len, |w| {
+                w.tlv(ParameterType::DCCP_TRANSPORT, |w| {
                     w.u16(*port);
                     w.u16(0);
                     w.u32(*service_code);
@@ -553,11 +552,11 @@ impl UserTransport {
                 });
             }
             Self::Opaque(data) => {
-                w.tlv(ParameterType::OPAQUE_TRANSPORT, value_len, |w| w.bytes(data));
+                w.tlv(ParameterType::OPAQUE_TRANSPORT, |w| w.bytes(data));
             }
             Self::Sctp(s) => s.emit(w),
             Self::Tcp { port, transport_use, address } => {
-                w.tlv(ParameterType::TCP_TRANSPORT, value_len, |w| {
+                w.tlv(ParameterType::TCP_TRANSPORT, |w| {
                     w.u16(*port);
                     w.u16(transport_use.0);
                     emit_address(w, address);
@@ -569,7 +568,7 @@ impl UserTransport {
                 } else {
                     ParameterType::UDP_LITE_TRANSPORT
                 };
-                w.tlv(ty, value_len, |w| {
+                w.tlv(ty, |w| {
                     w.u16(*port);
                     w.u16(0);
                     emit_address(w, address);
@@ -865,7 +864,7 @@ impl Policy {
     }
 
     pub(crate) fn emit(&self, w: &mut Writer<'_>) {
-        w.tlv(ParameterType::POOL_MEMBER_SELECTION_POLICY, self.length() - TLV_HEADER_LEN, |w| {
+        w.tlv(ParameterType::POOL_MEMBER_SELECTION_POLICY, |w| {
             w.u32(self.policy_type().0);
             if let Self::Unknown { value, .. } = self {
                 w.bytes(value);
@@ -901,11 +900,21 @@ impl Policy {
 // ---- Pool handle (§3.9) ----
 
 pub(crate) fn parse_pool_handle(tlv: &Tlv<'_>) -> Result<PoolHandle, DecodeError> {
+    let bytes = check_pool_handle(tlv)?;
+    PoolHandle::new(bytes).map_err(|_| DecodeError::new(DecodeErrorKind::BadValue, "PoolHandle", tlv.offset))
+}
+
+/// Checks a pool handle's bounds without copying it: the view path's half of
+/// [`parse_pool_handle`].
+pub(crate) fn check_pool_handle<'a>(tlv: &Tlv<'a>) -> Result<&'a [u8], DecodeError> {
     let bytes = tlv.value.rest();
     if bytes.len() > POOL_HANDLE_LENGTH_MAX {
         return Err(DecodeError::new(DecodeErrorKind::TooMany, "PoolHandle", tlv.offset));
     }
-    PoolHandle::new(bytes).map_err(|_| DecodeError::new(DecodeErrorKind::BadValue, "PoolHandle", tlv.offset))
+    if bytes.is_empty() {
+        return Err(DecodeError::new(DecodeErrorKind::BadValue, "PoolHandle", tlv.offset));
+    }
+    Ok(bytes)
 }
 
 pub(crate) fn pool_handle_length(handle: &PoolHandle) -> usize {
@@ -914,7 +923,7 @@ pub(crate) fn pool_handle_length(handle: &PoolHandle) -> usize {
 
 pub(crate) fn emit_pool_handle(w: &mut Writer<'_>, handle: &PoolHandle) {
     let bytes = handle.as_bytes();
-    w.tlv(ParameterType::POOL_HANDLE, bytes.len(), |w| w.bytes(bytes));
+    w.tlv(ParameterType::POOL_HANDLE, |w| w.bytes(bytes));
 }
 
 // ---- PE identifier (§3.14) ----
@@ -934,7 +943,7 @@ pub(crate) fn pe_identifier_length() -> usize {
 }
 
 pub(crate) fn emit_pe_identifier(w: &mut Writer<'_>, id: PoolElementId) {
-    w.tlv(ParameterType::PE_IDENTIFIER, 4, |w| w.u32(id.0));
+    w.tlv(ParameterType::PE_IDENTIFIER, |w| w.u32(id.0));
 }
 
 // ---- PE checksum (§3.15) ----
@@ -959,7 +968,7 @@ impl PeChecksum {
     }
 
     pub(crate) fn emit(&self, w: &mut Writer<'_>) {
-        w.tlv(ParameterType::PE_CHECKSUM, 2, |w| w.u16(self.0));
+        w.tlv(ParameterType::PE_CHECKSUM, |w| w.u16(self.0));
     }
 }
 
@@ -989,7 +998,7 @@ impl HandleResolutionOption {
     }
 
     pub(crate) fn emit(&self, w: &mut Writer<'_>) {
-        w.tlv(ParameterType::HANDLE_RESOLUTION_SKIP, 4, |w| w.u32(self.items_wanted));
+        w.tlv(ParameterType::HANDLE_RESOLUTION_SKIP, |w| w.u32(self.items_wanted));
     }
 }
 
@@ -1009,7 +1018,7 @@ impl Cookie {
     }
 
     pub(crate) fn emit(&self, w: &mut Writer<'_>) {
-        w.tlv(ParameterType::COOKIE, self.0.len(), |w| w.bytes(&self.0));
+        w.tlv(ParameterType::COOKIE, |w| w.bytes(&self.0));
     }
 }
 
@@ -1051,7 +1060,7 @@ impl PoolElement {
     }
 
     pub(crate) fn emit(&self, w: &mut Writer<'_>) {
-        w.tlv(ParameterType::POOL_ELEMENT, self.length() - TLV_HEADER_LEN, |w| {
+        w.tlv(ParameterType::POOL_ELEMENT, |w| {
             w.u32(self.id.0);
             w.u32(self.home_registrar.0);
             w.u32(self.registration_life_ms);
@@ -1115,7 +1124,7 @@ impl ServerInformation {
     }
 
     pub(crate) fn emit(&self, w: &mut Writer<'_>) {
-        w.tlv(ParameterType::SERVER_INFORMATION, self.length() - TLV_HEADER_LEN, |w| {
+        w.tlv(ParameterType::SERVER_INFORMATION, |w| {
             w.u32(self.server_id.0);
             self.transport.emit(w);
         });
@@ -1191,7 +1200,7 @@ impl Cause {
 
     fn emit(&self, w: &mut Writer<'_>) {
         // A cause has the TLV layout, with the cause code in the type field.
-        w.tlv(ParameterType(self.code.0), self.info_len(), |w| match &self.info {
+        w.tlv(ParameterType(self.code.0), |w| match &self.info {
             CauseInfo::None => {}
             CauseInfo::Message(b) | CauseInfo::Opaque(b) | CauseInfo::Parameter(b) => w.bytes(b),
             CauseInfo::Policy(p) => p.emit(w),
@@ -1250,7 +1259,7 @@ impl OperationalError {
     }
 
     pub(crate) fn emit(&self, w: &mut Writer<'_>) {
-        w.tlv(ParameterType::OPERATIONAL_ERROR, self.length() - TLV_HEADER_LEN, |w| {
+        w.tlv(ParameterType::OPERATIONAL_ERROR, |w| {
             self.causes.iter().for_each(|c| c.emit(w));
         });
     }

@@ -69,6 +69,7 @@ impl<'a> Reader<'a> {
     /// Reads the next TLV, or `None` at the end. The padding after it is skipped and must be
     /// zero; the last TLV of a container may omit its padding (RFC 5354 §2: a container's length
     /// does not cover its last padding).
+    #[inline]
     pub(crate) fn tlv(&mut self) -> Result<Option<Tlv<'a>>, DecodeError> {
         if self.buf.is_empty() {
             return Ok(None);
@@ -110,67 +111,77 @@ pub(crate) struct Tlv<'a> {
 pub(crate) struct Writer<'a> {
     buf: &'a mut [u8],
     pos: usize,
+    /// Padding written by the TLV that ended last, zero after any other write.
+    last_padding: usize,
 }
 
 impl<'a> Writer<'a> {
     pub(crate) fn new(buf: &'a mut [u8]) -> Self {
-        Self { buf, pos: 0 }
+        Self { buf, pos: 0, last_padding: 0 }
     }
 
     pub(crate) fn position(&self) -> usize {
         self.pos
     }
 
+    #[inline]
     pub(crate) fn bytes(&mut self, bytes: &[u8]) {
         self.buf[self.pos..self.pos + bytes.len()].copy_from_slice(bytes);
         self.pos += bytes.len();
+        self.last_padding = 0;
     }
 
-    pub(crate) fn u8(&mut self, v: u8) {
-        self.bytes(&[v]);
-    }
-
+    #[inline]
     pub(crate) fn u16(&mut self, v: u16) {
         self.bytes(&v.to_be_bytes());
     }
 
+    #[inline]
     pub(crate) fn u32(&mut self, v: u32) {
         self.bytes(&v.to_be_bytes());
     }
 
+    /// Writes `n` zero bytes; `n` is padding, at most 3, so a loop beats a `memset` call.
+    #[inline]
     pub(crate) fn zeros(&mut self, n: usize) {
-        self.buf[self.pos..self.pos + n].fill(0);
-        self.pos += n;
+        for _ in 0..n {
+            self.buf[self.pos] = 0;
+            self.pos += 1;
+        }
     }
 
-    /// Writes a TLV whose value is `value_len` bytes (not counting its last nested padding),
-    /// then pads it to four bytes.
-    pub(crate) fn tlv(&mut self, ty: ParameterType, value_len: usize, f: impl FnOnce(&mut Self)) {
+    /// Writes a TLV: header with a placeholder length, the value from `f`, then the length
+    /// patched from what was written (not counting the last nested TLV's padding, RFC 5354
+    /// §2), then padding to four bytes. Nothing is measured twice, which keeps the emit of
+    /// nested PEs cheap; callers assert the total against `buffer_len()`.
+    pub(crate) fn tlv(&mut self, ty: ParameterType, f: impl FnOnce(&mut Self)) {
         let start = self.pos;
-        let length = TLV_HEADER_LEN + value_len;
-        let length_field = u16::try_from(length).expect("Repr checked: parameter fits u16");
         self.u16(ty.0);
-        self.u16(length_field);
+        self.u16(0);
         f(self);
-        let written = self.pos - start;
-        assert!(written >= length, "TLV value shorter than computed");
-        assert!(written <= pad4(length), "TLV value longer than computed");
-        self.zeros(pad4(length) - written);
+        self.patch_length(start + 2, start);
     }
 
-    /// Writes a message header and body, padded to four bytes.
-    pub(crate) fn message(&mut self, ty: u8, flags: u8, body_len: usize, f: impl FnOnce(&mut Self)) {
+    /// Writes a message: header with a placeholder length, the body, the patched length and
+    /// the padding.
+    #[inline]
+    pub(crate) fn message(&mut self, ty: u8, flags: u8, f: impl FnOnce(&mut Self)) {
         let start = self.pos;
-        let length = MESSAGE_HEADER_LEN + body_len;
-        let length_field = u16::try_from(length).expect("Repr checked: message fits u16");
-        self.u8(ty);
-        self.u8(flags);
-        self.u16(length_field);
+        self.bytes(&[ty, flags, 0, 0]);
         f(self);
-        let written = self.pos - start;
-        assert!(written >= length, "message body shorter than computed");
-        assert!(written <= pad4(length), "message body longer than computed");
-        self.zeros(pad4(length) - written);
+        self.patch_length(start + 2, start);
+    }
+
+    #[inline]
+    fn patch_length(&mut self, at: usize, start: usize) {
+        let length = self.pos - start - self.last_padding;
+        let field = u16::try_from(length).expect("Repr within caps: length fits 16 bits");
+        self.buf[at..at + 2].copy_from_slice(&field.to_be_bytes());
+        let padding = pad4(length) - length;
+        // The last nested TLV's padding doubles as ours; only a raw value needs more.
+        assert!(self.last_padding <= padding);
+        self.zeros(padding - self.last_padding);
+        self.last_padding = padding;
     }
 }
 
