@@ -1031,7 +1031,15 @@ impl Association {
                 cause: cause.ty,
             });
         }
-        self.close(ctx, Event::CommunicationLost(self.handle));
+        // In SHUTDOWN-ACK-SENT both sides have delivered and acknowledged everything; the peer
+        // only forgot us early (a late duplicate of ours drew an out-of-the-blue ABORT after
+        // its SHUTDOWN COMPLETE was sent). Nothing was lost, so this is a normal close.
+        let terminal = if self.state == State::ShutdownAckSent {
+            Event::Closed(self.handle)
+        } else {
+            Event::CommunicationLost(self.handle)
+        };
+        self.close(ctx, terminal);
     }
 
     fn on_shutdown(&mut self, ctx: &mut Ctx<'_>, now: Instant, value: &[u8]) -> Flow {

@@ -283,7 +283,16 @@ impl Net {
             }
             self.step();
         }
-        assert!(done(self), "step cap {steps_max} reached at {:?}", self.now);
+        if !done(self) {
+            for (i, n) in self.nodes.iter().enumerate() {
+                let tail = &n.events[n.events.len().saturating_sub(8)..];
+                println!(
+                    "node {i}: received {}, last events {tail:?}",
+                    n.received.len()
+                );
+            }
+            panic!("step cap {steps_max} reached at {:?}", self.now);
+        }
     }
 
     /// Steps until simulated time reaches `until`.

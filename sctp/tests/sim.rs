@@ -403,8 +403,15 @@ fn abort_both_ways() {
 // end up with exactly one association each, which carries data both ways.
 #[test]
 fn init_collision() {
-    for seed in seeds(&[5, 6, 7]) {
-        let mut net = Net::new(seed, Faults::default());
+    for seed in seeds(&[5, 6, 7, 8, 9, 10, 11, 12, 13, 14]) {
+        // Jitter and loss so the INITs, INIT ACKs and COOKIE ECHOs cross in different orders.
+        let faults = Faults {
+            loss_per_mille: if seed % 2 == 0 { 150 } else { 0 },
+            duplicate_per_mille: 50,
+            delay_min: Duration::from_millis(1),
+            delay_max: Duration::from_millis(40),
+        };
+        let mut net = Net::new(seed, faults);
         for (i, secret) in [(1u8, [1u8; 32]), (2, [2; 32])] {
             let mut ep = Endpoint::new(fast_config(), secret);
             ep.listen(if i == 1 { PORT_A } else { PORT_B });
@@ -990,4 +997,75 @@ fn mutated_packets_never_panic() {
         net.nodes[A].events.len(),
         net.nodes[B].events.len()
     );
+}
+
+// Goal: a seed sweep in the VOPR style (STYLE §7 item 5): each seed draws its own faults
+// (loss 0-25 %, duplication, delay spread), connection style (plain or INIT collision),
+// message mix and closing side, then checks exactly-once, in-order delivery and a clean
+// shutdown. Ignored by default; run with `cargo test -p sctp --test sim soak -- --ignored`,
+// `SCTP_SOAK=<count>` seeds (default 300), `SCTP_SEED=<hex>` replays one.
+#[test]
+#[ignore]
+fn soak() {
+    let count: u64 = std::env::var("SCTP_SOAK")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
+    let list: Vec<u64> = match std::env::var("SCTP_SEED") {
+        Ok(_) => seeds(&[]),
+        Err(_) => (0..count).map(|i| 0x50a6_0000 + i).collect(),
+    };
+    for seed in list {
+        let mut rng = Rng(seed);
+        let faults = Faults {
+            loss_per_mille: rng.below(250) as u32,
+            duplicate_per_mille: rng.below(100) as u32,
+            delay_min: Duration::from_millis(1),
+            delay_max: Duration::from_millis(1 + rng.below(60)),
+        };
+        let cfg = EndpointConfig {
+            assoc_max_retrans: 30,
+            path_max_retrans: 30,
+            ..fast_config()
+        };
+        let collide = rng.chance(300);
+        let (mut net, ha, hb) = if collide {
+            let mut net = Net::new(seed, faults);
+            for (i, secret) in [(1u8, [1u8; 32]), (2, [2; 32])] {
+                let mut ep = Endpoint::new(cfg.clone(), secret);
+                ep.listen(if i == 1 { PORT_A } else { PORT_B });
+                net.add(ep, addr(i));
+            }
+            let now = net.now;
+            let ha = net.nodes[A]
+                .endpoint
+                .connect(now, addr(2), PORT_A, PORT_B)
+                .unwrap();
+            let hb = net.nodes[B]
+                .endpoint
+                .connect(now, addr(1), PORT_B, PORT_A)
+                .unwrap();
+            net.run_until(50_000, |n| {
+                n.has_event(A, |e| *e == Event::Connected(ha))
+                    && n.has_event(B, |e| *e == Event::Connected(hb))
+            });
+            (net, ha, hb)
+        } else {
+            pair(seed, faults, cfg)
+        };
+        let size_max = [200, 2000, 20_000][rng.below(3) as usize];
+        exchange(
+            &mut net,
+            ha,
+            hb,
+            10 + rng.below(60) as u32,
+            size_max,
+            1_000_000,
+        );
+        if rng.chance(500) {
+            shut_down(&mut net, A, ha);
+        } else {
+            shut_down(&mut net, B, hb);
+        }
+    }
 }
