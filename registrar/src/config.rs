@@ -55,6 +55,9 @@ pub struct Announce {
     pub group: SocketAddr,
     /// The announce period, T6 in RSPLIB's registrar (1 s).
     pub interval_ms: u64,
+    /// Local interface address announces leave from (IP_MULTICAST_IF). Default 127.0.0.1, so
+    /// that a registrar started without configuration never multicasts beyond the host.
+    pub interface: Ipv4Addr,
 }
 
 /// Protocol timers (RFC 5352 §5, RFC 5353 §7), in milliseconds.
@@ -118,6 +121,7 @@ impl Default for Announce {
             enabled: true,
             group: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(239, 0, 0, 50)), 3863),
             interval_ms: 1_000,
+            interface: Ipv4Addr::LOCALHOST,
         }
     }
 }

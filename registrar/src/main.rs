@@ -43,6 +43,9 @@ struct Flags {
     /// Multicast group and port for ASAP Server Announces.
     #[arg(long, value_name = "GROUP:PORT")]
     announce_group: Option<SocketAddr>,
+    /// Local IPv4 address announces leave from (default 127.0.0.1: never beyond the host).
+    #[arg(long, value_name = "IP")]
+    announce_interface: Option<std::net::Ipv4Addr>,
     /// Endpoint Keep Alive period in ms (spread ±50 %).
     #[arg(long)]
     keep_alive_interval_ms: Option<u64>,
@@ -108,6 +111,7 @@ fn configure(flags: &Flags) -> Result<Config, String> {
     set(&mut config.asap_port, flags.asap_port);
     set(&mut config.registrar_id, flags.registrar_id);
     set(&mut config.announce.group, flags.announce_group);
+    set(&mut config.announce.interface, flags.announce_interface);
     set(&mut config.timers.keep_alive_interval_ms, flags.keep_alive_interval_ms);
     set(&mut config.timers.keep_alive_timeout_ms, flags.keep_alive_timeout_ms);
     set(&mut config.limits.pool_elements_max, flags.pool_elements_max);

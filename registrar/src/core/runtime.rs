@@ -180,21 +180,27 @@ fn spawn_announcer(
     let IpAddr::V4(group) = config.announce.group.ip() else {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "announce.group: IPv4 only"));
     };
-    let ip = config.udp_encapsulation.ip();
-    let transports = if ip.is_unspecified() {
-        // RSPLIB sends no transport and means the announce's source address; do the same.
-        Vec::new()
-    } else {
-        vec![UserTransport::Sctp(SctpTransportParam {
+    let addresses: Vec<IpAddr> = match config.backend {
+        crate::config::Backend::Userspace => vec![config.udp_encapsulation.ip()],
+        crate::config::Backend::Kernel => config.kernel_addresses.clone(),
+    };
+    let addresses: Vec<IpAddr> = addresses.into_iter().filter(|ip| !ip.is_unspecified()).collect();
+    let transports = match AddressList::from_slice(&addresses) {
+        // RSPLIB sends no transport and means the announce's source address; with a wildcard
+        // bind we do the same.
+        None => Vec::new(),
+        Some(_) if addresses.is_empty() => Vec::new(),
+        Some(addresses) => vec![UserTransport::Sctp(SctpTransportParam {
             port: config.asap_port,
             transport_use: TransportUse::DATA_ONLY,
-            addresses: AddressList::from_slice(&[ip]).expect("one address fits"),
-        })]
+            addresses,
+        })],
     };
     let announce = ServerAnnounce { server_id: registrar_id, transports }.emit_to_vec();
     let multicast = transport::multicast::MulticastConfig {
         group,
         port: config.announce.group.port(),
+        interface: config.announce.interface,
         ..Default::default()
     };
     let sender = transport::multicast::MulticastSender::open(&multicast)?;

@@ -17,6 +17,8 @@ pub const CROSS_CORE_PER_TURN_MAX: usize = 1_024;
 /// Longest sleep while other cores may send us work. The queues have no doorbell into the
 /// io_uring wait yet, so a sleeping core looks at them at least this often.
 pub const MESH_POLL_INTERVAL: StdDuration = StdDuration::from_micros(200);
+/// Longest sleep at all: the stop flag (set by a signal handler) is looked at this often.
+pub const STOP_POLL_INTERVAL: StdDuration = StdDuration::from_millis(50);
 /// An iteration slower than this is logged as a stall, with its phase.
 pub const STALL_THRESHOLD: StdDuration = StdDuration::from_millis(50);
 
@@ -129,6 +131,7 @@ impl<T: SctpTransport> Worker<T> {
         let server = self.server.poll_timeout().map(|t| self.epoch + StdDuration::from_micros(t.micros()));
         let transport = self.transport.next_deadline();
         let mesh = (self.control.cores() > 1).then(|| now + MESH_POLL_INTERVAL);
-        [server, transport, mesh].into_iter().flatten().min()
+        let stop = Some(now + STOP_POLL_INTERVAL);
+        [server, transport, mesh, stop].into_iter().flatten().min()
     }
 }

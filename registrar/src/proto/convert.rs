@@ -87,13 +87,15 @@ pub(crate) fn transport_info(transport: &UserTransport) -> Option<TransportInfo>
     })
 }
 
-/// The overall policy parameter of a Handle Resolution Response: absent for Round Robin
-/// (RFC 5352 §3.3: "if the current pool member selection policy is not Round-Robin"), otherwise
-/// the pool's policy type with its per-PE values zeroed, as RSPLIB sends it.
+/// The overall policy parameter of a Handle Resolution Response: the pool's policy type with
+/// its per-PE values zeroed. RFC 5352 §3.3 requires it only "if the current pool member
+/// selection policy is not Round-Robin", but RSPLIB 3.4.4's PUs reject a response without it
+/// (their parser expects it right after the pool handle), and RSPLIB's registrar always sends
+/// it, so we always do.
 pub(crate) fn overall_policy(policy_type: codec::PolicyType) -> Option<Policy> {
     use codec::PolicyType as T;
     Some(match policy_type {
-        T::ROUND_ROBIN => return None,
+        T::ROUND_ROBIN => Policy::RoundRobin,
         T::WEIGHTED_ROUND_ROBIN => Policy::WeightedRoundRobin { weight: 0 },
         T::RANDOM => Policy::Random,
         T::WEIGHTED_RANDOM => Policy::WeightedRandom { weight: 0 },

@@ -10,8 +10,8 @@ use codec::asap::{
     RegistrationResponse,
 };
 use codec::error::{DecodeError, DecodeErrorKind, ErrorCause};
-use codec::param::{AddressList, Cause, CauseInfo, OperationalError, SctpTransport};
-use codec::{PoolElementId, PoolHandle, RegistrarId, TransportUse};
+use codec::param::{Cause, CauseInfo, OperationalError};
+use codec::{PoolElementId, PoolHandle, RegistrarId};
 use handlespace::{
     shard_of, Duration, Expiry, Handlespace, Instant, Registered, Registration as HsRegistration,
     Removed, Unreachable,
@@ -268,6 +268,7 @@ impl Server {
                     self.reply(SessionId::from_u64(registrator), bytes);
                 }
                 Expiry::KeepAliveTimedOut(removed) => {
+                    tracing::debug!(pool = %removed.pool_handle, pe = removed.id.0, "keep-alive timeout");
                     self.stats.keep_alive_timeouts += 1;
                     self.forget(&removed);
                 }
@@ -313,7 +314,7 @@ impl Server {
 
     //= https://www.rfc-editor.org/rfc/rfc5352#section-3.1
     //# the ENRP server MUST ... add the PE to the pool ... fill in the Home ENRP server
-    //# identifier and the ASAP transport of the PE
+    //# identifier
     fn register(&mut self, now: Instant, session: SessionId, peer: SocketAddr, r: Registration) {
         let Registration { pool_handle, mut pool_element } = r;
         let id = pool_element.id;
@@ -342,11 +343,9 @@ impl Server {
             Duration::from_micros(life_ms * 1_000).min(self.config.registration_life_max)
         };
         pool_element.home_registrar = self.config.registrar_id;
-        pool_element.asap_transport = Some(SctpTransport {
-            port: peer.port(),
-            transport_use: TransportUse::DATA_ONLY,
-            addresses: AddressList::from_slice(&[peer.ip()]).expect("one address fits"),
-        });
+        // The ASAP transport (RFC 5354 §3.10) serves ENRP peers; ASAP answers carry none, as
+        // RSPLIB's registrar sends them (RSPLIB's PUs parse either form).
+        pool_element.asap_transport = None;
         let wire = stored_parameter(pool_handle, pool_element);
         let registration = HsRegistration {
             pool_handle,
@@ -362,6 +361,7 @@ impl Server {
         match self.handlespace.register(now, registration) {
             Ok(outcome) => {
                 self.stats.registrations += 1;
+                tracing::debug!(pool = %pool_handle, pe = id.0, ?outcome, "registered");
                 if let (Registered::Updated { .. }, Some(old)) = (outcome, previous) {
                     self.unlink(SessionId::from_u64(old), pool_handle, id);
                 }
@@ -384,6 +384,7 @@ impl Server {
         let mut error = None;
         if self.may_modify(session, peer, &pool_handle, pe_id) {
             if let Some(removed) = self.handlespace.deregister(&pool_handle, pe_id) {
+                tracing::debug!(pool = %pool_handle, pe = pe_id.0, "deregistered");
                 self.stats.deregistrations += 1;
                 self.forget(&removed);
             }
@@ -401,6 +402,7 @@ impl Server {
     //# carrying an Unknown Pool Handle error.
     fn resolve(&mut self, session: SessionId, h: HandleResolution) {
         self.stats.resolutions += 1;
+        tracing::trace!(pool = %h.pool_handle, items = ?h.items_wanted, "handle resolution");
         let items = h.items_wanted.unwrap_or(self.config.resolution_items_default);
         let bytes = match self.handlespace.resolve(&h.pool_handle, items, &mut self.rng) {
             Ok(resolution) => {
@@ -492,6 +494,7 @@ impl Server {
         let Some(elements) = self.by_session.remove(&session) else { return };
         for (pool_handle, id) in elements {
             if self.handlespace.deregister(&pool_handle, id).is_some() {
+                tracing::debug!(pool = %pool_handle, pe = id.0, "removed with its session");
                 self.stats.session_removals += 1;
             }
         }

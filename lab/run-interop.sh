@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# run-interop.sh: builds the registrar here, then runs it in the lab VM (kernel SCTP, RSPLIB
+# 3.4.4) against RSPLIB's rspserver and rspterminal. Builds the lab image first if needed (its
+# cache lives outside the repo, in $LAB_CACHE or ~/.cache/rserpool-lab).
+# Ends with the guest's 'N passed, M failed'. Output: target-lab/interop/.
+set -euo pipefail
+project=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+lab=${LAB_DIR:-$project/../shared/lab}
+export CARGO_TARGET_DIR=$project/target
+(cd "$project" && cargo build --release -p registrar)
+bash "$lab/build-image.sh"
+name=$(basename "$project")
+mkdir -p "$project/target-lab/interop"
+"$lab/vm-run.sh" -s "$project/.." -t "${LAB_TIMEOUT:-900}" -- \
+  "bash /host/$name/lab/guest-rsplib-interop.sh /host/$name/target/release/registrar /host/$name/target-lab/interop"
