@@ -188,7 +188,7 @@ pub struct Registration {
     /// The PE.
     pub pool_element: PoolElement,
 }
-message!(Registration);
+message!(Registration, RegistrationView, 0);
 
 impl Body for Registration {
     const TYPE: u8 = MessageType::REGISTRATION.0;
@@ -214,7 +214,7 @@ impl Body for Registration {
 // ---- §2.2.2, §2.2.8, §2.2.9: pool handle + PE identifier ----
 
 macro_rules! handle_and_id {
-    ($(#[$doc:meta])* $name:ident, $ty:expr) => {
+    ($(#[$doc:meta])* $name:ident, $view:ident, $ty:expr) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub struct $name {
@@ -223,7 +223,7 @@ macro_rules! handle_and_id {
             /// The PE.
             pub pe_id: PoolElementId,
         }
-        message!($name);
+        message!($name, $view, 0);
 
         impl Body for $name {
             const TYPE: u8 = $ty.0;
@@ -251,16 +251,19 @@ macro_rules! handle_and_id {
 handle_and_id!(
     /// ASAP_DEREGISTRATION (§2.2.2): a PE leaves its pool.
     Deregistration,
+    DeregistrationView,
     MessageType::DEREGISTRATION
 );
 handle_and_id!(
     /// ASAP_ENDPOINT_KEEP_ALIVE_ACK (§2.2.8): a PE answers a keep-alive.
     EndpointKeepAliveAck,
+    EndpointKeepAliveAckView,
     MessageType::ENDPOINT_KEEP_ALIVE_ACK
 );
 handle_and_id!(
     /// ASAP_ENDPOINT_UNREACHABLE (§2.2.9): a PU or PE reports a PE it cannot reach.
     EndpointUnreachable,
+    EndpointUnreachableView,
     MessageType::ENDPOINT_UNREACHABLE
 );
 
@@ -278,7 +281,7 @@ pub struct RegistrationResponse {
     /// Why it was rejected, or a warning.
     pub error: Option<OperationalError>,
 }
-message!(RegistrationResponse);
+message!(RegistrationResponse, RegistrationResponseView, 0);
 
 impl Body for RegistrationResponse {
     const TYPE: u8 = MessageType::REGISTRATION_RESPONSE.0;
@@ -320,7 +323,7 @@ pub struct DeregistrationResponse {
     /// What went wrong, if anything.
     pub error: Option<OperationalError>,
 }
-message!(DeregistrationResponse);
+message!(DeregistrationResponse, DeregistrationResponseView, 0);
 
 impl Body for DeregistrationResponse {
     const TYPE: u8 = MessageType::DEREGISTRATION_RESPONSE.0;
@@ -363,7 +366,7 @@ pub struct HandleResolution {
     /// Handle Resolution option: PEs wanted.
     pub items_wanted: Option<u32>,
 }
-message!(HandleResolution);
+message!(@api HandleResolution, HandleResolutionView);
 
 impl Body for HandleResolution {
     const TYPE: u8 = MessageType::HANDLE_RESOLUTION.0;
@@ -409,7 +412,7 @@ pub struct HandleResolutionResponse {
     /// Present when the resolution failed.
     pub error: Option<OperationalError>,
 }
-message!(HandleResolutionResponse);
+message!(HandleResolutionResponse, HandleResolutionResponseView, 0);
 
 impl Body for HandleResolutionResponse {
     const TYPE: u8 = MessageType::HANDLE_RESOLUTION_RESPONSE.0;
@@ -522,7 +525,7 @@ impl HandleResolutionResponseRef<'_> {
 /// allocating.
 #[derive(Clone, Copy, Debug)]
 pub struct HandleResolutionView<T: AsRef<[u8]>> {
-    buffer: T,
+    inner: MessageView<T>,
     handle_start: usize,
     handle_end: usize,
     items_wanted: Option<u32>,
@@ -531,7 +534,8 @@ pub struct HandleResolutionView<T: AsRef<[u8]>> {
 impl<T: AsRef<[u8]>> HandleResolutionView<T> {
     /// Checks the header, the pool handle (present once, within its cap) and the option.
     pub fn new_checked(buffer: T) -> Result<Self, DecodeError> {
-        let view = MessageView::new_checked(buffer.as_ref())?;
+        let inner = MessageView::new_checked(buffer)?;
+        let view = &inner;
         if view.message_type() != MessageType::HANDLE_RESOLUTION.0 {
             return Err(DecodeError::new(DecodeErrorKind::Unexpected, "MessageType", 0));
         }
@@ -556,17 +560,32 @@ impl<T: AsRef<[u8]>> HandleResolutionView<T> {
             Ok(true)
         })?;
         let (handle_start, handle_end) = required(handle, "PoolHandle", r.offset())?;
-        Ok(Self { buffer, handle_start, handle_end, items_wanted })
+        Ok(Self { inner, handle_start, handle_end, items_wanted })
+    }
+
+    /// The common header.
+    pub fn header(&self) -> &MessageView<T> {
+        &self.inner
+    }
+
+    /// The fixed fields after the header: none in a Handle Resolution.
+    pub fn fixed(&self) -> &[u8] {
+        &[]
+    }
+
+    /// The top-level parameters, in wire order.
+    pub fn parameters(&self) -> crate::message::Parameters<'_> {
+        crate::message::Parameters::new(self.inner.body(), MESSAGE_HEADER_LEN)
     }
 
     /// S flag.
     pub fn subscribe(&self) -> bool {
-        self.buffer.as_ref()[1] & FLAG_BIT != 0
+        self.inner.flags() & FLAG_BIT != 0
     }
 
     /// The pool handle's bytes.
     pub fn pool_handle_bytes(&self) -> &[u8] {
-        &self.buffer.as_ref()[self.handle_start..self.handle_end]
+        &self.inner.body()[self.handle_start - MESSAGE_HEADER_LEN..self.handle_end - MESSAGE_HEADER_LEN]
     }
 
     /// The pool handle, copied inline.
@@ -595,7 +614,14 @@ pub struct EndpointKeepAlive {
     /// The PE probed (RSPLIB).
     pub pe_id: Option<PoolElementId>,
 }
-message!(EndpointKeepAlive);
+message!(EndpointKeepAlive, EndpointKeepAliveView, 4);
+
+impl<T: AsRef<[u8]>> EndpointKeepAliveView<T> {
+    /// The sending registrar.
+    pub fn server_id(&self) -> RegistrarId {
+        RegistrarId(self.fixed_u32(0))
+    }
+}
 
 impl Body for EndpointKeepAlive {
     const TYPE: u8 = MessageType::ENDPOINT_KEEP_ALIVE.0;
@@ -638,7 +664,14 @@ pub struct ServerAnnounce {
     /// announce's source address).
     pub transports: Vec<UserTransport>,
 }
-message!(ServerAnnounce);
+message!(ServerAnnounce, ServerAnnounceView, 4);
+
+impl<T: AsRef<[u8]>> ServerAnnounceView<T> {
+    /// The announcing registrar.
+    pub fn server_id(&self) -> RegistrarId {
+        RegistrarId(self.fixed_u32(0))
+    }
+}
 
 impl Body for ServerAnnounce {
     const TYPE: u8 = MessageType::SERVER_ANNOUNCE.0;
@@ -662,14 +695,14 @@ impl Body for ServerAnnounce {
 // ---- §2.2.11 Cookie, §2.2.12 Cookie Echo ----
 
 macro_rules! cookie_message {
-    ($(#[$doc:meta])* $name:ident, $ty:expr) => {
+    ($(#[$doc:meta])* $name:ident, $view:ident, $ty:expr) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub struct $name {
             /// The cookie bytes.
             pub cookie: Vec<u8>,
         }
-        message!($name);
+        message!($name, $view, 0);
 
         impl Body for $name {
             const TYPE: u8 = $ty.0;
@@ -694,11 +727,13 @@ macro_rules! cookie_message {
 cookie_message!(
     /// ASAP_COOKIE (§2.2.11): a PE gives its PU state for failover.
     Cookie,
+    CookieView,
     MessageType::COOKIE
 );
 cookie_message!(
     /// ASAP_COOKIE_ECHO (§2.2.12): a PU hands the last cookie to a new PE.
     CookieEcho,
+    CookieEchoView,
     MessageType::COOKIE_ECHO
 );
 
@@ -712,7 +747,7 @@ pub struct BusinessCard {
     /// PEs in failover order.
     pub pool_elements: Vec<PoolElement>,
 }
-message!(BusinessCard);
+message!(BusinessCard, BusinessCardView, 0);
 
 impl Body for BusinessCard {
     const TYPE: u8 = MessageType::BUSINESS_CARD.0;
@@ -742,7 +777,7 @@ pub struct Error {
     /// What went wrong.
     pub error: OperationalError,
 }
-message!(Error);
+message!(Error, ErrorView, 0);
 
 impl Body for Error {
     const TYPE: u8 = MessageType::ERROR.0;

@@ -73,6 +73,23 @@ impl fmt::Debug for UpdateAction {
 }
 
 const BIT_0: u8 = 0x01;
+
+/// Sender and receiver getters, common to every ENRP view.
+macro_rules! enrp_servers {
+    ($view:ident) => {
+        impl<T: AsRef<[u8]>> $view<T> {
+            /// Sending server's id.
+            pub fn sender(&self) -> RegistrarId {
+                RegistrarId(self.fixed_u32(0))
+            }
+
+            /// Receiving server's id.
+            pub fn receiver(&self) -> RegistrarId {
+                RegistrarId(self.fixed_u32(4))
+            }
+        }
+    };
+}
 const BIT_1: u8 = 0x02;
 
 /// Any ENRP message, owned.
@@ -210,7 +227,8 @@ pub struct Presence {
     /// The sender's server information.
     pub server_information: Option<ServerInformation>,
 }
-message!(Presence);
+enrp_servers!(PresenceView);
+message!(Presence, PresenceView, 8);
 
 impl Body for Presence {
     const TYPE: u8 = MessageType::PRESENCE.0;
@@ -255,7 +273,8 @@ pub struct HandleTableRequest {
     /// Sender and receiver.
     pub servers: Servers,
 }
-message!(HandleTableRequest);
+enrp_servers!(HandleTableRequestView);
+message!(HandleTableRequest, HandleTableRequestView, 8);
 
 impl Body for HandleTableRequest {
     const TYPE: u8 = MessageType::HANDLE_TABLE_REQUEST.0;
@@ -299,7 +318,8 @@ pub struct HandleTableResponse {
     /// [`crate::POOL_ELEMENTS_PER_MESSAGE_MAX`].
     pub pools: Vec<PoolEntry>,
 }
-message!(HandleTableResponse);
+enrp_servers!(HandleTableResponseView);
+message!(HandleTableResponse, HandleTableResponseView, 8);
 
 impl Body for HandleTableResponse {
     const TYPE: u8 = MessageType::HANDLE_TABLE_RESPONSE.0;
@@ -372,7 +392,16 @@ pub struct HandleUpdate {
     /// The PE.
     pub pool_element: PoolElement,
 }
-message!(HandleUpdate);
+enrp_servers!(HandleUpdateView);
+
+impl<T: AsRef<[u8]>> HandleUpdateView<T> {
+    /// Update action.
+    pub fn action(&self) -> UpdateAction {
+        let b = &self.fixed()[8..10];
+        UpdateAction(u16::from_be_bytes([b[0], b[1]]))
+    }
+}
+message!(HandleUpdate, HandleUpdateView, 12);
 
 impl Body for HandleUpdate {
     const TYPE: u8 = MessageType::HANDLE_UPDATE.0;
@@ -415,7 +444,8 @@ pub struct ListRequest {
     /// Sender and receiver.
     pub servers: Servers,
 }
-message!(ListRequest);
+enrp_servers!(ListRequestView);
+message!(ListRequest, ListRequestView, 8);
 
 impl Body for ListRequest {
     const TYPE: u8 = MessageType::LIST_REQUEST.0;
@@ -447,7 +477,8 @@ pub struct ListResponse {
     /// Known peers, at most [`crate::SERVERS_PER_MESSAGE_MAX`].
     pub peers: Vec<ServerInformation>,
 }
-message!(ListResponse);
+enrp_servers!(ListResponseView);
+message!(ListResponse, ListResponseView, 8);
 
 impl Body for ListResponse {
     const TYPE: u8 = MessageType::LIST_RESPONSE.0;
@@ -471,7 +502,7 @@ impl Body for ListResponse {
 // ---- §2.7-§2.9 takeover messages ----
 
 macro_rules! takeover_message {
-    ($(#[$doc:meta])* $name:ident, $ty:expr) => {
+    ($(#[$doc:meta])* $name:ident, $view:ident, $ty:expr) => {
         $(#[$doc])*
         #[derive(Clone, Debug, PartialEq, Eq)]
         pub struct $name {
@@ -480,7 +511,16 @@ macro_rules! takeover_message {
             /// The registrar being taken over.
             pub target: RegistrarId,
         }
-        message!($name);
+        message!($name, $view, 12);
+
+        impl<T: AsRef<[u8]>> $view<T> {
+            /// Targeting server's id.
+            pub fn target(&self) -> RegistrarId {
+                RegistrarId(self.fixed_u32(8))
+            }
+        }
+
+        enrp_servers!($view);
 
         impl Body for $name {
             const TYPE: u8 = $ty.0;
@@ -507,16 +547,19 @@ macro_rules! takeover_message {
 takeover_message!(
     /// ENRP_INIT_TAKEOVER (§2.7): the sender intends to take over `target`.
     InitTakeover,
+    InitTakeoverView,
     MessageType::INIT_TAKEOVER
 );
 takeover_message!(
     /// ENRP_INIT_TAKEOVER_ACK (§2.8): the sender does not object.
     InitTakeoverAck,
+    InitTakeoverAckView,
     MessageType::INIT_TAKEOVER_ACK
 );
 takeover_message!(
     /// ENRP_TAKEOVER_SERVER (§2.9): the takeover is enforced.
     TakeoverServer,
+    TakeoverServerView,
     MessageType::TAKEOVER_SERVER
 );
 
@@ -530,7 +573,8 @@ pub struct Error {
     /// What went wrong.
     pub error: OperationalError,
 }
-message!(Error);
+enrp_servers!(ErrorView);
+message!(Error, ErrorView, 8);
 
 impl Body for Error {
     const TYPE: u8 = MessageType::ERROR.0;

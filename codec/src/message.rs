@@ -128,6 +128,51 @@ pub(crate) fn parse_message<B: Body, T: AsRef<[u8]>>(
     B::parse_body(view.flags(), view.body_reader())
 }
 
+pub(crate) fn check_view<T: AsRef<[u8]>>(
+    view: &MessageView<T>,
+    ty: u8,
+    fixed: usize,
+) -> Result<(), DecodeError> {
+    if view.message_type() != ty {
+        return Err(DecodeError::new(DecodeErrorKind::Unexpected, "MessageType", 0));
+    }
+    if view.body().len() < fixed {
+        return Err(DecodeError::new(DecodeErrorKind::Truncated, "FixedFields", view.body().len()));
+    }
+    Ok(())
+}
+
+/// Iterator over the top-level parameters of a message view, zero-copy. Yields an error and
+/// stops at the first malformed parameter (no resynchronisation).
+pub struct Parameters<'a> {
+    reader: Reader<'a>,
+    failed: bool,
+}
+
+impl<'a> Parameters<'a> {
+    pub(crate) fn new(bytes: &'a [u8], base: usize) -> Self {
+        Self { reader: Reader::new(bytes, base), failed: false }
+    }
+}
+
+impl<'a> Iterator for Parameters<'a> {
+    type Item = Result<crate::param::ParameterView<&'a [u8]>, DecodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        match self.reader.tlv() {
+            Ok(Some(tlv)) => Some(Ok(crate::param::ParameterView::new_unchecked(tlv.raw))),
+            Ok(None) => None,
+            Err(e) => {
+                self.failed = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
 pub(crate) fn message_buffer_len<B: Body>(body: &B) -> usize {
     pad4(MESSAGE_HEADER_LEN + body.body_len())
 }
@@ -141,15 +186,61 @@ pub(crate) fn emit_message<B: Body>(body: &B, buf: &mut [u8]) -> usize {
     length
 }
 
-/// Writes `parse`, `buffer_len`, `emit` and `emit_to_vec` for a message Repr.
+/// Writes a message's zero-copy view `$view` (unless `@api`), and `parse`, `buffer_len`, `emit`
+/// and `emit_to_vec` for its Repr. `$fixed` is the length of the fixed fields between the
+/// header and the parameters.
 macro_rules! message {
-    ($name:ident) => {
+    ($name:ident, $view:ident, $fixed:expr) => {
+        #[doc = concat!("Zero-copy view of a [`", stringify!($name), "`] message: the header, ")]
+        #[doc = "the fixed fields and a walk over the parameters, without allocating."]
+        #[derive(Clone, Copy, Debug)]
+        pub struct $view<T: AsRef<[u8]>> {
+            inner: $crate::message::MessageView<T>,
+        }
+
+        impl<T: AsRef<[u8]>> $view<T> {
+            /// Checks the header, the message type and the fixed fields' length.
+            pub fn new_checked(buffer: T) -> Result<Self, $crate::DecodeError> {
+                let inner = $crate::message::MessageView::new_checked(buffer)?;
+                $crate::message::check_view(&inner, <$name as $crate::message::Body>::TYPE, $fixed)?;
+                Ok(Self { inner })
+            }
+
+            /// Wraps a buffer without checks: only for one you validated or sized yourself.
+            pub fn new_unchecked(buffer: T) -> Self {
+                Self { inner: $crate::message::MessageView::new_unchecked(buffer) }
+            }
+
+            /// The common header.
+            pub fn header(&self) -> &$crate::message::MessageView<T> {
+                &self.inner
+            }
+
+            /// The fixed fields after the header (server ids and the like).
+            pub fn fixed(&self) -> &[u8] {
+                &self.inner.body()[..$fixed]
+            }
+
+            /// The top-level parameters, in wire order; a malformed one ends the walk with an
+            /// error.
+            pub fn parameters(&self) -> $crate::message::Parameters<'_> {
+                $crate::message::Parameters::new(&self.inner.body()[$fixed..], 4 + $fixed)
+            }
+
+            #[allow(dead_code)]
+            fn fixed_u32(&self, at: usize) -> u32 {
+                let b = &self.fixed()[at..at + 4];
+                u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+            }
+        }
+
+        message!(@api $name, $view);
+    };
+    (@api $name:ident, $view:ident) => {
         impl $name {
-            /// Parses the message from a checked view; fails if the view holds another type.
-            pub fn parse<T: AsRef<[u8]>>(
-                view: &$crate::message::MessageView<T>,
-            ) -> Result<Self, $crate::DecodeError> {
-                $crate::message::parse_message(view)
+            /// Parses the message from its checked view.
+            pub fn parse<T: AsRef<[u8]>>(view: &$view<T>) -> Result<Self, $crate::DecodeError> {
+                $crate::message::parse_message(view.header())
             }
 
             /// Bytes [`Self::emit`] writes: the message, padded to four bytes.

@@ -75,6 +75,7 @@ impl<'a> Reader<'a> {
             return Ok(None);
         }
         let offset = self.base;
+        let all = self.buf;
         let ty = ParameterType(self.u16("ParameterType")?);
         let length = usize::from(self.u16("ParameterLength")?);
         let value_len = length
@@ -92,7 +93,9 @@ impl<'a> Reader<'a> {
                 ));
             }
         }
-        Ok(Some(Tlv { ty, value: Reader::new(value, offset + TLV_HEADER_LEN), offset }))
+        // `length` bytes were taken above, so this slice is in bounds.
+        let raw = &all[..length];
+        Ok(Some(Tlv { ty, value: Reader::new(value, offset + TLV_HEADER_LEN), offset, raw }))
     }
 }
 
@@ -104,6 +107,8 @@ pub(crate) struct Tlv<'a> {
     pub(crate) value: Reader<'a>,
     /// Absolute offset of the parameter header.
     pub(crate) offset: usize,
+    /// Header and value, without padding.
+    pub(crate) raw: &'a [u8],
 }
 
 /// Writes into a buffer sized by `buffer_len()`. Running past the end is a programmer error in
