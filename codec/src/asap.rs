@@ -578,6 +578,11 @@ impl<T: AsRef<[u8]>> HandleResolutionView<T> {
         crate::message::Parameters::new(self.inner.body(), MESSAGE_HEADER_LEN)
     }
 
+    /// Unknown skip-and-report parameters to quote in an Unrecognized Parameter cause.
+    pub fn unrecognized_to_report(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        crate::message::to_report(self.parameters())
+    }
+
     /// S flag.
     pub fn subscribe(&self) -> bool {
         self.inner.flags() & FLAG_BIT != 0

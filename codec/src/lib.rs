@@ -37,8 +37,21 @@
 //! [`POOL_ELEMENTS_PER_MESSAGE_MAX`], [`PARAMETERS_PER_MESSAGE_MAX`],
 //! [`SERVERS_PER_MESSAGE_MAX`].
 //!
-//! Not done: a skip-and-report unknown parameter is skipped but not surfaced to the caller for
-//! its report; the Reprs do not keep unknown flag bits (the RFCs reserve them).
+//! ## Where we depart from the RFC text, and why
+//!
+//! - Registration life is in milliseconds, as RSPLIB 3.4.4 sends it (RFC 5354 §3.10 says
+//!   seconds); the field is `PoolElement::registration_life_ms`.
+//! - The Handle Resolution option (0x003f, draft-dreibholz-rserpool-asap-hropt) is emitted as
+//!   0x803f like RSPLIB and Wireshark, so registrars without it skip it; both are parsed.
+//! - ASAP Endpoint Keep Alive may carry a PE Identifier (RSPLIB does); ENRP Handle Update's
+//!   flag bit 0 is takeover-suggested and Presence's is reply-required (RSPLIB, Wireshark).
+//! - RFC 5353 defines 10 ENRP messages; the "Ownership Change" of early drafts is not in it.
+//! - TCP transports keep the transport-use field RSPLIB and Wireshark read where RFC 5354 §3.5
+//!   says reserved. Server Announce accepts any transport, not only SCTP and TCP.
+//! - Reserved flag bits and reserved fields are ignored on input and written as zero.
+//! - Skip-and-report unknown parameters are skipped by the Reprs; the typed views'
+//!   `unrecognized_to_report()` yields the top-level ones to quote back. Nested ones (inside a
+//!   transport or PE) are skipped without a report.
 
 pub mod asap;
 pub mod enrp;

@@ -173,6 +173,15 @@ impl<'a> Iterator for Parameters<'a> {
     }
 }
 
+pub(crate) fn to_report(parameters: Parameters<'_>) -> impl Iterator<Item = &[u8]> + '_ {
+    use crate::param::UnknownParameterAction;
+    parameters.map_while(Result::ok).filter_map(|p| {
+        let ty = p.parameter_type();
+        let report = ty.unknown_action() == UnknownParameterAction::SkipAndReport;
+        (report && !ty.is_known()).then(|| p.into_inner())
+    })
+}
+
 pub(crate) fn message_buffer_len<B: Body>(body: &B) -> usize {
     pad4(MESSAGE_HEADER_LEN + body.body_len())
 }
@@ -225,6 +234,13 @@ macro_rules! message {
             /// error.
             pub fn parameters(&self) -> $crate::message::Parameters<'_> {
                 $crate::message::Parameters::new(&self.inner.body()[$fixed..], 4 + $fixed)
+            }
+
+            /// Top-level parameters of unknown type whose action bits say "skip and report"
+            /// (RFC 5354 §3, `11`): the TLVs to quote in Unrecognized Parameter causes. The
+            /// Repr skips them; this is how a registrar finds what to report.
+            pub fn unrecognized_to_report(&self) -> impl Iterator<Item = &[u8]> + '_ {
+                $crate::message::to_report(self.parameters())
             }
 
             #[allow(dead_code)]

@@ -197,3 +197,13 @@ fn shrunken_inner_lengths_never_panic() {
         }
     }
 }
+
+// Goal: a skip-and-report unknown parameter is skipped by the Repr and surfaced by the view.
+#[test]
+fn skip_and_report_parameters_are_surfaced_by_views() {
+    let bytes = message(2, &format!("{POOL_HANDLE} c040 0008 deadbeef 8040 0008 00000000 {PE_ID}"));
+    assert_eq!(Message::parse(&bytes), Ok(deregistration()));
+    let view = asap::DeregistrationView::new_checked(&bytes[..]).unwrap();
+    let reports: Vec<&[u8]> = view.unrecognized_to_report().collect();
+    assert_eq!(reports, vec![&hex("c040 0008 deadbeef")[..]]);
+}
