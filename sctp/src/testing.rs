@@ -123,7 +123,8 @@ pub struct Net {
     pub rng: Rng,
     /// Packets handed to the network so far.
     pub packets_sent: u64,
-    /// Optional tap: sees every packet sent (time, from node, bytes).
+    /// Optional tap: sees every packet sent (time, from node, bytes). `SCTP_TRACE=1` in the
+    /// environment sets it to [`print_packet`].
     pub trace: Option<fn(Instant, usize, &[u8])>,
     wire: BinaryHeap<Reverse<InFlight>>,
     seq: u64,
@@ -133,13 +134,15 @@ impl Net {
     /// An empty network; prints the seed so a failure can be replayed.
     pub fn new(seed: u64, faults: Faults) -> Self {
         println!("sctp::testing seed = {seed:#018x}");
+        let trace =
+            std::env::var_os("SCTP_TRACE").map(|_| print_packet as fn(Instant, usize, &[u8]));
         Net {
             nodes: Vec::new(),
             now: Instant(1_000_000),
             faults,
             rng: Rng(seed),
             packets_sent: 0,
-            trace: None,
+            trace,
             wire: BinaryHeap::new(),
             seq: 0,
         }
@@ -313,6 +316,14 @@ impl Net {
             .find(|(_, e)| f(e))
             .map(|(t, _)| *t)
     }
+}
+
+/// A `Net::trace` tap that prints each packet: time, sending node, tag and chunks
+/// `(type, flags, value length)`.
+pub fn print_packet(t: Instant, from: usize, p: &[u8]) {
+    let (tag, chunks) = dissect(p);
+    let c: Vec<_> = chunks.iter().map(|(ty, f, v)| (*ty, *f, v.len())).collect();
+    println!("{:>12} node {from} tag {tag:08x} {c:?}", t.0);
 }
 
 /// Builds an SCTP packet from raw chunks `(type, flags, value)`, checksum set.
