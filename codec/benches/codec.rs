@@ -26,7 +26,9 @@ fn asap(c: &mut Criterion) {
         group.bench_function(format!("parse/{}", name(&m)), |b| {
             b.iter(|| codec::asap::Message::parse(black_box(&bytes)).unwrap())
         });
-        group.bench_function(format!("emit/{}", name(&m)), |b| b.iter(|| black_box(&m).emit(&mut buf)));
+        group.bench_function(format!("emit/{}", name(&m)), |b| {
+            b.iter(|| black_box(&m).emit(&mut buf))
+        });
     }
     group.finish();
 }
@@ -40,7 +42,9 @@ fn enrp(c: &mut Criterion) {
         group.bench_function(format!("parse/{}", name(&m)), |b| {
             b.iter(|| codec::enrp::Message::parse(black_box(&bytes)).unwrap())
         });
-        group.bench_function(format!("emit/{}", name(&m)), |b| b.iter(|| black_box(&m).emit(&mut buf)));
+        group.bench_function(format!("emit/{}", name(&m)), |b| {
+            b.iter(|| black_box(&m).emit(&mut buf))
+        });
     }
     group.finish();
 }
@@ -51,7 +55,11 @@ fn hot_path(c: &mut Criterion) {
         .find(|m| matches!(m, codec::asap::Message::HandleResolution(_)))
         .unwrap()
         .emit_to_vec();
-    let pes = [sample_pool_element(1), sample_pool_element(2), sample_pool_element(3)];
+    let pes = [
+        sample_pool_element(1),
+        sample_pool_element(2),
+        sample_pool_element(3),
+    ];
     let mut out = [0u8; 2048];
     c.bench_function("hot/handle_resolution_parse+response_emit_3pe", |b| {
         b.iter(|| {

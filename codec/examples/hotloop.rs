@@ -8,7 +8,11 @@ use std::time::Instant;
 
 fn main() {
     let request = sample_asap_messages()[4].emit_to_vec();
-    let pes = [sample_pool_element(1), sample_pool_element(2), sample_pool_element(3)];
+    let pes = [
+        sample_pool_element(1),
+        sample_pool_element(2),
+        sample_pool_element(3),
+    ];
     let mut out = [0u8; 2048];
     let n = 10_000;
     let mut best = [f64::MAX; 3];
@@ -23,7 +27,12 @@ fn main() {
         let t = Instant::now();
         for _ in 0..n {
             let selected = [&pes[0], &pes[1], &pes[2]];
-            let r = HandleResolutionResponseRef { accept_updates: false, pool_handle: &handle, overall_policy: None, pool_elements: &selected };
+            let r = HandleResolutionResponseRef {
+                accept_updates: false,
+                pool_handle: &handle,
+                overall_policy: None,
+                pool_elements: &selected,
+            };
             black_box(r.emit(black_box(&mut out)));
         }
         best[1] = best[1].min(t.elapsed().as_nanos() as f64 / n as f64);
@@ -34,5 +43,8 @@ fn main() {
         }
         best[2] = best[2].min(t.elapsed().as_nanos() as f64 / n as f64);
     }
-    println!("view parse {:.1} ns, HRR emit 3 PE {:.1} ns, dereg parse {:.1} ns", best[0], best[1], best[2]);
+    println!(
+        "view parse {:.1} ns, HRR emit 3 PE {:.1} ns, dereg parse {:.1} ns",
+        best[0], best[1], best[2]
+    );
 }

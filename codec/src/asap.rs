@@ -6,9 +6,9 @@ use core::fmt;
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::message::{collect, message, Allowed, Body, MessageView};
 use crate::param::{
-    emit_pe_identifier, emit_pool_handle, pe_identifier_length,
-    pool_handle_length, Cookie as CookieParameter, HandleResolutionOption, OperationalError,
-    ParameterType, Policy, PoolElement, UserTransport,
+    emit_pe_identifier, emit_pool_handle, pe_identifier_length, pool_handle_length,
+    Cookie as CookieParameter, HandleResolutionOption, OperationalError, ParameterType, Policy,
+    PoolElement, UserTransport,
 };
 use crate::types::{PoolElementId, PoolHandle, RegistrarId};
 use crate::wire::{list_len, required, walk, Reader, Writer, MESSAGE_HEADER_LEN};
@@ -133,7 +133,9 @@ impl Message {
             MessageType::HANDLE_RESOLUTION_RESPONSE => {
                 Self::HandleResolutionResponse(Body::parse_body(flags, r)?)
             }
-            MessageType::ENDPOINT_KEEP_ALIVE => Self::EndpointKeepAlive(Body::parse_body(flags, r)?),
+            MessageType::ENDPOINT_KEEP_ALIVE => {
+                Self::EndpointKeepAlive(Body::parse_body(flags, r)?)
+            }
             MessageType::ENDPOINT_KEEP_ALIVE_ACK => {
                 Self::EndpointKeepAliveAck(Body::parse_body(flags, r)?)
             }
@@ -145,7 +147,13 @@ impl Message {
             MessageType::COOKIE_ECHO => Self::CookieEcho(Body::parse_body(flags, r)?),
             MessageType::BUSINESS_CARD => Self::BusinessCard(Body::parse_body(flags, r)?),
             MessageType::ERROR => Self::Error(Body::parse_body(flags, r)?),
-            _ => return Err(DecodeError::new(DecodeErrorKind::UnknownMessage, "MessageType", 0)),
+            _ => {
+                return Err(DecodeError::new(
+                    DecodeErrorKind::UnknownMessage,
+                    "MessageType",
+                    0,
+                ))
+            }
         })
     }
 
@@ -196,7 +204,10 @@ impl Body for Registration {
         0
     }
     fn body_len(&self) -> usize {
-        lengths([Some(pool_handle_length(&self.pool_handle)), Some(self.pool_element.length())])
+        lengths([
+            Some(pool_handle_length(&self.pool_handle)),
+            Some(self.pool_element.length()),
+        ])
     }
     fn emit_body(&self, w: &mut Writer<'_>) {
         emit_pool_handle(w, &self.pool_handle);
@@ -286,7 +297,11 @@ message!(RegistrationResponse, RegistrationResponseView, 0);
 impl Body for RegistrationResponse {
     const TYPE: u8 = MessageType::REGISTRATION_RESPONSE.0;
     fn flags(&self) -> u8 {
-        if self.reject { FLAG_BIT } else { 0 }
+        if self.reject {
+            FLAG_BIT
+        } else {
+            0
+        }
     }
     fn body_len(&self) -> usize {
         lengths([
@@ -303,7 +318,10 @@ impl Body for RegistrationResponse {
         }
     }
     fn parse_body(flags: u8, r: Reader<'_>) -> Result<Self, DecodeError> {
-        let c = collect(r, Allowed::POOL_HANDLE.and(Allowed::PE_ID).and(Allowed::ERROR))?;
+        let c = collect(
+            r,
+            Allowed::POOL_HANDLE.and(Allowed::PE_ID).and(Allowed::ERROR),
+        )?;
         Ok(Self {
             reject: flags & FLAG_BIT != 0,
             pool_handle: required(c.pool_handle, "PoolHandle", c.end)?,
@@ -345,7 +363,10 @@ impl Body for DeregistrationResponse {
         }
     }
     fn parse_body(_flags: u8, r: Reader<'_>) -> Result<Self, DecodeError> {
-        let c = collect(r, Allowed::POOL_HANDLE.and(Allowed::PE_ID).and(Allowed::ERROR))?;
+        let c = collect(
+            r,
+            Allowed::POOL_HANDLE.and(Allowed::PE_ID).and(Allowed::ERROR),
+        )?;
         Ok(Self {
             pool_handle: required(c.pool_handle, "PoolHandle", c.end)?,
             pe_id: required(c.pe_id, "PeIdentifier", c.end)?,
@@ -371,10 +392,16 @@ message!(@api HandleResolution, HandleResolutionView);
 impl Body for HandleResolution {
     const TYPE: u8 = MessageType::HANDLE_RESOLUTION.0;
     fn flags(&self) -> u8 {
-        if self.subscribe { FLAG_BIT } else { 0 }
+        if self.subscribe {
+            FLAG_BIT
+        } else {
+            0
+        }
     }
     fn body_len(&self) -> usize {
-        let option = self.items_wanted.map(|items_wanted| HandleResolutionOption { items_wanted });
+        let option = self
+            .items_wanted
+            .map(|items_wanted| HandleResolutionOption { items_wanted });
         lengths([
             Some(pool_handle_length(&self.pool_handle)),
             option.map(|o| o.length()),
@@ -417,7 +444,11 @@ message!(HandleResolutionResponse, HandleResolutionResponseView, 0);
 impl Body for HandleResolutionResponse {
     const TYPE: u8 = MessageType::HANDLE_RESOLUTION_RESPONSE.0;
     fn flags(&self) -> u8 {
-        if self.accept_updates { FLAG_BIT } else { 0 }
+        if self.accept_updates {
+            FLAG_BIT
+        } else {
+            0
+        }
     }
     fn body_len(&self) -> usize {
         let mut body = response_body_len(
@@ -431,7 +462,12 @@ impl Body for HandleResolutionResponse {
         body
     }
     fn emit_body(&self, w: &mut Writer<'_>) {
-        emit_response_body(w, &self.pool_handle, self.overall_policy.as_ref(), self.pool_elements.iter());
+        emit_response_body(
+            w,
+            &self.pool_handle,
+            self.overall_policy.as_ref(),
+            self.pool_elements.iter(),
+        );
         if let Some(e) = &self.error {
             e.emit(w);
         }
@@ -513,7 +549,12 @@ impl HandleResolutionResponseRef<'_> {
         let flags = if self.accept_updates { FLAG_BIT } else { 0 };
         let mut w = Writer::new(buf);
         w.message(MessageType::HANDLE_RESOLUTION_RESPONSE.0, flags, |w| {
-            emit_response_body(w, self.pool_handle, self.overall_policy, self.pool_elements.iter().copied());
+            emit_response_body(
+                w,
+                self.pool_handle,
+                self.overall_policy,
+                self.pool_elements.iter().copied(),
+            );
         });
         // O(n) re-measure: debug builds only, this is the hot path.
         debug_assert_eq!(w.position(), self.buffer_len());
@@ -537,7 +578,11 @@ impl<T: AsRef<[u8]>> HandleResolutionView<T> {
         let inner = MessageView::new_checked(buffer)?;
         let view = &inner;
         if view.message_type() != MessageType::HANDLE_RESOLUTION.0 {
-            return Err(DecodeError::new(DecodeErrorKind::Unexpected, "MessageType", 0));
+            return Err(DecodeError::new(
+                DecodeErrorKind::Unexpected,
+                "MessageType",
+                0,
+            ));
         }
         let mut r = view.body_reader();
         let mut handle: Option<(usize, usize)> = None;
@@ -553,14 +598,24 @@ impl<T: AsRef<[u8]>> HandleResolutionView<T> {
                 }
                 ParameterType::HANDLE_RESOLUTION | ParameterType::HANDLE_RESOLUTION_SKIP => {
                     let option = HandleResolutionOption::parse_tlv(&tlv)?;
-                    crate::wire::set_once(&mut items_wanted, option.items_wanted, "HandleResolution", tlv.offset)?;
+                    crate::wire::set_once(
+                        &mut items_wanted,
+                        option.items_wanted,
+                        "HandleResolution",
+                        tlv.offset,
+                    )?;
                 }
                 _ => return Ok(false),
             }
             Ok(true)
         })?;
         let (handle_start, handle_end) = required(handle, "PoolHandle", r.offset())?;
-        Ok(Self { inner, handle_start, handle_end, items_wanted })
+        Ok(Self {
+            inner,
+            handle_start,
+            handle_end,
+            items_wanted,
+        })
     }
 
     /// The common header.
@@ -590,7 +645,8 @@ impl<T: AsRef<[u8]>> HandleResolutionView<T> {
 
     /// The pool handle's bytes.
     pub fn pool_handle_bytes(&self) -> &[u8] {
-        &self.inner.body()[self.handle_start - MESSAGE_HEADER_LEN..self.handle_end - MESSAGE_HEADER_LEN]
+        &self.inner.body()
+            [self.handle_start - MESSAGE_HEADER_LEN..self.handle_end - MESSAGE_HEADER_LEN]
     }
 
     /// The pool handle, copied inline.
@@ -631,7 +687,11 @@ impl<T: AsRef<[u8]>> EndpointKeepAliveView<T> {
 impl Body for EndpointKeepAlive {
     const TYPE: u8 = MessageType::ENDPOINT_KEEP_ALIVE.0;
     fn flags(&self) -> u8 {
-        if self.home { FLAG_BIT } else { 0 }
+        if self.home {
+            FLAG_BIT
+        } else {
+            0
+        }
     }
     fn body_len(&self) -> usize {
         4 + lengths([
@@ -693,7 +753,10 @@ impl Body for ServerAnnounce {
     fn parse_body(_flags: u8, mut r: Reader<'_>) -> Result<Self, DecodeError> {
         let server_id = RegistrarId(r.u32("ServerIdentifier")?);
         let c = collect(r, Allowed::TRANSPORTS)?;
-        Ok(Self { server_id, transports: c.transports })
+        Ok(Self {
+            server_id,
+            transports: c.transports,
+        })
     }
 }
 
@@ -797,6 +860,8 @@ impl Body for Error {
     }
     fn parse_body(_flags: u8, r: Reader<'_>) -> Result<Self, DecodeError> {
         let c = collect(r, Allowed::ERROR)?;
-        Ok(Self { error: required(c.error, "OperationalError", c.end)? })
+        Ok(Self {
+            error: required(c.error, "OperationalError", c.end)?,
+        })
     }
 }

@@ -155,7 +155,13 @@ impl Message {
             MessageType::INIT_TAKEOVER_ACK => Self::InitTakeoverAck(Body::parse_body(f, r)?),
             MessageType::TAKEOVER_SERVER => Self::TakeoverServer(Body::parse_body(f, r)?),
             MessageType::ERROR => Self::Error(Body::parse_body(f, r)?),
-            _ => return Err(DecodeError::new(DecodeErrorKind::UnknownMessage, "MessageType", 0)),
+            _ => {
+                return Err(DecodeError::new(
+                    DecodeErrorKind::UnknownMessage,
+                    "MessageType",
+                    0,
+                ))
+            }
         })
     }
 
@@ -233,12 +239,18 @@ message!(Presence, PresenceView, 8);
 impl Body for Presence {
     const TYPE: u8 = MessageType::PRESENCE.0;
     fn flags(&self) -> u8 {
-        if self.reply_required { BIT_0 } else { 0 }
+        if self.reply_required {
+            BIT_0
+        } else {
+            0
+        }
     }
     fn body_len(&self) -> usize {
         let children = [
             self.checksum.as_ref().map(PeChecksum::length),
-            self.server_information.as_ref().map(ServerInformation::length),
+            self.server_information
+                .as_ref()
+                .map(ServerInformation::length),
         ];
         Servers::LEN + list_len(children.into_iter().flatten())
     }
@@ -279,7 +291,11 @@ message!(HandleTableRequest, HandleTableRequestView, 8);
 impl Body for HandleTableRequest {
     const TYPE: u8 = MessageType::HANDLE_TABLE_REQUEST.0;
     fn flags(&self) -> u8 {
-        if self.own_children_only { BIT_0 } else { 0 }
+        if self.own_children_only {
+            BIT_0
+        } else {
+            0
+        }
     }
     fn body_len(&self) -> usize {
         Servers::LEN
@@ -290,7 +306,10 @@ impl Body for HandleTableRequest {
     fn parse_body(flags: u8, mut r: Reader<'_>) -> Result<Self, DecodeError> {
         let servers = Servers::parse(&mut r)?;
         r.finish("HandleTableRequest")?;
-        Ok(Self { own_children_only: flags & BIT_0 != 0, servers })
+        Ok(Self {
+            own_children_only: flags & BIT_0 != 0,
+            servers,
+        })
     }
 }
 
@@ -348,17 +367,28 @@ impl Body for HandleTableResponse {
             match tlv.ty {
                 ParameterType::POOL_HANDLE => {
                     let pool_handle = parse_pool_handle(&tlv)?;
-                    pools.push(PoolEntry { pool_handle, pool_elements: Vec::new() });
+                    pools.push(PoolEntry {
+                        pool_handle,
+                        pool_elements: Vec::new(),
+                    });
                 }
                 ParameterType::POOL_ELEMENT => {
                     //= https://www.rfc-editor.org/rfc/rfc5353#section-2.3
                     //# Each pool entry MUST start with a Pool Handle parameter
                     let Some(pool) = pools.last_mut() else {
-                        return Err(DecodeError::new(DecodeErrorKind::Missing, "PoolHandle", tlv.offset));
+                        return Err(DecodeError::new(
+                            DecodeErrorKind::Missing,
+                            "PoolHandle",
+                            tlv.offset,
+                        ));
                     };
                     pool_elements_count += 1;
                     if pool_elements_count > crate::POOL_ELEMENTS_PER_MESSAGE_MAX {
-                        return Err(DecodeError::new(DecodeErrorKind::TooMany, "PoolElement", tlv.offset));
+                        return Err(DecodeError::new(
+                            DecodeErrorKind::TooMany,
+                            "PoolElement",
+                            tlv.offset,
+                        ));
                     }
                     pool.pool_elements.push(PoolElement::parse_tlv(&tlv)?);
                 }
@@ -406,10 +436,17 @@ message!(HandleUpdate, HandleUpdateView, 12);
 impl Body for HandleUpdate {
     const TYPE: u8 = MessageType::HANDLE_UPDATE.0;
     fn flags(&self) -> u8 {
-        if self.takeover_suggested { BIT_0 } else { 0 }
+        if self.takeover_suggested {
+            BIT_0
+        } else {
+            0
+        }
     }
     fn body_len(&self) -> usize {
-        let children = [pool_handle_length(&self.pool_handle), self.pool_element.length()];
+        let children = [
+            pool_handle_length(&self.pool_handle),
+            self.pool_element.length(),
+        ];
         Servers::LEN + 4 + list_len(children.into_iter())
     }
     fn emit_body(&self, w: &mut Writer<'_>) {
@@ -483,7 +520,11 @@ message!(ListResponse, ListResponseView, 8);
 impl Body for ListResponse {
     const TYPE: u8 = MessageType::LIST_RESPONSE.0;
     fn flags(&self) -> u8 {
-        if self.reject { BIT_0 } else { 0 }
+        if self.reject {
+            BIT_0
+        } else {
+            0
+        }
     }
     fn body_len(&self) -> usize {
         Servers::LEN + list_len(self.peers.iter().map(ServerInformation::length))
@@ -495,7 +536,11 @@ impl Body for ListResponse {
     fn parse_body(flags: u8, mut r: Reader<'_>) -> Result<Self, DecodeError> {
         let servers = Servers::parse(&mut r)?;
         let c = collect(r, Allowed::SERVER_INFOS)?;
-        Ok(Self { reject: flags & BIT_0 != 0, servers, peers: c.server_infos })
+        Ok(Self {
+            reject: flags & BIT_0 != 0,
+            servers,
+            peers: c.server_infos,
+        })
     }
 }
 
@@ -591,6 +636,9 @@ impl Body for Error {
     fn parse_body(_flags: u8, mut r: Reader<'_>) -> Result<Self, DecodeError> {
         let servers = Servers::parse(&mut r)?;
         let c = collect(r, Allowed::ERROR)?;
-        Ok(Self { servers, error: required(c.error, "OperationalError", c.end)? })
+        Ok(Self {
+            servers,
+            error: required(c.error, "OperationalError", c.end)?,
+        })
     }
 }

@@ -73,7 +73,7 @@ pub use message::{
 };
 pub use param::{Parameter, Policy, PoolElement, SctpTransport, UserTransport};
 pub use types::{
-    PoolElementId, PoolHandle, PolicyType, RegistrarId, TransportUse, POOL_HANDLE_LENGTH_MAX,
+    PolicyType, PoolElementId, PoolHandle, RegistrarId, TransportUse, POOL_HANDLE_LENGTH_MAX,
 };
 
 // A maximal pool handle parameter and one PE must fit a message; the caps must fit u16 lengths.

@@ -47,21 +47,37 @@ impl<T: AsRef<[u8]>> MessageView<T> {
     pub fn new_checked(buffer: T) -> Result<Self, DecodeError> {
         let bytes = buffer.as_ref();
         if bytes.len() < MESSAGE_HEADER_LEN {
-            return Err(DecodeError::new(DecodeErrorKind::Truncated, "MessageHeader", bytes.len()));
+            return Err(DecodeError::new(
+                DecodeErrorKind::Truncated,
+                "MessageHeader",
+                bytes.len(),
+            ));
         }
         let length = usize::from(u16::from_be_bytes([bytes[2], bytes[3]]));
         if length < MESSAGE_HEADER_LEN {
-            return Err(DecodeError::new(DecodeErrorKind::BadLength, "MessageLength", 2));
+            return Err(DecodeError::new(
+                DecodeErrorKind::BadLength,
+                "MessageLength",
+                2,
+            ));
         }
         if length > bytes.len() {
-            return Err(DecodeError::new(DecodeErrorKind::Truncated, "MessageLength", bytes.len()));
+            return Err(DecodeError::new(
+                DecodeErrorKind::Truncated,
+                "MessageLength",
+                bytes.len(),
+            ));
         }
         //= https://www.rfc-editor.org/rfc/rfc5353#section-2.3
         //# the value in the Message Length field will NOT cover any padding at the end of this
         //# message.
         let after = &bytes[length..];
         if length + after.len() > pad4(length) || after.iter().any(|&b| b != 0) {
-            return Err(DecodeError::new(DecodeErrorKind::Trailing, "Message", length));
+            return Err(DecodeError::new(
+                DecodeErrorKind::Trailing,
+                "Message",
+                length,
+            ));
         }
         Ok(Self { buffer })
     }
@@ -123,7 +139,11 @@ pub(crate) fn parse_message<B: Body, T: AsRef<[u8]>>(
     view: &MessageView<T>,
 ) -> Result<B, DecodeError> {
     if view.message_type() != B::TYPE {
-        return Err(DecodeError::new(DecodeErrorKind::Unexpected, "MessageType", 0));
+        return Err(DecodeError::new(
+            DecodeErrorKind::Unexpected,
+            "MessageType",
+            0,
+        ));
     }
     B::parse_body(view.flags(), view.body_reader())
 }
@@ -134,10 +154,18 @@ pub(crate) fn check_view<T: AsRef<[u8]>>(
     fixed: usize,
 ) -> Result<(), DecodeError> {
     if view.message_type() != ty {
-        return Err(DecodeError::new(DecodeErrorKind::Unexpected, "MessageType", 0));
+        return Err(DecodeError::new(
+            DecodeErrorKind::Unexpected,
+            "MessageType",
+            0,
+        ));
     }
     if view.body().len() < fixed {
-        return Err(DecodeError::new(DecodeErrorKind::Truncated, "FixedFields", view.body().len()));
+        return Err(DecodeError::new(
+            DecodeErrorKind::Truncated,
+            "FixedFields",
+            view.body().len(),
+        ));
     }
     Ok(())
 }
@@ -151,7 +179,10 @@ pub struct Parameters<'a> {
 
 impl<'a> Parameters<'a> {
     pub(crate) fn new(bytes: &'a [u8], base: usize) -> Self {
-        Self { reader: Reader::new(bytes, base), failed: false }
+        Self {
+            reader: Reader::new(bytes, base),
+            failed: false,
+        }
     }
 }
 
@@ -211,7 +242,8 @@ macro_rules! message {
             /// Checks the header, the message type and the fixed fields' length.
             pub fn new_checked(buffer: T) -> Result<Self, $crate::DecodeError> {
                 let inner = $crate::message::MessageView::new_checked(buffer)?;
-                $crate::message::check_view(&inner, <$name as $crate::message::Body>::TYPE, $fixed)?;
+                let ty = <$name as $crate::message::Body>::TYPE;
+                $crate::message::check_view(&inner, ty, $fixed)?;
                 Ok(Self { inner })
             }
 
@@ -336,7 +368,12 @@ pub(crate) fn collect(mut r: Reader<'_>, allowed: Allowed) -> Result<Collected, 
         let is = |a: Allowed| allowed.has(a);
         match tlv.ty {
             ParameterType::POOL_HANDLE if is(Allowed::POOL_HANDLE) => {
-                set_once(&mut c.pool_handle, parse_pool_handle(&tlv)?, "PoolHandle", at)?;
+                set_once(
+                    &mut c.pool_handle,
+                    parse_pool_handle(&tlv)?,
+                    "PoolHandle",
+                    at,
+                )?;
             }
             ParameterType::PE_IDENTIFIER if is(Allowed::PE_ID) => {
                 set_once(&mut c.pe_id, parse_pe_identifier(&tlv)?, "PeIdentifier", at)?;
@@ -345,13 +382,23 @@ pub(crate) fn collect(mut r: Reader<'_>, allowed: Allowed) -> Result<Collected, 
                 set_once(&mut c.policy, Policy::parse_tlv(&tlv)?, "Policy", at)?;
             }
             ParameterType::OPERATIONAL_ERROR if is(Allowed::ERROR) => {
-                set_once(&mut c.error, OperationalError::parse_tlv(&tlv)?, "OperationalError", at)?;
+                set_once(
+                    &mut c.error,
+                    OperationalError::parse_tlv(&tlv)?,
+                    "OperationalError",
+                    at,
+                )?;
             }
             ParameterType::COOKIE if is(Allowed::COOKIE) => {
                 set_once(&mut c.cookie, Cookie::parse_tlv(&tlv), "Cookie", at)?;
             }
             ParameterType::PE_CHECKSUM if is(Allowed::CHECKSUM) => {
-                set_once(&mut c.checksum, PeChecksum::parse_tlv(&tlv)?, "PeChecksum", at)?;
+                set_once(
+                    &mut c.checksum,
+                    PeChecksum::parse_tlv(&tlv)?,
+                    "PeChecksum",
+                    at,
+                )?;
             }
             ParameterType::HANDLE_RESOLUTION | ParameterType::HANDLE_RESOLUTION_SKIP
                 if is(Allowed::HANDLE_RESOLUTION) =>
@@ -365,16 +412,29 @@ pub(crate) fn collect(mut r: Reader<'_>, allowed: Allowed) -> Result<Collected, 
             }
             ParameterType::SERVER_INFORMATION if is(Allowed::SERVER_INFOS) => {
                 if c.server_infos.len() == SERVERS_PER_MESSAGE_MAX {
-                    return Err(DecodeError::new(DecodeErrorKind::TooMany, "ServerInformation", at));
+                    return Err(DecodeError::new(
+                        DecodeErrorKind::TooMany,
+                        "ServerInformation",
+                        at,
+                    ));
                 }
                 c.server_infos.push(ServerInformation::parse_tlv(&tlv)?);
             }
             ParameterType::POOL_ELEMENT if is(Allowed::POOL_ELEMENT) => {
-                set_once(&mut c.pool_element, PoolElement::parse_tlv(&tlv)?, "PoolElement", at)?;
+                set_once(
+                    &mut c.pool_element,
+                    PoolElement::parse_tlv(&tlv)?,
+                    "PoolElement",
+                    at,
+                )?;
             }
             ParameterType::POOL_ELEMENT if is(Allowed::POOL_ELEMENTS) => {
                 if c.pool_elements.len() == POOL_ELEMENTS_PER_MESSAGE_MAX {
-                    return Err(DecodeError::new(DecodeErrorKind::TooMany, "PoolElement", at));
+                    return Err(DecodeError::new(
+                        DecodeErrorKind::TooMany,
+                        "PoolElement",
+                        at,
+                    ));
                 }
                 c.pool_elements.push(PoolElement::parse_tlv(&tlv)?);
             }

@@ -10,8 +10,8 @@ use core::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::error::{DecodeError, DecodeErrorKind};
-use crate::types::{PolicyType, PoolElementId, PoolHandle, RegistrarId, TransportUse};
 use crate::types::POOL_HANDLE_LENGTH_MAX;
+use crate::types::{PolicyType, PoolElementId, PoolHandle, RegistrarId, TransportUse};
 use crate::wire::{list_len, pad4, required, set_once, walk, Reader, Tlv, Writer, TLV_HEADER_LEN};
 
 /// Most addresses we keep per transport parameter.
@@ -142,7 +142,11 @@ pub enum UnknownParameterAction {
 /// crate docs, "Not done").
 pub(crate) fn handle_unknown_parameter(tlv: &Tlv<'_>) -> Result<(), DecodeError> {
     let stop = |report| {
-        Err(DecodeError::new(DecodeErrorKind::UnknownParameter { report }, "Parameter", tlv.offset))
+        Err(DecodeError::new(
+            DecodeErrorKind::UnknownParameter { report },
+            "Parameter",
+            tlv.offset,
+        ))
     };
     match tlv.ty.unknown_action() {
         UnknownParameterAction::Stop => stop(false),
@@ -165,10 +169,18 @@ impl<T: AsRef<[u8]>> ParameterView<T> {
         let _ = r.u16("ParameterType")?;
         let length = usize::from(r.u16("ParameterLength")?);
         if length < TLV_HEADER_LEN {
-            return Err(DecodeError::new(DecodeErrorKind::BadLength, "ParameterLength", 2));
+            return Err(DecodeError::new(
+                DecodeErrorKind::BadLength,
+                "ParameterLength",
+                2,
+            ));
         }
         if length > bytes.len() {
-            return Err(DecodeError::new(DecodeErrorKind::Truncated, "ParameterValue", bytes.len()));
+            return Err(DecodeError::new(
+                DecodeErrorKind::Truncated,
+                "ParameterValue",
+                bytes.len(),
+            ));
         }
         Ok(Self { buffer })
     }
@@ -233,7 +245,9 @@ impl Parameter {
     /// Parses exactly one parameter (with optional padding) from `bytes`.
     pub fn parse(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes, 0);
-        let tlv = r.tlv()?.ok_or(DecodeError::new(DecodeErrorKind::Truncated, "Parameter", 0))?;
+        let tlv = r
+            .tlv()?
+            .ok_or(DecodeError::new(DecodeErrorKind::Truncated, "Parameter", 0))?;
         r.finish("Parameter")?;
         Self::parse_tlv(&tlv)
     }
@@ -258,7 +272,9 @@ impl Parameter {
             ParameterType::HANDLE_RESOLUTION | ParameterType::HANDLE_RESOLUTION_SKIP => {
                 Self::HandleResolution(HandleResolutionOption::parse_tlv(tlv)?)
             }
-            ty if UserTransport::is_transport(ty) => Self::Transport(UserTransport::parse_tlv(tlv)?),
+            ty if UserTransport::is_transport(ty) => {
+                Self::Transport(UserTransport::parse_tlv(tlv)?)
+            }
             _ => {
                 handle_unknown_parameter(tlv)?;
                 return Err(DecodeError::new(
@@ -331,7 +347,11 @@ pub(crate) fn parse_address(tlv: &Tlv<'_>) -> Result<IpAddr, DecodeError> {
     };
     // A fixed-size value with extra bytes is a length error, not trailing data.
     if !r.is_empty() {
-        return Err(DecodeError::new(DecodeErrorKind::BadLength, "AddressLength", tlv.offset + 2));
+        return Err(DecodeError::new(
+            DecodeErrorKind::BadLength,
+            "AddressLength",
+            tlv.offset + 2,
+        ));
     }
     Ok(address)
 }
@@ -360,7 +380,10 @@ pub struct AddressList {
 impl AddressList {
     /// An empty list.
     pub const fn new() -> Self {
-        Self { length: 0, addresses: [IpAddr::V4(Ipv4Addr::UNSPECIFIED); ADDRESSES_PER_TRANSPORT_MAX] }
+        Self {
+            length: 0,
+            addresses: [IpAddr::V4(Ipv4Addr::UNSPECIFIED); ADDRESSES_PER_TRANSPORT_MAX],
+        }
     }
 
     /// A list of `addresses`, or `None` when there are more than the cap.
@@ -417,9 +440,8 @@ fn parse_addresses(r: &mut Reader<'_>) -> Result<AddressList, DecodeError> {
     walk(r, ADDRESSES_PER_TRANSPORT_MAX * 2, |tlv| match tlv.ty {
         ParameterType::IPV4_ADDRESS | ParameterType::IPV6_ADDRESS => {
             let address = parse_address(&tlv)?;
-            list.push(address).map_err(|_| {
-                DecodeError::new(DecodeErrorKind::TooMany, "Addresses", tlv.offset)
-            })?;
+            list.push(address)
+                .map_err(|_| DecodeError::new(DecodeErrorKind::TooMany, "Addresses", tlv.offset))?;
             Ok(true)
         }
         _ => Ok(false),
@@ -447,11 +469,17 @@ impl SctpTransport {
     }
 
     fn emit(&self, w: &mut Writer<'_>) {
-        assert!(!self.addresses.is_empty(), "an SCTP transport needs an address");
+        assert!(
+            !self.addresses.is_empty(),
+            "an SCTP transport needs an address"
+        );
         w.tlv(ParameterType::SCTP_TRANSPORT, |w| {
             w.u16(self.port);
             w.u16(self.transport_use.0);
-            self.addresses.as_slice().iter().for_each(|a| emit_address(w, a));
+            self.addresses
+                .as_slice()
+                .iter()
+                .for_each(|a| emit_address(w, a));
         });
     }
 
@@ -463,14 +491,26 @@ impl SctpTransport {
         //= https://www.rfc-editor.org/rfc/rfc5354#section-3.4
         //# at least one IP address parameter MUST be present in an SCTP Transport parameter.
         if addresses.is_empty() {
-            return Err(DecodeError::new(DecodeErrorKind::Missing, "Addresses", r.offset()));
+            return Err(DecodeError::new(
+                DecodeErrorKind::Missing,
+                "Addresses",
+                r.offset(),
+            ));
         }
-        Ok(Self { port, transport_use, addresses })
+        Ok(Self {
+            port,
+            transport_use,
+            addresses,
+        })
     }
 
     pub(crate) fn parse_tlv(tlv: &Tlv<'_>) -> Result<Self, DecodeError> {
         if tlv.ty != ParameterType::SCTP_TRANSPORT {
-            return Err(DecodeError::new(DecodeErrorKind::Unexpected, tlv.ty.name(), tlv.offset));
+            return Err(DecodeError::new(
+                DecodeErrorKind::Unexpected,
+                tlv.ty.name(),
+                tlv.offset,
+            ));
         }
         Self::parse_value(tlv)
     }
@@ -543,7 +583,11 @@ impl UserTransport {
 
     pub(crate) fn emit(&self, w: &mut Writer<'_>) {
         match self {
-            Self::Dccp { port, service_code, address } => {
+            Self::Dccp {
+                port,
+                service_code,
+                address,
+            } => {
                 w.tlv(ParameterType::DCCP_TRANSPORT, |w| {
                     w.u16(*port);
                     w.u16(0);
@@ -555,7 +599,11 @@ impl UserTransport {
                 w.tlv(ParameterType::OPAQUE_TRANSPORT, |w| w.bytes(data));
             }
             Self::Sctp(s) => s.emit(w),
-            Self::Tcp { port, transport_use, address } => {
+            Self::Tcp {
+                port,
+                transport_use,
+                address,
+            } => {
                 w.tlv(ParameterType::TCP_TRANSPORT, |w| {
                     w.u16(*port);
                     w.u16(transport_use.0);
@@ -583,8 +631,16 @@ impl UserTransport {
             let list = parse_addresses(r)?;
             match list.as_slice() {
                 [address] => Ok(*address),
-                [] => Err(DecodeError::new(DecodeErrorKind::Missing, "Address", r.offset())),
-                _ => Err(DecodeError::new(DecodeErrorKind::TooMany, "Address", r.offset())),
+                [] => Err(DecodeError::new(
+                    DecodeErrorKind::Missing,
+                    "Address",
+                    r.offset(),
+                )),
+                _ => Err(DecodeError::new(
+                    DecodeErrorKind::TooMany,
+                    "Address",
+                    r.offset(),
+                )),
             }
         };
         Ok(match tlv.ty {
@@ -595,24 +651,44 @@ impl UserTransport {
                 // Reserved: set to zero by senders, ignored by receivers.
                 let _reserved = r.u16("DccpReserved")?;
                 let service_code = r.u32("DccpServiceCode")?;
-                Self::Dccp { port, service_code, address: single(&mut r)? }
+                Self::Dccp {
+                    port,
+                    service_code,
+                    address: single(&mut r)?,
+                }
             }
             ParameterType::TCP_TRANSPORT => {
                 let port = r.u16("TcpPort")?;
                 let transport_use = TransportUse(r.u16("TcpTransportUse")?);
-                Self::Tcp { port, transport_use, address: single(&mut r)? }
+                Self::Tcp {
+                    port,
+                    transport_use,
+                    address: single(&mut r)?,
+                }
             }
             ParameterType::UDP_TRANSPORT => {
                 let port = r.u16("UdpPort")?;
                 let _reserved = r.u16("UdpReserved")?;
-                Self::Udp { port, address: single(&mut r)? }
+                Self::Udp {
+                    port,
+                    address: single(&mut r)?,
+                }
             }
             ParameterType::UDP_LITE_TRANSPORT => {
                 let port = r.u16("UdpLitePort")?;
                 let _reserved = r.u16("UdpLiteReserved")?;
-                Self::UdpLite { port, address: single(&mut r)? }
+                Self::UdpLite {
+                    port,
+                    address: single(&mut r)?,
+                }
             }
-            ty => return Err(DecodeError::new(DecodeErrorKind::Unexpected, ty.name(), tlv.offset)),
+            ty => {
+                return Err(DecodeError::new(
+                    DecodeErrorKind::Unexpected,
+                    ty.name(),
+                    tlv.offset,
+                ))
+            }
         })
     }
 }
@@ -748,7 +824,9 @@ impl Policy {
             Self::RandomizedLeastUsedDegradation { .. } => {
                 PolicyType::RANDOMIZED_LEAST_USED_DEGRADATION
             }
-            Self::PriorityLeastUsedDegradation { .. } => PolicyType::PRIORITY_LEAST_USED_DEGRADATION,
+            Self::PriorityLeastUsedDegradation { .. } => {
+                PolicyType::PRIORITY_LEAST_USED_DEGRADATION
+            }
             Self::RandomizedPriorityLeastUsedDegradation { .. } => {
                 PolicyType::RANDOMIZED_PRIORITY_LEAST_USED_DEGRADATION
             }
@@ -770,20 +848,42 @@ impl Policy {
             Self::LeastUsed { load }
             | Self::RandomizedLeastUsed { load }
             | Self::RandomizedPriorityLeastUsed { load } => ([load, 0, 0, 0], 1),
-            Self::LeastUsedDegradation { load, load_degradation }
-            | Self::PriorityLeastUsed { load, load_degradation }
-            | Self::RandomizedLeastUsedDegradation { load, load_degradation }
-            | Self::PriorityLeastUsedDegradation { load, load_degradation }
-            | Self::RandomizedPriorityLeastUsedDegradation { load, load_degradation } => {
-                ([load, load_degradation, 0, 0], 2)
+            Self::LeastUsedDegradation {
+                load,
+                load_degradation,
             }
-            Self::WeightedRandomDpf { weight, weight_dpf, distance } => {
-                ([weight, weight_dpf, distance, 0], 3)
+            | Self::PriorityLeastUsed {
+                load,
+                load_degradation,
             }
-            Self::LeastUsedDpf { load, load_dpf, distance } => ([load, load_dpf, distance, 0], 3),
-            Self::LeastUsedDegradationDpf { load, load_degradation, load_dpf, distance } => {
-                ([load, load_degradation, load_dpf, distance], 4)
+            | Self::RandomizedLeastUsedDegradation {
+                load,
+                load_degradation,
             }
+            | Self::PriorityLeastUsedDegradation {
+                load,
+                load_degradation,
+            }
+            | Self::RandomizedPriorityLeastUsedDegradation {
+                load,
+                load_degradation,
+            } => ([load, load_degradation, 0, 0], 2),
+            Self::WeightedRandomDpf {
+                weight,
+                weight_dpf,
+                distance,
+            } => ([weight, weight_dpf, distance, 0], 3),
+            Self::LeastUsedDpf {
+                load,
+                load_dpf,
+                distance,
+            } => ([load, load_dpf, distance, 0], 3),
+            Self::LeastUsedDegradationDpf {
+                load,
+                load_degradation,
+                load_dpf,
+                distance,
+            } => ([load, load_degradation, load_dpf, distance], 4),
         }
     }
 
@@ -822,25 +922,42 @@ impl Policy {
             PolicyType::WEIGHTED_RANDOM => Self::WeightedRandom { weight: a },
             PolicyType::PRIORITY => Self::Priority { priority: a },
             PolicyType::LEAST_USED => Self::LeastUsed { load: a },
-            PolicyType::LEAST_USED_DEGRADATION => {
-                Self::LeastUsedDegradation { load: a, load_degradation: b }
-            }
-            PolicyType::PRIORITY_LEAST_USED => Self::PriorityLeastUsed { load: a, load_degradation: b },
+            PolicyType::LEAST_USED_DEGRADATION => Self::LeastUsedDegradation {
+                load: a,
+                load_degradation: b,
+            },
+            PolicyType::PRIORITY_LEAST_USED => Self::PriorityLeastUsed {
+                load: a,
+                load_degradation: b,
+            },
             PolicyType::RANDOMIZED_LEAST_USED => Self::RandomizedLeastUsed { load: a },
-            PolicyType::RANDOMIZED_PRIORITY_LEAST_USED => Self::RandomizedPriorityLeastUsed { load: a },
-            PolicyType::RANDOMIZED_LEAST_USED_DEGRADATION => {
-                Self::RandomizedLeastUsedDegradation { load: a, load_degradation: b }
+            PolicyType::RANDOMIZED_PRIORITY_LEAST_USED => {
+                Self::RandomizedPriorityLeastUsed { load: a }
             }
-            PolicyType::PRIORITY_LEAST_USED_DEGRADATION => {
-                Self::PriorityLeastUsedDegradation { load: a, load_degradation: b }
-            }
+            PolicyType::RANDOMIZED_LEAST_USED_DEGRADATION => Self::RandomizedLeastUsedDegradation {
+                load: a,
+                load_degradation: b,
+            },
+            PolicyType::PRIORITY_LEAST_USED_DEGRADATION => Self::PriorityLeastUsedDegradation {
+                load: a,
+                load_degradation: b,
+            },
             PolicyType::RANDOMIZED_PRIORITY_LEAST_USED_DEGRADATION => {
-                Self::RandomizedPriorityLeastUsedDegradation { load: a, load_degradation: b }
+                Self::RandomizedPriorityLeastUsedDegradation {
+                    load: a,
+                    load_degradation: b,
+                }
             }
-            PolicyType::WEIGHTED_RANDOM_DPF => {
-                Self::WeightedRandomDpf { weight: a, weight_dpf: b, distance: c }
-            }
-            PolicyType::LEAST_USED_DPF => Self::LeastUsedDpf { load: a, load_dpf: b, distance: c },
+            PolicyType::WEIGHTED_RANDOM_DPF => Self::WeightedRandomDpf {
+                weight: a,
+                weight_dpf: b,
+                distance: c,
+            },
+            PolicyType::LEAST_USED_DPF => Self::LeastUsedDpf {
+                load: a,
+                load_dpf: b,
+                distance: c,
+            },
             _ => Self::LeastUsedDegradationDpf {
                 load: a,
                 load_degradation: b,
@@ -877,17 +994,28 @@ impl Policy {
 
     pub(crate) fn parse_tlv(tlv: &Tlv<'_>) -> Result<Self, DecodeError> {
         if tlv.ty != ParameterType::POOL_MEMBER_SELECTION_POLICY {
-            return Err(DecodeError::new(DecodeErrorKind::Unexpected, tlv.ty.name(), tlv.offset));
+            return Err(DecodeError::new(
+                DecodeErrorKind::Unexpected,
+                tlv.ty.name(),
+                tlv.offset,
+            ));
         }
         let mut r = tlv.value;
         let policy_type = PolicyType(r.u32("PolicyType")?);
         let Some(count) = Self::field_count(policy_type) else {
-            return Ok(Self::Unknown { policy_type, value: r.rest().to_vec() });
+            return Ok(Self::Unknown {
+                policy_type,
+                value: r.rest().to_vec(),
+            });
         };
         //= https://www.rfc-editor.org/rfc/rfc5356#section-4
         //# each policy has a fixed parameter length; a different length is invalid.
         if r.remaining() != 4 * count {
-            return Err(DecodeError::new(DecodeErrorKind::BadLength, "PolicyLength", tlv.offset + 2));
+            return Err(DecodeError::new(
+                DecodeErrorKind::BadLength,
+                "PolicyLength",
+                tlv.offset + 2,
+            ));
         }
         let mut fields = [0u32; 4];
         for f in fields.iter_mut().take(count) {
@@ -901,7 +1029,8 @@ impl Policy {
 
 pub(crate) fn parse_pool_handle(tlv: &Tlv<'_>) -> Result<PoolHandle, DecodeError> {
     let bytes = check_pool_handle(tlv)?;
-    PoolHandle::new(bytes).map_err(|_| DecodeError::new(DecodeErrorKind::BadValue, "PoolHandle", tlv.offset))
+    PoolHandle::new(bytes)
+        .map_err(|_| DecodeError::new(DecodeErrorKind::BadValue, "PoolHandle", tlv.offset))
 }
 
 /// Checks a pool handle's bounds without copying it: the view path's half of
@@ -909,10 +1038,18 @@ pub(crate) fn parse_pool_handle(tlv: &Tlv<'_>) -> Result<PoolHandle, DecodeError
 pub(crate) fn check_pool_handle<'a>(tlv: &Tlv<'a>) -> Result<&'a [u8], DecodeError> {
     let bytes = tlv.value.rest();
     if bytes.len() > POOL_HANDLE_LENGTH_MAX {
-        return Err(DecodeError::new(DecodeErrorKind::TooMany, "PoolHandle", tlv.offset));
+        return Err(DecodeError::new(
+            DecodeErrorKind::TooMany,
+            "PoolHandle",
+            tlv.offset,
+        ));
     }
     if bytes.is_empty() {
-        return Err(DecodeError::new(DecodeErrorKind::BadValue, "PoolHandle", tlv.offset));
+        return Err(DecodeError::new(
+            DecodeErrorKind::BadValue,
+            "PoolHandle",
+            tlv.offset,
+        ));
     }
     Ok(bytes)
 }
@@ -933,7 +1070,11 @@ const PE_IDENTIFIER_LEN: usize = TLV_HEADER_LEN + 4;
 pub(crate) fn parse_pe_identifier(tlv: &Tlv<'_>) -> Result<PoolElementId, DecodeError> {
     let mut r = tlv.value;
     if r.remaining() != 4 {
-        return Err(DecodeError::new(DecodeErrorKind::BadLength, "PeIdentifier", tlv.offset + 2));
+        return Err(DecodeError::new(
+            DecodeErrorKind::BadLength,
+            "PeIdentifier",
+            tlv.offset + 2,
+        ));
     }
     Ok(PoolElementId(r.u32("PeIdentifier")?))
 }
@@ -958,7 +1099,11 @@ impl PeChecksum {
     pub(crate) fn parse_tlv(tlv: &Tlv<'_>) -> Result<Self, DecodeError> {
         let mut r = tlv.value;
         if r.remaining() != 2 {
-            return Err(DecodeError::new(DecodeErrorKind::BadLength, "PeChecksum", tlv.offset + 2));
+            return Err(DecodeError::new(
+                DecodeErrorKind::BadLength,
+                "PeChecksum",
+                tlv.offset + 2,
+            ));
         }
         Ok(Self(r.u16("PeChecksum")?))
     }
@@ -988,9 +1133,15 @@ impl HandleResolutionOption {
     pub(crate) fn parse_tlv(tlv: &Tlv<'_>) -> Result<Self, DecodeError> {
         let mut r = tlv.value;
         if r.remaining() != 4 {
-            return Err(DecodeError::new(DecodeErrorKind::BadLength, "HandleResolution", tlv.offset + 2));
+            return Err(DecodeError::new(
+                DecodeErrorKind::BadLength,
+                "HandleResolution",
+                tlv.offset + 2,
+            ));
         }
-        Ok(Self { items_wanted: r.u32("ItemsWanted")? })
+        Ok(Self {
+            items_wanted: r.u32("ItemsWanted")?,
+        })
     }
 
     pub(crate) fn length(&self) -> usize {
@@ -998,7 +1149,9 @@ impl HandleResolutionOption {
     }
 
     pub(crate) fn emit(&self, w: &mut Writer<'_>) {
-        w.tlv(ParameterType::HANDLE_RESOLUTION_SKIP, |w| w.u32(self.items_wanted));
+        w.tlv(ParameterType::HANDLE_RESOLUTION_SKIP, |w| {
+            w.u32(self.items_wanted)
+        });
     }
 }
 
@@ -1087,7 +1240,12 @@ impl PoolElement {
             if UserTransport::is_transport(tlv.ty) && user_transport.is_none() {
                 user_transport = Some(UserTransport::parse_tlv(&tlv)?);
             } else if UserTransport::is_transport(tlv.ty) {
-                set_once(&mut asap_transport, SctpTransport::parse_tlv(&tlv)?, "AsapTransport", tlv.offset)?;
+                set_once(
+                    &mut asap_transport,
+                    SctpTransport::parse_tlv(&tlv)?,
+                    "AsapTransport",
+                    tlv.offset,
+                )?;
             } else if tlv.ty == ParameterType::POOL_MEMBER_SELECTION_POLICY {
                 set_once(&mut policy, Policy::parse_tlv(&tlv)?, "Policy", tlv.offset)?;
             } else {
@@ -1138,11 +1296,19 @@ impl ServerInformation {
             if tlv.ty != ParameterType::SCTP_TRANSPORT {
                 return Ok(false);
             }
-            set_once(&mut transport, SctpTransport::parse_tlv(&tlv)?, "ServerTransport", tlv.offset)?;
+            set_once(
+                &mut transport,
+                SctpTransport::parse_tlv(&tlv)?,
+                "ServerTransport",
+                tlv.offset,
+            )?;
             Ok(true)
         })?;
         let end = r.offset();
-        Ok(Self { server_id, transport: required(transport, "ServerTransport", end)? })
+        Ok(Self {
+            server_id,
+            transport: required(transport, "ServerTransport", end)?,
+        })
     }
 }
 
@@ -1251,7 +1417,12 @@ impl OperationalError {
             C::INCONSISTENT_TRANSPORT_TYPE,
         ];
         assert!(!needs_info.contains(&code), "{code:?} carries information");
-        Self { causes: vec![Cause { code, info: CauseInfo::None }] }
+        Self {
+            causes: vec![Cause {
+                code,
+                info: CauseInfo::None,
+            }],
+        }
     }
 
     pub(crate) fn length(&self) -> usize {
@@ -1269,14 +1440,22 @@ impl OperationalError {
         let mut causes = Vec::new();
         while let Some(cause) = r.tlv()? {
             if causes.len() == ERROR_CAUSES_MAX {
-                return Err(DecodeError::new(DecodeErrorKind::TooMany, "ErrorCauses", cause.offset));
+                return Err(DecodeError::new(
+                    DecodeErrorKind::TooMany,
+                    "ErrorCauses",
+                    cause.offset,
+                ));
             }
             causes.push(Cause::parse(&cause));
         }
         //= https://www.rfc-editor.org/rfc/rfc5354#section-3.12
         //# one or more Error Causes
         if causes.is_empty() {
-            return Err(DecodeError::new(DecodeErrorKind::Missing, "ErrorCause", r.offset()));
+            return Err(DecodeError::new(
+                DecodeErrorKind::Missing,
+                "ErrorCause",
+                r.offset(),
+            ));
         }
         Ok(Self { causes })
     }

@@ -39,7 +39,11 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
         if n > self.buf.len() {
-            return Err(DecodeError::new(DecodeErrorKind::Truncated, field, self.base));
+            return Err(DecodeError::new(
+                DecodeErrorKind::Truncated,
+                field,
+                self.base,
+            ));
         }
         let (head, tail) = self.buf.split_at(n);
         self.buf = tail;
@@ -62,7 +66,11 @@ impl<'a> Reader<'a> {
         if self.buf.is_empty() {
             Ok(())
         } else {
-            Err(DecodeError::new(DecodeErrorKind::Trailing, field, self.base))
+            Err(DecodeError::new(
+                DecodeErrorKind::Trailing,
+                field,
+                self.base,
+            ))
         }
     }
 
@@ -78,9 +86,11 @@ impl<'a> Reader<'a> {
         let all = self.buf;
         let ty = ParameterType(self.u16("ParameterType")?);
         let length = usize::from(self.u16("ParameterLength")?);
-        let value_len = length
-            .checked_sub(TLV_HEADER_LEN)
-            .ok_or(DecodeError::new(DecodeErrorKind::BadLength, "ParameterLength", offset + 2))?;
+        let value_len = length.checked_sub(TLV_HEADER_LEN).ok_or(DecodeError::new(
+            DecodeErrorKind::BadLength,
+            "ParameterLength",
+            offset + 2,
+        ))?;
         let value = self.take(value_len, "ParameterValue")?;
         let padding_len = pad4(length) - length;
         if !self.buf.is_empty() {
@@ -95,7 +105,12 @@ impl<'a> Reader<'a> {
         }
         // `length` bytes were taken above, so this slice is in bounds.
         let raw = &all[..length];
-        Ok(Some(Tlv { ty, value: Reader::new(value, offset + TLV_HEADER_LEN), offset, raw }))
+        Ok(Some(Tlv {
+            ty,
+            value: Reader::new(value, offset + TLV_HEADER_LEN),
+            offset,
+            raw,
+        }))
     }
 }
 
@@ -122,7 +137,11 @@ pub(crate) struct Writer<'a> {
 
 impl<'a> Writer<'a> {
     pub(crate) fn new(buf: &'a mut [u8]) -> Self {
-        Self { buf, pos: 0, last_padding: 0 }
+        Self {
+            buf,
+            pos: 0,
+            last_padding: 0,
+        }
     }
 
     pub(crate) fn position(&self) -> usize {
@@ -236,13 +255,21 @@ pub(crate) fn walk<'a>(
     while let Some(tlv) = r.tlv()? {
         count += 1;
         if count > count_max {
-            return Err(DecodeError::new(DecodeErrorKind::TooMany, "Parameters", tlv.offset));
+            return Err(DecodeError::new(
+                DecodeErrorKind::TooMany,
+                "Parameters",
+                tlv.offset,
+            ));
         }
         if f(tlv)? {
             continue;
         }
         if tlv.ty.is_known() {
-            return Err(DecodeError::new(DecodeErrorKind::Unexpected, tlv.ty.name(), tlv.offset));
+            return Err(DecodeError::new(
+                DecodeErrorKind::Unexpected,
+                tlv.ty.name(),
+                tlv.offset,
+            ));
         }
         crate::param::handle_unknown_parameter(&tlv)?;
     }

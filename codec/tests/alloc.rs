@@ -30,12 +30,17 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn pool_element(id: u32) -> PoolElement {
-    let addresses = AddressList::from_slice(&["192.0.2.1".parse().unwrap(), "::1".parse().unwrap()]).unwrap();
+    let addresses =
+        AddressList::from_slice(&["192.0.2.1".parse().unwrap(), "::1".parse().unwrap()]).unwrap();
     PoolElement {
         id: PoolElementId(id),
         home_registrar: RegistrarId(7),
         registration_life_ms: 30_000,
-        user_transport: UserTransport::Sctp(SctpTransport { port: 8080, transport_use: TransportUse::DATA_ONLY, addresses }),
+        user_transport: UserTransport::Sctp(SctpTransport {
+            port: 8080,
+            transport_use: TransportUse::DATA_ONLY,
+            addresses,
+        }),
         policy: Policy::LeastUsed { load: id },
         asap_transport: None,
     }
@@ -43,8 +48,12 @@ fn pool_element(id: u32) -> PoolElement {
 
 #[test]
 fn hot_path_does_not_allocate() {
-    let request = HandleResolution { subscribe: false, pool_handle: PoolHandle::new(b"EchoPool").unwrap(), items_wanted: Some(3) }
-        .emit_to_vec();
+    let request = HandleResolution {
+        subscribe: false,
+        pool_handle: PoolHandle::new(b"EchoPool").unwrap(),
+        items_wanted: Some(3),
+    }
+    .emit_to_vec();
     let pes = [pool_element(1), pool_element(2), pool_element(3)];
     let mut out = [0u8; 1024];
 

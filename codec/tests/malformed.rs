@@ -74,7 +74,8 @@ fn unknown_parameter_inside_transport() {
 // Goal: a once-only parameter twice is an error naming it.
 #[test]
 fn duplicate_pool_handle_is_rejected() {
-    let e = Message::parse(&message(2, &format!("{POOL_HANDLE} {POOL_HANDLE} {PE_ID}"))).unwrap_err();
+    let e =
+        Message::parse(&message(2, &format!("{POOL_HANDLE} {POOL_HANDLE} {PE_ID}"))).unwrap_err();
     assert_eq!(e.kind, DecodeErrorKind::Duplicate);
     assert_eq!(e.field, "PoolHandle");
     assert_eq!(e.offset, 16);
@@ -87,8 +88,15 @@ fn duplicate_pool_handle_is_rejected() {
 #[test]
 fn missing_and_unexpected_parameters() {
     let e = Message::parse(&message(2, POOL_HANDLE)).unwrap_err();
-    assert_eq!((e.kind, e.field), (DecodeErrorKind::Missing, "PeIdentifier"));
-    let e = Message::parse(&message(2, &format!("{POOL_HANDLE} {PE_ID} 000d 0008 00000000"))).unwrap_err();
+    assert_eq!(
+        (e.kind, e.field),
+        (DecodeErrorKind::Missing, "PeIdentifier")
+    );
+    let e = Message::parse(&message(
+        2,
+        &format!("{POOL_HANDLE} {PE_ID} 000d 0008 00000000"),
+    ))
+    .unwrap_err();
     assert_eq!((e.kind, e.field), (DecodeErrorKind::Unexpected, "Cookie"));
 }
 
@@ -111,22 +119,36 @@ fn bad_padding_is_rejected() {
     // Non-zero bytes after the message length are trailing garbage, not padding.
     let mut trailing = last.clone();
     trailing.push(0xff);
-    assert_eq!(Message::parse(&trailing).unwrap_err().kind, DecodeErrorKind::Trailing);
+    assert_eq!(
+        Message::parse(&trailing).unwrap_err().kind,
+        DecodeErrorKind::Trailing
+    );
     let mut four_zeros = last;
     four_zeros.extend([0, 0, 0, 0]);
-    assert_eq!(Message::parse(&four_zeros).unwrap_err().kind, DecodeErrorKind::Trailing);
+    assert_eq!(
+        Message::parse(&four_zeros).unwrap_err().kind,
+        DecodeErrorKind::Trailing
+    );
 }
 
 // Goal: length fields below their minimum and fixed-size values with the wrong size.
 #[test]
 fn bad_lengths_are_rejected() {
-    assert_eq!(Message::parse(&hex("02 00 0003")).unwrap_err().kind, DecodeErrorKind::BadLength);
+    assert_eq!(
+        Message::parse(&hex("02 00 0003")).unwrap_err().kind,
+        DecodeErrorKind::BadLength
+    );
     let e = Message::parse(&message(2, &format!("{POOL_HANDLE} 000e 0003"))).unwrap_err();
     assert_eq!(e.kind, DecodeErrorKind::BadLength);
-    let e = Message::parse(&message(2, &format!("{POOL_HANDLE} 000e 000c 01020304 05060708"))).unwrap_err();
+    let e = Message::parse(&message(
+        2,
+        &format!("{POOL_HANDLE} 000e 000c 01020304 05060708"),
+    ))
+    .unwrap_err();
     assert_eq!(e.kind, DecodeErrorKind::BadLength);
     // A known policy with the wrong length (RSPLIB's Least Used carries exactly one field).
-    let e = codec::param::Parameter::parse(&hex("0008 0010 40000001 00000001 00000002")).unwrap_err();
+    let e =
+        codec::param::Parameter::parse(&hex("0008 0010 40000001 00000001 00000002")).unwrap_err();
     assert_eq!(e.kind, DecodeErrorKind::BadLength);
 }
 
@@ -145,7 +167,10 @@ fn unknown_message_type() {
 fn pool_handle_cap_boundary() {
     let at = |n: usize| {
         let padding = "00".repeat((4 - n % 4) % 4);
-        message(2, &format!("0009 {:04x} {} {padding} {PE_ID}", n + 4, "61".repeat(n)))
+        message(
+            2,
+            &format!("0009 {:04x} {} {padding} {PE_ID}", n + 4, "61".repeat(n)),
+        )
     };
     assert!(Message::parse(&at(codec::POOL_HANDLE_LENGTH_MAX)).is_ok());
     let e = Message::parse(&at(codec::POOL_HANDLE_LENGTH_MAX + 1)).unwrap_err();
@@ -159,23 +184,41 @@ fn pool_handle_cap_boundary() {
 #[test]
 fn addresses_per_transport_cap_boundary() {
     let at = |n: usize| {
-        hex(&format!("0004 {:04x} 1f90 0000 {}", 8 + 8 * n, "0001 0008 c0000201 ".repeat(n)))
+        hex(&format!(
+            "0004 {:04x} 1f90 0000 {}",
+            8 + 8 * n,
+            "0001 0008 c0000201 ".repeat(n)
+        ))
     };
     let max = codec::param::ADDRESSES_PER_TRANSPORT_MAX;
     assert!(codec::param::Parameter::parse(&at(max)).is_ok());
-    assert_eq!(codec::param::Parameter::parse(&at(max + 1)).unwrap_err().kind, DecodeErrorKind::TooMany);
-    assert_eq!(codec::param::Parameter::parse(&at(0)).unwrap_err().kind, DecodeErrorKind::Missing);
+    assert_eq!(
+        codec::param::Parameter::parse(&at(max + 1))
+            .unwrap_err()
+            .kind,
+        DecodeErrorKind::TooMany
+    );
+    assert_eq!(
+        codec::param::Parameter::parse(&at(0)).unwrap_err().kind,
+        DecodeErrorKind::Missing
+    );
 }
 
 // Goal: the PEs-per-message cap is a boundary pair on a Business Card.
 #[test]
 fn pool_elements_per_message_cap_boundary() {
-    let pe = "000a 0028 01020304 00000000 00015f90 0004 0010 1f90 0000 0001 0008 c0000201 0008 0008 00000001 ";
+    let pe = "000a 0028 01020304 00000000 00015f90 \
+              0004 0010 1f90 0000 0001 0008 c0000201 0008 0008 00000001 ";
     let at = |n: usize| message(0x0d, &format!("{POOL_HANDLE} {}", pe.repeat(n)));
     let max = codec::POOL_ELEMENTS_PER_MESSAGE_MAX;
-    let Message::BusinessCard(card) = Message::parse(&at(max)).unwrap() else { panic!() };
+    let Message::BusinessCard(card) = Message::parse(&at(max)).unwrap() else {
+        panic!()
+    };
     assert_eq!(card.pool_elements.len(), max);
-    assert_eq!(Message::parse(&at(max + 1)).unwrap_err().kind, DecodeErrorKind::TooMany);
+    assert_eq!(
+        Message::parse(&at(max + 1)).unwrap_err().kind,
+        DecodeErrorKind::TooMany
+    );
 }
 
 // Goal: shrinking any TLV length field (not only the message's) never panics.
@@ -201,9 +244,47 @@ fn shrunken_inner_lengths_never_panic() {
 // Goal: a skip-and-report unknown parameter is skipped by the Repr and surfaced by the view.
 #[test]
 fn skip_and_report_parameters_are_surfaced_by_views() {
-    let bytes = message(2, &format!("{POOL_HANDLE} c040 0008 deadbeef 8040 0008 00000000 {PE_ID}"));
+    let bytes = message(
+        2,
+        &format!("{POOL_HANDLE} c040 0008 deadbeef 8040 0008 00000000 {PE_ID}"),
+    );
     assert_eq!(Message::parse(&bytes), Ok(deregistration()));
     let view = asap::DeregistrationView::new_checked(&bytes[..]).unwrap();
     let reports: Vec<&[u8]> = view.unrecognized_to_report().collect();
     assert_eq!(reports, vec![&hex("c040 0008 deadbeef")[..]]);
+}
+
+// Goal: both truncation loops, deterministic, on every sample message and every RSPLIB
+// vector (the property tests cover generated messages; these reproduce from fixed bytes).
+// Method: cut at every length (outer), and rewrite the length field to every smaller value
+// (inner); each must be an error, except cuts that drop only trailing padding.
+#[test]
+fn truncation_loops_on_fixed_messages() {
+    fn loops(bytes: &[u8], parse: &dyn Fn(&[u8]) -> bool) {
+        let length = usize::from(u16::from_be_bytes([bytes[2], bytes[3]]));
+        assert!(parse(bytes));
+        for cut in 0..bytes.len() {
+            assert_eq!(
+                parse(&bytes[..cut]),
+                cut >= length,
+                "cut at {cut} of {bytes:02x?}"
+            );
+        }
+        for shorter in 0..length {
+            let mut b = bytes.to_vec();
+            b[2..4].copy_from_slice(&u16::try_from(shorter).unwrap().to_be_bytes());
+            assert!(!parse(&b), "length {shorter} of {bytes:02x?}");
+        }
+    }
+    let asap = |b: &[u8]| Message::parse(b).is_ok();
+    let enrp = |b: &[u8]| codec::enrp::Message::parse(b).is_ok();
+    for m in codec::testing::sample_asap_messages() {
+        loops(&m.emit_to_vec(), &asap);
+    }
+    for m in codec::testing::sample_enrp_messages() {
+        loops(&m.emit_to_vec(), &enrp);
+    }
+    for (protocol, _, bytes) in common::rsplib_vectors() {
+        loops(&bytes, if protocol == "asap" { &asap } else { &enrp });
+    }
 }

@@ -48,7 +48,11 @@ proptest! {
         let length = usize::from(u16::from_be_bytes([buf[2], buf[3]]));
         for cut in 0..buf.len() {
             let r = codec::asap::Message::parse(&buf[..cut]);
-            if cut < length { prop_assert!(r.is_err(), "cut {}", cut); } else { prop_assert_eq!(r.as_ref(), Ok(&m)); }
+            if cut < length {
+                prop_assert!(r.is_err(), "cut {}", cut);
+            } else {
+                prop_assert_eq!(r.as_ref(), Ok(&m));
+            }
         }
         for shorter in 0..length {
             let mut b = buf.clone();
@@ -63,7 +67,11 @@ proptest! {
         let length = usize::from(u16::from_be_bytes([buf[2], buf[3]]));
         for cut in 0..buf.len() {
             let r = codec::enrp::Message::parse(&buf[..cut]);
-            if cut < length { prop_assert!(r.is_err(), "cut {}", cut); } else { prop_assert_eq!(r.as_ref(), Ok(&m)); }
+            if cut < length {
+                prop_assert!(r.is_err(), "cut {}", cut);
+            } else {
+                prop_assert_eq!(r.as_ref(), Ok(&m));
+            }
         }
         for shorter in 0..length {
             let mut b = buf.clone();
@@ -91,10 +99,16 @@ fn samples_cover_every_type_and_round_trip() {
     assert_eq!(enrp.len(), 10);
     for (i, m) in asap.iter().enumerate() {
         assert_eq!(m.message_type().0, u8::try_from(i + 1).unwrap());
-        assert_eq!(codec::asap::Message::parse(&m.emit_to_vec()).as_ref(), Ok(m));
+        assert_eq!(
+            codec::asap::Message::parse(&m.emit_to_vec()).as_ref(),
+            Ok(m)
+        );
     }
     for (i, m) in enrp.iter().enumerate() {
         assert_eq!(m.message_type().0, u8::try_from(i + 1).unwrap());
-        assert_eq!(codec::enrp::Message::parse(&m.emit_to_vec()).as_ref(), Ok(m));
+        assert_eq!(
+            codec::enrp::Message::parse(&m.emit_to_vec()).as_ref(),
+            Ok(m)
+        );
     }
 }
