@@ -1008,6 +1008,14 @@ impl Policy {
                 value: r.rest().to_vec(),
             });
         };
+        // RSPLIB 3.4.4 writes Priority Least Used with the load only (its struct has no
+        // degradation), where RFC 5356 §5.3.4 has load and load degradation. Accept RSPLIB's
+        // form as degradation 0 so its PEs can register; we emit the RFC's form, which RSPLIB
+        // accepts (it reads "at least" its struct).
+        if policy_type == PolicyType::PRIORITY_LEAST_USED && r.remaining() == 4 {
+            let load = r.u32("PolicyValue")?;
+            return Ok(Self::PriorityLeastUsed { load, load_degradation: 0 });
+        }
         //= https://www.rfc-editor.org/rfc/rfc5356#section-4
         //# each policy has a fixed parameter length; a different length is invalid.
         if r.remaining() != 4 * count {

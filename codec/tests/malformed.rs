@@ -288,3 +288,18 @@ fn truncation_loops_on_fixed_messages() {
         loops(&bytes, if protocol == "asap" { &asap } else { &enrp });
     }
 }
+
+// Goal: RSPLIB's short Priority Least Used (load only, 12 bytes) is accepted as degradation 0,
+// and we re-emit the RFC 5356 §5.3.4 form (16 bytes). Other lengths stay errors.
+#[test]
+fn rsplib_short_priority_least_used_is_accepted() {
+    use codec::param::Parameter;
+    let short = Parameter::parse(&hex("0008 000c 40000003 00001000")).unwrap();
+    let p = codec::Policy::PriorityLeastUsed { load: 0x1000, load_degradation: 0 };
+    assert_eq!(short, Parameter::Policy(p));
+    let mut buf = vec![0xa5; short.buffer_len()];
+    short.emit(&mut buf);
+    assert_eq!(buf, hex("0008 0010 40000003 00001000 00000000"));
+    let odd = Parameter::parse(&hex("0008 0014 40000003 00001000 00000000 00000000"));
+    assert_eq!(odd.unwrap_err().kind, DecodeErrorKind::BadLength);
+}
