@@ -1023,9 +1023,13 @@ fn soak() {
             delay_min: Duration::from_millis(1),
             delay_max: Duration::from_millis(1 + rng.below(60)),
         };
+        // Generous retry limits: at 25 % loss the RFC's 8 INIT retransmissions fail about once
+        // in 10 000 handshakes (seed 0x50a60620 lost 9 of 11 handshake packets), and this sweep
+        // looks for bugs, not for bad luck.
         let cfg = EndpointConfig {
             assoc_max_retrans: 30,
             path_max_retrans: 30,
+            max_init_retransmits: 30,
             ..fast_config()
         };
         let collide = rng.chance(300);
