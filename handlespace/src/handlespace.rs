@@ -306,16 +306,23 @@ impl Handlespace {
         if element.keep_alive == KeepAlive::Idle {
             return false;
         }
+        // A pending takeover announcement keeps its H bit until it is actually sent.
+        let state = match element.keep_alive {
+            KeepAlive::DueHomeChanged => KeepAlive::DueHomeChanged,
+            _ => KeepAlive::Due,
+        };
         let due = now.saturating_add(self.config.keep_alive_interval);
-        self.arm_keep_alive(slot, KeepAlive::Due, due);
+        self.arm_keep_alive(slot, state, due);
         true
     }
 
-    /// Counts an ASAP Endpoint Unreachable report and removes the PE at MAX-BAD-PE-REPORT.
-    /// `None` if the PE is unknown.
+    /// Counts an ASAP Endpoint Unreachable report and removes the PE once the count exceeds
+    /// MAX-BAD-PE-REPORT. `None` if the PE is unknown.
     //= https://www.rfc-editor.org/rfc/rfc5352#section-3.5
-    //# if the ENRP server has received a threshold number of unreachable reports for the PE
-    //# (MAX-BAD-PE-REPORT), the ENRP server SHOULD remove the PE from the handlespace
+    //# If the counter exceeds the protocol threshold MAX-BAD-PE-REPORT, the ENRP server SHOULD
+    //# remove the PE from its handlespace.
+    // RSPLIB removes when the counter reaches the threshold (`>=`); the RFC says "exceeds", and
+    // we follow the RFC: with the default of 3, the fourth report removes the PE.
     pub fn report_unreachable(
         &mut self,
         pool_handle: &PoolHandle,
@@ -327,7 +334,7 @@ impl Handlespace {
             .expect("indexed elements exist");
         element.unreachable_reports = element.unreachable_reports.saturating_add(1);
         let reports = element.unreachable_reports;
-        if reports >= self.config.max_bad_pe_reports {
+        if reports > self.config.max_bad_pe_reports {
             return Some(Unreachable::Removed(self.remove_element(slot)));
         }
         Some(Unreachable::Counted(reports))

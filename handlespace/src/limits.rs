@@ -52,8 +52,9 @@ const _: () = assert!(codec::types::POOL_HANDLE_LENGTH_MAX <= u8::MAX as usize);
 pub struct Config {
     /// Size bounds.
     pub limits: Limits,
-    /// MAX-BAD-PE-REPORT (RFC 5352 §3.5, RFC 5353 §7): Endpoint Unreachable reports that remove
-    /// a PE. Default 3, RSPLIB's `REGISTRAR_DEFAULT_MAX_BAD_PE_REPORTS`.
+    /// MAX-BAD-PE-REPORT (RFC 5352 §3.5): a PE is removed when its Endpoint Unreachable count
+    /// exceeds this. Default 3, RSPLIB's `REGISTRAR_DEFAULT_MAX_BAD_PE_REPORTS` (RSPLIB removes at
+    /// 3 reports, the RFC's "exceeds" at 4).
     pub max_bad_pe_reports: u8,
     /// Time between a successful keep-alive exchange (or registration) and the next Endpoint
     /// Keep Alive to an owned PE. Default 5 s, RSPLIB's

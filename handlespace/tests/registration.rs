@@ -227,10 +227,11 @@ fn lifetime_expiry_and_budget() {
 
 //= https://www.rfc-editor.org/rfc/rfc5352#section-3.5
 //= type=test
-//# the ENRP server SHOULD remove the PE from the handlespace
-// Boundary pair: MAX-BAD-PE-REPORT - 1 reports keep the PE, the next removes it.
+//# If the counter exceeds the protocol threshold MAX-BAD-PE-REPORT, the ENRP server SHOULD
+//# remove the PE from its handlespace.
+// Boundary pair: MAX-BAD-PE-REPORT reports keep the PE, the next one removes it.
 #[test]
-fn unreachable_reports_remove_at_threshold() {
+fn unreachable_reports_remove_past_threshold() {
     let mut hs = handlespace();
     hs.register(at(0), registration("p", 1, rr())).unwrap();
     let h = handle("p");
@@ -241,6 +242,10 @@ fn unreachable_reports_remove_at_threshold() {
     assert!(matches!(
         hs.report_unreachable(&h, PoolElementId(1)),
         Some(Unreachable::Counted(2))
+    ));
+    assert!(matches!(
+        hs.report_unreachable(&h, PoolElementId(1)),
+        Some(Unreachable::Counted(3))
     ));
     assert!(matches!(
         hs.report_unreachable(&h, PoolElementId(1)),
