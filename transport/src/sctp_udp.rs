@@ -70,7 +70,14 @@ pub struct SctpUdpTransport<D: DatagramEndpoint = UdpRing> {
     reading: Option<sctp::AssociationHandle>,
     /// Packets the datagram endpoint had no send buffer for, and so were not yet pulled.
     transmit_blocked: u64,
+    /// Next local SCTP port to try when an association to the same peer and port exists
+    /// (a load generator opens one association per simulated PE to one registrar).
+    next_ephemeral: u16,
 }
+
+/// Local SCTP ports handed out for second and later associations to one peer: the IANA
+/// dynamic range (RFC 6335 §6), as kernels use for ephemeral ports.
+const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 49_152..=65_535;
 
 impl SctpUdpTransport<UdpRing> {
     /// Binds an io_uring UDP endpoint at `udp_addr` (port 9899 by default for a server) and
@@ -100,6 +107,7 @@ impl<D: DatagramEndpoint> SctpUdpTransport<D> {
             epoch: Instant::now(),
             reading: None,
             transmit_blocked: 0,
+            next_ephemeral: *EPHEMERAL_PORTS.start(),
         }
     }
 
@@ -231,9 +239,23 @@ impl<D: DatagramEndpoint> SctpTransport for SctpUdpTransport<D> {
         };
         let udp_remote = SocketAddr::new(remote.ip(), self.remote_udp_port);
         let now = self.sctp_now(now);
-        match self
-            .endpoint
-            .connect(now, udp_remote, local_port, remote.port())
+        let mut attempt = self.endpoint.connect(now, udp_remote, local_port, remote.port());
+        // An association is named by its ports and addresses, so a further association to the
+        // same peer needs another local port: walk the ephemeral range once at most.
+        let span = EPHEMERAL_PORTS.end() - EPHEMERAL_PORTS.start();
+        for _ in 0..=span {
+            if attempt != Err(sctp::ConnectError::Exists) {
+                break;
+            }
+            let port = self.next_ephemeral;
+            self.next_ephemeral = if port == *EPHEMERAL_PORTS.end() {
+                *EPHEMERAL_PORTS.start()
+            } else {
+                port + 1
+            };
+            attempt = self.endpoint.connect(now, udp_remote, port, remote.port());
+        }
+        match attempt
         {
             Ok(h) => Ok(AssocId(h.0)),
             Err(sctp::ConnectError::TooMany) => Err(TransportError::Full),
