@@ -37,6 +37,7 @@ pub mod api;
 pub mod datagram;
 pub mod kernel_sctp;
 pub mod multicast;
+pub mod reuseport;
 pub mod sctp_udp;
 mod sockaddr;
 pub mod udp;

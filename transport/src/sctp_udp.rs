@@ -239,7 +239,9 @@ impl<D: DatagramEndpoint> SctpTransport for SctpUdpTransport<D> {
         };
         let udp_remote = SocketAddr::new(remote.ip(), self.remote_udp_port);
         let now = self.sctp_now(now);
-        let mut attempt = self.endpoint.connect(now, udp_remote, local_port, remote.port());
+        let mut attempt = self
+            .endpoint
+            .connect(now, udp_remote, local_port, remote.port());
         // An association is named by its ports and addresses, so a further association to the
         // same peer needs another local port: walk the ephemeral range once at most.
         let span = EPHEMERAL_PORTS.end() - EPHEMERAL_PORTS.start();
@@ -255,8 +257,7 @@ impl<D: DatagramEndpoint> SctpTransport for SctpUdpTransport<D> {
             };
             attempt = self.endpoint.connect(now, udp_remote, port, remote.port());
         }
-        match attempt
-        {
+        match attempt {
             Ok(h) => Ok(AssocId(h.0)),
             Err(sctp::ConnectError::TooMany) => Err(TransportError::Full),
             Err(e) => Err(TransportError::Io(io::Error::new(

@@ -193,6 +193,14 @@ impl UdpRing {
         &self.state.stats
     }
 
+    /// Steers packets of this port's `SO_REUSEPORT` group by SCTP verification tag
+    /// (`tag % cores` = index of the socket in bind order) instead of by 4-tuple hash. Call once,
+    /// on any socket of the group. See [`crate::reuseport`]'s docs for what the SCTP stack on
+    /// each core must then guarantee.
+    pub fn steer_by_verification_tag(&self, cores: u32) -> io::Result<()> {
+        crate::reuseport::steer_by_verification_tag(self.state.socket.as_raw_fd(), cores)
+    }
+
     /// Send buffers neither queued nor in flight.
     pub fn send_buffers_free(&self) -> usize {
         self.state.send.free.len()
@@ -958,6 +966,41 @@ mod tests {
             let (in_a, in_b) = (on_a.contains(&from), on_b.contains(&from));
             assert!(in_a != in_b, "{from} split across rings");
         }
+    }
+
+    // Goal: with the steering program attached, a packet whose verification tag is t goes to
+    // socket t % 2 of the group, whatever its 4-tuple; tag 0 (INIT) falls back to the hash.
+    // Method: one sender (one 4-tuple) sends tags 1..=20; even tags must land on the first ring
+    // bound, odd tags on the second.
+    #[test]
+    fn udp_ring_steers_by_verification_tag() {
+        let mut a = UdpRing::bind(loopback(), UdpRingConfig::default()).unwrap();
+        let mut b = UdpRing::bind(a.local_addr(), UdpRingConfig::default()).unwrap();
+        b.steer_by_verification_tag(2).unwrap();
+        let sender = UdpSocket::bind(loopback()).unwrap();
+        for tag in 0..=20u32 {
+            let mut packet = [0u8; 12];
+            packet[4..8].copy_from_slice(&tag.to_be_bytes());
+            sender.send_to(&packet, a.local_addr()).unwrap();
+        }
+        let (mut on_a, mut on_b) = (Vec::new(), Vec::new());
+        let start = Instant::now();
+        while on_a.len() + on_b.len() < 21 && start.elapsed() < DEADLINE {
+            a.submit_and_wait(Some(Duration::from_millis(5))).unwrap();
+            b.submit_and_wait(Some(Duration::ZERO)).unwrap();
+            let tag = |p: &[u8]| u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
+            a.recv_batch(usize::MAX, |_, p| on_a.push(tag(p)));
+            b.recv_batch(usize::MAX, |_, p| on_b.push(tag(p)));
+        }
+        assert_eq!(on_a.len() + on_b.len(), 21);
+        assert!(
+            on_a.iter().filter(|t| **t != 0).all(|t| t % 2 == 0),
+            "{on_a:?}"
+        );
+        assert!(
+            on_b.iter().filter(|t| **t != 0).all(|t| t % 2 == 1),
+            "{on_b:?}"
+        );
     }
 
     // Goal: SO_REUSEPORT lets two rings (two cores) bind one port. Method: bind twice.

@@ -626,7 +626,9 @@ mod tests {
         };
         let event = notification_event(up, peer);
         let up_at = |p: &SocketAddr| *p == peer;
-        assert!(matches!(event, Some(TransportEvent::Up { assoc: AssocId(1), peer: p }) if up_at(&p)));
+        assert!(
+            matches!(event, Some(TransportEvent::Up { assoc: AssocId(1), peer: p }) if up_at(&p))
+        );
         let lost = Notification::AssocChange {
             assoc: AssocId(1),
             state: AssocState::CommLost,
