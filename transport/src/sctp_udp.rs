@@ -70,14 +70,30 @@ pub struct SctpUdpTransport<D: DatagramEndpoint = UdpRing> {
     reading: Option<sctp::AssociationHandle>,
     /// Packets the datagram endpoint had no send buffer for, and so were not yet pulled.
     transmit_blocked: u64,
-    /// Next local SCTP port to try when an association to the same peer and port exists
-    /// (a load generator opens one association per simulated PE to one registrar).
-    next_ephemeral: u16,
 }
 
 /// Local SCTP ports handed out for second and later associations to one peer: the IANA
 /// dynamic range (RFC 6335 §6), as kernels use for ephemeral ports.
 const EPHEMERAL_PORTS: core::ops::RangeInclusive<u16> = 49_152..=65_535;
+
+/// The next ephemeral SCTP port, shared by every endpoint of the process. A peer names an
+/// association by IP address and SCTP ports only (the UDP port is encapsulation, RFC 6951 §5),
+/// so two endpoints of one host must not hand out the same SCTP port to the same peer. Starts
+/// at a per-process offset so that two processes on one host rarely meet.
+static NEXT_EPHEMERAL: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(u32::MAX);
+
+fn next_ephemeral_port() -> u16 {
+    use std::sync::atomic::Ordering;
+    let span = u32::from(EPHEMERAL_PORTS.end() - EPHEMERAL_PORTS.start()) + 1;
+    let _ = NEXT_EPHEMERAL.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(2_654_435_761) % span,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    let n = NEXT_EPHEMERAL.fetch_add(1, Ordering::Relaxed) % span;
+    EPHEMERAL_PORTS.start() + u16::try_from(n).expect("below the span of u16 ports")
+}
 
 impl SctpUdpTransport<UdpRing> {
     /// Binds an io_uring UDP endpoint at `udp_addr` (port 9899 by default for a server) and
@@ -107,7 +123,6 @@ impl<D: DatagramEndpoint> SctpUdpTransport<D> {
             epoch: Instant::now(),
             reading: None,
             transmit_blocked: 0,
-            next_ephemeral: *EPHEMERAL_PORTS.start(),
         }
     }
 
@@ -249,12 +264,7 @@ impl<D: DatagramEndpoint> SctpTransport for SctpUdpTransport<D> {
             if attempt != Err(sctp::ConnectError::Exists) {
                 break;
             }
-            let port = self.next_ephemeral;
-            self.next_ephemeral = if port == *EPHEMERAL_PORTS.end() {
-                *EPHEMERAL_PORTS.start()
-            } else {
-                port + 1
-            };
+            let port = next_ephemeral_port();
             attempt = self.endpoint.connect(now, udp_remote, port, remote.port());
         }
         match attempt {

@@ -293,7 +293,11 @@ impl UdpRing {
             let sqe = opcode::SendMsg::new(fd, msg)
                 .build()
                 .user_data(u64::from(slot));
-            self.push(&sqe)?;
+            if let Err(e) = self.push(&sqe) {
+                // Keep the unpushed tail queued, in order, for the next submit.
+                self.state.send.queued.drain(..i);
+                return Err(e);
+            }
             self.state.send.in_flight += 1;
             i += 1;
         }
@@ -306,7 +310,12 @@ impl UdpRing {
                     .user_data(USER_DATA_RECV_MULTI);
                 multi.armed = true;
                 self.state.stats.recv_rearms += 1;
-                self.push(&sqe)?;
+                if let Err(e) = self.push(&sqe) {
+                    if let Recv::Multi(multi) = &mut self.state.recv {
+                        multi.armed = false;
+                    }
+                    return Err(e);
+                }
             }
             Recv::Multi(_) => {}
             Recv::Plain(_) => self.push_plain_recvs()?,
@@ -327,7 +336,13 @@ impl UdpRing {
                 .build()
                 .user_data(USER_DATA_RECV_PLAIN + u64::from(slot));
             plain.in_flight += 1;
-            self.push(&sqe)?;
+            if let Err(e) = self.push(&sqe) {
+                if let Recv::Plain(plain) = &mut self.state.recv {
+                    plain.in_flight -= 1;
+                    plain.to_post.push(slot);
+                }
+                return Err(e);
+            }
         }
         Ok(())
     }
