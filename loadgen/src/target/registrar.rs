@@ -1,60 +1,423 @@
-//! Where the real registrar plugs in. **The integrator fills this file in**; nothing else in
-//! loadgen needs to change.
+//! The real registrar as a target: ASAP (codec) over SCTP (our userspace stack in UDP, or the
+//! kernel's), one association per simulated PE and per PU association.
 //!
-//! What to implement:
+//! ```text
+//!  Workload ─ Op ─▶ RegistrarClient::submit ─ ASAP bytes ─▶ SctpTransport ─▶ registrar
+//!  Workload ◀─ Completion ◀─ poll ◀─ responses matched by (association, kind, pool, PE) ◀─┘
+//! ```
 //!
-//! 1. `RegistrarClient: Client` — one per worker thread. It opens one userspace-SCTP
-//!    association (RFC 9260 over UDP, RFC 6951) per PE in `WorkerPlan::pool_elements` and per
-//!    PU in `WorkerPlan::pool_users`, all to the registrar's ASAP port, over the `transport`
-//!    crate. `submit` encodes with `codec`: `Register` → ASAP_REGISTRATION with the PE's
-//!    identifier `op.element` in pool `op::pool_handle(prefix, op.pool)`, `Deregister` →
-//!    ASAP_DEREGISTRATION, `Resolve` → ASAP_HANDLE_RESOLUTION; it remembers `op` until the
-//!    matching response (a response carries the pool handle and PE id, so match on those and on
-//!    the association, FIFO per association). `poll` drives the `sctp` state machines and the
-//!    socket(s), answers ASAP_ENDPOINT_KEEP_ALIVE with ASAP_ENDPOINT_KEEP_ALIVE_ACK and reports
-//!    each as an `OpKind::KeepAlive` completion, maps an Operation Error parameter to
-//!    `ErrorCause::Asap(code)`, and expires ops older than `run.op_timeout_ms` as
-//!    `ErrorCause::Timeout`.
-//! 2. `RegistrarTarget: Target` — holds the address; `connect` builds a `RegistrarClient` and
-//!    waits until its associations are established (this happens before the clock starts).
-//! 3. `RegistrarLauncher: Launcher` — starts the real registrar on 127.0.0.1 with an ephemeral
-//!    port (in-process via the `registrar` crate, or as a child process of the `registrar`
-//!    binary next to `std::env::current_exe()`), waits until it answers, and returns a
-//!    `RunningTarget` whose `Drop` stops it.
-//!
-//! Until then, [`RegistrarLauncher::launch`] and [`connect`] return [`NotWired`], and
-//! `loadgen quickstart` says so and drives the model registrar instead.
+//! Responses are matched per association on (kind, pool handle, PE id), not FIFO: the registrar
+//! shards pools over cores, so answers for different pools can overtake each other.
+//! Keep-alives from the registrar are answered at once and reported as `KeepAlive` completions.
 
-use std::fmt;
-use std::net::SocketAddr;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
 
-use crate::client::{Launcher, RunningTarget, Target};
+use codec::asap::{
+    Deregistration, EndpointKeepAliveAck, HandleResolution, Message, Registration,
+};
+use codec::param::{AddressList, SctpTransport as SctpParam};
+use codec::{Policy, PoolElement, PoolElementId, PoolHandle, RegistrarId, TransportUse};
+use transport::kernel_sctp::{KernelSctp, KernelSctpConfig};
+use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport};
+use transport::{AssocId, Ppid, SctpTransport, StreamId, TransportEvent};
+
+use crate::client::{Client, Launcher, RunningTarget, SubmitError, Target, WorkerPlan};
+use crate::op::{pool_handle, AssociationId, Completion, ErrorCause, Op, OpKind, Outcome};
 use crate::scenario::Scenario;
 
-/// Starts the real registrar for a run.
+/// SCTP port of the registrar's ASAP service (RFC 5352 §6).
+pub const ASAP_PORT: u16 = 3863;
+/// How long `connect` waits for every association of a worker to come up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Transport events handled per `poll` batch.
+const EVENTS_PER_BATCH: usize = 1_024;
+/// Environment variable choosing the client's SCTP: `userspace` (default) or `kernel` (hosts
+/// with kernel SCTP, e.g. the lab VM driving RSPLIB's registrar).
+pub const SCTP_BACKEND_ENV: &str = "LOADGEN_SCTP";
+
+/// Starts the real registrar in-process on 127.0.0.1 with an ephemeral UDP port.
 pub struct RegistrarLauncher;
 
 impl Launcher for RegistrarLauncher {
-    fn launch(&self, _scenario: &Scenario) -> anyhow::Result<Box<dyn RunningTarget>> {
-        Err(NotWired.into())
+    fn launch(&self, scenario: &Scenario) -> anyhow::Result<Box<dyn RunningTarget>> {
+        let port = UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
+        let address = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+        let mut config = registrar::config::Config::default();
+        config.udp_encapsulation = address;
+        config.workers = usize::from(scenario.target.server_threads);
+        config.announce.enabled = false;
+        // Room for every PE of the scenario twice over, so that a correct run never sees 0x6.
+        let elements = scenario.pe.count.saturating_mul(2).max(1_024);
+        config.limits.pool_elements_max = elements;
+        config.limits.pool_elements_per_pool_max = elements;
+        let running = registrar::io::start(&config)?;
+        Ok(Box::new(EmbeddedRegistrar {
+            address,
+            target: RegistrarTarget { address },
+            running: Some(running),
+        }))
     }
 }
 
-/// A client for a registrar that is already listening at `address`.
-pub fn connect(_address: SocketAddr) -> anyhow::Result<Box<dyn Target>> {
-    Err(NotWired.into())
+/// A client for a registrar already listening at `address` (its UDP encapsulation address for
+/// the userspace backend, or its SCTP address with the kernel backend).
+pub fn connect(address: SocketAddr) -> anyhow::Result<Box<dyn Target>> {
+    Ok(Box::new(RegistrarTarget { address }))
 }
 
-/// The registrar target is not implemented yet (see the module docs for what to write).
+/// The registrar we started; dropping it stops every worker thread.
+struct EmbeddedRegistrar {
+    address: SocketAddr,
+    target: RegistrarTarget,
+    running: Option<registrar::core::Running>,
+}
+
+impl RunningTarget for EmbeddedRegistrar {
+    fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    fn target(&self) -> &dyn Target {
+        &self.target
+    }
+}
+
+impl Drop for EmbeddedRegistrar {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            match running.stop() {
+                Ok(stats) => eprintln!("loadgen: registrar stopped: {stats:?}"),
+                Err(e) => eprintln!("loadgen: registrar stopped with an error: {e}"),
+            }
+        }
+    }
+}
+
+/// The registrar at one address.
+pub struct RegistrarTarget {
+    address: SocketAddr,
+}
+
+impl Target for RegistrarTarget {
+    fn name(&self) -> &str {
+        "registrar"
+    }
+
+    fn connect(&self, scenario: &Scenario, plan: &WorkerPlan) -> anyhow::Result<Box<dyn Client>> {
+        let kernel = std::env::var(SCTP_BACKEND_ENV).is_ok_and(|v| v == "kernel");
+        if kernel {
+            let cfg = KernelSctpConfig {
+                local_addrs: vec![SocketAddr::new(unspecified(self.address.ip()), 0)],
+                ..Default::default()
+            };
+            let transport = KernelSctp::open(cfg)?;
+            let client = RegistrarClient::connect(transport, self.address, scenario, plan)?;
+            return Ok(Box::new(client));
+        }
+        let cfg = SctpUdpConfig { remote_udp_port: self.address.port(), ..Default::default() };
+        let bind = SocketAddr::new(self.address.ip(), 0);
+        let transport = SctpUdpTransport::bind(bind, cfg, rand_secret())?;
+        let registrar = SocketAddr::new(self.address.ip(), ASAP_PORT);
+        Ok(Box::new(RegistrarClient::connect(transport, registrar, scenario, plan)?))
+    }
+}
+
+fn unspecified(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+fn rand_secret() -> [u8; 32] {
+    // The cookie secret of a client endpoint only authenticates cookies it issues as a
+    // listener, which a load generator never is; a fresh hash state still gives distinct bytes.
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = [0u8; 32];
+    for chunk in out.chunks_mut(8) {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(0x5eed);
+        chunk.copy_from_slice(&h.finish().to_le_bytes());
+    }
+    out
+}
+
+/// One worker's associations to the registrar.
+pub struct RegistrarClient<T: SctpTransport> {
+    transport: T,
+    by_id: HashMap<AssociationId, AssocId>,
+    by_assoc: HashMap<AssocId, AssociationId>,
+    /// Operations sent and not yet answered, per association, oldest first.
+    pending: HashMap<AssocId, VecDeque<Op>>,
+    in_flight: u32,
+    in_flight_max: u32,
+    op_timeout: Duration,
+    prefix: String,
+    registration_life_ms: u32,
+    /// Keep-alives to acknowledge after the current event batch.
+    acks: Vec<(AssocId, AssociationId, PoolHandle, PoolElementId)>,
+    /// Responses decoded in the current event batch.
+    responses: Vec<(AssocId, Message)>,
+    lost: Vec<AssocId>,
+}
+
+impl<T: SctpTransport> RegistrarClient<T> {
+    /// Opens every association of `plan` and waits until all are up.
+    pub fn connect(
+        mut transport: T,
+        registrar: SocketAddr,
+        scenario: &Scenario,
+        plan: &WorkerPlan,
+    ) -> anyhow::Result<Self> {
+        let ids: Vec<AssociationId> = plan
+            .pool_elements
+            .iter()
+            .map(|pe| pe.association)
+            .chain(plan.pool_users.iter().copied())
+            .collect();
+        let mut by_id = HashMap::new();
+        let mut by_assoc = HashMap::new();
+        let now = Instant::now();
+        for id in &ids {
+            let assoc = transport
+                .connect(now, registrar)
+                .map_err(|e| anyhow::anyhow!("connect to the registrar at {registrar}: {e}"))?;
+            by_id.insert(*id, assoc);
+            by_assoc.insert(assoc, *id);
+        }
+        let mut up = 0usize;
+        let deadline = now + CONNECT_TIMEOUT;
+        while up < ids.len() {
+            let now = Instant::now();
+            anyhow::ensure!(
+                now < deadline,
+                "only {up} of {} associations to the registrar at {registrar} came up",
+                ids.len()
+            );
+            let mut lost = 0;
+            transport.poll(now, EVENTS_PER_BATCH, |e| match e {
+                TransportEvent::Up { .. } => up += 1,
+                TransportEvent::Lost { .. } | TransportEvent::Closed { .. } => lost += 1,
+                _ => {}
+            })?;
+            anyhow::ensure!(lost == 0, "the registrar at {registrar} refused associations");
+            transport.wait(now, Some(now + Duration::from_millis(5)))?;
+        }
+        let reregister_ms = scenario.pe.reregister_ms.max(1_000);
+        Ok(Self {
+            transport,
+            by_id,
+            by_assoc,
+            pending: HashMap::new(),
+            in_flight: 0,
+            in_flight_max: plan.in_flight_max,
+            op_timeout: Duration::from_millis(scenario.run.op_timeout_ms),
+            prefix: scenario.pools.handle_prefix.clone(),
+            registration_life_ms: u32::try_from(reregister_ms.saturating_mul(3)).unwrap_or(u32::MAX),
+            acks: Vec::new(),
+            responses: Vec::new(),
+            lost: Vec::new(),
+        })
+    }
+
+    fn encode(&self, op: &Op) -> Option<Message> {
+        let handle = PoolHandle::new(&pool_handle(&self.prefix, op.pool)).ok()?;
+        Some(match op.kind {
+            OpKind::Register => Message::Registration(Registration {
+                pool_handle: handle,
+                pool_element: PoolElement {
+                    id: PoolElementId(op.element),
+                    home_registrar: RegistrarId(0),
+                    registration_life_ms: self.registration_life_ms,
+                    user_transport: codec::UserTransport::Sctp(SctpParam {
+                        port: 10_000 + (op.element % 50_000) as u16,
+                        transport_use: TransportUse::DATA_ONLY,
+                        addresses: AddressList::from_slice(&[IpAddr::V4(Ipv4Addr::LOCALHOST)])?,
+                    }),
+                    policy: Policy::RoundRobin,
+                    asap_transport: None,
+                },
+            }),
+            OpKind::Deregister => Message::Deregistration(Deregistration {
+                pool_handle: handle,
+                pe_id: PoolElementId(op.element),
+            }),
+            OpKind::Resolve => Message::HandleResolution(HandleResolution {
+                subscribe: false,
+                pool_handle: handle,
+                items_wanted: Some(3),
+            }),
+            OpKind::KeepAlive => return None,
+        })
+    }
+
+    /// Reads one batch of events into `responses`, `acks` and `lost`.
+    fn read_events(&mut self, now: Instant) -> anyhow::Result<usize> {
+        let (by_assoc, acks, responses, lost) =
+            (&self.by_assoc, &mut self.acks, &mut self.responses, &mut self.lost);
+        let n = self.transport.poll(now, EVENTS_PER_BATCH, |event| match event {
+            TransportEvent::Data { assoc, ppid, data, .. } if ppid == Ppid::ASAP => {
+                match Message::parse(data) {
+                    Ok(Message::EndpointKeepAlive(k)) => {
+                        if let (Some(id), Some(pe)) = (by_assoc.get(&assoc), k.pe_id) {
+                            acks.push((assoc, *id, k.pool_handle, pe));
+                        }
+                    }
+                    Ok(message) => responses.push((assoc, message)),
+                    Err(_) => responses.push((assoc, Message::Error(codec::asap::Error {
+                        error: codec::param::OperationalError { causes: Vec::new() },
+                    }))),
+                }
+            }
+            TransportEvent::Lost { assoc } | TransportEvent::Closed { assoc } => lost.push(assoc),
+            _ => {}
+        })?;
+        Ok(n)
+    }
+
+    fn settle(&mut self, now: Instant, completions: &mut Vec<Completion>) {
+        for (assoc, id, handle, pe) in self.acks.drain(..) {
+            let ack = Message::EndpointKeepAliveAck(EndpointKeepAliveAck { pool_handle: handle, pe_id: pe });
+            let sent = self.transport.send(now, assoc, StreamId(0), Ppid::ASAP, &ack.emit_to_vec());
+            let op = Op {
+                kind: OpKind::KeepAlive,
+                association: id,
+                pool: pool_index(&self.prefix, &handle),
+                element: pe.0,
+                issued_at: now,
+            };
+            let outcome = if sent.is_ok() { Outcome::Succeed } else { Outcome::Fail(ErrorCause::Transport) };
+            completions.push(Completion { op, end: now, outcome });
+        }
+        let responses = std::mem::take(&mut self.responses);
+        for (assoc, message) in responses {
+            self.complete(now, assoc, &message, completions);
+        }
+        for assoc in std::mem::take(&mut self.lost) {
+            if let Some(ops) = self.pending.remove(&assoc) {
+                for op in ops {
+                    self.in_flight -= 1;
+                    completions.push(Completion { op, end: now, outcome: Outcome::Fail(ErrorCause::Transport) });
+                }
+            }
+            if let Some(id) = self.by_assoc.remove(&assoc) {
+                self.by_id.remove(&id);
+            }
+        }
+    }
+
+    fn complete(&mut self, now: Instant, assoc: AssocId, message: &Message, out: &mut Vec<Completion>) {
+        let (kind, handle, element, outcome) = match message {
+            Message::RegistrationResponse(r) => {
+                (OpKind::Register, Some(r.pool_handle), Some(r.pe_id.0), outcome_of(r.reject, r.error.as_ref()))
+            }
+            Message::DeregistrationResponse(r) => {
+                (OpKind::Deregister, Some(r.pool_handle), Some(r.pe_id.0), outcome_of(false, r.error.as_ref()))
+            }
+            Message::HandleResolutionResponse(r) => {
+                let outcome = match (&r.error, r.pool_elements.is_empty()) {
+                    (None, false) => Outcome::Succeed,
+                    (Some(e), _) => Outcome::Fail(first_cause(e)),
+                    (None, true) => Outcome::Fail(ErrorCause::Protocol),
+                };
+                (OpKind::Resolve, Some(r.pool_handle), None, outcome)
+            }
+            _ => (OpKind::Resolve, None, None, Outcome::Fail(ErrorCause::Protocol)),
+        };
+        let Some(queue) = self.pending.get_mut(&assoc) else { return };
+        let matches = |op: &Op| {
+            op.kind == kind
+                && handle.is_none_or(|h| pool_handle(&self.prefix, op.pool) == h.as_bytes())
+                && element.is_none_or(|e| e == op.element)
+        };
+        // An answer we cannot attribute fails the oldest operation, so that nothing hangs.
+        let position = if handle.is_some() { queue.iter().position(matches) } else { Some(0) };
+        if let Some(op) = position.and_then(|i| queue.remove(i)) {
+            self.in_flight -= 1;
+            out.push(Completion { op, end: now, outcome });
+        }
+    }
+
+    fn expire(&mut self, now: Instant, out: &mut Vec<Completion>) {
+        for queue in self.pending.values_mut() {
+            while queue.front().is_some_and(|op| now.duration_since(op.issued_at) > self.op_timeout) {
+                let op = queue.pop_front().expect("front exists");
+                self.in_flight -= 1;
+                out.push(Completion { op, end: now, outcome: Outcome::Fail(ErrorCause::Timeout) });
+            }
+        }
+    }
+}
+
+impl<T: SctpTransport> Client for RegistrarClient<T> {
+    fn submit(&mut self, now: Instant, op: Op) -> Result<(), SubmitError> {
+        if self.in_flight >= self.in_flight_max {
+            return Err(SubmitError::Full);
+        }
+        let assoc = *self.by_id.get(&op.association).ok_or(SubmitError::Unavailable)?;
+        let message = self.encode(&op).ok_or(SubmitError::Unavailable)?;
+        self.transport
+            .send(now, assoc, StreamId(0), Ppid::ASAP, &message.emit_to_vec())
+            .map_err(|_| SubmitError::Unavailable)?;
+        self.pending.entry(assoc).or_default().push_back(op);
+        self.in_flight += 1;
+        Ok(())
+    }
+
+    fn poll(&mut self, now: Instant, deadline: Instant, completions: &mut Vec<Completion>) -> anyhow::Result<()> {
+        let start = completions.len();
+        let mut now = now;
+        loop {
+            self.read_events(now)?;
+            self.settle(now, completions);
+            self.expire(now, completions);
+            if completions.len() > start || now >= deadline {
+                // Flush the acks and anything submitted, without sleeping.
+                self.transport.wait(now, Some(now))?;
+                return Ok(());
+            }
+            self.transport.wait(now, Some(deadline))?;
+            now = Instant::now();
+        }
+    }
+
+    fn in_flight(&self) -> u32 {
+        self.in_flight
+    }
+}
+
+fn outcome_of(reject: bool, error: Option<&codec::param::OperationalError>) -> Outcome {
+    match (reject, error) {
+        (_, Some(e)) => Outcome::Fail(first_cause(e)),
+        (true, None) => Outcome::Fail(ErrorCause::Protocol),
+        (false, None) => Outcome::Succeed,
+    }
+}
+
+fn first_cause(e: &codec::param::OperationalError) -> ErrorCause {
+    e.causes.first().map_or(ErrorCause::Protocol, |c| ErrorCause::Asap(c.code.0))
+}
+
+/// The pool index inside a handle made by [`pool_handle`]; 0 when it is not one of ours.
+fn pool_index(prefix: &str, handle: &PoolHandle) -> u32 {
+    let bytes = handle.as_bytes();
+    bytes
+        .strip_prefix(prefix.as_bytes())
+        .and_then(|digits| std::str::from_utf8(digits).ok())
+        .and_then(|digits| digits.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Kept for the fallback path of `quickstart auto`: a registrar target that cannot be started
+/// for lack of wiring. The real target is wired, so nothing returns it any more.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NotWired;
 
-impl fmt::Display for NotWired {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "the registrar target is not wired yet: the ASAP/SCTP client plugs in at \
-             loadgen/src/target/registrar.rs",
-        )
+impl std::fmt::Display for NotWired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the registrar target is not wired")
     }
 }
 
