@@ -120,7 +120,7 @@ impl Message {
         let view = MessageView::new_checked(bytes)?;
         let flags = view.flags();
         let r = view.body_reader();
-        Ok(match MessageType(view.message_type()) {
+        let message = match MessageType(view.message_type()) {
             MessageType::REGISTRATION => Self::Registration(Body::parse_body(flags, r)?),
             MessageType::DEREGISTRATION => Self::Deregistration(Body::parse_body(flags, r)?),
             MessageType::REGISTRATION_RESPONSE => {
@@ -154,7 +154,9 @@ impl Message {
                     0,
                 ))
             }
-        })
+        };
+        each!(&message, m => crate::message::check_emittable(m))?;
+        Ok(message)
     }
 
     /// The message type.

@@ -142,7 +142,7 @@ impl Message {
         let view = MessageView::new_checked(bytes)?;
         let f = view.flags();
         let r = view.body_reader();
-        Ok(match MessageType(view.message_type()) {
+        let message = match MessageType(view.message_type()) {
             MessageType::PRESENCE => Self::Presence(Body::parse_body(f, r)?),
             MessageType::HANDLE_TABLE_REQUEST => Self::HandleTableRequest(Body::parse_body(f, r)?),
             MessageType::HANDLE_TABLE_RESPONSE => {
@@ -162,7 +162,9 @@ impl Message {
                     0,
                 ))
             }
-        })
+        };
+        each!(&message, m => crate::message::check_emittable(m))?;
+        Ok(message)
     }
 
     /// The message type.

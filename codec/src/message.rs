@@ -145,7 +145,9 @@ pub(crate) fn parse_message<B: Body, T: AsRef<[u8]>>(
             0,
         ));
     }
-    B::parse_body(view.flags(), view.body_reader())
+    let body = B::parse_body(view.flags(), view.body_reader())?;
+    check_emittable(&body)?;
+    Ok(body)
 }
 
 pub(crate) fn check_view<T: AsRef<[u8]>>(
@@ -211,6 +213,16 @@ pub(crate) fn to_report(parameters: Parameters<'_>) -> impl Iterator<Item = &[u8
         let report = ty.unknown_action() == UnknownParameterAction::SkipAndReport;
         (report && !ty.is_known()).then(|| p.into_inner())
     })
+}
+
+/// Refuses a parsed message whose canonical re-emission would not fit the 16-bit length.
+/// Emission can be longer than the input (RSPLIB's short Priority Least Used grows by four
+/// bytes), and `emit` must never panic on a Repr that came from `parse`.
+pub(crate) fn check_emittable<B: Body>(body: &B) -> Result<(), DecodeError> {
+    if MESSAGE_HEADER_LEN + body.body_len() > usize::from(u16::MAX) {
+        return Err(DecodeError::new(DecodeErrorKind::TooMany, "MessageLength", 2));
+    }
+    Ok(())
 }
 
 pub(crate) fn message_buffer_len<B: Body>(body: &B) -> usize {

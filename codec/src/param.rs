@@ -249,7 +249,12 @@ impl Parameter {
             .tlv()?
             .ok_or(DecodeError::new(DecodeErrorKind::Truncated, "Parameter", 0))?;
         r.finish("Parameter")?;
-        Self::parse_tlv(&tlv)
+        let parameter = Self::parse_tlv(&tlv)?;
+        // Canonical re-emission may be longer than the input; it must still fit 16 bits.
+        if parameter.length() > usize::from(u16::MAX) {
+            return Err(DecodeError::new(DecodeErrorKind::TooMany, "ParameterLength", 2));
+        }
+        Ok(parameter)
     }
 
     pub(crate) fn parse_tlv(tlv: &Tlv<'_>) -> Result<Self, DecodeError> {

@@ -303,3 +303,22 @@ fn rsplib_short_priority_least_used_is_accepted() {
     let odd = Parameter::parse(&hex("0008 0014 40000003 00001000 00000000 00000000"));
     assert_eq!(odd.unwrap_err().kind, DecodeErrorKind::BadLength);
 }
+
+// Goal: a message whose canonical re-emission would outgrow the 16-bit length is refused at
+// parse time, so that emit never panics on a parsed Repr. Method: 244 PEs with a 236-byte
+// opaque transport and RSPLIB's short PLU (each grows by 4 bytes on re-emission) make a
+// 65,408-byte Business Card that would re-emit as 66,384 bytes; one PE fewer still fits.
+#[test]
+fn messages_that_cannot_be_re_emitted_are_refused() {
+    let pe = format!(
+        "000a 010c 01020304 00000000 00015f90 0010 00f0 {} 0008 000c 40000003 00000001 ",
+        "ab".repeat(236)
+    );
+    let card = |n: usize| message(0x0d, &format!("{POOL_HANDLE} {}", pe.repeat(n)));
+    let too_big = card(244);
+    assert_eq!(too_big.len(), 65_408);
+    let e = Message::parse(&too_big).unwrap_err();
+    assert_eq!((e.kind, e.field), (DecodeErrorKind::TooMany, "MessageLength"));
+    let fits = Message::parse(&card(240)).unwrap();
+    assert!(fits.buffer_len() <= usize::from(u16::MAX));
+}
