@@ -145,3 +145,101 @@ pub struct DatagramStats {
     /// Times `io_uring_enter` returned `EBUSY`/`EAGAIN` and completions were reaped first.
     pub submit_busy_retries: u64,
 }
+
+/// Whichever UDP endpoint this host supports: io_uring when it can be set up, else the
+/// `recvmmsg`/`sendmmsg` fallback. One type, so `SctpUdpTransport<AnyDatagramEndpoint>` runs
+/// everywhere.
+pub enum AnyDatagramEndpoint {
+    /// [`crate::UdpRing`].
+    Ring(crate::UdpRing),
+    /// [`crate::UdpSocketBatch`].
+    Batch(crate::UdpSocketBatch),
+}
+
+impl AnyDatagramEndpoint {
+    /// Binds a `UdpRing`; if io_uring is unavailable (`ENOSYS`, `EPERM` under seccomp or
+    /// `io_uring_disabled`, `Unsupported`), binds a `UdpSocketBatch` instead. Socket errors such
+    /// as `EADDRINUSE` are returned as they are.
+    pub fn bind(addr: SocketAddr, cfg: UdpRingConfig) -> io::Result<Self> {
+        match crate::UdpRing::bind(addr, cfg.clone()) {
+            Ok(ring) => Ok(Self::Ring(ring)),
+            Err(e) if io_uring_unavailable(&e) => {
+                Ok(Self::Batch(crate::UdpSocketBatch::bind(addr, cfg)?))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the io_uring endpoint is in use.
+    pub fn is_io_uring(&self) -> bool {
+        matches!(self, Self::Ring(_))
+    }
+}
+
+fn io_uring_unavailable(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::Unsupported
+        || matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM) | Some(libc::EACCES))
+}
+
+impl DatagramEndpoint for AnyDatagramEndpoint {
+    fn local_addr(&self) -> SocketAddr {
+        match self {
+            Self::Ring(r) => r.local_addr(),
+            Self::Batch(b) => b.local_addr(),
+        }
+    }
+    fn send_to(&mut self, to: SocketAddr, data: &[u8]) -> Result<(), SendError> {
+        match self {
+            Self::Ring(r) => r.send_to(to, data),
+            Self::Batch(b) => b.send_to(to, data),
+        }
+    }
+    fn send_in_place(
+        &mut self,
+        fill: impl FnOnce(&mut [u8]) -> Option<(SocketAddr, usize)>,
+    ) -> Result<bool, SendError> {
+        match self {
+            Self::Ring(r) => DatagramEndpoint::send_in_place(r, fill),
+            Self::Batch(b) => b.send_in_place(fill),
+        }
+    }
+    fn submit_and_wait(&mut self, wait: Option<Duration>) -> io::Result<()> {
+        match self {
+            Self::Ring(r) => r.submit_and_wait(wait),
+            Self::Batch(b) => b.submit_and_wait(wait),
+        }
+    }
+    fn recv_batch(&mut self, budget: usize, f: impl FnMut(SocketAddr, &[u8])) -> usize {
+        match self {
+            Self::Ring(r) => r.recv_batch(budget, f),
+            Self::Batch(b) => b.recv_batch(budget, f),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: on this host (io_uring available) the automatic choice is io_uring, and it moves a
+    // datagram. Method: bind, send to self, receive within a bounded loop.
+    #[test]
+    fn any_endpoint_prefers_io_uring() {
+        let addr = "127.0.0.1:0".parse().unwrap();
+        let mut e = AnyDatagramEndpoint::bind(addr, UdpRingConfig::default()).unwrap();
+        assert!(e.is_io_uring());
+        let to = e.local_addr();
+        e.send_to(to, b"hi").unwrap();
+        let mut got = 0;
+        for _ in 0..100 {
+            e.submit_and_wait(Some(Duration::from_millis(10))).unwrap();
+            got += e.recv_batch(8, |_, bytes| assert_eq!(bytes, b"hi"));
+            if got == 1 {
+                break;
+            }
+        }
+        assert_eq!(got, 1);
+        assert!(io_uring_unavailable(&io::Error::from_raw_os_error(libc::ENOSYS)));
+        assert!(!io_uring_unavailable(&io::Error::from_raw_os_error(libc::EADDRINUSE)));
+    }
+}

@@ -44,7 +44,9 @@ pub mod udp;
 pub mod udp_batch;
 
 pub use api::{AssocId, Ppid, SctpTransport, StreamId, TransportError, TransportEvent};
-pub use datagram::{DatagramEndpoint, DatagramStats, RecvMode, SendError, UdpRingConfig};
+pub use datagram::{
+    AnyDatagramEndpoint, DatagramEndpoint, DatagramStats, RecvMode, SendError, UdpRingConfig,
+};
 pub use sctp_udp::{SctpUdpConfig, SctpUdpTransport};
 pub use udp::UdpRing;
 pub use udp_batch::UdpSocketBatch;

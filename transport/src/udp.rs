@@ -145,10 +145,18 @@ impl UdpRing {
         cfg.assert_valid();
         let socket = bind_socket(addr, &cfg)?;
         let local = socket.local_addr()?;
-        let ring: IoUring = IoUring::builder()
+        // SINGLE_ISSUER (one thread per ring, our design) lets the kernel skip locking; kernels
+        // before 6.0 reject the flag with EINVAL, so retry without it.
+        let ring: IoUring = match IoUring::builder()
             .setup_cqsize(cfg.ring_entries * 2)
             .setup_single_issuer()
-            .build(cfg.ring_entries)?;
+            .build(cfg.ring_entries)
+        {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => IoUring::builder()
+                .setup_cqsize(cfg.ring_entries * 2)
+                .build(cfg.ring_entries)?,
+            other => other?,
+        };
         if !ring.params().is_feature_ext_arg() {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
