@@ -149,6 +149,8 @@ pub struct DatagramStats {
 /// Whichever UDP endpoint this host supports: io_uring when it can be set up, else the
 /// `recvmmsg`/`sendmmsg` fallback. One type, so `SctpUdpTransport<AnyDatagramEndpoint>` runs
 /// everywhere.
+// One per core, built once and never moved on the hot path: boxing would only add a pointer hop.
+#[allow(clippy::large_enum_variant)]
 pub enum AnyDatagramEndpoint {
     /// [`crate::UdpRing`].
     Ring(crate::UdpRing),
