@@ -16,7 +16,19 @@
 //!   multicast: plain UDP sockets for ASAP Server Announces (239.0.0.50:3863)
 //! ```
 //!
-//! A loop over one endpoint (here the io_uring UDP one):
+//! Choosing a backend, per core:
+//! - no kernel SCTP (our hosts): `SctpUdpTransport::<AnyDatagramEndpoint>` (io_uring when it can
+//!   be set up, else `recvmmsg`/`sendmmsg`), every core bound to the same UDP port 9899 with
+//!   `SO_REUSEPORT`; optionally [`reuseport`] steering by verification tag;
+//! - kernel SCTP present and wanted: [`kernel_sctp::KernelSctp`] (`open` fails with
+//!   `ErrorKind::Unsupported` and says "kernel has no SCTP" where it is missing).
+//!
+//! The per-core loop, the same for both (see [`api`] for the order and why):
+//! `poll(now, budget, on_event)` → protocol work, which calls `send`/`connect`/`shutdown` →
+//! `wait(now, min(own deadline, next_deadline()))`, which flushes and then sleeps in one system
+//! call.
+//!
+//! A loop over one datagram endpoint (here the io_uring UDP one):
 //!
 //! ```
 //! use std::time::Duration;
