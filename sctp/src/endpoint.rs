@@ -812,6 +812,12 @@ impl Endpoint {
             self.stale_cookie(remote, lport, rport, c.peer_tag, age);
             return None;
         }
+        // An authenticated cookie for this association: a restarted peer may come from a new
+        // UDP port (RFC 6951 §5.4), so replies follow it.
+        if a.remote.ip() == remote.ip() {
+            a.remote = remote;
+            a.local = local;
+        }
         let ties_match = c.local_tie_tag == a.local_tag && c.peer_tie_tag == a.peer_tag;
         if !local_match && !peer_match && ties_match && c.local_tie_tag != 0 {
             // Table 12 (A): the peer restarted.

@@ -162,7 +162,8 @@ impl Net {
     }
 
     fn node_at(&self, addr: SocketAddr) -> Option<usize> {
-        self.nodes.iter().position(|n| n.addr.ip() == addr.ip())
+        // Exact match: a packet sent to a stale UDP port is lost, as on a real network.
+        self.nodes.iter().position(|n| n.addr == addr)
     }
 
     fn is_silent(&self, i: usize) -> bool {

@@ -135,7 +135,10 @@ fn steady_state_request_response_allocates_nothing() {
         round_trip(&mut now, &mut a, &mut b, ha, hb, &req, &resp, &mut buf);
     }
     let counted = allocations() - before; // read before println!, which allocates
-    println!("both endpoints, CPU per pair: {:?}", started.elapsed() / 10_000);
+    println!(
+        "both endpoints, CPU per pair: {:?}",
+        started.elapsed() / 10_000
+    );
     println!(
         "allocations per request/response pair: {}",
         counted as f64 / 10_000.0

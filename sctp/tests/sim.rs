@@ -443,7 +443,9 @@ fn init_collision() {
 fn peer_restart() {
     let (mut net, _ha, hb) = pair(9, Faults::default(), fast_config());
     exchange(&mut net, _ha, hb, 5, 200, 100_000);
+    // The restarted host also comes back from a new UDP source port.
     net.nodes[A].endpoint = Endpoint::new(fast_config(), [3; 32]);
+    net.nodes[A].addr = SocketAddr::from(([10, 0, 0, 1], 40_000));
     for n in [A, B] {
         net.nodes[n].received.clear();
         net.nodes[n].events.clear();
@@ -460,6 +462,7 @@ fn peer_restart() {
     assert!(net.has_event(B, |e| *e == Event::Restarted(hb)));
     assert_eq!(net.nodes[B].endpoint.association_count(), 1);
     exchange(&mut net, ha, hb, 10, 1000, 100_000);
+    assert_eq!(net.nodes[B].endpoint.remote(hb), Some(net.nodes[A].addr));
 }
 
 // Goal: a flood of 100 000 INITs from random addresses and ports creates zero associations,
