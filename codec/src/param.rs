@@ -892,7 +892,6 @@ impl Policy {
         }
     }
 
-    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn is_known_type(policy_type: PolicyType) -> bool {
         Self::field_count(policy_type).is_some()
     }
@@ -988,7 +987,9 @@ impl Policy {
     pub(crate) fn emit(&self, w: &mut Writer<'_>) {
         w.tlv(ParameterType::POOL_MEMBER_SELECTION_POLICY, |w| {
             w.u32(self.policy_type().0);
-            if let Self::Unknown { value, .. } = self {
+            if let Self::Unknown { policy_type, value } = self {
+                // A known type with opaque bytes would not parse back to this Repr.
+                assert!(!Self::is_known_type(*policy_type), "Policy::Unknown with a known type");
                 w.bytes(value);
             } else {
                 let (fields, count) = self.fields();
