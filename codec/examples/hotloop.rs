@@ -15,7 +15,8 @@ fn main() {
     ];
     let mut out = [0u8; 2048];
     let n = 10_000;
-    let mut best = [f64::MAX; 3];
+    let mut best = [f64::MAX; 4];
+    let registration = sample_asap_messages()[0].emit_to_vec();
     for _ in 0..400 {
         let t = Instant::now();
         for _ in 0..n {
@@ -42,9 +43,14 @@ fn main() {
             black_box(codec::asap::Message::parse(black_box(&dereg)).unwrap());
         }
         best[2] = best[2].min(t.elapsed().as_nanos() as f64 / n as f64);
+        let t = Instant::now();
+        for _ in 0..n {
+            black_box(codec::asap::Message::parse(black_box(&registration)).unwrap());
+        }
+        best[3] = best[3].min(t.elapsed().as_nanos() as f64 / n as f64);
     }
     println!(
-        "view parse {:.1} ns, HRR emit 3 PE {:.1} ns, dereg parse {:.1} ns",
-        best[0], best[1], best[2]
+        "view parse {:.1} ns, HRR emit 3 PE {:.1} ns, dereg parse {:.1} ns, registration parse {:.1} ns",
+        best[0], best[1], best[2], best[3]
     );
 }
