@@ -650,14 +650,17 @@ impl Handlespace {
         owner.sum.add_raw(element_sum(pool.handle_sum, element.id));
         let previous = self.index.insert((pool_slot, element.id.0), slot);
         assert!(previous.is_none());
-        let home = element.home;
+        // Both deadlines are set before the single timer-table insert (one B-tree operation).
+        element.lifetime_at = now.saturating_add(registration.lifetime).micros();
+        if element.home == self.own {
+            element.keep_alive = KeepAlive::Due;
+            element.keep_alive_at = now.saturating_add(self.config.keep_alive_interval).micros();
+        }
+        if element.deadline() != NEVER {
+            self.timers.insert((element.deadline(), slot));
+        }
         self.elements[slot as usize] = Some(element);
         self.element_count += 1;
-        self.arm_lifetime(slot, now.saturating_add(registration.lifetime));
-        if home == self.own {
-            let due = now.saturating_add(self.config.keep_alive_interval);
-            self.arm_keep_alive(slot, KeepAlive::Due, due);
-        }
     }
 
     fn reregister(&mut self, now: Instant, slot: u32, registration: Registration) -> RegistrarId {
@@ -708,19 +711,27 @@ impl Handlespace {
             new.count += 1;
             new.sum.add_raw(block);
         }
-        self.arm_lifetime(slot, now.saturating_add(registration.lifetime));
-        if registration.home == self.own {
+        let lifetime_at = now.saturating_add(registration.lifetime).micros();
+        let (keep_alive, keep_alive_at) = if registration.home == self.own {
             let due = now.saturating_add(self.config.keep_alive_interval);
-            self.arm_keep_alive(slot, KeepAlive::Due, due);
+            (KeepAlive::Due, due.micros())
         } else {
-            self.arm_keep_alive(slot, KeepAlive::Idle, Instant::MAX);
-        }
+            (KeepAlive::Idle, NEVER)
+        };
+        self.retime(slot, |element| {
+            element.lifetime_at = lifetime_at;
+            element.keep_alive = keep_alive;
+            element.keep_alive_at = keep_alive_at;
+        });
         previous_home
     }
 
     fn remove_element(&mut self, slot: u32) -> Removed {
-        self.arm_lifetime(slot, Instant::MAX);
-        self.arm_keep_alive(slot, KeepAlive::Idle, Instant::MAX);
+        self.retime(slot, |element| {
+            element.lifetime_at = NEVER;
+            element.keep_alive = KeepAlive::Idle;
+            element.keep_alive_at = NEVER;
+        });
         let element = self.elements[slot as usize]
             .take()
             .expect("callers pass live slots");
@@ -771,11 +782,6 @@ impl Handlespace {
             registrator: element.registrator,
             wire: element.wire,
         }
-    }
-
-    /// Sets (or with `Instant::MAX`, clears) the registration lifetime timer of `slot`.
-    fn arm_lifetime(&mut self, slot: u32, at: Instant) {
-        self.retime(slot, |element| element.lifetime_at = at.micros());
     }
 
     /// Sets the keep-alive state of `slot` and its deadline; `KeepAlive::Idle` clears it.

@@ -67,7 +67,7 @@ pub mod element;
 pub mod error;
 pub mod handlespace;
 pub mod limits;
-mod policy;
+pub mod policy;
 pub mod shard;
 pub mod time;
 

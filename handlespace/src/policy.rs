@@ -8,7 +8,7 @@
 //! | `Cursor`   | head index into the member list  | RR                                          |
 //! | `Uniform`  | the dense member list            | RAND                                        |
 //! | `Weighted` | Fenwick tree of member weights   | WRAND, RLU, RLUD, RPLU, RPLUD, WRAND-DPF    |
-//! | `Ordered`  | B-tree of (key, sequence, slot)  | WRR, PRIO, LU, LUD, PLU, PLUD, LU/LUD-DPF   |
+//! | `Ordered`  | B-tree of (key, sequence, slot)  | WRR, PRIO, LU, LUD, PLU, PLUD, all LU-DPFs  |
 //!
 //! The `Ordered` sequence number breaks ties in round robin order, as RFC 5356 §5.1.2 asks
 //! ("If there is a choice of equal-loaded pool elements, round robin selection SHOULD be made").
@@ -21,6 +21,12 @@ use crate::element::Settings;
 
 /// Full load, and the scale of the DPF factors (RFC 5356 §3.1: 0xffffffff is 100 %).
 pub(crate) const LOAD_MAX: u64 = 0xffff_ffff;
+
+/// RSPLIB private: Priority Least Used with Distance Penalty Factor (not yet a codec constant).
+pub const PRIORITY_LEAST_USED_DPF: PolicyType = PolicyType(0xb000_2004);
+/// RSPLIB private: Priority Least Used with Degradation and Distance Penalty Factor (not yet a
+/// codec constant).
+pub const PRIORITY_LEAST_USED_DEGRADATION_DPF: PolicyType = PolicyType(0xb000_2005);
 
 /// WRR pass increment for weight 1. 2^40 keeps the stride exact to 1/256 for the largest u32
 /// weight while leaving 2^23 weight-1 picks of headroom per renormalisation.
@@ -39,6 +45,8 @@ pub(crate) enum Policy {
     Priority,
     PriorityLeastUsed,
     PriorityLeastUsedDegradation,
+    PriorityLeastUsedDegradationDpf,
+    PriorityLeastUsedDpf,
     Random,
     RandomizedLeastUsed,
     RandomizedLeastUsedDegradation,
@@ -80,6 +88,8 @@ impl Policy {
             PolicyType::WEIGHTED_RANDOM_DPF => Self::WeightedRandomDpf,
             PolicyType::LEAST_USED_DPF => Self::LeastUsedDpf,
             PolicyType::LEAST_USED_DEGRADATION_DPF => Self::LeastUsedDegradationDpf,
+            PRIORITY_LEAST_USED_DPF => Self::PriorityLeastUsedDpf,
+            PRIORITY_LEAST_USED_DEGRADATION_DPF => Self::PriorityLeastUsedDegradationDpf,
             _ => return None,
         })
     }
@@ -104,6 +114,8 @@ impl Policy {
             Self::WeightedRandomDpf => PolicyType::WEIGHTED_RANDOM_DPF,
             Self::LeastUsedDpf => PolicyType::LEAST_USED_DPF,
             Self::LeastUsedDegradationDpf => PolicyType::LEAST_USED_DEGRADATION_DPF,
+            Self::PriorityLeastUsedDpf => PRIORITY_LEAST_USED_DPF,
+            Self::PriorityLeastUsedDegradationDpf => PRIORITY_LEAST_USED_DEGRADATION_DPF,
         }
     }
 
@@ -124,7 +136,9 @@ impl Policy {
             | Self::LeastUsedDegradationDpf
             | Self::LeastUsedDpf
             | Self::PriorityLeastUsed
-            | Self::PriorityLeastUsedDegradation => Family::Ordered,
+            | Self::PriorityLeastUsedDegradation
+            | Self::PriorityLeastUsedDegradationDpf
+            | Self::PriorityLeastUsedDpf => Family::Ordered,
         }
     }
 
@@ -140,6 +154,7 @@ impl Policy {
             Self::LeastUsedDegradation
                 | Self::LeastUsedDegradationDpf
                 | Self::PriorityLeastUsedDegradation
+                | Self::PriorityLeastUsedDegradationDpf
                 | Self::RandomizedLeastUsedDegradation
                 | Self::RandomizedPriorityLeastUsedDegradation
         )
@@ -175,6 +190,11 @@ impl Policy {
             // (leastUsedDegradationDPFComparison); its own definition, LUD plus the LU-DPF
             // penalty, scales both the same way, and we follow the definition.
             Self::LeastUsedDegradationDpf => (load + degraded).saturating_add(penalty),
+            // The two priority DPF variants: PLU and PLUD plus the same penalty.
+            Self::PriorityLeastUsedDpf => (load + load_degradation).saturating_add(penalty),
+            Self::PriorityLeastUsedDegradationDpf => {
+                (load + load_degradation + degraded).saturating_add(penalty)
+            }
             Self::WeightedRoundRobin
             | Self::RoundRobin
             | Self::Random
@@ -235,11 +255,19 @@ impl Policy {
             | Self::LeastUsedDegradationDpf
             | Self::LeastUsedDpf
             | Self::PriorityLeastUsed
-            | Self::PriorityLeastUsedDegradation => {
+            | Self::PriorityLeastUsedDegradation
+            | Self::PriorityLeastUsedDegradationDpf
+            | Self::PriorityLeastUsedDpf => {
                 unreachable!("weight called for a policy outside the Weighted family")
             }
         }
     }
+}
+
+/// Whether the handlespace can select with `policy_type` (the nine RFC 5356 policies and RSPLIB's
+/// private ones). A registration with any other type is rejected as Invalid Values.
+pub fn is_supported(policy_type: PolicyType) -> bool {
+    Policy::from_type(policy_type).is_some()
 }
 
 /// WRR stride: how far a PE's pass advances per selection. Weight 0 is never in the set.

@@ -394,3 +394,28 @@ fn random_covers_all() {
     }
     assert_eq!(seen, [false, true, true, true, true]);
 }
+
+// Goal: RSPLIB's two priority DPF policies (0xb0002004/5) sort by PLU's and PLUD's sums plus the
+// distance penalty.
+#[test]
+fn priority_least_used_dpf_variants() {
+    use handlespace::policy::{PRIORITY_LEAST_USED_DEGRADATION_DPF, PRIORITY_LEAST_USED_DPF};
+    assert!(handlespace::policy::is_supported(PRIORITY_LEAST_USED_DPF));
+    let pe = |policy_type, load_degradation, distance| PolicySettings {
+        load: 100,
+        load_degradation,
+        load_dpf: 1,
+        distance,
+        ..policy(policy_type)
+    };
+    // PLU-DPF keys: 100 + 50 + 0 = 150 against 100 + 0 + 60 = 160; static, so stable.
+    let mut hs = pool_of(&[pe(PRIORITY_LEAST_USED_DPF, 0, 60), pe(PRIORITY_LEAST_USED_DPF, 50, 0)]);
+    let mut r = rng(1);
+    assert_eq!(resolve_ids(&mut hs, 2, &mut r), [2, 1]);
+    assert_eq!(resolve_ids(&mut hs, 1, &mut r), [2]);
+    // PLUD-DPF: PE2 degrades by 50 per pick (150, 200), PE1 by 0 (160): 2, then 1 for good.
+    let plud = PRIORITY_LEAST_USED_DEGRADATION_DPF;
+    let mut hs = pool_of(&[pe(plud, 0, 60), pe(plud, 50, 0)]);
+    let picks: Vec<u32> = (0..3).map(|_| resolve_ids(&mut hs, 1, &mut r)[0]).collect();
+    assert_eq!(picks, [2, 1, 1]);
+}

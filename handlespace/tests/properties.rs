@@ -10,7 +10,7 @@ use common::*;
 use handlespace::{Config, Duration, Expiry, PolicySettings, ShardedHandlespace, Unreachable};
 use proptest::prelude::*;
 
-const POLICIES: [PolicyType; 16] = [
+const POLICIES: [PolicyType; 18] = [
     PolicyType::ROUND_ROBIN,
     PolicyType::WEIGHTED_ROUND_ROBIN,
     PolicyType::RANDOM,
@@ -27,6 +27,8 @@ const POLICIES: [PolicyType; 16] = [
     PolicyType::WEIGHTED_RANDOM_DPF,
     PolicyType::LEAST_USED_DPF,
     PolicyType::LEAST_USED_DEGRADATION_DPF,
+    handlespace::policy::PRIORITY_LEAST_USED_DPF,
+    handlespace::policy::PRIORITY_LEAST_USED_DEGRADATION_DPF,
 ];
 
 const POOLS: [&str; 4] = ["a", "bb", "ccc", "dddd"];
