@@ -1177,6 +1177,6 @@ mod tests {
             counts[ids(&mut hs, 1)[0] as usize] += 1;
         }
         assert!(ordered(&mut hs).pass_now < crate::policy::PASS_RENORMALISE);
-        assert!((counts[1] as i32 - 100).abs() <= 2 && (counts[2] as i32 - 200).abs() <= 2);
+        assert!((counts[1] - 100i32).abs() <= 2 && (counts[2] - 200i32).abs() <= 2);
     }
 }

@@ -28,6 +28,23 @@
 //!  Handle Table Request ──table_page(owner, cursor)──▶ ◀── TableEntry… + next cursor (M bit)
 //! ```
 //!
+//! # Choices and deviations (each also commented where it is implemented)
+//!
+//! - WRR is stride scheduling over an ordered index, not a materialised circular list: same
+//!   shares, turns spread evenly, O(log n) per selection (RFC 5356 §4.2.2).
+//! - Degradation counts every returned entry (RFC 5356 §5.2.2 "When an entry is selected");
+//!   RSPLIB counts only the first `MaxIncrement` entries.
+//! - RLU and its randomized variants give a fully loaded PE weight 0 (never selected), as the
+//!   definition says; RSPLIB floors the weight at 1.
+//! - LUD-DPF scales both sides of its comparison the same way; RSPLIB scales them differently.
+//! - Unreachable reports remove a PE when the count *exceeds* MAX-BAD-PE-REPORT (RFC 5352
+//!   §3.5); RSPLIB removes on reaching it.
+//! - The PE checksum is the RFC 1071 value over big-endian words; see [`checksum`] for how that
+//!   relates to RSPLIB's host-order sum.
+//! - Not here: removing every PE of a broken ASAP association (the registrar knows its sessions),
+//!   and a fuzz target over operation sequences (the `fuzz` crate can drive the public API as the
+//!   property tests do).
+//!
 //! # Example
 //!
 //! ```

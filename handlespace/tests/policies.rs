@@ -409,7 +409,10 @@ fn priority_least_used_dpf_variants() {
         ..policy(policy_type)
     };
     // PLU-DPF keys: 100 + 50 + 0 = 150 against 100 + 0 + 60 = 160; static, so stable.
-    let mut hs = pool_of(&[pe(PRIORITY_LEAST_USED_DPF, 0, 60), pe(PRIORITY_LEAST_USED_DPF, 50, 0)]);
+    let mut hs = pool_of(&[
+        pe(PRIORITY_LEAST_USED_DPF, 0, 60),
+        pe(PRIORITY_LEAST_USED_DPF, 50, 0),
+    ]);
     let mut r = rng(1);
     assert_eq!(resolve_ids(&mut hs, 2, &mut r), [2, 1]);
     assert_eq!(resolve_ids(&mut hs, 1, &mut r), [2]);
