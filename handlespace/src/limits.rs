@@ -23,7 +23,8 @@ pub struct Limits {
     /// itself caps handles at 32 bytes.
     pub pool_handle_length_max: u8,
     /// Distinct home registrars (owners) with PEs in this handlespace. Default 1 024: an
-    /// operational scope has a handful of registrars; the bound only stops a peer from inventing identifiers.
+    /// operational scope has a handful of registrars; the bound only stops a peer from
+    /// inventing identifiers.
     pub registrars_max: u32,
     /// Items returned by one handle resolution. Default 128: larger answers do not fit a typical
     /// 64 KiB message with 16-address PEs, and RSPLIB's default request is 3.
