@@ -149,6 +149,8 @@ impl Handlespace {
         let limits = &config.limits;
         assert!(limits.pool_handle_length_max > 0);
         assert!(config.max_bad_pe_reports > 0);
+        // The u8 report counter saturates at 255, so the threshold must be exceedable.
+        assert!(config.max_bad_pe_reports < u8::MAX);
         // Ordered indexes pack the element slot into 24 bits.
         assert!(limits.pool_elements_max <= SLOTS_MAX);
         // Sequence renumbering leaves room for 2^10 selections per operation.
