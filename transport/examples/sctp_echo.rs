@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! sctp_echo kernel-selftest            kernel client <-> kernel server in one process
+//! sctp_echo udp-selftest               the same for our userspace SCTP over UDP (any host)
 //! sctp_echo kernel-server ADDR SECS    echo on ADDR (kernel SCTP) for SECS seconds
 //! sctp_echo kernel-client ADDR         run the client checks against an echo server at ADDR
 //! sctp_echo udp-server PORT UDP SECS   userspace SCTP (RFC 6951) echo on SCTP PORT, UDP addr UDP
@@ -24,12 +25,17 @@ use transport::{AssocId, Ppid, SctpTransport, StreamId, TransportEvent, UdpRingC
 /// Bound on every phase: the VM runs under slow software emulation.
 const PHASE_TIMEOUT: Duration = Duration::from_secs(30);
 const LARGE_LEN: usize = 65_536;
+/// Asks the echo server to shut the association down gracefully instead of echoing.
+const SHUTDOWN_REQUEST: &[u8] = b"please shutdown";
+/// Asks the echo server to abort the association instead of echoing.
+const ABORT_REQUEST: &[u8] = b"please abort";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
     let mode = args.get(1).map(String::as_str).unwrap_or("");
     let result = match mode {
         "kernel-selftest" => kernel_selftest(),
+        "udp-selftest" => udp_selftest(),
         "kernel-server" => {
             let addr = parse_addr(args.get(2));
             let secs = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(60);
@@ -79,6 +85,18 @@ fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// The userspace backend against itself in one process (runs on any host).
+fn udp_selftest() -> Report {
+    let mut report = Report::default();
+    let mut server = userspace("127.0.0.1:0".parse().unwrap(), SCTP_UDP_PORT);
+    report.check("userspace listen", server.listen(9912).is_ok());
+    let server_udp_port = server.local_addr().port();
+    let mut client = userspace("127.0.0.1:0".parse().unwrap(), server_udp_port);
+    let target = "127.0.0.1:9912".parse().unwrap();
+    run_client_checks(&mut client, Some(&mut server), target, &mut report);
+    report
 }
 
 fn kernel_selftest() -> Report {
@@ -183,8 +201,51 @@ fn run_client_checks<C: SctpTransport, S: SctpTransport>(
     let aborted = up && client.abort(Instant::now(), second).is_ok();
     report.check("abort accepted", aborted);
     if server.is_some() {
-        let lost = drive(client, &mut server, &mut echo, |_| false) || echo.server_lost > 0;
+        let lost_before = echo.server_lost;
+        let lost = drive_until(client, &mut server, &mut echo, &mut |_| false, |e| {
+            e.server_lost > lost_before
+        });
         report.check("server sees Lost after ABORT", lost);
+    }
+    server_initiated(client, &mut server, &mut echo, target, report);
+}
+
+/// Shutdown and ABORT started by the server (on request), seen by the client.
+fn server_initiated<C: SctpTransport, S: SctpTransport>(
+    client: &mut C,
+    server: &mut Option<&mut S>,
+    echo: &mut EchoState,
+    target: SocketAddr,
+    report: &mut Report,
+) {
+    for (request, name) in [
+        (
+            SHUTDOWN_REQUEST,
+            "server-initiated shutdown (client sees Closed)",
+        ),
+        (ABORT_REQUEST, "server-initiated ABORT (client sees Lost)"),
+    ] {
+        let Ok(assoc) = client.connect(Instant::now(), target) else {
+            report.check(name, false);
+            continue;
+        };
+        let up = drive(
+            client,
+            server,
+            echo,
+            |ev| matches!(ev, Seen::Up(a) if *a == assoc),
+        );
+        let asked = up
+            && client
+                .send(Instant::now(), assoc, StreamId(0), Ppid::ASAP, request)
+                .is_ok();
+        let ended = asked
+            && drive(client, server, echo, |ev| match ev {
+                Seen::Closed(a) => *a == assoc && request == SHUTDOWN_REQUEST,
+                Seen::Lost(a) => *a == assoc && request == ABORT_REQUEST,
+                _ => false,
+            });
+        report.check(name, ended);
     }
 }
 
@@ -212,6 +273,17 @@ fn drive<C: SctpTransport, S: SctpTransport>(
     echo: &mut EchoState,
     mut done: impl FnMut(&Seen) -> bool,
 ) -> bool {
+    drive_until(client, server, echo, &mut done, |_| false)
+}
+
+/// `drive`, also stopping when `server_done` holds for the in-process server's state.
+fn drive_until<C: SctpTransport, S: SctpTransport>(
+    client: &mut C,
+    server: &mut Option<&mut S>,
+    echo: &mut EchoState,
+    done: &mut impl FnMut(&Seen) -> bool,
+    server_done: impl Fn(&EchoState) -> bool,
+) -> bool {
     let start = Instant::now();
     while start.elapsed() < PHASE_TIMEOUT {
         let now = Instant::now();
@@ -238,6 +310,9 @@ fn drive<C: SctpTransport, S: SctpTransport>(
             .expect("client poll");
         if let Some(server) = server.as_deref_mut() {
             serve_once(server, echo, now);
+            // Userspace backends send only when they submit: flush without sleeping.
+            server.wait(now, Some(now)).expect("server wait");
+            hit |= server_done(echo);
         }
         if hit {
             return true;
@@ -284,8 +359,14 @@ fn serve_once<S: SctpTransport>(server: &mut S, echo: &mut EchoState, now: Insta
         })
         .expect("server poll");
     for (assoc, stream, ppid, data) in pending.drain(..) {
-        if let Err(e) = server.send(now, assoc, stream, ppid, &data) {
-            println!("server: echo failed: {e}");
+        // Two requests let a remote client test shutdown and ABORT started by the server.
+        let result = match data.as_slice() {
+            SHUTDOWN_REQUEST => server.shutdown(now, assoc),
+            ABORT_REQUEST => server.abort(now, assoc),
+            _ => server.send(now, assoc, stream, ppid, &data),
+        };
+        if let Err(e) = result {
+            println!("server: reply failed: {e}");
         }
     }
 }

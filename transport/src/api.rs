@@ -133,6 +133,10 @@ impl From<io::Error> for TransportError {
 }
 
 /// One SCTP endpoint (one per core): associations, messages with stream and PPID, events.
+///
+/// Every association that was reported `Up`, or whose `connect` returned an id, ends with
+/// exactly one terminal event, `Closed` or `Lost`; its id is invalid afterwards (and may be
+/// reused).
 pub trait SctpTransport {
     /// Accepts associations to `port` from now on (the backend's bound port for the kernel).
     fn listen(&mut self, port: u16) -> Result<(), TransportError>;
@@ -153,7 +157,9 @@ pub trait SctpTransport {
     /// Starts a graceful shutdown; `Closed` follows.
     fn shutdown(&mut self, now: Instant, assoc: AssocId) -> Result<(), TransportError>;
 
-    /// Aborts the association at once; no further events for it.
+    /// Aborts the association at once (queued data is dropped). Like every association, it
+    /// still ends with exactly one terminal event: `Lost` from the kernel backend (its
+    /// `SCTP_COMM_LOST`), `Closed` from the userspace one. Treat either as the end.
     fn abort(&mut self, now: Instant, assoc: AssocId) -> Result<(), TransportError>;
 
     /// Writes up to `out.len()` peer addresses of `assoc` (primary first when known) and

@@ -2,6 +2,7 @@
 # Runs inside the lab VM (see transport/lab/kernel-sctp-echo.sh). $1: the sctp_echo binary.
 # 1. kernel backend against itself in one process (multi-address server via sctp_bindx);
 # 2. a kernel client process against a kernel echo server process;
+# 2b. our userspace SCTP against itself;
 # then with kernel SCTP over UDP (RFC 6951: net.sctp.udp_port=9899, encap_port=9900):
 # 3. our userspace client (UDP 9900) against the kernel echo server;
 # 4. the kernel client against our userspace echo server (UDP 9900);
@@ -22,6 +23,7 @@ sleep 2
 run "kernel client -> kernel server" timeout 120 "$bin" kernel-client 127.0.0.1:9911
 kill "$server" 2>/dev/null; wait "$server" 2>/dev/null
 
+run "userspace selftest (UDP)" timeout 120 "$bin" udp-selftest
 sysctl -w net.sctp.udp_port=9899 net.sctp.encap_port=9900
 pcap=/tmp/sctp-udp.pcap
 tshark -q -i lo -f "udp port 9899 or udp port 9900" -w "$pcap" 2>/tmp/tshark.err & capture=$!
