@@ -156,10 +156,13 @@ pub struct RegistrarClient<T: SctpTransport> {
     op_timeout: Duration,
     prefix: String,
     registration_life_ms: u32,
+    /// The address our PEs register as their user transport: the IP the client is bound to
+    /// (RSPLIB's registrar refuses loopback addresses from a non-loopback association).
+    pe_address: IpAddr,
     /// Keep-alives to acknowledge after the current event batch.
     acks: Vec<(AssocId, AssociationId, PoolHandle, PoolElementId)>,
-    /// Responses decoded in the current event batch.
-    responses: Vec<(AssocId, Message)>,
+    /// Responses decoded in the current event batch (`None`: not decodable).
+    responses: Vec<(AssocId, Option<Message>)>,
     lost: Vec<AssocId>,
 }
 
@@ -215,6 +218,7 @@ impl<T: SctpTransport> RegistrarClient<T> {
             in_flight_max: plan.in_flight_max,
             op_timeout: Duration::from_millis(scenario.run.op_timeout_ms),
             prefix: scenario.pools.handle_prefix.clone(),
+            pe_address: registrar.ip(),
             registration_life_ms: u32::try_from(reregister_ms.saturating_mul(3)).unwrap_or(u32::MAX),
             acks: Vec::new(),
             responses: Vec::new(),
@@ -228,13 +232,13 @@ impl<T: SctpTransport> RegistrarClient<T> {
             OpKind::Register => Message::Registration(Registration {
                 pool_handle: handle,
                 pool_element: PoolElement {
-                    id: PoolElementId(op.element),
+                    id: wire_id(op.element),
                     home_registrar: RegistrarId(0),
                     registration_life_ms: self.registration_life_ms,
                     user_transport: codec::UserTransport::Sctp(SctpParam {
                         port: 10_000 + (op.element % 50_000) as u16,
                         transport_use: TransportUse::DATA_ONLY,
-                        addresses: AddressList::from_slice(&[IpAddr::V4(Ipv4Addr::LOCALHOST)])?,
+                        addresses: AddressList::from_slice(&[self.pe_address])?,
                     }),
                     policy: Policy::RoundRobin,
                     asap_transport: None,
@@ -242,7 +246,7 @@ impl<T: SctpTransport> RegistrarClient<T> {
             }),
             OpKind::Deregister => Message::Deregistration(Deregistration {
                 pool_handle: handle,
-                pe_id: PoolElementId(op.element),
+                pe_id: wire_id(op.element),
             }),
             OpKind::Resolve => Message::HandleResolution(HandleResolution {
                 subscribe: false,
@@ -265,10 +269,9 @@ impl<T: SctpTransport> RegistrarClient<T> {
                             acks.push((assoc, *id, k.pool_handle, pe));
                         }
                     }
-                    Ok(message) => responses.push((assoc, message)),
-                    Err(_) => responses.push((assoc, Message::Error(codec::asap::Error {
-                        error: codec::param::OperationalError { causes: Vec::new() },
-                    }))),
+                    Ok(message) => responses.push((assoc, Some(message))),
+                    // Undecodable: fails the oldest operation on the association (see complete).
+                    Err(_) => responses.push((assoc, None)),
                 }
             }
             TransportEvent::Lost { assoc } | TransportEvent::Closed { assoc } => lost.push(assoc),
@@ -285,7 +288,7 @@ impl<T: SctpTransport> RegistrarClient<T> {
                 kind: OpKind::KeepAlive,
                 association: id,
                 pool: pool_index(&self.prefix, &handle),
-                element: pe.0,
+                element: pe.0.wrapping_sub(1),
                 issued_at: now,
             };
             let outcome = if sent.is_ok() { Outcome::Succeed } else { Outcome::Fail(ErrorCause::Transport) };
@@ -293,7 +296,7 @@ impl<T: SctpTransport> RegistrarClient<T> {
         }
         let responses = std::mem::take(&mut self.responses);
         for (assoc, message) in responses {
-            self.complete(now, assoc, &message, completions);
+            self.complete(now, assoc, message.as_ref(), completions);
         }
         for assoc in std::mem::take(&mut self.lost) {
             if let Some(ops) = self.pending.remove(&assoc) {
@@ -308,15 +311,15 @@ impl<T: SctpTransport> RegistrarClient<T> {
         }
     }
 
-    fn complete(&mut self, now: Instant, assoc: AssocId, message: &Message, out: &mut Vec<Completion>) {
+    fn complete(&mut self, now: Instant, assoc: AssocId, message: Option<&Message>, out: &mut Vec<Completion>) {
         let (kind, handle, element, outcome) = match message {
-            Message::RegistrationResponse(r) => {
+            Some(Message::RegistrationResponse(r)) => {
                 (OpKind::Register, Some(r.pool_handle), Some(r.pe_id.0), outcome_of(r.reject, r.error.as_ref()))
             }
-            Message::DeregistrationResponse(r) => {
+            Some(Message::DeregistrationResponse(r)) => {
                 (OpKind::Deregister, Some(r.pool_handle), Some(r.pe_id.0), outcome_of(false, r.error.as_ref()))
             }
-            Message::HandleResolutionResponse(r) => {
+            Some(Message::HandleResolutionResponse(r)) => {
                 let outcome = match (&r.error, r.pool_elements.is_empty()) {
                     (None, false) => Outcome::Succeed,
                     (Some(e), _) => Outcome::Fail(first_cause(e)),
@@ -330,7 +333,7 @@ impl<T: SctpTransport> RegistrarClient<T> {
         let matches = |op: &Op| {
             op.kind == kind
                 && handle.is_none_or(|h| pool_handle(&self.prefix, op.pool) == h.as_bytes())
-                && element.is_none_or(|e| e == op.element)
+                && element.is_none_or(|e| e == wire_id(op.element).0)
         };
         // An answer we cannot attribute fails the oldest operation, so that nothing hangs.
         let position = if handle.is_some() { queue.iter().position(matches) } else { Some(0) };
@@ -386,6 +389,12 @@ impl<T: SctpTransport> Client for RegistrarClient<T> {
     fn in_flight(&self) -> u32 {
         self.in_flight
     }
+}
+
+/// The PE identifier on the wire for workload element `element`: shifted by one, because
+/// RSPLIB treats identifier 0 as "undefined" and rejects it.
+fn wire_id(element: u32) -> PoolElementId {
+    PoolElementId(element.wrapping_add(1))
 }
 
 fn outcome_of(reject: bool, error: Option<&codec::param::OperationalError>) -> Outcome {

@@ -21,8 +21,10 @@ pub fn start(config: &Config) -> io::Result<Running> {
             let udp = config.udp_encapsulation;
             let asap_port = config.asap_port;
             let sessions = config.limits.sessions_per_core_max;
-            let secret: [u8; 32] = rand::random();
             core::start(config, move |_core| {
+                // One secret per core: it signs cookies and seeds verification tags, and
+                // SO_REUSEPORT keeps an INIT and its COOKIE ECHO on the same core.
+                let secret: [u8; 32] = rand::random();
                 let mut cfg = SctpUdpConfig::default();
                 cfg.endpoint.associations_max = sessions.min(sctp::ASSOCIATIONS_LIMIT);
                 let mut transport = SctpUdpTransport::bind(udp, cfg, secret)

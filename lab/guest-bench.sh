@@ -1,0 +1,61 @@
+#!/bin/bash
+# guest-bench.sh BIN_DIR OUTDIR - runs INSIDE the lab VM. The same loadgen, with the same
+# scenarios and settings, drives RSPLIB 3.4.4's rspregistrar, then our registrar with the
+# kernel SCTP backend, then ours with its own userspace SCTP in UDP (1 worker each). Kernel SCTP accepts SCTP in UDP (RFC 6951) on port 9899, so
+# loadgen's userspace SCTP reaches both through the kernel's encapsulation. Writes one JSON
+# result per (registrar, scenario) into OUTDIR; the host computes the ratios.
+set -u
+BIN=$1
+OUT=${2:-bench-out}
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
+HERE=$(cd "$(dirname "$0")" && pwd)
+sysctl -qw net.sctp.udp_port=9899 net.sctp.encap_port=9899
+say() { printf '[bench %6.2fs] %s\n' "$(awk '{print $1}' /proc/uptime)" "$*"; }
+
+# CPU time (user + system, clock ticks) of a process so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
+run_load() { # NAME SCENARIO IP:UDP-PORT PID
+  say "loadgen $2 against $1 at $3"
+  local before; before=$(cpu_ticks "$4")
+  (cd "$OUT" && timeout 120 "$BIN/loadgen" run --scenario "$HERE/scenarios/$2.toml" \
+      --address $3 --name "$1-$2" >"$OUT/$1-$2.txt" 2>&1)
+  # The registrar's own CPU time over the run: with the load generator sharing the VM's
+  # CPUs, CPU per operation is the fairer capacity signal than throughput alone.
+  echo "registrar_cpu_ticks=$(( $(cpu_ticks "$4") - before )) ticks_per_s=$(getconf CLK_TCK)" \
+    >>"$OUT/$1-$2.txt"
+  say "exit $? ; $(grep -E '^(register|resolve|deregister) ' "$OUT/$1-$2.txt" | tr -s ' ' | tr '\n' ';')"
+}
+
+# Each run gets its own address (lab-init puts 192.0.2.1-4 on lo): a killed registrar's SCTP
+# port stays busy while the kernel shuts its associations down, and RSPLIB cannot reuse it.
+ip=0
+for scenario in resolve churn; do
+  ip=$((ip + 1)); PR=192.0.2.$ip
+  say "start rspregistrar"
+  rspregistrar -logcolor=off -loglevel=1 -asap=$PR:3863 -enrp=$PR:9901 \
+    -asapannounce=off -enrpannounce=off >"$OUT/rspregistrar-$scenario.log" 2>&1 &
+  pid=$!
+  sleep 7   # RSPLIB spends its first ~5 s in mentor discovery
+  run_load rsplib $scenario $PR:9899 $pid
+  kill $pid; wait $pid 2>/dev/null
+
+  ip=$((ip + 1)); PR=192.0.2.$ip
+  say "start our registrar"
+  "$BIN/registrar" --backend kernel --kernel-address $PR --no-announce --run-seconds 100 \
+    --log warn >"$OUT/ours-$scenario.log" 2>&1 &
+  pid=$!
+  sleep 2
+  run_load ours $scenario $PR:9899 $pid
+  kill $pid; wait $pid 2>/dev/null
+
+  # Ours as designed: its own SCTP in UDP (no kernel SCTP in the path), one worker.
+  say "start our registrar (userspace SCTP over UDP)"
+  "$BIN/registrar" --backend userspace --udp $PR:9900 --workers 1 --no-announce \
+    --run-seconds 100 --log warn >"$OUT/ours-userspace-$scenario.log" 2>&1 &
+  pid=$!
+  sleep 2
+  run_load ours-userspace $scenario $PR:9900 $pid
+  kill $pid; wait $pid 2>/dev/null
+done
+ls "$OUT"/loadgen-report/*.json

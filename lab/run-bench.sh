@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# run-bench.sh: builds registrar and loadgen here, then runs lab/guest-bench.sh in the lab VM:
+# identical loadgen scenarios against RSPLIB's rspregistrar and against ours. Results (JSON
+# and text) land in target-lab/bench/; BENCHMARKS.md records the ratios.
+set -euo pipefail
+project=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+lab=${LAB_DIR:-$project/../shared/lab}
+export CARGO_TARGET_DIR=$project/target
+(cd "$project" && cargo build --release -p registrar -p loadgen)
+bash "$lab/build-image.sh"
+name=$(basename "$project")
+rm -rf "$project/target-lab/bench" && mkdir -p "$project/target-lab/bench"
+"$lab/vm-run.sh" -s "$project/.." -t "${LAB_TIMEOUT:-1200}" -- \
+  "bash /host/$name/lab/guest-bench.sh /host/$name/target/release /host/$name/target-lab/bench"
