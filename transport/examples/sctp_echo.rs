@@ -4,6 +4,8 @@
 //! ```text
 //! sctp_echo kernel-selftest            kernel client <-> kernel server in one process
 //! sctp_echo udp-selftest               the same for our userspace SCTP over UDP (any host)
+//! sctp_echo collide                    INIT collision: kernel SCTP and ours connect to each other
+//!                                      at once (kernel on 127.0.0.1:9916, ours on UDP 9900)
 //! sctp_echo kernel-server ADDR SECS    echo on ADDR (kernel SCTP) for SECS seconds
 //! sctp_echo kernel-client ADDR         run the client checks against an echo server at ADDR
 //! sctp_echo udp-server PORT UDP SECS   userspace SCTP (RFC 6951) echo on SCTP PORT, UDP addr UDP
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
     let result = match mode {
         "kernel-selftest" => kernel_selftest(),
         "udp-selftest" => udp_selftest(),
+        "collide" => collide(),
         "kernel-server" => {
             let addr = parse_addr(args.get(2));
             let secs = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(60);
@@ -85,6 +88,60 @@ fn main() -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// RFC 9260 §5.2.1 INIT collision between kernel SCTP (over UDP, so run after the sysctl) and
+/// ours: both connect before either polls; each side must end with one association, up, that
+/// carries a message both ways.
+fn collide() -> Report {
+    let mut report = Report::default();
+    let mut kernel_side = kernel("127.0.0.1:9916".parse().unwrap());
+    let mut ours = userspace("127.0.0.1:9900".parse().unwrap(), SCTP_UDP_PORT);
+    let ok = kernel_side.listen(9916).is_ok() && ours.listen(9917).is_ok();
+    report.check("collide: listen", ok);
+    let now = Instant::now();
+    let k = kernel_side.connect(now, "127.0.0.1:9917".parse().unwrap());
+    let u = ours.connect(now, "127.0.0.1:9916".parse().unwrap());
+    report.check("collide: both connect", k.is_ok() && u.is_ok());
+    let (mut k_up, mut u_up) = (Vec::new(), Vec::new());
+    let (mut k_data, mut u_data) = (0u32, 0u32);
+    let start = Instant::now();
+    let mut sent = false;
+    while start.elapsed() < PHASE_TIMEOUT && (k_data == 0 || u_data == 0) {
+        let now = Instant::now();
+        kernel_side
+            .poll(now, 64, |ev| match ev {
+                TransportEvent::Up { assoc, .. } => k_up.push(assoc),
+                TransportEvent::Data { .. } => k_data += 1,
+                _ => {}
+            })
+            .expect("kernel poll");
+        ours.poll(now, 64, |ev| match ev {
+            TransportEvent::Up { assoc, .. } => u_up.push(assoc),
+            TransportEvent::Data { .. } => u_data += 1,
+            _ => {}
+        })
+        .expect("userspace poll");
+        if !sent && !k_up.is_empty() && !u_up.is_empty() {
+            let (ka, ua) = (*k_up.last().unwrap(), *u_up.last().unwrap());
+            let a = kernel_side.send(now, ka, StreamId(0), Ppid::ENRP, b"from kernel");
+            let b = ours.send(now, ua, StreamId(0), Ppid::ENRP, b"from userspace");
+            report.check("collide: send both ways", a.is_ok() && b.is_ok());
+            sent = true;
+        }
+        ours.wait(now, Some(now + Duration::from_millis(2)))
+            .expect("userspace wait");
+    }
+    println!("collide: kernel saw Up {k_up:?}, userspace saw Up {u_up:?}");
+    report.check(
+        "collide: one association each side",
+        k_up.len() == 1 && u_up.len() == 1,
+    );
+    report.check(
+        "collide: message delivered both ways",
+        k_data >= 1 && u_data >= 1,
+    );
+    report
 }
 
 /// The userspace backend against itself in one process (runs on any host).

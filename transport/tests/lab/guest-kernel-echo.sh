@@ -7,7 +7,8 @@
 # 3. our userspace client (UDP 9900) against the kernel echo server;
 # 4. the kernel client against our userspace echo server (UDP 9900);
 # 5. our userspace client against a wildcard-bound kernel server (INIT ACK lists every address);
-# and a capture of 3-5 must dissect as SCTP over UDP with no malformed or error-level packets.
+# 6. INIT collision: kernel SCTP and ours connect to each other at once;
+# and a capture of 3-6 must dissect as SCTP over UDP with no malformed or error-level packets.
 set -uo pipefail
 bin=$1
 passed=0 failed=0
@@ -44,6 +45,8 @@ kill "$server" 2>/dev/null; wait "$server" 2>/dev/null
 sleep 2
 run "userspace client (UDP) -> wildcard kernel server" timeout 120 "$bin" udp-client 127.0.0.1:9915 127.0.0.1:9900 9899
 kill "$server" 2>/dev/null; wait "$server" 2>/dev/null
+
+run "INIT collision: kernel <-> userspace (UDP)" timeout 120 "$bin" collide
 
 sleep 1; kill -INT "$capture" 2>/dev/null; wait "$capture" 2>/dev/null
 # LAB_PCAP_OUT=/host/...: keep the capture for a look on the host.
