@@ -273,6 +273,10 @@ impl UdpRing {
     /// arrival order, recycling each buffer after its callback. Returns how many.
     pub fn recv_batch(&mut self, budget: usize, mut f: impl FnMut(SocketAddr, &[u8])) -> usize {
         let budget = budget.min(self.state.cfg.batch_budget);
+        // Completions may have arrived since the last submit: reaping costs no system call.
+        if self.state.ready.len() < budget && !self.ring.completion().is_empty() {
+            self.state.reap(&mut self.ring);
+        }
         let mut delivered = 0;
         while delivered < budget {
             let Some(ready) = self.state.ready.pop_front() else {
@@ -284,10 +288,6 @@ impl UdpRing {
             delivered += 1;
         }
         self.state.stats.datagrams_received += delivered as u64;
-        // Nothing is ready: completions may have arrived since the last submit.
-        if delivered == 0 && !self.ring.completion().is_empty() {
-            self.state.reap(&mut self.ring);
-        }
         delivered
     }
 
