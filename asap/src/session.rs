@@ -60,7 +60,11 @@ pub struct Session<T: SctpTransport> {
 impl<T: SctpTransport> Session<T> {
     /// Connects to the registrar's ASAP endpoint (IP and SCTP port) and waits until the
     /// association is up.
-    pub fn connect(mut transport: T, registrar: SocketAddr, timeout: Duration) -> Result<Self, SessionError> {
+    pub fn connect(
+        mut transport: T,
+        registrar: SocketAddr,
+        timeout: Duration,
+    ) -> Result<Self, SessionError> {
         let now = Instant::now();
         let assoc = transport
             .connect(now, registrar)
@@ -76,13 +80,18 @@ impl<T: SctpTransport> Session<T> {
             let mine = session.assoc;
             session.transport.poll(Instant::now(), 64, |e| match e {
                 TransportEvent::Up { assoc, .. } if assoc == mine => up = true,
-                TransportEvent::Lost { assoc } | TransportEvent::Closed { assoc } if assoc == mine => {
+                TransportEvent::Lost { assoc } | TransportEvent::Closed { assoc }
+                    if assoc == mine =>
+                {
                     up = false;
                 }
                 _ => {}
             })?;
             if !up {
-                session.transport.wait(Instant::now(), Some(deadline.min(Instant::now() + Duration::from_millis(10))))?;
+                session.transport.wait(
+                    Instant::now(),
+                    Some(deadline.min(Instant::now() + Duration::from_millis(10))),
+                )?;
             }
         }
         Ok(session)
@@ -161,9 +170,12 @@ impl<T: SctpTransport> Session<T> {
 
     fn pump(&mut self, now: Instant) -> Result<(), SessionError> {
         let mine = self.assoc;
-        let (inbox, closed, decode_error) = (&mut self.inbox, &mut self.closed, &mut self.decode_error);
+        let (inbox, closed, decode_error) =
+            (&mut self.inbox, &mut self.closed, &mut self.decode_error);
         self.transport.poll(now, 256, |e| match e {
-            TransportEvent::Data { assoc, ppid, data, .. } if assoc == mine && ppid == Ppid::ASAP => {
+            TransportEvent::Data { assoc, ppid, data, .. }
+                if assoc == mine && ppid == Ppid::ASAP =>
+            {
                 match Message::parse(data) {
                     Ok(m) => {
                         if inbox.len() == INBOX_MAX {

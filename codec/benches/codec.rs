@@ -55,11 +55,7 @@ fn hot_path(c: &mut Criterion) {
         .find(|m| matches!(m, codec::asap::Message::HandleResolution(_)))
         .unwrap()
         .emit_to_vec();
-    let pes = [
-        sample_pool_element(1),
-        sample_pool_element(2),
-        sample_pool_element(3),
-    ];
+    let pes = [sample_pool_element(1), sample_pool_element(2), sample_pool_element(3)];
     let mut out = [0u8; 2048];
     c.bench_function("hot/handle_resolution_parse+response_emit_3pe", |b| {
         b.iter(|| {

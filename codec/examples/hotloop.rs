@@ -8,11 +8,7 @@ use std::time::Instant;
 
 fn main() {
     let request = sample_asap_messages()[4].emit_to_vec();
-    let pes = [
-        sample_pool_element(1),
-        sample_pool_element(2),
-        sample_pool_element(3),
-    ];
+    let pes = [sample_pool_element(1), sample_pool_element(2), sample_pool_element(3)];
     let mut out = [0u8; 2048];
     let n = 10_000;
     let mut best = [f64::MAX; 4];

@@ -147,13 +147,7 @@ impl Message {
             MessageType::COOKIE_ECHO => Self::CookieEcho(Body::parse_body(flags, r)?),
             MessageType::BUSINESS_CARD => Self::BusinessCard(Body::parse_body(flags, r)?),
             MessageType::ERROR => Self::Error(Body::parse_body(flags, r)?),
-            _ => {
-                return Err(DecodeError::new(
-                    DecodeErrorKind::UnknownMessage,
-                    "MessageType",
-                    0,
-                ))
-            }
+            _ => return Err(DecodeError::new(DecodeErrorKind::UnknownMessage, "MessageType", 0)),
         };
         each!(&message, m => crate::message::check_emittable(m))?;
         Ok(message)
@@ -206,10 +200,7 @@ impl Body for Registration {
         0
     }
     fn body_len(&self) -> usize {
-        lengths([
-            Some(pool_handle_length(&self.pool_handle)),
-            Some(self.pool_element.length()),
-        ])
+        lengths([Some(pool_handle_length(&self.pool_handle)), Some(self.pool_element.length())])
     }
     fn emit_body(&self, w: &mut Writer<'_>) {
         emit_pool_handle(w, &self.pool_handle);
@@ -320,10 +311,7 @@ impl Body for RegistrationResponse {
         }
     }
     fn parse_body(flags: u8, r: Reader<'_>) -> Result<Self, DecodeError> {
-        let c = collect(
-            r,
-            Allowed::POOL_HANDLE.and(Allowed::PE_ID).and(Allowed::ERROR),
-        )?;
+        let c = collect(r, Allowed::POOL_HANDLE.and(Allowed::PE_ID).and(Allowed::ERROR))?;
         Ok(Self {
             reject: flags & FLAG_BIT != 0,
             pool_handle: required(c.pool_handle, "PoolHandle", c.end)?,
@@ -365,10 +353,7 @@ impl Body for DeregistrationResponse {
         }
     }
     fn parse_body(_flags: u8, r: Reader<'_>) -> Result<Self, DecodeError> {
-        let c = collect(
-            r,
-            Allowed::POOL_HANDLE.and(Allowed::PE_ID).and(Allowed::ERROR),
-        )?;
+        let c = collect(r, Allowed::POOL_HANDLE.and(Allowed::PE_ID).and(Allowed::ERROR))?;
         Ok(Self {
             pool_handle: required(c.pool_handle, "PoolHandle", c.end)?,
             pe_id: required(c.pe_id, "PeIdentifier", c.end)?,
@@ -401,13 +386,8 @@ impl Body for HandleResolution {
         }
     }
     fn body_len(&self) -> usize {
-        let option = self
-            .items_wanted
-            .map(|items_wanted| HandleResolutionOption { items_wanted });
-        lengths([
-            Some(pool_handle_length(&self.pool_handle)),
-            option.map(|o| o.length()),
-        ])
+        let option = self.items_wanted.map(|items_wanted| HandleResolutionOption { items_wanted });
+        lengths([Some(pool_handle_length(&self.pool_handle)), option.map(|o| o.length())])
     }
     fn emit_body(&self, w: &mut Writer<'_>) {
         emit_pool_handle(w, &self.pool_handle);
@@ -580,11 +560,7 @@ impl<T: AsRef<[u8]>> HandleResolutionView<T> {
         let inner = MessageView::new_checked(buffer)?;
         let view = &inner;
         if view.message_type() != MessageType::HANDLE_RESOLUTION.0 {
-            return Err(DecodeError::new(
-                DecodeErrorKind::Unexpected,
-                "MessageType",
-                0,
-            ));
+            return Err(DecodeError::new(DecodeErrorKind::Unexpected, "MessageType", 0));
         }
         let mut r = view.body_reader();
         let mut handle: Option<(usize, usize)> = None;
@@ -612,12 +588,7 @@ impl<T: AsRef<[u8]>> HandleResolutionView<T> {
             Ok(true)
         })?;
         let (handle_start, handle_end) = required(handle, "PoolHandle", r.offset())?;
-        Ok(Self {
-            inner,
-            handle_start,
-            handle_end,
-            items_wanted,
-        })
+        Ok(Self { inner, handle_start, handle_end, items_wanted })
     }
 
     /// The common header.
@@ -755,10 +726,7 @@ impl Body for ServerAnnounce {
     fn parse_body(_flags: u8, mut r: Reader<'_>) -> Result<Self, DecodeError> {
         let server_id = RegistrarId(r.u32("ServerIdentifier")?);
         let c = collect(r, Allowed::TRANSPORTS)?;
-        Ok(Self {
-            server_id,
-            transports: c.transports,
-        })
+        Ok(Self { server_id, transports: c.transports })
     }
 }
 
@@ -862,8 +830,6 @@ impl Body for Error {
     }
     fn parse_body(_flags: u8, r: Reader<'_>) -> Result<Self, DecodeError> {
         let c = collect(r, Allowed::ERROR)?;
-        Ok(Self {
-            error: required(c.error, "OperationalError", c.end)?,
-        })
+        Ok(Self { error: required(c.error, "OperationalError", c.end)? })
     }
 }

@@ -155,13 +155,7 @@ impl Message {
             MessageType::INIT_TAKEOVER_ACK => Self::InitTakeoverAck(Body::parse_body(f, r)?),
             MessageType::TAKEOVER_SERVER => Self::TakeoverServer(Body::parse_body(f, r)?),
             MessageType::ERROR => Self::Error(Body::parse_body(f, r)?),
-            _ => {
-                return Err(DecodeError::new(
-                    DecodeErrorKind::UnknownMessage,
-                    "MessageType",
-                    0,
-                ))
-            }
+            _ => return Err(DecodeError::new(DecodeErrorKind::UnknownMessage, "MessageType", 0)),
         };
         each!(&message, m => crate::message::check_emittable(m))?;
         Ok(message)
@@ -250,9 +244,7 @@ impl Body for Presence {
     fn body_len(&self) -> usize {
         let children = [
             self.checksum.as_ref().map(PeChecksum::length),
-            self.server_information
-                .as_ref()
-                .map(ServerInformation::length),
+            self.server_information.as_ref().map(ServerInformation::length),
         ];
         Servers::LEN + list_len(children.into_iter().flatten())
     }
@@ -308,10 +300,7 @@ impl Body for HandleTableRequest {
     fn parse_body(flags: u8, mut r: Reader<'_>) -> Result<Self, DecodeError> {
         let servers = Servers::parse(&mut r)?;
         r.finish("HandleTableRequest")?;
-        Ok(Self {
-            own_children_only: flags & BIT_0 != 0,
-            servers,
-        })
+        Ok(Self { own_children_only: flags & BIT_0 != 0, servers })
     }
 }
 
@@ -369,10 +358,7 @@ impl Body for HandleTableResponse {
             match tlv.ty {
                 ParameterType::POOL_HANDLE => {
                     let pool_handle = parse_pool_handle(&tlv)?;
-                    pools.push(PoolEntry {
-                        pool_handle,
-                        pool_elements: Vec::new(),
-                    });
+                    pools.push(PoolEntry { pool_handle, pool_elements: Vec::new() });
                 }
                 ParameterType::POOL_ELEMENT => {
                     //= https://www.rfc-editor.org/rfc/rfc5353#section-2.3
@@ -398,12 +384,7 @@ impl Body for HandleTableResponse {
             }
             Ok(true)
         })?;
-        Ok(Self {
-            more_to_send: flags & BIT_1 != 0,
-            reject: flags & BIT_0 != 0,
-            servers,
-            pools,
-        })
+        Ok(Self { more_to_send: flags & BIT_1 != 0, reject: flags & BIT_0 != 0, servers, pools })
     }
 }
 
@@ -445,10 +426,7 @@ impl Body for HandleUpdate {
         }
     }
     fn body_len(&self) -> usize {
-        let children = [
-            pool_handle_length(&self.pool_handle),
-            self.pool_element.length(),
-        ];
+        let children = [pool_handle_length(&self.pool_handle), self.pool_element.length()];
         Servers::LEN + 4 + list_len(children.into_iter())
     }
     fn emit_body(&self, w: &mut Writer<'_>) {
@@ -538,11 +516,7 @@ impl Body for ListResponse {
     fn parse_body(flags: u8, mut r: Reader<'_>) -> Result<Self, DecodeError> {
         let servers = Servers::parse(&mut r)?;
         let c = collect(r, Allowed::SERVER_INFOS)?;
-        Ok(Self {
-            reject: flags & BIT_0 != 0,
-            servers,
-            peers: c.server_infos,
-        })
+        Ok(Self { reject: flags & BIT_0 != 0, servers, peers: c.server_infos })
     }
 }
 
@@ -638,9 +612,6 @@ impl Body for Error {
     fn parse_body(_flags: u8, mut r: Reader<'_>) -> Result<Self, DecodeError> {
         let servers = Servers::parse(&mut r)?;
         let c = collect(r, Allowed::ERROR)?;
-        Ok(Self {
-            servers,
-            error: required(c.error, "OperationalError", c.end)?,
-        })
+        Ok(Self { servers, error: required(c.error, "OperationalError", c.end)? })
     }
 }

@@ -49,30 +49,19 @@ pub enum DecodeErrorKind {
 
 impl DecodeError {
     pub(crate) const fn new(kind: DecodeErrorKind, field: &'static str, offset: usize) -> Self {
-        Self {
-            kind,
-            field,
-            offset,
-        }
+        Self { kind, field, offset }
     }
 
     /// Whether the sender should get an error back. Only an unknown parameter whose action bits
     /// are `00` is discarded silently (RFC 5354 §3).
     pub fn should_report(&self) -> bool {
-        !matches!(
-            self.kind,
-            DecodeErrorKind::UnknownParameter { report: false }
-        )
+        !matches!(self.kind, DecodeErrorKind::UnknownParameter { report: false })
     }
 }
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:?} in {} at offset {}",
-            self.kind, self.field, self.offset
-        )
+        write!(f, "{:?} in {} at offset {}", self.kind, self.field, self.offset)
     }
 }
 

@@ -47,37 +47,21 @@ impl<T: AsRef<[u8]>> MessageView<T> {
     pub fn new_checked(buffer: T) -> Result<Self, DecodeError> {
         let bytes = buffer.as_ref();
         if bytes.len() < MESSAGE_HEADER_LEN {
-            return Err(DecodeError::new(
-                DecodeErrorKind::Truncated,
-                "MessageHeader",
-                bytes.len(),
-            ));
+            return Err(DecodeError::new(DecodeErrorKind::Truncated, "MessageHeader", bytes.len()));
         }
         let length = usize::from(u16::from_be_bytes([bytes[2], bytes[3]]));
         if length < MESSAGE_HEADER_LEN {
-            return Err(DecodeError::new(
-                DecodeErrorKind::BadLength,
-                "MessageLength",
-                2,
-            ));
+            return Err(DecodeError::new(DecodeErrorKind::BadLength, "MessageLength", 2));
         }
         if length > bytes.len() {
-            return Err(DecodeError::new(
-                DecodeErrorKind::Truncated,
-                "MessageLength",
-                bytes.len(),
-            ));
+            return Err(DecodeError::new(DecodeErrorKind::Truncated, "MessageLength", bytes.len()));
         }
         //= https://www.rfc-editor.org/rfc/rfc5353#section-2.3
         //# the value in the Message Length field will NOT cover any padding at the end of this
         //# message.
         let after = &bytes[length..];
         if length + after.len() > pad4(length) || after.iter().any(|&b| b != 0) {
-            return Err(DecodeError::new(
-                DecodeErrorKind::Trailing,
-                "Message",
-                length,
-            ));
+            return Err(DecodeError::new(DecodeErrorKind::Trailing, "Message", length));
         }
         Ok(Self { buffer })
     }
@@ -139,11 +123,7 @@ pub(crate) fn parse_message<B: Body, T: AsRef<[u8]>>(
     view: &MessageView<T>,
 ) -> Result<B, DecodeError> {
     if view.message_type() != B::TYPE {
-        return Err(DecodeError::new(
-            DecodeErrorKind::Unexpected,
-            "MessageType",
-            0,
-        ));
+        return Err(DecodeError::new(DecodeErrorKind::Unexpected, "MessageType", 0));
     }
     let body = B::parse_body(view.flags(), view.body_reader())?;
     check_emittable(&body)?;
@@ -156,18 +136,10 @@ pub(crate) fn check_view<T: AsRef<[u8]>>(
     fixed: usize,
 ) -> Result<(), DecodeError> {
     if view.message_type() != ty {
-        return Err(DecodeError::new(
-            DecodeErrorKind::Unexpected,
-            "MessageType",
-            0,
-        ));
+        return Err(DecodeError::new(DecodeErrorKind::Unexpected, "MessageType", 0));
     }
     if view.body().len() < fixed {
-        return Err(DecodeError::new(
-            DecodeErrorKind::Truncated,
-            "FixedFields",
-            view.body().len(),
-        ));
+        return Err(DecodeError::new(DecodeErrorKind::Truncated, "FixedFields", view.body().len()));
     }
     Ok(())
 }
@@ -181,10 +153,7 @@ pub struct Parameters<'a> {
 
 impl<'a> Parameters<'a> {
     pub(crate) fn new(bytes: &'a [u8], base: usize) -> Self {
-        Self {
-            reader: Reader::new(bytes, base),
-            failed: false,
-        }
+        Self { reader: Reader::new(bytes, base), failed: false }
     }
 }
 
@@ -380,12 +349,7 @@ pub(crate) fn collect(mut r: Reader<'_>, allowed: Allowed) -> Result<Collected, 
         let is = |a: Allowed| allowed.has(a);
         match tlv.ty {
             ParameterType::POOL_HANDLE if is(Allowed::POOL_HANDLE) => {
-                set_once(
-                    &mut c.pool_handle,
-                    parse_pool_handle(&tlv)?,
-                    "PoolHandle",
-                    at,
-                )?;
+                set_once(&mut c.pool_handle, parse_pool_handle(&tlv)?, "PoolHandle", at)?;
             }
             ParameterType::PE_IDENTIFIER if is(Allowed::PE_ID) => {
                 set_once(&mut c.pe_id, parse_pe_identifier(&tlv)?, "PeIdentifier", at)?;
@@ -394,23 +358,13 @@ pub(crate) fn collect(mut r: Reader<'_>, allowed: Allowed) -> Result<Collected, 
                 set_once(&mut c.policy, Policy::parse_tlv(&tlv)?, "Policy", at)?;
             }
             ParameterType::OPERATIONAL_ERROR if is(Allowed::ERROR) => {
-                set_once(
-                    &mut c.error,
-                    OperationalError::parse_tlv(&tlv)?,
-                    "OperationalError",
-                    at,
-                )?;
+                set_once(&mut c.error, OperationalError::parse_tlv(&tlv)?, "OperationalError", at)?;
             }
             ParameterType::COOKIE if is(Allowed::COOKIE) => {
                 set_once(&mut c.cookie, Cookie::parse_tlv(&tlv), "Cookie", at)?;
             }
             ParameterType::PE_CHECKSUM if is(Allowed::CHECKSUM) => {
-                set_once(
-                    &mut c.checksum,
-                    PeChecksum::parse_tlv(&tlv)?,
-                    "PeChecksum",
-                    at,
-                )?;
+                set_once(&mut c.checksum, PeChecksum::parse_tlv(&tlv)?, "PeChecksum", at)?;
             }
             ParameterType::HANDLE_RESOLUTION | ParameterType::HANDLE_RESOLUTION_SKIP
                 if is(Allowed::HANDLE_RESOLUTION) =>
@@ -433,20 +387,11 @@ pub(crate) fn collect(mut r: Reader<'_>, allowed: Allowed) -> Result<Collected, 
                 c.server_infos.push(ServerInformation::parse_tlv(&tlv)?);
             }
             ParameterType::POOL_ELEMENT if is(Allowed::POOL_ELEMENT) => {
-                set_once(
-                    &mut c.pool_element,
-                    PoolElement::parse_tlv(&tlv)?,
-                    "PoolElement",
-                    at,
-                )?;
+                set_once(&mut c.pool_element, PoolElement::parse_tlv(&tlv)?, "PoolElement", at)?;
             }
             ParameterType::POOL_ELEMENT if is(Allowed::POOL_ELEMENTS) => {
                 if c.pool_elements.len() == POOL_ELEMENTS_PER_MESSAGE_MAX {
-                    return Err(DecodeError::new(
-                        DecodeErrorKind::TooMany,
-                        "PoolElement",
-                        at,
-                    ));
+                    return Err(DecodeError::new(DecodeErrorKind::TooMany, "PoolElement", at));
                 }
                 c.pool_elements.push(PoolElement::parse_tlv(&tlv)?);
             }

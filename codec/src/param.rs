@@ -142,11 +142,7 @@ pub enum UnknownParameterAction {
 /// crate docs, "Not done").
 pub(crate) fn handle_unknown_parameter(tlv: &Tlv<'_>) -> Result<(), DecodeError> {
     let stop = |report| {
-        Err(DecodeError::new(
-            DecodeErrorKind::UnknownParameter { report },
-            "Parameter",
-            tlv.offset,
-        ))
+        Err(DecodeError::new(DecodeErrorKind::UnknownParameter { report }, "Parameter", tlv.offset))
     };
     match tlv.ty.unknown_action() {
         UnknownParameterAction::Stop => stop(false),
@@ -169,11 +165,7 @@ impl<T: AsRef<[u8]>> ParameterView<T> {
         let _ = r.u16("ParameterType")?;
         let length = usize::from(r.u16("ParameterLength")?);
         if length < TLV_HEADER_LEN {
-            return Err(DecodeError::new(
-                DecodeErrorKind::BadLength,
-                "ParameterLength",
-                2,
-            ));
+            return Err(DecodeError::new(DecodeErrorKind::BadLength, "ParameterLength", 2));
         }
         if length > bytes.len() {
             return Err(DecodeError::new(
@@ -245,9 +237,7 @@ impl Parameter {
     /// Parses exactly one parameter (with optional padding) from `bytes`.
     pub fn parse(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes, 0);
-        let tlv = r
-            .tlv()?
-            .ok_or(DecodeError::new(DecodeErrorKind::Truncated, "Parameter", 0))?;
+        let tlv = r.tlv()?.ok_or(DecodeError::new(DecodeErrorKind::Truncated, "Parameter", 0))?;
         r.finish("Parameter")?;
         let parameter = Self::parse_tlv(&tlv)?;
         // Canonical re-emission may be longer than the input; it must still fit 16 bits.
@@ -352,11 +342,7 @@ pub(crate) fn parse_address(tlv: &Tlv<'_>) -> Result<IpAddr, DecodeError> {
     };
     // A fixed-size value with extra bytes is a length error, not trailing data.
     if !r.is_empty() {
-        return Err(DecodeError::new(
-            DecodeErrorKind::BadLength,
-            "AddressLength",
-            tlv.offset + 2,
-        ));
+        return Err(DecodeError::new(DecodeErrorKind::BadLength, "AddressLength", tlv.offset + 2));
     }
     Ok(address)
 }
@@ -474,17 +460,11 @@ impl SctpTransport {
     }
 
     fn emit(&self, w: &mut Writer<'_>) {
-        assert!(
-            !self.addresses.is_empty(),
-            "an SCTP transport needs an address"
-        );
+        assert!(!self.addresses.is_empty(), "an SCTP transport needs an address");
         w.tlv(ParameterType::SCTP_TRANSPORT, |w| {
             w.u16(self.port);
             w.u16(self.transport_use.0);
-            self.addresses
-                .as_slice()
-                .iter()
-                .for_each(|a| emit_address(w, a));
+            self.addresses.as_slice().iter().for_each(|a| emit_address(w, a));
         });
     }
 
@@ -496,26 +476,14 @@ impl SctpTransport {
         //= https://www.rfc-editor.org/rfc/rfc5354#section-3.4
         //# at least one IP address parameter MUST be present in an SCTP Transport parameter.
         if addresses.is_empty() {
-            return Err(DecodeError::new(
-                DecodeErrorKind::Missing,
-                "Addresses",
-                r.offset(),
-            ));
+            return Err(DecodeError::new(DecodeErrorKind::Missing, "Addresses", r.offset()));
         }
-        Ok(Self {
-            port,
-            transport_use,
-            addresses,
-        })
+        Ok(Self { port, transport_use, addresses })
     }
 
     pub(crate) fn parse_tlv(tlv: &Tlv<'_>) -> Result<Self, DecodeError> {
         if tlv.ty != ParameterType::SCTP_TRANSPORT {
-            return Err(DecodeError::new(
-                DecodeErrorKind::Unexpected,
-                tlv.ty.name(),
-                tlv.offset,
-            ));
+            return Err(DecodeError::new(DecodeErrorKind::Unexpected, tlv.ty.name(), tlv.offset));
         }
         Self::parse_value(tlv)
     }
@@ -588,11 +556,7 @@ impl UserTransport {
 
     pub(crate) fn emit(&self, w: &mut Writer<'_>) {
         match self {
-            Self::Dccp {
-                port,
-                service_code,
-                address,
-            } => {
+            Self::Dccp { port, service_code, address } => {
                 w.tlv(ParameterType::DCCP_TRANSPORT, |w| {
                     w.u16(*port);
                     w.u16(0);
@@ -604,11 +568,7 @@ impl UserTransport {
                 w.tlv(ParameterType::OPAQUE_TRANSPORT, |w| w.bytes(data));
             }
             Self::Sctp(s) => s.emit(w),
-            Self::Tcp {
-                port,
-                transport_use,
-                address,
-            } => {
+            Self::Tcp { port, transport_use, address } => {
                 w.tlv(ParameterType::TCP_TRANSPORT, |w| {
                     w.u16(*port);
                     w.u16(transport_use.0);
@@ -636,16 +596,8 @@ impl UserTransport {
             let list = parse_addresses(r)?;
             match list.as_slice() {
                 [address] => Ok(*address),
-                [] => Err(DecodeError::new(
-                    DecodeErrorKind::Missing,
-                    "Address",
-                    r.offset(),
-                )),
-                _ => Err(DecodeError::new(
-                    DecodeErrorKind::TooMany,
-                    "Address",
-                    r.offset(),
-                )),
+                [] => Err(DecodeError::new(DecodeErrorKind::Missing, "Address", r.offset())),
+                _ => Err(DecodeError::new(DecodeErrorKind::TooMany, "Address", r.offset())),
             }
         };
         Ok(match tlv.ty {
@@ -656,44 +608,24 @@ impl UserTransport {
                 // Reserved: set to zero by senders, ignored by receivers.
                 let _reserved = r.u16("DccpReserved")?;
                 let service_code = r.u32("DccpServiceCode")?;
-                Self::Dccp {
-                    port,
-                    service_code,
-                    address: single(&mut r)?,
-                }
+                Self::Dccp { port, service_code, address: single(&mut r)? }
             }
             ParameterType::TCP_TRANSPORT => {
                 let port = r.u16("TcpPort")?;
                 let transport_use = TransportUse(r.u16("TcpTransportUse")?);
-                Self::Tcp {
-                    port,
-                    transport_use,
-                    address: single(&mut r)?,
-                }
+                Self::Tcp { port, transport_use, address: single(&mut r)? }
             }
             ParameterType::UDP_TRANSPORT => {
                 let port = r.u16("UdpPort")?;
                 let _reserved = r.u16("UdpReserved")?;
-                Self::Udp {
-                    port,
-                    address: single(&mut r)?,
-                }
+                Self::Udp { port, address: single(&mut r)? }
             }
             ParameterType::UDP_LITE_TRANSPORT => {
                 let port = r.u16("UdpLitePort")?;
                 let _reserved = r.u16("UdpLiteReserved")?;
-                Self::UdpLite {
-                    port,
-                    address: single(&mut r)?,
-                }
+                Self::UdpLite { port, address: single(&mut r)? }
             }
-            ty => {
-                return Err(DecodeError::new(
-                    DecodeErrorKind::Unexpected,
-                    ty.name(),
-                    tlv.offset,
-                ))
-            }
+            ty => return Err(DecodeError::new(DecodeErrorKind::Unexpected, ty.name(), tlv.offset)),
         })
     }
 }
@@ -853,42 +785,20 @@ impl Policy {
             Self::LeastUsed { load }
             | Self::RandomizedLeastUsed { load }
             | Self::RandomizedPriorityLeastUsed { load } => ([load, 0, 0, 0], 1),
-            Self::LeastUsedDegradation {
-                load,
-                load_degradation,
+            Self::LeastUsedDegradation { load, load_degradation }
+            | Self::PriorityLeastUsed { load, load_degradation }
+            | Self::RandomizedLeastUsedDegradation { load, load_degradation }
+            | Self::PriorityLeastUsedDegradation { load, load_degradation }
+            | Self::RandomizedPriorityLeastUsedDegradation { load, load_degradation } => {
+                ([load, load_degradation, 0, 0], 2)
             }
-            | Self::PriorityLeastUsed {
-                load,
-                load_degradation,
+            Self::WeightedRandomDpf { weight, weight_dpf, distance } => {
+                ([weight, weight_dpf, distance, 0], 3)
             }
-            | Self::RandomizedLeastUsedDegradation {
-                load,
-                load_degradation,
+            Self::LeastUsedDpf { load, load_dpf, distance } => ([load, load_dpf, distance, 0], 3),
+            Self::LeastUsedDegradationDpf { load, load_degradation, load_dpf, distance } => {
+                ([load, load_degradation, load_dpf, distance], 4)
             }
-            | Self::PriorityLeastUsedDegradation {
-                load,
-                load_degradation,
-            }
-            | Self::RandomizedPriorityLeastUsedDegradation {
-                load,
-                load_degradation,
-            } => ([load, load_degradation, 0, 0], 2),
-            Self::WeightedRandomDpf {
-                weight,
-                weight_dpf,
-                distance,
-            } => ([weight, weight_dpf, distance, 0], 3),
-            Self::LeastUsedDpf {
-                load,
-                load_dpf,
-                distance,
-            } => ([load, load_dpf, distance, 0], 3),
-            Self::LeastUsedDegradationDpf {
-                load,
-                load_degradation,
-                load_dpf,
-                distance,
-            } => ([load, load_degradation, load_dpf, distance], 4),
         }
     }
 
@@ -926,42 +836,29 @@ impl Policy {
             PolicyType::WEIGHTED_RANDOM => Self::WeightedRandom { weight: a },
             PolicyType::PRIORITY => Self::Priority { priority: a },
             PolicyType::LEAST_USED => Self::LeastUsed { load: a },
-            PolicyType::LEAST_USED_DEGRADATION => Self::LeastUsedDegradation {
-                load: a,
-                load_degradation: b,
-            },
-            PolicyType::PRIORITY_LEAST_USED => Self::PriorityLeastUsed {
-                load: a,
-                load_degradation: b,
-            },
+            PolicyType::LEAST_USED_DEGRADATION => {
+                Self::LeastUsedDegradation { load: a, load_degradation: b }
+            }
+            PolicyType::PRIORITY_LEAST_USED => {
+                Self::PriorityLeastUsed { load: a, load_degradation: b }
+            }
             PolicyType::RANDOMIZED_LEAST_USED => Self::RandomizedLeastUsed { load: a },
             PolicyType::RANDOMIZED_PRIORITY_LEAST_USED => {
                 Self::RandomizedPriorityLeastUsed { load: a }
             }
-            PolicyType::RANDOMIZED_LEAST_USED_DEGRADATION => Self::RandomizedLeastUsedDegradation {
-                load: a,
-                load_degradation: b,
-            },
-            PolicyType::PRIORITY_LEAST_USED_DEGRADATION => Self::PriorityLeastUsedDegradation {
-                load: a,
-                load_degradation: b,
-            },
-            PolicyType::RANDOMIZED_PRIORITY_LEAST_USED_DEGRADATION => {
-                Self::RandomizedPriorityLeastUsedDegradation {
-                    load: a,
-                    load_degradation: b,
-                }
+            PolicyType::RANDOMIZED_LEAST_USED_DEGRADATION => {
+                Self::RandomizedLeastUsedDegradation { load: a, load_degradation: b }
             }
-            PolicyType::WEIGHTED_RANDOM_DPF => Self::WeightedRandomDpf {
-                weight: a,
-                weight_dpf: b,
-                distance: c,
-            },
-            PolicyType::LEAST_USED_DPF => Self::LeastUsedDpf {
-                load: a,
-                load_dpf: b,
-                distance: c,
-            },
+            PolicyType::PRIORITY_LEAST_USED_DEGRADATION => {
+                Self::PriorityLeastUsedDegradation { load: a, load_degradation: b }
+            }
+            PolicyType::RANDOMIZED_PRIORITY_LEAST_USED_DEGRADATION => {
+                Self::RandomizedPriorityLeastUsedDegradation { load: a, load_degradation: b }
+            }
+            PolicyType::WEIGHTED_RANDOM_DPF => {
+                Self::WeightedRandomDpf { weight: a, weight_dpf: b, distance: c }
+            }
+            PolicyType::LEAST_USED_DPF => Self::LeastUsedDpf { load: a, load_dpf: b, distance: c },
             _ => Self::LeastUsedDegradationDpf {
                 load: a,
                 load_degradation: b,
@@ -1000,19 +897,12 @@ impl Policy {
 
     pub(crate) fn parse_tlv(tlv: &Tlv<'_>) -> Result<Self, DecodeError> {
         if tlv.ty != ParameterType::POOL_MEMBER_SELECTION_POLICY {
-            return Err(DecodeError::new(
-                DecodeErrorKind::Unexpected,
-                tlv.ty.name(),
-                tlv.offset,
-            ));
+            return Err(DecodeError::new(DecodeErrorKind::Unexpected, tlv.ty.name(), tlv.offset));
         }
         let mut r = tlv.value;
         let policy_type = PolicyType(r.u32("PolicyType")?);
         let Some(count) = Self::field_count(policy_type) else {
-            return Ok(Self::Unknown {
-                policy_type,
-                value: r.rest().to_vec(),
-            });
+            return Ok(Self::Unknown { policy_type, value: r.rest().to_vec() });
         };
         // RSPLIB 3.4.4 writes Priority Least Used with the load only (its struct has no
         // degradation), where RFC 5356 §5.3.4 has load and load degradation. Accept RSPLIB's
@@ -1052,18 +942,10 @@ pub(crate) fn parse_pool_handle(tlv: &Tlv<'_>) -> Result<PoolHandle, DecodeError
 pub(crate) fn check_pool_handle<'a>(tlv: &Tlv<'a>) -> Result<&'a [u8], DecodeError> {
     let bytes = tlv.value.rest();
     if bytes.len() > POOL_HANDLE_LENGTH_MAX {
-        return Err(DecodeError::new(
-            DecodeErrorKind::TooMany,
-            "PoolHandle",
-            tlv.offset,
-        ));
+        return Err(DecodeError::new(DecodeErrorKind::TooMany, "PoolHandle", tlv.offset));
     }
     if bytes.is_empty() {
-        return Err(DecodeError::new(
-            DecodeErrorKind::BadValue,
-            "PoolHandle",
-            tlv.offset,
-        ));
+        return Err(DecodeError::new(DecodeErrorKind::BadValue, "PoolHandle", tlv.offset));
     }
     Ok(bytes)
 }
@@ -1084,11 +966,7 @@ const PE_IDENTIFIER_LEN: usize = TLV_HEADER_LEN + 4;
 pub(crate) fn parse_pe_identifier(tlv: &Tlv<'_>) -> Result<PoolElementId, DecodeError> {
     let mut r = tlv.value;
     if r.remaining() != 4 {
-        return Err(DecodeError::new(
-            DecodeErrorKind::BadLength,
-            "PeIdentifier",
-            tlv.offset + 2,
-        ));
+        return Err(DecodeError::new(DecodeErrorKind::BadLength, "PeIdentifier", tlv.offset + 2));
     }
     Ok(PoolElementId(r.u32("PeIdentifier")?))
 }
@@ -1113,11 +991,7 @@ impl PeChecksum {
     pub(crate) fn parse_tlv(tlv: &Tlv<'_>) -> Result<Self, DecodeError> {
         let mut r = tlv.value;
         if r.remaining() != 2 {
-            return Err(DecodeError::new(
-                DecodeErrorKind::BadLength,
-                "PeChecksum",
-                tlv.offset + 2,
-            ));
+            return Err(DecodeError::new(DecodeErrorKind::BadLength, "PeChecksum", tlv.offset + 2));
         }
         Ok(Self(r.u16("PeChecksum")?))
     }
@@ -1153,9 +1027,7 @@ impl HandleResolutionOption {
                 tlv.offset + 2,
             ));
         }
-        Ok(Self {
-            items_wanted: r.u32("ItemsWanted")?,
-        })
+        Ok(Self { items_wanted: r.u32("ItemsWanted")? })
     }
 
     pub(crate) fn length(&self) -> usize {
@@ -1163,9 +1035,7 @@ impl HandleResolutionOption {
     }
 
     pub(crate) fn emit(&self, w: &mut Writer<'_>) {
-        w.tlv(ParameterType::HANDLE_RESOLUTION_SKIP, |w| {
-            w.u32(self.items_wanted)
-        });
+        w.tlv(ParameterType::HANDLE_RESOLUTION_SKIP, |w| w.u32(self.items_wanted));
     }
 }
 
@@ -1319,10 +1189,7 @@ impl ServerInformation {
             Ok(true)
         })?;
         let end = r.offset();
-        Ok(Self {
-            server_id,
-            transport: required(transport, "ServerTransport", end)?,
-        })
+        Ok(Self { server_id, transport: required(transport, "ServerTransport", end)? })
     }
 }
 
@@ -1431,12 +1298,7 @@ impl OperationalError {
             C::INCONSISTENT_TRANSPORT_TYPE,
         ];
         assert!(!needs_info.contains(&code), "{code:?} carries information");
-        Self {
-            causes: vec![Cause {
-                code,
-                info: CauseInfo::None,
-            }],
-        }
+        Self { causes: vec![Cause { code, info: CauseInfo::None }] }
     }
 
     pub(crate) fn length(&self) -> usize {
@@ -1465,11 +1327,7 @@ impl OperationalError {
         //= https://www.rfc-editor.org/rfc/rfc5354#section-3.12
         //# one or more Error Causes
         if causes.is_empty() {
-            return Err(DecodeError::new(
-                DecodeErrorKind::Missing,
-                "ErrorCause",
-                r.offset(),
-            ));
+            return Err(DecodeError::new(DecodeErrorKind::Missing, "ErrorCause", r.offset()));
         }
         Ok(Self { causes })
     }

@@ -32,36 +32,25 @@ pub fn ip_address() -> impl Strategy<Value = IpAddr> {
 
 /// An SCTP transport with 1 to the cap addresses.
 pub fn sctp_transport() -> impl Strategy<Value = SctpTransport> {
-    (
-        any::<u16>(),
-        any::<u16>(),
-        vec(ip_address(), 1..=ADDRESSES_PER_TRANSPORT_MAX),
-    )
-        .prop_map(|(port, transport_use, addresses)| SctpTransport {
+    (any::<u16>(), any::<u16>(), vec(ip_address(), 1..=ADDRESSES_PER_TRANSPORT_MAX)).prop_map(
+        |(port, transport_use, addresses)| SctpTransport {
             port,
             transport_use: TransportUse(transport_use),
             addresses: AddressList::from_slice(&addresses).expect("within the cap"),
-        })
+        },
+    )
 }
 
 /// Any user transport.
 pub fn user_transport() -> impl Strategy<Value = UserTransport> {
     prop_oneof![
         (any::<u16>(), any::<u32>(), ip_address()).prop_map(|(port, service_code, address)| {
-            UserTransport::Dccp {
-                port,
-                service_code,
-                address,
-            }
+            UserTransport::Dccp { port, service_code, address }
         }),
         vec(any::<u8>(), 0..24).prop_map(UserTransport::Opaque),
         sctp_transport().prop_map(UserTransport::Sctp),
         (any::<u16>(), any::<u16>(), ip_address()).prop_map(|(port, u, address)| {
-            UserTransport::Tcp {
-                port,
-                transport_use: TransportUse(u),
-                address,
-            }
+            UserTransport::Tcp { port, transport_use: TransportUse(u), address }
         }),
         (any::<u16>(), ip_address())
             .prop_map(|(port, address)| UserTransport::Udp { port, address }),
@@ -90,23 +79,16 @@ pub fn policy() -> impl Strategy<Value = Policy> {
         }),
         u().prop_map(|load| Policy::RandomizedLeastUsed { load }),
         u().prop_map(|load| Policy::RandomizedPriorityLeastUsed { load }),
-        (u(), u()).prop_map(
-            |(load, load_degradation)| Policy::RandomizedLeastUsedDegradation {
-                load,
-                load_degradation
-            }
-        ),
-        (u(), u()).prop_map(
-            |(load, load_degradation)| Policy::PriorityLeastUsedDegradation {
-                load,
-                load_degradation
-            }
-        ),
+        (u(), u()).prop_map(|(load, load_degradation)| Policy::RandomizedLeastUsedDegradation {
+            load,
+            load_degradation
+        }),
+        (u(), u()).prop_map(|(load, load_degradation)| Policy::PriorityLeastUsedDegradation {
+            load,
+            load_degradation
+        }),
         (u(), u()).prop_map(|(load, load_degradation)| {
-            Policy::RandomizedPriorityLeastUsedDegradation {
-                load,
-                load_degradation,
-            }
+            Policy::RandomizedPriorityLeastUsedDegradation { load, load_degradation }
         }),
         (u(), u(), u()).prop_map(|(weight, weight_dpf, distance)| Policy::WeightedRandomDpf {
             weight,
@@ -119,23 +101,13 @@ pub fn policy() -> impl Strategy<Value = Policy> {
             distance
         }),
         (u(), u(), u(), u()).prop_map(|(load, load_degradation, load_dpf, distance)| {
-            Policy::LeastUsedDegradationDpf {
-                load,
-                load_degradation,
-                load_dpf,
-                distance,
-            }
+            Policy::LeastUsedDegradationDpf { load, load_degradation, load_dpf, distance }
         }),
         (
-            u().prop_filter("unknown policy type", |t| !Policy::is_known_type(
-                PolicyType(*t)
-            )),
+            u().prop_filter("unknown policy type", |t| !Policy::is_known_type(PolicyType(*t))),
             vec(any::<u8>(), 0..16)
         )
-            .prop_map(|(t, value)| Policy::Unknown {
-                policy_type: PolicyType(t),
-                value
-            }),
+            .prop_map(|(t, value)| Policy::Unknown { policy_type: PolicyType(t), value }),
     ]
 }
 
@@ -149,52 +121,33 @@ pub fn pool_element() -> impl Strategy<Value = PoolElement> {
         policy(),
         proptest::option::of(sctp_transport()),
     )
-        .prop_map(
-            |(id, home, life, user_transport, policy, asap_transport)| PoolElement {
-                id: PoolElementId(id),
-                home_registrar: RegistrarId(home),
-                registration_life_ms: life,
-                user_transport,
-                policy,
-                asap_transport,
-            },
-        )
+        .prop_map(|(id, home, life, user_transport, policy, asap_transport)| PoolElement {
+            id: PoolElementId(id),
+            home_registrar: RegistrarId(home),
+            registration_life_ms: life,
+            user_transport,
+            policy,
+            asap_transport,
+        })
 }
 
 /// Server information.
 pub fn server_information() -> impl Strategy<Value = ServerInformation> {
-    (any::<u32>(), sctp_transport()).prop_map(|(id, transport)| ServerInformation {
-        server_id: RegistrarId(id),
-        transport,
-    })
+    (any::<u32>(), sctp_transport())
+        .prop_map(|(id, transport)| ServerInformation { server_id: RegistrarId(id), transport })
 }
 
 /// One error cause, with the information its code carries.
 pub fn cause() -> impl Strategy<Value = Cause> {
     let bytes = || vec(any::<u8>(), 1..24);
     let c = |code| ErrorCause(code);
-    let plain = prop_oneof![
-        Just(0u16),
-        Just(4),
-        Just(6),
-        Just(8),
-        Just(9),
-        Just(0xa),
-        0x000bu16..
-    ];
+    let plain = prop_oneof![Just(0u16), Just(4), Just(6), Just(8), Just(9), Just(0xa), 0x000bu16..];
     prop_oneof![
-        plain.clone().prop_map(move |code| Cause {
-            code: c(code),
-            info: CauseInfo::None
-        }),
-        plain.prop_flat_map(move |code| bytes().prop_map(move |b| Cause {
-            code: c(code),
-            info: CauseInfo::Opaque(b)
-        })),
-        (prop_oneof![Just(1u16), Just(3)], bytes()).prop_map(move |(code, b)| Cause {
-            code: c(code),
-            info: CauseInfo::Parameter(b)
-        }),
+        plain.clone().prop_map(move |code| Cause { code: c(code), info: CauseInfo::None }),
+        plain.prop_flat_map(move |code| bytes()
+            .prop_map(move |b| Cause { code: c(code), info: CauseInfo::Opaque(b) })),
+        (prop_oneof![Just(1u16), Just(3)], bytes())
+            .prop_map(move |(code, b)| Cause { code: c(code), info: CauseInfo::Parameter(b) }),
         bytes().prop_map(move |b| Cause {
             code: ErrorCause::UNRECOGNIZED_MESSAGE,
             info: CauseInfo::Message(b)
@@ -226,10 +179,7 @@ pub fn asap_message() -> impl Strategy<Value = asap::Message> {
     let error = || proptest::option::of(operational_error());
     prop_oneof![
         (pool_handle(), pool_element()).prop_map(|(pool_handle, pool_element)| M::Registration(
-            asap::Registration {
-                pool_handle,
-                pool_element
-            }
+            asap::Registration { pool_handle, pool_element }
         )),
         (pool_handle(), id()).prop_map(|(pool_handle, pe_id)| M::Deregistration(
             asap::Deregistration { pool_handle, pe_id }
@@ -245,58 +195,31 @@ pub fn asap_message() -> impl Strategy<Value = asap::Message> {
             }
         ),
         (pool_handle(), id(), error()).prop_map(|(pool_handle, pe_id, error)| {
-            M::DeregistrationResponse(asap::DeregistrationResponse {
-                pool_handle,
-                pe_id,
-                error,
-            })
+            M::DeregistrationResponse(asap::DeregistrationResponse { pool_handle, pe_id, error })
         }),
-        (
-            any::<bool>(),
-            pool_handle(),
-            proptest::option::of(any::<u32>())
-        )
-            .prop_map(|(subscribe, pool_handle, items_wanted)| {
-                M::HandleResolution(asap::HandleResolution {
-                    subscribe,
+        (any::<bool>(), pool_handle(), proptest::option::of(any::<u32>())).prop_map(
+            |(subscribe, pool_handle, items_wanted)| {
+                M::HandleResolution(asap::HandleResolution { subscribe, pool_handle, items_wanted })
+            }
+        ),
+        (any::<bool>(), pool_handle(), proptest::option::of(policy()), pool_elements(), error())
+            .prop_map(|(accept_updates, pool_handle, overall_policy, pool_elements, error)| {
+                M::HandleResolutionResponse(asap::HandleResolutionResponse {
+                    accept_updates,
                     pool_handle,
-                    items_wanted,
+                    overall_policy,
+                    pool_elements,
+                    error,
                 })
             }),
-        (
-            any::<bool>(),
-            pool_handle(),
-            proptest::option::of(policy()),
-            pool_elements(),
-            error()
-        )
-            .prop_map(
-                |(accept_updates, pool_handle, overall_policy, pool_elements, error)| {
-                    M::HandleResolutionResponse(asap::HandleResolutionResponse {
-                        accept_updates,
-                        pool_handle,
-                        overall_policy,
-                        pool_elements,
-                        error,
-                    })
-                }
-            ),
-        (
-            any::<bool>(),
-            any::<u32>(),
-            pool_handle(),
-            proptest::option::of(id())
-        )
-            .prop_map(
-                |(home, server_id, pool_handle, pe_id)| M::EndpointKeepAlive(
-                    asap::EndpointKeepAlive {
-                        home,
-                        server_id: RegistrarId(server_id),
-                        pool_handle,
-                        pe_id
-                    }
-                )
-            ),
+        (any::<bool>(), any::<u32>(), pool_handle(), proptest::option::of(id())).prop_map(
+            |(home, server_id, pool_handle, pe_id)| M::EndpointKeepAlive(asap::EndpointKeepAlive {
+                home,
+                server_id: RegistrarId(server_id),
+                pool_handle,
+                pe_id
+            })
+        ),
         (pool_handle(), id()).prop_map(|(pool_handle, pe_id)| {
             M::EndpointKeepAliveAck(asap::EndpointKeepAliveAck { pool_handle, pe_id })
         }),
@@ -304,41 +227,28 @@ pub fn asap_message() -> impl Strategy<Value = asap::Message> {
             M::EndpointUnreachable(asap::EndpointUnreachable { pool_handle, pe_id })
         }),
         (any::<u32>(), vec(user_transport(), 0..3)).prop_map(|(id, transports)| {
-            M::ServerAnnounce(asap::ServerAnnounce {
-                server_id: RegistrarId(id),
-                transports,
-            })
+            M::ServerAnnounce(asap::ServerAnnounce { server_id: RegistrarId(id), transports })
         }),
         vec(any::<u8>(), 0..40).prop_map(|cookie| M::Cookie(asap::Cookie { cookie })),
         vec(any::<u8>(), 0..40).prop_map(|cookie| M::CookieEcho(asap::CookieEcho { cookie })),
         (pool_handle(), pool_elements()).prop_map(|(pool_handle, pool_elements)| {
-            M::BusinessCard(asap::BusinessCard {
-                pool_handle,
-                pool_elements,
-            })
+            M::BusinessCard(asap::BusinessCard { pool_handle, pool_elements })
         }),
         operational_error().prop_map(|error| M::Error(asap::Error { error })),
     ]
 }
 
 fn servers() -> impl Strategy<Value = enrp::Servers> {
-    (any::<u32>(), any::<u32>()).prop_map(|(s, r)| enrp::Servers {
-        sender: RegistrarId(s),
-        receiver: RegistrarId(r),
-    })
+    (any::<u32>(), any::<u32>())
+        .prop_map(|(s, r)| enrp::Servers { sender: RegistrarId(s), receiver: RegistrarId(r) })
 }
 
 /// Any ENRP message.
 pub fn enrp_message() -> impl Strategy<Value = enrp::Message> {
     use enrp::Message as M;
     let target = || any::<u32>().prop_map(RegistrarId);
-    let pool_entry =
-        (pool_handle(), vec(pool_element(), 1..3)).prop_map(|(pool_handle, pool_elements)| {
-            enrp::PoolEntry {
-                pool_handle,
-                pool_elements,
-            }
-        });
+    let pool_entry = (pool_handle(), vec(pool_element(), 1..3))
+        .prop_map(|(pool_handle, pool_elements)| enrp::PoolEntry { pool_handle, pool_elements });
     prop_oneof![
         (
             any::<bool>(),
@@ -355,45 +265,24 @@ pub fn enrp_message() -> impl Strategy<Value = enrp::Message> {
                 })
             }),
         (any::<bool>(), servers()).prop_map(|(own_children_only, servers)| {
-            M::HandleTableRequest(enrp::HandleTableRequest {
-                own_children_only,
-                servers,
-            })
+            M::HandleTableRequest(enrp::HandleTableRequest { own_children_only, servers })
         }),
-        (
-            any::<bool>(),
-            any::<bool>(),
-            servers(),
-            vec(pool_entry, 0..3)
-        )
-            .prop_map(
-                |(more_to_send, reject, servers, pools)| M::HandleTableResponse(
-                    enrp::HandleTableResponse {
-                        more_to_send,
-                        reject,
-                        servers,
-                        pools
-                    }
-                )
-            ),
-        (
-            any::<bool>(),
-            servers(),
-            any::<u16>(),
-            pool_handle(),
-            pool_element()
-        )
-            .prop_map(
-                |(takeover_suggested, servers, action, pool_handle, pool_element)| M::HandleUpdate(
-                    enrp::HandleUpdate {
-                        takeover_suggested,
-                        servers,
-                        action: enrp::UpdateAction(action),
-                        pool_handle,
-                        pool_element
-                    }
-                )
-            ),
+        (any::<bool>(), any::<bool>(), servers(), vec(pool_entry, 0..3)).prop_map(
+            |(more_to_send, reject, servers, pools)| M::HandleTableResponse(
+                enrp::HandleTableResponse { more_to_send, reject, servers, pools }
+            )
+        ),
+        (any::<bool>(), servers(), any::<u16>(), pool_handle(), pool_element()).prop_map(
+            |(takeover_suggested, servers, action, pool_handle, pool_element)| M::HandleUpdate(
+                enrp::HandleUpdate {
+                    takeover_suggested,
+                    servers,
+                    action: enrp::UpdateAction(action),
+                    pool_handle,
+                    pool_element
+                }
+            )
+        ),
         servers().prop_map(|servers| M::ListRequest(enrp::ListRequest { servers })),
         (any::<bool>(), servers(), vec(server_information(), 0..3)).prop_map(
             |(reject, servers, peers)| M::ListResponse(enrp::ListResponse {
@@ -429,10 +318,7 @@ pub fn sample_pool_element(id: u32) -> PoolElement {
 }
 
 fn sample_sctp(port: u16) -> SctpTransport {
-    let addresses = [
-        IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
-        IpAddr::V6(Ipv6Addr::LOCALHOST),
-    ];
+    let addresses = [IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), IpAddr::V6(Ipv6Addr::LOCALHOST)];
     SctpTransport {
         port,
         transport_use: TransportUse::DATA_ONLY,
@@ -452,10 +338,7 @@ pub fn sample_asap_messages() -> Vec<asap::Message> {
             pool_handle: ph,
             pool_element: sample_pool_element(1),
         }),
-        M::Deregistration(asap::Deregistration {
-            pool_handle: ph,
-            pe_id: id,
-        }),
+        M::Deregistration(asap::Deregistration { pool_handle: ph, pe_id: id }),
         M::RegistrationResponse(asap::RegistrationResponse {
             reject: false,
             pool_handle: ph,
@@ -485,24 +368,14 @@ pub fn sample_asap_messages() -> Vec<asap::Message> {
             pool_handle: ph,
             pe_id: Some(id),
         }),
-        M::EndpointKeepAliveAck(asap::EndpointKeepAliveAck {
-            pool_handle: ph,
-            pe_id: id,
-        }),
-        M::EndpointUnreachable(asap::EndpointUnreachable {
-            pool_handle: ph,
-            pe_id: id,
-        }),
+        M::EndpointKeepAliveAck(asap::EndpointKeepAliveAck { pool_handle: ph, pe_id: id }),
+        M::EndpointUnreachable(asap::EndpointUnreachable { pool_handle: ph, pe_id: id }),
         M::ServerAnnounce(asap::ServerAnnounce {
             server_id,
             transports: vec![UserTransport::Sctp(sample_sctp(3863))],
         }),
-        M::Cookie(asap::Cookie {
-            cookie: vec![0x5a; 32],
-        }),
-        M::CookieEcho(asap::CookieEcho {
-            cookie: vec![0x5a; 32],
-        }),
+        M::Cookie(asap::Cookie { cookie: vec![0x5a; 32] }),
+        M::CookieEcho(asap::CookieEcho { cookie: vec![0x5a; 32] }),
         M::BusinessCard(asap::BusinessCard {
             pool_handle: ph,
             pool_elements: vec![sample_pool_element(1)],
@@ -515,14 +388,10 @@ pub fn sample_asap_messages() -> Vec<asap::Message> {
 pub fn sample_enrp_messages() -> Vec<enrp::Message> {
     use enrp::Message as M;
     let ph = PoolHandle::new(b"EchoPool").expect("valid handle");
-    let servers = enrp::Servers {
-        sender: RegistrarId(0x0a0b_0c0d),
-        receiver: RegistrarId(0x0101_0101),
-    };
-    let info = ServerInformation {
-        server_id: RegistrarId(0x0a0b_0c0d),
-        transport: sample_sctp(9901),
-    };
+    let servers =
+        enrp::Servers { sender: RegistrarId(0x0a0b_0c0d), receiver: RegistrarId(0x0101_0101) };
+    let info =
+        ServerInformation { server_id: RegistrarId(0x0a0b_0c0d), transport: sample_sctp(9901) };
     let target = RegistrarId(0x0202_0202);
     vec![
         M::Presence(enrp::Presence {
@@ -531,10 +400,7 @@ pub fn sample_enrp_messages() -> Vec<enrp::Message> {
             checksum: Some(PeChecksum(0xabcd)),
             server_information: Some(info),
         }),
-        M::HandleTableRequest(enrp::HandleTableRequest {
-            own_children_only: false,
-            servers,
-        }),
+        M::HandleTableRequest(enrp::HandleTableRequest { own_children_only: false, servers }),
         M::HandleTableResponse(enrp::HandleTableResponse {
             more_to_send: false,
             reject: false,
@@ -552,11 +418,7 @@ pub fn sample_enrp_messages() -> Vec<enrp::Message> {
             pool_element: sample_pool_element(1),
         }),
         M::ListRequest(enrp::ListRequest { servers }),
-        M::ListResponse(enrp::ListResponse {
-            reject: false,
-            servers,
-            peers: vec![info],
-        }),
+        M::ListResponse(enrp::ListResponse { reject: false, servers, peers: vec![info] }),
         M::InitTakeover(enrp::InitTakeover { servers, target }),
         M::InitTakeoverAck(enrp::InitTakeoverAck { servers, target }),
         M::TakeoverServer(enrp::TakeoverServer { servers, target }),

@@ -36,10 +36,7 @@ impl PoolHandle {
         if bytes.len() > POOL_HANDLE_LENGTH_MAX {
             return Err(PoolHandleError::TooLong);
         }
-        let mut out = Self {
-            length: 0,
-            bytes: [0; POOL_HANDLE_LENGTH_MAX],
-        };
+        let mut out = Self { length: 0, bytes: [0; POOL_HANDLE_LENGTH_MAX] };
         out.bytes[..bytes.len()].copy_from_slice(bytes);
         out.length = u8::try_from(bytes.len()).expect("bounded by POOL_HANDLE_LENGTH_MAX above");
         Ok(out)
@@ -201,9 +198,6 @@ mod tests {
             Err(PoolHandleError::TooLong)
         );
         assert_eq!(PoolHandle::new(b""), Err(PoolHandleError::Empty));
-        assert_eq!(
-            PoolHandle::new(b"EchoPool").unwrap().as_bytes(),
-            b"EchoPool"
-        );
+        assert_eq!(PoolHandle::new(b"EchoPool").unwrap().as_bytes(), b"EchoPool");
     }
 }

@@ -39,11 +39,7 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn take(&mut self, n: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
         if n > self.buf.len() {
-            return Err(DecodeError::new(
-                DecodeErrorKind::Truncated,
-                field,
-                self.base,
-            ));
+            return Err(DecodeError::new(DecodeErrorKind::Truncated, field, self.base));
         }
         let (head, tail) = self.buf.split_at(n);
         self.buf = tail;
@@ -66,11 +62,7 @@ impl<'a> Reader<'a> {
         if self.buf.is_empty() {
             Ok(())
         } else {
-            Err(DecodeError::new(
-                DecodeErrorKind::Trailing,
-                field,
-                self.base,
-            ))
+            Err(DecodeError::new(DecodeErrorKind::Trailing, field, self.base))
         }
     }
 
@@ -105,12 +97,7 @@ impl<'a> Reader<'a> {
         }
         // `length` bytes were taken above, so this slice is in bounds.
         let raw = &all[..length];
-        Ok(Some(Tlv {
-            ty,
-            value: Reader::new(value, offset + TLV_HEADER_LEN),
-            offset,
-            raw,
-        }))
+        Ok(Some(Tlv { ty, value: Reader::new(value, offset + TLV_HEADER_LEN), offset, raw }))
     }
 }
 
@@ -137,11 +124,7 @@ pub(crate) struct Writer<'a> {
 
 impl<'a> Writer<'a> {
     pub(crate) fn new(buf: &'a mut [u8]) -> Self {
-        Self {
-            buf,
-            pos: 0,
-            last_padding: 0,
-        }
+        Self { buf, pos: 0, last_padding: 0 }
     }
 
     pub(crate) fn position(&self) -> usize {
@@ -255,21 +238,13 @@ pub(crate) fn walk<'a>(
     while let Some(tlv) = r.tlv()? {
         count += 1;
         if count > count_max {
-            return Err(DecodeError::new(
-                DecodeErrorKind::TooMany,
-                "Parameters",
-                tlv.offset,
-            ));
+            return Err(DecodeError::new(DecodeErrorKind::TooMany, "Parameters", tlv.offset));
         }
         if f(tlv)? {
             continue;
         }
         if tlv.ty.is_known() {
-            return Err(DecodeError::new(
-                DecodeErrorKind::Unexpected,
-                tlv.ty.name(),
-                tlv.offset,
-            ));
+            return Err(DecodeError::new(DecodeErrorKind::Unexpected, tlv.ty.name(), tlv.offset));
         }
         crate::param::handle_unknown_parameter(&tlv)?;
     }

@@ -88,15 +88,9 @@ fn duplicate_pool_handle_is_rejected() {
 #[test]
 fn missing_and_unexpected_parameters() {
     let e = Message::parse(&message(2, POOL_HANDLE)).unwrap_err();
-    assert_eq!(
-        (e.kind, e.field),
-        (DecodeErrorKind::Missing, "PeIdentifier")
-    );
-    let e = Message::parse(&message(
-        2,
-        &format!("{POOL_HANDLE} {PE_ID} 000d 0008 00000000"),
-    ))
-    .unwrap_err();
+    assert_eq!((e.kind, e.field), (DecodeErrorKind::Missing, "PeIdentifier"));
+    let e = Message::parse(&message(2, &format!("{POOL_HANDLE} {PE_ID} 000d 0008 00000000")))
+        .unwrap_err();
     assert_eq!((e.kind, e.field), (DecodeErrorKind::Unexpected, "Cookie"));
 }
 
@@ -119,32 +113,20 @@ fn bad_padding_is_rejected() {
     // Non-zero bytes after the message length are trailing garbage, not padding.
     let mut trailing = last.clone();
     trailing.push(0xff);
-    assert_eq!(
-        Message::parse(&trailing).unwrap_err().kind,
-        DecodeErrorKind::Trailing
-    );
+    assert_eq!(Message::parse(&trailing).unwrap_err().kind, DecodeErrorKind::Trailing);
     let mut four_zeros = last;
     four_zeros.extend([0, 0, 0, 0]);
-    assert_eq!(
-        Message::parse(&four_zeros).unwrap_err().kind,
-        DecodeErrorKind::Trailing
-    );
+    assert_eq!(Message::parse(&four_zeros).unwrap_err().kind, DecodeErrorKind::Trailing);
 }
 
 // Goal: length fields below their minimum and fixed-size values with the wrong size.
 #[test]
 fn bad_lengths_are_rejected() {
-    assert_eq!(
-        Message::parse(&hex("02 00 0003")).unwrap_err().kind,
-        DecodeErrorKind::BadLength
-    );
+    assert_eq!(Message::parse(&hex("02 00 0003")).unwrap_err().kind, DecodeErrorKind::BadLength);
     let e = Message::parse(&message(2, &format!("{POOL_HANDLE} 000e 0003"))).unwrap_err();
     assert_eq!(e.kind, DecodeErrorKind::BadLength);
-    let e = Message::parse(&message(
-        2,
-        &format!("{POOL_HANDLE} 000e 000c 01020304 05060708"),
-    ))
-    .unwrap_err();
+    let e = Message::parse(&message(2, &format!("{POOL_HANDLE} 000e 000c 01020304 05060708")))
+        .unwrap_err();
     assert_eq!(e.kind, DecodeErrorKind::BadLength);
     // A known policy with the wrong length (RSPLIB's Least Used carries exactly one field).
     let e =
@@ -167,10 +149,7 @@ fn unknown_message_type() {
 fn pool_handle_cap_boundary() {
     let at = |n: usize| {
         let padding = "00".repeat((4 - n % 4) % 4);
-        message(
-            2,
-            &format!("0009 {:04x} {} {padding} {PE_ID}", n + 4, "61".repeat(n)),
-        )
+        message(2, &format!("0009 {:04x} {} {padding} {PE_ID}", n + 4, "61".repeat(n)))
     };
     assert!(Message::parse(&at(codec::POOL_HANDLE_LENGTH_MAX)).is_ok());
     let e = Message::parse(&at(codec::POOL_HANDLE_LENGTH_MAX + 1)).unwrap_err();
@@ -184,24 +163,15 @@ fn pool_handle_cap_boundary() {
 #[test]
 fn addresses_per_transport_cap_boundary() {
     let at = |n: usize| {
-        hex(&format!(
-            "0004 {:04x} 1f90 0000 {}",
-            8 + 8 * n,
-            "0001 0008 c0000201 ".repeat(n)
-        ))
+        hex(&format!("0004 {:04x} 1f90 0000 {}", 8 + 8 * n, "0001 0008 c0000201 ".repeat(n)))
     };
     let max = codec::param::ADDRESSES_PER_TRANSPORT_MAX;
     assert!(codec::param::Parameter::parse(&at(max)).is_ok());
     assert_eq!(
-        codec::param::Parameter::parse(&at(max + 1))
-            .unwrap_err()
-            .kind,
+        codec::param::Parameter::parse(&at(max + 1)).unwrap_err().kind,
         DecodeErrorKind::TooMany
     );
-    assert_eq!(
-        codec::param::Parameter::parse(&at(0)).unwrap_err().kind,
-        DecodeErrorKind::Missing
-    );
+    assert_eq!(codec::param::Parameter::parse(&at(0)).unwrap_err().kind, DecodeErrorKind::Missing);
 }
 
 // Goal: the PEs-per-message cap is a boundary pair on a Business Card.
@@ -211,14 +181,9 @@ fn pool_elements_per_message_cap_boundary() {
               0004 0010 1f90 0000 0001 0008 c0000201 0008 0008 00000001 ";
     let at = |n: usize| message(0x0d, &format!("{POOL_HANDLE} {}", pe.repeat(n)));
     let max = codec::POOL_ELEMENTS_PER_MESSAGE_MAX;
-    let Message::BusinessCard(card) = Message::parse(&at(max)).unwrap() else {
-        panic!()
-    };
+    let Message::BusinessCard(card) = Message::parse(&at(max)).unwrap() else { panic!() };
     assert_eq!(card.pool_elements.len(), max);
-    assert_eq!(
-        Message::parse(&at(max + 1)).unwrap_err().kind,
-        DecodeErrorKind::TooMany
-    );
+    assert_eq!(Message::parse(&at(max + 1)).unwrap_err().kind, DecodeErrorKind::TooMany);
 }
 
 // Goal: shrinking any TLV length field (not only the message's) never panics.
@@ -244,10 +209,7 @@ fn shrunken_inner_lengths_never_panic() {
 // Goal: a skip-and-report unknown parameter is skipped by the Repr and surfaced by the view.
 #[test]
 fn skip_and_report_parameters_are_surfaced_by_views() {
-    let bytes = message(
-        2,
-        &format!("{POOL_HANDLE} c040 0008 deadbeef 8040 0008 00000000 {PE_ID}"),
-    );
+    let bytes = message(2, &format!("{POOL_HANDLE} c040 0008 deadbeef 8040 0008 00000000 {PE_ID}"));
     assert_eq!(Message::parse(&bytes), Ok(deregistration()));
     let view = asap::DeregistrationView::new_checked(&bytes[..]).unwrap();
     let reports: Vec<&[u8]> = view.unrecognized_to_report().collect();
@@ -264,11 +226,7 @@ fn truncation_loops_on_fixed_messages() {
         let length = usize::from(u16::from_be_bytes([bytes[2], bytes[3]]));
         assert!(parse(bytes));
         for cut in 0..bytes.len() {
-            assert_eq!(
-                parse(&bytes[..cut]),
-                cut >= length,
-                "cut at {cut} of {bytes:02x?}"
-            );
+            assert_eq!(parse(&bytes[..cut]), cut >= length, "cut at {cut} of {bytes:02x?}");
         }
         for shorter in 0..length {
             let mut b = bytes.to_vec();

@@ -61,17 +61,11 @@ fn error_unknown_pool() -> OperationalError {
 }
 
 fn server_info() -> ServerInformation {
-    ServerInformation {
-        server_id: RegistrarId(0x0a0b_0c0d),
-        transport: sctp(9901, [127, 0, 0, 1]),
-    }
+    ServerInformation { server_id: RegistrarId(0x0a0b_0c0d), transport: sctp(9901, [127, 0, 0, 1]) }
 }
 
 fn servers() -> Servers {
-    Servers {
-        sender: RegistrarId(0x0a0b_0c0d),
-        receiver: RegistrarId(0x0101_0101),
-    }
+    Servers { sender: RegistrarId(0x0a0b_0c0d), receiver: RegistrarId(0x0101_0101) }
 }
 
 /// Checks deconstruct, parse, construct and emit for one ASAP message.
@@ -82,10 +76,7 @@ fn check_asap(bytes_hex: &str, message_type: u8, flags: u8, expected: asap::Mess
     assert_eq!(view.message_type(), message_type);
     assert_eq!(view.flags(), flags);
     let length = usize::from(view.length());
-    assert!(
-        length <= bytes.len() && bytes.len() - length < 4,
-        "only padding follows"
-    );
+    assert!(length <= bytes.len() && bytes.len() - length < 4, "only padding follows");
     // Parse.
     let parsed = asap::Message::parse(&bytes).unwrap();
     assert_eq!(parsed, expected);
@@ -114,20 +105,14 @@ fn check_enrp(bytes_hex: &str, message_type: u8, flags: u8, expected: enrp::Mess
 #[test]
 fn asap_registration() {
     let bytes = format!("01 00 003c {POOL_HANDLE} {POOL_ELEMENT}");
-    let m = asap::Registration {
-        pool_handle: pool_handle(),
-        pool_element: pool_element(),
-    };
+    let m = asap::Registration { pool_handle: pool_handle(), pool_element: pool_element() };
     check_asap(&bytes, 0x01, 0, asap::Message::Registration(m));
 }
 
 // RFC 5352 §2.2.2: Pool Handle, PE Identifier.
 #[test]
 fn asap_deregistration() {
-    let m = asap::Deregistration {
-        pool_handle: pool_handle(),
-        pe_id: PoolElementId(0x0102_0304),
-    };
+    let m = asap::Deregistration { pool_handle: pool_handle(), pe_id: PoolElementId(0x0102_0304) };
     check_asap(
         &format!("02 00 0018 {POOL_HANDLE} {PE_ID}"),
         0x02,
@@ -198,12 +183,7 @@ fn asap_handle_resolution_response() {
         error: None,
     };
     let bytes = format!("06 01 0044 {POOL_HANDLE} 0008 0008 00000001 {POOL_ELEMENT}");
-    check_asap(
-        &bytes,
-        0x06,
-        0x01,
-        asap::Message::HandleResolutionResponse(m.clone()),
-    );
+    check_asap(&bytes, 0x06, 0x01, asap::Message::HandleResolutionResponse(m.clone()));
     // The borrowed fast path writes the same bytes.
     let pe = pool_element();
     let r = asap::HandleResolutionResponseRef {
@@ -248,10 +228,8 @@ fn asap_endpoint_keep_alive_ack() {
 // RFC 5352 §2.2.9.
 #[test]
 fn asap_endpoint_unreachable() {
-    let m = asap::EndpointUnreachable {
-        pool_handle: pool_handle(),
-        pe_id: PoolElementId(0x0102_0304),
-    };
+    let m =
+        asap::EndpointUnreachable { pool_handle: pool_handle(), pe_id: PoolElementId(0x0102_0304) };
     check_asap(
         &format!("09 00 0018 {POOL_HANDLE} {PE_ID}"),
         0x09,
@@ -275,38 +253,21 @@ fn asap_server_announce() {
 // on the wire that neither length counts (RFC 5354 §2).
 #[test]
 fn asap_cookie() {
-    let m = asap::Cookie {
-        cookie: b"abc".to_vec(),
-    };
-    check_asap(
-        "0b 00 000b 000d 0007 616263 00",
-        0x0b,
-        0,
-        asap::Message::Cookie(m),
-    );
+    let m = asap::Cookie { cookie: b"abc".to_vec() };
+    check_asap("0b 00 000b 000d 0007 616263 00", 0x0b, 0, asap::Message::Cookie(m));
 }
 
 // RFC 5352 §2.2.12.
 #[test]
 fn asap_cookie_echo() {
-    let m = asap::CookieEcho {
-        cookie: b"abcd".to_vec(),
-    };
-    check_asap(
-        "0c 00 000c 000d 0008 61626364",
-        0x0c,
-        0,
-        asap::Message::CookieEcho(m),
-    );
+    let m = asap::CookieEcho { cookie: b"abcd".to_vec() };
+    check_asap("0c 00 000c 000d 0008 61626364", 0x0c, 0, asap::Message::CookieEcho(m));
 }
 
 // RFC 5352 §2.2.13.
 #[test]
 fn asap_business_card() {
-    let m = asap::BusinessCard {
-        pool_handle: pool_handle(),
-        pool_elements: vec![pool_element()],
-    };
+    let m = asap::BusinessCard { pool_handle: pool_handle(), pool_elements: vec![pool_element()] };
     check_asap(
         &format!("0d 00 003c {POOL_HANDLE} {POOL_ELEMENT}"),
         0x0d,
@@ -339,10 +300,7 @@ fn asap_error() {
 fn enrp_presence() {
     let m = enrp::Presence {
         reply_required: true,
-        servers: Servers {
-            sender: RegistrarId(0x0a0b_0c0d),
-            receiver: RegistrarId(0),
-        },
+        servers: Servers { sender: RegistrarId(0x0a0b_0c0d), receiver: RegistrarId(0) },
         checksum: Some(PeChecksum(0xabcd)),
         server_information: Some(server_info()),
     };
@@ -353,16 +311,8 @@ fn enrp_presence() {
 // RFC 5353 §2.2: W flag, length 0xC.
 #[test]
 fn enrp_handle_table_request() {
-    let m = enrp::HandleTableRequest {
-        own_children_only: true,
-        servers: servers(),
-    };
-    check_enrp(
-        "02 01 000c 0a0b0c0d 01010101",
-        0x02,
-        0x01,
-        enrp::Message::HandleTableRequest(m),
-    );
+    let m = enrp::HandleTableRequest { own_children_only: true, servers: servers() };
+    check_enrp("02 01 000c 0a0b0c0d 01010101", 0x02, 0x01, enrp::Message::HandleTableRequest(m));
 }
 
 // RFC 5353 §2.3: M flag (bit 1), one pool entry.
@@ -409,11 +359,7 @@ fn enrp_list_request() {
 // RFC 5353 §2.6.
 #[test]
 fn enrp_list_response() {
-    let m = enrp::ListResponse {
-        reject: false,
-        servers: servers(),
-        peers: vec![server_info()],
-    };
+    let m = enrp::ListResponse { reject: false, servers: servers(), peers: vec![server_info()] };
     check_enrp(
         &format!("06 00 0024 0a0b0c0d 01010101 {SERVER_INFO}"),
         0x06,
@@ -450,10 +396,7 @@ fn enrp_takeover_messages() {
 // RFC 5353 §2.10.
 #[test]
 fn enrp_error() {
-    let m = enrp::Error {
-        servers: servers(),
-        error: error_unknown_pool(),
-    };
+    let m = enrp::Error { servers: servers(), error: error_unknown_pool() };
     check_enrp(
         &format!("0a 00 0014 0a0b0c0d 01010101 {ERROR_UNKNOWN_POOL}"),
         0x0a,
@@ -468,45 +411,21 @@ fn every_policy_layout() {
     use codec::param::Parameter;
     let cases: Vec<(&str, Policy)> = vec![
         ("0008 0008 00000001", Policy::RoundRobin),
-        (
-            "0008 000c 00000002 00000007",
-            Policy::WeightedRoundRobin { weight: 7 },
-        ),
+        ("0008 000c 00000002 00000007", Policy::WeightedRoundRobin { weight: 7 }),
         ("0008 0008 00000003", Policy::Random),
-        (
-            "0008 000c 00000004 00000007",
-            Policy::WeightedRandom { weight: 7 },
-        ),
-        (
-            "0008 000c 00000005 00000009",
-            Policy::Priority { priority: 9 },
-        ),
-        (
-            "0008 000c 40000001 11111111",
-            Policy::LeastUsed { load: 0x1111_1111 },
-        ),
+        ("0008 000c 00000004 00000007", Policy::WeightedRandom { weight: 7 }),
+        ("0008 000c 00000005 00000009", Policy::Priority { priority: 9 }),
+        ("0008 000c 40000001 11111111", Policy::LeastUsed { load: 0x1111_1111 }),
         (
             "0008 0010 40000002 11111111 22222222",
-            Policy::LeastUsedDegradation {
-                load: 0x1111_1111,
-                load_degradation: 0x2222_2222,
-            },
+            Policy::LeastUsedDegradation { load: 0x1111_1111, load_degradation: 0x2222_2222 },
         ),
         (
             "0008 0010 40000003 11111111 22222222",
-            Policy::PriorityLeastUsed {
-                load: 0x1111_1111,
-                load_degradation: 0x2222_2222,
-            },
+            Policy::PriorityLeastUsed { load: 0x1111_1111, load_degradation: 0x2222_2222 },
         ),
-        (
-            "0008 000c 40000004 11111111",
-            Policy::RandomizedLeastUsed { load: 0x1111_1111 },
-        ),
-        (
-            "0008 000c b0001001 11111111",
-            Policy::RandomizedPriorityLeastUsed { load: 0x1111_1111 },
-        ),
+        ("0008 000c 40000004 11111111", Policy::RandomizedLeastUsed { load: 0x1111_1111 }),
+        ("0008 000c b0001001 11111111", Policy::RandomizedPriorityLeastUsed { load: 0x1111_1111 }),
         (
             "0008 0010 b0001002 11111111 22222222",
             Policy::RandomizedLeastUsedDegradation {
@@ -530,19 +449,11 @@ fn every_policy_layout() {
         ),
         (
             "0008 0014 b0002001 00000005 33333333 00000064",
-            Policy::WeightedRandomDpf {
-                weight: 5,
-                weight_dpf: 0x3333_3333,
-                distance: 100,
-            },
+            Policy::WeightedRandomDpf { weight: 5, weight_dpf: 0x3333_3333, distance: 100 },
         ),
         (
             "0008 0014 b0002002 11111111 33333333 00000064",
-            Policy::LeastUsedDpf {
-                load: 0x1111_1111,
-                load_dpf: 0x3333_3333,
-                distance: 100,
-            },
+            Policy::LeastUsedDpf { load: 0x1111_1111, load_dpf: 0x3333_3333, distance: 100 },
         ),
         (
             "0008 0018 b0002003 11111111 22222222 33333333 00000064",
@@ -563,11 +474,7 @@ fn every_policy_layout() {
     ];
     for (bytes, policy) in cases {
         let bytes = hex(bytes);
-        assert_eq!(
-            Parameter::parse(&bytes),
-            Ok(Parameter::Policy(policy.clone())),
-            "{bytes:02x?}"
-        );
+        assert_eq!(Parameter::parse(&bytes), Ok(Parameter::Policy(policy.clone())), "{bytes:02x?}");
         let p = Parameter::Policy(policy);
         let mut buf = vec![0xa5; p.buffer_len()];
         p.emit(&mut buf);
@@ -585,11 +492,7 @@ fn every_transport_layout() {
     let cases: Vec<(String, UserTransport)> = vec![
         (
             format!("0003 0020 0050 0000 00000abc {v6_hex}"),
-            UserTransport::Dccp {
-                port: 80,
-                service_code: 0xabc,
-                address: v6,
-            },
+            UserTransport::Dccp { port: 80, service_code: 0xabc, address: v6 },
         ),
         (
             "0005 0010 0050 0001 0001 0008 c0000201".into(),
@@ -601,22 +504,10 @@ fn every_transport_layout() {
         ),
         (
             "0006 0010 0050 0000 0001 0008 c0000201".into(),
-            UserTransport::Udp {
-                port: 80,
-                address: v4,
-            },
+            UserTransport::Udp { port: 80, address: v4 },
         ),
-        (
-            format!("0007 001c 0050 0000 {v6_hex}"),
-            UserTransport::UdpLite {
-                port: 80,
-                address: v6,
-            },
-        ),
-        (
-            "0010 0006 beef 0000".into(),
-            UserTransport::Opaque(vec![0xbe, 0xef]),
-        ),
+        (format!("0007 001c 0050 0000 {v6_hex}"), UserTransport::UdpLite { port: 80, address: v6 }),
+        ("0010 0006 beef 0000".into(), UserTransport::Opaque(vec![0xbe, 0xef])),
     ];
     for (bytes, transport) in cases {
         let bytes = hex(&bytes);
@@ -685,28 +576,19 @@ fn typed_views_agree_with_reprs() {
         let presence = enrp::PresenceView::new_checked(&bytes[..]);
         assert_eq!(presence.is_err(), !matches!(m, enrp::Message::Presence(_)));
         // Every ENRP message starts with the sender id.
-        assert_eq!(
-            enrp::ListRequestView::new_unchecked(&bytes[..]).sender(),
-            m.sender()
-        );
+        assert_eq!(enrp::ListRequestView::new_unchecked(&bytes[..]).sender(), m.sender());
     }
     // Fixed-field getters, on the RFC-figure bytes.
     let eka = hex(&format!("07 01 0014 0a0b0c0d {POOL_HANDLE}"));
     assert_eq!(
-        asap::EndpointKeepAliveView::new_checked(&eka[..])
-            .unwrap()
-            .server_id(),
+        asap::EndpointKeepAliveView::new_checked(&eka[..]).unwrap().server_id(),
         RegistrarId(0x0a0b_0c0d)
     );
     let takeover = hex("07 00 0010 0a0b0c0d 01010101 02020202");
     let view = enrp::InitTakeoverView::new_checked(&takeover[..]).unwrap();
     assert_eq!(
         (view.sender(), view.receiver(), view.target()),
-        (
-            RegistrarId(0x0a0b_0c0d),
-            RegistrarId(0x0101_0101),
-            RegistrarId(0x0202_0202)
-        )
+        (RegistrarId(0x0a0b_0c0d), RegistrarId(0x0101_0101), RegistrarId(0x0202_0202))
     );
     // Fixed fields cut short are refused by the view, not found later by an accessor.
     assert!(enrp::InitTakeoverView::new_checked(&hex("07 00 000c 0a0b0c0d 01010101")[..]).is_err());

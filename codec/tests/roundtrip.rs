@@ -99,16 +99,10 @@ fn samples_cover_every_type_and_round_trip() {
     assert_eq!(enrp.len(), 10);
     for (i, m) in asap.iter().enumerate() {
         assert_eq!(m.message_type().0, u8::try_from(i + 1).unwrap());
-        assert_eq!(
-            codec::asap::Message::parse(&m.emit_to_vec()).as_ref(),
-            Ok(m)
-        );
+        assert_eq!(codec::asap::Message::parse(&m.emit_to_vec()).as_ref(), Ok(m));
     }
     for (i, m) in enrp.iter().enumerate() {
         assert_eq!(m.message_type().0, u8::try_from(i + 1).unwrap());
-        assert_eq!(
-            codec::enrp::Message::parse(&m.emit_to_vec()).as_ref(),
-            Ok(m)
-        );
+        assert_eq!(codec::enrp::Message::parse(&m.emit_to_vec()).as_ref(), Ok(m));
     }
 }

@@ -26,10 +26,7 @@ fn rsplib_capture_round_trips_byte_for_byte() {
                 out
             }
         };
-        assert_eq!(
-            emitted, bytes,
-            "frame {frame} ({protocol}) re-emits differently"
-        );
+        assert_eq!(emitted, bytes, "frame {frame} ({protocol}) re-emits differently");
     }
 }
 

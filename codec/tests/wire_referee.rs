@@ -41,72 +41,31 @@ fn every_policy() -> Vec<Policy> {
         Policy::WeightedRandom { weight: 4 },
         Policy::Priority { priority: 5 },
         Policy::LeastUsed { load: 0x4000_0000 },
-        Policy::LeastUsedDegradation {
-            load: 0x4000_0000,
-            load_degradation: 0x0100_0000,
-        },
-        Policy::PriorityLeastUsed {
-            load: 0x4000_0000,
-            load_degradation: 0x0100_0000,
-        },
+        Policy::LeastUsedDegradation { load: 0x4000_0000, load_degradation: 0x0100_0000 },
+        Policy::PriorityLeastUsed { load: 0x4000_0000, load_degradation: 0x0100_0000 },
         Policy::RandomizedLeastUsed { load: 0x4000_0000 },
         Policy::RandomizedPriorityLeastUsed { load: 0x4000_0000 },
-        Policy::RandomizedLeastUsedDegradation {
-            load: 1,
-            load_degradation: 2,
-        },
-        Policy::PriorityLeastUsedDegradation {
-            load: 1,
-            load_degradation: 2,
-        },
-        Policy::RandomizedPriorityLeastUsedDegradation {
-            load: 1,
-            load_degradation: 2,
-        },
-        Policy::WeightedRandomDpf {
-            weight: 1,
-            weight_dpf: 2,
-            distance: 3,
-        },
-        Policy::LeastUsedDpf {
-            load: 1,
-            load_dpf: 2,
-            distance: 3,
-        },
-        Policy::LeastUsedDegradationDpf {
-            load: 1,
-            load_degradation: 2,
-            load_dpf: 3,
-            distance: 4,
-        },
-        Policy::Unknown {
-            policy_type: PolicyType(0xc000_0001),
-            value: vec![1, 2, 3, 4],
-        },
+        Policy::RandomizedLeastUsedDegradation { load: 1, load_degradation: 2 },
+        Policy::PriorityLeastUsedDegradation { load: 1, load_degradation: 2 },
+        Policy::RandomizedPriorityLeastUsedDegradation { load: 1, load_degradation: 2 },
+        Policy::WeightedRandomDpf { weight: 1, weight_dpf: 2, distance: 3 },
+        Policy::LeastUsedDpf { load: 1, load_dpf: 2, distance: 3 },
+        Policy::LeastUsedDegradationDpf { load: 1, load_degradation: 2, load_dpf: 3, distance: 4 },
+        Policy::Unknown { policy_type: PolicyType(0xc000_0001), value: vec![1, 2, 3, 4] },
     ]
 }
 
 fn every_transport() -> Vec<UserTransport> {
     vec![
         UserTransport::Sctp(sctp(8080)),
-        UserTransport::Dccp {
-            port: 8081,
-            service_code: 42,
-            address: address("192.0.2.2"),
-        },
+        UserTransport::Dccp { port: 8081, service_code: 42, address: address("192.0.2.2") },
         UserTransport::Tcp {
             port: 8082,
             transport_use: TransportUse::DATA_ONLY,
             address: address("2001:db8::2"),
         },
-        UserTransport::Udp {
-            port: 8083,
-            address: address("192.0.2.3"),
-        },
-        UserTransport::UdpLite {
-            port: 8084,
-            address: address("192.0.2.4"),
-        },
+        UserTransport::Udp { port: 8083, address: address("192.0.2.3") },
+        UserTransport::UdpLite { port: 8084, address: address("192.0.2.4") },
         UserTransport::Opaque(b"opaque".to_vec()),
     ]
 }
@@ -137,28 +96,16 @@ fn every_cause(unrecognized_message: Vec<u8>) -> OperationalError {
                 ErrorCause::UNRECOGNIZED_PARAMETER,
                 CauseInfo::Parameter(vec![0xc1, 0x23, 0, 8, 0xde, 0xad, 0xbe, 0xef]),
             ),
-            c(
-                ErrorCause::UNRECOGNIZED_MESSAGE,
-                CauseInfo::Message(unrecognized_message),
-            ),
-            c(
-                ErrorCause::INVALID_VALUES,
-                CauseInfo::Parameter(vec![0, 0x0e, 0, 8, 1, 2, 3, 4]),
-            ),
+            c(ErrorCause::UNRECOGNIZED_MESSAGE, CauseInfo::Message(unrecognized_message)),
+            c(ErrorCause::INVALID_VALUES, CauseInfo::Parameter(vec![0, 0x0e, 0, 8, 1, 2, 3, 4])),
             c(ErrorCause::NON_UNIQUE_PE_IDENTIFIER, CauseInfo::None),
-            c(
-                ErrorCause::INCONSISTENT_POOLING_POLICY,
-                CauseInfo::Policy(Policy::RoundRobin),
-            ),
+            c(ErrorCause::INCONSISTENT_POOLING_POLICY, CauseInfo::Policy(Policy::RoundRobin)),
             c(ErrorCause::LACK_OF_RESOURCES, CauseInfo::None),
             c(
                 ErrorCause::INCONSISTENT_TRANSPORT_TYPE,
                 CauseInfo::Transport(UserTransport::Sctp(sctp(1))),
             ),
-            c(
-                ErrorCause::INCONSISTENT_DATA_CONTROL_CONFIGURATION,
-                CauseInfo::None,
-            ),
+            c(ErrorCause::INCONSISTENT_DATA_CONTROL_CONFIGURATION, CauseInfo::None),
             c(ErrorCause::UNKNOWN_POOL_HANDLE, CauseInfo::None),
             c(ErrorCause::REJECTED_SECURITY, CauseInfo::None),
             c(ErrorCause(0x0123), CauseInfo::Opaque(vec![9, 9, 9])),
@@ -172,19 +119,10 @@ fn asap_messages() -> Vec<asap::Message> {
     let odd = PoolHandle::new(b"OddPool").unwrap();
     let id = PoolElementId(0x0102_0304);
     let pes = pool_elements();
-    let cookie = asap::Message::Cookie(asap::Cookie {
-        cookie: b"abc".to_vec(),
-    })
-    .emit_to_vec();
+    let cookie = asap::Message::Cookie(asap::Cookie { cookie: b"abc".to_vec() }).emit_to_vec();
     vec![
-        M::Registration(asap::Registration {
-            pool_handle: ph,
-            pool_element: pes[0].clone(),
-        }),
-        M::Deregistration(asap::Deregistration {
-            pool_handle: odd,
-            pe_id: id,
-        }),
+        M::Registration(asap::Registration { pool_handle: ph, pool_element: pes[0].clone() }),
+        M::Deregistration(asap::Deregistration { pool_handle: odd, pe_id: id }),
         M::RegistrationResponse(asap::RegistrationResponse {
             reject: true,
             pool_handle: ph,
@@ -221,48 +159,24 @@ fn asap_messages() -> Vec<asap::Message> {
             pool_handle: ph,
             pe_id: Some(id),
         }),
-        M::EndpointKeepAliveAck(asap::EndpointKeepAliveAck {
-            pool_handle: ph,
-            pe_id: id,
-        }),
-        M::EndpointUnreachable(asap::EndpointUnreachable {
-            pool_handle: ph,
-            pe_id: id,
-        }),
+        M::EndpointKeepAliveAck(asap::EndpointKeepAliveAck { pool_handle: ph, pe_id: id }),
+        M::EndpointUnreachable(asap::EndpointUnreachable { pool_handle: ph, pe_id: id }),
         M::ServerAnnounce(asap::ServerAnnounce {
             server_id: RegistrarId(0x0a0b_0c0d),
-            transports: vec![
-                UserTransport::Sctp(sctp(3863)),
-                every_transport()[2].clone(),
-            ],
+            transports: vec![UserTransport::Sctp(sctp(3863)), every_transport()[2].clone()],
         }),
-        M::Cookie(asap::Cookie {
-            cookie: b"abc".to_vec(),
-        }),
-        M::CookieEcho(asap::CookieEcho {
-            cookie: b"abcdef".to_vec(),
-        }),
-        M::BusinessCard(asap::BusinessCard {
-            pool_handle: ph,
-            pool_elements: pes[1..4].to_vec(),
-        }),
-        M::Error(asap::Error {
-            error: every_cause(cookie),
-        }),
+        M::Cookie(asap::Cookie { cookie: b"abc".to_vec() }),
+        M::CookieEcho(asap::CookieEcho { cookie: b"abcdef".to_vec() }),
+        M::BusinessCard(asap::BusinessCard { pool_handle: ph, pool_elements: pes[1..4].to_vec() }),
+        M::Error(asap::Error { error: every_cause(cookie) }),
     ]
 }
 
 fn enrp_messages() -> Vec<enrp::Message> {
     use enrp::Message as M;
     let ph = PoolHandle::new(b"EchoPool").unwrap();
-    let servers = Servers {
-        sender: RegistrarId(0x0a0b_0c0d),
-        receiver: RegistrarId(0x0101_0101),
-    };
-    let info = ServerInformation {
-        server_id: RegistrarId(0x0a0b_0c0d),
-        transport: sctp(9901),
-    };
+    let servers = Servers { sender: RegistrarId(0x0a0b_0c0d), receiver: RegistrarId(0x0101_0101) };
+    let info = ServerInformation { server_id: RegistrarId(0x0a0b_0c0d), transport: sctp(9901) };
     let pes = pool_elements();
     let list_request = M::ListRequest(enrp::ListRequest { servers }).emit_to_vec();
     let target = RegistrarId(0x0202_0202);
@@ -273,19 +187,13 @@ fn enrp_messages() -> Vec<enrp::Message> {
             checksum: Some(PeChecksum(0xabcd)),
             server_information: Some(info),
         }),
-        M::HandleTableRequest(enrp::HandleTableRequest {
-            own_children_only: true,
-            servers,
-        }),
+        M::HandleTableRequest(enrp::HandleTableRequest { own_children_only: true, servers }),
         M::HandleTableResponse(enrp::HandleTableResponse {
             more_to_send: true,
             reject: false,
             servers,
             pools: vec![
-                enrp::PoolEntry {
-                    pool_handle: ph,
-                    pool_elements: pes[..2].to_vec(),
-                },
+                enrp::PoolEntry { pool_handle: ph, pool_elements: pes[..2].to_vec() },
                 enrp::PoolEntry {
                     pool_handle: PoolHandle::new(b"Other").unwrap(),
                     pool_elements: pes[2..5].to_vec(),
@@ -300,18 +208,11 @@ fn enrp_messages() -> Vec<enrp::Message> {
             pool_element: pes[0].clone(),
         }),
         M::ListRequest(enrp::ListRequest { servers }),
-        M::ListResponse(enrp::ListResponse {
-            reject: false,
-            servers,
-            peers: vec![info, info],
-        }),
+        M::ListResponse(enrp::ListResponse { reject: false, servers, peers: vec![info, info] }),
         M::InitTakeover(enrp::InitTakeover { servers, target }),
         M::InitTakeoverAck(enrp::InitTakeoverAck { servers, target }),
         M::TakeoverServer(enrp::TakeoverServer { servers, target }),
-        M::Error(enrp::Error {
-            servers,
-            error: every_cause(list_request),
-        }),
+        M::Error(enrp::Error { servers, error: every_cause(list_request) }),
     ]
 }
 
@@ -338,10 +239,7 @@ impl Pcap {
         let mut ip = vec![0x45, 0];
         ip.extend(u16::try_from(ip_len).unwrap().to_be_bytes());
         ip.extend([0, 1, 0x40, 0, 64, 17, 0, 0, 192, 0, 2, 10, 192, 0, 2, 20]);
-        let sum = ip
-            .chunks(2)
-            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
-            .sum::<u32>();
+        let sum = ip.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], c[1]]))).sum::<u32>();
         let sum = (sum & 0xffff) + (sum >> 16);
         ip[10..12].copy_from_slice(
             &(!u16::try_from((sum & 0xffff) + (sum >> 16)).unwrap()).to_be_bytes(),
@@ -362,11 +260,7 @@ impl Pcap {
 
 fn tshark(args: &[&str]) -> Option<String> {
     let out = Command::new("tshark").args(args).output().ok()?;
-    assert!(
-        out.status.success(),
-        "tshark failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "tshark failed: {}", String::from_utf8_lossy(&out.stderr));
     Some(String::from_utf8(out.stdout).unwrap())
 }
 
@@ -395,16 +289,8 @@ fn tshark_finds_no_malformed_frames_and_no_expert_infos() {
 
     let asap_frames = tshark(&["-r", file, "-Y", "asap"]).unwrap();
     let enrp_frames = tshark(&["-r", file, "-Y", "enrp"]).unwrap();
-    assert_eq!(
-        asap_frames.lines().count(),
-        asap.len(),
-        "every ASAP frame dissected as ASAP"
-    );
-    assert_eq!(
-        enrp_frames.lines().count(),
-        enrp.len(),
-        "every ENRP frame dissected as ENRP"
-    );
+    assert_eq!(asap_frames.lines().count(), asap.len(), "every ASAP frame dissected as ASAP");
+    assert_eq!(enrp_frames.lines().count(), enrp.len(), "every ENRP frame dissected as ENRP");
     let malformed = tshark(&["-r", file, "-Y", "_ws.malformed"]).unwrap();
     assert_eq!(malformed, "", "malformed frames in {file}");
     let expert = tshark(&[
@@ -423,8 +309,5 @@ fn tshark_finds_no_malformed_frames_and_no_expert_infos() {
     assert_eq!(expert, "", "expert infos in {file}");
     // Wireshark shows each message type by name; an unnamed one means we emitted a wrong type.
     let names = tshark(&["-r", file, "-T", "fields", "-e", "_ws.col.Info"]).unwrap();
-    assert!(
-        !names.contains("Unknown"),
-        "unknown types or parameters:\n{names}"
-    );
+    assert!(!names.contains("Unknown"), "unknown types or parameters:\n{names}");
 }

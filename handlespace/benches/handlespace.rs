@@ -58,10 +58,7 @@ impl Fixture {
             pool_elements_per_pool_max: 2_000_000,
             ..Limits::default()
         };
-        let config = Config {
-            limits,
-            ..Config::default()
-        };
+        let config = Config { limits, ..Config::default() };
         let mut fixture = Self {
             hs: Handlespace::new(RegistrarId(1), config),
             handle: PoolHandle::new(b"BenchPool").unwrap(),
@@ -69,10 +66,7 @@ impl Fixture {
             policy_type,
         };
         for id in 0..size {
-            fixture
-                .hs
-                .register(Instant::from_micros(0), fixture.registration(id))
-                .unwrap();
+            fixture.hs.register(Instant::from_micros(0), fixture.registration(id)).unwrap();
         }
         fixture
     }
@@ -130,13 +124,7 @@ fn resolve(c: &mut Criterion) {
             let mut rng = SmallRng::seed_from_u64(1);
             let id = BenchmarkId::new(name(policy_type), size);
             group.bench_function(id, |b| {
-                b.iter(|| {
-                    fixture
-                        .hs
-                        .resolve(&fixture.handle, 1, &mut rng)
-                        .unwrap()
-                        .len()
-                })
+                b.iter(|| fixture.hs.resolve(&fixture.handle, 1, &mut rng).unwrap().len())
             });
         }
     }
@@ -167,9 +155,7 @@ fn register(c: &mut Criterion) {
                         }
                         total += start.elapsed();
                         for i in 0..n {
-                            fixture
-                                .hs
-                                .deregister(&fixture.handle, PoolElementId(size + i));
+                            fixture.hs.deregister(&fixture.handle, PoolElementId(size + i));
                         }
                         done += u64::from(n);
                     }
@@ -197,17 +183,12 @@ fn deregister(c: &mut Criterion) {
                         let n = BATCH.min(u32::try_from(iters - done).unwrap_or(BATCH));
                         for i in 0..n {
                             let registration = fixture.registration(size + i);
-                            fixture
-                                .hs
-                                .register(Instant::from_micros(1), registration)
-                                .unwrap();
+                            fixture.hs.register(Instant::from_micros(1), registration).unwrap();
                         }
                         let start = WallInstant::now();
                         for i in 0..n {
                             black_box(
-                                fixture
-                                    .hs
-                                    .deregister(&fixture.handle, PoolElementId(size + i)),
+                                fixture.hs.deregister(&fixture.handle, PoolElementId(size + i)),
                             )
                             .unwrap();
                         }
@@ -230,12 +211,7 @@ fn reregister(c: &mut Criterion) {
     group.measurement_time(WallDuration::from_secs(1));
     for policy_type in POLICIES {
         for size in SIZES {
-            let Fixture {
-                mut hs,
-                handle,
-                wire,
-                ..
-            } = Fixture::new(policy_type, size);
+            let Fixture { mut hs, handle, wire, .. } = Fixture::new(policy_type, size);
             let mut next = 0;
             group.bench_function(BenchmarkId::new(name(policy_type), size), |b| {
                 b.iter_batched(

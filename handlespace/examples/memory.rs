@@ -48,11 +48,7 @@ const POOL_SIZE: u32 = 1_000;
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
     pages * 4096
 }
 
@@ -70,19 +66,10 @@ fn main() {
 
 fn measure(policy_type: PolicyType) {
     let wire: Arc<[u8]> = Arc::from(&[0u8; 64][..]);
-    let limits = Limits {
-        pool_elements_max: PES,
-        ..Limits::default()
-    };
+    let limits = Limits { pool_elements_max: PES, ..Limits::default() };
     let live_before = LIVE.load(Ordering::Relaxed);
     let rss_before = rss_bytes();
-    let mut hs = Handlespace::new(
-        RegistrarId(1),
-        Config {
-            limits,
-            ..Config::default()
-        },
-    );
+    let mut hs = Handlespace::new(RegistrarId(1), Config { limits, ..Config::default() });
     let mut address_bytes = 0usize;
     for id in 0..PES {
         let pool = format!("pool-{:04}", id / POOL_SIZE);

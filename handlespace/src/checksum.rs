@@ -50,10 +50,7 @@ impl ChecksumAccumulator {
     }
 
     pub(crate) fn sub_raw(&mut self, sum: u64) {
-        assert!(
-            self.0 >= sum,
-            "removing a PE that was never added to this accumulator"
-        );
+        assert!(self.0 >= sum, "removing a PE that was never added to this accumulator");
         self.0 -= sum;
     }
 }

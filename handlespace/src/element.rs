@@ -222,18 +222,10 @@ impl Settings {
         let priority = policy.policy_type == PolicyType::PRIORITY;
         let weight_dpf = policy.policy_type == PolicyType::WEIGHTED_RANDOM_DPF;
         Self {
-            value: if priority {
-                policy.priority
-            } else {
-                policy.weight
-            },
+            value: if priority { policy.priority } else { policy.weight },
             load: policy.load,
             load_degradation: policy.load_degradation,
-            dpf: if weight_dpf {
-                policy.weight_dpf
-            } else {
-                policy.load_dpf
-            },
+            dpf: if weight_dpf { policy.weight_dpf } else { policy.load_dpf },
             distance: policy.distance,
         }
     }

@@ -211,9 +211,7 @@ impl Handlespace {
             self.insert_element(now, pool_slot, registration);
             return Ok(Registered::Created { pool_created: true });
         };
-        let pool = self.pool_slots[pool_slot as usize]
-            .as_ref()
-            .expect("indexed pools exist");
+        let pool = self.pool_slots[pool_slot as usize].as_ref().expect("indexed pools exist");
         //= https://www.rfc-editor.org/rfc/rfc5352#section-3.1
         //# before adding the PE to the pool, the server MUST check if the policy type, transport
         //# type, and transport usage indicated by the registering PE is consistent with those of
@@ -244,9 +242,7 @@ impl Handlespace {
                 }
                 self.check_element_capacity(registration.home)?;
                 self.insert_element(now, pool_slot, registration);
-                Ok(Registered::Created {
-                    pool_created: false,
-                })
+                Ok(Registered::Created { pool_created: false })
             }
         }
     }
@@ -267,28 +263,15 @@ impl Handlespace {
         items: u32,
         rng: &mut R,
     ) -> Result<Resolution<'_>, ResolveError> {
-        let &pool_slot = self
-            .pools
-            .get(pool_handle)
-            .ok_or(ResolveError::UnknownPoolHandle)?;
-        let pool = self.pool_slots[pool_slot as usize]
-            .as_mut()
-            .expect("indexed pools exist");
+        let &pool_slot = self.pools.get(pool_handle).ok_or(ResolveError::UnknownPoolHandle)?;
+        let pool = self.pool_slots[pool_slot as usize].as_mut().expect("indexed pools exist");
         let items = items.min(self.config.limits.items_per_resolution_max) as usize;
         let items = items.min(pool.members.len());
         self.scratch.clear();
         select(pool, &mut self.elements, items, rng, &mut self.scratch);
         assert!(self.scratch.len() <= items);
-        let pool = self.pool_slots[pool_slot as usize]
-            .as_ref()
-            .expect("indexed pools exist");
-        Ok(Resolution {
-            pool: PoolView {
-                pool,
-                elements: &self.elements,
-            },
-            picked: &self.scratch,
-        })
+        let pool = self.pool_slots[pool_slot as usize].as_ref().expect("indexed pools exist");
+        Ok(Resolution { pool: PoolView { pool, elements: &self.elements }, picked: &self.scratch })
     }
 
     /// Records an ASAP Endpoint Keep Alive Ack: the PE's next keep-alive is due one interval from
@@ -302,9 +285,7 @@ impl Handlespace {
         let Some(slot) = self.slot_of(pool_handle, id) else {
             return false;
         };
-        let element = self.elements[slot as usize]
-            .as_ref()
-            .expect("indexed elements exist");
+        let element = self.elements[slot as usize].as_ref().expect("indexed elements exist");
         if element.keep_alive == KeepAlive::Idle {
             return false;
         }
@@ -331,9 +312,7 @@ impl Handlespace {
         id: PoolElementId,
     ) -> Option<Unreachable> {
         let slot = self.slot_of(pool_handle, id)?;
-        let element = self.elements[slot as usize]
-            .as_mut()
-            .expect("indexed elements exist");
+        let element = self.elements[slot as usize].as_mut().expect("indexed elements exist");
         element.unreachable_reports = element.unreachable_reports.saturating_add(1);
         let reports = element.unreachable_reports;
         if reports > self.config.max_bad_pe_reports {
@@ -357,9 +336,7 @@ impl Handlespace {
             if at > now.micros() {
                 return;
             }
-            let element = self.elements[slot as usize]
-                .as_ref()
-                .expect("timers name live slots");
+            let element = self.elements[slot as usize].as_ref().expect("timers name live slots");
             assert_eq!(element.deadline(), at);
             if element.lifetime_at == at {
                 out.push(Expiry::LifetimeExpired(self.remove_element(slot)));
@@ -368,9 +345,7 @@ impl Handlespace {
             assert_eq!(element.keep_alive_at, at);
             match element.keep_alive {
                 KeepAlive::Due | KeepAlive::DueHomeChanged => {
-                    let pool = self.pool_slots[element.pool as usize]
-                        .as_ref()
-                        .expect("live");
+                    let pool = self.pool_slots[element.pool as usize].as_ref().expect("live");
                     out.push(Expiry::KeepAliveDue {
                         pool_handle: pool.handle,
                         id: element.id,
@@ -395,9 +370,7 @@ impl Handlespace {
 
     /// The unfolded checksum sum for `registrar`, to merge across shards.
     pub fn checksum_accumulator(&self, registrar: RegistrarId) -> ChecksumAccumulator {
-        self.owners
-            .get(&registrar)
-            .map_or(ChecksumAccumulator::EMPTY, |owner| owner.sum)
+        self.owners.get(&registrar).map_or(ChecksumAccumulator::EMPTY, |owner| owner.sum)
     }
 
     /// PEs owned by `registrar`.
@@ -408,12 +381,8 @@ impl Handlespace {
     /// The PE checksum recomputed from scratch, by the literal RFC algorithm. O(n); for checks.
     pub fn pe_checksum_from_scratch(&self, registrar: RegistrarId) -> u16 {
         crate::checksum::pe_checksum_from_scratch(self.index.values().filter_map(|&slot| {
-            let element = self.elements[slot as usize]
-                .as_ref()
-                .expect("indexed elements exist");
-            let pool = self.pool_slots[element.pool as usize]
-                .as_ref()
-                .expect("live pool");
+            let element = self.elements[slot as usize].as_ref().expect("indexed elements exist");
+            let pool = self.pool_slots[element.pool as usize].as_ref().expect("live pool");
             (element.home == registrar).then_some((&pool.handle, element.id))
         }))
     }
@@ -472,9 +441,7 @@ impl Handlespace {
         let mut taken = 0;
         let mut last = None;
         for (&key, &slot) in range {
-            let element = self.elements[slot as usize]
-                .as_ref()
-                .expect("indexed elements exist");
+            let element = self.elements[slot as usize].as_ref().expect("indexed elements exist");
             if owner.is_some_and(|owner| owner != element.home) {
                 continue;
             }
@@ -482,10 +449,7 @@ impl Handlespace {
                 return Some(TableCursor { after: last });
             }
             let pool = self.pool_slots[key.0 as usize].as_ref().expect("live pool");
-            out.push(TableEntry {
-                pool_handle: &pool.handle,
-                element,
-            });
+            out.push(TableEntry { pool_handle: &pool.handle, element });
             taken += 1;
             last = Some(key);
         }
@@ -495,21 +459,16 @@ impl Handlespace {
     /// A pool by handle.
     pub fn pool(&self, pool_handle: &PoolHandle) -> Option<PoolView<'_>> {
         let &slot = self.pools.get(pool_handle)?;
-        let pool = self.pool_slots[slot as usize]
-            .as_ref()
-            .expect("indexed pools exist");
-        Some(PoolView {
-            pool,
-            elements: &self.elements,
-        })
+        let pool = self.pool_slots[slot as usize].as_ref().expect("indexed pools exist");
+        Some(PoolView { pool, elements: &self.elements })
     }
 
     /// All pools, in no particular order.
     pub fn pools(&self) -> impl Iterator<Item = PoolView<'_>> {
-        self.pool_slots.iter().flatten().map(move |pool| PoolView {
-            pool,
-            elements: &self.elements,
-        })
+        self.pool_slots
+            .iter()
+            .flatten()
+            .map(move |pool| PoolView { pool, elements: &self.elements })
     }
 
     /// A PE by pool handle and identifier.
@@ -525,18 +484,12 @@ impl Handlespace {
         assert_eq!(self.index.len(), live);
         let members: usize = self.pools().map(|pool| pool.len()).sum();
         assert_eq!(members, live);
-        let owned: u64 = self
-            .owners
-            .values()
-            .map(|owner| u64::from(owner.count))
-            .sum();
+        let owned: u64 = self.owners.values().map(|owner| u64::from(owner.count)).sum();
         assert_eq!(owned, live as u64);
         for pool in self.pool_slots.iter().flatten() {
             assert!(!pool.members.is_empty(), "empty pools are deleted");
             for (position, &slot) in pool.members.iter().enumerate() {
-                let element = self.elements[slot as usize]
-                    .as_ref()
-                    .expect("members are live");
+                let element = self.elements[slot as usize].as_ref().expect("members are live");
                 assert_eq!(element.member_position as usize, position);
             }
         }
@@ -620,9 +573,7 @@ impl Handlespace {
             }
         };
         assert!(self.elements[slot as usize].is_none());
-        let pool = self.pool_slots[pool_slot as usize]
-            .as_mut()
-            .expect("caller checked");
+        let pool = self.pool_slots[pool_slot as usize].as_mut().expect("caller checked");
         let mut element = PoolElement {
             order_key: 0,
             sequence: 0,
@@ -666,17 +617,10 @@ impl Handlespace {
     }
 
     fn reregister(&mut self, now: Instant, slot: u32, registration: Registration) -> RegistrarId {
-        let pool_slot = self.elements[slot as usize]
-            .as_ref()
-            .expect("indexed elements exist")
-            .pool;
-        let pool = self.pool_slots[pool_slot as usize]
-            .as_mut()
-            .expect("live pool");
+        let pool_slot = self.elements[slot as usize].as_ref().expect("indexed elements exist").pool;
+        let pool = self.pool_slots[pool_slot as usize].as_mut().expect("live pool");
         maintain(pool, &mut self.elements);
-        let element = self.elements[slot as usize]
-            .as_mut()
-            .expect("indexed elements exist");
+        let element = self.elements[slot as usize].as_mut().expect("indexed elements exist");
         let block = element_sum(pool.handle_sum, element.id);
         let previous_home = element.home;
         //= https://www.rfc-editor.org/rfc/rfc5352#section-3.1
@@ -700,10 +644,7 @@ impl Handlespace {
         //# regardless of whether the PE was previously owned by this server or by another
         element.home = registration.home;
         if previous_home != registration.home {
-            let old = self
-                .owners
-                .get_mut(&previous_home)
-                .expect("every PE has an owner entry");
+            let old = self.owners.get_mut(&previous_home).expect("every PE has an owner entry");
             old.count -= 1;
             old.sum.sub_raw(block);
             if old.count == 0 {
@@ -734,15 +675,11 @@ impl Handlespace {
             element.keep_alive = KeepAlive::Idle;
             element.keep_alive_at = NEVER;
         });
-        let element = self.elements[slot as usize]
-            .take()
-            .expect("callers pass live slots");
+        let element = self.elements[slot as usize].take().expect("callers pass live slots");
         self.element_free.push(slot);
         self.element_count -= 1;
         let pool_slot = element.pool;
-        let pool = self.pool_slots[pool_slot as usize]
-            .as_mut()
-            .expect("live pool");
+        let pool = self.pool_slots[pool_slot as usize].as_mut().expect("live pool");
         selector_remove(pool, &element, slot);
         let position = element.member_position as usize;
         if let Selector::Weighted(fenwick) = &mut pool.selector {
@@ -750,9 +687,7 @@ impl Handlespace {
         }
         assert_eq!(pool.members.swap_remove(position), slot);
         if let Some(&moved) = pool.members.get(position) {
-            let moved = self.elements[moved as usize]
-                .as_mut()
-                .expect("members are live");
+            let moved = self.elements[moved as usize].as_mut().expect("members are live");
             moved.member_position = element.member_position;
         }
         if let Selector::Cursor(head) = &mut pool.selector {
@@ -762,10 +697,7 @@ impl Handlespace {
         }
         let removed = self.index.remove(&(pool_slot, element.id.0));
         assert_eq!(removed, Some(slot));
-        let owner = self
-            .owners
-            .get_mut(&element.home)
-            .expect("every PE has an owner entry");
+        let owner = self.owners.get_mut(&element.home).expect("every PE has an owner entry");
         owner.count -= 1;
         owner.sum.sub_raw(element_sum(pool.handle_sum, element.id));
         if owner.count == 0 {
@@ -790,20 +722,14 @@ impl Handlespace {
     fn arm_keep_alive(&mut self, slot: u32, state: KeepAlive, at: Instant) {
         self.retime(slot, |element| {
             element.keep_alive = state;
-            element.keep_alive_at = if state == KeepAlive::Idle {
-                NEVER
-            } else {
-                at.micros()
-            };
+            element.keep_alive_at = if state == KeepAlive::Idle { NEVER } else { at.micros() };
         });
     }
 
     /// Applies `change` to the deadlines of `slot` and moves its one timer-table entry to the
     /// new earlier deadline. O(log n).
     fn retime(&mut self, slot: u32, change: impl FnOnce(&mut PoolElement)) {
-        let element = self.elements[slot as usize]
-            .as_mut()
-            .expect("callers pass live slots");
+        let element = self.elements[slot as usize].as_mut().expect("callers pass live slots");
         let before = element.deadline();
         change(element);
         let after = element.deadline();
@@ -919,11 +845,7 @@ fn select<R: Rng + ?Sized>(
             // items <= items_per_resolution_max.
             for upper in (count - items)..count {
                 let candidate = pool.members[rng.random_range(0..=upper)];
-                let pick = if out.contains(&candidate) {
-                    pool.members[upper]
-                } else {
-                    candidate
-                };
+                let pick = if out.contains(&candidate) { pool.members[upper] } else { candidate };
                 out.push(pick);
             }
         }
@@ -970,9 +892,7 @@ fn select<R: Rng + ?Sized>(
                 if degrades {
                     element.degradation = element.degradation.saturating_add(1);
                 }
-                element.order_key = pool
-                    .policy
-                    .order_key(&element.settings, element.degradation);
+                element.order_key = pool.policy.order_key(&element.settings, element.degradation);
                 // A fresh sequence number sends the PE behind its equals: round robin among ties.
                 element.sequence = ordered.next_sequence();
                 ordered.insert(element.order_key, element.sequence, slot);
@@ -1097,12 +1017,7 @@ mod tests {
             pool_handle: PoolHandle::new(b"p").unwrap(),
             id: PoolElementId(id),
             home: RegistrarId(1),
-            policy: crate::PolicySettings {
-                policy_type,
-                load,
-                weight,
-                ..Default::default()
-            },
+            policy: crate::PolicySettings { policy_type, load, weight, ..Default::default() },
             transport: crate::TransportInfo {
                 protocol: Protocol::Sctp,
                 port: 1,
@@ -1126,11 +1041,7 @@ mod tests {
     fn ids(hs: &mut Handlespace, items: u32) -> Vec<u32> {
         let mut rng = <rand::rngs::SmallRng as rand::SeedableRng>::seed_from_u64(1);
         let handle = PoolHandle::new(b"p").unwrap();
-        hs.resolve(&handle, items, &mut rng)
-            .unwrap()
-            .elements()
-            .map(|pe| pe.id().0)
-            .collect()
+        hs.resolve(&handle, items, &mut rng).unwrap().elements().map(|pe| pe.id().0).collect()
     }
 
     // Goal: sequence renumbering (once per ~2^40 selections) keeps the order and round robin
@@ -1139,11 +1050,8 @@ mod tests {
     fn sequence_renumbering_preserves_order() {
         let mut hs = Handlespace::new(RegistrarId(1), Config::default());
         for (id, load) in [(1, 5), (2, 5), (3, 0)] {
-            hs.register(
-                Instant::default(),
-                registration(id, PolicyType::LEAST_USED, load, 0),
-            )
-            .unwrap();
+            hs.register(Instant::default(), registration(id, PolicyType::LEAST_USED, load, 0))
+                .unwrap();
         }
         ordered(&mut hs).sequence_next = crate::policy::SEQUENCE_RENUMBER;
         assert_eq!(ids(&mut hs, 3), [3, 1, 2]);
@@ -1164,9 +1072,7 @@ mod tests {
         }
         // Shift both passes past the threshold, as ~2^22 rounds would have.
         let shift = crate::policy::PASS_RENORMALISE;
-        let entries: Vec<_> = std::mem::take(&mut ordered(&mut hs).set)
-            .into_iter()
-            .collect();
+        let entries: Vec<_> = std::mem::take(&mut ordered(&mut hs).set).into_iter().collect();
         for (pass, packed) in entries {
             ordered(&mut hs).set.insert((pass + shift, packed));
         }

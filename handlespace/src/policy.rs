@@ -339,11 +339,7 @@ impl Fenwick {
         let len = self.tree.len();
         let mut position = 0;
         let mut remaining = target;
-        let mut step = if len == 0 {
-            0
-        } else {
-            1 << (usize::BITS - 1 - len.leading_zeros())
-        };
+        let mut step = if len == 0 { 0 } else { 1 << (usize::BITS - 1 - len.leading_zeros()) };
         while step > 0 {
             let next = position + step;
             if next <= len && self.tree[next - 1] <= remaining {
@@ -387,26 +383,20 @@ pub(crate) struct Ordered {
 impl Ordered {
     pub(crate) fn next_sequence(&mut self) -> u64 {
         let sequence = self.sequence_next;
-        assert!(
-            sequence < 1 << (u64::BITS - SLOT_BITS),
-            "renumbered before overflow"
-        );
+        assert!(sequence < 1 << (u64::BITS - SLOT_BITS), "renumbered before overflow");
         self.sequence_next += 1;
         sequence
     }
 
     pub(crate) fn insert(&mut self, key: u64, sequence: u64, slot: u32) {
         assert!(slot < SLOTS_MAX);
-        let inserted = self
-            .set
-            .insert((key, sequence << SLOT_BITS | u64::from(slot)));
+        let inserted = self.set.insert((key, sequence << SLOT_BITS | u64::from(slot)));
         assert!(inserted);
     }
 
     /// Whether the entry was present (a weight-0 WRR PE is not).
     pub(crate) fn remove(&mut self, key: u64, sequence: u64, slot: u32) -> bool {
-        self.set
-            .remove(&(key, sequence << SLOT_BITS | u64::from(slot)))
+        self.set.remove(&(key, sequence << SLOT_BITS | u64::from(slot)))
     }
 
     /// The element slots in order, smallest key first.

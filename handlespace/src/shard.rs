@@ -33,9 +33,7 @@ impl ShardedHandlespace {
     /// `shards` empty handlespaces, each with `config` (limits are per shard).
     pub fn new(own: RegistrarId, config: Config, shards: u16) -> Self {
         assert!(shards > 0, "at least one shard");
-        Self {
-            shards: (0..shards).map(|_| Handlespace::new(own, config)).collect(),
-        }
+        Self { shards: (0..shards).map(|_| Handlespace::new(own, config)).collect() }
     }
 
     /// The number of shards.
@@ -66,18 +64,12 @@ impl ShardedHandlespace {
 
     /// Pool elements in all shards.
     pub fn element_count(&self) -> u64 {
-        self.shards
-            .iter()
-            .map(|shard| u64::from(shard.element_count()))
-            .sum()
+        self.shards.iter().map(|shard| u64::from(shard.element_count())).sum()
     }
 
     /// Pools in all shards.
     pub fn pool_count(&self) -> u64 {
-        self.shards
-            .iter()
-            .map(|shard| u64::from(shard.pool_count()))
-            .sum()
+        self.shards.iter().map(|shard| u64::from(shard.pool_count())).sum()
     }
 
     /// The PE checksum of `registrar` over all shards: the one's complement sum is associative,
@@ -113,10 +105,7 @@ mod tests {
     fn shard_of_is_stable_and_in_range() {
         let handle = PoolHandle::new(b"a").unwrap();
         // FNV-1a 64 of "a" is 0xaf63dc4c8601ec8c.
-        assert_eq!(
-            shard_of(&handle, u16::MAX),
-            (0xaf63_dc4c_8601_ec8c_u64 % 65_535) as u16
-        );
+        assert_eq!(shard_of(&handle, u16::MAX), (0xaf63_dc4c_8601_ec8c_u64 % 65_535) as u16);
         for shards in 1..64 {
             assert!(shard_of(&handle, shards) < shards);
         }

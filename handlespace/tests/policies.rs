@@ -8,18 +8,11 @@ use common::*;
 use handlespace::PolicySettings;
 
 fn weighted(policy_type: PolicyType, weight: u32) -> PolicySettings {
-    PolicySettings {
-        weight,
-        ..policy(policy_type)
-    }
+    PolicySettings { weight, ..policy(policy_type) }
 }
 
 fn loaded(policy_type: PolicyType, load: u32, load_degradation: u32) -> PolicySettings {
-    PolicySettings {
-        load,
-        load_degradation,
-        ..policy(policy_type)
-    }
+    PolicySettings { load, load_degradation, ..policy(policy_type) }
 }
 
 fn all_policies() -> Vec<PolicyType> {
@@ -50,11 +43,7 @@ fn all_policies() -> Vec<PolicyType> {
 #[test]
 fn every_policy_pool_of_one_and_items_beyond_pool_size() {
     for policy_type in all_policies() {
-        let neutral = PolicySettings {
-            weight: 1,
-            priority: 1,
-            ..policy(policy_type)
-        };
+        let neutral = PolicySettings { weight: 1, priority: 1, ..policy(policy_type) };
         let mut r = rng(1);
         let mut hs = pool_of(&[neutral]);
         assert_eq!(resolve_ids(&mut hs, 1, &mut r), [1], "{policy_type:?}");
@@ -65,11 +54,7 @@ fn every_policy_pool_of_one_and_items_beyond_pool_size() {
             assert_eq!(ids.len(), (items as usize).min(5), "{policy_type:?}");
             ids.sort_unstable();
             ids.dedup();
-            assert_eq!(
-                ids.len(),
-                (items as usize).min(5),
-                "{policy_type:?} repeated a PE"
-            );
+            assert_eq!(ids.len(), (items as usize).min(5), "{policy_type:?} repeated a PE");
         }
     }
 }
@@ -116,10 +101,7 @@ fn weighted_round_robin_shares_and_weight_zero() {
         last = id;
     }
     assert_eq!(counts, [0, 0, 100, 300]);
-    assert!(
-        longest_run <= 3,
-        "turns are interleaved, not bunched: run {longest_run}"
-    );
+    assert!(longest_run <= 3, "turns are interleaved, not bunched: run {longest_run}");
 }
 
 // Goal: WRAND never picks weight 0, always picks the only positive weight, and items beyond the
@@ -143,10 +125,7 @@ fn weighted_random_weight_zero_boundary() {
 //# listed in any order.
 #[test]
 fn priority_orders_and_rotates_ties() {
-    let p = |priority| PolicySettings {
-        priority,
-        ..policy(PolicyType::PRIORITY)
-    };
+    let p = |priority| PolicySettings { priority, ..policy(PolicyType::PRIORITY) };
     let mut hs = pool_of(&[p(1), p(9), p(9), p(u32::MAX), p(0)]);
     let mut r = rng(1);
     assert_eq!(resolve_ids(&mut hs, 5, &mut r), [4, 2, 3, 1, 5]);
@@ -198,11 +177,8 @@ fn least_used_degradation_counts_and_saturates() {
     let pe2 = hs.element(&handle("p"), codec::PoolElementId(2)).unwrap();
     assert_eq!(pe2.degradation_counter(), 2);
     // Re-registration resets the counter.
-    hs.register(
-        at(1),
-        registration("p", 1, loaded(PolicyType::LEAST_USED_DEGRADATION, 0, 10)),
-    )
-    .unwrap();
+    hs.register(at(1), registration("p", 1, loaded(PolicyType::LEAST_USED_DEGRADATION, 0, 10)))
+        .unwrap();
     let pe1 = hs.element(&handle("p"), codec::PoolElementId(1)).unwrap();
     assert_eq!(pe1.degradation_counter(), 0);
 }
@@ -295,14 +271,10 @@ fn randomized_degradation_variants_decay() {
             answers += resolve_ids(&mut hs, 1, &mut r).len();
         }
         // RLUD: 4 x quarter >= full, so 4 answers; RPLUD starts one quarter lower: 3.
-        let expected = if policy_type == PolicyType::RANDOMIZED_LEAST_USED_DEGRADATION {
-            4
-        } else {
-            3
-        };
+        let expected =
+            if policy_type == PolicyType::RANDOMIZED_LEAST_USED_DEGRADATION { 4 } else { 3 };
         assert_eq!(answers, expected, "{policy_type:?}");
-        hs.register(at(1), registration("p", 1, loaded(policy_type, 0, quarter)))
-            .unwrap();
+        hs.register(at(1), registration("p", 1, loaded(policy_type, 0, quarter))).unwrap();
         assert_eq!(resolve_ids(&mut hs, 1, &mut r), [1]);
     }
 }
@@ -311,11 +283,7 @@ fn randomized_degradation_variants_decay() {
 #[test]
 fn randomized_priority_least_used_weights() {
     let mut hs = pool_of(&[
-        loaded(
-            PolicyType::RANDOMIZED_PRIORITY_LEAST_USED,
-            u32::MAX / 2,
-            u32::MAX / 2 + 1,
-        ),
+        loaded(PolicyType::RANDOMIZED_PRIORITY_LEAST_USED, u32::MAX / 2, u32::MAX / 2 + 1),
         loaded(PolicyType::RANDOMIZED_PRIORITY_LEAST_USED, 0, 0),
     ]);
     let mut r = rng(1);
@@ -409,10 +377,7 @@ fn priority_least_used_dpf_variants() {
         ..policy(policy_type)
     };
     // PLU-DPF keys: 100 + 50 + 0 = 150 against 100 + 0 + 60 = 160; static, so stable.
-    let mut hs = pool_of(&[
-        pe(PRIORITY_LEAST_USED_DPF, 0, 60),
-        pe(PRIORITY_LEAST_USED_DPF, 50, 0),
-    ]);
+    let mut hs = pool_of(&[pe(PRIORITY_LEAST_USED_DPF, 0, 60), pe(PRIORITY_LEAST_USED_DPF, 50, 0)]);
     let mut r = rng(1);
     assert_eq!(resolve_ids(&mut hs, 2, &mut r), [2, 1]);
     assert_eq!(resolve_ids(&mut hs, 1, &mut r), [2]);

@@ -36,37 +36,13 @@ const HOMES: [RegistrarId; 3] = [OWN, PEER, RegistrarId(3)];
 
 #[derive(Clone, Debug)]
 enum Op {
-    Register {
-        pool: usize,
-        id: u32,
-        home: usize,
-        weight: u32,
-        load: u32,
-        life_ms: u64,
-    },
-    Deregister {
-        pool: usize,
-        id: u32,
-    },
-    Resolve {
-        pool: usize,
-        items: u32,
-    },
-    Advance {
-        ms: u64,
-    },
-    Ack {
-        pool: usize,
-        id: u32,
-    },
-    Unreachable {
-        pool: usize,
-        id: u32,
-    },
-    TakeOver {
-        source: usize,
-        target: usize,
-    },
+    Register { pool: usize, id: u32, home: usize, weight: u32, load: u32, life_ms: u64 },
+    Deregister { pool: usize, id: u32 },
+    Resolve { pool: usize, items: u32 },
+    Advance { ms: u64 },
+    Ack { pool: usize, id: u32 },
+    Unreachable { pool: usize, id: u32 },
+    TakeOver { source: usize, target: usize },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -199,9 +175,8 @@ fn expire_all(hs: &mut handlespace::Handlespace, now: u64) -> Vec<(usize, u32)> 
         .filter_map(|expiry| match expiry {
             Expiry::KeepAliveDue { .. } => None,
             Expiry::KeepAliveTimedOut(removed) | Expiry::LifetimeExpired(removed) => {
-                let pool = POOLS
-                    .iter()
-                    .position(|p| p.as_bytes() == removed.pool_handle.as_bytes());
+                let pool =
+                    POOLS.iter().position(|p| p.as_bytes() == removed.pool_handle.as_bytes());
                 Some((pool.expect("one of ours"), removed.id.0))
             }
         })

@@ -23,21 +23,13 @@ fn inconsistent_policy_transport_and_use_are_rejected_with_their_causes() {
     let first = hs.register(at(0), registration("p", 1, rr())).unwrap();
     assert_eq!(first, Registered::Created { pool_created: true });
 
-    let err = hs
-        .register(at(0), registration("p", 2, policy(PolicyType::RANDOM)))
-        .unwrap_err();
-    assert_eq!(
-        (err, err.cause_code()),
-        (RegistrationError::InconsistentPoolingPolicy, 0x5)
-    );
+    let err = hs.register(at(0), registration("p", 2, policy(PolicyType::RANDOM))).unwrap_err();
+    assert_eq!((err, err.cause_code()), (RegistrationError::InconsistentPoolingPolicy, 0x5));
 
     let mut tcp = registration("p", 2, rr());
     tcp.transport.protocol = Protocol::Tcp;
     let err = hs.register(at(0), tcp).unwrap_err();
-    assert_eq!(
-        (err, err.cause_code()),
-        (RegistrationError::InconsistentTransportType, 0x7)
-    );
+    assert_eq!((err, err.cause_code()), (RegistrationError::InconsistentTransportType, 0x7));
 
     let mut control = registration("p", 2, rr());
     control.transport.transport_use = TransportUse::DATA_PLUS_CONTROL;
@@ -47,9 +39,7 @@ fn inconsistent_policy_transport_and_use_are_rejected_with_their_causes() {
         (RegistrationError::InconsistentDataControlConfiguration, 0x8)
     );
     // The same tests apply to a re-registration (rule 3).
-    let err = hs
-        .register(at(0), registration("p", 1, policy(PolicyType::RANDOM)))
-        .unwrap_err();
+    let err = hs.register(at(0), registration("p", 1, policy(PolicyType::RANDOM))).unwrap_err();
     assert_eq!(err, RegistrationError::InconsistentPoolingPolicy);
     assert_eq!(hs.element_count(), 1);
     hs.check_invariants();
@@ -60,13 +50,9 @@ fn inconsistent_policy_transport_and_use_are_rejected_with_their_causes() {
 #[test]
 fn invalid_values() {
     let mut hs = handlespace();
-    let err = hs
-        .register(at(0), registration("p", 1, policy(PolicyType(0x4000_0099))))
-        .unwrap_err();
-    assert_eq!(
-        (err, err.cause_code()),
-        (RegistrationError::InvalidValues, 0x3)
-    );
+    let err =
+        hs.register(at(0), registration("p", 1, policy(PolicyType(0x4000_0099)))).unwrap_err();
+    assert_eq!((err, err.cause_code()), (RegistrationError::InvalidValues, 0x3));
     let max = usize::from(Limits::default().addresses_per_transport_max);
     for (count, ok) in [(0, false), (1, true), (max, true), (max + 1, false)] {
         let mut r = registration("p", 1, rr());
@@ -87,17 +73,10 @@ fn limits_are_errors_at_the_bound() {
         pool_handle_length_max: 4,
         ..Limits::default()
     };
-    let mut hs = Handlespace::new(
-        OWN,
-        Config {
-            limits,
-            ..Config::default()
-        },
-    );
+    let mut hs = Handlespace::new(OWN, Config { limits, ..Config::default() });
     assert!(hs.register(at(0), registration("aaaa", 1, rr())).is_ok());
     assert_eq!(
-        hs.register(at(0), registration("aaaaa", 1, rr()))
-            .unwrap_err(),
+        hs.register(at(0), registration("aaaaa", 1, rr())).unwrap_err(),
         RegistrationError::InvalidValues
     );
     for id in 2..=3 {
@@ -106,16 +85,8 @@ fn limits_are_errors_at_the_bound() {
     let lack = Err(RegistrationError::LackOfResources);
     assert_eq!(hs.register(at(0), registration("aaaa", 4, rr())), lack);
     hs.register(at(0), registration("b", 1, rr())).unwrap();
-    assert_eq!(
-        hs.register(at(0), registration("c", 1, rr())),
-        lack,
-        "pools_max"
-    );
-    assert_eq!(
-        hs.register(at(0), registration("b", 2, rr())),
-        lack,
-        "pool_elements_max"
-    );
+    assert_eq!(hs.register(at(0), registration("c", 1, rr())), lack, "pools_max");
+    assert_eq!(hs.register(at(0), registration("b", 2, rr())), lack, "pool_elements_max");
     hs.deregister(&handle("b"), PoolElementId(1)).unwrap();
     let mut peer = registration("b", 1, rr());
     peer.home = PEER;
@@ -139,31 +110,18 @@ fn reregistration_replaces_attributes_and_moves_ownership() {
     peer.home = PEER;
     hs.register(at(0), peer).unwrap();
     assert_eq!((hs.owned_count(PEER), hs.owned_count(OWN)), (1, 0));
-    assert_eq!(
-        hs.next_timeout(),
-        None,
-        "a peer's PE with infinite life has no timer"
-    );
+    assert_eq!(hs.next_timeout(), None, "a peer's PE with infinite life has no timer");
     let mut own = registration("p", 1, rr());
     own.transport.port = 4711;
     own.wire = std::sync::Arc::from(&b"new"[..]);
     let outcome = hs.register(at(10), own).unwrap();
-    assert_eq!(
-        outcome,
-        Registered::Updated {
-            previous_home: PEER
-        }
-    );
+    assert_eq!(outcome, Registered::Updated { previous_home: PEER });
     assert_eq!((hs.owned_count(PEER), hs.owned_count(OWN)), (0, 1));
     let pe = hs.element(&handle("p"), PoolElementId(1)).unwrap();
     assert_eq!((pe.port(), &pe.wire()[..]), (4711, &b"new"[..]));
     assert_eq!(hs.pe_checksum(OWN), hs.pe_checksum_from_scratch(OWN));
     assert_eq!(hs.pe_checksum(PEER), 0xffff);
-    assert_eq!(
-        hs.next_timeout(),
-        Some(at(10 + 5_000_000)),
-        "now owned: keep-alive due"
-    );
+    assert_eq!(hs.next_timeout(), Some(at(10 + 5_000_000)), "now owned: keep-alive due");
 }
 
 // Goal: the keep-alive cycle: due after the interval, then a timeout that an ack cancels, and a
@@ -178,10 +136,7 @@ fn keep_alive_due_ack_and_timeout() {
     hs.expire(at(interval - 1), 16, &mut out);
     assert!(out.is_empty());
     hs.expire(at(interval), 16, &mut out);
-    assert!(matches!(
-        out.as_slice(),
-        [Expiry::KeepAliveDue { registrator: 1, .. }]
-    ));
+    assert!(matches!(out.as_slice(), [Expiry::KeepAliveDue { registrator: 1, .. }]));
     out.clear();
     assert_eq!(hs.next_timeout(), Some(at(2 * interval)));
     assert!(hs.handle_keep_alive_ack(at(interval + 7), &handle("p"), PoolElementId(1)));
@@ -192,10 +147,7 @@ fn keep_alive_due_ack_and_timeout() {
     assert_eq!(hs.element_count(), 1);
     hs.expire(at(3 * interval + 7), 16, &mut out);
     assert!(matches!(&out[1], Expiry::KeepAliveTimedOut(removed) if removed.id.0 == 1));
-    assert_eq!(
-        (hs.element_count(), hs.pool_count(), hs.next_timeout()),
-        (0, 0, None)
-    );
+    assert_eq!((hs.element_count(), hs.pool_count(), hs.next_timeout()), (0, 0, None));
     hs.check_invariants();
 }
 
@@ -235,22 +187,10 @@ fn unreachable_reports_remove_past_threshold() {
     let mut hs = handlespace();
     hs.register(at(0), registration("p", 1, rr())).unwrap();
     let h = handle("p");
-    assert!(matches!(
-        hs.report_unreachable(&h, PoolElementId(1)),
-        Some(Unreachable::Counted(1))
-    ));
-    assert!(matches!(
-        hs.report_unreachable(&h, PoolElementId(1)),
-        Some(Unreachable::Counted(2))
-    ));
-    assert!(matches!(
-        hs.report_unreachable(&h, PoolElementId(1)),
-        Some(Unreachable::Counted(3))
-    ));
-    assert!(matches!(
-        hs.report_unreachable(&h, PoolElementId(1)),
-        Some(Unreachable::Removed(_))
-    ));
+    assert!(matches!(hs.report_unreachable(&h, PoolElementId(1)), Some(Unreachable::Counted(1))));
+    assert!(matches!(hs.report_unreachable(&h, PoolElementId(1)), Some(Unreachable::Counted(2))));
+    assert!(matches!(hs.report_unreachable(&h, PoolElementId(1)), Some(Unreachable::Counted(3))));
+    assert!(matches!(hs.report_unreachable(&h, PoolElementId(1)), Some(Unreachable::Removed(_))));
     assert!(hs.report_unreachable(&h, PoolElementId(1)).is_none());
     assert_eq!(Config::default().max_bad_pe_reports, 3, "RSPLIB's default");
 }
@@ -274,13 +214,7 @@ fn takeover_moves_ownership_and_announces() {
     let mut out = Vec::new();
     hs.expire(at(100), 16, &mut out);
     assert_eq!(out.len(), 5);
-    assert!(out.iter().all(|e| matches!(
-        e,
-        Expiry::KeepAliveDue {
-            home_changed: true,
-            ..
-        }
-    )));
+    assert!(out.iter().all(|e| matches!(e, Expiry::KeepAliveDue { home_changed: true, .. })));
 }
 
 // Goal: table pages walk a registrar's PEs exactly once, grouped by pool, and the returned
@@ -297,20 +231,14 @@ fn table_pages_resume_and_flag_more() {
         hs.register(at(0), r).unwrap();
     }
     let mut out = Vec::new();
-    assert_eq!(
-        hs.table_page(Some(OWN), TableCursor::default(), 5, &mut out),
-        None
-    );
+    assert_eq!(hs.table_page(Some(OWN), TableCursor::default(), 5, &mut out), None);
     assert_eq!(out.len(), 5);
     let mut seen = Vec::new();
     let mut cursor = TableCursor::default();
     loop {
         let mut page = Vec::new();
         let next = hs.table_page(Some(OWN), cursor, 2, &mut page);
-        seen.extend(
-            page.iter()
-                .map(|e| (e.pool_handle.as_bytes().to_vec(), e.element.id().0)),
-        );
+        seen.extend(page.iter().map(|e| (e.pool_handle.as_bytes().to_vec(), e.element.id().0)));
         match next {
             Some(c) => cursor = c,
             None => break,
@@ -321,10 +249,7 @@ fn table_pages_resume_and_flag_more() {
     pools.dedup();
     assert_eq!(pools.len(), 3, "grouped by pool");
     let mut all = Vec::new();
-    assert_eq!(
-        hs.table_page(None, TableCursor::default(), 6, &mut all),
-        None
-    );
+    assert_eq!(hs.table_page(None, TableCursor::default(), 6, &mut all), None);
     assert_eq!(all.len(), 6);
 }
 
@@ -337,15 +262,10 @@ fn sharded_counts_and_checksum_merge() {
     for i in 0..200u32 {
         let pool = format!("pool-{}", i % 37);
         let r = registration(&pool, i, rr());
-        sharded
-            .for_handle_mut(&r.pool_handle)
-            .register(at(0), r.clone())
-            .unwrap();
+        sharded.for_handle_mut(&r.pool_handle).register(at(0), r.clone()).unwrap();
         single.register(at(0), r).unwrap();
     }
-    let per_shard: u64 = (0..4)
-        .map(|s| u64::from(sharded.shard(s).element_count()))
-        .sum();
+    let per_shard: u64 = (0..4).map(|s| u64::from(sharded.shard(s).element_count())).sum();
     assert_eq!(per_shard, 200);
     assert_eq!(sharded.element_count(), 200);
     assert_eq!(sharded.pe_checksum(OWN), single.pe_checksum(OWN));
@@ -355,8 +275,6 @@ fn sharded_counts_and_checksum_merge() {
         let home = shard_of(view.handle(), 4);
         assert!(sharded.shard(home).pool(view.handle()).is_some());
     }
-    assert!(dump
-        .windows(2)
-        .all(|w| w[0].handle().as_bytes() < w[1].handle().as_bytes()));
+    assert!(dump.windows(2).all(|w| w[0].handle().as_bytes() < w[1].handle().as_bytes()));
     let _: &PoolHandle = dump[0].handle();
 }

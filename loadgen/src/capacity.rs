@@ -110,28 +110,14 @@ fn run_step(
     scenario.pu.rate_per_s = rate;
     scenario.run.duration_ms = scenario.run.warmup_ms + options.step_ms;
     scenario.validate()?;
-    let result = run(
-        &scenario,
-        target,
-        RunOptions {
-            quiet: true,
-            ..RunOptions::default()
-        },
-    )?;
-    let (achieved, p99, failed, succeeded) = result
-        .op(OpKind::Resolve)
-        .map_or((0.0, f64::INFINITY, 0, 0), |o| {
+    let result = run(&scenario, target, RunOptions { quiet: true, ..RunOptions::default() })?;
+    let (achieved, p99, failed, succeeded) =
+        result.op(OpKind::Resolve).map_or((0.0, f64::INFINITY, 0, 0), |o| {
             (o.throughput_per_s, o.latency_us.p99, o.failed, o.succeeded)
         });
     let error_ratio = failed as f64 / (failed + succeeded).max(1) as f64;
     let passed = p99 <= options.p99_bound_us
         && error_ratio <= options.error_ratio_max
         && achieved >= rate * options.achieved_ratio_min;
-    Ok(Step {
-        offered_per_s: rate,
-        achieved_per_s: achieved,
-        p99_us: p99,
-        failed,
-        passed,
-    })
+    Ok(Step { offered_per_s: rate, achieved_per_s: achieved, p99_us: p99, failed, passed })
 }

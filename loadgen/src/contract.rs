@@ -41,11 +41,7 @@ struct CheckedClient {
 
 impl Client for CheckedClient {
     fn submit(&mut self, now: Instant, op: Op) -> Result<(), SubmitError> {
-        assert_ne!(
-            op.kind,
-            OpKind::KeepAlive,
-            "loadgen never submits keep-alives"
-        );
+        assert_ne!(op.kind, OpKind::KeepAlive, "loadgen never submits keep-alives");
         let result = self.inner.submit(now, op);
         if result.is_ok() {
             *self.pending.entry(op).or_insert(0) += 1;
@@ -63,10 +59,7 @@ impl Client for CheckedClient {
         let before = completions.len();
         self.inner.poll(now, deadline, completions)?;
         let late = Instant::now().saturating_duration_since(deadline);
-        assert!(
-            late <= POLL_LATE_MAX,
-            "poll returned {late:?} after its deadline"
-        );
+        assert!(late <= POLL_LATE_MAX, "poll returned {late:?} after its deadline");
         for completion in &completions[before..] {
             if completion.op.kind == OpKind::KeepAlive {
                 assert!(
@@ -83,10 +76,7 @@ impl Client for CheckedClient {
             if *count == 0 {
                 self.pending.remove(&completion.op);
             }
-            assert!(
-                completion.end >= completion.op.issued_at,
-                "completion ends before it began"
-            );
+            assert!(completion.end >= completion.op.issued_at, "completion ends before it began");
         }
         self.check_in_flight();
         Ok(())
@@ -100,15 +90,8 @@ impl Client for CheckedClient {
 impl CheckedClient {
     fn check_in_flight(&self) {
         let pending: u32 = self.pending.values().sum();
-        assert_eq!(
-            self.inner.in_flight(),
-            pending,
-            "in_flight() disagrees with submissions"
-        );
-        assert!(
-            pending <= self.in_flight_max,
-            "more than in_flight_max in flight"
-        );
+        assert_eq!(self.inner.in_flight(), pending, "in_flight() disagrees with submissions");
+        assert!(pending <= self.in_flight_max, "more than in_flight_max in flight");
     }
 }
 
@@ -137,11 +120,7 @@ mod tests {
             out: &mut Vec<Completion>,
         ) -> anyhow::Result<()> {
             for op in self.0.drain(..) {
-                let c = Completion {
-                    op,
-                    end: now,
-                    outcome: Outcome::Succeed,
-                };
+                let c = Completion { op, end: now, outcome: Outcome::Succeed };
                 out.extend([c, c]);
             }
             Ok(())
@@ -167,9 +146,7 @@ mod tests {
     fn checker_catches_a_double_completion() {
         // Goal: the checker is not vacuous. Method: a client that completes each op twice.
         let s = Scenario::default();
-        let mut client = Checked(&DoublingTarget)
-            .connect(&s, &plan_workers(&s)[0])
-            .unwrap();
+        let mut client = Checked(&DoublingTarget).connect(&s, &plan_workers(&s)[0]).unwrap();
         let now = Instant::now();
         let op = Op {
             kind: OpKind::Resolve,

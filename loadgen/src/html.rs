@@ -9,10 +9,7 @@ use crate::runner::human;
 /// Renders the whole report.
 pub fn render(result: &RunResult) -> String {
     let mut out = String::with_capacity(64 * 1024);
-    let title = format!(
-        "loadgen: {} against {}",
-        result.scenario.name, result.target
-    );
+    let title = format!("loadgen: {} against {}", result.scenario.name, result.target);
     let _ = write!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -129,13 +126,7 @@ fn throughput_svg(result: &RunResult) -> String {
             .enumerate()
             .map(|(b, &n)| ((b as f64 + 0.5) * bucket_s, n as f64 / bucket_s))
             .collect();
-        plot.line(
-            &mut svg,
-            &points,
-            COLORS[i % COLORS.len()],
-            o.kind.name(),
-            i,
-        );
+        plot.line(&mut svg, &points, COLORS[i % COLORS.len()], o.kind.name(), i);
     }
     svg.push_str("</svg>\n");
     svg
@@ -144,17 +135,14 @@ fn throughput_svg(result: &RunResult) -> String {
 /// Fraction of operations at or below each latency, log-scaled latency.
 fn cdf_svg(ops: &[OpResult]) -> String {
     let all = ops.iter().flat_map(|o| o.cdf.iter());
-    let (low, high) = all.fold((f64::MAX, 0.0f64), |(lo, hi), p| {
-        (lo.min(p.latency_us), hi.max(p.latency_us))
-    });
+    let (low, high) =
+        all.fold((f64::MAX, 0.0f64), |(lo, hi), p| (lo.min(p.latency_us), hi.max(p.latency_us)));
     if high <= 0.0 {
         return "<p>No successful operations.</p>\n".to_owned();
     }
     let (lo_log, hi_log) = (
         low.max(0.001).log10().floor(),
-        high.log10()
-            .ceil()
-            .max(low.max(0.001).log10().floor() + 1.0),
+        high.log10().ceil().max(low.max(0.001).log10().floor() + 1.0),
     );
     let mut plot = Plot::new(hi_log - lo_log, 1.0);
     let decades = (hi_log - lo_log).round().clamp(1.0, 12.0) as u32;
@@ -185,18 +173,9 @@ fn cdf_svg(ops: &[OpResult]) -> String {
         );
     }
     for (i, o) in ops.iter().enumerate() {
-        let points: Vec<(f64, f64)> = o
-            .cdf
-            .iter()
-            .map(|p| (p.latency_us.max(0.001).log10() - lo_log, p.fraction))
-            .collect();
-        plot.line(
-            &mut svg,
-            &points,
-            COLORS[i % COLORS.len()],
-            o.kind.name(),
-            i,
-        );
+        let points: Vec<(f64, f64)> =
+            o.cdf.iter().map(|p| (p.latency_us.max(0.001).log10() - lo_log, p.fraction)).collect();
+        plot.line(&mut svg, &points, COLORS[i % COLORS.len()], o.kind.name(), i);
     }
     svg.push_str("</svg>\n");
     svg

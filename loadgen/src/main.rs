@@ -15,11 +15,7 @@ use loadgen::scenario::{LoopMode, Overrides, Scenario, TargetKind};
 use loadgen::target;
 
 #[derive(Parser)]
-#[command(
-    name = "loadgen",
-    version,
-    about = "Synthetic RSerPool PEs and PUs, with reports"
-)]
+#[command(name = "loadgen", version, about = "Synthetic RSerPool PEs and PUs, with reports")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -171,25 +167,13 @@ fn main() -> ExitCode {
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run {
-            scenario,
-            overrides,
-            baseline,
-            repeats,
-            output,
-        } => {
+        Command::Run { scenario, overrides, baseline, repeats, output } => {
             let mut s = match scenario {
                 Some(path) => Scenario::from_file(&path)?,
-                None => Scenario {
-                    name: "cli".to_owned(),
-                    ..Scenario::default()
-                },
+                None => Scenario { name: "cli".to_owned(), ..Scenario::default() },
             };
             s.apply(&overrides)?;
-            anyhow::ensure!(
-                (1..=REPEATS_MAX).contains(&repeats),
-                "--repeats: 1..={REPEATS_MAX}"
-            );
+            anyhow::ensure!((1..=REPEATS_MAX).contains(&repeats), "--repeats: 1..={REPEATS_MAX}");
             if !baseline {
                 for _ in 0..repeats {
                     run_and_report(&s, None, &output)?;
@@ -202,27 +186,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::UdpEcho(args) => {
             let s = udp_echo_scenario(&args)?;
             let result = run_and_report(&s, None, &args.output)?;
-            Ok(if result.failed() == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+            Ok(if result.failed() == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Capacity(args) => capacity(&args),
-        Command::Quickstart {
-            seconds,
-            target,
-            output,
-        } => quickstart(seconds, target, &output),
-        Command::Compare {
-            new,
-            baseline,
-            kind,
-        } => {
-            let (new, baseline) = (
-                RunResult::read_json(&new)?,
-                RunResult::read_json(&baseline)?,
-            );
+        Command::Quickstart { seconds, target, output } => quickstart(seconds, target, &output),
+        Command::Compare { new, baseline, kind } => {
+            let (new, baseline) = (RunResult::read_json(&new)?, RunResult::read_json(&baseline)?);
             let kind = op_kind(kind);
             let r = ratio(&new, &baseline, kind).ok_or_else(|| {
                 anyhow::anyhow!("both results need successful {} operations", kind.name())
@@ -243,20 +212,8 @@ fn run_and_report(
         Some(p) => p,
         None => target::prepare(s)?,
     };
-    eprintln!(
-        "loadgen: {} against {} at {}",
-        s.name,
-        prepared.target().name(),
-        prepared.address()
-    );
-    let result = run(
-        s,
-        prepared.target(),
-        RunOptions {
-            progress: output.progress,
-            quiet: false,
-        },
-    )?;
+    eprintln!("loadgen: {} against {} at {}", s.name, prepared.target().name(), prepared.address());
+    let result = run(s, prepared.target(), RunOptions { progress: output.progress, quiet: false })?;
     drop(prepared); // Stop what we started before printing, so the summary is the last word.
     print!("{}", result.summary());
     if !output.no_report {
@@ -284,11 +241,8 @@ fn run_with_baseline(s: &Scenario, repeats: u32, output: &Output) -> anyhow::Res
         }
     }
     for kind in OpKind::ALL {
-        let mut values: Vec<f64> = ratios
-            .iter()
-            .filter(|r| r.kind == kind)
-            .map(|r| r.throughput)
-            .collect();
+        let mut values: Vec<f64> =
+            ratios.iter().filter(|r| r.kind == kind).map(|r| r.throughput).collect();
         if let Some(median) = median(&mut values) {
             println!(
                 "{}: median throughput ratio {} / udp-echo over {} runs: {median:.3} \
@@ -308,28 +262,16 @@ fn write_reports(result: &RunResult, dir: &Path) -> anyhow::Result<(PathBuf, Pat
     std::fs::create_dir_all(dir)?;
     let stem: String = format!("{}-{}", result.scenario.name, result.target)
         .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
         .collect();
-    let (json, html) = (
-        dir.join(format!("{stem}.json")),
-        dir.join(format!("{stem}.html")),
-    );
+    let (json, html) = (dir.join(format!("{stem}.json")), dir.join(format!("{stem}.html")));
     result.write_json(&json)?;
     std::fs::write(&html, loadgen::html::render(result))?;
     Ok((json, html))
 }
 
 fn udp_echo_scenario(args: &UdpEcho) -> anyhow::Result<Scenario> {
-    let mut s = Scenario {
-        name: "udp-echo".to_owned(),
-        ..Scenario::default()
-    };
+    let mut s = Scenario { name: "udp-echo".to_owned(), ..Scenario::default() };
     let duration_ms = (args.seconds * 1e3).round() as u64;
     let overrides = Overrides {
         target: Some(TargetKind::UdpEcho),
@@ -341,11 +283,7 @@ fn udp_echo_scenario(args: &UdpEcho) -> anyhow::Result<Scenario> {
         pe_count: Some(0),
         associations: Some(args.flows),
         window: Some(args.window),
-        mode: Some(if args.rate_per_s.is_some() {
-            LoopMode::Open
-        } else {
-            LoopMode::Closed
-        }),
+        mode: Some(if args.rate_per_s.is_some() { LoopMode::Open } else { LoopMode::Closed }),
         rate_per_s: args.rate_per_s,
         // No PEs to wait for: measure from the start, but leave a short warm-up bound valid.
         warmup_ms: Some(0),
@@ -361,10 +299,7 @@ fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
     let mut s = match &args.scenario {
         Some(path) => Scenario::from_file(path)?,
         None => {
-            let mut s = Scenario {
-                name: "capacity".to_owned(),
-                ..Scenario::default()
-            };
+            let mut s = Scenario { name: "capacity".to_owned(), ..Scenario::default() };
             s.target.kind = TargetKind::UdpEcho;
             s.pe.count = 0;
             s.pu.associations = 4;
@@ -388,10 +323,7 @@ fn capacity(args: &CapacityArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(options.steps_max > 0, "--steps-max must be > 0");
     let capacity = sweep(&s, prepared.target(), &options)?;
     drop(prepared);
-    match (
-        capacity.sustainable_per_s,
-        capacity.sustainable_per_core_per_s,
-    ) {
+    match (capacity.sustainable_per_s, capacity.sustainable_per_core_per_s) {
         (Some(total), Some(per_core)) => {
             println!(
                 "sustainable: {total:.0} resolutions/s with p99 ≤ {} µs \

@@ -27,12 +27,8 @@ pub enum OpKind {
 
 impl OpKind {
     /// Every kind, indexed by [`OpKind::index`].
-    pub const ALL: [OpKind; OP_KINDS] = [
-        OpKind::Deregister,
-        OpKind::KeepAlive,
-        OpKind::Register,
-        OpKind::Resolve,
-    ];
+    pub const ALL: [OpKind; OP_KINDS] =
+        [OpKind::Deregister, OpKind::KeepAlive, OpKind::Register, OpKind::Resolve];
 
     /// Dense index for per-kind arrays.
     pub fn index(self) -> usize {

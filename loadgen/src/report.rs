@@ -113,11 +113,8 @@ impl RunResult {
                 if k.succeeded + k.failed == 0 {
                     return None;
                 }
-                let window_s = if kind == OpKind::Resolve {
-                    duration_s - warmup_s
-                } else {
-                    duration_s
-                };
+                let window_s =
+                    if kind == OpKind::Resolve { duration_s - warmup_s } else { duration_s };
                 assert!(window_s > 0.0);
                 Some(OpResult {
                     kind,
@@ -139,9 +136,7 @@ impl RunResult {
             loadgen_version: env!("CARGO_PKG_VERSION").to_owned(),
             scenario: scenario.clone(),
             target: target.to_owned(),
-            started_unix_ms: started
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
+            started_unix_ms: started.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
             elapsed_s: elapsed.as_secs_f64(),
             host: Host::this(),
             bucket_ms: recorder.bucket().as_millis() as u64,
@@ -233,11 +228,8 @@ impl RunResult {
             }
         }
         if !self.worker_busy.is_empty() {
-            let busy: Vec<String> = self
-                .worker_busy
-                .iter()
-                .map(|b| format!("{:.0} %", b * 100.0))
-                .collect();
+            let busy: Vec<String> =
+                self.worker_busy.iter().map(|b| format!("{:.0} %", b * 100.0)).collect();
             let saturated = self.worker_busy.iter().any(|&b| b > WORKER_SATURATED);
             let _ = writeln!(
                 out,
@@ -251,11 +243,7 @@ impl RunResult {
             );
         }
         if self.unfinished > 0 {
-            let _ = writeln!(
-                out,
-                "  unfinished at the end of the drain: {}",
-                self.unfinished
-            );
+            let _ = writeln!(out, "  unfinished at the end of the drain: {}", self.unfinished);
         }
         out
     }
@@ -360,11 +348,7 @@ mod tests {
         };
         let end = start + Duration::from_micros(latency_us);
         for _ in 0..count {
-            recorder.record(&Completion {
-                op,
-                end,
-                outcome: Outcome::Succeed,
-            });
+            recorder.record(&Completion { op, end, outcome: Outcome::Succeed });
         }
         RunResult::new(&scenario, "t", &recorder, Duration::from_secs(2), 0)
     }
@@ -382,10 +366,7 @@ mod tests {
         assert!((r.latency_p50 - 0.5).abs() < 0.001, "{r}");
         assert!((r.latency_p99 - 0.5).abs() < 0.001, "{r}");
         // Two workers doing 3× one worker's work: efficiency 3 / 2.
-        assert_eq!(
-            scaling_efficiency(&baseline, &new, OpKind::Resolve),
-            Some(1.5)
-        );
+        assert_eq!(scaling_efficiency(&baseline, &new, OpKind::Resolve), Some(1.5));
         assert!(ratio(&new, &baseline, OpKind::Register).is_none());
         assert!(new.summary().contains("resolve"));
         assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));

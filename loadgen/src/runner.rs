@@ -127,16 +127,9 @@ fn worker(
             break;
         }
         workload.issue(now, client.as_mut(), &mut completions);
-        let horizon = if issuing {
-            workload.issue_end()
-        } else {
-            drain_end
-        };
-        let deadline = workload
-            .next_deadline()
-            .unwrap_or(horizon)
-            .min(horizon)
-            .min(now + LOOP_WAIT_MAX);
+        let horizon = if issuing { workload.issue_end() } else { drain_end };
+        let deadline =
+            workload.next_deadline().unwrap_or(horizon).min(horizon).min(now + LOOP_WAIT_MAX);
         client.poll(now, deadline, &mut completions)?;
         let now = Instant::now();
         for completion in completions.drain(..) {

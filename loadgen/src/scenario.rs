@@ -227,11 +227,7 @@ impl Scenario {
             "run.duration_ms",
             format!("must be in 1..={DURATION_MS_MAX}"),
         )?;
-        check(
-            run.warmup_ms < run.duration_ms,
-            "run.warmup_ms",
-            "must be below run.duration_ms",
-        )?;
+        check(run.warmup_ms < run.duration_ms, "run.warmup_ms", "must be below run.duration_ms")?;
         check(run.drain_ms <= DURATION_MS_MAX, "run.drain_ms", "too long")?;
         check(
             run.op_timeout_ms > 0 && run.op_timeout_ms <= 60_000,
@@ -268,11 +264,7 @@ impl Scenario {
             usize::from(target.payload_bytes) >= crate::wire::HEADER_LEN
                 && usize::from(target.payload_bytes) <= crate::wire::DATAGRAM_MAX,
             "target.payload_bytes",
-            format!(
-                "must be in {}..={}",
-                crate::wire::HEADER_LEN,
-                crate::wire::DATAGRAM_MAX
-            ),
+            format!("must be in {}..={}", crate::wire::HEADER_LEN, crate::wire::DATAGRAM_MAX),
         )?;
         if let Some(address) = &target.address {
             check(
@@ -291,11 +283,7 @@ impl Scenario {
             format!("must be in 1..={POOLS_MAX}"),
         )?;
         if let PoolChoice::Zipf { exponent } = self.pools.choice {
-            check(
-                (0.0..=10.0).contains(&exponent),
-                "pools.choice.exponent",
-                "must be in 0..=10",
-            )?;
+            check((0.0..=10.0).contains(&exponent), "pools.choice.exponent", "must be in 0..=10")?;
         }
         check(
             self.pe.count <= POOL_ELEMENTS_MAX,
@@ -390,11 +378,8 @@ impl Scenario {
         set!(rejoin_ms => pe.rejoin_ms);
         set!(ramp_ms => pe.ramp_ms);
         if let Some(mean_ms) = o.lifetime_mean_ms {
-            self.pe.lifetime = if mean_ms == 0 {
-                Lifetime::Forever
-            } else {
-                Lifetime::Exponential { mean_ms }
-            };
+            self.pe.lifetime =
+                if mean_ms == 0 { Lifetime::Forever } else { Lifetime::Exponential { mean_ms } };
         }
         set!(associations => pu.associations);
         set!(mode => pu.mode);
@@ -554,12 +539,7 @@ impl Default for PeConfig {
 
 impl Default for PuConfig {
     fn default() -> PuConfig {
-        PuConfig {
-            associations: 8,
-            mode: LoopMode::Closed,
-            window: 4,
-            rate_per_s: 10_000.0,
-        }
+        PuConfig { associations: 8, mode: LoopMode::Closed, window: 4, rate_per_s: 10_000.0 }
     }
 }
 
@@ -567,10 +547,7 @@ fn check(ok: bool, field: &'static str, reason: impl Into<String>) -> Result<(),
     if ok {
         Ok(())
     } else {
-        Err(ScenarioError::Invalid {
-            field,
-            reason: reason.into(),
-        })
+        Err(ScenarioError::Invalid { field, reason: reason.into() })
     }
 }
 
@@ -646,13 +623,7 @@ mod tests {
         .unwrap();
         assert_eq!(s.target.kind, TargetKind::UdpEcho);
         assert_eq!(s.pools.choice, PoolChoice::Zipf { exponent: 1.1 });
-        assert_eq!(
-            s.pe.lifetime,
-            Lifetime::Uniform {
-                min_ms: 10,
-                max_ms: 20
-            }
-        );
+        assert_eq!(s.pe.lifetime, Lifetime::Uniform { min_ms: 10, max_ms: 20 });
         assert_eq!(s.pu.mode, LoopMode::Open);
         assert_eq!(s.run.warmup_ms, RunConfig::default().warmup_ms);
         // Round trip through our own TOML output.
@@ -677,24 +648,12 @@ mod tests {
     fn validation_errors_name_the_field() {
         // Goal: each relation check names its field. Method: one bad value per check.
         assert_eq!(invalid_field("[run]\nworkers = 0"), "run.workers");
-        assert_eq!(
-            invalid_field("[run]\nduration_ms = 100\nwarmup_ms = 100"),
-            "run.warmup_ms"
-        );
-        assert_eq!(
-            invalid_field("[pu]\nmode = \"open\"\nrate_per_s = 0.0"),
-            "pu.rate_per_s"
-        );
+        assert_eq!(invalid_field("[run]\nduration_ms = 100\nwarmup_ms = 100"), "run.warmup_ms");
+        assert_eq!(invalid_field("[pu]\nmode = \"open\"\nrate_per_s = 0.0"), "pu.rate_per_s");
         assert_eq!(invalid_field("[pu]\nwindow = 0"), "pu.window");
         assert_eq!(invalid_field("[pools]\ncount = 0"), "pools.count");
-        assert_eq!(
-            invalid_field("[target]\naddress = \"nowhere\""),
-            "target.address"
-        );
-        assert_eq!(
-            invalid_field("[target]\npayload_bytes = 3"),
-            "target.payload_bytes"
-        );
+        assert_eq!(invalid_field("[target]\naddress = \"nowhere\""), "target.address");
+        assert_eq!(invalid_field("[target]\npayload_bytes = 3"), "target.payload_bytes");
         assert_eq!(
             invalid_field("[pe]\nlifetime = { dist = \"exponential\", mean_ms = 0 }"),
             "pe.lifetime.mean_ms"
@@ -714,23 +673,10 @@ mod tests {
     fn overrides_win_and_are_validated() {
         // Goal: flags replace file values and a bad flag is rejected by the same checks.
         let mut s = Scenario::default();
-        let o = Overrides {
-            workers: Some(3),
-            rate_per_s: Some(7.0),
-            ..Overrides::default()
-        };
+        let o = Overrides { workers: Some(3), rate_per_s: Some(7.0), ..Overrides::default() };
         s.apply(&o).unwrap();
         assert_eq!((s.run.workers, s.pu.rate_per_s), (3, 7.0));
-        let bad = Overrides {
-            pools: Some(0),
-            ..Overrides::default()
-        };
-        assert!(matches!(
-            s.apply(&bad),
-            Err(ScenarioError::Invalid {
-                field: "pools.count",
-                ..
-            })
-        ));
+        let bad = Overrides { pools: Some(0), ..Overrides::default() };
+        assert!(matches!(s.apply(&bad), Err(ScenarioError::Invalid { field: "pools.count", .. })));
     }
 }

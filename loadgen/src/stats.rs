@@ -70,31 +70,22 @@ impl Recorder {
         let bucket_ns = u64::try_from(bucket.as_nanos()).unwrap_or(u64::MAX);
         assert!(bucket_ns > 0);
         assert!(buckets > 0);
-        Recorder {
-            start,
-            bucket_ns,
-            kinds: std::array::from_fn(|_| KindRecorder::new(buckets)),
-        }
+        Recorder { start, bucket_ns, kinds: std::array::from_fn(|_| KindRecorder::new(buckets)) }
     }
 
     /// Records one completion.
     pub fn record(&mut self, completion: &Completion) {
-        let since_start = completion
-            .end
-            .saturating_duration_since(self.start)
-            .as_nanos();
+        let since_start = completion.end.saturating_duration_since(self.start).as_nanos();
         let bucket = u64::try_from(since_start).unwrap_or(u64::MAX) / self.bucket_ns;
         let kind = &mut self.kinds[completion.op.kind.index()];
         // Completions after the last bucket (a slow drain) still count, in the last bucket.
-        let bucket = usize::try_from(bucket)
-            .unwrap_or(usize::MAX)
-            .min(kind.succeeded_per_bucket.len() - 1);
+        let bucket =
+            usize::try_from(bucket).unwrap_or(usize::MAX).min(kind.succeeded_per_bucket.len() - 1);
         match completion.outcome {
             Outcome::Succeed => {
                 kind.succeeded += 1;
                 kind.succeeded_per_bucket[bucket] += 1;
-                kind.latency_ns
-                    .saturating_record(completion.latency_ns().max(1));
+                kind.latency_ns.saturating_record(completion.latency_ns().max(1));
             }
             Outcome::Fail(cause) => {
                 kind.failed += 1;
@@ -110,9 +101,7 @@ impl Recorder {
         assert_eq!(self.bucket_ns, other.bucket_ns);
         for (ours, theirs) in self.kinds.iter_mut().zip(&other.kinds) {
             // Both histograms have the same bounds, so adding cannot fail.
-            ours.latency_ns
-                .add(&theirs.latency_ns)
-                .expect("same histogram bounds");
+            ours.latency_ns.add(&theirs.latency_ns).expect("same histogram bounds");
             ours.succeeded += theirs.succeeded;
             ours.failed += theirs.failed;
             for (cause, count) in &theirs.errors {
@@ -214,11 +203,7 @@ mod tests {
             element: 0,
             issued_at: start,
         };
-        Completion {
-            op,
-            end: start + Duration::from_micros(latency_us),
-            outcome,
-        }
+        Completion { op, end: start + Duration::from_micros(latency_us), outcome }
     }
 
     #[test]
@@ -253,16 +238,8 @@ mod tests {
         let mut a = Recorder::new(start, Duration::from_millis(100), 3);
         let mut b = Recorder::new(start, Duration::from_millis(100), 3);
         a.record(&completion(start, 50_000, Outcome::Succeed)); // bucket 0
-        a.record(&completion(
-            start,
-            150_000,
-            Outcome::Fail(ErrorCause::Timeout),
-        )); // bucket 1
-        b.record(&completion(
-            start,
-            150_000,
-            Outcome::Fail(ErrorCause::Asap(9)),
-        )); // bucket 1
+        a.record(&completion(start, 150_000, Outcome::Fail(ErrorCause::Timeout))); // bucket 1
+        b.record(&completion(start, 150_000, Outcome::Fail(ErrorCause::Asap(9)))); // bucket 1
         b.record(&completion(start, 9_000_000, Outcome::Succeed)); // past the end: last bucket
         a.merge(&b);
         let k = a.kind(OpKind::Resolve);

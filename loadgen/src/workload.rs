@@ -33,18 +33,14 @@ pub fn plan_workers(scenario: &Scenario) -> Vec<WorkerPlan> {
         })
         .collect();
     for i in 0..scenario.pe.count {
-        plans[(i % workers) as usize]
-            .pool_elements
-            .push(PoolElementPlan {
-                association: AssociationId(i),
-                pool: i % scenario.pools.count,
-                element: i,
-            });
+        plans[(i % workers) as usize].pool_elements.push(PoolElementPlan {
+            association: AssociationId(i),
+            pool: i % scenario.pools.count,
+            element: i,
+        });
     }
     for j in 0..scenario.pu.associations {
-        plans[(j % workers) as usize]
-            .pool_users
-            .push(AssociationId(scenario.pe.count + j));
+        plans[(j % workers) as usize].pool_users.push(AssociationId(scenario.pe.count + j));
     }
     plans
 }
@@ -110,11 +106,7 @@ impl Workload {
             .map(|(local, &plan)| {
                 let due = start + Duration::from_micros(rng.below(ramp_us));
                 timers.push(Reverse((due, local as u32)));
-                Pe {
-                    plan,
-                    phase: PePhase::Idle,
-                    expires_at: None,
-                }
+                Pe { plan, phase: PePhase::Idle, expires_at: None }
             })
             .collect();
         let total_pus = f64::from(scenario.pu.associations.max(1));
@@ -133,11 +125,7 @@ impl Workload {
             pus: plan.pool_users.clone(),
             mode: scenario.pu.mode,
             window,
-            interarrival_s: if rate > 0.0 {
-                1.0 / rate
-            } else {
-                f64::INFINITY
-            },
+            interarrival_s: if rate > 0.0 { 1.0 / rate } else { f64::INFINITY },
             open_next_at: pu_start,
             open_cursor: 0,
             pus_started: false,
@@ -186,11 +174,8 @@ impl Workload {
                     && completion.outcome != Outcome::Fail(ErrorCause::Backpressure)
                 {
                     // Resolutions are only issued on PU associations, numbered from pe_base.
-                    let global = op
-                        .association
-                        .0
-                        .checked_sub(self.pe_base)
-                        .expect("PU association");
+                    let global =
+                        op.association.0.checked_sub(self.pe_base).expect("PU association");
                     let local = global / self.workers;
                     assert_eq!(self.pus[local as usize], op.association);
                     self.refill.push_back(local);
@@ -224,10 +209,7 @@ impl Workload {
 
     /// PEs registered right now.
     pub fn pool_elements_registered(&self) -> usize {
-        self.pes
-            .iter()
-            .filter(|pe| pe.phase == PePhase::Registered)
-            .count()
+        self.pes.iter().filter(|pe| pe.phase == PePhase::Registered).count()
     }
 
     fn issue_pool_elements(&mut self, now: Instant, client: &mut dyn Client) {
@@ -364,14 +346,14 @@ impl Workload {
 
     fn draw_lifetime(&mut self) -> Option<Duration> {
         match self.lifetime {
-            Lifetime::Exponential { mean_ms } => Some(Duration::from_secs_f64(
-                self.rng.exponential(mean_ms as f64 / 1e3).min(1e6),
-            )),
+            Lifetime::Exponential { mean_ms } => {
+                Some(Duration::from_secs_f64(self.rng.exponential(mean_ms as f64 / 1e3).min(1e6)))
+            }
             Lifetime::Fixed { ms } => Some(Duration::from_millis(ms)),
             Lifetime::Forever => None,
-            Lifetime::Uniform { min_ms, max_ms } => Some(Duration::from_millis(
-                min_ms + self.rng.below(max_ms - min_ms + 1),
-            )),
+            Lifetime::Uniform { min_ms, max_ms } => {
+                Some(Duration::from_millis(min_ms + self.rng.below(max_ms - min_ms + 1)))
+            }
         }
     }
 }
@@ -429,10 +411,7 @@ mod tests {
         // Goal: every PE and PU lands on exactly one worker with consistent numbering.
         let s = scenario("[run]\nworkers = 3\n[pe]\ncount = 7\n[pu]\nassociations = 5");
         let plans = plan_workers(&s);
-        assert_eq!(
-            plans.iter().map(|p| p.pool_elements.len()).sum::<usize>(),
-            7
-        );
+        assert_eq!(plans.iter().map(|p| p.pool_elements.len()).sum::<usize>(), 7);
         assert_eq!(plans.iter().map(|p| p.pool_users.len()).sum::<usize>(), 5);
         assert_eq!(plans[1].pool_elements[1].element, 4);
         assert_eq!(plans[1].pool_users[0], AssociationId(7 + 1));
@@ -451,10 +430,7 @@ mod tests {
         let plan = &plan_workers(&s)[0];
         let t0 = Instant::now();
         let mut w = Workload::new(&s, plan, t0);
-        let mut c = Script {
-            submitted: Vec::new(),
-            capacity: 10,
-        };
+        let mut c = Script { submitted: Vec::new(), capacity: 10 };
         let mut kinds = Vec::new();
         let mut now = t0;
         for _ in 0..5 {
@@ -462,14 +438,7 @@ mod tests {
             w.issue(now, &mut c, &mut Vec::new());
             let op = c.submitted.pop().expect("an op is due");
             kinds.push((op.kind, (now - t0).as_millis()));
-            w.complete(
-                now,
-                &Completion {
-                    op,
-                    end: now,
-                    outcome: Outcome::Succeed,
-                },
-            );
+            w.complete(now, &Completion { op, end: now, outcome: Outcome::Succeed });
         }
         use OpKind::*;
         assert_eq!(
@@ -494,21 +463,11 @@ mod tests {
             scenario("[pe]\ncount = 0\n[pu]\nassociations = 2\nwindow = 3\n[run]\nwarmup_ms = 0");
         let t0 = Instant::now();
         let mut w = Workload::new(&s, &plan_workers(&s)[0], t0);
-        let mut c = Script {
-            submitted: Vec::new(),
-            capacity: 100,
-        };
+        let mut c = Script { submitted: Vec::new(), capacity: 100 };
         w.issue(t0, &mut c, &mut Vec::new());
         assert_eq!(c.submitted.len(), 6);
         let op = c.submitted[0];
-        w.complete(
-            t0,
-            &Completion {
-                op,
-                end: t0,
-                outcome: Outcome::Succeed,
-            },
-        );
+        w.complete(t0, &Completion { op, end: t0, outcome: Outcome::Succeed });
         w.issue(t0, &mut c, &mut Vec::new());
         assert_eq!(c.submitted.len(), 7);
         assert_eq!(c.submitted[6].association, op.association);
@@ -518,22 +477,14 @@ mod tests {
             rate_per_s = 1000.0\n[run]\nwarmup_ms = 0",
         );
         let mut w = Workload::new(&s, &plan_workers(&s)[0], t0);
-        let mut c = Script {
-            submitted: Vec::new(),
-            capacity: 10,
-        };
+        let mut c = Script { submitted: Vec::new(), capacity: 10 };
         let mut refused = Vec::new();
         let now = t0 + Duration::from_millis(100);
         w.issue(now, &mut c, &mut refused);
         let offered = c.submitted.len() + refused.len();
         assert_eq!(c.submitted.len(), 10);
-        assert!(
-            (60..=140).contains(&offered),
-            "about 100 arrivals in 100 ms, got {offered}"
-        );
-        assert!(refused
-            .iter()
-            .all(|r| r.outcome == Outcome::Fail(ErrorCause::Backpressure)));
+        assert!((60..=140).contains(&offered), "about 100 arrivals in 100 ms, got {offered}");
+        assert!(refused.iter().all(|r| r.outcome == Outcome::Fail(ErrorCause::Backpressure)));
         assert!(refused.iter().all(|r| r.op.issued_at <= now));
     }
 
@@ -546,11 +497,6 @@ mod tests {
         for _ in 0..20_000 {
             counts[w.choose_pool() as usize] += 1;
         }
-        assert!(
-            counts[0] > 20 * counts[99].max(1),
-            "{} vs {}",
-            counts[0],
-            counts[99]
-        );
+        assert!(counts[0] > 20 * counts[99].max(1), "{} vs {}", counts[0], counts[99]);
     }
 }

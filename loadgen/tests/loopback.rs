@@ -10,16 +10,10 @@ use loadgen::runner::{run, RunOptions};
 use loadgen::scenario::{Overrides, Scenario, TargetKind};
 use loadgen::{quickstart, target};
 
-const QUIET: RunOptions = RunOptions {
-    progress: false,
-    quiet: true,
-};
+const QUIET: RunOptions = RunOptions { progress: false, quiet: true };
 
 fn echo_scenario(workers: u16) -> Scenario {
-    let mut s = Scenario {
-        name: "test-echo".to_owned(),
-        ..Scenario::default()
-    };
+    let mut s = Scenario { name: "test-echo".to_owned(), ..Scenario::default() };
     let o = Overrides {
         target: Some(TargetKind::UdpEcho),
         pe_count: Some(0),
@@ -57,10 +51,7 @@ fn udp_echo_short_run_completes_without_errors() {
     assert!(resolve.latency_us.p50 > 0.0);
     assert!(resolve.latency_us.p50 <= resolve.latency_us.p99);
     assert!(resolve.latency_us.p99 <= resolve.latency_us.max);
-    assert_eq!(
-        resolve.succeeded_per_bucket.iter().sum::<u64>(),
-        resolve.succeeded
-    );
+    assert_eq!(resolve.succeeded_per_bucket.iter().sum::<u64>(), resolve.succeeded);
 }
 
 #[test]
@@ -90,14 +81,8 @@ fn reports_are_written_well_formed_and_read_back() {
     assert!(html.trim_end().ends_with("</html>"));
     assert_eq!(html.matches("<svg").count(), 2);
     assert_eq!(html.matches("</svg>").count(), 2);
-    assert_eq!(
-        html.matches("<table").count(),
-        html.matches("</table>").count()
-    );
-    assert!(
-        !html.contains("NaN") && !html.contains("inf"),
-        "no broken coordinates"
-    );
+    assert_eq!(html.matches("<table").count(), html.matches("</table>").count());
+    assert!(!html.contains("NaN") && !html.contains("inf"), "no broken coordinates");
 
     // The same run against itself is a ratio of one; two workers against one is a number.
     let r = ratio(&back, &result, OpKind::Resolve).unwrap();
@@ -123,10 +108,7 @@ fn quickstart_short_run_resolves_without_errors() {
 fn open_loop_against_model_counts_unknown_pools() {
     // Goal: open loop paces to the rate and the target's error causes are counted by name.
     // Method: no PEs, so every resolution finds an empty pool; 2 000/s for 0.5 s.
-    let mut s = Scenario {
-        name: "test-open".to_owned(),
-        ..Scenario::default()
-    };
+    let mut s = Scenario { name: "test-open".to_owned(), ..Scenario::default() };
     let o = Overrides {
         target: Some(TargetKind::Model),
         pe_count: Some(0),
@@ -143,11 +125,7 @@ fn open_loop_against_model_counts_unknown_pools() {
     drop(prepared);
     let resolve = result.op(OpKind::Resolve).unwrap();
     assert_eq!(resolve.succeeded, 0);
-    assert!(
-        (600..=1_400).contains(&resolve.failed),
-        "{}",
-        result.summary()
-    );
+    assert!((600..=1_400).contains(&resolve.failed), "{}", result.summary());
     assert_eq!(
         resolve.errors_by_cause.keys().collect::<Vec<_>>(),
         ["asap-0x0009-unknown-pool-handle"]

@@ -173,7 +173,8 @@ impl Config {
 
     /// Parses TOML text and validates it.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
-        let config: Self = toml::from_str(text).map_err(|e| ConfigError(e.message().to_owned()))
+        let config: Self = toml::from_str(text)
+            .map_err(|e| ConfigError(e.message().to_owned()))
             .map_err(|e| ConfigError(format!("invalid config: {}", e.0)))?;
         config.validate()?;
         Ok(config)
@@ -223,8 +224,8 @@ mod tests {
     // Goal: the defaults are valid and a TOML file overrides only what it names.
     #[test]
     fn toml_overrides_defaults() {
-        let config = Config::from_toml("workers = 2\n[timers]\nkeep_alive_timeout_ms = 250\n")
-            .unwrap();
+        let config =
+            Config::from_toml("workers = 2\n[timers]\nkeep_alive_timeout_ms = 250\n").unwrap();
         assert_eq!(config.workers, 2);
         assert_eq!(config.timers.keep_alive_timeout_ms, 250);
         assert_eq!(config.timers.keep_alive_interval_ms, Timers::default().keep_alive_interval_ms);

@@ -85,7 +85,10 @@ fn run(flags: Flags) -> Result<(), String> {
         .map_err(|e| format!("cannot install the signal handler: {e}"))?;
     eprintln!(
         "registrar ready: id=0x{:08x} workers={} backend={:?} udp={} asap_port={}",
-        running.registrar_id.0, running.workers, config.backend, config.udp_encapsulation,
+        running.registrar_id.0,
+        running.workers,
+        config.backend,
+        config.udp_encapsulation,
         config.asap_port
     );
     if let Some(seconds) = flags.run_seconds {

@@ -15,8 +15,10 @@ use std::time::{Duration, Instant};
 use asap::Session;
 use codec::asap::{Deregistration, EndpointKeepAliveAck, HandleResolution, Message, Registration};
 use codec::param::{AddressList, SctpTransport as SctpParam};
-use codec::{ErrorCause, Policy, PoolElement, PoolElementId, PoolHandle, RegistrarId, TransportUse};
 use codec::UserTransport;
+use codec::{
+    ErrorCause, Policy, PoolElement, PoolElementId, PoolHandle, RegistrarId, TransportUse,
+};
 use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport};
 
 const POOLS: u32 = 10;
@@ -46,7 +48,13 @@ fn start_registrar(workers: usize) -> (Registrar, u16) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_registrar"))
         .args(["--config", config.to_str().unwrap()])
         .args(["--udp", &format!("127.0.0.1:{port}"), "--workers", &workers.to_string()])
-        .args(["--no-announce", "--keep-alive-interval-ms", "300", "--keep-alive-timeout-ms", "2000"])
+        .args([
+            "--no-announce",
+            "--keep-alive-interval-ms",
+            "300",
+            "--keep-alive-timeout-ms",
+            "2000",
+        ])
         .args(["--run-seconds", "120", "--log", "warn"])
         .stderr(Stdio::piped())
         .spawn()
@@ -55,13 +63,18 @@ fn start_registrar(workers: usize) -> (Registrar, u16) {
     let mut line = String::new();
     stderr.read_line(&mut line).unwrap();
     assert!(line.starts_with("registrar ready"), "registrar said: {line}");
-    std::thread::spawn(move || for l in stderr.lines().map_while(Result::ok) { eprintln!("[registrar] {l}") });
+    std::thread::spawn(move || {
+        for l in stderr.lines().map_while(Result::ok) {
+            eprintln!("[registrar] {l}")
+        }
+    });
     (Registrar(child), port)
 }
 
 fn session(udp_port: u16) -> Session<SctpUdpTransport> {
     let cfg = SctpUdpConfig { remote_udp_port: udp_port, ..Default::default() };
-    let transport = SctpUdpTransport::bind("127.0.0.1:0".parse().unwrap(), cfg, rand_secret()).unwrap();
+    let transport =
+        SctpUdpTransport::bind("127.0.0.1:0".parse().unwrap(), cfg, rand_secret()).unwrap();
     let registrar = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 3863);
     Session::connect(transport, registrar, STEP).expect("association to the registrar")
 }
@@ -123,7 +136,8 @@ fn answer_keep_alive(s: &mut Session<SctpUdpTransport>, k: &codec::asap::Endpoin
 }
 
 fn resolve_ids(s: &mut Session<SctpUdpTransport>, i: u32) -> Result<BTreeSet<u32>, ErrorCause> {
-    let request = HandleResolution { subscribe: false, pool_handle: pool(i), items_wanted: Some(128) };
+    let request =
+        HandleResolution { subscribe: false, pool_handle: pool(i), items_wanted: Some(128) };
     s.send(&Message::HandleResolution(request)).unwrap();
     let mut out = None;
     serve_until(s, i, Instant::now() + STEP, |m| match m {
@@ -180,7 +194,11 @@ fn run(workers: usize) {
     }
     let alive: BTreeSet<u32> = (SILENT_PER_POOL + 1..=PES_PER_POOL).collect();
     for (i, s) in sessions.iter_mut().enumerate() {
-        assert_eq!(resolve_ids(s, i as u32).unwrap(), alive, "pool {i}: exactly the silent removed");
+        assert_eq!(
+            resolve_ids(s, i as u32).unwrap(),
+            alive,
+            "pool {i}: exactly the silent removed"
+        );
     }
 
     // Deregister the rest; the pools disappear.

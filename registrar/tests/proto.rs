@@ -10,8 +10,10 @@ use codec::asap::{
     Registration,
 };
 use codec::param::{AddressList, SctpTransport};
-use codec::{ErrorCause, Policy, PoolElement, PoolElementId, PoolHandle, RegistrarId, UserTransport};
-use codec::{TransportUse};
+use codec::TransportUse;
+use codec::{
+    ErrorCause, Policy, PoolElement, PoolElementId, PoolHandle, RegistrarId, UserTransport,
+};
 use handlespace::{Duration, Instant};
 use registrar::proto::{Server, ServerConfig};
 
@@ -76,7 +78,8 @@ fn replies(server: &mut Server) -> Vec<(u32, Message)> {
 }
 
 fn register(server: &mut Server, now: Instant, assoc: u32, pool: &str, pe: PoolElement) -> Message {
-    let message = Message::Registration(Registration { pool_handle: handle(pool), pool_element: pe });
+    let message =
+        Message::Registration(Registration { pool_handle: handle(pool), pool_element: pe });
     send(server, now, assoc, message);
     let mut got = replies(server);
     assert_eq!(got.len(), 1, "one answer per registration");
@@ -84,7 +87,8 @@ fn register(server: &mut Server, now: Instant, assoc: u32, pool: &str, pe: PoolE
 }
 
 fn resolve(server: &mut Server, assoc: u32, pool: &str, items: Option<u32>) -> Message {
-    let request = HandleResolution { subscribe: false, pool_handle: handle(pool), items_wanted: items };
+    let request =
+        HandleResolution { subscribe: false, pool_handle: handle(pool), items_wanted: items };
     send(server, ms(0), assoc, Message::HandleResolution(request));
     replies(server).pop().expect("an answer").1
 }
@@ -120,7 +124,13 @@ fn resolved_ids(message: &Message) -> Vec<u32> {
 fn register_resolve_deregister() {
     let mut server = Server::new(config(0, 1));
     server.handle_up(1, peer(1));
-    assert!(accepted(&register(&mut server, ms(0), 1, "EchoPool", element(11, 1, Policy::RoundRobin))));
+    assert!(accepted(&register(
+        &mut server,
+        ms(0),
+        1,
+        "EchoPool",
+        element(11, 1, Policy::RoundRobin)
+    )));
     let answer = resolve(&mut server, 1, "EchoPool", Some(3));
     let Message::HandleResolutionResponse(r) = &answer else { panic!() };
     assert_eq!(r.pool_elements.len(), 1);
@@ -129,7 +139,8 @@ fn register_resolve_deregister() {
     // RSPLIB's PUs need the overall policy even for round robin (see convert.rs).
     assert_eq!(r.overall_policy, Some(Policy::RoundRobin));
 
-    let deregistration = Deregistration { pool_handle: handle("EchoPool"), pe_id: PoolElementId(11) };
+    let deregistration =
+        Deregistration { pool_handle: handle("EchoPool"), pe_id: PoolElementId(11) };
     send(&mut server, ms(1), 1, Message::Deregistration(deregistration));
     let got = replies(&mut server);
     assert!(matches!(&got[0].1, Message::DeregistrationResponse(d) if d.error.is_none()));
@@ -176,7 +187,10 @@ fn registration_rejections() {
 
     let mut udp = element(3, 1, Policy::RoundRobin);
     udp.user_transport = UserTransport::Udp { port: 7, address: peer(1).ip() };
-    assert_eq!(reject_cause(&register(&mut server, ms(0), 1, "P", udp)), ErrorCause::INCONSISTENT_TRANSPORT_TYPE);
+    assert_eq!(
+        reject_cause(&register(&mut server, ms(0), 1, "P", udp)),
+        ErrorCause::INCONSISTENT_TRANSPORT_TYPE
+    );
 
     let mut control = element(4, 1, Policy::RoundRobin);
     if let UserTransport::Sctp(s) = &mut control.user_transport {
@@ -187,7 +201,10 @@ fn registration_rejections() {
 
     let mut opaque = element(5, 1, Policy::RoundRobin);
     opaque.user_transport = UserTransport::Opaque(vec![1, 2, 3, 4]);
-    assert_eq!(reject_cause(&register(&mut server, ms(0), 1, "Q", opaque)), ErrorCause::INVALID_VALUES);
+    assert_eq!(
+        reject_cause(&register(&mut server, ms(0), 1, "Q", opaque)),
+        ErrorCause::INVALID_VALUES
+    );
 
     // Session 2 on another host tries to take over PE 1, which session 1 registered.
     let masquerade = register(&mut server, ms(0), 2, "P", element(1, 1, Policy::RoundRobin));
@@ -203,7 +220,8 @@ fn registration_rejections() {
     let mut full = Server::new(tiny);
     full.handle_up(1, peer(1));
     assert!(accepted(&register(&mut full, ms(0), 1, "P", element(1, 1, Policy::RoundRobin))));
-    let cause = reject_cause(&register(&mut full, ms(0), 1, "P", element(2, 1, Policy::RoundRobin)));
+    let cause =
+        reject_cause(&register(&mut full, ms(0), 1, "P", element(2, 1, Policy::RoundRobin)));
     assert_eq!(cause, ErrorCause::LACK_OF_RESOURCES);
 }
 
@@ -268,19 +286,24 @@ fn keep_alive_unanswered_removes() {
     assert_eq!(server.stats().keep_alive_timeouts, 1);
 }
 
-// Goal: Endpoint Unreachable (RFC 5352 §3.5): each report below MAX-BAD-PE-REPORT triggers a
-// point-to-point keep-alive with H=0; the third report removes the PE.
+// Goal: Endpoint Unreachable (RFC 5352 §3.5): each report up to MAX-BAD-PE-REPORT (3) triggers
+// a point-to-point keep-alive with H=0; the report that makes the counter exceed it (the
+// fourth) removes the PE.
+//= https://www.rfc-editor.org/rfc/rfc5352#section-3.5
+//= type=test
+//# If the counter exceeds the protocol threshold MAX-BAD-PE-REPORT, the ENRP server SHOULD
+//# remove the PE from its handlespace.
 #[test]
 fn unreachable_reports_remove_at_threshold() {
     let mut server = Server::new(config(0, 1));
     server.handle_up(1, peer(1));
     server.handle_up(9, peer(9));
     assert!(accepted(&register(&mut server, ms(0), 1, "P", element(1, 1, Policy::RoundRobin))));
-    for report in 1..=3 {
+    for report in 1..=4 {
         let u = EndpointUnreachable { pool_handle: handle("P"), pe_id: PoolElementId(1) };
         send(&mut server, ms(report), 9, Message::EndpointUnreachable(u));
         let got = replies(&mut server);
-        if report < 3 {
+        if report <= 3 {
             assert_eq!(got.len(), 1);
             assert_eq!(got[0].0, 1, "the probe goes to the PE's own association");
             assert!(matches!(&got[0].1, Message::EndpointKeepAlive(k) if !k.home));

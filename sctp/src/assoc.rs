@@ -394,17 +394,10 @@ impl Association {
             c.local_tag,
             c.local_tsn,
         );
-        let unacked = self
-            .tx
-            .iter()
-            .filter(|c| c.flags & data_flag::END != 0)
-            .count();
+        let unacked = self.tx.iter().filter(|c| c.flags & data_flag::END != 0).count();
         if unacked > 0 {
             // The peer lost its state: what it had not acknowledged is gone.
-            let e = Event::SendFailed {
-                assoc: self.handle,
-                messages: unacked as u32,
-            };
+            let e = Event::SendFailed { assoc: self.handle, messages: unacked as u32 };
             ctx.events.push(e);
         }
         self.recycle_buffers(ctx.pool);
@@ -525,10 +518,8 @@ impl Association {
     // ----- Receiving -----
 
     fn on_data(&mut self, ctx: &mut Ctx<'_>, c: Chunk<'_>) -> Flow {
-        if !matches!(
-            self.state,
-            State::Established | State::ShutdownPending | State::ShutdownSent
-        ) {
+        if !matches!(self.state, State::Established | State::ShutdownPending | State::ShutdownSent)
+        {
             return Flow::Continue;
         }
         let Ok((h, payload)) = DataHeader::parse(c.value) else {
@@ -579,14 +570,8 @@ impl Association {
         }
         let mut buf = ctx.pool.take(payload.len());
         buf.extend_from_slice(payload);
-        let chunk = RxChunk {
-            tsn: h.tsn,
-            stream: h.stream,
-            ssn: h.ssn,
-            ppid: h.ppid,
-            flags: c.flags,
-            buf,
-        };
+        let chunk =
+            RxChunk { tsn: h.tsn, stream: h.stream, ssn: h.ssn, ppid: h.ppid, flags: c.flags, buf };
         let base = self.rx_cum_tsn.wrapping_sub(1 << 30);
         let at = self
             .rx
@@ -800,9 +785,8 @@ impl Association {
                         break;
                     }
                 }
-                let in_gap = gaps
-                    .peek()
-                    .is_some_and(|&(s, e)| u32::from(s) <= off && off <= u32::from(e));
+                let in_gap =
+                    gaps.peek().is_some_and(|&(s, e)| u32::from(s) <= off && off <= u32::from(e));
                 if in_gap {
                     match c.state {
                         TxState::InFlight => {
@@ -1026,10 +1010,7 @@ impl Association {
 
     fn on_abort(&mut self, ctx: &mut Ctx<'_>, value: &[u8]) {
         for cause in wire::ParamIter::new(value).map_while(Result::ok) {
-            ctx.events.push(Event::PeerError {
-                assoc: self.handle,
-                cause: cause.ty,
-            });
+            ctx.events.push(Event::PeerError { assoc: self.handle, cause: cause.ty });
         }
         // In SHUTDOWN-ACK-SENT both sides have delivered and acknowledged everything; the peer
         // only forgot us early (a late duplicate of ours drew an out-of-the-blue ABORT after
@@ -1088,10 +1069,7 @@ impl Association {
 
     fn on_error(&mut self, ctx: &mut Ctx<'_>, now: Instant, value: &[u8]) -> Flow {
         for c in wire::ParamIter::new(value).map_while(Result::ok) {
-            ctx.events.push(Event::PeerError {
-                assoc: self.handle,
-                cause: c.ty,
-            });
+            ctx.events.push(Event::PeerError { assoc: self.handle, cause: c.ty });
             if c.ty == cause::STALE_COOKIE && self.state == State::CookieEchoed {
                 // §5.2.6: start over with a fresh INIT (we do not send Cookie Preservative).
                 self.state = State::CookieWait;
@@ -1116,20 +1094,13 @@ impl Association {
         data: &[u8],
     ) -> Result<(), crate::SendError> {
         use crate::SendError;
-        if !matches!(
-            self.state,
-            State::CookieWait | State::CookieEchoed | State::Established
-        ) {
+        if !matches!(self.state, State::CookieWait | State::CookieEchoed | State::Established) {
             return Err(SendError::Closed);
         }
         if data.is_empty() || data.len() > cfg.max_message_size as usize {
             return Err(SendError::TooLarge);
         }
-        let streams = if self.out_ssn.is_empty() {
-            cfg.num_ostreams
-        } else {
-            self.out_streams
-        };
+        let streams = if self.out_ssn.is_empty() { cfg.num_ostreams } else { self.out_streams };
         if stream >= streams {
             return Err(SendError::InvalidStream);
         }
@@ -1143,11 +1114,7 @@ impl Association {
         if self.out_ssn.is_empty() {
             self.out_ssn.resize(usize::from(cfg.num_ostreams), 0);
         }
-        let ssn = if unordered {
-            0
-        } else {
-            self.out_ssn[usize::from(stream)]
-        };
+        let ssn = if unordered { 0 } else { self.out_ssn[usize::from(stream)] };
         if !unordered {
             self.out_ssn[usize::from(stream)] = ssn.wrapping_add(1);
         }
@@ -1234,16 +1201,9 @@ impl Association {
         if self.state == State::Closed {
             return;
         }
-        let unsent = self
-            .tx
-            .iter()
-            .filter(|c| c.flags & data_flag::END != 0)
-            .count();
+        let unsent = self.tx.iter().filter(|c| c.flags & data_flag::END != 0).count();
         if unsent > 0 {
-            ctx.events.push(Event::SendFailed {
-                assoc: self.handle,
-                messages: unsent as u32,
-            });
+            ctx.events.push(Event::SendFailed { assoc: self.handle, messages: unsent as u32 });
         }
         self.state = State::Closed;
         self.timers = [None; TIMER_COUNT];
@@ -1407,12 +1367,7 @@ impl Association {
         if self.error_count > ctx.cfg.assoc_max_retrans {
             // §8.1: report and abort.
             if self.peer_tag != 0 {
-                let (r, l, p, t) = (
-                    self.remote,
-                    self.local_port,
-                    self.remote_port,
-                    self.peer_tag,
-                );
+                let (r, l, p, t) = (self.remote, self.local_port, self.remote_port, self.peer_tag);
                 ctx.responses.abort(r, l, p, t, 0);
             }
             self.close(ctx, Event::CommunicationLost(self.handle));
@@ -1446,10 +1401,7 @@ impl Association {
     }
 
     fn data_allowed(&self) -> bool {
-        matches!(
-            self.state,
-            State::Established | State::ShutdownPending | State::ShutdownReceived
-        )
+        matches!(self.state, State::Established | State::ShutdownPending | State::ShutdownReceived)
     }
 
     fn can_send_data(&self) -> bool {
@@ -1560,10 +1512,7 @@ impl Association {
     }
 
     fn established_like(&self) -> bool {
-        !matches!(
-            self.state,
-            State::CookieWait | State::CookieEchoed | State::Closed
-        )
+        !matches!(self.state, State::CookieWait | State::CookieEchoed | State::Closed)
     }
 
     /// A SACK with as many gap blocks as fit (§3.3.4, §6.2).
@@ -1782,10 +1731,7 @@ pub(crate) const REPORT_BYTES_MAX: usize = 128;
 
 impl Default for ReportBuf {
     fn default() -> Self {
-        ReportBuf {
-            bytes: [0; REPORT_BYTES_MAX],
-            len: 0,
-        }
+        ReportBuf { bytes: [0; REPORT_BYTES_MAX], len: 0 }
     }
 }
 

@@ -77,28 +77,16 @@ impl EndpointConfig {
 
     /// Panics on a configuration that cannot work (programmer error, checked at startup).
     pub(crate) fn validate(&self) {
-        assert!(
-            self.max_message_size >= MESSAGE_SIZE_MIN,
-            "max_message_size below 64 KiB"
-        );
-        assert!(
-            self.reassembly_bytes_max >= self.max_message_size,
-            "a message must fit"
-        );
-        assert!(
-            self.send_buffer_bytes_max >= self.max_message_size,
-            "a message must fit"
-        );
+        assert!(self.max_message_size >= MESSAGE_SIZE_MIN, "max_message_size below 64 KiB");
+        assert!(self.reassembly_bytes_max >= self.max_message_size, "a message must fit");
+        assert!(self.send_buffer_bytes_max >= self.max_message_size, "a message must fit");
         assert!(self.rwnd >= MTU_MIN as u32, "rwnd below one packet");
         assert!(self.mtu >= MTU_MIN && self.mtu as usize <= crate::wire::PACKET_BYTES_MAX);
         assert!(self.rto_min <= self.rto_initial && self.rto_initial <= self.rto_max);
         assert!(self.num_ostreams > 0 && self.max_instreams > 0);
         assert!(self.associations_max > 0 && self.associations_max <= crate::ASSOCIATIONS_LIMIT);
         assert!(self.responses_max > 0 && self.events_max > 0);
-        assert!(
-            self.delayed_ack <= Duration::from_millis(500),
-            "RFC 9260 §6.2: at most 500 ms"
-        );
+        assert!(self.delayed_ack <= Duration::from_millis(500), "RFC 9260 §6.2: at most 500 ms");
     }
 }
 

@@ -63,21 +63,10 @@ impl CookieState {
             n += b.len();
         };
         put(&self.created.0.to_be_bytes());
-        for v in [
-            self.local_tag,
-            self.peer_tag,
-            self.local_tsn,
-            self.peer_tsn,
-            self.peer_rwnd,
-        ] {
+        for v in [self.local_tag, self.peer_tag, self.local_tsn, self.peer_tsn, self.peer_rwnd] {
             put(&v.to_be_bytes());
         }
-        for v in [
-            self.out_streams,
-            self.in_streams,
-            self.local_port,
-            self.remote_port,
-        ] {
+        for v in [self.out_streams, self.in_streams, self.local_port, self.remote_port] {
             put(&v.to_be_bytes());
         }
         put(&self.local_tie_tag.to_be_bytes());
@@ -176,12 +165,7 @@ impl TagSource {
         let mut h = Sha256::new();
         h.update(b"sctp tag source");
         h.update(secret);
-        TagSource {
-            key: h.finalize().into(),
-            counter: 0,
-            block: [0; 32],
-            used: 32,
-        }
+        TagSource { key: h.finalize().into(), counter: 0, block: [0; 32], used: 32 }
     }
 
     /// The next value; never zero (a zero Initiate Tag is invalid).

@@ -205,10 +205,7 @@ impl Endpoint {
 
     /// Accept associations on `sctp_port`. At most `LISTEN_PORTS_MAX` ports.
     pub fn listen(&mut self, sctp_port: u16) {
-        assert!(
-            self.listening.len() < LISTEN_PORTS_MAX,
-            "listen ports are bounded"
-        );
+        assert!(self.listening.len() < LISTEN_PORTS_MAX, "listen ports are bounded");
         if !self.listening.contains(&sctp_port) {
             self.listening.push(sctp_port);
         }
@@ -375,18 +372,12 @@ impl Endpoint {
     /// Writes the next packet into `buf` (CRC32c set); `None` when nothing is pending.
     /// `buf` must hold at least `mtu` bytes (a programmer error otherwise).
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
-        assert!(
-            buf.len() >= usize::from(self.cfg.mtu),
-            "poll_transmit needs an mtu-sized buffer"
-        );
+        assert!(buf.len() >= usize::from(self.cfg.mtu), "poll_transmit needs an mtu-sized buffer");
         while let Some(r) = self.responses.queue.pop_front() {
             let len = usize::from(r.len);
             if len <= buf.len() {
                 buf[..len].copy_from_slice(&r.bytes[..len]);
-                return Some(Transmit {
-                    remote: r.remote,
-                    len,
-                });
+                return Some(Transmit { remote: r.remote, len });
             }
         }
         while let Some(h) = self.transmit_queue.pop_front() {
@@ -457,10 +448,7 @@ impl Endpoint {
             self.stats.packets_dropped += 1;
             return;
         }
-        let found = self
-            .by_addr
-            .get(&(remote.ip(), hdr.target_port, hdr.source_port))
-            .copied();
+        let found = self.by_addr.get(&(remote.ip(), hdr.target_port, hdr.source_port)).copied();
         match first.ty {
             ChunkType::INIT => {
                 // §6.10: INIT is alone in its packet; §8.5.1: with tag zero.
@@ -672,13 +660,7 @@ impl Endpoint {
             return;
         }
         if init.outbound_streams == 0 || init.inbound_streams == 0 {
-            self.responses.abort(
-                remote,
-                lport,
-                rport,
-                tag,
-                cause::INVALID_MANDATORY_PARAMETER,
-            );
+            self.responses.abort(remote, lport, rport, tag, cause::INVALID_MANDATORY_PARAMETER);
             return;
         }
         let mut addrs = [None; ADDRESSES_MAX];
@@ -686,8 +668,7 @@ impl Endpoint {
         match parse_init_params(init.params, &mut addrs, &mut report) {
             Ok(_) => {}
             Err(InitRefusal::HostName) => {
-                self.responses
-                    .abort(remote, lport, rport, tag, cause::UNRESOLVABLE_ADDRESS);
+                self.responses.abort(remote, lport, rport, tag, cause::UNRESOLVABLE_ADDRESS);
                 return;
             }
             Err(InitRefusal::Malformed) => {
@@ -796,8 +777,7 @@ impl Endpoint {
             let Some(h) =
                 self.insert(|cfg, h| Association::from_cookie(cfg, now, h, remote, local, &c))
             else {
-                self.responses
-                    .abort(remote, lport, rport, c.peer_tag, cause::OUT_OF_RESOURCE);
+                self.responses.abort(remote, lport, rport, c.peer_tag, cause::OUT_OF_RESOURCE);
                 return None;
             };
             self.by_addr.insert((remote.ip(), lport, rport), h);
@@ -929,11 +909,7 @@ pub(crate) struct EventQueue {
 
 impl EventQueue {
     fn new(max: usize) -> Self {
-        EventQueue {
-            queue: VecDeque::with_capacity(max.min(4096)),
-            max,
-            dropped: 0,
-        }
+        EventQueue { queue: VecDeque::with_capacity(max.min(4096)), max, dropped: 0 }
     }
 
     pub(crate) fn push(&mut self, e: Event) {
@@ -969,11 +945,7 @@ pub(crate) struct Responses {
 
 impl Responses {
     fn new(max: usize) -> Self {
-        Responses {
-            queue: VecDeque::with_capacity(max),
-            max,
-            dropped: 0,
-        }
+        Responses { queue: VecDeque::with_capacity(max), max, dropped: 0 }
     }
 
     /// Builds a packet with `body` as its chunks; false when the queue is full (the reply is
@@ -990,18 +962,9 @@ impl Responses {
             self.dropped += 1;
             return false;
         }
-        let mut r = Response {
-            remote,
-            len: 0,
-            bytes: [0; RESPONSE_BYTES_MAX],
-        };
+        let mut r = Response { remote, len: 0, bytes: [0; RESPONSE_BYTES_MAX] };
         let mut w = Writer::new(&mut r.bytes, RESPONSE_BYTES_MAX);
-        CommonHeader {
-            source_port: lport,
-            target_port: rport,
-            verification_tag: tag,
-        }
-        .emit(&mut w);
+        CommonHeader { source_port: lport, target_port: rport, verification_tag: tag }.emit(&mut w);
         body(&mut w);
         let n = w.len();
         wire::seal(&mut r.bytes[..n]);
@@ -1068,11 +1031,7 @@ impl BufferPool {
 
     /// An empty buffer with room for at least `len` bytes.
     pub(crate) fn take(&mut self, len: usize) -> Vec<u8> {
-        let from = if len <= self.small_capacity {
-            &mut self.small
-        } else {
-            &mut self.large
-        };
+        let from = if len <= self.small_capacity { &mut self.small } else { &mut self.large };
         match from.pop() {
             Some(mut v) => {
                 v.clear();

@@ -189,11 +189,7 @@ impl Net {
                 if self.is_silent(i) || self.rng.chance(self.faults.loss_per_mille) {
                     continue;
                 }
-                let copies = if self.rng.chance(self.faults.duplicate_per_mille) {
-                    2
-                } else {
-                    1
-                };
+                let copies = if self.rng.chance(self.faults.duplicate_per_mille) { 2 } else { 1 };
                 for _ in 0..copies {
                     let spread = self.faults.delay_max.saturating_sub(self.faults.delay_min);
                     let jitter = self.rng.below(spread.as_micros() as u64 + 1);
@@ -201,13 +197,7 @@ impl Net {
                     self.seq += 1;
                     let from = self.nodes[i].addr;
                     let bytes = buf[..t.len].to_vec();
-                    self.wire.push(Reverse(InFlight {
-                        at,
-                        seq: self.seq,
-                        to,
-                        from,
-                        bytes,
-                    }));
+                    self.wire.push(Reverse(InFlight { at, seq: self.seq, to, from, bytes }));
                 }
             }
         }
@@ -223,11 +213,7 @@ impl Net {
                         let ep = &mut n.endpoint;
                         let rx = &mut n.received;
                         while ep.read_message(h, |m, info| {
-                            rx.push(Received {
-                                assoc: h,
-                                info,
-                                data: m.to_vec(),
-                            })
+                            rx.push(Received { assoc: h, info, data: m.to_vec() })
                         }) {}
                     }
                 }
@@ -240,13 +226,11 @@ impl Net {
     pub fn read_all(&mut self, h: AssociationHandle, node: usize) {
         let n = &mut self.nodes[node];
         let rx = &mut n.received;
-        while n.endpoint.read_message(h, |m, info| {
-            rx.push(Received {
-                assoc: h,
-                info,
-                data: m.to_vec(),
-            })
-        }) {}
+        while n
+            .endpoint
+            .read_message(h, |m, info| rx.push(Received { assoc: h, info, data: m.to_vec() }))
+        {
+        }
     }
 
     /// One step: send, advance the clock to the next packet or timer (at most `max_advance`),
@@ -268,9 +252,7 @@ impl Net {
                 continue;
             }
             let local = self.nodes[p.to].addr;
-            self.nodes[p.to]
-                .endpoint
-                .handle_packet(self.now, p.from, local, &p.bytes);
+            self.nodes[p.to].endpoint.handle_packet(self.now, p.from, local, &p.bytes);
         }
         for n in &mut self.nodes {
             n.endpoint.handle_timeout(self.now);
@@ -290,10 +272,7 @@ impl Net {
         if !done(self) {
             for (i, n) in self.nodes.iter().enumerate() {
                 let tail = &n.events[n.events.len().saturating_sub(8)..];
-                println!(
-                    "node {i}: received {}, last events {tail:?}",
-                    n.received.len()
-                );
+                println!("node {i}: received {}, last events {tail:?}", n.received.len());
             }
             panic!("step cap {steps_max} reached at {:?}", self.now);
         }
@@ -311,11 +290,7 @@ impl Net {
 
     /// When node `i` first raised an event matching `f`.
     pub fn event_time(&self, i: usize, f: impl Fn(&Event) -> bool) -> Option<Instant> {
-        self.nodes[i]
-            .events
-            .iter()
-            .find(|(_, e)| f(e))
-            .map(|(t, _)| *t)
+        self.nodes[i].events.iter().find(|(_, e)| f(e)).map(|(t, _)| *t)
     }
 }
 

@@ -88,10 +88,7 @@ impl UnknownAction {
 
     /// True when the sender learns about the unknown TLV.
     pub fn reports(self) -> bool {
-        matches!(
-            self,
-            UnknownAction::StopAndReport | UnknownAction::SkipAndReport
-        )
+        matches!(self, UnknownAction::StopAndReport | UnknownAction::SkipAndReport)
     }
 }
 
@@ -192,10 +189,7 @@ impl CommonHeader {
     /// Reads the header; the checksum is checked separately by [`checksum_ok`].
     pub fn parse(packet: &[u8]) -> Result<Self, DecodeError> {
         if packet.len() < HEADER_LEN {
-            return Err(DecodeError::Truncated {
-                field: "CommonHeader",
-                offset: 0,
-            });
+            return Err(DecodeError::Truncated { field: "CommonHeader", offset: 0 });
         }
         Ok(CommonHeader {
             source_port: be16(packet, 0),
@@ -262,10 +256,7 @@ impl<'a> ChunkIter<'a> {
     /// Walks `packet[HEADER_LEN..]`.
     pub fn new(packet: &'a [u8]) -> Self {
         let rest = packet.get(HEADER_LEN..).unwrap_or(&[]);
-        ChunkIter {
-            rest,
-            offset: HEADER_LEN,
-        }
+        ChunkIter { rest, offset: HEADER_LEN }
     }
 }
 
@@ -283,12 +274,7 @@ impl<'a> Iterator for ChunkIter<'a> {
         };
         self.rest = &self.rest[advance..];
         self.offset += advance;
-        Some(Ok(Chunk {
-            ty: ChunkType(tlv[0]),
-            flags: tlv[1],
-            value: &tlv[4..],
-            raw: tlv,
-        }))
+        Some(Ok(Chunk { ty: ChunkType(tlv[0]), flags: tlv[1], value: &tlv[4..], raw: tlv }))
     }
 }
 
@@ -312,10 +298,7 @@ pub struct ParamIter<'a> {
 impl<'a> ParamIter<'a> {
     /// Walks `bytes` as consecutive TLVs.
     pub fn new(bytes: &'a [u8]) -> Self {
-        ParamIter {
-            rest: bytes,
-            offset: 0,
-        }
+        ParamIter { rest: bytes, offset: 0 }
     }
 }
 
@@ -333,11 +316,7 @@ impl<'a> Iterator for ParamIter<'a> {
         };
         self.rest = &self.rest[advance..];
         self.offset += advance;
-        Some(Ok(Param {
-            ty: be16(tlv, 0),
-            value: &tlv[4..],
-            raw: tlv,
-        }))
+        Some(Ok(Param { ty: be16(tlv, 0), value: &tlv[4..], raw: tlv }))
     }
 }
 
@@ -386,10 +365,7 @@ impl<'a> Init<'a> {
     /// Parses a chunk value. Zero tags and zero stream counts are invalid (§3.3.2).
     pub fn parse(value: &'a [u8]) -> Result<Self, DecodeError> {
         if value.len() < Self::FIXED_LEN {
-            return Err(DecodeError::Truncated {
-                field: "Init",
-                offset: 0,
-            });
+            return Err(DecodeError::Truncated { field: "Init", offset: 0 });
         }
         Ok(Init {
             initiate_tag: be32(value, 0),
@@ -428,10 +404,7 @@ impl DataHeader {
     /// Parses a DATA chunk value into its header and user data.
     pub fn parse(value: &[u8]) -> Result<(Self, &[u8]), DecodeError> {
         if value.len() < 12 {
-            return Err(DecodeError::Truncated {
-                field: "Data",
-                offset: 0,
-            });
+            return Err(DecodeError::Truncated { field: "Data", offset: 0 });
         }
         let h = DataHeader {
             tsn: be32(value, 0),
@@ -457,19 +430,13 @@ impl<'a> Sack<'a> {
     /// Parses a SACK value; the declared block counts must fit inside it.
     pub fn parse(value: &'a [u8]) -> Result<Self, DecodeError> {
         if value.len() < 12 {
-            return Err(DecodeError::Truncated {
-                field: "Sack",
-                offset: 0,
-            });
+            return Err(DecodeError::Truncated { field: "Sack", offset: 0 });
         }
         let gap_count = usize::from(be16(value, 8));
         let dup_count = usize::from(be16(value, 10));
         let need = 12 + gap_count * 4 + dup_count * 4;
         if need > value.len() {
-            return Err(DecodeError::BadLength {
-                field: "SackBlocks",
-                offset: 8,
-            });
+            return Err(DecodeError::BadLength { field: "SackBlocks", offset: 8 });
         }
         Ok(Sack {
             cum_tsn_ack: be32(value, 0),
@@ -531,10 +498,7 @@ impl<'a> Writer<'a> {
 
     /// Appends bytes.
     pub fn put_slice(&mut self, v: &[u8]) {
-        assert!(
-            v.len() <= self.room(),
-            "Writer overflow: caller did not check room"
-        );
+        assert!(v.len() <= self.room(), "Writer overflow: caller did not check room");
         self.buf[self.len..self.len + v.len()].copy_from_slice(v);
         self.len += v.len();
     }
@@ -604,18 +568,9 @@ mod tests {
     #[test]
     fn unknown_action_all_four() {
         assert_eq!(UnknownAction::from_top_bits(0x3f >> 6), UnknownAction::Stop);
-        assert_eq!(
-            UnknownAction::from_top_bits(0x40 >> 6),
-            UnknownAction::StopAndReport
-        );
-        assert_eq!(
-            UnknownAction::from_top_bits(0x8000 >> 14),
-            UnknownAction::Skip
-        );
-        assert_eq!(
-            UnknownAction::from_top_bits(0xc000 >> 14),
-            UnknownAction::SkipAndReport
-        );
+        assert_eq!(UnknownAction::from_top_bits(0x40 >> 6), UnknownAction::StopAndReport);
+        assert_eq!(UnknownAction::from_top_bits(0x8000 >> 14), UnknownAction::Skip);
+        assert_eq!(UnknownAction::from_top_bits(0xc000 >> 14), UnknownAction::SkipAndReport);
         assert!(!UnknownAction::Stop.skips() && !UnknownAction::Stop.reports());
         assert!(UnknownAction::SkipAndReport.skips() && UnknownAction::SkipAndReport.reports());
     }

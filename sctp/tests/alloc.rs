@@ -121,9 +121,7 @@ fn steady_state_request_response_allocates_nothing() {
         pump(now, &mut b, addr(2), &mut a, addr(1), &mut buf);
     }
     assert_eq!(a.poll_event(), Some(Event::Connected(ha)));
-    let Some(Event::Connected(hb)) = b.poll_event() else {
-        panic!("B connected")
-    };
+    let Some(Event::Connected(hb)) = b.poll_event() else { panic!("B connected") };
     let req = vec![0x5a; 200];
     let resp = vec![0xa5; 3000]; // three fragments
     for _ in 0..2_000 {
@@ -135,14 +133,8 @@ fn steady_state_request_response_allocates_nothing() {
         round_trip(&mut now, &mut a, &mut b, ha, hb, &req, &resp, &mut buf);
     }
     let counted = allocations() - before; // read before println!, which allocates
-    println!(
-        "both endpoints, CPU per pair: {:?}",
-        started.elapsed() / 10_000
-    );
-    println!(
-        "allocations per request/response pair: {}",
-        counted as f64 / 10_000.0
-    );
+    println!("both endpoints, CPU per pair: {:?}", started.elapsed() / 10_000);
+    println!("allocations per request/response pair: {}", counted as f64 / 10_000.0);
     assert_eq!(counted, 0, "zero allocations on the steady-state path");
 }
 
@@ -160,12 +152,7 @@ fn init_flood_memory_is_bounded() {
         init[..4].copy_from_slice(&(rng.next_u64() as u32 | 1).to_be_bytes());
         init[4..8].copy_from_slice(&65_535u32.to_be_bytes());
         init[8..12].copy_from_slice(&[0, 10, 0, 10]);
-        packets.push(craft_packet(
-            rng.below(60_000) as u16 + 1,
-            5000,
-            0,
-            &[(1, 0, &init)],
-        ));
+        packets.push(craft_packet(rng.below(60_000) as u16 + 1, 5000, 0, &[(1, 0, &init)]));
     }
     let live_before = live_bytes();
     for i in 0..100_000u32 {

@@ -55,10 +55,7 @@ fn pair_with(
     b.listen(PORT_B);
     net.add(b, addr(2));
     let now = net.now;
-    let ha = net.nodes[A]
-        .endpoint
-        .connect(now, addr(2), PORT_A, PORT_B)
-        .unwrap();
+    let ha = net.nodes[A].endpoint.connect(now, addr(2), PORT_A, PORT_B).unwrap();
     net.run_until(20_000, |n| {
         n.has_event(A, |e| *e == Event::Connected(ha))
             && n.has_event(B, |e| matches!(e, Event::Connected(_)))
@@ -122,14 +119,7 @@ fn exchange(
         let len = 12 + rng.below(size_max as u64 - 11) as usize;
         let seq = next_seq.entry((from, stream, unordered)).or_insert(0);
         let assoc = if from == A { ha } else { hb };
-        plans.push(Plan {
-            from,
-            assoc,
-            stream,
-            seq: *seq,
-            unordered,
-            len,
-        });
+        plans.push(Plan { from, assoc, stream, seq: *seq, unordered, len });
         *seq += 1;
     }
     let mut i = 0;
@@ -139,10 +129,7 @@ fn exchange(
         let m = message(p.from as u8, p.stream, p.seq, p.unordered, p.len);
         let now = net.now;
         let ppid = if p.stream % 2 == 0 { 11 } else { 12 };
-        match net.nodes[p.from]
-            .endpoint
-            .send(now, p.assoc, p.stream, ppid, p.unordered, &m)
-        {
+        match net.nodes[p.from].endpoint.send(now, p.assoc, p.stream, ppid, p.unordered, &m) {
             Ok(()) => i += 1,
             Err(SendError::Full) => net.step(),
             Err(e) => panic!("send failed: {e:?}"),
@@ -151,9 +138,7 @@ fn exchange(
         assert!(guard < steps, "send loop step cap");
     }
     let expected = plans.len();
-    net.run_until(steps, |n| {
-        n.nodes[A].received.len() + n.nodes[B].received.len() >= expected
-    });
+    net.run_until(steps, |n| n.nodes[A].received.len() + n.nodes[B].received.len() >= expected);
     check_delivery(net, &plans);
 }
 
@@ -163,11 +148,7 @@ fn check_delivery(net: &Net, plans: &[Plan]) {
         let from = 1 - to;
         let sent: Vec<&Plan> = plans.iter().filter(|p| p.from == from).collect();
         let got = &net.nodes[to].received;
-        assert_eq!(
-            got.len(),
-            sent.len(),
-            "node {to}: every message exactly once"
-        );
+        assert_eq!(got.len(), sent.len(), "node {to}: every message exactly once");
         let mut seen = HashSet::new();
         let mut last: HashMap<u16, u32> = HashMap::new();
         for r in got {
@@ -180,11 +161,7 @@ fn check_delivery(net: &Net, plans: &[Plan]) {
             assert_eq!(r.info.stream, stream);
             assert_eq!(r.info.unordered, unordered);
             assert_eq!(r.info.ppid, if stream % 2 == 0 { 11 } else { 12 });
-            assert_eq!(
-                d,
-                &message(from as u8, stream, seq, unordered, len),
-                "bytes intact"
-            );
+            assert_eq!(d, &message(from as u8, stream, seq, unordered, len), "bytes intact");
             assert!(seen.insert((stream, unordered, seq)), "duplicate delivery");
             if !unordered {
                 let expect = last.get(&stream).map_or(0, |s| s + 1);
@@ -243,11 +220,7 @@ fn survives_twenty_percent_loss() {
             delay_min: Duration::from_millis(2),
             delay_max: Duration::from_millis(30),
         };
-        let cfg = EndpointConfig {
-            assoc_max_retrans: 20,
-            path_max_retrans: 20,
-            ..fast_config()
-        };
+        let cfg = EndpointConfig { assoc_max_retrans: 20, path_max_retrans: 20, ..fast_config() };
         let (mut net, ha, hb) = pair(seed, faults, cfg);
         exchange(&mut net, ha, hb, 150, 5000, 400_000);
         for n in [A, B] {
@@ -265,20 +238,14 @@ fn survives_twenty_percent_loss() {
 #[test]
 fn max_size_messages_both_ways() {
     for seed in seeds(&[0x64]) {
-        let faults = Faults {
-            loss_per_mille: 50,
-            ..Faults::default()
-        };
+        let faults = Faults { loss_per_mille: 50, ..Faults::default() };
         let (mut net, ha, hb) = pair(seed, faults, fast_config());
         let max = net.nodes[A].endpoint.config().max_message_size as usize;
         for (from, h) in [(A, ha), (B, hb)] {
             for seq in 0..3 {
                 let m = message(from as u8, 0, seq, false, max);
                 let now = net.now;
-                net.nodes[from]
-                    .endpoint
-                    .send(now, h, 0, 11, false, &m)
-                    .unwrap();
+                net.nodes[from].endpoint.send(now, h, 0, 11, false, &m).unwrap();
             }
             let big = vec![0u8; max + 1];
             let now = net.now;
@@ -321,10 +288,7 @@ fn silence_run(seed: u64, heal: Option<Duration>, end: Duration) -> (Net, Instan
     };
     // B sends no heartbeats of its own, so only A's detection is measured (B would otherwise
     // detect the outage too and abort after it heals).
-    let quiet = EndpointConfig {
-        hb_interval: Duration::ZERO,
-        ..silent_config()
-    };
+    let quiet = EndpointConfig { hb_interval: Duration::ZERO, ..silent_config() };
     let (mut net, _ha, _hb) = pair_with(seed, faults, silent_config(), quiet);
     // Let a few heartbeats go through, then silence B.
     let t_silent = net.now + Duration::from_millis(3_700);
@@ -344,39 +308,21 @@ fn failure_detection_boundary() {
     let bound = cfg.failure_detection_bound();
     let period = cfg.rto_max + cfg.hb_interval;
     let (net, t_silent) = silence_run(7, None, bound + Duration::from_secs(1));
-    let lost = net
-        .event_time(A, |e| matches!(e, Event::CommunicationLost(_)))
-        .expect("silence detected");
+    let lost =
+        net.event_time(A, |e| matches!(e, Event::CommunicationLost(_))).expect("silence detected");
     let took = lost - t_silent;
     println!("detected after {took:?}, bound {bound:?}");
     assert!(took <= bound, "within bound");
-    assert!(
-        took >= cfg.hb_interval * (cfg.assoc_max_retrans + 1),
-        "not too early"
-    );
+    assert!(took >= cfg.hb_interval * (cfg.assoc_max_retrans + 1), "not too early");
     assert!(net.has_event(A, |e| matches!(e, Event::PathInactive(_))));
     // The last heartbeat before the loss went out one period before it and reaches B one
     // one-way delay (10 ms) later: B must hear it for the association to survive.
     let last_heartbeat = lost - period - t_silent + Duration::from_millis(10);
     let margin = Duration::from_millis(1);
-    let (net, _) = silence_run(
-        7,
-        Some(last_heartbeat - margin),
-        bound + Duration::from_secs(2),
-    );
-    assert!(
-        !net.has_event(A, |e| matches!(e, Event::CommunicationLost(_))),
-        "just within: up"
-    );
-    let (net, _) = silence_run(
-        7,
-        Some(last_heartbeat + margin),
-        bound + Duration::from_secs(2),
-    );
-    assert!(
-        net.has_event(A, |e| matches!(e, Event::CommunicationLost(_))),
-        "just past: lost"
-    );
+    let (net, _) = silence_run(7, Some(last_heartbeat - margin), bound + Duration::from_secs(2));
+    assert!(!net.has_event(A, |e| matches!(e, Event::CommunicationLost(_))), "just within: up");
+    let (net, _) = silence_run(7, Some(last_heartbeat + margin), bound + Duration::from_secs(2));
+    assert!(net.has_event(A, |e| matches!(e, Event::CommunicationLost(_))), "just past: lost");
 }
 
 // Goal: ABORT from A reaches B as CommunicationLost with the "User-Initiated Abort" cause, and
@@ -389,9 +335,7 @@ fn abort_both_ways() {
         let now = net.now;
         // Unsent data on the aborting side is reported as failed.
         net.nodes[who].endpoint.abort(now, h);
-        net.run_until(1000, |n| {
-            n.has_event(other, |e| matches!(e, Event::CommunicationLost(_)))
-        });
+        net.run_until(1000, |n| n.has_event(other, |e| matches!(e, Event::CommunicationLost(_))));
         assert!(net.has_event(who, |e| *e == Event::Closed(h)));
         assert!(net.has_event(other, |e| matches!(e, Event::PeerError { cause: 12, .. })));
         assert_eq!(net.nodes[A].endpoint.association_count(), 0);
@@ -418,14 +362,8 @@ fn init_collision() {
             net.add(ep, addr(i));
         }
         let now = net.now;
-        let ha = net.nodes[A]
-            .endpoint
-            .connect(now, addr(2), PORT_A, PORT_B)
-            .unwrap();
-        let hb = net.nodes[B]
-            .endpoint
-            .connect(now, addr(1), PORT_B, PORT_A)
-            .unwrap();
+        let ha = net.nodes[A].endpoint.connect(now, addr(2), PORT_A, PORT_B).unwrap();
+        let hb = net.nodes[B].endpoint.connect(now, addr(1), PORT_B, PORT_A).unwrap();
         net.run_until(20_000, |n| {
             n.has_event(A, |e| *e == Event::Connected(ha))
                 && n.has_event(B, |e| *e == Event::Connected(hb))
@@ -451,10 +389,7 @@ fn peer_restart() {
         net.nodes[n].events.clear();
     }
     let now = net.now;
-    let ha = net.nodes[A]
-        .endpoint
-        .connect(now, addr(2), PORT_A, PORT_B)
-        .unwrap();
+    let ha = net.nodes[A].endpoint.connect(now, addr(2), PORT_A, PORT_B).unwrap();
     net.run_until(20_000, |n| {
         n.nodes[A].endpoint.association_count() == 1
             && n.has_event(A, |e| *e == Event::Connected(ha))
@@ -496,10 +431,7 @@ fn init_flood_creates_nothing() {
     net.add(Endpoint::new(fast_config(), [1; 32]), addr(1));
     net.add(b, addr(2));
     let now = net.now;
-    let ha = net.nodes[A]
-        .endpoint
-        .connect(now, addr(2), PORT_A, PORT_B)
-        .unwrap();
+    let ha = net.nodes[A].endpoint.connect(now, addr(2), PORT_A, PORT_B).unwrap();
     net.run_until(20_000, |n| n.has_event(A, |e| *e == Event::Connected(ha)));
 }
 
@@ -526,10 +458,7 @@ fn cookie_forged_or_stale() {
     let forged = craft_packet(PORT_A, PORT_B, tag, &[(10, 0, &cookie)]);
     b.handle_packet(now, addr(1), addr(2), &forged);
     assert_eq!(b.association_count(), 0);
-    assert!(
-        b.poll_transmit(now, &mut buf).is_none(),
-        "no reply to a forged cookie"
-    );
+    assert!(b.poll_transmit(now, &mut buf).is_none(), "no reply to a forged cookie");
     // Stale: the genuine cookie, one microsecond past its lifetime.
     let late = Instant(now.0 + b.config().cookie_lifetime.as_micros() as u64 + 1);
     b.handle_packet(late, addr(1), addr(2), &echo);
@@ -553,16 +482,11 @@ fn out_of_the_blue() {
     let mut buf = [0u8; 2048];
     let mut reply = |b: &mut Endpoint, p: Vec<u8>| {
         b.handle_packet(now, addr(1), addr(2), &p);
-        b.poll_transmit(now, &mut buf)
-            .map(|t| dissect(&buf[..t.len]))
+        b.poll_transmit(now, &mut buf).map(|t| dissect(&buf[..t.len]))
     };
     // (8) DATA: ABORT with the T bit and the packet's tag reflected.
     let data = [0u8, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 11, 1, 2, 3, 4];
-    let r = reply(
-        &mut b,
-        craft_packet(PORT_A, PORT_B, 0xabcd, &[(0, 3, &data)]),
-    )
-    .unwrap();
+    let r = reply(&mut b, craft_packet(PORT_A, PORT_B, 0xabcd, &[(0, 3, &data)])).unwrap();
     assert_eq!(r.0, 0xabcd);
     assert_eq!((r.1[0].0, r.1[0].1), (6, 1));
     // (2) ABORT: silence.
@@ -591,32 +515,19 @@ fn out_of_the_blue() {
 // established association; whether a HEARTBEAT ACK and an ERROR come back tells the action.
 #[test]
 fn unknown_chunk_bits() {
-    for (ty, processed, reported) in [
-        (0x3fu8, false, false),
-        (0x7f, false, true),
-        (0xbf, true, false),
-        (0xff, true, true),
-    ] {
+    for (ty, processed, reported) in
+        [(0x3fu8, false, false), (0x7f, false, true), (0xbf, true, false), (0xff, true, true)]
+    {
         let (mut net, _ha, _hb) = pair(4, Faults::default(), fast_config());
         // Learn B's tag from a packet A sends.
         let mut buf = [0u8; 2048];
         let now = net.now;
-        net.nodes[A]
-            .endpoint
-            .send(now, _ha, 0, 11, false, b"x")
-            .unwrap();
+        net.nodes[A].endpoint.send(now, _ha, 0, 11, false, b"x").unwrap();
         let t = net.nodes[A].endpoint.poll_transmit(now, &mut buf).unwrap();
         let (tag_b, _) = dissect(&buf[..t.len]);
         let hb_info = [0u8, 1, 0, 8, 9, 9, 9, 9];
-        let p = craft_packet(
-            PORT_A,
-            PORT_B,
-            tag_b,
-            &[(ty, 0, &[1, 2, 3]), (4, 0, &hb_info)],
-        );
-        net.nodes[B]
-            .endpoint
-            .handle_packet(now, addr(1), addr(2), &p);
+        let p = craft_packet(PORT_A, PORT_B, tag_b, &[(ty, 0, &[1, 2, 3]), (4, 0, &hb_info)]);
+        net.nodes[B].endpoint.handle_packet(now, addr(1), addr(2), &p);
         let mut saw_ack = false;
         let mut saw_error = false;
         while let Some(t) = net.nodes[B].endpoint.poll_transmit(now, &mut buf) {
@@ -625,17 +536,12 @@ fn unknown_chunk_bits() {
                 saw_ack |= *cty == 5 && v[..] == hb_info[..];
                 saw_error |= *cty == 9 && v[..2] == [0, 6];
             }
-            net.nodes[A]
-                .endpoint
-                .handle_packet(now, addr(2), addr(1), &buf[..t.len]);
+            net.nodes[A].endpoint.handle_packet(now, addr(2), addr(1), &buf[..t.len]);
         }
         assert_eq!(saw_ack, processed, "type {ty:#x}");
         assert_eq!(saw_error, reported, "type {ty:#x}");
         net.step();
-        assert_eq!(
-            net.has_event(A, |e| matches!(e, Event::PeerError { cause: 6, .. })),
-            reported
-        );
+        assert_eq!(net.has_event(A, |e| matches!(e, Event::PeerError { cause: 6, .. })), reported);
     }
 }
 
@@ -647,9 +553,7 @@ fn linux_style_init_and_peer_addresses() {
     let mut b = Endpoint::new(fast_config(), [2; 32]);
     b.listen(PORT_B);
     let now = Instant(5);
-    let mut init = vec![
-        0u8, 0, 0x43, 0x21, 0, 1, 0, 0, 0, 10, 0xff, 0xff, 0, 0, 0, 7,
-    ];
+    let mut init = vec![0u8, 0, 0x43, 0x21, 0, 1, 0, 0, 0, 10, 0xff, 0xff, 0, 0, 0, 7];
     let params: [&[u8]; 6] = [
         &[0, 5, 0, 8, 10, 0, 0, 1],
         &[0, 5, 0, 8, 172, 16, 0, 1],
@@ -688,14 +592,9 @@ fn linux_style_init_and_peer_addresses() {
     assert_eq!(unrecognized, vec![0xc000]);
     let echo = craft_packet(PORT_A, PORT_B, local_tag, &[(10, 0, &cookie.unwrap())]);
     b.handle_packet(now, addr(1), addr(2), &echo);
-    let Some(Event::Connected(h)) = b.poll_event() else {
-        panic!("connected")
-    };
-    let want: Vec<core::net::IpAddr> = vec![
-        addr(1).ip(),
-        "10.0.0.1".parse().unwrap(),
-        "172.16.0.1".parse().unwrap(),
-    ];
+    let Some(Event::Connected(h)) = b.poll_event() else { panic!("connected") };
+    let want: Vec<core::net::IpAddr> =
+        vec![addr(1).ip(), "10.0.0.1".parse().unwrap(), "172.16.0.1".parse().unwrap()];
     let got = b.remote_addresses(h);
     assert_eq!(got[0], want[0]);
     assert!(got.contains(&want[2]));
@@ -767,23 +666,14 @@ fn send_before_connected() {
     b.listen(PORT_B);
     net.add(b, addr(2));
     let now = net.now;
-    let ha = net.nodes[A]
-        .endpoint
-        .connect(now, addr(2), PORT_A, PORT_B)
-        .unwrap();
+    let ha = net.nodes[A].endpoint.connect(now, addr(2), PORT_A, PORT_B).unwrap();
     for seq in 0..3 {
-        net.nodes[A]
-            .endpoint
-            .send(now, ha, 1, 11, false, &message(0, 1, seq, false, 100))
-            .unwrap();
+        net.nodes[A].endpoint.send(now, ha, 1, 11, false, &message(0, 1, seq, false, 100)).unwrap();
     }
     net.run_until(1000, |n| n.has_event(A, |e| *e == Event::Connected(ha)));
     for seq in 3..6 {
         let now = net.now;
-        net.nodes[A]
-            .endpoint
-            .send(now, ha, 1, 11, false, &message(0, 1, seq, false, 100))
-            .unwrap();
+        net.nodes[A].endpoint.send(now, ha, 1, 11, false, &message(0, 1, seq, false, 100)).unwrap();
     }
     net.run_until(1000, |n| n.nodes[B].received.len() == 6);
     for (seq, r) in net.nodes[B].received.iter().enumerate() {
@@ -808,11 +698,8 @@ fn loss_sweep_snapshot() {
                 delay_min: Duration::from_millis(5),
                 delay_max: Duration::from_millis(15),
             };
-            let cfg = EndpointConfig {
-                assoc_max_retrans: 30,
-                path_max_retrans: 30,
-                ..fast_config()
-            };
+            let cfg =
+                EndpointConfig { assoc_max_retrans: 30, path_max_retrans: 30, ..fast_config() };
             let (mut net, ha, hb) = pair(0x5eed, faults, cfg);
             let start = net.now;
             let packets_before = net.packets_sent;
@@ -831,18 +718,12 @@ fn loss_sweep_snapshot() {
         }
     }
     println!("{table}");
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/snapshots/loss_sweep.txt"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/loss_sweep.txt");
     if std::env::var_os("SCTP_UPDATE_SNAPSHOTS").is_some() || !std::path::Path::new(path).exists() {
         std::fs::write(path, &table).unwrap();
     }
     let committed = std::fs::read_to_string(path).unwrap();
-    assert_eq!(
-        committed, table,
-        "behaviour changed: review, then SCTP_UPDATE_SNAPSHOTS=1"
-    );
+    assert_eq!(committed, table, "behaviour changed: review, then SCTP_UPDATE_SNAPSHOTS=1");
 }
 
 // Goal: tiny messages cannot make a receiver hold unbounded buffers: with B not reading, A's
@@ -855,10 +736,7 @@ fn tiny_messages_bounded_by_count() {
     let mut sent = 0u32;
     while net.now.0 < 12_000_000 {
         let now = net.now;
-        match net.nodes[A]
-            .endpoint
-            .send(now, ha, 2, 11, false, &message(0, 2, sent, false, 16))
-        {
+        match net.nodes[A].endpoint.send(now, ha, 2, 11, false, &message(0, 2, sent, false, 16)) {
             Ok(()) => sent += 1,
             Err(SendError::Full) => net.step(),
             Err(e) => panic!("{e:?}"),
@@ -894,10 +772,7 @@ fn many_clients_one_server() {
         .map(|i| {
             let c = net.add(Endpoint::new(fast_config(), [i; 32]), addr(i));
             let now = net.now;
-            let h = net.nodes[c]
-                .endpoint
-                .connect(now, addr(100), PORT_A, PORT_B)
-                .unwrap();
+            let h = net.nodes[c].endpoint.connect(now, addr(100), PORT_A, PORT_B).unwrap();
             (c, h)
         })
         .collect();
@@ -905,18 +780,11 @@ fn many_clients_one_server() {
         for &(c, h) in &clients {
             let now = net.now;
             let m = message(c as u8, 0, seq, false, 100 + 40 * seq as usize);
-            net.nodes[c]
-                .endpoint
-                .send(now, h, 0, 11, false, &m)
-                .unwrap();
+            net.nodes[c].endpoint.send(now, h, 0, 11, false, &m).unwrap();
         }
     }
     let mut echoed = 0;
-    let done = |n: &Net| {
-        clients
-            .iter()
-            .all(|&(c, _)| n.nodes[c].received.len() == 30)
-    };
+    let done = |n: &Net| clients.iter().all(|&(c, _)| n.nodes[c].received.len() == 30);
     for _ in 0..200_000 {
         if done(&net) {
             break;
@@ -925,8 +793,7 @@ fn many_clients_one_server() {
             let r = net.nodes[s].received[echoed].clone();
             let now = net.now;
             let ep = &mut net.nodes[s].endpoint;
-            ep.send(now, r.assoc, r.info.stream, r.info.ppid, false, &r.data)
-                .unwrap();
+            ep.send(now, r.assoc, r.info.stream, r.info.ppid, false, &r.data).unwrap();
             echoed += 1;
         }
         net.step();
@@ -935,10 +802,7 @@ fn many_clients_one_server() {
     assert_eq!(net.nodes[s].endpoint.association_count(), 10);
     for &(c, _) in &clients {
         for (seq, r) in net.nodes[c].received.iter().enumerate() {
-            assert_eq!(
-                r.data,
-                message(c as u8, 0, seq as u32, false, 100 + 40 * seq)
-            );
+            assert_eq!(r.data, message(c as u8, 0, seq as u32, false, 100 + 40 * seq));
         }
     }
 }
@@ -983,11 +847,7 @@ fn mutated_packets_never_panic() {
             }
         }
         sctp::wire::seal(&mut p);
-        let (to, from) = if i % 2 == 0 {
-            (B, addr(1))
-        } else {
-            (A, addr(2))
-        };
+        let (to, from) = if i % 2 == 0 { (B, addr(1)) } else { (A, addr(2)) };
         let local = net.nodes[to].addr;
         let now = net.now;
         net.nodes[to].endpoint.handle_packet(now, from, local, &p);
@@ -1010,10 +870,7 @@ fn mutated_packets_never_panic() {
 #[test]
 #[ignore]
 fn soak() {
-    let count: u64 = std::env::var("SCTP_SOAK")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(300);
+    let count: u64 = std::env::var("SCTP_SOAK").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
     let list: Vec<u64> = match std::env::var("SCTP_SEED") {
         Ok(_) => seeds(&[]),
         Err(_) => (0..count).map(|i| 0x50a6_0000 + i).collect(),
@@ -1044,14 +901,8 @@ fn soak() {
                 net.add(ep, addr(i));
             }
             let now = net.now;
-            let ha = net.nodes[A]
-                .endpoint
-                .connect(now, addr(2), PORT_A, PORT_B)
-                .unwrap();
-            let hb = net.nodes[B]
-                .endpoint
-                .connect(now, addr(1), PORT_B, PORT_A)
-                .unwrap();
+            let ha = net.nodes[A].endpoint.connect(now, addr(2), PORT_A, PORT_B).unwrap();
+            let hb = net.nodes[B].endpoint.connect(now, addr(1), PORT_B, PORT_A).unwrap();
             net.run_until(50_000, |n| {
                 n.has_event(A, |e| *e == Event::Connected(ha))
                     && n.has_event(B, |e| *e == Event::Connected(hb))
@@ -1061,14 +912,7 @@ fn soak() {
             pair(seed, faults, cfg)
         };
         let size_max = [200, 2000, 20_000][rng.below(3) as usize];
-        exchange(
-            &mut net,
-            ha,
-            hb,
-            10 + rng.below(60) as u32,
-            size_max,
-            1_000_000,
-        );
+        exchange(&mut net, ha, hb, 10 + rng.below(60) as u32, size_max, 1_000_000);
         if rng.chance(500) {
             shut_down(&mut net, A, ha);
         } else {

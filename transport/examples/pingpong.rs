@@ -41,9 +41,7 @@ fn raw_udp(pairs: u32, window: u32) -> f64 {
             sent += 1;
         }
         client.submit_and_wait(Some(Duration::ZERO)).unwrap();
-        server
-            .submit_and_wait(Some(Duration::from_millis(1)))
-            .unwrap();
+        server.submit_and_wait(Some(Duration::from_millis(1))).unwrap();
         let mut replies = [SocketAddr::from(([0, 0, 0, 0], 0)); 256];
         let mut n = 0;
         server.recv_batch(256, |from, _| {
@@ -54,9 +52,7 @@ fn raw_udp(pairs: u32, window: u32) -> f64 {
             server.send_to(*from, &request).unwrap();
         }
         server.submit_and_wait(Some(Duration::ZERO)).unwrap();
-        client
-            .submit_and_wait(Some(Duration::from_millis(1)))
-            .unwrap();
+        client.submit_and_wait(Some(Duration::from_millis(1))).unwrap();
         answered += client.recv_batch(256, |_, _| {}) as u32;
     }
     f64::from(pairs) / start.elapsed().as_secs_f64()
@@ -66,26 +62,17 @@ fn sctp_udp(pairs: u32, window: u32) -> f64 {
     let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
     let mut server = SctpUdpTransport::bind(addr, SctpUdpConfig::default(), [1; 32]).unwrap();
     let port = server.local_addr().port();
-    let cfg = SctpUdpConfig {
-        remote_udp_port: port,
-        ..Default::default()
-    };
+    let cfg = SctpUdpConfig { remote_udp_port: port, ..Default::default() };
     let mut client = SctpUdpTransport::bind(addr, cfg, [2; 32]).unwrap();
     server.listen(5000).unwrap();
-    let assoc = client
-        .connect(Instant::now(), "127.0.0.1:5000".parse().unwrap())
-        .unwrap();
+    let assoc = client.connect(Instant::now(), "127.0.0.1:5000".parse().unwrap()).unwrap();
     let mut up = false;
     while !up {
         let now = Instant::now();
-        client
-            .poll(now, 64, |e| up |= matches!(e, TransportEvent::Up { .. }))
-            .unwrap();
+        client.poll(now, 64, |e| up |= matches!(e, TransportEvent::Up { .. })).unwrap();
         server.poll(now, 64, |_| {}).unwrap();
         server.wait(now, Some(now)).unwrap();
-        client
-            .wait(now, Some(now + Duration::from_millis(1)))
-            .unwrap();
+        client.wait(now, Some(now + Duration::from_millis(1))).unwrap();
     }
     let request = [0x5au8; REQUEST_LEN];
     let (mut sent, mut answered) = (0u32, 0u32);
@@ -94,9 +81,7 @@ fn sctp_udp(pairs: u32, window: u32) -> f64 {
     while answered < pairs {
         let now = Instant::now();
         while sent < pairs && sent - answered < window {
-            client
-                .send(now, assoc, StreamId(0), Ppid::ASAP, &request)
-                .unwrap();
+            client.send(now, assoc, StreamId(0), Ppid::ASAP, &request).unwrap();
             sent += 1;
         }
         client.wait(now, Some(now)).unwrap();
@@ -110,15 +95,11 @@ fn sctp_udp(pairs: u32, window: u32) -> f64 {
             })
             .unwrap();
         for a in &replies[..n] {
-            server
-                .send(now, *a, StreamId(0), Ppid::ASAP, &request)
-                .unwrap();
+            server.send(now, *a, StreamId(0), Ppid::ASAP, &request).unwrap();
         }
         server.wait(now, Some(now)).unwrap();
         client
-            .poll(now, 256, |e| {
-                answered += u32::from(matches!(e, TransportEvent::Data { .. }))
-            })
+            .poll(now, 256, |e| answered += u32::from(matches!(e, TransportEvent::Data { .. })))
             .unwrap();
     }
     f64::from(pairs) / start.elapsed().as_secs_f64()

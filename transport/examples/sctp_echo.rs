@@ -68,10 +68,7 @@ fn main() -> ExitCode {
         }
         "udp-client" => {
             let target = parse_addr(args.get(2));
-            let rport = args
-                .get(4)
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(SCTP_UDP_PORT);
+            let rport = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(SCTP_UDP_PORT);
             let mut client = userspace(parse_addr(args.get(3)), rport);
             let mut report = Report::default();
             run_client_checks(&mut client, None::<&mut KernelSctp>, target, &mut report);
@@ -129,18 +126,11 @@ fn collide() -> Report {
             report.check("collide: send both ways", a.is_ok() && b.is_ok());
             sent = true;
         }
-        ours.wait(now, Some(now + Duration::from_millis(2)))
-            .expect("userspace wait");
+        ours.wait(now, Some(now + Duration::from_millis(2))).expect("userspace wait");
     }
     println!("collide: kernel saw Up {k_up:?}, userspace saw Up {u_up:?}");
-    report.check(
-        "collide: one association each side",
-        k_up.len() == 1 && u_up.len() == 1,
-    );
-    report.check(
-        "collide: message delivered both ways",
-        k_data >= 1 && u_data >= 1,
-    );
+    report.check("collide: one association each side", k_up.len() == 1 && u_up.len() == 1);
+    report.check("collide: message delivered both ways", k_data >= 1 && u_data >= 1);
     report
 }
 
@@ -161,10 +151,7 @@ fn kernel_selftest() -> Report {
     // A multi-address (bindx) server when the lab's TEST-NET addresses exist, else loopback.
     let mut addrs: Vec<SocketAddr> = vec!["127.0.0.1:0".parse().unwrap()];
     addrs.push("192.0.2.1:0".parse().unwrap());
-    let cfg = KernelSctpConfig {
-        local_addrs: addrs,
-        ..Default::default()
-    };
+    let cfg = KernelSctpConfig { local_addrs: addrs, ..Default::default() };
     let mut server = match KernelSctp::open(cfg) {
         Ok(s) => s,
         Err(e) => {
@@ -195,53 +182,31 @@ fn run_client_checks<C: SctpTransport, S: SctpTransport>(
             return;
         }
     };
-    let up = drive(
-        client,
-        &mut server,
-        &mut echo,
-        |ev| matches!(ev, Seen::Up(a) if *a == assoc),
-    );
+    let up = drive(client, &mut server, &mut echo, |ev| matches!(ev, Seen::Up(a) if *a == assoc));
     report.check("association up (client sees Up)", up);
     let mut peers = ["0.0.0.0:0".parse().unwrap(); 4];
     let n = client.peer_addresses(assoc, &mut peers).unwrap_or(0);
-    report.check(
-        &format!("peer addresses ({n}: {:?})", &peers[..n.min(4)]),
-        n >= 1,
-    );
+    report.check(&format!("peer addresses ({n}: {:?})", &peers[..n.min(4)]), n >= 1);
 
     let messages: [(Ppid, StreamId, Vec<u8>); 3] = [
         (Ppid::ASAP, StreamId(0), b"asap hello".to_vec()),
         (Ppid::ENRP, StreamId(1), b"enrp hello".to_vec()),
-        (
-            Ppid::ENRP,
-            StreamId(0),
-            (0..LARGE_LEN).map(|i| i as u8).collect(),
-        ),
+        (Ppid::ENRP, StreamId(0), (0..LARGE_LEN).map(|i| i as u8).collect()),
     ];
     for (ppid, stream, data) in &messages {
-        let sent = client
-            .send(Instant::now(), assoc, *stream, *ppid, data)
-            .is_ok();
+        let sent = client.send(Instant::now(), assoc, *stream, *ppid, data).is_ok();
         let want = data.clone();
         let ok = sent
             && drive(client, &mut server, &mut echo, |ev| match ev {
                 Seen::Data(a, s, p, d) => (*a, s, p, d) == (assoc, stream, ppid, &want),
                 _ => false,
             });
-        report.check(
-            &format!("echo {ppid:?} stream {} {} bytes", stream.0, data.len()),
-            ok,
-        );
+        report.check(&format!("echo {ppid:?} stream {} {} bytes", stream.0, data.len()), ok);
     }
 
     let shut = client.shutdown(Instant::now(), assoc).is_ok();
     let closed = shut
-        && drive(
-            client,
-            &mut server,
-            &mut echo,
-            |ev| matches!(ev, Seen::Closed(a) if *a == assoc),
-        );
+        && drive(client, &mut server, &mut echo, |ev| matches!(ev, Seen::Closed(a) if *a == assoc));
     report.check("graceful shutdown (client sees Closed)", closed);
 
     let second = client.connect(Instant::now(), target);
@@ -249,12 +214,7 @@ fn run_client_checks<C: SctpTransport, S: SctpTransport>(
         report.check("second connect", false);
         return;
     };
-    let up = drive(
-        client,
-        &mut server,
-        &mut echo,
-        |ev| matches!(ev, Seen::Up(a) if *a == second),
-    );
+    let up = drive(client, &mut server, &mut echo, |ev| matches!(ev, Seen::Up(a) if *a == second));
     let aborted = up && client.abort(Instant::now(), second).is_ok();
     report.check("abort accepted", aborted);
     if server.is_some() {
@@ -276,26 +236,16 @@ fn server_initiated<C: SctpTransport, S: SctpTransport>(
     report: &mut Report,
 ) {
     for (request, name) in [
-        (
-            SHUTDOWN_REQUEST,
-            "server-initiated shutdown (client sees Closed)",
-        ),
+        (SHUTDOWN_REQUEST, "server-initiated shutdown (client sees Closed)"),
         (ABORT_REQUEST, "server-initiated ABORT (client sees Lost)"),
     ] {
         let Ok(assoc) = client.connect(Instant::now(), target) else {
             report.check(name, false);
             continue;
         };
-        let up = drive(
-            client,
-            server,
-            echo,
-            |ev| matches!(ev, Seen::Up(a) if *a == assoc),
-        );
-        let asked = up
-            && client
-                .send(Instant::now(), assoc, StreamId(0), Ppid::ASAP, request)
-                .is_ok();
+        let up = drive(client, server, echo, |ev| matches!(ev, Seen::Up(a) if *a == assoc));
+        let asked =
+            up && client.send(Instant::now(), assoc, StreamId(0), Ppid::ASAP, request).is_ok();
         let ended = asked
             && drive(client, server, echo, |ev| match ev {
                 Seen::Closed(a) => *a == assoc && request == SHUTDOWN_REQUEST,
@@ -349,12 +299,9 @@ fn drive_until<C: SctpTransport, S: SctpTransport>(
             .poll(now, 64, |ev| {
                 let seen = match ev {
                     TransportEvent::Closed { assoc } => Seen::Closed(assoc),
-                    TransportEvent::Data {
-                        assoc,
-                        stream,
-                        ppid,
-                        data,
-                    } => Seen::Data(assoc, stream, ppid, data.to_vec()),
+                    TransportEvent::Data { assoc, stream, ppid, data } => {
+                        Seen::Data(assoc, stream, ppid, data.to_vec())
+                    }
                     TransportEvent::Lost { assoc } => Seen::Lost(assoc),
                     TransportEvent::Up { assoc, .. } => Seen::Up(assoc),
                     _ => Seen::Other,
@@ -386,30 +333,18 @@ fn serve_for<S: SctpTransport>(server: &mut S, duration: Duration) {
     while start.elapsed() < duration {
         let now = Instant::now();
         serve_once(server, &mut echo, now);
-        server
-            .wait(now, Some(now + Duration::from_millis(50)))
-            .expect("server wait");
+        server.wait(now, Some(now + Duration::from_millis(50))).expect("server wait");
     }
-    println!(
-        "server: {} closed, {} lost",
-        echo.server_closed, echo.server_lost
-    );
+    println!("server: {} closed, {} lost", echo.server_closed, echo.server_lost);
 }
 
 fn serve_once<S: SctpTransport>(server: &mut S, echo: &mut EchoState, now: Instant) {
-    let EchoState {
-        pending,
-        server_lost,
-        server_closed,
-    } = echo;
+    let EchoState { pending, server_lost, server_closed } = echo;
     server
         .poll(now, 64, |ev| match ev {
-            TransportEvent::Data {
-                assoc,
-                stream,
-                ppid,
-                data,
-            } => pending.push((assoc, stream, ppid, data.to_vec())),
+            TransportEvent::Data { assoc, stream, ppid, data } => {
+                pending.push((assoc, stream, ppid, data.to_vec()))
+            }
             TransportEvent::Lost { .. } => *server_lost += 1,
             TransportEvent::Closed { .. } => *server_closed += 1,
             _ => {}
@@ -429,10 +364,7 @@ fn serve_once<S: SctpTransport>(server: &mut S, echo: &mut EchoState, now: Insta
 }
 
 fn kernel(addr: SocketAddr) -> KernelSctp {
-    let cfg = KernelSctpConfig {
-        local_addrs: vec![addr],
-        ..Default::default()
-    };
+    let cfg = KernelSctpConfig { local_addrs: vec![addr], ..Default::default() };
     match KernelSctp::open(cfg) {
         Ok(k) => k,
         Err(e) => {
@@ -445,16 +377,9 @@ fn kernel(addr: SocketAddr) -> KernelSctp {
 fn userspace(udp_addr: SocketAddr, remote_udp_port: u16) -> SctpUdpTransport {
     // A kernel peer on loopback sizes packets to lo's 64 KiB MTU, so every receive buffer must
     // hold a maximal UDP payload (65 507 bytes); fewer of them keep memory at 8 MiB.
-    let udp = UdpRingConfig {
-        recv_buffers_count: 128,
-        recv_buffer_size: 65_507,
-        ..Default::default()
-    };
-    let cfg = SctpUdpConfig {
-        remote_udp_port,
-        udp,
-        ..Default::default()
-    };
+    let udp =
+        UdpRingConfig { recv_buffers_count: 128, recv_buffer_size: 65_507, ..Default::default() };
+    let cfg = SctpUdpConfig { remote_udp_port, udp, ..Default::default() };
     let mut secret = [0u8; 32];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut secret))

@@ -61,10 +61,7 @@ impl MulticastSender {
         socket.set_nonblocking(true)?;
         socket.bind(&SocketAddr::from((cfg.interface, 0)).into())?;
         let group = SocketAddr::V4(SocketAddrV4::new(cfg.group, cfg.port));
-        Ok(Self {
-            socket: socket.into(),
-            group,
-        })
+        Ok(Self { socket: socket.into(), group })
     }
 
     /// Sends one announce; `WouldBlock` means the socket buffer is full (drop it: the next
@@ -90,10 +87,7 @@ impl MulticastReceiver {
         socket.set_nonblocking(true)?;
         socket.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, cfg.port)).into())?;
         socket.join_multicast_v4(&cfg.group, &cfg.interface)?;
-        Ok(Self {
-            socket: socket.into(),
-            buffer: vec![0u8; cfg.datagram_len_max],
-        })
+        Ok(Self { socket: socket.into(), buffer: vec![0u8; cfg.datagram_len_max] })
     }
 
     /// The bound port (useful when `port` was 0).
@@ -133,11 +127,8 @@ mod tests {
     // a running registrar), send 3 announces, receive them within 2 s.
     #[test]
     fn multicast_announce_over_loopback() {
-        let mut cfg = MulticastConfig {
-            interface: Ipv4Addr::LOCALHOST,
-            port: 0,
-            ..Default::default()
-        };
+        let mut cfg =
+            MulticastConfig { interface: Ipv4Addr::LOCALHOST, port: 0, ..Default::default() };
         let mut rx = MulticastReceiver::open(&cfg).unwrap();
         cfg.port = rx.local_port().unwrap();
         let tx = MulticastSender::open(&cfg).unwrap();
@@ -147,8 +138,7 @@ mod tests {
         let mut got = Vec::new();
         let start = Instant::now();
         while got.len() < 3 && start.elapsed() < Duration::from_secs(2) {
-            rx.recv_batch(16, |_, bytes| got.push(bytes.to_vec()))
-                .unwrap();
+            rx.recv_batch(16, |_, bytes| got.push(bytes.to_vec())).unwrap();
             std::thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(got, vec![vec![0x0b, 0], vec![0x0b, 1], vec![0x0b, 2]]);

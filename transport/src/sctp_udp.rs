@@ -184,12 +184,7 @@ impl<D: DatagramEndpoint> SctpUdpTransport<D> {
                 let assoc = AssocId(h.0);
                 let read = self.endpoint.read_message(h, |data, info| {
                     let (stream, ppid) = (StreamId(info.stream), Ppid(info.ppid));
-                    on_event(TransportEvent::Data {
-                        assoc,
-                        stream,
-                        ppid,
-                        data,
-                    });
+                    on_event(TransportEvent::Data { assoc, stream, ppid, data });
                 });
                 if read {
                     delivered += 1;
@@ -208,17 +203,12 @@ impl<D: DatagramEndpoint> SctpUdpTransport<D> {
                 }
                 sctp::Event::Connected(h) | sctp::Event::Restarted(h) => {
                     let peer = self.endpoint.remote(h).unwrap_or(unspecified);
-                    Some(TransportEvent::Up {
-                        assoc: AssocId(h.0),
-                        peer,
-                    })
+                    Some(TransportEvent::Up { assoc: AssocId(h.0), peer })
                 }
-                sctp::Event::Closed(h) => Some(TransportEvent::Closed {
-                    assoc: AssocId(h.0),
-                }),
-                sctp::Event::CommunicationLost(h) => Some(TransportEvent::Lost {
-                    assoc: AssocId(h.0),
-                }),
+                sctp::Event::Closed(h) => Some(TransportEvent::Closed { assoc: AssocId(h.0) }),
+                sctp::Event::CommunicationLost(h) => {
+                    Some(TransportEvent::Lost { assoc: AssocId(h.0) })
+                }
                 sctp::Event::SendFailed { assoc, .. } => Some(TransportEvent::SendFailed {
                     assoc: AssocId(assoc.0),
                     stream: StreamId(0),
@@ -247,16 +237,11 @@ impl<D: DatagramEndpoint> SctpTransport for SctpUdpTransport<D> {
     }
 
     fn connect(&mut self, now: Instant, remote: SocketAddr) -> Result<AssocId, TransportError> {
-        let local_port = if self.local_sctp_port != 0 {
-            self.local_sctp_port
-        } else {
-            self.local.port()
-        };
+        let local_port =
+            if self.local_sctp_port != 0 { self.local_sctp_port } else { self.local.port() };
         let udp_remote = SocketAddr::new(remote.ip(), self.remote_udp_port);
         let now = self.sctp_now(now);
-        let mut attempt = self
-            .endpoint
-            .connect(now, udp_remote, local_port, remote.port());
+        let mut attempt = self.endpoint.connect(now, udp_remote, local_port, remote.port());
         // An association is named by its ports and addresses, so a further association to the
         // same peer needs another local port: walk the ephemeral range once at most.
         let span = EPHEMERAL_PORTS.end() - EPHEMERAL_PORTS.start();
@@ -287,33 +272,27 @@ impl<D: DatagramEndpoint> SctpTransport for SctpUdpTransport<D> {
     ) -> Result<(), TransportError> {
         let now = self.sctp_now(now);
         let h = sctp::AssociationHandle(assoc.0);
-        self.endpoint
-            .send(now, h, stream.0, ppid.0, false, data)
-            .map_err(|e| match e {
-                sctp::SendError::Closed => TransportError::UnknownAssoc,
-                sctp::SendError::Full => TransportError::Full,
-                sctp::SendError::TooLarge => TransportError::TooLong,
-                sctp::SendError::InvalidStream => TransportError::Io(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "stream not negotiated",
-                )),
-            })
+        self.endpoint.send(now, h, stream.0, ppid.0, false, data).map_err(|e| match e {
+            sctp::SendError::Closed => TransportError::UnknownAssoc,
+            sctp::SendError::Full => TransportError::Full,
+            sctp::SendError::TooLarge => TransportError::TooLong,
+            sctp::SendError::InvalidStream => TransportError::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "stream not negotiated",
+            )),
+        })
     }
 
     fn shutdown(&mut self, now: Instant, assoc: AssocId) -> Result<(), TransportError> {
         let h = sctp::AssociationHandle(assoc.0);
-        self.endpoint
-            .remote(h)
-            .ok_or(TransportError::UnknownAssoc)?;
+        self.endpoint.remote(h).ok_or(TransportError::UnknownAssoc)?;
         self.endpoint.shutdown(self.sctp_now(now), h);
         Ok(())
     }
 
     fn abort(&mut self, now: Instant, assoc: AssocId) -> Result<(), TransportError> {
         let h = sctp::AssociationHandle(assoc.0);
-        self.endpoint
-            .remote(h)
-            .ok_or(TransportError::UnknownAssoc)?;
+        self.endpoint.remote(h).ok_or(TransportError::UnknownAssoc)?;
         self.endpoint.abort(self.sctp_now(now), h);
         Ok(())
     }
@@ -324,10 +303,7 @@ impl<D: DatagramEndpoint> SctpTransport for SctpUdpTransport<D> {
         out: &mut [SocketAddr],
     ) -> Result<usize, TransportError> {
         let h = sctp::AssociationHandle(assoc.0);
-        let remote = self
-            .endpoint
-            .remote(h)
-            .ok_or(TransportError::UnknownAssoc)?;
+        let remote = self.endpoint.remote(h).ok_or(TransportError::UnknownAssoc)?;
         let ips = self.endpoint.remote_addresses(h);
         for (slot, ip) in out.iter_mut().zip(ips) {
             *slot = SocketAddr::new(*ip, remote.port());
@@ -343,9 +319,8 @@ impl<D: DatagramEndpoint> SctpTransport for SctpUdpTransport<D> {
     ) -> io::Result<usize> {
         let sctp_now = self.sctp_now(now);
         let (endpoint, local) = (&mut self.endpoint, self.local);
-        self.udp.recv_batch(budget, |from, bytes| {
-            endpoint.handle_packet(sctp_now, from, local, bytes)
-        });
+        self.udp
+            .recv_batch(budget, |from, bytes| endpoint.handle_packet(sctp_now, from, local, bytes));
         self.endpoint.handle_timeout(sctp_now);
         let delivered = self.deliver(budget, &mut on_event);
         self.flush_transmits(sctp_now);

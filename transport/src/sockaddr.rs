@@ -20,9 +20,7 @@ pub(crate) fn write(addr: &SocketAddr, out: &mut libc::sockaddr_storage) -> libc
             let sin = unsafe { &mut *(out as *mut _ as *mut libc::sockaddr_in) };
             sin.sin_family = libc::AF_INET as libc::sa_family_t;
             sin.sin_port = a.port().to_be();
-            sin.sin_addr = libc::in_addr {
-                s_addr: u32::from_ne_bytes(a.ip().octets()),
-            };
+            sin.sin_addr = libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) };
             mem::size_of::<libc::sockaddr_in>() as libc::socklen_t
         }
         SocketAddr::V6(a) => {
@@ -31,9 +29,7 @@ pub(crate) fn write(addr: &SocketAddr, out: &mut libc::sockaddr_storage) -> libc
             sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
             sin6.sin6_port = a.port().to_be();
             sin6.sin6_flowinfo = a.flowinfo();
-            sin6.sin6_addr = libc::in6_addr {
-                s6_addr: a.ip().octets(),
-            };
+            sin6.sin6_addr = libc::in6_addr { s6_addr: a.ip().octets() };
             sin6.sin6_scope_id = a.scope_id();
             mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t
         }
@@ -60,9 +56,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Option<SocketAddr> {
         octets.copy_from_slice(&raw[8..24]);
         let scope_id = u32::from_ne_bytes([raw[24], raw[25], raw[26], raw[27]]);
         let ip = Ipv6Addr::from(octets);
-        return Some(SocketAddr::V6(SocketAddrV6::new(
-            ip, port, flowinfo, scope_id,
-        )));
+        return Some(SocketAddr::V6(SocketAddrV6::new(ip, port, flowinfo, scope_id)));
     }
     None
 }

@@ -152,16 +152,13 @@ impl UdpRing {
             .setup_single_issuer()
             .build(cfg.ring_entries)
         {
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => IoUring::builder()
-                .setup_cqsize(cfg.ring_entries * 2)
-                .build(cfg.ring_entries)?,
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                IoUring::builder().setup_cqsize(cfg.ring_entries * 2).build(cfg.ring_entries)?
+            }
             other => other?,
         };
         if !ring.params().is_feature_ext_arg() {
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "io_uring lacks EXT_ARG",
-            ));
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "io_uring lacks EXT_ARG"));
         }
         let recv = match cfg.recv_mode {
             RecvMode::Plain => Recv::Plain(PlainRecv::new(&cfg)),
@@ -237,11 +234,7 @@ impl UdpRing {
         self.push_pending()?;
         let (ring, state) = (&mut self.ring, &mut self.state);
         let ready_now = !state.ready.is_empty() || !ring.completion().is_empty();
-        let wait = if ready_now {
-            Some(Duration::ZERO)
-        } else {
-            wait
-        };
+        let wait = if ready_now { Some(Duration::ZERO) } else { wait };
         let mut retries = 0;
         loop {
             let result = match wait {
@@ -298,9 +291,7 @@ impl UdpRing {
         while i < self.state.send.queued.len() {
             let slot = self.state.send.queued[i];
             let msg = &self.state.send.slots[usize::from(slot)].msg as *const libc::msghdr;
-            let sqe = opcode::SendMsg::new(fd, msg)
-                .build()
-                .user_data(u64::from(slot));
+            let sqe = opcode::SendMsg::new(fd, msg).build().user_data(u64::from(slot));
             if let Err(e) = self.push(&sqe) {
                 // Keep the unpushed tail queued, in order, for the next submit.
                 self.state.send.queued.drain(..i);
@@ -399,9 +390,8 @@ impl Drop for UdpRing {
         let deadline = Instant::now() + DROP_DRAIN_TIMEOUT;
         while self.state.in_flight() > 0 && Instant::now() < deadline {
             while next < targets_len {
-                let sqe = opcode::AsyncCancel::new(target(next))
-                    .build()
-                    .user_data(USER_DATA_CANCEL);
+                let sqe =
+                    opcode::AsyncCancel::new(target(next)).build().user_data(USER_DATA_CANCEL);
                 // SAFETY: a cancel SQE points at no memory.
                 if unsafe { self.ring.submission().push(&sqe) }.is_err() {
                     break;
@@ -409,10 +399,7 @@ impl Drop for UdpRing {
                 next += 1;
             }
             let ts = Timespec::from(Duration::from_millis(50));
-            let _ = self
-                .ring
-                .submitter()
-                .submit_with_args(1, &SubmitArgs::new().timespec(&ts));
+            let _ = self.ring.submitter().submit_with_args(1, &SubmitArgs::new().timespec(&ts));
             self.state.reap(&mut self.ring);
         }
         if self.state.in_flight() > 0 {
@@ -483,20 +470,12 @@ impl State {
         let len = (cqe.result() as usize).min(multi.stride);
         let buffer = &multi.buffers[start..start + len];
         let parsed = io_uring::types::RecvMsgOut::parse(buffer, &multi.msghdr);
-        let from = parsed
-            .as_ref()
-            .ok()
-            .and_then(|out| sockaddr::parse(out.name_data()));
+        let from = parsed.as_ref().ok().and_then(|out| sockaddr::parse(out.name_data()));
         match (parsed, from) {
             (Ok(out), Some(from)) if !out.is_payload_truncated() => {
                 let offset = RECVMSG_OUT_LEN + sockaddr::NAME_LEN;
                 let len = out.payload_data().len() as u32;
-                self.ready.push_back(Ready {
-                    buffer_id,
-                    from,
-                    offset: offset as u32,
-                    len,
-                });
+                self.ready.push_back(Ready { buffer_id, from, offset: offset as u32, len });
             }
             _ => {
                 self.stats.recv_truncated += 1;
@@ -518,12 +497,7 @@ impl State {
         match from {
             Some(from) if result >= 0 && entry.msg.msg_flags & libc::MSG_TRUNC == 0 => {
                 let len = result as u32;
-                self.ready.push_back(Ready {
-                    buffer_id,
-                    from,
-                    offset: 0,
-                    len,
-                });
+                self.ready.push_back(Ready { buffer_id, from, offset: 0, len });
             }
             _ => {
                 if result < 0 {
@@ -677,13 +651,7 @@ impl PlainRecv {
             slot.msg.msg_iovlen = 1;
         }
         let to_post = (0..count as u16).rev().collect();
-        Self {
-            buffers,
-            stride,
-            slots,
-            to_post,
-            in_flight: 0,
-        }
+        Self { buffers, stride, slots, to_post, in_flight: 0 }
     }
 }
 
@@ -780,10 +748,7 @@ pub(crate) fn bind_socket(addr: SocketAddr, cfg: &UdpRingConfig) -> io::Result<U
         socket.set_reuse_port(true)?;
     }
     // Forcing needs CAP_NET_ADMIN; without it the kernel caps the request at rmem_max.
-    if socket
-        .set_recv_buffer_size(cfg.socket_recv_buffer_bytes)
-        .is_err()
-    {
+    if socket.set_recv_buffer_size(cfg.socket_recv_buffer_bytes).is_err() {
         socket.set_recv_buffer_size(cfg.socket_recv_buffer_bytes)?;
     }
     socket.set_send_buffer_size(cfg.socket_send_buffer_bytes)?;
@@ -822,10 +787,7 @@ mod tests {
     }
 
     fn config(mode: RecvMode) -> UdpRingConfig {
-        UdpRingConfig {
-            recv_mode: mode,
-            ..UdpRingConfig::default()
-        }
+        UdpRingConfig { recv_mode: mode, ..UdpRingConfig::default() }
     }
 
     // Goal: io_uring with multishot recvmsg and a buffer ring works on this kernel, and both
@@ -861,10 +823,7 @@ mod tests {
     #[test]
     fn udp_ring_batch_1000_recycles_buffers() {
         for mode in [RecvMode::Multishot, RecvMode::Plain] {
-            let small = UdpRingConfig {
-                recv_buffers_count: 64,
-                ..config(mode)
-            };
+            let small = UdpRingConfig { recv_buffers_count: 64, ..config(mode) };
             let mut rx = UdpRing::bind(loopback(), small).unwrap();
             let mut tx = UdpRing::bind(loopback(), config(mode)).unwrap();
             for i in 0..1000u32 {
@@ -893,10 +852,7 @@ mod tests {
     // queued sends; the SQ must fill many times, and every datagram still arrives.
     #[test]
     fn udp_ring_sq_full_submits_and_retries() {
-        let tiny = UdpRingConfig {
-            ring_entries: 4,
-            ..UdpRingConfig::default()
-        };
+        let tiny = UdpRingConfig { ring_entries: 4, ..UdpRingConfig::default() };
         let mut tx = UdpRing::bind(loopback(), tiny).unwrap();
         let mut rx = UdpRing::bind(loopback(), UdpRingConfig::default()).unwrap();
         for i in 0..100u8 {
@@ -912,11 +868,8 @@ mod tests {
     // without commit returns to the pool; an oversize datagram is TooLong.
     #[test]
     fn udp_ring_send_pool_bounds() {
-        let cfg = UdpRingConfig {
-            send_buffers_count: 4,
-            send_buffer_size: 64,
-            ..Default::default()
-        };
+        let cfg =
+            UdpRingConfig { send_buffers_count: 4, send_buffer_size: 64, ..Default::default() };
         let mut tx = UdpRing::bind(loopback(), cfg).unwrap();
         let to = tx.local_addr();
         assert_eq!(tx.send_to(to, &[0; 65]), Err(SendError::TooLong));
@@ -944,10 +897,7 @@ mod tests {
     #[test]
     fn udp_ring_drops_truncated() {
         for mode in [RecvMode::Multishot, RecvMode::Plain] {
-            let cfg = UdpRingConfig {
-                recv_buffer_size: 64,
-                ..config(mode)
-            };
+            let cfg = UdpRingConfig { recv_buffer_size: 64, ..config(mode) };
             let mut rx = UdpRing::bind(loopback(), cfg).unwrap();
             let mut tx = UdpRing::bind(loopback(), UdpRingConfig::default()).unwrap();
             tx.send_to(rx.local_addr(), &[1; 65]).unwrap();
@@ -967,9 +917,8 @@ mod tests {
     fn udp_ring_reuse_port_steers_by_4_tuple() {
         let mut a = UdpRing::bind(loopback(), UdpRingConfig::default()).unwrap();
         let mut b = UdpRing::bind(a.local_addr(), UdpRingConfig::default()).unwrap();
-        let senders: Vec<UdpSocket> = (0..32)
-            .map(|_| UdpSocket::bind(loopback()).unwrap())
-            .collect();
+        let senders: Vec<UdpSocket> =
+            (0..32).map(|_| UdpSocket::bind(loopback()).unwrap()).collect();
         for s in &senders {
             for _ in 0..4 {
                 s.send_to(b"x", a.local_addr()).unwrap();
@@ -1016,14 +965,8 @@ mod tests {
             b.recv_batch(usize::MAX, |_, p| on_b.push(tag(p)));
         }
         assert_eq!(on_a.len() + on_b.len(), 21);
-        assert!(
-            on_a.iter().filter(|t| **t != 0).all(|t| t % 2 == 0),
-            "{on_a:?}"
-        );
-        assert!(
-            on_b.iter().filter(|t| **t != 0).all(|t| t % 2 == 1),
-            "{on_b:?}"
-        );
+        assert!(on_a.iter().filter(|t| **t != 0).all(|t| t % 2 == 0), "{on_a:?}");
+        assert!(on_b.iter().filter(|t| **t != 0).all(|t| t % 2 == 1), "{on_b:?}");
     }
 
     // Goal: SO_REUSEPORT lets two rings (two cores) bind one port. Method: bind twice.

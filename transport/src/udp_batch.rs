@@ -43,14 +43,8 @@ impl UdpSocketBatch {
         let socket = crate::udp::bind_socket(addr, &cfg)?;
         socket.set_nonblocking(true)?;
         let local = socket.local_addr()?;
-        let recv = Batch::new(
-            usize::from(cfg.recv_buffers_count),
-            cfg.recv_buffer_size as usize,
-        );
-        let send = Batch::new(
-            usize::from(cfg.send_buffers_count),
-            cfg.send_buffer_size as usize,
-        );
+        let recv = Batch::new(usize::from(cfg.recv_buffers_count), cfg.recv_buffer_size as usize);
+        let send = Batch::new(usize::from(cfg.send_buffers_count), cfg.send_buffer_size as usize);
         let stats = DatagramStats::default();
         Ok(Self {
             socket,
@@ -192,20 +186,13 @@ impl DatagramEndpoint for UdpSocketBatch {
             None => -1,
             Some(d) => d.as_millis().min(i32::MAX as u128) as i32,
         };
-        let mut pfd = libc::pollfd {
-            fd: self.socket.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
+        let mut pfd =
+            libc::pollfd { fd: self.socket.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd.
         let n = unsafe { libc::poll(&mut pfd, 1, timeout_ms) };
         if n < 0 {
             let e = io::Error::last_os_error();
-            return if e.raw_os_error() == Some(libc::EINTR) {
-                Ok(())
-            } else {
-                Err(e)
-            };
+            return if e.raw_os_error() == Some(libc::EINTR) { Ok(()) } else { Err(e) };
         }
         if n > 0 {
             self.fill_receives()?;
@@ -240,10 +227,7 @@ impl DatagramEndpoint for UdpSocketBatch {
                 continue;
             };
             let start = i * self.recv.stride;
-            f(
-                from,
-                &self.recv.buffers[start..start + len.min(self.recv.stride)],
-            );
+            f(from, &self.recv.buffers[start..start + len.min(self.recv.stride)]);
             delivered += 1;
         }
         self.stats.datagrams_received += delivered as u64;
@@ -267,23 +251,14 @@ impl Batch {
             headers[i].msg_hdr.msg_iov = &mut iovecs[i];
             headers[i].msg_hdr.msg_iovlen = 1;
         }
-        Self {
-            buffers,
-            stride,
-            names,
-            iovecs,
-            headers,
-        }
+        Self { buffers, stride, names, iovecs, headers }
     }
 
     /// Copies queued entry `from` into slot `to` (`to < from`), keeping the pointers fixed.
     fn move_entry(&mut self, from: usize, to: usize) {
         assert!(to < from);
         let len = self.iovecs[from].iov_len;
-        self.buffers.copy_within(
-            from * self.stride..from * self.stride + len,
-            to * self.stride,
-        );
+        self.buffers.copy_within(from * self.stride..from * self.stride + len, to * self.stride);
         self.iovecs[to].iov_len = len;
         self.names[to] = self.names[from];
         self.headers[to].msg_hdr.msg_namelen = self.headers[from].msg_hdr.msg_namelen;
@@ -299,10 +274,7 @@ mod tests {
     // fewer receive buffers than datagrams. Method: count by index, bounded by a deadline.
     #[test]
     fn udp_batch_1000_over_loopback() {
-        let cfg = UdpRingConfig {
-            recv_buffers_count: 64,
-            ..UdpRingConfig::default()
-        };
+        let cfg = UdpRingConfig { recv_buffers_count: 64, ..UdpRingConfig::default() };
         let mut rx = UdpSocketBatch::bind("127.0.0.1:0".parse().unwrap(), cfg).unwrap();
         let mut tx =
             UdpSocketBatch::bind("127.0.0.1:0".parse().unwrap(), UdpRingConfig::default()).unwrap();
@@ -329,10 +301,7 @@ mod tests {
     // Goal: the send queue bound holds at and past the limit. Method: 2 buffers, 3 sends.
     #[test]
     fn udp_batch_send_queue_full() {
-        let cfg = UdpRingConfig {
-            send_buffers_count: 2,
-            ..UdpRingConfig::default()
-        };
+        let cfg = UdpRingConfig { send_buffers_count: 2, ..UdpRingConfig::default() };
         let mut tx = UdpSocketBatch::bind("127.0.0.1:0".parse().unwrap(), cfg).unwrap();
         let to = tx.local_addr();
         tx.send_to(to, b"a").unwrap();

@@ -80,27 +80,18 @@ fn datagram_endpoints_do_not_allocate() {
 fn sctp_udp_allocations_per_pair() {
     let addr = "127.0.0.1:0".parse().unwrap();
     let mut server = SctpUdpTransport::bind(addr, SctpUdpConfig::default(), [1; 32]).unwrap();
-    let cfg = SctpUdpConfig {
-        remote_udp_port: server.local_addr().port(),
-        ..Default::default()
-    };
+    let cfg = SctpUdpConfig { remote_udp_port: server.local_addr().port(), ..Default::default() };
     let mut client = SctpUdpTransport::bind(addr, cfg, [2; 32]).unwrap();
     server.listen(5000).unwrap();
-    let assoc = client
-        .connect(Instant::now(), "127.0.0.1:5000".parse().unwrap())
-        .unwrap();
+    let assoc = client.connect(Instant::now(), "127.0.0.1:5000".parse().unwrap()).unwrap();
     let mut up = false;
     let start = Instant::now();
     while !up && start.elapsed() < DEADLINE {
         let now = Instant::now();
-        client
-            .poll(now, 64, |e| up |= matches!(e, TransportEvent::Up { .. }))
-            .unwrap();
+        client.poll(now, 64, |e| up |= matches!(e, TransportEvent::Up { .. })).unwrap();
         server.poll(now, 64, |_| {}).unwrap();
         server.wait(now, Some(now)).unwrap();
-        client
-            .wait(now, Some(now + Duration::from_millis(1)))
-            .unwrap();
+        client.wait(now, Some(now + Duration::from_millis(1))).unwrap();
     }
     assert!(up);
     run_pairs(&mut client, &mut server, assoc, 200);
@@ -129,9 +120,7 @@ fn run_pairs(
         assert!(start.elapsed() < DEADLINE, "stuck at {answered}/{pairs}");
         let now = Instant::now();
         while sent < pairs && sent - answered < WINDOW {
-            client
-                .send(now, assoc, StreamId(0), Ppid::ASAP, &request)
-                .unwrap();
+            client.send(now, assoc, StreamId(0), Ppid::ASAP, &request).unwrap();
             sent += 1;
         }
         client.wait(now, Some(now)).unwrap();
@@ -145,15 +134,11 @@ fn run_pairs(
             })
             .unwrap();
         for (a, _) in &replies[..n] {
-            server
-                .send(now, *a, StreamId(0), Ppid::ASAP, &request)
-                .unwrap();
+            server.send(now, *a, StreamId(0), Ppid::ASAP, &request).unwrap();
         }
         server.wait(now, Some(now)).unwrap();
         client
-            .poll(now, 256, |e| {
-                answered += u32::from(matches!(e, TransportEvent::Data { .. }))
-            })
+            .poll(now, 256, |e| answered += u32::from(matches!(e, TransportEvent::Data { .. })))
             .unwrap();
     }
 }

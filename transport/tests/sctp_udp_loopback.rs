@@ -42,13 +42,7 @@ impl<C: SctpTransport, S: SctpTransport> Pair<C, S> {
             let seen = &mut self.server_seen;
             self.server
                 .poll(now, 256, |ev| {
-                    if let TransportEvent::Data {
-                        assoc,
-                        stream,
-                        ppid,
-                        data,
-                    } = &ev
-                    {
+                    if let TransportEvent::Data { assoc, stream, ppid, data } = &ev {
                         echo.push((*assoc, *stream, *ppid, data.to_vec()));
                     }
                     seen.push(own(ev));
@@ -71,12 +65,9 @@ impl<C: SctpTransport, S: SctpTransport> Pair<C, S> {
 fn own(ev: TransportEvent<'_>) -> Seen {
     match ev {
         TransportEvent::Closed { assoc } => Seen::Closed(assoc),
-        TransportEvent::Data {
-            assoc,
-            stream,
-            ppid,
-            data,
-        } => Seen::Data(assoc, stream, ppid, data.to_vec()),
+        TransportEvent::Data { assoc, stream, ppid, data } => {
+            Seen::Data(assoc, stream, ppid, data.to_vec())
+        }
         TransportEvent::Lost { assoc } => Seen::Lost(assoc),
         TransportEvent::SendFailed { assoc, .. } => Seen::SendFailed(assoc),
         TransportEvent::Up { assoc, .. } => Seen::Up(assoc),
@@ -111,24 +102,14 @@ fn run_echo<C: SctpTransport, S: SctpTransport>(mut pair: Pair<C, S>) {
         (StreamId(0), Ppid::ENRP, large),
     ];
     for i in 0..32u32 {
-        messages.push((
-            StreamId((i % 4) as u16),
-            Ppid::ASAP,
-            i.to_be_bytes().repeat(25),
-        ));
+        messages.push((StreamId((i % 4) as u16), Ppid::ASAP, i.to_be_bytes().repeat(25)));
     }
     for (stream, ppid, data) in &messages {
-        pair.client
-            .send(Instant::now(), assoc, *stream, *ppid, data)
-            .unwrap();
+        pair.client.send(Instant::now(), assoc, *stream, *ppid, data).unwrap();
     }
     let want = messages.len();
     let data_count = |c: &[Seen]| c.iter().filter(|e| matches!(e, Seen::Data(..))).count();
-    assert!(
-        pair.drive(|c, _| data_count(c) == want),
-        "echoes: {}",
-        data_count(&pair.client_seen)
-    );
+    assert!(pair.drive(|c, _| data_count(c) == want), "echoes: {}", data_count(&pair.client_seen));
     let echoed: Vec<_> = pair
         .client_seen
         .iter()
@@ -139,16 +120,10 @@ fn run_echo<C: SctpTransport, S: SctpTransport>(mut pair: Pair<C, S>) {
         .collect();
     // Ordered per stream: each stream's echoes come back in the order they were sent.
     for stream in 0..4u16 {
-        let sent: Vec<_> = messages
-            .iter()
-            .filter(|m| m.0 .0 == stream)
-            .map(|m| (m.1, m.2.clone()))
-            .collect();
-        let got: Vec<_> = echoed
-            .iter()
-            .filter(|m| m.1 .0 == stream)
-            .map(|m| (m.2, m.3.clone()))
-            .collect();
+        let sent: Vec<_> =
+            messages.iter().filter(|m| m.0 .0 == stream).map(|m| (m.1, m.2.clone())).collect();
+        let got: Vec<_> =
+            echoed.iter().filter(|m| m.1 .0 == stream).map(|m| (m.2, m.3.clone())).collect();
         assert_eq!(sent, got, "stream {stream}");
     }
     assert!(echoed.iter().all(|m| m.0 == assoc));
@@ -172,12 +147,7 @@ fn sctp_udp_echo_over_io_uring() {
         SctpUdpTransport::bind("127.0.0.1:0".parse().unwrap(), config(None), [7; 32]).unwrap();
     let cfg = config(Some(server.local_addr()));
     let client = SctpUdpTransport::bind("127.0.0.1:0".parse().unwrap(), cfg, [9; 32]).unwrap();
-    run_echo(Pair {
-        client,
-        server,
-        client_seen: Vec::new(),
-        server_seen: Vec::new(),
-    });
+    run_echo(Pair { client, server, client_seen: Vec::new(), server_seen: Vec::new() });
 }
 
 // Goal: the same over the recvmmsg/sendmmsg fallback, and mixed with io_uring. Method: as above.
@@ -187,16 +157,8 @@ fn sctp_udp_echo_over_socket_batch() {
         UdpSocketBatch::bind("127.0.0.1:0".parse().unwrap(), UdpRingConfig::default()).unwrap();
     let server_addr = udp.local_addr();
     let server = SctpUdpTransport::with_datagram_endpoint(udp, config(None), [7; 32]);
-    let client = SctpUdpTransport::bind(
-        "127.0.0.1:0".parse().unwrap(),
-        config(Some(server_addr)),
-        [9; 32],
-    )
-    .unwrap();
-    run_echo(Pair {
-        client,
-        server,
-        client_seen: Vec::new(),
-        server_seen: Vec::new(),
-    });
+    let client =
+        SctpUdpTransport::bind("127.0.0.1:0".parse().unwrap(), config(Some(server_addr)), [9; 32])
+            .unwrap();
+    run_echo(Pair { client, server, client_seen: Vec::new(), server_seen: Vec::new() });
 }

@@ -26,10 +26,7 @@ pub fn at(micros: u64) -> Instant {
 }
 
 pub fn policy(policy_type: PolicyType) -> PolicySettings {
-    PolicySettings {
-        policy_type,
-        ..PolicySettings::new()
-    }
+    PolicySettings { policy_type, ..PolicySettings::new() }
 }
 
 pub fn registration(pool: &str, id: u32, settings: PolicySettings) -> Registration {
@@ -58,16 +55,11 @@ pub fn handlespace() -> Handlespace {
 pub fn pool_of(settings: &[PolicySettings]) -> Handlespace {
     let mut hs = handlespace();
     for (i, s) in settings.iter().enumerate() {
-        hs.register(at(0), registration("p", i as u32 + 1, *s))
-            .unwrap();
+        hs.register(at(0), registration("p", i as u32 + 1, *s)).unwrap();
     }
     hs
 }
 
 pub fn resolve_ids(hs: &mut Handlespace, items: u32, rng: &mut SmallRng) -> Vec<u32> {
-    hs.resolve(&handle("p"), items, rng)
-        .unwrap()
-        .elements()
-        .map(|pe| pe.id().0)
-        .collect()
+    hs.resolve(&handle("p"), items, rng).unwrap().elements().map(|pe| pe.id().0).collect()
 }

@@ -52,9 +52,7 @@ pub fn prepare(scenario: &Scenario) -> anyhow::Result<Prepared> {
         };
         return Ok(Prepared::External(target, address));
     }
-    Ok(Prepared::Owned(
-        launcher(scenario.target.kind).launch(scenario)?,
-    ))
+    Ok(Prepared::Owned(launcher(scenario.target.kind).launch(scenario)?))
 }
 
 /// The launcher for an embedded target of `kind`.

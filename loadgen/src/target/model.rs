@@ -115,12 +115,7 @@ impl Model {
                 continue; // A keep-alive ACK.
             }
             let status = self.handle(&header, peer);
-            Header {
-                flags: RESPONSE,
-                status,
-                ..header
-            }
-            .emit(&mut buffer[..len]);
+            Header { flags: RESPONSE, status, ..header }.emit(&mut buffer[..len]);
             let _ = socket.send_to(&buffer[..len], peer);
         }
     }
@@ -148,10 +143,7 @@ impl Model {
             OpKind::Deregister => {
                 if let Some((pool, _)) = self.elements.remove(&header.element) {
                     // Registering a PE counts it in its pool; the count is removed at zero.
-                    let count = self
-                        .pools
-                        .get_mut(&pool)
-                        .expect("a registered PE's pool exists");
+                    let count = self.pools.get_mut(&pool).expect("a registered PE's pool exists");
                     *count -= 1;
                     if *count == 0 {
                         self.pools.remove(&pool);

@@ -14,9 +14,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use codec::asap::{
-    Deregistration, EndpointKeepAliveAck, HandleResolution, Message, Registration,
-};
+use codec::asap::{Deregistration, EndpointKeepAliveAck, HandleResolution, Message, Registration};
 use codec::param::{AddressList, SctpTransport as SctpParam};
 use codec::{Policy, PoolElement, PoolElementId, PoolHandle, RegistrarId, TransportUse};
 use transport::kernel_sctp::{KernelSctp, KernelSctpConfig};
@@ -219,7 +217,8 @@ impl<T: SctpTransport> RegistrarClient<T> {
             op_timeout: Duration::from_millis(scenario.run.op_timeout_ms),
             prefix: scenario.pools.handle_prefix.clone(),
             pe_address: registrar.ip(),
-            registration_life_ms: u32::try_from(reregister_ms.saturating_mul(3)).unwrap_or(u32::MAX),
+            registration_life_ms: u32::try_from(reregister_ms.saturating_mul(3))
+                .unwrap_or(u32::MAX),
             acks: Vec::new(),
             responses: Vec::new(),
             lost: Vec::new(),
@@ -282,7 +281,10 @@ impl<T: SctpTransport> RegistrarClient<T> {
 
     fn settle(&mut self, now: Instant, completions: &mut Vec<Completion>) {
         for (assoc, id, handle, pe) in self.acks.drain(..) {
-            let ack = Message::EndpointKeepAliveAck(EndpointKeepAliveAck { pool_handle: handle, pe_id: pe });
+            let ack = Message::EndpointKeepAliveAck(EndpointKeepAliveAck {
+                pool_handle: handle,
+                pe_id: pe,
+            });
             let sent = self.transport.send(now, assoc, StreamId(0), Ppid::ASAP, &ack.emit_to_vec());
             let op = Op {
                 kind: OpKind::KeepAlive,
@@ -291,7 +293,8 @@ impl<T: SctpTransport> RegistrarClient<T> {
                 element: pe.0.wrapping_sub(1),
                 issued_at: now,
             };
-            let outcome = if sent.is_ok() { Outcome::Succeed } else { Outcome::Fail(ErrorCause::Transport) };
+            let outcome =
+                if sent.is_ok() { Outcome::Succeed } else { Outcome::Fail(ErrorCause::Transport) };
             completions.push(Completion { op, end: now, outcome });
         }
         let responses = std::mem::take(&mut self.responses);
@@ -302,7 +305,11 @@ impl<T: SctpTransport> RegistrarClient<T> {
             if let Some(ops) = self.pending.remove(&assoc) {
                 for op in ops {
                     self.in_flight -= 1;
-                    completions.push(Completion { op, end: now, outcome: Outcome::Fail(ErrorCause::Transport) });
+                    completions.push(Completion {
+                        op,
+                        end: now,
+                        outcome: Outcome::Fail(ErrorCause::Transport),
+                    });
                 }
             }
             if let Some(id) = self.by_assoc.remove(&assoc) {
@@ -311,14 +318,26 @@ impl<T: SctpTransport> RegistrarClient<T> {
         }
     }
 
-    fn complete(&mut self, now: Instant, assoc: AssocId, message: Option<&Message>, out: &mut Vec<Completion>) {
+    fn complete(
+        &mut self,
+        now: Instant,
+        assoc: AssocId,
+        message: Option<&Message>,
+        out: &mut Vec<Completion>,
+    ) {
         let (kind, handle, element, outcome) = match message {
-            Some(Message::RegistrationResponse(r)) => {
-                (OpKind::Register, Some(r.pool_handle), Some(r.pe_id.0), outcome_of(r.reject, r.error.as_ref()))
-            }
-            Some(Message::DeregistrationResponse(r)) => {
-                (OpKind::Deregister, Some(r.pool_handle), Some(r.pe_id.0), outcome_of(false, r.error.as_ref()))
-            }
+            Some(Message::RegistrationResponse(r)) => (
+                OpKind::Register,
+                Some(r.pool_handle),
+                Some(r.pe_id.0),
+                outcome_of(r.reject, r.error.as_ref()),
+            ),
+            Some(Message::DeregistrationResponse(r)) => (
+                OpKind::Deregister,
+                Some(r.pool_handle),
+                Some(r.pe_id.0),
+                outcome_of(false, r.error.as_ref()),
+            ),
             Some(Message::HandleResolutionResponse(r)) => {
                 let outcome = match (&r.error, r.pool_elements.is_empty()) {
                     (None, false) => Outcome::Succeed,
@@ -345,7 +364,8 @@ impl<T: SctpTransport> RegistrarClient<T> {
 
     fn expire(&mut self, now: Instant, out: &mut Vec<Completion>) {
         for queue in self.pending.values_mut() {
-            while queue.front().is_some_and(|op| now.duration_since(op.issued_at) > self.op_timeout) {
+            while queue.front().is_some_and(|op| now.duration_since(op.issued_at) > self.op_timeout)
+            {
                 let op = queue.pop_front().expect("front exists");
                 self.in_flight -= 1;
                 out.push(Completion { op, end: now, outcome: Outcome::Fail(ErrorCause::Timeout) });
@@ -369,7 +389,12 @@ impl<T: SctpTransport> Client for RegistrarClient<T> {
         Ok(())
     }
 
-    fn poll(&mut self, now: Instant, deadline: Instant, completions: &mut Vec<Completion>) -> anyhow::Result<()> {
+    fn poll(
+        &mut self,
+        now: Instant,
+        deadline: Instant,
+        completions: &mut Vec<Completion>,
+    ) -> anyhow::Result<()> {
         let start = completions.len();
         let mut now = now;
         loop {

@@ -81,12 +81,8 @@ impl UdpClient {
         let count = associations.clamp(1, SOCKETS_MAX);
         let mut sockets = Vec::with_capacity(count);
         for _ in 0..count {
-            let bind: SocketAddr = if address.is_ipv4() {
-                "0.0.0.0:0"
-            } else {
-                "[::]:0"
-            }
-            .parse()?;
+            let bind: SocketAddr =
+                if address.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse()?;
             let socket = UdpSocket::bind(bind)?;
             socket.connect(address)?;
             socket.set_nonblocking(true)?;
@@ -94,32 +90,17 @@ impl UdpClient {
         }
         let pollfds = sockets
             .iter()
-            .map(|s| libc::pollfd {
-                fd: s.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
+            .map(|s| libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 })
             .collect();
         let slots_len = plan.in_flight_max as usize;
         let now = Instant::now();
         Ok(UdpClient {
             sockets,
             pollfds,
-            slots: vec![
-                Slot {
-                    op: None,
-                    generation: 0,
-                    sent_at: now
-                };
-                slots_len
-            ],
+            slots: vec![Slot { op: None, generation: 0, sent_at: now }; slots_len],
             free: (0..plan.in_flight_max).rev().collect(),
             in_flight: 0,
-            elements: plan
-                .pool_elements
-                .iter()
-                .map(|pe| (pe.element, pe.association))
-                .collect(),
+            elements: plan.pool_elements.iter().map(|pe| (pe.element, pe.association)).collect(),
             op_timeout: Duration::from_millis(scenario.run.op_timeout_ms),
             sweep_next_at: now,
             send_buffer: vec![0; usize::from(scenario.target.payload_bytes)],
@@ -178,11 +159,7 @@ impl UdpClient {
             Outcome::Succeed
         };
         self.release(index as u32);
-        completions.push(Completion {
-            op,
-            end: now,
-            outcome,
-        });
+        completions.push(Completion { op, end: now, outcome });
     }
 
     fn answer_keep_alive(
@@ -192,17 +169,11 @@ impl UdpClient {
         now: Instant,
         completions: &mut Vec<Completion>,
     ) {
-        let reply = Header {
-            flags: RESPONSE,
-            ..header
-        };
+        let reply = Header { flags: RESPONSE, ..header };
         reply.emit(&mut self.send_buffer);
         let sent = self.sockets[index].send(&self.send_buffer);
-        let association = self
-            .elements
-            .get(&header.element)
-            .copied()
-            .unwrap_or(AssociationId(u32::MAX));
+        let association =
+            self.elements.get(&header.element).copied().unwrap_or(AssociationId(u32::MAX));
         let op = Op {
             kind: OpKind::KeepAlive,
             association,
@@ -210,16 +181,9 @@ impl UdpClient {
             element: header.element,
             issued_at: now,
         };
-        let outcome = if sent.is_ok() {
-            Outcome::Succeed
-        } else {
-            Outcome::Fail(ErrorCause::Transport)
-        };
-        completions.push(Completion {
-            op,
-            end: Instant::now(),
-            outcome,
-        });
+        let outcome =
+            if sent.is_ok() { Outcome::Succeed } else { Outcome::Fail(ErrorCause::Transport) };
+        completions.push(Completion { op, end: Instant::now(), outcome });
     }
 
     fn expire(&mut self, now: Instant, completions: &mut Vec<Completion>) {
@@ -270,11 +234,7 @@ impl Client for UdpClient {
         match self.sockets[socket].send(&self.send_buffer) {
             Ok(_) => {
                 let slot = &mut self.slots[index as usize];
-                *slot = Slot {
-                    op: Some(op),
-                    generation: slot.generation,
-                    sent_at: now,
-                };
+                *slot = Slot { op: Some(op), generation: slot.generation, sent_at: now };
                 self.in_flight += 1;
                 Ok(())
             }
@@ -370,12 +330,7 @@ impl EchoServer {
                     .spawn(move || echo_loop(&socket, &stop))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(EchoServer {
-            address,
-            target: UdpTarget::new("udp-echo", address),
-            stop,
-            threads,
-        })
+        Ok(EchoServer { address, target: UdpTarget::new("udp-echo", address), stop, threads })
     }
 }
 
@@ -508,11 +463,7 @@ impl Batch {
 /// A blocking UDP socket bound to `address` with `SO_REUSEPORT` and a short read timeout, so
 /// that server threads notice `stop` promptly.
 pub fn reuse_port_socket(address: SocketAddr) -> anyhow::Result<UdpSocket> {
-    let socket = Socket::new(
-        Domain::for_address(address),
-        Type::DGRAM,
-        Some(Protocol::UDP),
-    )?;
+    let socket = Socket::new(Domain::for_address(address), Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_reuse_port(true)?;
     // Bigger buffers than the default 208 KiB, so that a burst of W × N requests is not dropped
     // on the floor; the kernel caps this at net.core.rmem_max (see tuning/).

@@ -102,14 +102,15 @@ where
     let mut stats = Vec::new();
     for core in (0..cores).rev() {
         let server = Server::new(server_config(config, registrar_id, core as u16, cores_u16));
-        let (control, data) = (control.pop().expect("one port per core"), data.pop().expect("one port per core"));
+        let (control, data) =
+            (control.pop().expect("one port per core"), data.pop().expect("one port per core"));
         let published = Arc::new(Mutex::new(Stats::default()));
         stats.push(published.clone());
-        let (stop, make_transport, ready) = (stop.clone(), make_transport.clone(), ready_tx.clone());
+        let (stop, make_transport, ready) =
+            (stop.clone(), make_transport.clone(), ready_tx.clone());
         let pin = pin_to.get(core % pin_to.len().max(1)).copied();
-        let thread = std::thread::Builder::new()
-            .name(format!("registrar-core-{core}"))
-            .spawn(move || {
+        let thread = std::thread::Builder::new().name(format!("registrar-core-{core}")).spawn(
+            move || {
                 if let Some(id) = pin {
                     core_affinity::set_for_current(id);
                 }
@@ -123,7 +124,8 @@ where
                 let _ = ready.send(Ok(()));
                 drop(ready);
                 Worker { core, transport, server, control, data, stop, published, epoch }.run()
-            })?;
+            },
+        )?;
         threads.push(thread);
     }
     drop(ready_tx);
@@ -146,7 +148,12 @@ where
     Ok(running)
 }
 
-fn server_config(config: &Config, registrar_id: RegistrarId, core: u16, cores: u16) -> ServerConfig {
+fn server_config(
+    config: &Config,
+    registrar_id: RegistrarId,
+    core: u16,
+    cores: u16,
+) -> ServerConfig {
     let mut handlespace = handlespace::Config::default();
     let limits = &config.limits;
     // Each shard gets the whole bound: a pool lives on one shard, and handle hashing does not

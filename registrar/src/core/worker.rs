@@ -64,8 +64,11 @@ impl<T: SctpTransport> Worker<T> {
             }
             self.flush(now);
             if now.elapsed() > STALL_THRESHOLD {
-                tracing::warn!(core = self.core, overrun_us = now.elapsed().as_micros() as u64,
-                    "iteration overran its budget");
+                tracing::warn!(
+                    core = self.core,
+                    overrun_us = now.elapsed().as_micros() as u64,
+                    "iteration overran its budget"
+                );
             }
             if last_publish.elapsed() > StdDuration::from_millis(100) {
                 *self.published.lock().expect("no thread panics holding it") = self.server.stats();
@@ -114,7 +117,8 @@ impl<T: SctpTransport> Worker<T> {
 
     fn flush(&mut self, now: StdInstant) {
         while let Some(out) = self.server.poll_transmit() {
-            let sent = self.transport.send(now, AssocId(out.assoc), StreamId(0), Ppid::ASAP, &out.bytes);
+            let sent =
+                self.transport.send(now, AssocId(out.assoc), StreamId(0), Ppid::ASAP, &out.bytes);
             if sent.is_err() {
                 self.server.count_dropped();
             }
@@ -128,7 +132,8 @@ impl<T: SctpTransport> Worker<T> {
     }
 
     fn deadline(&self, now: StdInstant) -> Option<StdInstant> {
-        let server = self.server.poll_timeout().map(|t| self.epoch + StdDuration::from_micros(t.micros()));
+        let server =
+            self.server.poll_timeout().map(|t| self.epoch + StdDuration::from_micros(t.micros()));
         let transport = self.transport.next_deadline();
         let mesh = (self.control.cores() > 1).then(|| now + MESH_POLL_INTERVAL);
         let stop = Some(now + STOP_POLL_INTERVAL);

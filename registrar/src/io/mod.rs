@@ -43,7 +43,8 @@ pub fn start(config: &Config) -> io::Result<Running> {
             let local_addrs: Vec<SocketAddr> =
                 config.kernel_addresses.iter().map(|ip| SocketAddr::new(*ip, asap_port)).collect();
             core::start(&single, move |_core| {
-                let cfg = KernelSctpConfig { local_addrs: local_addrs.clone(), ..Default::default() };
+                let cfg =
+                    KernelSctpConfig { local_addrs: local_addrs.clone(), ..Default::default() };
                 let mut transport = KernelSctp::open(cfg)?;
                 transport.listen(asap_port).map_err(io::Error::other)?;
                 Ok(transport)

@@ -80,7 +80,9 @@ pub(crate) fn transport_info(transport: &UserTransport) -> Option<TransportInfo>
         UserTransport::UdpLite { port, address } => {
             one(Protocol::UdpLite, *port, data_only, *address)
         }
-        UserTransport::Dccp { port, address, .. } => one(Protocol::Dccp, *port, data_only, *address),
+        UserTransport::Dccp { port, address, .. } => {
+            one(Protocol::Dccp, *port, data_only, *address)
+        }
         UserTransport::Opaque(_) => return None,
         #[allow(unreachable_patterns)]
         _ => return None,
@@ -118,9 +120,12 @@ pub(crate) fn overall_policy(policy_type: codec::PolicyType) -> Option<Policy> {
             Policy::WeightedRandomDpf { weight: 0, weight_dpf: 0, distance: 0 }
         }
         T::LEAST_USED_DPF => Policy::LeastUsedDpf { load: 0, load_dpf: 0, distance: 0 },
-        T::LEAST_USED_DEGRADATION_DPF => {
-            Policy::LeastUsedDegradationDpf { load: 0, load_degradation: 0, load_dpf: 0, distance: 0 }
-        }
+        T::LEAST_USED_DEGRADATION_DPF => Policy::LeastUsedDegradationDpf {
+            load: 0,
+            load_degradation: 0,
+            load_dpf: 0,
+            distance: 0,
+        },
         _ => return None,
     })
 }

@@ -324,10 +324,9 @@ impl Server {
             pe_id: id,
             error: Some(operational_error(ErrorCause(cause), CauseInfo::None)),
         };
-        let (Some(policy), Some(transport)) = (
-            policy_settings(&pool_element.policy),
-            transport_info(&pool_element.user_transport),
-        ) else {
+        let (Some(policy), Some(transport)) =
+            (policy_settings(&pool_element.policy), transport_info(&pool_element.user_transport))
+        else {
             self.stats.registrations_rejected += 1;
             return self.reply(session, reject(ErrorCause::INVALID_VALUES.0).emit_to_vec());
         };
@@ -486,8 +485,7 @@ impl Server {
         id: PoolElementId,
     ) -> bool {
         let Some(element) = self.handlespace.element(pool_handle, id) else { return true };
-        element.registrator() == session.to_u64()
-            || element.addresses().contains(&peer.ip())
+        element.registrator() == session.to_u64() || element.addresses().contains(&peer.ip())
     }
 
     fn drop_session(&mut self, _now: Instant, session: SessionId) {

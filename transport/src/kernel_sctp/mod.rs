@@ -93,11 +93,7 @@ impl KernelSctp {
         let first = *cfg.local_addrs.first().ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "kernel SCTP: no local address")
         })?;
-        let family = if first.is_ipv4() {
-            libc::AF_INET
-        } else {
-            libc::AF_INET6
-        };
+        let family = if first.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
         // SAFETY: plain socket(2) call; the result is checked.
         let raw = unsafe {
             libc::socket(
@@ -121,23 +117,11 @@ impl KernelSctp {
         // SAFETY: `raw` is a fresh descriptor we own.
         let fd = unsafe { OwnedFd::from_raw_fd(raw) };
         set_opt(&fd, wire::SOL_SCTP, wire::SCTP_NODELAY, &1i32.to_ne_bytes())?;
-        set_opt(
-            &fd,
-            wire::SOL_SCTP,
-            wire::SCTP_RECVRCVINFO,
-            &1i32.to_ne_bytes(),
-        )?;
-        for kind in [
-            wire::SCTP_ASSOC_CHANGE,
-            wire::SCTP_SHUTDOWN_EVENT,
-            wire::SCTP_SEND_FAILED_EVENT,
-        ] {
-            set_opt(
-                &fd,
-                wire::SOL_SCTP,
-                wire::SCTP_EVENT,
-                &wire::sctp_event(kind, true),
-            )?;
+        set_opt(&fd, wire::SOL_SCTP, wire::SCTP_RECVRCVINFO, &1i32.to_ne_bytes())?;
+        for kind in
+            [wire::SCTP_ASSOC_CHANGE, wire::SCTP_SHUTDOWN_EVENT, wire::SCTP_SEND_FAILED_EVENT]
+        {
+            set_opt(&fd, wire::SOL_SCTP, wire::SCTP_EVENT, &wire::sctp_event(kind, true))?;
         }
         let mut initmsg = [0u8; 8];
         initmsg[0..2].copy_from_slice(&cfg.streams_out.to_ne_bytes());
@@ -177,10 +161,7 @@ impl KernelSctp {
         let control_bytes =
             unsafe { std::slice::from_raw_parts_mut(control.as_mut_ptr().cast::<u8>(), 32) };
         let control_len = wire::write_sndinfo_cmsg(control_bytes, &info);
-        let mut iov = libc::iovec {
-            iov_base: data.as_ptr() as *mut _,
-            iov_len: data.len(),
-        };
+        let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut _, iov_len: data.len() };
         // SAFETY: all-zero msghdr is valid.
         let mut msg: libc::msghdr = unsafe { mem::zeroed() };
         msg.msg_iov = &mut iov;
@@ -190,11 +171,7 @@ impl KernelSctp {
         loop {
             // SAFETY: msg points at live iov, data and control.
             let n = unsafe {
-                libc::sendmsg(
-                    self.fd.as_raw_fd(),
-                    &msg,
-                    libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
-                )
+                libc::sendmsg(self.fd.as_raw_fd(), &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
             };
             if n >= 0 {
                 self.stats.messages_sent += 1;
@@ -240,12 +217,7 @@ impl KernelSctp {
         let from =
             sockaddr::parse(sockaddr::storage_bytes(&name, msg.msg_namelen)).unwrap_or(self.local);
         let controllen = msg.msg_controllen.min(CONTROL_WORDS * 8);
-        Ok(Some(Received {
-            len: n as usize,
-            flags: msg.msg_flags,
-            control_len: controllen,
-            from,
-        }))
+        Ok(Some(Received { len: n as usize, flags: msg.msg_flags, control_len: controllen, from }))
     }
 
     fn control_bytes(&self, len: usize) -> &[u8] {
@@ -327,36 +299,19 @@ impl SctpTransport for KernelSctp {
         ppid: Ppid,
         data: &[u8],
     ) -> Result<(), TransportError> {
-        self.send_flags(
-            MessageInfo {
-                assoc,
-                stream,
-                ppid,
-                flags: 0,
-            },
-            data,
-        )
+        self.send_flags(MessageInfo { assoc, stream, ppid, flags: 0 }, data)
     }
 
     fn shutdown(&mut self, _now: Instant, assoc: AssocId) -> Result<(), TransportError> {
         // RFC 6458 §5.3.4: SCTP_EOF starts a graceful shutdown.
-        let info = MessageInfo {
-            assoc,
-            stream: StreamId(0),
-            ppid: Ppid(0),
-            flags: wire::SCTP_EOF,
-        };
+        let info = MessageInfo { assoc, stream: StreamId(0), ppid: Ppid(0), flags: wire::SCTP_EOF };
         self.send_flags(info, &[])
     }
 
     fn abort(&mut self, _now: Instant, assoc: AssocId) -> Result<(), TransportError> {
         // RFC 6458 §5.3.4: SCTP_ABORT aborts the association.
-        let info = MessageInfo {
-            assoc,
-            stream: StreamId(0),
-            ppid: Ppid(0),
-            flags: wire::SCTP_ABORT,
-        };
+        let info =
+            MessageInfo { assoc, stream: StreamId(0), ppid: Ppid(0), flags: wire::SCTP_ABORT };
         self.send_flags(info, &[])
     }
 
@@ -414,13 +369,7 @@ impl SctpTransport for KernelSctp {
     ) -> io::Result<usize> {
         let mut delivered = 0;
         while delivered < budget {
-            let Some(Received {
-                len,
-                flags,
-                control_len,
-                from,
-            }) = self.recv_one()?
-            else {
+            let Some(Received { len, flags, control_len, from }) = self.recv_one()? else {
                 break;
             };
             let complete = flags & libc::MSG_EOR != 0;
@@ -468,16 +417,9 @@ impl SctpTransport for KernelSctp {
     fn wait(&mut self, now: Instant, until: Option<Instant>) -> io::Result<()> {
         let timeout_ms = match until {
             None => -1,
-            Some(t) => t
-                .saturating_duration_since(now)
-                .as_millis()
-                .min(i32::MAX as u128) as i32,
+            Some(t) => t.saturating_duration_since(now).as_millis().min(i32::MAX as u128) as i32,
         };
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
+        let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
         // SAFETY: one valid pollfd.
         if unsafe { libc::poll(&mut pfd, 1, timeout_ms) } < 0 {
             let e = io::Error::last_os_error();
@@ -552,11 +494,7 @@ fn bind_all(fd: &OwnedFd, addrs: &[SocketAddr]) -> io::Result<()> {
     let len = sockaddr::write(&first, &mut storage);
     // SAFETY: storage holds a valid sockaddr of len bytes.
     if unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&storage as *const libc::sockaddr_storage).cast(),
-            len,
-        )
+        libc::bind(fd.as_raw_fd(), (&storage as *const libc::sockaddr_storage).cast(), len)
     } < 0
     {
         return Err(io::Error::last_os_error());
@@ -619,34 +557,22 @@ mod tests {
     #[test]
     fn kernel_sctp_notification_events() {
         let peer: SocketAddr = "192.0.2.1:3863".parse().unwrap();
-        let up = Notification::AssocChange {
-            assoc: AssocId(1),
-            state: AssocState::CommUp,
-            error: 0,
-        };
+        let up =
+            Notification::AssocChange { assoc: AssocId(1), state: AssocState::CommUp, error: 0 };
         let event = notification_event(up, peer);
         let up_at = |p: &SocketAddr| *p == peer;
         assert!(
             matches!(event, Some(TransportEvent::Up { assoc: AssocId(1), peer: p }) if up_at(&p))
         );
-        let lost = Notification::AssocChange {
-            assoc: AssocId(1),
-            state: AssocState::CommLost,
-            error: 0,
-        };
-        assert!(matches!(
-            notification_event(lost, peer),
-            Some(TransportEvent::Lost { .. })
-        ));
+        let lost =
+            Notification::AssocChange { assoc: AssocId(1), state: AssocState::CommLost, error: 0 };
+        assert!(matches!(notification_event(lost, peer), Some(TransportEvent::Lost { .. })));
         let done = Notification::AssocChange {
             assoc: AssocId(1),
             state: AssocState::ShutdownComplete,
             error: 0,
         };
-        assert!(matches!(
-            notification_event(done, peer),
-            Some(TransportEvent::Closed { .. })
-        ));
+        assert!(matches!(notification_event(done, peer), Some(TransportEvent::Closed { .. })));
         assert!(notification_event(Notification::Shutdown { assoc: AssocId(1) }, peer).is_none());
     }
 }

@@ -124,9 +124,7 @@ pub enum WireError {
 pub fn parse_notification(bytes: &[u8]) -> Result<Notification<'_>, WireError> {
     let kind = read_u16(bytes, 0).ok_or(WireError::Truncated("sn_type"))?;
     let length = read_u32(bytes, 4).ok_or(WireError::Truncated("sn_length"))? as usize;
-    let bytes = bytes
-        .get(..length)
-        .ok_or(WireError::Truncated("sn_length"))?;
+    let bytes = bytes.get(..length).ok_or(WireError::Truncated("sn_length"))?;
     match kind {
         SCTP_ASSOC_CHANGE => {
             if bytes.len() < ASSOC_CHANGE_LEN {
@@ -142,19 +140,13 @@ pub fn parse_notification(bytes: &[u8]) -> Result<Notification<'_>, WireError> {
             };
             let error = read_u16(bytes, 10).unwrap_or(0);
             let assoc = AssocId(read_u32(bytes, 16).unwrap_or(0));
-            Ok(Notification::AssocChange {
-                assoc,
-                state,
-                error,
-            })
+            Ok(Notification::AssocChange { assoc, state, error })
         }
         SCTP_SHUTDOWN_EVENT => {
             if bytes.len() < SHUTDOWN_EVENT_LEN {
                 return Err(WireError::Truncated("sctp_shutdown_event"));
             }
-            Ok(Notification::Shutdown {
-                assoc: AssocId(read_u32(bytes, 8).unwrap_or(0)),
-            })
+            Ok(Notification::Shutdown { assoc: AssocId(read_u32(bytes, 8).unwrap_or(0)) })
         }
         SCTP_SEND_FAILED_EVENT => {
             if bytes.len() < SEND_FAILED_EVENT_HEADER_LEN {
@@ -184,12 +176,7 @@ pub fn find_rcvinfo(control: &[u8]) -> Option<MessageInfo> {
             // PPID travels opaquely through the kernel: it is in network order.
             let ppid = Ppid(u32::from_be(read_u32(data, 8)?));
             let assoc = AssocId(read_u32(data, 24)?);
-            return Some(MessageInfo {
-                assoc,
-                stream,
-                ppid,
-                flags,
-            });
+            return Some(MessageInfo { assoc, stream, ppid, flags });
         }
         rest = next;
     }
@@ -304,11 +291,7 @@ mod tests {
         ];
         for (raw, state) in cases {
             let bytes = assoc_change(raw, 42);
-            let expect = Notification::AssocChange {
-                assoc: AssocId(42),
-                state,
-                error: 7,
-            };
+            let expect = Notification::AssocChange { assoc: AssocId(42), state, error: 7 };
             assert_eq!(parse_notification(&bytes), Ok(expect));
         }
     }
@@ -326,17 +309,9 @@ mod tests {
         b[16..20].copy_from_slice(&11u32.to_be().to_ne_bytes());
         b[28..32].copy_from_slice(&9u32.to_ne_bytes());
         b[32..].copy_from_slice(b"asap");
-        let info = MessageInfo {
-            assoc: AssocId(9),
-            stream: StreamId(3),
-            ppid: Ppid::ASAP,
-            flags: 0,
-        };
-        let expect = Notification::SendFailed {
-            info,
-            error: 5,
-            data: b"asap",
-        };
+        let info =
+            MessageInfo { assoc: AssocId(9), stream: StreamId(3), ppid: Ppid::ASAP, flags: 0 };
+        let expect = Notification::SendFailed { info, error: 5, data: b"asap" };
         assert_eq!(parse_notification(&b), Ok(expect));
     }
 
@@ -347,15 +322,9 @@ mod tests {
         b[0..2].copy_from_slice(&SCTP_SHUTDOWN_EVENT.to_ne_bytes());
         b[4..8].copy_from_slice(&(SHUTDOWN_EVENT_LEN as u32).to_ne_bytes());
         b[8..12].copy_from_slice(&3u32.to_ne_bytes());
-        assert_eq!(
-            parse_notification(&b),
-            Ok(Notification::Shutdown { assoc: AssocId(3) })
-        );
+        assert_eq!(parse_notification(&b), Ok(Notification::Shutdown { assoc: AssocId(3) }));
         b[0..2].copy_from_slice(&0x8002u16.to_ne_bytes());
-        assert_eq!(
-            parse_notification(&b),
-            Ok(Notification::Unknown { kind: 0x8002 })
-        );
+        assert_eq!(parse_notification(&b), Ok(Notification::Unknown { kind: 0x8002 }));
     }
 
     // Goal: truncated notifications are errors, never panics. Method: cut each sample at every
@@ -385,12 +354,8 @@ mod tests {
     // after another cmsg. Method: write sndinfo, then build a control buffer by hand.
     #[test]
     fn cmsg_sndinfo_and_rcvinfo() {
-        let info = MessageInfo {
-            assoc: AssocId(5),
-            stream: StreamId(2),
-            ppid: Ppid::ENRP,
-            flags: 1,
-        };
+        let info =
+            MessageInfo { assoc: AssocId(5), stream: StreamId(2), ppid: Ppid::ENRP, flags: 1 };
         let mut out = [0xa5u8; 64];
         let space = write_sndinfo_cmsg(&mut out, &info);
         assert_eq!(space, 32);
@@ -412,12 +377,7 @@ mod tests {
         let got = find_rcvinfo(&control).unwrap();
         assert_eq!(
             got,
-            MessageInfo {
-                assoc: AssocId(77),
-                stream: StreamId(4),
-                ppid: Ppid::ENRP,
-                flags: 0
-            }
+            MessageInfo { assoc: AssocId(77), stream: StreamId(4), ppid: Ppid::ENRP, flags: 0 }
         );
         // Every truncation of the list is handled without panicking.
         let end = at + cmsg_len(RCVINFO_LEN);
