@@ -383,3 +383,26 @@ fn cross_core_forwarding() {
     cores[1].handle_cross_core(ms(1), closed);
     assert_eq!(cores[1].handlespace().element_count(), 0);
 }
+
+// Goal: a full cross-core queue is an error cause to the peer, not a silent drop (STYLE §5).
+// Method: take a request the server forwarded, hand it back as refused, and decode the answer.
+#[test]
+fn full_cross_core_queue_answers_lack_of_resources() {
+    let mut core0 = Server::new(config(0, 2));
+    let pool = (0..100)
+        .map(|i| format!("pool-{i}"))
+        .find(|p| handlespace::shard_of(&handle(p), 2) == 1)
+        .unwrap();
+    core0.handle_up(5, peer(5));
+    let message = Message::Registration(Registration {
+        pool_handle: handle(&pool),
+        pool_element: element(1, 5, Policy::RoundRobin),
+    });
+    send(&mut core0, ms(0), 5, message);
+    let (_, request) = core0.poll_forward().expect("forwarded");
+    core0.refuse(request);
+    let got = replies(&mut core0);
+    assert_eq!(got[0].0, 5);
+    assert_eq!(reject_cause(&got[0].1), ErrorCause::LACK_OF_RESOURCES);
+    assert_eq!(core0.stats().dropped, 1);
+}

@@ -125,7 +125,15 @@ impl<T: SctpTransport> Worker<T> {
         }
         while let Some((core, message)) = self.server.poll_forward() {
             let port = if message.is_control() { &mut self.control } else { &mut self.data };
-            if port.send(usize::from(core), message).is_err() {
+            if let Err(message) = port.send(usize::from(core), message) {
+                self.server.refuse(message);
+            }
+        }
+        // Refusals answer local sessions; send them in this same turn.
+        while let Some(out) = self.server.poll_transmit() {
+            let sent =
+                self.transport.send(now, AssocId(out.assoc), StreamId(0), Ppid::ASAP, &out.bytes);
+            if sent.is_err() {
                 self.server.count_dropped();
             }
         }

@@ -301,6 +301,41 @@ impl Server {
         self.stats.dropped += 1;
     }
 
+    /// A cross-core message from [`poll_forward`](Self::poll_forward) that its queue had no
+    /// room for. A request is answered here with Lack of Resources (RFC 5354 §3.12.7), so the
+    /// peer hears of the overload instead of timing out; anything else is counted and dropped
+    /// (a lost session-end is covered by the keep-alive timeout of the session's PEs).
+    pub fn refuse(&mut self, message: CrossCore) {
+        self.stats.dropped += 1;
+        let CrossCore::Request { session, message, .. } = message else { return };
+        let error = || Some(operational_error(ErrorCause::LACK_OF_RESOURCES, CauseInfo::None));
+        let bytes = match *message {
+            Message::Registration(r) => RegistrationResponse {
+                reject: true,
+                pool_handle: r.pool_handle,
+                pe_id: r.pool_element.id,
+                error: error(),
+            }
+            .emit_to_vec(),
+            Message::Deregistration(d) => DeregistrationResponse {
+                pool_handle: d.pool_handle,
+                pe_id: d.pe_id,
+                error: error(),
+            }
+            .emit_to_vec(),
+            Message::HandleResolution(h) => HandleResolutionResponse {
+                accept_updates: false,
+                pool_handle: h.pool_handle,
+                overall_policy: None,
+                pool_elements: Vec::new(),
+                error: error(),
+            }
+            .emit_to_vec(),
+            _ => return,
+        };
+        self.reply(session, bytes);
+    }
+
     fn handle_request(&mut self, now: Instant, session: SessionId, peer: SocketAddr, m: Message) {
         match m {
             Message::Registration(r) => self.register(now, session, peer, r),

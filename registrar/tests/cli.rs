@@ -1,0 +1,57 @@
+//! The `registrar` binary refuses bad input with one clear line that names the culprit.
+//!
+//! Goal: bad flags, unreadable or invalid config files and busy ports end the process with a
+//! non-zero status and a message naming the flag, file, field or address; never a panic.
+
+use std::process::{Command, Output};
+
+fn registrar(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_registrar"))
+        .args(args)
+        .args(["--no-announce", "--run-seconds", "5", "--log", "warn"])
+        .output()
+        .expect("the binary runs")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn assert_refused(output: &Output, needle: &str) {
+    let text = stderr(output);
+    assert!(!output.status.success(), "should fail: {text}");
+    assert!(text.contains(needle), "message should name {needle:?}: {text}");
+    assert!(!text.contains("panicked"), "no panic: {text}");
+}
+
+#[test]
+fn bad_flag_value_names_the_flag() {
+    assert_refused(&registrar(&["--workers", "many"]), "--workers");
+    assert_refused(&registrar(&["--udp", "not-an-address"]), "--udp");
+}
+
+#[test]
+fn unreadable_config_names_the_file() {
+    assert_refused(&registrar(&["--config", "/nonexistent/registrar.toml"]), "/nonexistent");
+}
+
+#[test]
+fn invalid_config_names_the_field() {
+    let dir = std::env::temp_dir().join(format!("registrar-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, "[timers]\nkeep_alive_timeout_ms = 0\n").unwrap();
+    assert_refused(&registrar(&["--config", path.to_str().unwrap()]), "keep_alive_timeout_ms");
+    std::fs::write(&path, "[limits]\npools_mx = 3\n").unwrap();
+    assert_refused(&registrar(&["--config", path.to_str().unwrap()]), "pools_mx");
+}
+
+#[test]
+fn busy_port_names_the_address() {
+    // A plain socket without SO_REUSEPORT holds the port, so the registrar's bind must fail.
+    let holder = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = holder.local_addr().unwrap().to_string();
+    let output = registrar(&["--udp", &address, "--workers", "1"]);
+    assert_refused(&output, &address);
+    assert_eq!(stderr(&output).lines().filter(|l| l.starts_with("registrar:")).count(), 1);
+}
