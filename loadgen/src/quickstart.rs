@@ -1,9 +1,9 @@
 //! `loadgen quickstart`: start a registrar on loopback, register PEs, resolve for ~10 s, and
 //! judge the run. Kept in the library so that a test runs exactly what the command runs.
 //!
-//! The registrar comes from [`crate::target::registrar::RegistrarLauncher`]. While that is
-//! not wired, [`Choice::Auto`] says so on stderr and drives the model registrar instead; once
-//! it is, `auto` drives the real one with no change here.
+//! The registrar comes from [`crate::target::registrar::RegistrarLauncher`]: the real one,
+//! in-process, over its own SCTP in UDP on 127.0.0.1. [`Choice::Model`] drives the stand-in
+//! model instead (for comparing the load generator against itself).
 
 use crate::op::OpKind;
 use crate::report::RunResult;
