@@ -6,16 +6,7 @@ use handlespace::{PolicySettings, Protocol, TransportInfo};
 /// The handlespace form of a PE's policy parameter; `None` for a policy type we cannot select
 /// with (the caller answers Invalid Values).
 pub(crate) fn policy_settings(policy: &Policy) -> Option<PolicySettings> {
-    let mut s = PolicySettings {
-        policy_type: policy.policy_type(),
-        weight: 0,
-        priority: 0,
-        load: 0,
-        load_degradation: 0,
-        load_dpf: 0,
-        weight_dpf: 0,
-        distance: 0,
-    };
+    let mut s = PolicySettings { policy_type: policy.policy_type(), ..PolicySettings::new() };
     match *policy {
         Policy::RoundRobin | Policy::Random => {}
         Policy::WeightedRoundRobin { weight } | Policy::WeightedRandom { weight } => {
