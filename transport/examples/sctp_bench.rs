@@ -36,7 +36,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport};
-use transport::{AssocId, SendError, UdpRing, UdpRingConfig};
+use transport::{AssocId, DatagramEndpoint, SendError, UdpRing, UdpRingConfig};
 use transport::{Ppid, SctpTransport, StreamId, TransportError, TransportEvent};
 
 // ---- counting allocator ------------------------------------------------------------------
@@ -369,12 +369,82 @@ fn bundled_client(phase: &AtomicU8, server: SocketAddr, case: Case) -> Interval 
     meter.result.unwrap()
 }
 
+/// `SCTP_BENCH_PACKETS=1`: count received SCTP packets by content (diagnostic; off in
+/// measured runs, where it costs one predictable branch per datagram).
+const PACKETS_ENV: &str = "SCTP_BENCH_PACKETS";
+
+/// Received SCTP packets by content, for the diagnostic.
+#[derive(Default, Clone, Copy)]
+struct PacketCounts {
+    with_data: u64,
+    without_data: u64,
+    data_chunks: u64,
+}
+
+/// A `UdpRing` that can look into received SCTP packets (chunk types only).
+struct Inspect {
+    ring: UdpRing,
+    on: bool,
+    counts: PacketCounts,
+}
+
+impl Inspect {
+    fn bind(cfg: UdpRingConfig) -> Self {
+        let ring = UdpRing::bind("127.0.0.1:0".parse().unwrap(), cfg).unwrap();
+        let on = std::env::var(PACKETS_ENV).is_ok_and(|v| v == "1");
+        Self { ring, on, counts: PacketCounts::default() }
+    }
+}
+
+fn count_chunks(counts: &mut PacketCounts, packet: &[u8]) {
+    let (mut at, mut data) = (12, 0);
+    while at + 4 <= packet.len() {
+        let len = usize::from(u16::from_be_bytes([packet[at + 2], packet[at + 3]]));
+        data += u64::from(packet[at] == 0);
+        at += len.max(4).next_multiple_of(4);
+    }
+    counts.data_chunks += data;
+    if data > 0 {
+        counts.with_data += 1;
+    } else {
+        counts.without_data += 1;
+    }
+}
+
+impl DatagramEndpoint for Inspect {
+    fn local_addr(&self) -> SocketAddr {
+        self.ring.local_addr()
+    }
+    fn send_to(&mut self, to: SocketAddr, data: &[u8]) -> Result<(), SendError> {
+        self.ring.send_to(to, data)
+    }
+    fn send_in_place(
+        &mut self,
+        fill: impl FnOnce(&mut [u8]) -> Option<(SocketAddr, usize)>,
+    ) -> Result<bool, SendError> {
+        DatagramEndpoint::send_in_place(&mut self.ring, fill)
+    }
+    fn submit_and_wait(&mut self, wait: Option<Duration>) -> std::io::Result<()> {
+        self.ring.submit_and_wait(wait)
+    }
+    fn recv_batch(&mut self, budget: usize, mut f: impl FnMut(SocketAddr, &[u8])) -> usize {
+        let (on, counts) = (self.on, &mut self.counts);
+        self.ring.recv_batch(budget, |from, bytes| {
+            if on {
+                count_chunks(counts, bytes);
+            }
+            f(from, bytes)
+        })
+    }
+}
+
 // ---- SCTP over UDP -----------------------------------------------------------------------
 
 fn sctp_server(phase: &AtomicU8, port_tx: mpsc::Sender<SocketAddr>) -> Interval {
     pin(0);
-    let addr = "127.0.0.1:0".parse().unwrap();
-    let mut t = SctpUdpTransport::bind(addr, sctp_config(), [1; 32]).unwrap();
+    let cfg = sctp_config();
+    let udp = Inspect::bind(cfg.udp.clone());
+    let mut t = SctpUdpTransport::with_datagram_endpoint(udp, cfg, [1; 32]);
     t.listen(SCTP_PORT).unwrap();
     port_tx.send(t.local_addr()).unwrap();
     let mut replies = [AssocId(0); POLL_BUDGET];
@@ -383,7 +453,7 @@ fn sctp_server(phase: &AtomicU8, port_tx: mpsc::Sender<SocketAddr>) -> Interval 
     let mut meter = Meter::new();
     loop {
         let p = phase.load(Ordering::Relaxed);
-        let received = t.datagram_endpoint().stats().datagrams_received;
+        let received = t.datagram_endpoint().ring.stats().datagrams_received;
         if !meter.step(p, answered, received) {
             break;
         }
@@ -402,14 +472,25 @@ fn sctp_server(phase: &AtomicU8, port_tx: mpsc::Sender<SocketAddr>) -> Interval 
         answered += n as u64;
         t.wait(now, Some(now + WAIT)).unwrap();
     }
+    let c = t.datagram_endpoint().counts;
+    if t.datagram_endpoint().on {
+        eprintln!(
+            "server received (whole run): {} packets with DATA ({} DATA chunks, {:.1} per \
+             packet), {} without DATA",
+            c.with_data,
+            c.data_chunks,
+            c.data_chunks as f64 / c.with_data.max(1) as f64,
+            c.without_data
+        );
+    }
     meter.result.unwrap()
 }
 
 fn sctp_client(phase: &AtomicU8, ready: &AtomicU8, server: SocketAddr, case: Case) -> Interval {
     pin(1);
-    let addr = "127.0.0.1:0".parse().unwrap();
     let cfg = SctpUdpConfig { remote_udp_port: server.port(), ..sctp_config() };
-    let mut t = SctpUdpTransport::bind(addr, cfg, [2; 32]).unwrap();
+    let udp = Inspect::bind(cfg.udp.clone());
+    let mut t = SctpUdpTransport::with_datagram_endpoint(udp, cfg, [2; 32]);
     let remote = SocketAddr::new(server.ip(), SCTP_PORT);
     let start = Instant::now();
     let mut assocs = Vec::with_capacity(case.assocs as usize);
@@ -448,7 +529,7 @@ fn sctp_client(phase: &AtomicU8, ready: &AtomicU8, server: SocketAddr, case: Cas
     let mut meter = Meter::new();
     loop {
         let p = phase.load(Ordering::Relaxed);
-        let received = t.datagram_endpoint().stats().datagrams_received;
+        let received = t.datagram_endpoint().ring.stats().datagrams_received;
         if !meter.step(p, answered, received) {
             break;
         }
@@ -479,7 +560,7 @@ fn sctp_client(phase: &AtomicU8, ready: &AtomicU8, server: SocketAddr, case: Cas
 }
 
 fn send_or_owe(
-    t: &mut SctpUdpTransport,
+    t: &mut SctpUdpTransport<Inspect>,
     now: Instant,
     a: AssocId,
     data: &[u8],
@@ -629,7 +710,7 @@ fn main() {
     for (case, runs) in cases.iter().zip(&results) {
         let m = |f: &dyn Fn(&[Run; 3]) -> f64| median(runs.iter().map(f).collect());
         println!(
-            "| {} assoc, window {} | {:.0} | {:.0} | {:.2} | {:.4} ({:.4}) | {:.2} ({:.2}) | \
+            "| {} assoc, window {} | {:.0} | {:.0} | {:.2} | {:.1e} ({:.0}) | {:.2} ({:.2}) | \
              {:.0} | {:.2} | {:.3} ({:.3}) |",
             case.assocs,
             case.window,
