@@ -323,7 +323,9 @@ impl<D: DatagramEndpoint> SctpTransport for SctpUdpTransport<D> {
             .recv_batch(budget, |from, bytes| endpoint.handle_packet(sctp_now, from, local, bytes));
         self.endpoint.handle_timeout(sctp_now);
         let delivered = self.deliver(budget, &mut on_event);
-        self.flush_transmits(sctp_now);
+        // Packets are pulled at `wait`, not here: the caller answers the messages just
+        // delivered before it waits, so a SACK that is due rides with the answer's DATA instead
+        // of leaving alone (a quarter of all packets at window 32 before this).
         Ok(delivered)
     }
 
