@@ -184,4 +184,10 @@ pub trait SctpTransport {
 
     /// The backend's own next timer deadline (retransmission, heartbeat, delayed SACK), if any.
     fn next_deadline(&self) -> Option<Instant>;
+
+    /// A [`crate::Doorbell`] that ends this transport's `wait` from another thread, if the
+    /// backend has one. Without it, a caller that must hear from other threads bounds its waits.
+    fn doorbell(&mut self) -> io::Result<Option<crate::Doorbell>> {
+        Ok(None)
+    }
 }

@@ -30,6 +30,13 @@ pub trait DatagramEndpoint {
     fn submit_and_wait(&mut self, wait: Option<Duration>) -> io::Result<()>;
     /// Calls `f(from, payload)` for up to `budget` received datagrams; returns how many.
     fn recv_batch(&mut self, budget: usize, f: impl FnMut(SocketAddr, &[u8])) -> usize;
+
+    /// A doorbell that wakes this endpoint's `submit_and_wait` from another thread, where the
+    /// endpoint supports one (io_uring: an eventfd read kept armed in the ring). `None`: the
+    /// caller must bound its waits instead.
+    fn doorbell(&mut self) -> io::Result<Option<Doorbell>> {
+        Ok(None)
+    }
 }
 
 /// Why a datagram was not queued. Neither error is fatal: the caller drops or retries later.
@@ -217,6 +224,12 @@ impl DatagramEndpoint for AnyDatagramEndpoint {
             Self::Batch(b) => b.recv_batch(budget, f),
         }
     }
+    fn doorbell(&mut self) -> io::Result<Option<Doorbell>> {
+        match self {
+            Self::Ring(r) => DatagramEndpoint::doorbell(r),
+            Self::Batch(b) => b.doorbell(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -243,5 +256,30 @@ mod tests {
         assert_eq!(got, 1);
         assert!(io_uring_unavailable(&io::Error::from_raw_os_error(libc::ENOSYS)));
         assert!(!io_uring_unavailable(&io::Error::from_raw_os_error(libc::EADDRINUSE)));
+    }
+}
+
+/// Wakes a sleeping endpoint from another thread: one 8-byte `write` to an eventfd that the
+/// endpoint's io_uring has a read posted on. Cheap to clone; ring it only when the owner may be
+/// asleep (the owner publishes that), since each ring is a system call.
+#[derive(Clone, Debug)]
+pub struct Doorbell {
+    fd: std::sync::Arc<std::os::fd::OwnedFd>,
+}
+
+impl Doorbell {
+    pub(crate) fn new(fd: std::sync::Arc<std::os::fd::OwnedFd>) -> Self {
+        Self { fd }
+    }
+
+    /// Wakes the endpoint (or makes its next wait return at once). Never blocks: a full
+    /// counter (2^64 - 2 rings unread) already means "wake up".
+    pub fn ring(&self) {
+        use std::os::fd::AsRawFd;
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to an eventfd we own a handle to.
+        let _ = unsafe {
+            libc::write(self.fd.as_raw_fd(), (&one as *const u64).cast::<libc::c_void>(), 8)
+        };
     }
 }

@@ -57,7 +57,8 @@ pub mod udp_batch;
 
 pub use api::{AssocId, Ppid, SctpTransport, StreamId, TransportError, TransportEvent};
 pub use datagram::{
-    AnyDatagramEndpoint, DatagramEndpoint, DatagramStats, RecvMode, SendError, UdpRingConfig,
+    AnyDatagramEndpoint, DatagramEndpoint, DatagramStats, Doorbell, RecvMode, SendError,
+    UdpRingConfig,
 };
 pub use sctp_udp::{SctpUdpConfig, SctpUdpTransport};
 pub use udp::UdpRing;

@@ -228,6 +228,10 @@ impl<D: DatagramEndpoint> SctpUdpTransport<D> {
 }
 
 impl<D: DatagramEndpoint> SctpTransport for SctpUdpTransport<D> {
+    fn doorbell(&mut self) -> io::Result<Option<crate::Doorbell>> {
+        self.udp.doorbell()
+    }
+
     fn listen(&mut self, port: u16) -> Result<(), TransportError> {
         self.endpoint.listen(port);
         if self.local_sctp_port == 0 {

@@ -19,14 +19,16 @@ use std::collections::VecDeque;
 use std::io;
 use std::mem;
 use std::net::{SocketAddr, UdpSocket};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use io_uring::types::{BufRingEntry, Fd, SubmitArgs, Timespec};
 use io_uring::{cqueue, opcode, squeue, IoUring};
 
-use crate::datagram::{DatagramEndpoint, DatagramStats, RecvMode, SendError, UdpRingConfig};
+use crate::datagram::{
+    DatagramEndpoint, DatagramStats, Doorbell, RecvMode, SendError, UdpRingConfig,
+};
 use crate::sockaddr;
 
 /// First `user_data` value reserved for internal operations; send slots sit below it.
@@ -35,10 +37,13 @@ pub const USER_DATA_INTERNAL_MIN: u64 = u64::MAX - 0x1_0000 - 0xff;
 const USER_DATA_RECV_MULTI: u64 = u64::MAX;
 /// Cancel operations issued at shutdown (their CQEs are ignored).
 const USER_DATA_CANCEL: u64 = u64::MAX - 1;
+/// The doorbell's eventfd read.
+const USER_DATA_DOORBELL: u64 = u64::MAX - 2;
 /// Plain receive `i` is `USER_DATA_RECV_PLAIN + i`, for `i < 2^16`.
 const USER_DATA_RECV_PLAIN: u64 = USER_DATA_INTERNAL_MIN;
 
-const _: () = assert!(USER_DATA_RECV_PLAIN + 0x1_0000 < USER_DATA_CANCEL);
+const _: () = assert!(USER_DATA_RECV_PLAIN + 0x1_0000 < USER_DATA_DOORBELL);
+const _: () = assert!(USER_DATA_DOORBELL < USER_DATA_CANCEL);
 const _: () = assert!((u16::MAX as u64) < USER_DATA_INTERNAL_MIN);
 
 /// Buffer group id of the receive buffer ring (one ring per `IoUring`, so any constant works).
@@ -72,6 +77,17 @@ struct State {
     stats: DatagramStats,
     /// Whether any memory may still be referenced by the kernel after a failed drain.
     leak_on_drop: bool,
+    /// The eventfd another thread rings to end our wait, once asked for.
+    doorbell: Option<DoorbellState>,
+}
+
+/// An eventfd with an 8-byte read kept posted in the ring.
+struct DoorbellState {
+    fd: std::sync::Arc<std::os::fd::OwnedFd>,
+    /// Where the posted read lands. Leaked on purpose (8 bytes per ring, once): the kernel may
+    /// write it until the read's CQE, which a drop that times out never sees.
+    sink: &'static mut u64,
+    armed: bool,
 }
 
 struct Ready {
@@ -177,6 +193,7 @@ impl UdpRing {
             cfg,
             stats: DatagramStats::default(),
             leak_on_drop: false,
+            doorbell: None,
         };
         let mut this = Self { ring, state };
         this.submit_and_wait(Some(Duration::ZERO))?;
@@ -220,6 +237,24 @@ impl UdpRing {
         buffer.as_mut_slice()[..data.len()].copy_from_slice(data);
         buffer.commit(to, data.len());
         Ok(())
+    }
+
+    /// The doorbell that ends this ring's `submit_and_wait` from another thread (created on
+    /// first use; later calls share it).
+    pub fn doorbell(&mut self) -> io::Result<Doorbell> {
+        if let Some(d) = &self.state.doorbell {
+            return Ok(Doorbell::new(d.fd.clone()));
+        }
+        // SAFETY: eventfd takes no pointers; a negative result is an error we report.
+        let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
+        let fd = std::sync::Arc::new(unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) });
+        let sink = Box::leak(Box::new(0u64));
+        self.state.doorbell = Some(DoorbellState { fd: fd.clone(), sink, armed: false });
+        Ok(Doorbell::new(fd))
     }
 
     /// Lends a free send buffer (`send_buffer_size` bytes) for writing a datagram in place.
@@ -301,6 +336,19 @@ impl UdpRing {
             i += 1;
         }
         self.state.send.queued.clear();
+        if let Some(bell) = self.state.doorbell.as_mut().filter(|b| !b.armed) {
+            let target: *mut u64 = &mut *bell.sink;
+            let sqe = opcode::Read::new(Fd(bell.fd.as_raw_fd()), target.cast::<u8>(), 8)
+                .build()
+                .user_data(USER_DATA_DOORBELL);
+            bell.armed = true;
+            if let Err(e) = self.push(&sqe) {
+                if let Some(bell) = self.state.doorbell.as_mut() {
+                    bell.armed = false;
+                }
+                return Err(e);
+            }
+        }
         match &mut self.state.recv {
             Recv::Multi(multi) if !multi.armed => {
                 let msg = &*multi.msghdr as *const libc::msghdr;
@@ -372,6 +420,10 @@ impl UdpRing {
 
 impl Drop for UdpRing {
     fn drop(&mut self) {
+        // A posted doorbell read completes once the eventfd is non-zero.
+        if let Some(bell) = &self.state.doorbell {
+            Doorbell::new(bell.fd.clone()).ring();
+        }
         // Cancel the receives, then wait (bounded) until no operation holds our memory.
         let cancel = match &self.state.recv {
             Recv::Multi(m) if m.armed => Some(USER_DATA_RECV_MULTI),
@@ -415,7 +467,8 @@ impl State {
             Recv::Multi(m) => u32::from(m.armed),
             Recv::Plain(p) => p.in_flight,
         };
-        self.send.in_flight + recv
+        let bell = self.doorbell.as_ref().map_or(0, |b| u32::from(b.armed));
+        self.send.in_flight + recv + bell
     }
 
     /// Drains every CQE: frees send slots, queues received datagrams, notes ended multishots.
@@ -430,6 +483,12 @@ impl State {
                 self.complete_multi(&cqe);
             } else if user_data == USER_DATA_CANCEL {
                 // The cancelled operation reports on its own CQE.
+            } else if user_data == USER_DATA_DOORBELL {
+                // Rung (or failed): either way the wait it was posted for is over; re-post it
+                // at the next submit.
+                if let Some(bell) = self.doorbell.as_mut() {
+                    bell.armed = false;
+                }
             } else {
                 self.complete_plain(user_data - USER_DATA_RECV_PLAIN, cqe.result());
             }
@@ -709,6 +768,9 @@ impl Drop for SendBuffer<'_> {
 }
 
 impl DatagramEndpoint for UdpRing {
+    fn doorbell(&mut self) -> io::Result<Option<Doorbell>> {
+        UdpRing::doorbell(self).map(Some)
+    }
     fn local_addr(&self) -> SocketAddr {
         UdpRing::local_addr(self)
     }

@@ -60,6 +60,11 @@ impl<T: Send> MeshPort<T> {
         }
     }
 
+    /// Whether any peer has queued something for us.
+    pub fn has_pending(&self) -> bool {
+        self.receivers.iter().flatten().any(|rx| !rx.is_empty())
+    }
+
     /// Drains up to `budget` messages from all peers, round-robin so that no peer starves.
     /// Returns how many were handled.
     pub fn drain(&mut self, budget: usize, mut f: impl FnMut(usize, T)) -> usize {

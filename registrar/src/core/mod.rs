@@ -1,5 +1,6 @@
 //! Per-core loops, shards and cross-core queues. The only code that reads the OS clock.
 
+pub mod bells;
 pub mod clock;
 pub mod mesh;
 pub mod runtime;

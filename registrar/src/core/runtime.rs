@@ -13,6 +13,7 @@ use codec::param::{AddressList, SctpTransport as SctpTransportParam};
 use codec::{RegistrarId, TransportUse, UserTransport};
 use transport::SctpTransport;
 
+use super::bells::Bell;
 use super::mesh::mesh;
 use super::worker::Worker;
 use crate::config::Config;
@@ -98,6 +99,7 @@ where
     let make_transport = Arc::new(make_transport);
     let pin_to = core_affinity::get_core_ids().unwrap_or_default();
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
+    let bells: Arc<[Bell]> = (0..cores).map(|_| Bell::default()).collect();
     let mut threads = Vec::new();
     let mut stats = Vec::new();
     for core in (0..cores).rev() {
@@ -108,22 +110,41 @@ where
         stats.push(published.clone());
         let (stop, make_transport, ready) =
             (stop.clone(), make_transport.clone(), ready_tx.clone());
+        let bells = bells.clone();
         let pin = pin_to.get(core % pin_to.len().max(1)).copied();
         let thread = std::thread::Builder::new().name(format!("registrar-core-{core}")).spawn(
             move || {
                 if let Some(id) = pin {
                     core_affinity::set_for_current(id);
                 }
-                let transport = match make_transport(core) {
+                let mut transport = match make_transport(core) {
                     Ok(t) => t,
                     Err(e) => {
                         let _ = ready.send(Err(format!("core {core}: {e}")));
                         return Err(e);
                     }
                 };
+                match transport.doorbell() {
+                    Ok(Some(doorbell)) => bells[core].install(doorbell),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(core, error = %e, "no doorbell; polling the queues"),
+                }
                 let _ = ready.send(Ok(()));
                 drop(ready);
-                Worker { core, transport, server, control, data, stop, published, epoch }.run()
+                let nudge = vec![false; bells.len()];
+                Worker {
+                    core,
+                    transport,
+                    server,
+                    control,
+                    data,
+                    stop,
+                    published,
+                    epoch,
+                    bells,
+                    nudge,
+                }
+                .run()
             },
         )?;
         threads.push(thread);

@@ -86,6 +86,11 @@ impl<T: Send> Producer<T> {
 }
 
 impl<T: Send> Consumer<T> {
+    /// Whether nothing is queued (an acquire read of the producer's index).
+    pub fn is_empty(&self) -> bool {
+        self.ring.tail.load(Ordering::Acquire) == self.head
+    }
+
     /// Pops the oldest item, if any.
     pub fn pop(&mut self) -> Option<T> {
         let tail = self.ring.tail.load(Ordering::Acquire);

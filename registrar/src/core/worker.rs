@@ -7,6 +7,7 @@ use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use transport::{AssocId, Ppid, SctpTransport, StreamId, TransportEvent};
 
+use super::bells::Bell;
 use super::mesh::MeshPort;
 use crate::proto::{CrossCore, Server, Stats};
 
@@ -14,8 +15,8 @@ use crate::proto::{CrossCore, Server, Stats};
 pub const EVENTS_PER_TURN_MAX: usize = 1_024;
 /// Cross-core messages handled per plane per iteration.
 pub const CROSS_CORE_PER_TURN_MAX: usize = 1_024;
-/// Longest sleep while other cores may send us work. The queues have no doorbell into the
-/// io_uring wait yet, so a sleeping core looks at them at least this often.
+/// Longest sleep while other cores may send us work and our transport has no doorbell (the
+/// kernel backend): a sleeping core then looks at its queues at least this often.
 pub const MESH_POLL_INTERVAL: StdDuration = StdDuration::from_micros(200);
 /// Longest sleep at all: the stop flag (set by a signal handler) is looked at this often.
 pub const STOP_POLL_INTERVAL: StdDuration = StdDuration::from_millis(50);
@@ -41,6 +42,10 @@ pub struct Worker<T: SctpTransport> {
     /// The instant that handlespace time 0 stands for; shared by every core so that
     /// cross-core messages agree on time.
     pub epoch: StdInstant,
+    /// Every core's sleep flag and doorbell, indexed by core.
+    pub bells: Arc<[Bell]>,
+    /// Cores we queued work for in this iteration (to nudge each once).
+    pub nudge: Vec<bool>,
 }
 
 impl<T: SctpTransport> Worker<T> {
@@ -75,8 +80,22 @@ impl<T: SctpTransport> Worker<T> {
                 last_publish = StdInstant::now();
             }
             let busy = events > 0 || forwarded > 0;
-            let until = if busy { Some(now) } else { self.deadline(now) };
-            self.transport.wait(now, until)?;
+            if busy {
+                self.transport.wait(now, Some(now))?;
+                continue;
+            }
+            let bell = &self.bells[self.core];
+            bell.sleep();
+            // Work queued between our drain and the flag would not ring: look once more.
+            if self.control.has_pending() || self.data.has_pending() {
+                bell.awake();
+                self.transport.wait(now, Some(now))?;
+                continue;
+            }
+            let until = self.deadline(now);
+            let waited = self.transport.wait(now, until);
+            self.bells[self.core].awake();
+            waited?;
         }
         *self.published.lock().expect("no thread panics holding it") = self.server.stats();
         Ok(())
@@ -125,8 +144,14 @@ impl<T: SctpTransport> Worker<T> {
         }
         while let Some((core, message)) = self.server.poll_forward() {
             let port = if message.is_control() { &mut self.control } else { &mut self.data };
-            if let Err(message) = port.send(usize::from(core), message) {
-                self.server.refuse(message);
+            match port.send(usize::from(core), message) {
+                Ok(()) => self.nudge[usize::from(core)] = true,
+                Err(message) => self.server.refuse(message),
+            }
+        }
+        for (core, nudge) in self.nudge.iter_mut().enumerate() {
+            if std::mem::take(nudge) {
+                self.bells[core].nudge();
             }
         }
         // Refusals answer local sessions; send them in this same turn.
@@ -143,7 +168,8 @@ impl<T: SctpTransport> Worker<T> {
         let server =
             self.server.poll_timeout().map(|t| self.epoch + StdDuration::from_micros(t.micros()));
         let transport = self.transport.next_deadline();
-        let mesh = (self.control.cores() > 1).then(|| now + MESH_POLL_INTERVAL);
+        let unbelled = self.control.cores() > 1 && !self.bells[self.core].is_installed();
+        let mesh = unbelled.then(|| now + MESH_POLL_INTERVAL);
         let stop = Some(now + STOP_POLL_INTERVAL);
         [server, transport, mesh, stop].into_iter().flatten().min()
     }
