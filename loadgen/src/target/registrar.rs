@@ -1,5 +1,7 @@
-//! The real registrar as a target: ASAP (codec) over SCTP (our userspace stack in UDP, or the
-//! kernel's), one association per simulated PE and per PU association.
+//! The real registrar as a target: ASAP (codec) over our userspace SCTP in UDP (RFC 6951), one
+//! association per simulated PE and per PU association. A kernel-SCTP registrar (RSPLIB's, or
+//! ours on its kernel backend) is reached through the kernel's own RFC 6951 encapsulation
+//! (`sysctl net.sctp.udp_port=9899`), as `lab/run-bench.sh` does.
 //!
 //! ```text
 //!  Workload ─ Op ─▶ RegistrarClient::submit ─ ASAP bytes ─▶ SctpTransport ─▶ registrar
@@ -17,7 +19,6 @@ use std::time::{Duration, Instant};
 use codec::asap::{Deregistration, EndpointKeepAliveAck, HandleResolution, Message, Registration};
 use codec::param::{AddressList, SctpTransport as SctpParam};
 use codec::{Policy, PoolElement, PoolElementId, PoolHandle, RegistrarId, TransportUse};
-use transport::kernel_sctp::{KernelSctp, KernelSctpConfig};
 use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport};
 use transport::{AssocId, Ppid, SctpTransport, StreamId, TransportEvent};
 
@@ -31,9 +32,6 @@ pub const ASAP_PORT: u16 = 3863;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Transport events handled per `poll` batch.
 const EVENTS_PER_BATCH: usize = 1_024;
-/// Environment variable choosing the client's SCTP: `userspace` (default) or `kernel` (hosts
-/// with kernel SCTP, e.g. the lab VM driving RSPLIB's registrar).
-pub const SCTP_BACKEND_ENV: &str = "LOADGEN_SCTP";
 
 /// Starts the real registrar in-process on 127.0.0.1 with an ephemeral UDP port.
 pub struct RegistrarLauncher;
@@ -59,8 +57,8 @@ impl Launcher for RegistrarLauncher {
     }
 }
 
-/// A client for a registrar already listening at `address` (its UDP encapsulation address for
-/// the userspace backend, or its SCTP address with the kernel backend).
+/// A client for a registrar already listening at `address`: its SCTP-over-UDP address (the
+/// ASAP SCTP port is 3863 inside it).
 pub fn connect(address: SocketAddr) -> anyhow::Result<Box<dyn Target>> {
     Ok(Box::new(RegistrarTarget { address }))
 }
@@ -104,28 +102,11 @@ impl Target for RegistrarTarget {
     }
 
     fn connect(&self, scenario: &Scenario, plan: &WorkerPlan) -> anyhow::Result<Box<dyn Client>> {
-        let kernel = std::env::var(SCTP_BACKEND_ENV).is_ok_and(|v| v == "kernel");
-        if kernel {
-            let cfg = KernelSctpConfig {
-                local_addrs: vec![SocketAddr::new(unspecified(self.address.ip()), 0)],
-                ..Default::default()
-            };
-            let transport = KernelSctp::open(cfg)?;
-            let client = RegistrarClient::connect(transport, self.address, scenario, plan)?;
-            return Ok(Box::new(client));
-        }
         let cfg = SctpUdpConfig { remote_udp_port: self.address.port(), ..Default::default() };
         let bind = SocketAddr::new(self.address.ip(), 0);
         let transport = SctpUdpTransport::bind(bind, cfg, rand_secret())?;
         let registrar = SocketAddr::new(self.address.ip(), ASAP_PORT);
         Ok(Box::new(RegistrarClient::connect(transport, registrar, scenario, plan)?))
-    }
-}
-
-fn unspecified(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
-        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
     }
 }
 
