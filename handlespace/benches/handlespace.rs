@@ -25,24 +25,7 @@ use rand::SeedableRng;
 const SIZES: [u32; 4] = [1, 100, 10_000, 1_000_000];
 const BATCH: u32 = 1_000;
 
-const POLICIES: [PolicyType; 16] = [
-    PolicyType::ROUND_ROBIN,
-    PolicyType::WEIGHTED_ROUND_ROBIN,
-    PolicyType::RANDOM,
-    PolicyType::WEIGHTED_RANDOM,
-    PolicyType::PRIORITY,
-    PolicyType::LEAST_USED,
-    PolicyType::LEAST_USED_DEGRADATION,
-    PolicyType::PRIORITY_LEAST_USED,
-    PolicyType::RANDOMIZED_LEAST_USED,
-    PolicyType::RANDOMIZED_PRIORITY_LEAST_USED,
-    PolicyType::RANDOMIZED_LEAST_USED_DEGRADATION,
-    PolicyType::PRIORITY_LEAST_USED_DEGRADATION,
-    PolicyType::RANDOMIZED_PRIORITY_LEAST_USED_DEGRADATION,
-    PolicyType::WEIGHTED_RANDOM_DPF,
-    PolicyType::LEAST_USED_DPF,
-    PolicyType::LEAST_USED_DEGRADATION_DPF,
-];
+const POLICIES: [PolicyType; 18] = handlespace::policy::SUPPORTED;
 
 struct Fixture {
     hs: Handlespace,

@@ -264,6 +264,29 @@ impl Policy {
     }
 }
 
+/// Every policy type the handlespace selects with: the nine of RFC 5356, then RSPLIB's private
+/// ones, in that order (tests and benches sweep this list).
+pub const SUPPORTED: [PolicyType; 18] = [
+    PolicyType::ROUND_ROBIN,
+    PolicyType::WEIGHTED_ROUND_ROBIN,
+    PolicyType::RANDOM,
+    PolicyType::WEIGHTED_RANDOM,
+    PolicyType::PRIORITY,
+    PolicyType::LEAST_USED,
+    PolicyType::LEAST_USED_DEGRADATION,
+    PolicyType::PRIORITY_LEAST_USED,
+    PolicyType::RANDOMIZED_LEAST_USED,
+    PolicyType::RANDOMIZED_PRIORITY_LEAST_USED,
+    PolicyType::RANDOMIZED_LEAST_USED_DEGRADATION,
+    PolicyType::PRIORITY_LEAST_USED_DEGRADATION,
+    PolicyType::RANDOMIZED_PRIORITY_LEAST_USED_DEGRADATION,
+    PolicyType::WEIGHTED_RANDOM_DPF,
+    PolicyType::LEAST_USED_DPF,
+    PolicyType::LEAST_USED_DEGRADATION_DPF,
+    PRIORITY_LEAST_USED_DPF,
+    PRIORITY_LEAST_USED_DEGRADATION_DPF,
+];
+
 /// Whether the handlespace can select with `policy_type` (the nine RFC 5356 policies and RSPLIB's
 /// private ones). A registration with any other type is rejected as Invalid Values.
 pub fn is_supported(policy_type: PolicyType) -> bool {

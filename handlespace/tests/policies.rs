@@ -16,24 +16,7 @@ fn loaded(policy_type: PolicyType, load: u32, load_degradation: u32) -> PolicySe
 }
 
 fn all_policies() -> Vec<PolicyType> {
-    vec![
-        PolicyType::ROUND_ROBIN,
-        PolicyType::WEIGHTED_ROUND_ROBIN,
-        PolicyType::RANDOM,
-        PolicyType::WEIGHTED_RANDOM,
-        PolicyType::PRIORITY,
-        PolicyType::LEAST_USED,
-        PolicyType::LEAST_USED_DEGRADATION,
-        PolicyType::PRIORITY_LEAST_USED,
-        PolicyType::RANDOMIZED_LEAST_USED,
-        PolicyType::RANDOMIZED_PRIORITY_LEAST_USED,
-        PolicyType::RANDOMIZED_LEAST_USED_DEGRADATION,
-        PolicyType::PRIORITY_LEAST_USED_DEGRADATION,
-        PolicyType::RANDOMIZED_PRIORITY_LEAST_USED_DEGRADATION,
-        PolicyType::WEIGHTED_RANDOM_DPF,
-        PolicyType::LEAST_USED_DPF,
-        PolicyType::LEAST_USED_DEGRADATION_DPF,
-    ]
+    handlespace::policy::SUPPORTED.to_vec()
 }
 
 // Goal: for every policy, a pool of one answers that one PE, and asking for more items than the

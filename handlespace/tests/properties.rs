@@ -10,26 +10,7 @@ use common::*;
 use handlespace::{Config, Duration, Expiry, PolicySettings, ShardedHandlespace, Unreachable};
 use proptest::prelude::*;
 
-const POLICIES: [PolicyType; 18] = [
-    PolicyType::ROUND_ROBIN,
-    PolicyType::WEIGHTED_ROUND_ROBIN,
-    PolicyType::RANDOM,
-    PolicyType::WEIGHTED_RANDOM,
-    PolicyType::PRIORITY,
-    PolicyType::LEAST_USED,
-    PolicyType::LEAST_USED_DEGRADATION,
-    PolicyType::PRIORITY_LEAST_USED,
-    PolicyType::RANDOMIZED_LEAST_USED,
-    PolicyType::RANDOMIZED_PRIORITY_LEAST_USED,
-    PolicyType::RANDOMIZED_LEAST_USED_DEGRADATION,
-    PolicyType::PRIORITY_LEAST_USED_DEGRADATION,
-    PolicyType::RANDOMIZED_PRIORITY_LEAST_USED_DEGRADATION,
-    PolicyType::WEIGHTED_RANDOM_DPF,
-    PolicyType::LEAST_USED_DPF,
-    PolicyType::LEAST_USED_DEGRADATION_DPF,
-    handlespace::policy::PRIORITY_LEAST_USED_DPF,
-    handlespace::policy::PRIORITY_LEAST_USED_DEGRADATION_DPF,
-];
+const POLICIES: [PolicyType; 18] = handlespace::policy::SUPPORTED;
 
 const POOLS: [&str; 4] = ["a", "bb", "ccc", "dddd"];
 const HOMES: [RegistrarId; 3] = [OWN, PEER, RegistrarId(3)];
