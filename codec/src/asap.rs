@@ -297,27 +297,14 @@ impl Body for RegistrationResponse {
         }
     }
     fn body_len(&self) -> usize {
-        lengths([
-            Some(pool_handle_length(&self.pool_handle)),
-            Some(pe_identifier_length()),
-            self.error.as_ref().map(OperationalError::length),
-        ])
+        outcome_body_len(&self.pool_handle, self.error.as_ref())
     }
     fn emit_body(&self, w: &mut Writer<'_>) {
-        emit_pool_handle(w, &self.pool_handle);
-        emit_pe_identifier(w, self.pe_id);
-        if let Some(e) = &self.error {
-            e.emit(w);
-        }
+        emit_outcome_body(w, &self.pool_handle, self.pe_id, self.error.as_ref());
     }
     fn parse_body(flags: u8, r: Reader<'_>) -> Result<Self, DecodeError> {
-        let c = collect(r, Allowed::POOL_HANDLE.and(Allowed::PE_ID).and(Allowed::ERROR))?;
-        Ok(Self {
-            reject: flags & FLAG_BIT != 0,
-            pool_handle: required(c.pool_handle, "PoolHandle", c.end)?,
-            pe_id: required(c.pe_id, "PeIdentifier", c.end)?,
-            error: c.error,
-        })
+        let (pool_handle, pe_id, error) = parse_outcome_body(r)?;
+        Ok(Self { reject: flags & FLAG_BIT != 0, pool_handle, pe_id, error })
     }
 }
 
@@ -339,27 +326,49 @@ impl Body for DeregistrationResponse {
         0
     }
     fn body_len(&self) -> usize {
-        lengths([
-            Some(pool_handle_length(&self.pool_handle)),
-            Some(pe_identifier_length()),
-            self.error.as_ref().map(OperationalError::length),
-        ])
+        outcome_body_len(&self.pool_handle, self.error.as_ref())
     }
     fn emit_body(&self, w: &mut Writer<'_>) {
-        emit_pool_handle(w, &self.pool_handle);
-        emit_pe_identifier(w, self.pe_id);
-        if let Some(e) = &self.error {
-            e.emit(w);
-        }
+        emit_outcome_body(w, &self.pool_handle, self.pe_id, self.error.as_ref());
     }
     fn parse_body(_flags: u8, r: Reader<'_>) -> Result<Self, DecodeError> {
-        let c = collect(r, Allowed::POOL_HANDLE.and(Allowed::PE_ID).and(Allowed::ERROR))?;
-        Ok(Self {
-            pool_handle: required(c.pool_handle, "PoolHandle", c.end)?,
-            pe_id: required(c.pe_id, "PeIdentifier", c.end)?,
-            error: c.error,
-        })
+        let (pool_handle, pe_id, error) = parse_outcome_body(r)?;
+        Ok(Self { pool_handle, pe_id, error })
     }
+}
+
+// The two responses share one body: pool handle, PE identifier, optional Operational Error.
+
+fn outcome_body_len(pool_handle: &PoolHandle, error: Option<&OperationalError>) -> usize {
+    lengths([
+        Some(pool_handle_length(pool_handle)),
+        Some(pe_identifier_length()),
+        error.map(OperationalError::length),
+    ])
+}
+
+fn emit_outcome_body(
+    w: &mut Writer<'_>,
+    pool_handle: &PoolHandle,
+    pe_id: PoolElementId,
+    error: Option<&OperationalError>,
+) {
+    emit_pool_handle(w, pool_handle);
+    emit_pe_identifier(w, pe_id);
+    if let Some(e) = error {
+        e.emit(w);
+    }
+}
+
+fn parse_outcome_body(
+    r: Reader<'_>,
+) -> Result<(PoolHandle, PoolElementId, Option<OperationalError>), DecodeError> {
+    let c = collect(r, Allowed::POOL_HANDLE.and(Allowed::PE_ID).and(Allowed::ERROR))?;
+    Ok((
+        required(c.pool_handle, "PoolHandle", c.end)?,
+        required(c.pe_id, "PeIdentifier", c.end)?,
+        c.error,
+    ))
 }
 
 // ---- §2.2.5 Handle Resolution ----
