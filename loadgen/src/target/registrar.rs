@@ -40,14 +40,20 @@ impl Launcher for RegistrarLauncher {
     fn launch(&self, scenario: &Scenario) -> anyhow::Result<Box<dyn RunningTarget>> {
         let port = UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
         let address = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
-        let mut config = registrar::config::Config::default();
-        config.udp_encapsulation = address;
-        config.workers = usize::from(scenario.target.server_threads);
-        config.announce.enabled = false;
+        let defaults = registrar::config::Config::default();
         // Room for every PE of the scenario twice over, so that a correct run never sees 0x6.
         let elements = scenario.pe.count.saturating_mul(2).max(1_024);
-        config.limits.pool_elements_max = elements;
-        config.limits.pool_elements_per_pool_max = elements;
+        let config = registrar::config::Config {
+            udp_encapsulation: address,
+            workers: usize::from(scenario.target.server_threads),
+            announce: registrar::config::Announce { enabled: false, ..defaults.announce.clone() },
+            limits: registrar::config::Limits {
+                pool_elements_max: elements,
+                pool_elements_per_pool_max: elements,
+                ..defaults.limits.clone()
+            },
+            ..defaults
+        };
         let running = registrar::io::start(&config)?;
         Ok(Box::new(EmbeddedRegistrar {
             address,

@@ -156,7 +156,7 @@ where
         match ready_rx.recv() {
             Ok(Ok(())) => {}
             Ok(Err(message)) => {
-                let _ = running.stop.store(true, Ordering::Relaxed);
+                running.stop.store(true, Ordering::Relaxed);
                 let _ = running.wait();
                 return Err(io::Error::other(message));
             }
