@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes each codec target for a bounded time: fuzz/run.sh SECONDS (default 30).
+# Fuzzes each target (codec decoders, handlespace operation sequences) for a bounded time:
+# fuzz/run.sh SECONDS (default 30).
 #
 # The toolchain here is stable; cargo-fuzz wants nightly for sanitizer flags, so we run it with
 # RUSTC_BOOTSTRAP=1 and --sanitizer none (libFuzzer's coverage guidance still works; only
@@ -14,7 +15,7 @@ if ! command -v cargo-fuzz >/dev/null 2>&1; then
 fi
 export RUSTC_BOOTSTRAP=1
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$here/../target-fuzz}"
-for target in asap_message enrp_message parameter; do
+for target in asap_message enrp_message parameter handlespace_ops; do
     # A scratch corpus keeps the committed seeds small: new inputs land in target-fuzz.
     scratch="$CARGO_TARGET_DIR/corpus/$target"
     mkdir -p "$scratch"

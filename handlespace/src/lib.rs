@@ -82,6 +82,8 @@
 pub mod checksum;
 pub mod element;
 pub mod error;
+#[cfg(fuzzing)]
+pub mod fuzzing;
 pub mod handlespace;
 pub mod limits;
 pub mod policy;
