@@ -406,3 +406,19 @@ fn full_cross_core_queue_answers_lack_of_resources() {
     assert_eq!(reject_cause(&got[0].1), ErrorCause::LACK_OF_RESOURCES);
     assert_eq!(core0.stats().dropped, 1);
 }
+
+// Goal: boundary pair for the registration life (RFC 5354 §3.10): a PE registered for 300 ms is
+// still there at 299 ms and gone at 301 ms, without any deregistration.
+#[test]
+fn registration_life_expires() {
+    let mut server = Server::new(config(0, 1));
+    server.handle_up(1, peer(1));
+    let mut pe = element(1, 1, Policy::RoundRobin);
+    pe.registration_life_ms = 300;
+    assert!(accepted(&register(&mut server, ms(0), 1, "P", pe)));
+    server.handle_timeout(ms(299));
+    assert_eq!(server.handlespace().element_count(), 1);
+    server.handle_timeout(ms(301));
+    assert_eq!(server.handlespace().element_count(), 0);
+    assert_eq!(server.stats().lifetime_expiries, 1);
+}
