@@ -141,6 +141,7 @@ impl<T: SctpTransport> Worker<T> {
             if sent.is_err() {
                 self.server.count_dropped();
             }
+            self.server.recycle(out.bytes);
         }
         while let Some((core, message)) = self.server.poll_forward() {
             let port = if message.is_control() { &mut self.control } else { &mut self.data };
@@ -161,6 +162,7 @@ impl<T: SctpTransport> Worker<T> {
             if sent.is_err() {
                 self.server.count_dropped();
             }
+            self.server.recycle(out.bytes);
         }
     }
 

@@ -150,9 +150,18 @@ pub struct Server {
     transmit: VecDeque<Outgoing>,
     forward: VecDeque<(u16, CrossCore)>,
     expiries: Vec<Expiry>,
+    /// Message buffers handed back by the caller after sending, reused for answers so that the
+    /// resolution path does not allocate once warm.
+    spare: Vec<Vec<u8>>,
     rng: SmallRng,
     stats: Stats,
 }
+
+/// Spare answer buffers kept per core; beyond this a returned buffer is freed. Enough for a
+/// full turn of answers (`EVENTS_PER_TURN_MAX` in the core loop) with room to spare.
+const SPARE_BUFFERS_MAX: usize = 2_048;
+/// Capacity of a new answer buffer: a Handle Resolution Response with a few PEs fits.
+const BUFFER_CAPACITY: usize = 512;
 
 /// Timers fired per `handle_timeout` call; the rest wait for the next iteration so that a burst
 /// of expiries cannot stall the loop.
@@ -173,6 +182,7 @@ impl Server {
             transmit: VecDeque::new(),
             forward: VecDeque::new(),
             expiries: Vec::new(),
+            spare: Vec::new(),
             stats: Stats::default(),
         }
     }
@@ -294,6 +304,14 @@ impl Server {
     /// The next message for another core.
     pub fn poll_forward(&mut self) -> Option<(u16, CrossCore)> {
         self.forward.pop_front()
+    }
+
+    /// Hands back the buffer of an [`Outgoing`] once it has been sent, for reuse.
+    pub fn recycle(&mut self, mut bytes: Vec<u8>) {
+        if self.spare.len() < SPARE_BUFFERS_MAX {
+            bytes.clear();
+            self.spare.push(bytes);
+        }
     }
 
     /// Counts a message the caller had to drop (a full queue).
@@ -441,7 +459,9 @@ impl Server {
         let bytes = match self.handlespace.resolve(&h.pool_handle, items, &mut self.rng) {
             Ok(resolution) => {
                 let policy_type = resolution.pool().policy_type();
-                let mut bytes = response_prefix(&h.pool_handle, overall_policy(policy_type));
+                let mut bytes =
+                    self.spare.pop().unwrap_or_else(|| Vec::with_capacity(BUFFER_CAPACITY));
+                response_prefix(&mut bytes, &h.pool_handle, overall_policy(policy_type));
                 append_elements(&mut bytes, resolution.elements().map(|e| (e.wire(), e.home())));
                 bytes
             }
@@ -602,8 +622,14 @@ fn stored_parameter(pool_handle: PoolHandle, pool_element: codec::PoolElement) -
     Arc::from(&bytes[4 + handle_tlv..])
 }
 
-/// A Handle Resolution Response with no PEs yet: header, pool handle and overall policy.
-fn response_prefix(pool_handle: &PoolHandle, policy: Option<codec::param::Policy>) -> Vec<u8> {
+/// Writes into the empty `bytes` a Handle Resolution Response with no PEs yet: header, pool
+/// handle and overall policy.
+fn response_prefix(
+    bytes: &mut Vec<u8>,
+    pool_handle: &PoolHandle,
+    policy: Option<codec::param::Policy>,
+) {
+    assert!(bytes.is_empty());
     let response = HandleResolutionResponse {
         accept_updates: false,
         pool_handle: *pool_handle,
@@ -611,10 +637,9 @@ fn response_prefix(pool_handle: &PoolHandle, policy: Option<codec::param::Policy
         pool_elements: Vec::new(),
         error: None,
     };
-    let mut bytes = response.emit_to_vec();
-    // Everything appended below starts on a 4-byte boundary (RFC 5354 §2 padding).
-    bytes.resize(bytes.len().next_multiple_of(4), 0);
-    bytes
+    // Everything appended later starts on a 4-byte boundary (RFC 5354 §2 padding).
+    bytes.resize(response.buffer_len().next_multiple_of(4), 0);
+    response.emit(bytes);
 }
 
 /// Appends stored Pool Element parameters (emitted at registration) to a response begun by
