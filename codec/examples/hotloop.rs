@@ -46,7 +46,8 @@ fn main() {
         best[3] = best[3].min(t.elapsed().as_nanos() as f64 / n as f64);
     }
     println!(
-        "view parse {:.1} ns, HRR emit 3 PE {:.1} ns, dereg parse {:.1} ns, registration parse {:.1} ns",
+        "view parse {:.1} ns, HRR emit 3 PE {:.1} ns, dereg parse {:.1} ns, \
+         registration parse {:.1} ns",
         best[0], best[1], best[2], best[3]
     );
 }

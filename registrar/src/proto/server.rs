@@ -278,7 +278,8 @@ impl Server {
                     self.reply(SessionId::from_u64(registrator), bytes);
                 }
                 Expiry::KeepAliveTimedOut(removed) => {
-                    tracing::debug!(pool = %removed.pool_handle, pe = removed.id.0, "keep-alive timeout");
+                    let (pool, pe) = (removed.pool_handle, removed.id.0);
+                    tracing::debug!(%pool, pe, "keep-alive timeout");
                     self.stats.keep_alive_timeouts += 1;
                     self.forget(&removed);
                 }
