@@ -178,7 +178,10 @@ pub(crate) struct Association {
     peer_window_closed: bool,
     /// A SACK arrived since the last T3 expiry.
     sack_since_t3: bool,
-    rtt_probe: Option<(u32, Instant)>,
+    /// Only a DATA chunk first sent at or after this time may give an RTT sample. Moved to the
+    /// time of each sample (§6.3.1 C4: at most one per round trip) and of each retransmission
+    /// (C5: no sample from a chunk sent before a retransmission of it or of a lower TSN).
+    rtt_gate: Instant,
     srtt_us: Option<u64>,
     rttvar_us: u64,
     rto: Duration,
@@ -312,7 +315,7 @@ impl Association {
             counters: AssociationStats::default(),
             peer_window_closed: false,
             sack_since_t3: false,
-            rtt_probe: None,
+            rtt_gate: Instant(0),
             srtt_us: None,
             rttvar_us: 0,
             rto: cfg.rto_initial,
@@ -745,6 +748,8 @@ impl Association {
         let flight_before = self.in_flight;
         let cum_advanced = tsn_lt(self.acked_tsn, cum);
         let mut newly_acked: u32 = 0;
+        // The newest chunk this SACK newly acks, sent once: the RTT sample (§6.3.1).
+        let mut newest: Option<Instant> = None;
         // Cumulatively acked chunks leave the queue.
         while let Some(front) = self.tx.front() {
             if tsn_lt(cum, front.tsn) {
@@ -756,6 +761,7 @@ impl Association {
                 TxState::InFlight => {
                     self.in_flight -= c.len;
                     newly_acked += c.len;
+                    newest = newest_sent_once(newest, &c);
                 }
                 TxState::Retransmit => {
                     self.tx_retransmit_count -= 1;
@@ -765,7 +771,6 @@ impl Association {
                 // unsent ones; treat it like an already-acked chunk all the same.
                 TxState::GapAcked | TxState::Unsent => {}
             }
-            self.rtt_sample(ctx.cfg, now, &c);
             let drop_to = c.offset + u64::from(c.len) - self.tx_bytes_base;
             self.tx_bytes.drain(..drop_to as usize);
             self.tx_bytes_base += drop_to;
@@ -792,7 +797,7 @@ impl Association {
                         TxState::InFlight => {
                             self.in_flight -= c.len;
                             newly_acked += c.len;
-                            self.rtt_sample(ctx.cfg, now, &c);
+                            newest = newest_sent_once(newest, &c);
                         }
                         TxState::Retransmit => self.tx_retransmit_count -= 1,
                         _ => {}
@@ -809,6 +814,9 @@ impl Association {
             self.peer_rwnd = sack.a_rwnd.saturating_sub(self.in_flight);
             self.peer_window_closed = sack.a_rwnd < mtu;
             self.sack_since_t3 = true;
+        }
+        if let Some(sent) = newest {
+            self.rtt_sample(ctx.cfg, now, sent);
         }
         // Fast retransmit (§7.2.4): a TSN missing below the highest acked TSN.
         if let Some(high) = highest_gap_acked {
@@ -856,9 +864,6 @@ impl Association {
                 self.in_flight -= c.len;
                 self.tx_retransmit_count += 1;
                 any = true;
-                if self.rtt_probe.is_some_and(|(t, _)| t == c.tsn) {
-                    self.rtt_probe = None;
-                }
             }
         }
         if any {
@@ -891,18 +896,17 @@ impl Association {
         }
     }
 
-    /// RTT measurement with Karn's rule: only from the probe chunk, if never retransmitted.
-    fn rtt_sample(&mut self, cfg: &EndpointConfig, now: Instant, c: &TxChunk) {
-        let Some((tsn, sent)) = self.rtt_probe else {
-            return;
-        };
-        if tsn != c.tsn {
+    /// RTT measurement (§6.3.1 C4, C5) from the newest chunk a SACK newly acknowledges, `sent`
+    /// being its only transmission. Not from the oldest: when the SACK for a chunk is lost, the
+    /// next SACK may answer a later message, and timing the old chunk against it would measure
+    /// the application's pause between messages (seconds at a keep-alive's pace), not a round
+    /// trip; C2 would then make the RTO three times that pause.
+    fn rtt_sample(&mut self, cfg: &EndpointConfig, now: Instant, sent: Instant) {
+        if sent < self.rtt_gate {
             return;
         }
-        self.rtt_probe = None;
-        if c.sent_count == 1 {
-            self.update_rto(cfg, now.saturating_since(sent));
-        }
+        self.rtt_gate = now;
+        self.update_rto(cfg, now.saturating_since(sent));
     }
 
     /// §6.3.1 C2/C3.
@@ -1323,7 +1327,7 @@ impl Association {
         self.partial_bytes_acked = 0;
         self.fast_recovery_exit = None;
         self.back_off(ctx.cfg);
-        self.rtt_probe = None;
+        self.rtt_gate = now;
         for c in self.tx.iter_mut().take(self.tx_unsent) {
             if c.state == TxState::InFlight {
                 c.state = TxState::Retransmit;
@@ -1332,7 +1336,6 @@ impl Association {
             }
         }
         assert_eq!(self.in_flight, 0, "every in-flight chunk is marked");
-        let _ = now;
     }
 
     fn expire_heartbeat(&mut self, ctx: &mut Ctx<'_>, now: Instant) {
@@ -1584,9 +1587,6 @@ impl Association {
             if w.room() < padded(DATA_HEADER_LEN + c.len as usize) {
                 break;
             }
-            if self.rtt_probe.is_none() {
-                self.rtt_probe = Some((c.tsn, now));
-            }
             let k = self.tx_unsent;
             self.tx_unsent += 1;
             self.emit_data(now, k, w);
@@ -1614,15 +1614,13 @@ impl Association {
         w.end_chunk(s);
         if c.sent_count > 0 {
             self.counters.retransmitted_chunks += 1;
+            self.rtt_gate = now; // §6.3.1 C5
         }
         self.counters.data_chunks_sent += 1;
         let t = &mut self.tx[k];
         t.state = TxState::InFlight;
         t.sent_at = now;
         t.sent_count = t.sent_count.saturating_add(1);
-        if t.sent_count > 1 && self.rtt_probe.is_some_and(|(p, _)| p == t.tsn) {
-            self.rtt_probe = None;
-        }
         self.in_flight += c.len;
         self.peer_rwnd = self.peer_rwnd.saturating_sub(c.len);
         // §6.3.2 R1.
@@ -1712,6 +1710,14 @@ pub struct AssociationStats {
 pub(crate) fn fragment_len(cfg: &EndpointConfig) -> usize {
     let n = usize::from(cfg.mtu) - HEADER_LEN - DATA_HEADER_LEN - SACK_RESERVE;
     n & !3
+}
+
+/// The later of `newest` and the send time of `c`, when `c` was sent exactly once (§6.3.1 C5).
+fn newest_sent_once(newest: Option<Instant>, c: &TxChunk) -> Option<Instant> {
+    if c.sent_count != 1 {
+        return newest;
+    }
+    Some(newest.map_or(c.sent_at, |n| n.max(c.sent_at)))
 }
 
 /// `a < b` in serial number arithmetic (RFC 1982, as §1.6 requires for TSNs).
