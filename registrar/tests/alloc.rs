@@ -80,7 +80,7 @@ fn resolution_path_allocates_nothing_when_warm() {
         items_wanted: Some(3),
     })
     .emit_to_vec();
-    let mut resolve = |server: &mut Server| {
+    let resolve = |server: &mut Server| {
         server.handle_message(now, 1, &request);
         let out = server.poll_transmit().expect("an answer");
         assert!(out.bytes.len() > 100, "three PEs in the answer");

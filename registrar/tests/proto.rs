@@ -21,9 +21,11 @@ const INTERVAL_MS: u64 = 1_000;
 const TIMEOUT_MS: u64 = 500;
 
 fn config(core: u16, cores: u16) -> ServerConfig {
-    let mut handlespace = handlespace::Config::default();
-    handlespace.keep_alive_interval = Duration::from_micros(INTERVAL_MS * 1_000);
-    handlespace.keep_alive_timeout = Duration::from_micros(TIMEOUT_MS * 1_000);
+    let handlespace = handlespace::Config {
+        keep_alive_interval: Duration::from_micros(INTERVAL_MS * 1_000),
+        keep_alive_timeout: Duration::from_micros(TIMEOUT_MS * 1_000),
+        ..handlespace::Config::default()
+    };
     ServerConfig {
         registrar_id: RegistrarId(0x1234_5678),
         core,
@@ -271,7 +273,7 @@ fn keep_alive_ack_just_in_time_keeps() {
     assert_eq!(server.stats().keep_alive_timeouts, 0);
     // The next keep-alive is spread ±50 % around one interval after the Ack.
     let next = server.poll_timeout().unwrap().micros() - just_in.micros();
-    assert!(next >= INTERVAL_MS * 500 && next <= INTERVAL_MS * 1_500, "next in {next} µs");
+    assert!((INTERVAL_MS * 500..=INTERVAL_MS * 1_500).contains(&next), "next in {next} µs");
 }
 
 // Goal: the twin of the test above: no Ack by timeout + 1 ms removes the PE.

@@ -172,7 +172,7 @@ impl Sim {
         let now = self.net.now;
         // Registrar: association events first, then messages, then timers.
         let events: Vec<Event> =
-            self.net.nodes[0].events[self.events_seen..].iter().map(|(_, e)| e.clone()).collect();
+            self.net.nodes[0].events[self.events_seen..].iter().map(|(_, e)| *e).collect();
         self.events_seen += events.len();
         for e in events {
             match e {
@@ -262,7 +262,7 @@ fn scenario(seed: u64) -> u32 {
         }
         sim.run_for(Duration::from_secs(10));
     }
-    for id in all.difference(&sim.acknowledged) {
+    if let Some(id) = all.difference(&sim.acknowledged).next() {
         let events: Vec<_> = sim.net.nodes[*id as usize].events.iter().map(|(_, e)| e).collect();
         panic!("seed {seed:#x}: PE {id} not acknowledged within 120 s; its events: {events:?}");
     }

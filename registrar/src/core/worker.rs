@@ -135,14 +135,7 @@ impl<T: SctpTransport> Worker<T> {
     }
 
     fn flush(&mut self, now: StdInstant) {
-        while let Some(out) = self.server.poll_transmit() {
-            let sent =
-                self.transport.send(now, AssocId(out.assoc), StreamId(0), Ppid::ASAP, &out.bytes);
-            if sent.is_err() {
-                self.server.count_dropped();
-            }
-            self.server.recycle(out.bytes);
-        }
+        // Forward first: a refused forward becomes a local answer, sent with the others below.
         while let Some((core, message)) = self.server.poll_forward() {
             let port = if message.is_control() { &mut self.control } else { &mut self.data };
             match port.send(usize::from(core), message) {
@@ -155,7 +148,6 @@ impl<T: SctpTransport> Worker<T> {
                 self.bells[core].nudge();
             }
         }
-        // Refusals answer local sessions; send them in this same turn.
         while let Some(out) = self.server.poll_transmit() {
             let sent =
                 self.transport.send(now, AssocId(out.assoc), StreamId(0), Ppid::ASAP, &out.bytes);

@@ -203,7 +203,7 @@ impl Server {
     }
 
     /// A local association closed or failed: every shard drops the PEs registered over it.
-    pub fn handle_closed(&mut self, now: Instant, assoc: u32) {
+    pub fn handle_closed(&mut self, _now: Instant, assoc: u32) {
         if self.sessions.remove(&assoc).is_none() {
             return;
         }
@@ -213,7 +213,7 @@ impl Server {
         }
         for core in 0..self.config.cores {
             if core == self.config.core {
-                self.drop_session(now, session);
+                self.drop_session(session);
             } else {
                 self.forward.push_back((core, CrossCore::SessionClosed { session }));
             }
@@ -255,7 +255,7 @@ impl Server {
             CrossCore::Transmit { assoc, bytes } => {
                 self.transmit.push_back(Outgoing { assoc, bytes });
             }
-            CrossCore::SessionClosed { session } => self.drop_session(now, session),
+            CrossCore::SessionClosed { session } => self.drop_session(session),
         }
     }
 
@@ -544,7 +544,7 @@ impl Server {
         element.registrator() == session.to_u64() || element.addresses().contains(&peer.ip())
     }
 
-    fn drop_session(&mut self, _now: Instant, session: SessionId) {
+    fn drop_session(&mut self, session: SessionId) {
         let Some(elements) = self.by_session.remove(&session) else { return };
         for (pool_handle, id) in elements {
             if self.handlespace.deregister(&pool_handle, id).is_some() {
