@@ -27,11 +27,16 @@ run_load() { # NAME SCENARIO IP:UDP-PORT PID
   say "exit $? ; $(grep -E '^(register|resolve|deregister) ' "$OUT/$1-$2.txt" | tr -s ' ' | tr '\n' ';')"
 }
 
-# Each run gets its own address (lab-init puts 192.0.2.1-4 on lo): a killed registrar's SCTP
-# port stays busy while the kernel shuts its associations down, and RSPLIB cannot reuse it.
+# Each run gets its own address (lab-init puts 192.0.2.1-4 on lo; we add more): a killed
+# registrar's SCTP port stays busy while the kernel shuts its associations down, and RSPLIB
+# cannot reuse it.
+# Each registrar sends packets as large as its path allows: kernel SCTP uses lo's 64 KiB MTU
+# by itself; ours is told (the scenarios set the same for loadgen's SCTP).
+MTU=65507
 ip=0
-for scenario in resolve churn; do
+for scenario in ${BENCH_SCENARIOS:-resolve churn}; do
   ip=$((ip + 1)); PR=192.0.2.$ip
+  ip addr add $PR/32 dev lo 2>/dev/null
   say "start rspregistrar"
   rspregistrar -logcolor=off -loglevel=1 -asap=$PR:3863 -enrp=$PR:9901 \
     -asapannounce=off -enrpannounce=off >"$OUT/rspregistrar-$scenario.log" 2>&1 &
@@ -41,6 +46,7 @@ for scenario in resolve churn; do
   kill $pid; wait $pid 2>/dev/null
 
   ip=$((ip + 1)); PR=192.0.2.$ip
+  ip addr add $PR/32 dev lo 2>/dev/null
   say "start our registrar"
   "$BIN/registrar" --backend kernel --kernel-address $PR --no-announce --run-seconds 100 \
     --log warn >"$OUT/ours-$scenario.log" 2>&1 &
@@ -51,7 +57,7 @@ for scenario in resolve churn; do
 
   # Ours as designed: its own SCTP in UDP (no kernel SCTP in the path), one worker.
   say "start our registrar (userspace SCTP over UDP)"
-  "$BIN/registrar" --backend userspace --udp $PR:9900 --workers 1 --no-announce \
+  "$BIN/registrar" --backend userspace --udp $PR:9900 --workers 1 --sctp-mtu $MTU --no-announce \
     --run-seconds 100 --log warn >"$OUT/ours-userspace-$scenario.log" 2>&1 &
   pid=$!
   sleep 2

@@ -65,6 +65,9 @@ pub struct TargetConfig {
     pub server_threads: u16,
     /// Datagram size for the UDP targets, at least [`crate::wire::HEADER_LEN`].
     pub payload_bytes: u16,
+    /// Largest SCTP packet (UDP payload) our SCTP sends to a registrar target, and the embedded
+    /// registrar's too. Default 1200, as the registrar's `sctp_mtu`.
+    pub sctp_mtu: u16,
 }
 
 /// Kinds of target, alphabetical.
@@ -266,6 +269,12 @@ impl Scenario {
             "target.payload_bytes",
             format!("must be in {}..={}", crate::wire::HEADER_LEN, crate::wire::DATAGRAM_MAX),
         )?;
+        let mtus = transport::sctp_udp::MTU_RANGE;
+        check(
+            mtus.contains(&target.sctp_mtu),
+            "target.sctp_mtu",
+            format!("must be in {}..={}", mtus.start(), mtus.end()),
+        )?;
         if let Some(address) = &target.address {
             check(
                 address.parse::<std::net::SocketAddr>().is_ok(),
@@ -368,6 +377,7 @@ impl Scenario {
         }
         set!(server_threads => target.server_threads);
         set!(payload_bytes => target.payload_bytes);
+        set!(sctp_mtu => target.sctp_mtu);
         set!(pools => pools.count);
         set!(handle_prefix => pools.handle_prefix);
         if let Some(exponent) = o.zipf {
@@ -437,6 +447,9 @@ pub struct Overrides {
     /// target.payload_bytes: datagram size of the UDP targets
     #[arg(long)]
     pub payload_bytes: Option<u16>,
+    /// target.sctp_mtu: largest SCTP packet (UDP payload) to and of a registrar target
+    #[arg(long)]
+    pub sctp_mtu: Option<u16>,
     /// pools.count: number of pools
     #[arg(long)]
     pub pools: Option<u32>,
@@ -511,6 +524,7 @@ impl Default for TargetConfig {
             address: None,
             server_threads: 1,
             payload_bytes: 64,
+            sctp_mtu: 1_200,
         }
     }
 }
@@ -654,6 +668,7 @@ mod tests {
         assert_eq!(invalid_field("[pools]\ncount = 0"), "pools.count");
         assert_eq!(invalid_field("[target]\naddress = \"nowhere\""), "target.address");
         assert_eq!(invalid_field("[target]\npayload_bytes = 3"), "target.payload_bytes");
+        assert_eq!(invalid_field("[target]\nsctp_mtu = 511"), "target.sctp_mtu");
         assert_eq!(
             invalid_field("[pe]\nlifetime = { dist = \"exponential\", mean_ms = 0 }"),
             "pe.lifetime.mean_ms"

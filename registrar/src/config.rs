@@ -20,6 +20,11 @@ pub struct Config {
     pub backend: Backend,
     /// UDP address our userspace SCTP listens on (RFC 6951; IANA port 9899).
     pub udp_encapsulation: SocketAddr,
+    /// Largest SCTP packet (the UDP payload) the userspace backend sends, 512-65 507. Default
+    /// 1200: fits any path, tunnels included. Raise it where the path allows (loopback: 65 507,
+    /// a 9000-byte jumbo-frame LAN: 8972) and more answers share one datagram; receive and
+    /// send buffers grow to match (2 × 1024 × this many bytes per core).
+    pub sctp_mtu: u16,
     /// SCTP port of the ASAP service (RFC 5352 §6: 3863).
     pub asap_port: u16,
     /// SCTP port of the ENRP service (RFC 5353: 9901).
@@ -105,6 +110,7 @@ impl Default for Config {
             workers: 0,
             backend: Backend::Userspace,
             udp_encapsulation: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9899),
+            sctp_mtu: 1200,
             asap_port: 3863,
             enrp_port: 9901,
             kernel_addresses: vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)],
@@ -186,6 +192,9 @@ impl Config {
         if self.asap_port == 0 {
             return fail("asap_port", "must not be 0");
         }
+        if !transport::sctp_udp::MTU_RANGE.contains(&self.sctp_mtu) {
+            return fail("sctp_mtu", "must be in 512..=65507");
+        }
         if self.enrp_port == self.asap_port {
             return fail("enrp_port", "must differ from asap_port");
         }
@@ -239,6 +248,8 @@ mod tests {
         assert!(unknown.0.contains("wrokers"), "{unknown}");
         let typed = Config::from_toml("[timers]\nkeep_alive_timeout_ms = \"x\"").unwrap_err();
         assert!(typed.0.contains("invalid"), "{typed}");
+        let mtu = Config::from_toml("sctp_mtu = 100").unwrap_err();
+        assert!(mtu.0.contains("sctp_mtu"), "{mtu}");
         let relation = Config::from_toml("asap_port = 9901").unwrap_err();
         assert!(relation.0.contains("enrp_port"), "{relation}");
         let group = Config::from_toml("[announce]\ngroup = \"127.0.0.1:3863\"").unwrap_err();

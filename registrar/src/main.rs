@@ -28,6 +28,9 @@ struct Flags {
     /// UDP address of the userspace SCTP endpoint (RFC 6951; IANA port 9899).
     #[arg(long, value_name = "ADDR:PORT")]
     udp: Option<SocketAddr>,
+    /// Largest SCTP packet of the userspace backend (UDP payload bytes, 512-65507).
+    #[arg(long)]
+    sctp_mtu: Option<u16>,
     /// SCTP port of the ASAP service.
     #[arg(long)]
     asap_port: Option<u16>,
@@ -111,6 +114,7 @@ fn configure(flags: &Flags) -> Result<Config, String> {
     set(&mut config.workers, flags.workers);
     set(&mut config.backend, flags.backend);
     set(&mut config.udp_encapsulation, flags.udp);
+    set(&mut config.sctp_mtu, flags.sctp_mtu);
     set(&mut config.asap_port, flags.asap_port);
     set(&mut config.registrar_id, flags.registrar_id);
     set(&mut config.announce.group, flags.announce_group);

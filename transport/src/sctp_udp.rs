@@ -56,6 +56,25 @@ impl Default for SctpUdpConfig {
     }
 }
 
+impl SctpUdpConfig {
+    /// The defaults with a packet budget of `mtu` bytes (the UDP payload, RFC 6951 §5.6), and
+    /// UDP buffers large enough to carry it. A larger budget bundles more messages into one
+    /// datagram, so fewer packets (and system calls) per message where the path allows it:
+    /// loopback (64 KiB) or a jumbo-frame LAN. `mtu` must lie in [`MTU_RANGE`].
+    pub fn with_mtu(mtu: u16) -> Self {
+        assert!(MTU_RANGE.contains(&mtu), "mtu {mtu} outside {MTU_RANGE:?}");
+        let mut cfg = Self::default();
+        cfg.endpoint.mtu = mtu;
+        cfg.udp.send_buffer_size = cfg.udp.send_buffer_size.max(u32::from(mtu));
+        cfg.udp.recv_buffer_size = cfg.udp.recv_buffer_size.max(u32::from(mtu));
+        cfg
+    }
+}
+
+/// Packet budgets [`SctpUdpConfig::with_mtu`] accepts: from the smallest that fits our INIT ACK
+/// to the largest UDP payload over IPv4.
+pub const MTU_RANGE: core::ops::RangeInclusive<u16> = sctp::MTU_MIN..=65_507;
+
 /// One core's userspace SCTP endpoint over UDP.
 pub struct SctpUdpTransport<D: DatagramEndpoint = UdpRing> {
     endpoint: sctp::Endpoint,

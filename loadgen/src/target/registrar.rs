@@ -16,14 +16,17 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use codec::asap::{Deregistration, EndpointKeepAliveAck, HandleResolution, Message, Registration};
-use codec::param::{AddressList, SctpTransport as SctpParam};
+use codec::asap::{
+    Deregistration, EndpointKeepAliveAck, HandleResolution, HandleResolutionResponseView, Message,
+    Registration,
+};
+use codec::param::{AddressList, ParameterType, SctpTransport as SctpParam};
 use codec::{Policy, PoolElement, PoolElementId, PoolHandle, RegistrarId, TransportUse};
 use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport};
 use transport::{AssocId, Ppid, SctpTransport, StreamId, TransportEvent};
 
 use crate::client::{Client, Launcher, RunningTarget, SubmitError, Target, WorkerPlan};
-use crate::op::{pool_handle, AssociationId, Completion, ErrorCause, Op, OpKind, Outcome};
+use crate::op::{AssociationId, Completion, ErrorCause, Op, OpKind, Outcome};
 use crate::scenario::Scenario;
 
 /// SCTP port of the registrar's ASAP service (RFC 5352 §6).
@@ -45,6 +48,7 @@ impl Launcher for RegistrarLauncher {
         let elements = scenario.pe.count.saturating_mul(2).max(1_024);
         let config = registrar::config::Config {
             udp_encapsulation: address,
+            sctp_mtu: scenario.target.sctp_mtu,
             workers: usize::from(scenario.target.server_threads),
             announce: registrar::config::Announce { enabled: false, ..defaults.announce.clone() },
             limits: registrar::config::Limits {
@@ -108,7 +112,10 @@ impl Target for RegistrarTarget {
     }
 
     fn connect(&self, scenario: &Scenario, plan: &WorkerPlan) -> anyhow::Result<Box<dyn Client>> {
-        let cfg = SctpUdpConfig { remote_udp_port: self.address.port(), ..Default::default() };
+        let cfg = SctpUdpConfig {
+            remote_udp_port: self.address.port(),
+            ..SctpUdpConfig::with_mtu(scenario.target.sctp_mtu)
+        };
         let bind = SocketAddr::new(self.address.ip(), 0);
         let transport = SctpUdpTransport::bind(bind, cfg, rand_secret())?;
         let registrar = SocketAddr::new(self.address.ip(), ASAP_PORT);
@@ -146,9 +153,91 @@ pub struct RegistrarClient<T: SctpTransport> {
     pe_address: IpAddr,
     /// Keep-alives to acknowledge after the current event batch.
     acks: Vec<(AssocId, AssociationId, PoolHandle, PoolElementId)>,
-    /// Responses decoded in the current event batch (`None`: not decodable).
-    responses: Vec<(AssocId, Option<Message>)>,
+    /// Responses decoded in the current event batch.
+    responses: Vec<(AssocId, Answer)>,
     lost: Vec<AssocId>,
+    /// Reused for every pool handle and every request we emit: the hot path allocates nothing.
+    scratch: Vec<u8>,
+}
+
+/// What one response from the registrar answers, reduced to what matching needs.
+#[derive(Clone, Copy, Debug)]
+struct Answer {
+    kind: OpKind,
+    /// The pool the response names (`None`: it names none we can read, so it answers the
+    /// oldest operation); `Some(None)` is a pool handle that is not one of ours.
+    pool: Option<Option<u32>>,
+    /// The PE identifier on the wire, for (de)registration responses.
+    element: Option<u32>,
+    outcome: Outcome,
+}
+
+impl Answer {
+    /// An answer nothing can be attributed to: it fails the oldest operation.
+    const UNDECODABLE: Self = Self {
+        kind: OpKind::Resolve,
+        pool: None,
+        element: None,
+        outcome: Outcome::Fail(ErrorCause::Protocol),
+    };
+
+    /// The fast path for the hot message: a Handle Resolution Response read through the
+    /// codec's zero-copy view (TLV framing, the pool handle, a count of Pool Element
+    /// parameters), no allocation. `None` sends it down the owned parse: any answer carrying
+    /// an Operational Error, and anything malformed, so that errors are reported by cause.
+    fn resolution(prefix: &str, data: &[u8]) -> Option<Self> {
+        let view = HandleResolutionResponseView::new_checked(data).ok()?;
+        let (mut handle, mut elements) = (None, 0usize);
+        for parameter in view.parameters() {
+            let parameter = parameter.ok()?;
+            match parameter.parameter_type() {
+                ParameterType::POOL_HANDLE => {
+                    handle = Some(PoolHandle::new(parameter.value()).ok()?);
+                }
+                ParameterType::POOL_ELEMENT => elements += 1,
+                ParameterType::OPERATIONAL_ERROR => return None,
+                _ => {}
+            }
+        }
+        let outcome =
+            if elements > 0 { Outcome::Succeed } else { Outcome::Fail(ErrorCause::Protocol) };
+        Some(Self {
+            kind: OpKind::Resolve,
+            pool: Some(pool_index(prefix, &handle?)),
+            element: None,
+            outcome,
+        })
+    }
+
+    /// Any other response, from the owned parse.
+    fn of_message(prefix: &str, message: &Message) -> Self {
+        let pool = |h: &PoolHandle| Some(pool_index(prefix, h));
+        match message {
+            Message::RegistrationResponse(r) => Self {
+                kind: OpKind::Register,
+                pool: pool(&r.pool_handle),
+                element: Some(r.pe_id.0),
+                outcome: outcome_of(r.reject, r.error.as_ref()),
+            },
+            Message::DeregistrationResponse(r) => Self {
+                kind: OpKind::Deregister,
+                pool: pool(&r.pool_handle),
+                element: Some(r.pe_id.0),
+                outcome: outcome_of(false, r.error.as_ref()),
+            },
+            Message::HandleResolutionResponse(r) => Self {
+                kind: OpKind::Resolve,
+                pool: pool(&r.pool_handle),
+                element: None,
+                outcome: match (&r.error, r.pool_elements.is_empty()) {
+                    (None, false) => Outcome::Succeed,
+                    (Some(e), _) => Outcome::Fail(first_cause(e)),
+                    (None, true) => Outcome::Fail(ErrorCause::Protocol),
+                },
+            },
+            _ => Self::UNDECODABLE,
+        }
+    }
 }
 
 impl<T: SctpTransport> RegistrarClient<T> {
@@ -209,11 +298,21 @@ impl<T: SctpTransport> RegistrarClient<T> {
             acks: Vec::new(),
             responses: Vec::new(),
             lost: Vec::new(),
+            scratch: Vec::with_capacity(256),
         })
     }
 
-    fn encode(&self, op: &Op) -> Option<Message> {
-        let handle = PoolHandle::new(&pool_handle(&self.prefix, op.pool)).ok()?;
+    /// `prefix` + decimal `pool`, formatted in the scratch buffer (see `op::pool_handle`).
+    fn handle_of(&mut self, pool: u32) -> Option<PoolHandle> {
+        use std::io::Write;
+        self.scratch.clear();
+        self.scratch.extend_from_slice(self.prefix.as_bytes());
+        write!(self.scratch, "{pool}").expect("writing to a Vec cannot fail");
+        PoolHandle::new(&self.scratch).ok()
+    }
+
+    fn encode(&mut self, op: &Op) -> Option<Message> {
+        let handle = self.handle_of(op.pool)?;
         Some(match op.kind {
             OpKind::Register => Message::Registration(Registration {
                 pool_handle: handle,
@@ -245,19 +344,23 @@ impl<T: SctpTransport> RegistrarClient<T> {
 
     /// Reads one batch of events into `responses`, `acks` and `lost`.
     fn read_events(&mut self, now: Instant) -> anyhow::Result<usize> {
-        let (by_assoc, acks, responses, lost) =
-            (&self.by_assoc, &mut self.acks, &mut self.responses, &mut self.lost);
+        let (by_assoc, acks, responses, lost, prefix) =
+            (&self.by_assoc, &mut self.acks, &mut self.responses, &mut self.lost, &self.prefix);
         let n = self.transport.poll(now, EVENTS_PER_BATCH, |event| match event {
             TransportEvent::Data { assoc, ppid, data, .. } if ppid == Ppid::ASAP => {
+                if let Some(answer) = Answer::resolution(prefix, data) {
+                    responses.push((assoc, answer));
+                    return;
+                }
                 match Message::parse(data) {
                     Ok(Message::EndpointKeepAlive(k)) => {
                         if let (Some(id), Some(pe)) = (by_assoc.get(&assoc), k.pe_id) {
                             acks.push((assoc, *id, k.pool_handle, pe));
                         }
                     }
-                    Ok(message) => responses.push((assoc, Some(message))),
+                    Ok(message) => responses.push((assoc, Answer::of_message(prefix, &message))),
                     // Undecodable: fails the oldest operation on the association (see complete).
-                    Err(_) => responses.push((assoc, None)),
+                    Err(_) => responses.push((assoc, Answer::UNDECODABLE)),
                 }
             }
             TransportEvent::Lost { assoc } | TransportEvent::Closed { assoc } => lost.push(assoc),
@@ -276,7 +379,7 @@ impl<T: SctpTransport> RegistrarClient<T> {
             let op = Op {
                 kind: OpKind::KeepAlive,
                 association: id,
-                pool: pool_index(&self.prefix, &handle),
+                pool: pool_index(&self.prefix, &handle).unwrap_or(0),
                 element: pe.0.wrapping_sub(1),
                 issued_at: now,
             };
@@ -284,10 +387,11 @@ impl<T: SctpTransport> RegistrarClient<T> {
                 if sent.is_ok() { Outcome::Succeed } else { Outcome::Fail(ErrorCause::Transport) };
             completions.push(Completion { op, end: now, outcome });
         }
-        let responses = std::mem::take(&mut self.responses);
-        for (assoc, message) in responses {
-            self.complete(now, assoc, message.as_ref(), completions);
+        let mut responses = std::mem::take(&mut self.responses);
+        for (assoc, answer) in responses.drain(..) {
+            self.complete(now, assoc, answer, completions);
         }
+        self.responses = responses;
         for assoc in std::mem::take(&mut self.lost) {
             if let Some(ops) = self.pending.remove(&assoc) {
                 for op in ops {
@@ -309,40 +413,18 @@ impl<T: SctpTransport> RegistrarClient<T> {
         &mut self,
         now: Instant,
         assoc: AssocId,
-        message: Option<&Message>,
+        answer: Answer,
         out: &mut Vec<Completion>,
     ) {
-        let (kind, handle, element, outcome) = match message {
-            Some(Message::RegistrationResponse(r)) => (
-                OpKind::Register,
-                Some(r.pool_handle),
-                Some(r.pe_id.0),
-                outcome_of(r.reject, r.error.as_ref()),
-            ),
-            Some(Message::DeregistrationResponse(r)) => (
-                OpKind::Deregister,
-                Some(r.pool_handle),
-                Some(r.pe_id.0),
-                outcome_of(false, r.error.as_ref()),
-            ),
-            Some(Message::HandleResolutionResponse(r)) => {
-                let outcome = match (&r.error, r.pool_elements.is_empty()) {
-                    (None, false) => Outcome::Succeed,
-                    (Some(e), _) => Outcome::Fail(first_cause(e)),
-                    (None, true) => Outcome::Fail(ErrorCause::Protocol),
-                };
-                (OpKind::Resolve, Some(r.pool_handle), None, outcome)
-            }
-            _ => (OpKind::Resolve, None, None, Outcome::Fail(ErrorCause::Protocol)),
-        };
+        let Answer { kind, pool, element, outcome } = answer;
         let Some(queue) = self.pending.get_mut(&assoc) else { return };
         let matches = |op: &Op| {
             op.kind == kind
-                && handle.is_none_or(|h| pool_handle(&self.prefix, op.pool) == h.as_bytes())
+                && pool.is_none_or(|p| p == Some(op.pool))
                 && element.is_none_or(|e| e == wire_id(op.element).0)
         };
         // An answer we cannot attribute fails the oldest operation, so that nothing hangs.
-        let position = if handle.is_some() { queue.iter().position(matches) } else { Some(0) };
+        let position = if pool.is_some() { queue.iter().position(matches) } else { Some(0) };
         if let Some(op) = position.and_then(|i| queue.remove(i)) {
             self.in_flight -= 1;
             out.push(Completion { op, end: now, outcome });
@@ -368,8 +450,10 @@ impl<T: SctpTransport> Client for RegistrarClient<T> {
         }
         let assoc = *self.by_id.get(&op.association).ok_or(SubmitError::Unavailable)?;
         let message = self.encode(&op).ok_or(SubmitError::Unavailable)?;
+        self.scratch.resize(message.buffer_len(), 0);
+        let length = message.emit(&mut self.scratch);
         self.transport
-            .send(now, assoc, StreamId(0), Ppid::ASAP, &message.emit_to_vec())
+            .send(now, assoc, StreamId(0), Ppid::ASAP, &self.scratch[..length])
             .map_err(|_| SubmitError::Unavailable)?;
         self.pending.entry(assoc).or_default().push_back(op);
         self.in_flight += 1;
@@ -421,14 +505,14 @@ fn first_cause(e: &codec::param::OperationalError) -> ErrorCause {
     e.causes.first().map_or(ErrorCause::Protocol, |c| ErrorCause::Asap(c.code.0))
 }
 
-/// The pool index inside a handle made by [`pool_handle`]; 0 when it is not one of ours.
-fn pool_index(prefix: &str, handle: &PoolHandle) -> u32 {
+/// The pool index inside a handle made by [`crate::op::pool_handle`]; `None` when it is not one
+/// of ours.
+fn pool_index(prefix: &str, handle: &PoolHandle) -> Option<u32> {
     let bytes = handle.as_bytes();
     bytes
         .strip_prefix(prefix.as_bytes())
         .and_then(|digits| std::str::from_utf8(digits).ok())
         .and_then(|digits| digits.parse().ok())
-        .unwrap_or(0)
 }
 
 /// Kept for the fallback path of `quickstart auto`: a registrar target that cannot be started
@@ -443,3 +527,50 @@ impl std::fmt::Display for NotWired {
 }
 
 impl std::error::Error for NotWired {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use codec::asap::HandleResolutionResponse;
+    use codec::param::{Cause, CauseInfo, OperationalError};
+
+    fn response(handle: &str, elements: u32, error: Option<u16>) -> Vec<u8> {
+        Message::HandleResolutionResponse(HandleResolutionResponse {
+            accept_updates: false,
+            pool_handle: PoolHandle::new(handle.as_bytes()).unwrap(),
+            overall_policy: Some(Policy::RoundRobin),
+            pool_elements: (1..=elements).map(codec::testing::sample_pool_element).collect(),
+            error: error.map(|code| OperationalError {
+                causes: vec![Cause { code: codec::ErrorCause(code), info: CauseInfo::None }],
+            }),
+        })
+        .emit_to_vec()
+    }
+
+    // Goal: the zero-copy fast path reads what the owned parse reads, and leaves to it every
+    // answer that carries an error. Method: responses with PEs, without, with an error, for a
+    // foreign pool, and truncated, through both paths.
+    #[test]
+    fn resolution_fast_path_agrees_with_the_owned_parse() {
+        let owned = |bytes: &[u8]| Answer::of_message("pool", &Message::parse(bytes).unwrap());
+        for (bytes, pool, outcome) in [
+            (response("pool7", 3, None), Some(Some(7)), Outcome::Succeed),
+            (response("pool0", 0, None), Some(Some(0)), Outcome::Fail(ErrorCause::Protocol)),
+            (response("other", 1, None), Some(None), Outcome::Succeed),
+        ] {
+            let fast = Answer::resolution("pool", &bytes).expect("fast path");
+            let slow = owned(&bytes);
+            for a in [fast, slow] {
+                assert_eq!(
+                    (a.kind, a.pool, a.element, a.outcome),
+                    (OpKind::Resolve, pool, None, outcome)
+                );
+            }
+        }
+        let unknown = response("pool3", 0, Some(0x9));
+        assert!(Answer::resolution("pool", &unknown).is_none(), "errors take the owned parse");
+        assert_eq!(owned(&unknown).outcome, Outcome::Fail(ErrorCause::Asap(0x9)));
+        let good = response("pool1", 2, None);
+        assert!(Answer::resolution("pool", &good[..good.len() - 4]).is_none(), "truncated");
+    }
+}

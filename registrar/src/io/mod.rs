@@ -21,11 +21,12 @@ pub fn start(config: &Config) -> io::Result<Running> {
             let udp = config.udp_encapsulation;
             let asap_port = config.asap_port;
             let sessions = config.limits.sessions_per_core_max;
+            let mtu = config.sctp_mtu;
             core::start(config, move |_core| {
                 // One secret per core: it signs cookies and seeds verification tags, and
                 // SO_REUSEPORT keeps an INIT and its COOKIE ECHO on the same core.
                 let secret: [u8; 32] = rand::random();
-                let mut cfg = SctpUdpConfig::default();
+                let mut cfg = SctpUdpConfig::with_mtu(mtu);
                 cfg.endpoint.associations_max = sessions.min(sctp::ASSOCIATIONS_LIMIT);
                 let mut transport = SctpUdpTransport::bind(udp, cfg, secret)
                     .map_err(|e| io::Error::new(e.kind(), format!("udp {udp}: {e}")))?;
