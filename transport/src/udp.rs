@@ -154,6 +154,34 @@ pub struct SendBuffer<'a> {
     slot: u16,
 }
 
+/// The ring with the cheapest setup this kernel accepts. SINGLE_ISSUER (6.0: one thread per
+/// ring, our design) lets the kernel skip locking. COOP_TASKRUN (5.19) stops the kernel from
+/// interrupting a running worker to post a receive completion: our loop enters the kernel
+/// every turn anyway, and completions are posted then. Older kernels reject a flag with
+/// EINVAL, so each is dropped in turn.
+fn build_ring(entries: u32) -> io::Result<IoUring> {
+    let attempts: [fn(&mut io_uring::Builder); 3] = [
+        |b| {
+            b.setup_single_issuer().setup_coop_taskrun();
+        },
+        |b| {
+            b.setup_single_issuer();
+        },
+        |_| {},
+    ];
+    let mut last = None;
+    for configure in attempts {
+        let mut builder = IoUring::builder();
+        builder.setup_cqsize(entries * 2);
+        configure(&mut builder);
+        match builder.build(entries) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last = Some(e),
+            other => return other,
+        }
+    }
+    Err(last.expect("at least one attempt"))
+}
+
 impl UdpRing {
     /// Binds a UDP socket to `addr` (with `SO_REUSEPORT` if configured), sets up the ring and
     /// every buffer, and arms the receive path. All allocation happens here.
@@ -161,18 +189,7 @@ impl UdpRing {
         cfg.assert_valid();
         let socket = bind_socket(addr, &cfg)?;
         let local = socket.local_addr()?;
-        // SINGLE_ISSUER (one thread per ring, our design) lets the kernel skip locking; kernels
-        // before 6.0 reject the flag with EINVAL, so retry without it.
-        let ring: IoUring = match IoUring::builder()
-            .setup_cqsize(cfg.ring_entries * 2)
-            .setup_single_issuer()
-            .build(cfg.ring_entries)
-        {
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                IoUring::builder().setup_cqsize(cfg.ring_entries * 2).build(cfg.ring_entries)?
-            }
-            other => other?,
-        };
+        let ring = build_ring(cfg.ring_entries)?;
         if !ring.params().is_feature_ext_arg() {
             return Err(io::Error::new(io::ErrorKind::Unsupported, "io_uring lacks EXT_ARG"));
         }
@@ -613,6 +630,20 @@ impl Recv {
     }
 }
 
+/// `len` zero bytes, every page of them touched now: the buffers are faulted in at `bind`
+/// (static allocation) instead of page by page under load, where a first touch of a 64 KiB
+/// buffer costs a page fault and zeroing inside the receive path.
+fn resident_zeroed(len: usize) -> Vec<u8> {
+    const PAGE: usize = 4096;
+    let mut buffer = vec![0u8; len];
+    for offset in (0..len).step_by(PAGE) {
+        // SAFETY: `offset < len`, inside the allocation. Volatile, so that the store of a zero
+        // into memory the allocator already zeroed is not optimised away.
+        unsafe { std::ptr::write_volatile(buffer.as_mut_ptr().add(offset), 0) };
+    }
+    buffer
+}
+
 impl MultiRecv {
     fn new(ring: &IoUring, cfg: &UdpRingConfig) -> io::Result<Self> {
         let count = cfg.recv_buffers_count;
@@ -636,7 +667,7 @@ impl MultiRecv {
         let mut msghdr: Box<libc::msghdr> = Box::new(unsafe { mem::zeroed() });
         msghdr.msg_namelen = sockaddr::NAME_LEN as libc::socklen_t;
         let mut this = Self {
-            buffers: vec![0u8; usize::from(count) * stride],
+            buffers: resident_zeroed(usize::from(count) * stride),
             stride,
             ring_entries: mapped.cast(),
             ring_bytes,
@@ -696,7 +727,7 @@ impl PlainRecv {
     fn new(cfg: &UdpRingConfig) -> Self {
         let count = usize::from(cfg.recv_buffers_count);
         let stride = cfg.recv_buffer_size as usize;
-        let mut buffers = vec![0u8; count * stride];
+        let mut buffers = resident_zeroed(count * stride);
         let mut slots: Box<[PlainSlot]> = (0..count)
             // SAFETY: all-zero sockaddr_storage, iovec and msghdr are valid values.
             .map(|_| unsafe { mem::zeroed::<PlainSlot>() })
@@ -723,7 +754,7 @@ impl SendPool {
             .map(|_| unsafe { mem::zeroed::<SendSlot>() })
             .collect();
         Self {
-            buffers: vec![0u8; count * stride],
+            buffers: resident_zeroed(count * stride),
             stride,
             slots,
             free: (0..count as u16).rev().collect(),
