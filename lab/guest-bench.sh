@@ -14,15 +14,18 @@ say() { printf '[bench %6.2fs] %s\n' "$(awk '{print $1}' /proc/uptime)" "$*"; }
 
 # CPU time (user + system, clock ticks) of a process so far.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# System time alone (the kernel's share: syscalls, UDP or SCTP, wake-ups).
+sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
 
 run_load() { # NAME SCENARIO IP:UDP-PORT PID
   say "loadgen $2 against $1 at $3"
-  local before; before=$(cpu_ticks "$4")
+  local before sys_before; before=$(cpu_ticks "$4"); sys_before=$(sys_ticks "$4")
   (cd "$OUT" && timeout 120 "$BIN/loadgen" run --scenario "$HERE/scenarios/$2.toml" \
       --address $3 --name "$1-$2" >"$OUT/$1-$2.txt" 2>&1)
   # The registrar's own CPU time over the run: with the load generator sharing the VM's
   # CPUs, CPU per operation is the fairer capacity signal than throughput alone.
   echo "registrar_cpu_ticks=$(( $(cpu_ticks "$4") - before )) ticks_per_s=$(getconf CLK_TCK)" \
+    "registrar_sys_ticks=$(( $(sys_ticks "$4") - sys_before ))" \
     >>"$OUT/$1-$2.txt"
   say "exit $? ; $(grep -E '^(register|resolve|deregister) ' "$OUT/$1-$2.txt" | tr -s ' ' | tr '\n' ';')"
 }

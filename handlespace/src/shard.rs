@@ -14,6 +14,9 @@ use crate::limits::Config;
 /// [`Limits`](crate::Limits) still hold.
 pub fn shard_of(pool_handle: &PoolHandle, shards: u16) -> u16 {
     assert!(shards > 0, "at least one shard");
+    if shards == 1 {
+        return 0; // one core: nothing to route, so no hash on the hot path
+    }
     let mut hash = FNV_OFFSET_BASIS;
     for &byte in pool_handle.as_bytes() {
         hash ^= u64::from(byte);
