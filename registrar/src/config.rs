@@ -186,6 +186,14 @@ impl Config {
         Ok(config)
     }
 
+    /// Worker threads to run: `workers`, or every core the process may use when it is 0.
+    pub fn worker_count(&self) -> usize {
+        match self.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
     /// Checks relationships between fields; each error names the field.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |field: &str, why: &str| Err(ConfigError(format!("{field}: {why}")));

@@ -23,6 +23,7 @@ use core::time::Duration;
 /// | `mtu` | 1200 | largest SCTP packet = UDP payload (RFC 6951 §5.6: the IP MTU minus 8) |
 /// | `responses_max` | 256 | stateless replies (INIT ACK, ABORT) queued at once; more are dropped |
 /// | `events_max` | 65 536 | events queued before the caller polls them |
+/// | `tag_steering` | none | tags that name the owning core (see [`TagSteering`]) |
 #[derive(Clone, Debug)]
 pub struct EndpointConfig {
     /// How long a State Cookie stays valid after we issue it (Valid.Cookie.Life).
@@ -63,6 +64,32 @@ pub struct EndpointConfig {
     pub responses_max: u32,
     /// Events queued before the caller polls them; more are dropped and counted.
     pub events_max: u32,
+    /// Verification tags that name the core owning the association (see [`TagSteering`]).
+    /// Default `None`: tags are plain random.
+    pub tag_steering: Option<TagSteering>,
+}
+
+/// One endpoint per core behind one UDP port, with packets steered to a core by the
+/// verification tag they carry (`tag % cores`, RFC 6951 §5 puts the tag at bytes 4..8 of the
+/// UDP payload; `transport::reuseport` has the kernel side).
+///
+/// Every endpoint of the group must be created with the same cookie secret: an INIT reaches
+/// whichever core the kernel's 4-tuple hash picks (its tag is 0), and that core answers with a
+/// tag of the *next core in turn*, so that the COOKIE ECHO, which carries that tag, lands on and
+/// opens the association on that core. New associations are thereby spread round robin over the
+/// cores whatever their 4-tuple: all associations of one peer host arrive from one UDP port
+/// (kernel SCTP encapsulates everything from port 9899), which a 4-tuple hash would pin to one
+/// core. Associations this endpoint opens (`connect`) take a tag of its own core.
+///
+/// Limit: a restarted peer's INIT for an association living on another core is not recognised
+/// as a restart there; the peer gets a new association and the old one ends on its own
+/// (the peer aborts it as out of the blue, or heartbeats fail).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TagSteering {
+    /// Cores in the group (the modulus), at least 1.
+    pub cores: u32,
+    /// This endpoint's core, below `cores`.
+    pub core: u32,
 }
 
 impl EndpointConfig {
@@ -87,6 +114,14 @@ impl EndpointConfig {
         assert!(self.associations_max > 0 && self.associations_max <= crate::ASSOCIATIONS_LIMIT);
         assert!(self.responses_max > 0 && self.events_max > 0);
         assert!(self.delayed_ack <= Duration::from_millis(500), "RFC 9260 §6.2: at most 500 ms");
+        if let Some(t) = self.tag_steering {
+            assert!(
+                t.cores >= 1 && t.core < t.cores,
+                "tag_steering: core {} of {}",
+                t.core,
+                t.cores
+            );
+        }
     }
 }
 
@@ -112,6 +147,7 @@ impl Default for EndpointConfig {
             mtu: 1200,
             responses_max: 256,
             events_max: 65_536,
+            tag_steering: None,
         }
     }
 }

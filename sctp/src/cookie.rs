@@ -168,6 +168,30 @@ impl TagSource {
         TagSource { key: h.finalize().into(), counter: 0, block: [0; 32], used: 32 }
     }
 
+    /// A source for core `core` of a steering group sharing `secret`: the cores' sequences
+    /// differ, so that two cores never hand out the same tags in step.
+    pub(crate) fn for_core(secret: &[u8; 32], core: u32) -> Self {
+        let mut source = Self::new(secret);
+        let mut h = Sha256::new();
+        h.update(source.key);
+        h.update(b"core");
+        h.update(core.to_be_bytes());
+        source.key = h.finalize().into();
+        source
+    }
+
+    /// The next value that is `target` modulo `cores`; never zero.
+    pub(crate) fn next_steered(&mut self, cores: u32, target: u32) -> u32 {
+        assert!(target < cores);
+        loop {
+            let v = self.next_nonzero();
+            // Replace the residue; drop the rare value whose block would overflow or be zero.
+            if let Some(tag) = (v - v % cores).checked_add(target).filter(|&t| t != 0) {
+                return tag;
+            }
+        }
+    }
+
     /// The next value; never zero (a zero Initiate Tag is invalid).
     pub(crate) fn next_nonzero(&mut self) -> u32 {
         loop {

@@ -156,6 +156,8 @@ pub struct Endpoint {
     cfg: EndpointConfig,
     cookie_key: [u8; 32],
     tags: TagSource,
+    /// Under tag steering, the core whose tag the next new association gets (round robin).
+    steer_next: u32,
     slots: Vec<Slot>,
     free: Vec<u32>,
     live: u32,
@@ -184,7 +186,11 @@ impl Endpoint {
         config.validate();
         let n = config.associations_max as usize;
         Endpoint {
-            tags: TagSource::new(&cookie_secret),
+            tags: match config.tag_steering {
+                Some(t) => TagSource::for_core(&cookie_secret, t.core),
+                None => TagSource::new(&cookie_secret),
+            },
+            steer_next: config.tag_steering.map_or(0, |t| t.core),
             cookie_key: cookie_secret,
             slots: Vec::with_capacity(n),
             free: Vec::with_capacity(n),
@@ -249,7 +255,10 @@ impl Endpoint {
         if self.by_addr.contains_key(&key) {
             return Err(ConnectError::Exists);
         }
-        let tag = self.tags.next_nonzero();
+        let tag = match self.cfg.tag_steering {
+            Some(t) => self.tags.next_steered(t.cores, t.core),
+            None => self.tags.next_nonzero(),
+        };
         let tsn = self.tags.next_nonzero();
         let local = unspecified_like(remote);
         let ports = (local_sctp_port, remote_sctp_port);
@@ -676,12 +685,20 @@ impl Endpoint {
                 return;
             }
         }
-        let mut fresh = || (self.tags.next_nonzero(), self.tags.next_nonzero());
         let (local_tag, local_tsn, ties) = match found.and_then(|h| slot_assoc(&mut self.slots, h))
         {
             None => {
-                let (t, s) = fresh();
-                (t, s, (0, 0))
+                // A new association: under steering its tag names the next core in turn, which
+                // the COOKIE ECHO then reaches (see `TagSteering`).
+                let t = match self.cfg.tag_steering {
+                    Some(steer) => {
+                        let target = self.steer_next;
+                        self.steer_next = (target + 1) % steer.cores;
+                        self.tags.next_steered(steer.cores, target)
+                    }
+                    None => self.tags.next_nonzero(),
+                };
+                (t, self.tags.next_nonzero(), (0, 0))
             }
             Some(a) => match a.state {
                 State::CookieWait | State::CookieEchoed => {
@@ -695,9 +712,13 @@ impl Endpoint {
                     return;
                 }
                 _ => {
+                    // A restart of an association of ours: it stays on this core.
                     let ties = a.tie_tags();
-                    let (t, s) = (self.tags.next_nonzero(), self.tags.next_nonzero());
-                    (t, s, ties)
+                    let t = match self.cfg.tag_steering {
+                        Some(steer) => self.tags.next_steered(steer.cores, steer.core),
+                        None => self.tags.next_nonzero(),
+                    };
+                    (t, self.tags.next_nonzero(), ties)
                 }
             },
         };

@@ -82,7 +82,7 @@ pub mod time;
 pub mod wire;
 
 pub use assoc::AssociationStats;
-pub use config::{EndpointConfig, MTU_MIN};
+pub use config::{EndpointConfig, TagSteering, MTU_MIN};
 pub use endpoint::{
     AssociationHandle, ConnectError, Endpoint, Event, MessageInfo, SendError, Stats, Transmit,
 };

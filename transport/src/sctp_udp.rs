@@ -43,6 +43,10 @@ pub struct SctpUdpConfig {
     pub remote_udp_port: u16,
     /// SCTP source port for `connect`. Default 0: the first listened port, else the UDP port.
     pub local_sctp_port: u16,
+    /// Origin of the SCTP stack's clock. Endpoints that open each other's cookies (one per
+    /// core under `sctp::TagSteering`) must share it, or a cookie's creation time reads as
+    /// future or stale on the other core. Default `None`: the instant of `bind`.
+    pub epoch: Option<Instant>,
 }
 
 impl Default for SctpUdpConfig {
@@ -52,6 +56,7 @@ impl Default for SctpUdpConfig {
             udp: UdpRingConfig::default(),
             remote_udp_port: SCTP_UDP_PORT,
             local_sctp_port: 0,
+            epoch: None,
         }
     }
 }
@@ -139,7 +144,7 @@ impl<D: DatagramEndpoint> SctpUdpTransport<D> {
             local,
             remote_udp_port: cfg.remote_udp_port,
             local_sctp_port: cfg.local_sctp_port,
-            epoch: Instant::now(),
+            epoch: cfg.epoch.unwrap_or_else(Instant::now),
             reading: None,
             transmit_blocked: 0,
         }

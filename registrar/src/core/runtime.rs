@@ -45,6 +45,11 @@ impl Running {
         sum
     }
 
+    /// Each core's counters, by core (published every 100 ms by each core).
+    pub fn stats_per_core(&self) -> Vec<Stats> {
+        self.stats.iter().map(|s| s.lock().expect("no thread panics holding it").clone()).collect()
+    }
+
     /// Stops every thread and waits for it; returns the final counters.
     pub fn stop(self) -> io::Result<Stats> {
         self.stop.store(true, Ordering::Relaxed);
@@ -81,10 +86,7 @@ where
     F: Fn(usize) -> io::Result<T> + Send + Sync + 'static,
 {
     config.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.0))?;
-    let cores = match config.workers {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
+    let cores = config.worker_count();
     let cores_u16 = u16::try_from(cores)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "workers: at most 65535"))?;
     let registrar_id = match config.registrar_id {
@@ -260,4 +262,5 @@ fn add(sum: &mut Stats, s: &Stats) {
     sum.session_removals += s.session_removals;
     sum.decode_errors += s.decode_errors;
     sum.dropped += s.dropped;
+    sum.sessions_opened += s.sessions_opened;
 }

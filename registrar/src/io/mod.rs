@@ -2,6 +2,9 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::{Arc, Condvar, Mutex};
+
+use sctp::TagSteering;
 
 use transport::kernel_sctp::{KernelSctp, KernelSctpConfig};
 use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport};
@@ -22,15 +25,31 @@ pub fn start(config: &Config) -> io::Result<Running> {
             let asap_port = config.asap_port;
             let sessions = config.limits.sessions_per_core_max;
             let mtu = config.sctp_mtu;
-            core::start(config, move |_core| {
-                // One secret per core: it signs cookies and seeds verification tags, and
-                // SO_REUSEPORT keeps an INIT and its COOKIE ECHO on the same core.
-                let secret: [u8; 32] = rand::random();
+            let cores = u32::try_from(config.worker_count()).unwrap_or(u32::MAX);
+            // One secret for every core: a cookie issued by the core an INIT reached is opened
+            // by the core its tag names (sctp::TagSteering). Each core derives its own tags.
+            let secret: [u8; 32] = rand::random();
+            let order = Arc::new(BindOrder::default());
+            let epoch = std::time::Instant::now();
+            core::start(config, move |core| {
+                // The steering program names sockets by their index in the reuseport group,
+                // which is bind order: bind core by core.
+                let _turn = order.wait_for(core);
+                let core = u32::try_from(core).expect("fewer cores than u32::MAX");
                 let mut cfg = SctpUdpConfig::with_mtu(mtu);
                 cfg.endpoint.associations_max = sessions.min(sctp::ASSOCIATIONS_LIMIT);
+                cfg.endpoint.tag_steering = (cores > 1).then_some(TagSteering { cores, core });
+                cfg.epoch = Some(epoch);
                 let mut transport = SctpUdpTransport::bind(udp, cfg, secret)
                     .map_err(|e| io::Error::new(e.kind(), format!("udp {udp}: {e}")))?;
                 transport.listen(asap_port).map_err(io::Error::other)?;
+                if cores > 1 && core == cores - 1 {
+                    // Without the program the kernel hashes the 4-tuple: every association
+                    // still works (its cookie opens on any core), only the spreading is lost.
+                    if let Err(e) = transport.datagram_endpoint().steer_by_verification_tag(cores) {
+                        tracing::warn!(error = %e, "no steering by SCTP tag; by 4-tuple hash");
+                    }
+                }
                 Ok(transport)
             })
         }
@@ -51,5 +70,33 @@ pub fn start(config: &Config) -> io::Result<Running> {
                 Ok(transport)
             })
         }
+    }
+}
+
+/// Makes the cores bind their sockets one after another, in core order.
+#[derive(Default)]
+struct BindOrder {
+    next: Mutex<usize>,
+    turn: Condvar,
+}
+
+impl BindOrder {
+    /// Blocks until every lower core has bound (or failed); the guard passes the turn on when
+    /// dropped, also on an error, so that one failure never hangs the others.
+    fn wait_for(&self, core: usize) -> BindTurn<'_> {
+        let mut next = self.next.lock().expect("no thread panics holding it");
+        while *next < core {
+            next = self.turn.wait(next).expect("no thread panics holding it");
+        }
+        BindTurn(self)
+    }
+}
+
+struct BindTurn<'a>(&'a BindOrder);
+
+impl Drop for BindTurn<'_> {
+    fn drop(&mut self) {
+        *self.0.next.lock().expect("no thread panics holding it") += 1;
+        self.0.turn.notify_all();
     }
 }

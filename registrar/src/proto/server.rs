@@ -137,6 +137,8 @@ pub struct Stats {
     pub decode_errors: u64,
     /// Messages dropped because a queue was full.
     pub dropped: u64,
+    /// Associations (sessions) that came up on this core.
+    pub sessions_opened: u64,
 }
 
 /// The sans-IO ASAP server of one core.
@@ -199,6 +201,7 @@ impl Server {
 
     /// A local association came up.
     pub fn handle_up(&mut self, assoc: u32, peer: SocketAddr) {
+        self.stats.sessions_opened += 1;
         self.sessions.insert(assoc, peer);
     }
 

@@ -1,0 +1,86 @@
+//! Associations spread over the cores by SCTP verification tag, whatever their UDP 4-tuple.
+//!
+//! Goal: every association of a peer that sends from one UDP port (as kernel SCTP does, from
+//! 9899, for every PE and PU of its host) is not pinned to the one core the 4-tuple hash picks;
+//! the registrar's cores take turns, and every association works wherever it landed. Method:
+//! the registrar in-process with 2 workers; one client socket opens 8 associations, resolves a
+//! pool on each (answers cross cores, since pools shard by handle), then the per-core session
+//! counters must read 4 and 4.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use codec::asap::{HandleResolution, Message};
+use codec::PoolHandle;
+use registrar::config::{Announce, Config};
+use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport};
+use transport::{AssocId, Ppid, SctpTransport, StreamId, TransportEvent};
+
+const ASSOCIATIONS: usize = 8;
+const DEADLINE: Duration = Duration::from_secs(20);
+
+#[test]
+fn associations_from_one_udp_port_spread_over_the_cores() {
+    let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let defaults = Config::default();
+    let config = Config {
+        workers: 2,
+        udp_encapsulation: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+        announce: Announce { enabled: false, ..defaults.announce.clone() },
+        ..defaults
+    };
+    let running = registrar::io::start(&config).expect("registrar starts");
+
+    let cfg = SctpUdpConfig { remote_udp_port: port, ..Default::default() };
+    let mut client =
+        SctpUdpTransport::bind("127.0.0.1:0".parse().unwrap(), cfg, [3; 32]).expect("client");
+    let registrar = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 3863);
+    let start = Instant::now();
+    let assocs: Vec<AssocId> =
+        (0..ASSOCIATIONS).map(|_| client.connect(start, registrar).unwrap()).collect();
+    let mut up = HashSet::new();
+    pump(&mut client, |e| {
+        if let TransportEvent::Up { assoc, .. } = e {
+            up.insert(*assoc);
+        }
+        up.len() == ASSOCIATIONS
+    });
+
+    for (i, assoc) in assocs.iter().enumerate() {
+        let handle = PoolHandle::new(format!("pool-{i}").as_bytes()).unwrap();
+        let request =
+            HandleResolution { subscribe: false, pool_handle: handle, items_wanted: None };
+        let bytes = Message::HandleResolution(request).emit_to_vec();
+        client.send(Instant::now(), *assoc, StreamId(0), Ppid::ASAP, &bytes).unwrap();
+    }
+    let mut answered = HashSet::new();
+    pump(&mut client, |e| {
+        if let TransportEvent::Data { assoc, data, .. } = e {
+            // Nothing is registered: each answer is Unknown Pool Handle, from the pool's core.
+            assert!(matches!(Message::parse(data), Ok(Message::HandleResolutionResponse(_))));
+            answered.insert(*assoc);
+        }
+        answered.len() == ASSOCIATIONS
+    });
+
+    while running.stats().sessions_opened < ASSOCIATIONS as u64 {
+        assert!(start.elapsed() < DEADLINE, "sessions never published");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let per_core: Vec<u64> = running.stats_per_core().iter().map(|s| s.sessions_opened).collect();
+    assert_eq!(per_core, vec![4, 4], "sessions per core");
+    running.stop().unwrap();
+}
+
+/// Polls the client until `done` says so (or the deadline fails the test).
+fn pump(client: &mut SctpUdpTransport, mut done: impl FnMut(&TransportEvent<'_>) -> bool) {
+    let start = Instant::now();
+    let mut finished = false;
+    while !finished {
+        assert!(start.elapsed() < DEADLINE, "timed out");
+        let now = Instant::now();
+        client.poll(now, 1_024, |e| finished |= done(&e)).unwrap();
+        client.wait(now, Some(now + Duration::from_millis(5))).unwrap();
+    }
+}
