@@ -47,7 +47,7 @@ impl Running {
 
     /// Each core's counters, by core (published every 100 ms by each core).
     pub fn stats_per_core(&self) -> Vec<Stats> {
-        self.stats.iter().map(|s| s.lock().expect("no thread panics holding it").clone()).collect()
+        self.stats.iter().map(|s| *s.lock().expect("no thread panics holding it")).collect()
     }
 
     /// Stops every thread and waits for it; returns the final counters.
