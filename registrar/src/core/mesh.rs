@@ -60,7 +60,13 @@ impl<T: Send> MeshPort<T> {
         }
     }
 
-    /// Whether any peer has queued something for us.
+    /// Makes everything sent so far visible to the target cores (once per turn, before their
+    /// doorbells are rung).
+    pub fn publish(&mut self) {
+        self.senders.iter_mut().flatten().for_each(Producer::publish);
+    }
+
+    /// Whether any peer has queued (and published) something for us.
     pub fn has_pending(&self) -> bool {
         self.receivers.iter().flatten().any(|rx| !rx.is_empty())
     }
@@ -84,6 +90,7 @@ impl<T: Send> MeshPort<T> {
                 }
             }
         }
+        self.receivers.iter_mut().flatten().for_each(Consumer::release);
         handled
     }
 }
@@ -104,6 +111,7 @@ mod tests {
                     port.send(target, port.core()).unwrap();
                 }
             }
+            port.publish();
         }
         for port in ports.iter_mut() {
             let mut got = Vec::new();
@@ -124,6 +132,8 @@ mod tests {
         for i in 0..5 {
             ports[0].send(1, i).unwrap();
         }
+        assert_eq!(ports[1].drain(100, |_, _| {}), 0, "nothing before publish");
+        ports[0].publish();
         assert_eq!(ports[1].drain(2, |_, _| {}), 2);
         assert_eq!(ports[1].drain(100, |_, _| {}), 3);
     }

@@ -151,6 +151,8 @@ impl<T: SctpTransport> Worker<T> {
                 Err(message) => self.server.refuse(message),
             }
         }
+        self.control.publish();
+        self.data.publish();
         for (core, nudge) in self.nudge.iter_mut().enumerate() {
             if std::mem::take(nudge) {
                 self.bells[core].nudge();
