@@ -12,10 +12,20 @@ pub const POOL_HANDLE_LENGTH_MAX: usize = 64;
 ///
 /// Stored inline (no heap) so that a handle can be copied into a cross-core message or a hash
 /// key without allocation.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct PoolHandle {
     length: u8,
+    /// The handle, then zeros (so the derived comparisons agree with [`PoolHandle::as_bytes`]).
     bytes: [u8; POOL_HANDLE_LENGTH_MAX],
+}
+
+/// Hashes the handle's bytes only, not the 64-byte array: a handle is a hash key on the
+/// registrar's hot path, and most handles are a few bytes long. Consistent with `Eq`, which
+/// sees equal arrays exactly when the bytes are equal (the tail is always zero).
+impl core::hash::Hash for PoolHandle {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        state.write(self.as_bytes());
+    }
 }
 
 /// Why bytes cannot be a pool handle.

@@ -102,8 +102,10 @@ struct Synthetic {
     ready: VecDeque<(u32, Vec<u8>)>,
     /// Emptied message buffers, reused.
     spare: Vec<Vec<u8>>,
-    /// Resolution requests not yet started (the window is opened once registration is done).
+    /// Registration responses still to come (the windows open when they are in).
     registrations_pending: u32,
+    /// One encoded Handle Resolution per pool, made once: the load costs a copy per request.
+    requests: Vec<Vec<u8>>,
     rng: u64,
 }
 
@@ -115,6 +117,16 @@ impl Synthetic {
             ready: VecDeque::new(),
             spare: Vec::new(),
             registrations_pending: 0,
+            requests: (0..POOLS)
+                .map(|p| {
+                    let request = HandleResolution {
+                        subscribe: false,
+                        pool_handle: pool(p),
+                        items_wanted: Some(3),
+                    };
+                    Message::HandleResolution(request).emit_to_vec()
+                })
+                .collect(),
             rng: 0x9e37_79b9_7f4a_7c15 ^ u64::from(core),
         };
         // PE e is registered by core e % cores, over its associations in turn.
@@ -139,16 +151,10 @@ impl Synthetic {
     }
 
     fn queue_resolution(&mut self, assoc: u32) {
-        let request = HandleResolution {
-            subscribe: false,
-            pool_handle: pool(self.next_pool()),
-            items_wanted: Some(3),
-        };
-        let message = Message::HandleResolution(request);
+        let pool = self.next_pool() as usize;
         let mut bytes = self.spare.pop().unwrap_or_default();
-        bytes.resize(message.buffer_len(), 0);
-        let n = message.emit(&mut bytes);
-        bytes.truncate(n);
+        bytes.clear();
+        bytes.extend_from_slice(&self.requests[pool]);
         self.ready.push_back((assoc, bytes));
     }
 }
