@@ -8,6 +8,8 @@
 //! each core: its associations register PEs, then keep `WINDOW` Handle Resolutions in flight
 //! each, for pools chosen uniformly, so that with N cores (N-1)/N of all requests are forwarded
 //! to the pool's core and answered back. Throughput is the registrar's own resolution counter.
+//! A core with nothing to do sleeps as the real one does: in an io_uring wait (of an idle UDP
+//! ring) that another core's doorbell ends.
 //!
 //! `cargo run --release -p registrar --example core_scaling -- [SECONDS] [REPEATS] [MAX_CORES]`
 //! prints resolutions/s per core count (runs alternate 1, 2, ..., median of REPEATS) and the
@@ -23,7 +25,10 @@ use codec::param::{AddressList, SctpTransport as SctpParam};
 use codec::UserTransport;
 use codec::{Policy, PoolElement, PoolElementId, PoolHandle, RegistrarId, TransportUse};
 use registrar::config::{Announce, Config, Timers};
-use transport::{AssocId, Ppid, SctpTransport, StreamId, TransportError, TransportEvent};
+use transport::{
+    AssocId, Doorbell, Ppid, SctpTransport, StreamId, TransportError, TransportEvent, UdpRing,
+    UdpRingConfig,
+};
 
 // As the registrar binary: per-thread heaps, cheap frees of another core's allocations.
 #[global_allocator]
@@ -81,7 +86,7 @@ fn run(cores: usize, measure: Duration) -> io::Result<f64> {
         ..defaults
     };
     let running =
-        registrar::core::start(&config, move |core| Ok(Synthetic::new(core as u32, cores as u32)))?;
+        registrar::core::start(&config, move |core| Synthetic::new(core as u32, cores as u32))?;
     std::thread::sleep(WARM_UP);
     let (t0, r0) = (Instant::now(), running.stats().resolutions);
     std::thread::sleep(measure);
@@ -106,11 +111,15 @@ struct Synthetic {
     registrations_pending: u32,
     /// One encoded Handle Resolution per pool, made once: the load costs a copy per request.
     requests: Vec<Vec<u8>>,
+    /// Receives nothing: its io_uring wait and eventfd doorbell are how an idle core sleeps.
+    idle: UdpRing,
     rng: u64,
 }
 
 impl Synthetic {
-    fn new(core: u32, cores: u32) -> Self {
+    fn new(core: u32, cores: u32) -> io::Result<Self> {
+        let idle =
+            UdpRing::bind("127.0.0.1:0".parse().expect("address"), UdpRingConfig::default())?;
         let mut this = Self {
             core,
             up_sent: false,
@@ -128,6 +137,7 @@ impl Synthetic {
                 })
                 .collect(),
             rng: 0x9e37_79b9_7f4a_7c15 ^ u64::from(core),
+            idle,
         };
         // PE e is registered by core e % cores, over its associations in turn.
         for e in (core..POOLS * PES_PER_POOL).step_by(cores as usize) {
@@ -139,7 +149,7 @@ impl Synthetic {
             this.ready.push_back((assoc, message.emit_to_vec()));
             this.registrations_pending += 1;
         }
-        this
+        Ok(this)
     }
 
     fn next_pool(&mut self) -> u32 {
@@ -257,9 +267,17 @@ impl SctpTransport for Synthetic {
         Ok(delivered)
     }
 
-    fn wait(&mut self, _now: Instant, _until: Option<Instant>) -> io::Result<()> {
-        // Never sleeps: a core whose requests are all on other cores spins on its queues.
-        Ok(())
+    fn wait(&mut self, now: Instant, until: Option<Instant>) -> io::Result<()> {
+        let wait = match until {
+            _ if !self.ready.is_empty() => Some(Duration::ZERO),
+            Some(until) => Some(until.saturating_duration_since(now)),
+            None => None,
+        };
+        self.idle.submit_and_wait(wait)
+    }
+
+    fn doorbell(&mut self) -> io::Result<Option<Doorbell>> {
+        self.idle.doorbell().map(Some)
     }
 
     fn next_deadline(&self) -> Option<Instant> {

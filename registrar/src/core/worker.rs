@@ -20,6 +20,12 @@ pub const CROSS_CORE_PER_TURN_MAX: usize = 1_024;
 pub const MESH_POLL_INTERVAL: StdDuration = StdDuration::from_micros(200);
 /// Longest sleep at all: the stop flag (set by a signal handler) is looked at this often.
 pub const STOP_POLL_INTERVAL: StdDuration = StdDuration::from_millis(50);
+/// After this core last sent work to another core or received some, it keeps polling instead
+/// of sleeping for this long: the answer to a forwarded request, or the next request from a
+/// busy neighbour, is then picked up without a doorbell write and a wake-up on both sides,
+/// which cost more than the work itself (`examples/core_scaling`: 2 cores ran at a quarter of
+/// their speed when they slept between cross-core messages). A single core never spins.
+pub const MESH_SPIN: StdDuration = StdDuration::from_micros(50);
 /// An iteration slower than this is logged as a stall, with its phase.
 pub const STALL_THRESHOLD: StdDuration = StdDuration::from_millis(50);
 
@@ -59,6 +65,8 @@ impl<T: SctpTransport> Worker<T> {
         // costs (a clock read is a system call on hosts without a usable TSC, e.g. under
         // emulation or on some hypervisors).
         let mut unslept: Option<StdInstant> = None;
+        // The last iteration that sent or received cross-core work.
+        let mut last_mesh: Option<StdInstant> = None;
         while !self.stop.load(Ordering::Relaxed) {
             let now = StdInstant::now();
             let now_us = u64::try_from(now.duration_since(self.epoch).as_micros())
@@ -81,12 +89,16 @@ impl<T: SctpTransport> Worker<T> {
             if self.server.poll_timeout().is_some_and(|t| t <= hs_now) {
                 self.server.handle_timeout(hs_now);
             }
-            self.flush(now);
+            let sent = self.flush(now);
+            if forwarded + sent > 0 {
+                last_mesh = Some(now);
+            }
             if now.duration_since(last_publish) > StdDuration::from_millis(100) {
                 *self.published.lock().expect("no thread panics holding it") = self.server.stats();
                 last_publish = now;
             }
-            let busy = events > 0 || forwarded > 0;
+            let spinning = last_mesh.is_some_and(|t| now.duration_since(t) < MESH_SPIN);
+            let busy = events > 0 || forwarded > 0 || spinning;
             if busy {
                 self.transport.wait(now, Some(now))?;
                 unslept = Some(now);
@@ -142,12 +154,17 @@ impl<T: SctpTransport> Worker<T> {
         control + data
     }
 
-    fn flush(&mut self, now: StdInstant) {
+    /// Sends what the server queued; returns how many messages went to other cores.
+    fn flush(&mut self, now: StdInstant) -> usize {
+        let mut forwarded = 0;
         // Forward first: a refused forward becomes a local answer, sent with the others below.
         while let Some((core, message)) = self.server.poll_forward() {
             let port = if message.is_control() { &mut self.control } else { &mut self.data };
             match port.send(usize::from(core), message) {
-                Ok(()) => self.nudge[usize::from(core)] = true,
+                Ok(()) => {
+                    self.nudge[usize::from(core)] = true;
+                    forwarded += 1;
+                }
                 Err(message) => self.server.refuse(message),
             }
         }
@@ -166,6 +183,7 @@ impl<T: SctpTransport> Worker<T> {
             }
             self.server.recycle(out.bytes);
         }
+        forwarded
     }
 
     fn deadline(&self, now: StdInstant) -> Option<StdInstant> {
