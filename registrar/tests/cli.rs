@@ -28,6 +28,9 @@ fn assert_refused(output: &Output, needle: &str) {
 fn bad_flag_value_names_the_flag() {
     assert_refused(&registrar(&["--workers", "many"]), "--workers");
     assert_refused(&registrar(&["--udp", "not-an-address"]), "--udp");
+    // In range for the type, out of range for SCTP: the validation names the setting.
+    assert_refused(&registrar(&["--sctp-mtu", "100"]), "sctp_mtu");
+    assert_refused(&registrar(&["--sctp-mtu", "70000"]), "--sctp-mtu");
 }
 
 #[test]
