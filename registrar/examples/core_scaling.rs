@@ -13,7 +13,9 @@
 //!
 //! `cargo run --release -p registrar --example core_scaling -- [SECONDS] [REPEATS] [MAX_CORES]`
 //! prints resolutions/s per core count (runs alternate 1, 2, ..., median of REPEATS) and the
-//! scaling efficiency `rate(N) / (N × rate(1))`.
+//! scaling efficiency `rate(N) / (N × rate(1))`, twice: with pools chosen uniformly (the
+//! figure), and, as a control, with each core resolving only pools it owns (no cross-core
+//! traffic at all), which separates the cost of forwarding from everything else.
 
 use std::collections::VecDeque;
 use std::io;
@@ -55,28 +57,88 @@ fn main() {
         "core_scaling: {POOLS} pools x {PES_PER_POOL} PEs, {ASSOCIATIONS_PER_CORE} associations \
          per core x window {WINDOW}, {seconds} s per run, {repeats} repeats, host cores {host}"
     );
-    let mut rates: Vec<Vec<f64>> = vec![Vec::new(); cores_max];
-    for _ in 0..repeats {
-        for cores in 1..=cores_max {
-            let rate = run(cores, Duration::from_secs(seconds)).expect("run");
-            println!("  {cores} core(s): {rate:>12.0} resolutions/s");
-            rates[cores - 1].push(rate);
+    for (choice, what) in [
+        (Choice::Uniform, "pools chosen uniformly: (N-1)/N of requests cross cores"),
+        (Choice::Local, "control: each core resolves only its own pools, nothing crosses"),
+    ] {
+        println!("{what}");
+        let mut rates: Vec<Vec<f64>> = vec![Vec::new(); cores_max];
+        for _ in 0..repeats {
+            for cores in 1..=cores_max {
+                let rate = run(cores, choice, Duration::from_secs(seconds)).expect("run");
+                println!(
+                    "  {cores} core(s): {rate:>12.0} resolutions/s  (cache line core 0 <-> 1 \
+                     round trip {:.0} ns)",
+                    cache_line_round_trip_ns()
+                );
+                rates[cores - 1].push(rate);
+            }
         }
-    }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let one = median(&mut rates[0]);
-    println!("cores  resolutions/s (median)  speed-up  efficiency");
-    for (i, r) in rates.iter_mut().enumerate() {
-        let (n, rate) = (i + 1, median(r));
-        println!("{n:>5}  {rate:>23.0}  {:>8.2}  {:>10.2}", rate / one, rate / (n as f64 * one));
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let one = median(&mut rates[0]);
+        println!("cores  resolutions/s (median)  speed-up  efficiency");
+        for (i, r) in rates.iter_mut().enumerate() {
+            let (n, rate) = (i + 1, median(r));
+            println!(
+                "{n:>5}  {rate:>23.0}  {:>8.2}  {:>10.2}",
+                rate / one,
+                rate / (n as f64 * one)
+            );
+        }
     }
 }
 
+/// The round trip of one cache line between cores 0 and 1 (two pinned threads bouncing an
+/// atomic), a noise control: on this VM it moved between ~45 ns and ~380 ns within a session
+/// as the hypervisor placed the two vCPUs, and cross-core forwarding slowed with it.
+fn cache_line_round_trip_ns() -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const ROUNDS: u64 = 200_000;
+    let ids = core_affinity::get_core_ids().unwrap_or_default();
+    if ids.len() < 2 {
+        return f64::NAN;
+    }
+    let line = std::sync::Arc::new(AtomicU64::new(0));
+    let (other, far) = (line.clone(), ids[1]);
+    let echo = std::thread::spawn(move || {
+        core_affinity::set_for_current(far);
+        for i in 0..ROUNDS {
+            while other.load(Ordering::Acquire) != 2 * i + 1 {
+                std::hint::spin_loop();
+            }
+            other.store(2 * i + 2, Ordering::Release);
+        }
+    });
+    let near = std::thread::spawn(move || {
+        core_affinity::set_for_current(ids[0]);
+        let start = Instant::now();
+        for i in 0..ROUNDS {
+            line.store(2 * i + 1, Ordering::Release);
+            while line.load(Ordering::Acquire) != 2 * i + 2 {
+                std::hint::spin_loop();
+            }
+        }
+        start.elapsed()
+    });
+    let elapsed = near.join().expect("no panic");
+    echo.join().expect("no panic");
+    elapsed.as_nanos() as f64 / ROUNDS as f64
+}
+
+/// Which pools the synthetic PUs resolve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Choice {
+    /// Any pool, uniformly.
+    Uniform,
+    /// Only pools on the resolving core's shard.
+    Local,
+}
+
 /// One measured run with `cores` workers; returns resolutions per second.
-fn run(cores: usize, measure: Duration) -> io::Result<f64> {
+fn run(cores: usize, choice: Choice, measure: Duration) -> io::Result<f64> {
     let defaults = Config::default();
     let config = Config {
         workers: cores,
@@ -85,8 +147,9 @@ fn run(cores: usize, measure: Duration) -> io::Result<f64> {
         timers: Timers { keep_alive_interval_ms: 3_600_000, ..defaults.timers.clone() },
         ..defaults
     };
-    let running =
-        registrar::core::start(&config, move |core| Synthetic::new(core as u32, cores as u32))?;
+    let running = registrar::core::start(&config, move |core| {
+        Synthetic::new(core as u32, cores as u32, choice)
+    })?;
     std::thread::sleep(WARM_UP);
     let (t0, r0) = (Instant::now(), running.stats().resolutions);
     std::thread::sleep(measure);
@@ -111,13 +174,15 @@ struct Synthetic {
     registrations_pending: u32,
     /// One encoded Handle Resolution per pool, made once: the load costs a copy per request.
     requests: Vec<Vec<u8>>,
+    /// The pools this core's PUs resolve.
+    targets: Vec<u32>,
     /// Receives nothing: its io_uring wait and eventfd doorbell are how an idle core sleeps.
     idle: UdpRing,
     rng: u64,
 }
 
 impl Synthetic {
-    fn new(core: u32, cores: u32) -> io::Result<Self> {
+    fn new(core: u32, cores: u32, choice: Choice) -> io::Result<Self> {
         let idle =
             UdpRing::bind("127.0.0.1:0".parse().expect("address"), UdpRingConfig::default())?;
         let mut this = Self {
@@ -134,6 +199,13 @@ impl Synthetic {
                         items_wanted: Some(3),
                     };
                     Message::HandleResolution(request).emit_to_vec()
+                })
+                .collect(),
+            targets: (0..POOLS)
+                .filter(|&p| {
+                    let shards = u16::try_from(cores).expect("few cores");
+                    let own = handlespace::shard::shard_of(&pool(p), shards) == core as u16;
+                    choice == Choice::Uniform || own
                 })
                 .collect(),
             rng: 0x9e37_79b9_7f4a_7c15 ^ u64::from(core),
@@ -157,7 +229,7 @@ impl Synthetic {
         self.rng ^= self.rng << 13;
         self.rng ^= self.rng >> 7;
         self.rng ^= self.rng << 17;
-        (self.rng % u64::from(POOLS)) as u32
+        self.targets[(self.rng % self.targets.len() as u64) as usize]
     }
 
     fn queue_resolution(&mut self, assoc: u32) {
