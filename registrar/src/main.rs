@@ -58,6 +58,9 @@ struct Flags {
     /// Pool elements in the whole registrar.
     #[arg(long)]
     pool_elements_max: Option<u32>,
+    /// µs a core keeps polling after cross-core traffic instead of sleeping (0: always sleep).
+    #[arg(long)]
+    mesh_spin_us: Option<u64>,
     /// Stop by itself after this many seconds (for tests and load runs).
     #[arg(long)]
     run_seconds: Option<u64>,
@@ -122,6 +125,7 @@ fn configure(flags: &Flags) -> Result<Config, String> {
     set(&mut config.timers.keep_alive_interval_ms, flags.keep_alive_interval_ms);
     set(&mut config.timers.keep_alive_timeout_ms, flags.keep_alive_timeout_ms);
     set(&mut config.limits.pool_elements_max, flags.pool_elements_max);
+    set(&mut config.timers.mesh_spin_us, flags.mesh_spin_us);
     if flags.no_announce {
         config.announce.enabled = false;
     }

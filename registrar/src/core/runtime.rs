@@ -102,6 +102,7 @@ where
     let pin_to = core_affinity::get_core_ids().unwrap_or_default();
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let bells: Arc<[Bell]> = (0..cores).map(|_| Bell::default()).collect();
+    let mesh_spin = std::time::Duration::from_micros(config.timers.mesh_spin_us);
     let mut threads = Vec::new();
     let mut stats = Vec::new();
     for core in (0..cores).rev() {
@@ -145,6 +146,7 @@ where
                     epoch,
                     bells,
                     nudge,
+                    mesh_spin,
                 }
                 .run()
             },

@@ -20,12 +20,6 @@ pub const CROSS_CORE_PER_TURN_MAX: usize = 1_024;
 pub const MESH_POLL_INTERVAL: StdDuration = StdDuration::from_micros(200);
 /// Longest sleep at all: the stop flag (set by a signal handler) is looked at this often.
 pub const STOP_POLL_INTERVAL: StdDuration = StdDuration::from_millis(50);
-/// After this core last sent work to another core or received some, it keeps polling instead
-/// of sleeping for this long: the answer to a forwarded request, or the next request from a
-/// busy neighbour, is then picked up without a doorbell write and a wake-up on both sides,
-/// which cost more than the work itself (`examples/core_scaling`: 2 cores ran at a quarter of
-/// their speed when they slept between cross-core messages). A single core never spins.
-pub const MESH_SPIN: StdDuration = StdDuration::from_micros(50);
 /// An iteration slower than this is logged as a stall, with its phase.
 pub const STALL_THRESHOLD: StdDuration = StdDuration::from_millis(50);
 
@@ -52,6 +46,9 @@ pub struct Worker<T: SctpTransport> {
     pub bells: Arc<[Bell]>,
     /// Cores we queued work for in this iteration (to nudge each once).
     pub nudge: Vec<bool>,
+    /// How long the core keeps polling instead of sleeping after its last cross-core message
+    /// (`Config::mesh_spin_us`).
+    pub mesh_spin: StdDuration,
 }
 
 impl<T: SctpTransport> Worker<T> {
@@ -97,7 +94,7 @@ impl<T: SctpTransport> Worker<T> {
                 *self.published.lock().expect("no thread panics holding it") = self.server.stats();
                 last_publish = now;
             }
-            let spinning = last_mesh.is_some_and(|t| now.duration_since(t) < MESH_SPIN);
+            let spinning = last_mesh.is_some_and(|t| now.duration_since(t) < self.mesh_spin);
             let busy = events > 0 || forwarded > 0 || spinning;
             if busy {
                 self.transport.wait(now, Some(now))?;
