@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # run-interop.sh: builds the registrar here, then runs it in the lab VM (kernel SCTP, RSPLIB
-# 3.4.4) against RSPLIB's rspserver and rspterminal. Builds the lab image first if needed (its
+# 3.4.4) against RSPLIB's rspserver and rspterminal (kernel SCTP backend), then on its own SCTP
+# in UDP with 2 workers against 4 rspserver PEs (lab/guest-steering.sh: associations spread
+# over the cores by SCTP tag). Builds the lab image first if needed (its
 # cache lives outside the repo, in $LAB_CACHE or ~/.cache/rserpool-lab).
 # Ends with the guest's 'N passed, M failed'. Output: target-lab/interop/.
 set -euo pipefail
@@ -12,4 +14,6 @@ bash "$lab/build-image.sh"
 name=$(basename "$project")
 mkdir -p "$project/target-lab/interop"
 "$lab/vm-run.sh" -s "$project/.." -t "${LAB_TIMEOUT:-900}" -- \
-  "bash /host/$name/lab/guest-rsplib-interop.sh /host/$name/target/release/registrar /host/$name/target-lab/interop"
+  "bash /host/$name/lab/guest-rsplib-interop.sh /host/$name/target/release/registrar /host/$name/target-lab/interop; a=\$?;
+   bash /host/$name/lab/guest-steering.sh /host/$name/target/release/registrar /host/$name/target-lab/steering; b=\$?;
+   [ \$a = 0 ] && [ \$b = 0 ]"

@@ -114,7 +114,15 @@ impl<T: SctpTransport> Worker<T> {
             self.bells[self.core].awake();
             waited?;
         }
-        *self.published.lock().expect("no thread panics holding it") = self.server.stats();
+        let stats = self.server.stats();
+        *self.published.lock().expect("no thread panics holding it") = stats;
+        tracing::info!(
+            core = self.core,
+            sessions = stats.sessions_opened,
+            registrations = stats.registrations,
+            resolutions = stats.resolutions,
+            "worker stopped"
+        );
         Ok(())
     }
 
