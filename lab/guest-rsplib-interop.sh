@@ -11,18 +11,11 @@ mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 rm -f "$OUT"/*.log "$OUT"/interop.pcap
 PR=192.0.2.1
 LOG="-logcolor=off -loglevel=2"
-PASS=0 FAIL=0
-declare -A PID
-say()   { printf '[interop %6.2fs] %s\n' "$(awk '{print $1}' /proc/uptime)" "$*"; }
-check() { local d=$1; shift; if "$@"; then PASS=$((PASS+1)); say "PASS: $d"; else FAIL=$((FAIL+1)); say "FAIL: $d"; fi; }
-start() { local name=$1; shift; say "start $name: $*"; stdbuf -oL -eL "$@" >"$OUT/$name.log" 2>&1 & PID[$name]=$!; }
-stop()  { local name=$1; [[ -n ${PID[$name]:-} ]] || return 0; kill "${PID[$name]}" 2>/dev/null; wait "${PID[$name]}" 2>/dev/null; unset "PID[$name]"; }
-wait_for() { local end=$(( $(date +%s) + $1 )); shift; until "$@"; do (( $(date +%s) >= end )) && return 1; sleep 0.5; done; }
-log_has()  { grep -q "$2" "$OUT/$1.log"; }
+TAG=interop
+# shellcheck source=guest-lib.sh
+source "$(dirname "$0")/guest-lib.sh"
 lines_in() { [ "$(grep -c "$2" "$OUT/$1.log")" -ge "$3" ]; }
 listening() { ss -Hln --sctp | grep -q "$PR\]*:3863 \|$PR:3863"; }
-cleanup() { for n in "${!PID[@]}"; do kill "${PID[$n]}" 2>/dev/null; done; wait 2>/dev/null; }
-trap cleanup EXIT
 
 say "kernel $(uname -r); rsplib $(dpkg-query -W -f='${Version}' rsplib-registrar)"
 start tshark tshark -i lo -q -w "$OUT/interop.pcap" -f 'sctp or udp port 3863'
@@ -61,5 +54,4 @@ check "capture has ASAP traffic" test -s "$OUT/asap.txt"
 experts=$(tshark -r "$OUT/interop.pcap" -Y '_ws.expert' 2>/dev/null | wc -l)
 say "frames with expert infos: $experts"; cat "$OUT/expert.txt"
 check "zero tshark expert infos" test "$experts" = 0
-echo "$PASS passed, $FAIL failed"
-[ "$FAIL" = 0 ]
+finish

@@ -13,16 +13,9 @@ mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 rm -f "$OUT"/*.log
 PR=192.0.2.2
 PES=4
-PASS=0 FAIL=0
-declare -A PID
-say()   { printf '[steering %6.2fs] %s\n' "$(awk '{print $1}' /proc/uptime)" "$*"; }
-check() { local d=$1; shift; if "$@"; then PASS=$((PASS+1)); say "PASS: $d"; else FAIL=$((FAIL+1)); say "FAIL: $d"; fi; }
-start() { local name=$1; shift; say "start $name: $*"; stdbuf -oL -eL "$@" >"$OUT/$name.log" 2>&1 & PID[$name]=$!; }
-stop()  { local name=$1; [[ -n ${PID[$name]:-} ]] || return 0; kill "${PID[$name]}" 2>/dev/null; wait "${PID[$name]}" 2>/dev/null; unset "PID[$name]"; }
-wait_for() { local end=$(( $(date +%s) + $1 )); shift; until "$@"; do (( $(date +%s) >= end )) && return 1; sleep 0.5; done; }
-count_in() { grep -c "$2" "$OUT/$1.log"; }
-cleanup() { for n in "${!PID[@]}"; do kill "${PID[$n]}" 2>/dev/null; done; wait 2>/dev/null; }
-trap cleanup EXIT
+TAG=steering
+# shellcheck source=guest-lib.sh
+source "$(dirname "$0")/guest-lib.sh"
 
 # The kernel listens for encapsulated SCTP on UDP 9899 and sends to UDP 9900, where ours is.
 sysctl -qw net.sctp.udp_port=9899 net.sctp.encap_port=9900
@@ -50,5 +43,4 @@ say "sessions per worker: $sessions"
 check "both workers held PE sessions (steered by SCTP tag, not by the one UDP 4-tuple)" \
   bash -c "set -- $sessions; [ \$# = 2 ] && [ \$1 -ge 1 ] && [ \$2 -ge 1 ]"
 sysctl -qw net.sctp.udp_port=0 net.sctp.encap_port=0
-echo "$PASS passed, $FAIL failed"
-[ "$FAIL" = 0 ]
+finish
