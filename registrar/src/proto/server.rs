@@ -235,10 +235,6 @@ impl Server {
     /// One ASAP message (PPID 11) arrived on a local association.
     pub fn handle_message(&mut self, now: Instant, assoc: u32, bytes: &[u8]) {
         let session = SessionId { core: self.config.core, assoc };
-        let peer = match self.sessions.get(&assoc) {
-            Some(peer) => *peer,
-            None => SocketAddr::from(([0, 0, 0, 0], 0)),
-        };
         if let Some(request) = resolution(bytes) {
             // The hot path: routed and answered without building a `Message`.
             let shard = shard_of(&request.pool_handle, self.config.cores);
@@ -252,6 +248,11 @@ impl Server {
         let message = match Message::parse(bytes) {
             Ok(message) => message,
             Err(error) => return self.reject_undecodable(assoc, bytes, error),
+        };
+        // The masquerade rule (registrations) needs the peer's address; resolutions do not.
+        let peer = match self.sessions.get(&assoc) {
+            Some(peer) => *peer,
+            None => SocketAddr::from(([0, 0, 0, 0], 0)),
         };
         let Some(pool_handle) = request_pool_handle(&message) else {
             // A message a registrar never receives (a response, an announce, a cookie):
@@ -629,9 +630,6 @@ fn operational_error(code: ErrorCause, info: CauseInfo) -> OperationalError {
     OperationalError { causes: vec![Cause { code, info }] }
 }
 
-/// Decodes a request. The data plane's message, Handle Resolution, goes through the codec's
-/// zero-copy view (no owned parse of the parameter list); anything the view refuses takes the
-/// general path, so errors and their causes are the same either way.
 /// A well-formed Handle Resolution, read through the codec's zero-copy view; anything else
 /// (other messages, and malformed resolutions, which then get their error cause from the owned
 /// parse) is `None`.
