@@ -208,8 +208,10 @@ impl Config {
         if self.asap_port == 0 {
             return fail("asap_port", "must not be 0");
         }
-        if !transport::sctp_udp::MTU_RANGE.contains(&self.sctp_mtu) {
-            return fail("sctp_mtu", "must be in 512..=65507");
+        let mtus = transport::sctp_udp::MTU_RANGE;
+        if !mtus.contains(&self.sctp_mtu) {
+            let why = format!("must be in {}..={}", mtus.start(), mtus.end());
+            return fail("sctp_mtu", &why);
         }
         if self.enrp_port == self.asap_port {
             return fail("enrp_port", "must differ from asap_port");

@@ -171,6 +171,15 @@ pub struct Endpoint {
     stats: Stats,
 }
 
+/// Which core a new association's tag names under tag steering.
+#[derive(Clone, Copy)]
+enum TagOwner {
+    /// This endpoint's core: associations we open, and restarts of ours.
+    ThisCore,
+    /// The cores in turn: new associations from a peer's INIT (spreads them).
+    NextInTurn,
+}
+
 struct Slot {
     generation: u32,
     assoc: Option<Box<Association>>,
@@ -255,10 +264,7 @@ impl Endpoint {
         if self.by_addr.contains_key(&key) {
             return Err(ConnectError::Exists);
         }
-        let tag = match self.cfg.tag_steering {
-            Some(t) => self.tags.next_steered(t.cores, t.core),
-            None => self.tags.next_nonzero(),
-        };
+        let tag = self.local_tag(TagOwner::ThisCore);
         let tsn = self.tags.next_nonzero();
         let local = unspecified_like(remote);
         let ports = (local_sctp_port, remote_sctp_port);
@@ -534,6 +540,21 @@ impl Endpoint {
         self.touch(h);
     }
 
+    /// A fresh local verification tag. Under tag steering it names `owner`'s core; otherwise
+    /// it is plain random.
+    fn local_tag(&mut self, owner: TagOwner) -> u32 {
+        let Some(steer) = self.cfg.tag_steering else { return self.tags.next_nonzero() };
+        let core = match owner {
+            TagOwner::ThisCore => steer.core,
+            TagOwner::NextInTurn => {
+                let next = self.steer_next;
+                self.steer_next = (next + 1) % steer.cores;
+                next
+            }
+        };
+        self.tags.next_steered(steer.cores, core)
+    }
+
     /// After any change: queue for transmit, register the next deadline, unmap when closed.
     fn touch(&mut self, h: AssociationHandle) {
         let Some(slot) = self.slots.get_mut(h.index()) else {
@@ -690,14 +711,7 @@ impl Endpoint {
             None => {
                 // A new association: under steering its tag names the next core in turn, which
                 // the COOKIE ECHO then reaches (see `TagSteering`).
-                let t = match self.cfg.tag_steering {
-                    Some(steer) => {
-                        let target = self.steer_next;
-                        self.steer_next = (target + 1) % steer.cores;
-                        self.tags.next_steered(steer.cores, target)
-                    }
-                    None => self.tags.next_nonzero(),
-                };
+                let t = self.local_tag(TagOwner::NextInTurn);
                 (t, self.tags.next_nonzero(), (0, 0))
             }
             Some(a) => match a.state {
@@ -714,10 +728,7 @@ impl Endpoint {
                 _ => {
                     // A restart of an association of ours: it stays on this core.
                     let ties = a.tie_tags();
-                    let t = match self.cfg.tag_steering {
-                        Some(steer) => self.tags.next_steered(steer.cores, steer.core),
-                        None => self.tags.next_nonzero(),
-                    };
+                    let t = self.local_tag(TagOwner::ThisCore);
                     (t, self.tags.next_nonzero(), ties)
                 }
             },
