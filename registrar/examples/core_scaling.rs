@@ -57,15 +57,17 @@ fn main() {
         "core_scaling: {POOLS} pools x {PES_PER_POOL} PEs, {ASSOCIATIONS_PER_CORE} associations \
          per core x window {WINDOW}, {seconds} s per run, {repeats} repeats, host cores {host}"
     );
-    for (choice, what) in [
-        (Choice::Uniform, "pools chosen uniformly: (N-1)/N of requests cross cores"),
-        (Choice::Local, "control: each core resolves only its own pools, nothing crosses"),
+    for (choice, replicas, what) in [
+        (Choice::Uniform, true, "pools chosen uniformly, answered from read replicas (default)"),
+        (Choice::Uniform, false, "pools chosen uniformly, no replicas: (N-1)/N of requests cross"),
+        (Choice::Local, false, "control: each core resolves only its own pools, nothing crosses"),
     ] {
         println!("{what}");
         let mut rates: Vec<Vec<f64>> = vec![Vec::new(); cores_max];
         for _ in 0..repeats {
             for cores in 1..=cores_max {
-                let rate = run(cores, choice, Duration::from_secs(seconds)).expect("run");
+                let measure = Duration::from_secs(seconds);
+                let rate = run(cores, choice, replicas, measure).expect("run");
                 println!(
                     "  {cores} core(s): {rate:>12.0} resolutions/s  (cache line core 0 <-> 1 \
                      round trip {:.0} ns)",
@@ -137,11 +139,12 @@ enum Choice {
     Local,
 }
 
-/// One measured run with `cores` workers; returns resolutions per second.
-fn run(cores: usize, choice: Choice, measure: Duration) -> io::Result<f64> {
+/// One measured run with `cores` workers, with or without read replicas; returns resolutions per second.
+fn run(cores: usize, choice: Choice, replicas: bool, measure: Duration) -> io::Result<f64> {
     let defaults = Config::default();
     let config = Config {
         workers: cores,
+        replicas,
         announce: Announce { enabled: false, ..defaults.announce.clone() },
         // No keep-alives during the run: the synthetic PEs do not answer them.
         timers: Timers { keep_alive_interval_ms: 3_600_000, ..defaults.timers.clone() },

@@ -31,6 +31,12 @@ pub struct Config {
     pub enrp_port: u16,
     /// Addresses the kernel-SCTP backend binds (several for multi-homing).
     pub kernel_addresses: Vec<IpAddr>,
+    /// Each core keeps a read replica of the other cores' pools and answers handle resolutions
+    /// from it, instead of forwarding each one to the pool's core and back. Writes stay with
+    /// the pool's core, which updates the replicas before it answers. Default on; it costs
+    /// memory (every core holds every PE's record; the PE's encoded parameter is shared), so
+    /// turn it off for very large handlespaces on many cores.
+    pub replicas: bool,
     /// Server Announce (RFC 5352 §3.6) settings.
     pub announce: Announce,
     /// Timers.
@@ -121,6 +127,7 @@ impl Default for Config {
             asap_port: 3863,
             enrp_port: 9901,
             kernel_addresses: vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)],
+            replicas: true,
             announce: Announce::default(),
             timers: Timers::default(),
             limits: Limits::default(),

@@ -32,6 +32,7 @@
 //!     registration_life_max: handlespace::Duration::from_micros(3_600_000_000),
 //!     remove_on_session_loss: true,
 //!     seed: 1,
+//!     replicas: true,
 //! });
 //! let request = Message::HandleResolution(HandleResolution {
 //!     subscribe: false,

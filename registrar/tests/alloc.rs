@@ -65,6 +65,7 @@ fn resolution_path_allocates_nothing_when_warm() {
         registration_life_max: Duration::from_micros(3_600_000_000),
         remove_on_session_loss: true,
         seed: 3,
+        replicas: true,
     });
     let now = Instant::from_micros(0);
     server.handle_up(1, SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5000));

@@ -15,7 +15,7 @@ use codec::{
     ErrorCause, Policy, PoolElement, PoolElementId, PoolHandle, RegistrarId, UserTransport,
 };
 use handlespace::{Duration, Instant};
-use registrar::proto::{Server, ServerConfig};
+use registrar::proto::{CrossCore, ReplicaUpdate, Server, ServerConfig};
 
 const INTERVAL_MS: u64 = 1_000;
 const TIMEOUT_MS: u64 = 500;
@@ -35,6 +35,7 @@ fn config(core: u16, cores: u16) -> ServerConfig {
         registration_life_max: Duration::from_micros(3_600_000_000),
         remove_on_session_loss: true,
         seed: 7,
+        replicas: true,
     }
 }
 
@@ -350,15 +351,13 @@ fn malformed_input_gets_error_causes() {
 }
 
 // Goal: sharding across cores: a request for a pool on another core is forwarded whole, handled
-// there, and its answer comes back to the session's core. Method: two servers; find a pool
-// owned by core 1; send to core 0; move the queued cross-core messages by hand.
+// there, and its answer comes back to the session's core, after the update of that core's read
+// replica. Method: two servers; find a pool owned by core 1; send to core 0; move the queued
+// cross-core messages by hand.
 #[test]
 fn cross_core_forwarding() {
     let mut cores = [Server::new(config(0, 2)), Server::new(config(1, 2))];
-    let pool = (0..100)
-        .map(|i| format!("pool-{i}"))
-        .find(|p| handlespace::shard_of(&handle(p), 2) == 1)
-        .unwrap();
+    let pool = pool_on(1);
     cores[0].handle_up(5, peer(5));
     let message = Message::Registration(Registration {
         pool_handle: handle(&pool),
@@ -371,19 +370,133 @@ fn cross_core_forwarding() {
     assert!(request.is_control());
     cores[1].handle_cross_core(ms(0), request);
     assert_eq!(cores[1].handlespace().element_count(), 1);
+    let (to, update) = cores[1].poll_forward().expect("the replica update goes first");
+    assert_eq!(to, 0);
+    assert!(matches!(update, CrossCore::Replica(ReplicaUpdate::Upsert(_))), "{update:?}");
+    assert!(update.is_control() && update.must_arrive());
     let (back, reply) = cores[1].poll_forward().expect("the answer goes back");
     assert_eq!(back, 0);
+    assert!(!reply.must_arrive());
+    cores[0].handle_cross_core(ms(0), update);
     cores[0].handle_cross_core(ms(0), reply);
     let got = replies(&mut cores[0]);
     assert_eq!(got[0].0, 5);
     assert!(accepted(&got[0].1));
 
-    // Closing the session on core 0 tells core 1 to drop its PEs.
+    // Closing the session on core 0 tells core 1 to drop its PEs, and core 1 tells the replica.
     cores[0].handle_closed(ms(1), 5);
     let (target, closed) = cores[0].poll_forward().expect("session end broadcast");
     assert_eq!(target, 1);
     cores[1].handle_cross_core(ms(1), closed);
     assert_eq!(cores[1].handlespace().element_count(), 0);
+    let (to, update) = cores[1].poll_forward().expect("the replica hears of it");
+    assert_eq!(to, 0);
+    assert!(matches!(update, CrossCore::Replica(ReplicaUpdate::Remove { .. })), "{update:?}");
+}
+
+/// A pool name whose pool lives on `core` of 2.
+fn pool_on(core: u16) -> String {
+    (0..100)
+        .map(|i| format!("pool-{i}"))
+        .find(|p| handlespace::shard_of(&handle(p), 2) == core)
+        .unwrap()
+}
+
+/// Hands everything `from` queued for other cores to them; returns how many messages moved.
+fn deliver(cores: &mut [Server], from: usize, now: Instant) -> usize {
+    let mut moved = 0;
+    while let Some((target, message)) = cores[from].poll_forward() {
+        cores[usize::from(target)].handle_cross_core(now, message);
+        moved += 1;
+    }
+    moved
+}
+
+// Goal: with read replicas, a core answers a resolution for another core's pool by itself, with
+// the bytes the owner would send; every way a PE leaves the owner's shard reaches the replica;
+// and a pool the replica lacks (unknown, or removed) is forwarded, so Unknown Pool Handle still
+// comes from the owner. Method: two servers, PEs registered at core 1 (the owner) over a
+// session of core 1, resolutions on core 0; then a deregistration, a keep-alive timeout and an
+// unreachable report each remove one PE.
+#[test]
+fn replicas_answer_resolutions_locally() {
+    let mut cores = [Server::new(config(0, 2)), Server::new(config(1, 2))];
+    let pool = pool_on(1);
+    cores[1].handle_up(1, peer(1));
+    for id in 1..=3 {
+        let pe = element(id, 1, Policy::RoundRobin);
+        assert!(accepted(&register(&mut cores[1], ms(0), 1, &pool, pe)));
+    }
+    assert_eq!(deliver(&mut cores, 1, ms(0)), 3, "one upsert per registration");
+    assert_eq!(cores[0].stats().replica_updates, 3);
+
+    // Answered on core 0 from its replica, identical to the owner's answer (round robin starts
+    // at the same head on both).
+    let local = resolve(&mut cores[0], 9, &pool, Some(3));
+    assert!(cores[0].poll_forward().is_none(), "nothing crossed cores");
+    assert_eq!(cores[0].stats().replica_resolutions, 1);
+    let owner = resolve(&mut cores[1], 9, &pool, Some(3));
+    assert_eq!(local, owner);
+    let Message::HandleResolutionResponse(r) = &local else { panic!("{local:?}") };
+    assert!(r.pool_elements.iter().all(|e| e.home_registrar == RegistrarId(0x1234_5678)));
+    assert_eq!(resolved_ids(&local).len(), 3);
+
+    // A deregistration, four unreachable reports and a keep-alive timeout: each removal
+    // reaches the replica.
+    let dereg = Deregistration { pool_handle: handle(&pool), pe_id: PoolElementId(1) };
+    send(&mut cores[1], ms(1), 1, Message::Deregistration(dereg));
+    replies(&mut cores[1]);
+    deliver(&mut cores, 1, ms(1));
+    let mut ids = resolved_ids(&resolve(&mut cores[0], 9, &pool, Some(3)));
+    ids.sort();
+    assert_eq!(ids, [2, 3]);
+    for _ in 0..4 {
+        let report = EndpointUnreachable { pool_handle: handle(&pool), pe_id: PoolElementId(2) };
+        send(&mut cores[1], ms(2), 1, Message::EndpointUnreachable(report));
+    }
+    replies(&mut cores[1]);
+    deliver(&mut cores, 1, ms(2));
+    assert_eq!(resolved_ids(&resolve(&mut cores[0], 9, &pool, Some(3))), [3]);
+    let due = cores[1].poll_timeout().expect("keep-alive timer");
+    cores[1].handle_timeout(due);
+    let gone = Instant::from_micros(due.micros() + (TIMEOUT_MS + 1) * 1_000);
+    cores[1].handle_timeout(gone);
+    assert_eq!(cores[1].handlespace().element_count(), 0);
+    replies(&mut cores[1]);
+    deliver(&mut cores, 1, gone);
+    assert_eq!(cores[0].stats().replica_updates, 6);
+
+    // The pool is gone from the replica: the resolution goes to the owner, which answers
+    // Unknown Pool Handle back through core 0.
+    let request =
+        HandleResolution { subscribe: false, pool_handle: handle(&pool), items_wanted: None };
+    send(&mut cores[0], gone, 9, Message::HandleResolution(request));
+    assert!(cores[0].poll_transmit().is_none());
+    assert_eq!(deliver(&mut cores, 0, gone), 1, "forwarded to the owner");
+    assert_eq!(deliver(&mut cores, 1, gone), 1, "the answer comes back");
+    let got = replies(&mut cores[0]);
+    let Message::HandleResolutionResponse(r) = &got[0].1 else { panic!("{got:?}") };
+    assert_eq!(r.error.as_ref().unwrap().causes[0].code, ErrorCause::UNKNOWN_POOL_HANDLE);
+    assert_eq!(cores[0].stats().replica_resolutions, 3);
+}
+
+// Goal: `replicas: false` keeps the forwarding design: no replica updates, every resolution for
+// another core's pool crosses. Method: as above with replicas off.
+#[test]
+fn without_replicas_resolutions_are_forwarded() {
+    let config = |core| ServerConfig { replicas: false, ..config(core, 2) };
+    let mut cores = [Server::new(config(0)), Server::new(config(1))];
+    let pool = pool_on(1);
+    cores[1].handle_up(1, peer(1));
+    assert!(accepted(&register(&mut cores[1], ms(0), 1, &pool, element(1, 1, Policy::RoundRobin))));
+    assert_eq!(deliver(&mut cores, 1, ms(0)), 0, "no replica to update");
+    let request =
+        HandleResolution { subscribe: false, pool_handle: handle(&pool), items_wanted: None };
+    send(&mut cores[0], ms(0), 9, Message::HandleResolution(request));
+    assert_eq!(deliver(&mut cores, 0, ms(0)), 1);
+    assert_eq!(deliver(&mut cores, 1, ms(0)), 1);
+    assert_eq!(resolved_ids(&replies(&mut cores[0])[0].1), [1]);
+    assert_eq!(cores[0].stats().replica_resolutions, 0);
 }
 
 // Goal: a full cross-core queue is an error cause to the peer, not a silent drop (STYLE §5).
@@ -391,10 +504,7 @@ fn cross_core_forwarding() {
 #[test]
 fn full_cross_core_queue_answers_lack_of_resources() {
     let mut core0 = Server::new(config(0, 2));
-    let pool = (0..100)
-        .map(|i| format!("pool-{i}"))
-        .find(|p| handlespace::shard_of(&handle(p), 2) == 1)
-        .unwrap();
+    let pool = pool_on(1);
     core0.handle_up(5, peer(5));
     let message = Message::Registration(Registration {
         pool_handle: handle(&pool),

@@ -92,6 +92,7 @@ impl Sim {
             registration_life_max: handlespace::Duration::from_micros(3_600_000_000),
             remove_on_session_loss: true,
             seed,
+            replicas: true,
         });
         let mut net = Net::new(seed, faults);
         let mut registrar = Endpoint::new(EndpointConfig::default(), [7; 32]);

@@ -1,5 +1,6 @@
 //! Starts one pinned worker per core, plus the announce thread, and stops them.
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -135,6 +136,7 @@ where
                 let _ = ready.send(Ok(()));
                 drop(ready);
                 let nudge = vec![false; bells.len()];
+                let backlog = (0..bells.len()).map(|_| VecDeque::new()).collect();
                 Worker {
                     core,
                     transport,
@@ -147,6 +149,7 @@ where
                     bells,
                     nudge,
                     mesh_spin,
+                    backlog,
                 }
                 .run()
             },
@@ -200,6 +203,7 @@ fn server_config(
         registration_life_max: ms(config.timers.registration_life_max_ms),
         remove_on_session_loss: true,
         seed: rand::random(),
+        replicas: config.replicas,
     }
 }
 

@@ -1,6 +1,7 @@
 //! One core's loop: transport batch in, cross-core queues drained, timers fired, replies out,
 //! then one blocking wait. It runs at its own pace, never per event (TigerBeetle, glommio).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
@@ -15,6 +16,10 @@ use crate::proto::{CrossCore, Server, Stats};
 pub const EVENTS_PER_TURN_MAX: usize = 1_024;
 /// Cross-core messages handled per plane per iteration.
 pub const CROSS_CORE_PER_TURN_MAX: usize = 1_024;
+/// Control-plane messages that must arrive (replica updates) held for all cores when their
+/// queues are full. Past this, the core stops reading its network until the others catch up:
+/// backpressure onto the peers (SCTP retransmits), never a lost update.
+pub const BACKLOG_MAX: usize = 65_536;
 /// Longest sleep while other cores may send us work and our transport has no doorbell (the
 /// kernel backend): a sleeping core then looks at its queues at least this often.
 pub const MESH_POLL_INTERVAL: StdDuration = StdDuration::from_micros(200);
@@ -49,6 +54,9 @@ pub struct Worker<T: SctpTransport> {
     /// How long the core keeps polling instead of sleeping after its last cross-core message
     /// (`Config::mesh_spin_us`).
     pub mesh_spin: StdDuration,
+    /// Per target core, control-plane messages waiting for room in its queue, in order
+    /// (`BACKLOG_MAX` in all).
+    pub backlog: Vec<VecDeque<CrossCore>>,
 }
 
 impl<T: SctpTransport> Worker<T> {
@@ -81,8 +89,13 @@ impl<T: SctpTransport> Worker<T> {
                 }
             }
 
-            let events = self.poll_transport(now, hs_now)?;
+            // Queues before the network: a replica update published before its registration's
+            // answer left the owning core is applied before a resolution that followed that
+            // answer is read.
             let forwarded = self.drain_queues(hs_now);
+            let backlogged = self.backlog.iter().map(VecDeque::len).sum::<usize>();
+            let events =
+                if backlogged < BACKLOG_MAX { self.poll_transport(now, hs_now)? } else { 0 };
             if self.server.poll_timeout().is_some_and(|t| t <= hs_now) {
                 self.server.handle_timeout(hs_now);
             }
@@ -95,7 +108,7 @@ impl<T: SctpTransport> Worker<T> {
                 last_publish = now;
             }
             let spinning = last_mesh.is_some_and(|t| now.duration_since(t) < self.mesh_spin);
-            let busy = events > 0 || forwarded > 0 || spinning;
+            let busy = events > 0 || forwarded > 0 || spinning || backlogged > 0;
             if busy {
                 self.transport.wait(now, Some(now))?;
                 unslept = Some(now);
@@ -162,15 +175,24 @@ impl<T: SctpTransport> Worker<T> {
     /// Sends what the server queued; returns how many messages went to other cores.
     fn flush(&mut self, now: StdInstant) -> usize {
         let mut forwarded = 0;
-        // Forward first: a refused forward becomes a local answer, sent with the others below.
+        // What waited for room goes first, in order.
+        for (core, backlog) in self.backlog.iter_mut().enumerate() {
+            let sent = retry_backlog(&mut self.control, core, backlog);
+            self.nudge[core] |= sent > 0;
+            forwarded += sent;
+        }
+        // Forward before transmitting: a refused forward becomes a local answer, sent with the
+        // others below, and replica updates are published before the answers they go with.
         while let Some((core, message)) = self.server.poll_forward() {
-            let port = if message.is_control() { &mut self.control } else { &mut self.data };
-            match port.send(usize::from(core), message) {
-                Ok(()) => {
-                    self.nudge[usize::from(core)] = true;
+            let target = usize::from(core);
+            let ports = (&mut self.control, &mut self.data);
+            match route(ports, target, &mut self.backlog[target], message) {
+                Routed::Sent => {
+                    self.nudge[target] = true;
                     forwarded += 1;
                 }
-                Err(message) => self.server.refuse(message),
+                Routed::Held => {}
+                Routed::Refused(message) => self.server.refuse(message),
             }
         }
         self.control.publish();
@@ -199,5 +221,116 @@ impl<T: SctpTransport> Worker<T> {
         let mesh = unbelled.then(|| now + MESH_POLL_INTERVAL);
         let stop = Some(now + STOP_POLL_INTERVAL);
         [server, transport, mesh, stop].into_iter().flatten().min()
+    }
+}
+
+/// What became of a message for another core.
+#[derive(Debug)]
+enum Routed {
+    /// In the target's queue.
+    Sent,
+    /// In the backlog for the target, behind earlier messages (it must arrive).
+    Held,
+    /// Not sent: the caller answers it (Lack of Resources) or drops it.
+    Refused(CrossCore),
+}
+
+/// Queues `message` for core `target` on its plane. Control messages to one core keep their
+/// order: while some wait in `backlog`, a new one waits behind them if it must arrive and is
+/// refused otherwise.
+fn route(
+    (control, data): (&mut MeshPort<CrossCore>, &mut MeshPort<CrossCore>),
+    target: usize,
+    backlog: &mut VecDeque<CrossCore>,
+    message: CrossCore,
+) -> Routed {
+    let sent = if !message.is_control() {
+        data.send(target, message)
+    } else if backlog.is_empty() {
+        control.send(target, message)
+    } else {
+        Err(message)
+    };
+    match sent {
+        Ok(()) => Routed::Sent,
+        Err(message) if message.must_arrive() => {
+            backlog.push_back(message);
+            Routed::Held
+        }
+        Err(message) => Routed::Refused(message),
+    }
+}
+
+/// Moves what fits of `backlog` into core `target`'s control queue, in order; returns how many.
+fn retry_backlog(
+    control: &mut MeshPort<CrossCore>,
+    target: usize,
+    backlog: &mut VecDeque<CrossCore>,
+) -> usize {
+    let mut sent = 0;
+    while let Some(message) = backlog.pop_front() {
+        if let Err(message) = control.send(target, message) {
+            backlog.push_front(message);
+            break;
+        }
+        sent += 1;
+    }
+    sent
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::mesh::mesh;
+    use crate::proto::{ReplicaUpdate, SessionId};
+
+    fn remove(id: u32) -> CrossCore {
+        let pool_handle = codec::PoolHandle::new(b"P").expect("a valid handle");
+        let id = codec::PoolElementId(id);
+        CrossCore::Replica(ReplicaUpdate::Remove { pool_handle, id })
+    }
+
+    fn answer() -> CrossCore {
+        CrossCore::Transmit {
+            assoc: 1,
+            bytes: vec![codec::asap::MessageType::REGISTRATION_RESPONSE.0],
+        }
+    }
+
+    // Goal: a replica update is never lost to a full queue, and control messages to one core
+    // keep their order. Method: a 1-deep mesh; fill core 1's control queue, then route an
+    // update (held), an answer (refused: it may not overtake the update), another update
+    // (held), and a data-plane message (sent: the data queue is separate); core 1 drains one
+    // message per turn while core 0 retries; core 1 must see the updates in order.
+    #[test]
+    fn backlog_keeps_updates_in_order() {
+        let mut ports = mesh::<CrossCore>(2, 1);
+        let mut data = mesh::<CrossCore>(2, 1);
+        let (mut control0, mut control1) = (ports.remove(0), ports.remove(0));
+        let mut data0 = data.remove(0);
+        let mut backlog = VecDeque::new();
+        let mut route0 = |m| route((&mut control0, &mut data0), 1, &mut backlog, m);
+        assert!(matches!(route0(remove(1)), Routed::Sent));
+        assert!(matches!(route0(remove(2)), Routed::Held));
+        assert!(matches!(route0(answer()), Routed::Refused(CrossCore::Transmit { .. })));
+        assert!(matches!(route0(remove(3)), Routed::Held));
+        let session = SessionId { core: 0, assoc: 1 };
+        let pool_handle = codec::PoolHandle::new(b"P").expect("a valid handle");
+        let request =
+            codec::asap::HandleResolution { subscribe: false, pool_handle, items_wanted: None };
+        assert!(matches!(route0(CrossCore::Resolve { session, request }), Routed::Sent));
+        assert_eq!(backlog.len(), 2);
+
+        let mut seen = Vec::new();
+        for _turn in 0..4 {
+            control0.publish();
+            control1.drain(1, |_, m| match m {
+                CrossCore::Replica(ReplicaUpdate::Remove { id, .. }) => seen.push(id.0),
+                other => panic!("unexpected {other:?}"),
+            });
+            retry_backlog(&mut control0, 1, &mut backlog);
+        }
+        assert_eq!(seen, [1, 2, 3]);
+        assert!(backlog.is_empty());
     }
 }

@@ -17,4 +17,4 @@
 mod convert;
 mod server;
 
-pub use server::{CrossCore, Outgoing, Server, ServerConfig, SessionId, Stats};
+pub use server::{CrossCore, Outgoing, ReplicaUpdate, Server, ServerConfig, SessionId, Stats};

@@ -74,6 +74,24 @@ pub enum CrossCore {
         /// The session.
         session: SessionId,
     },
+    /// A change to the sender's shard, for the target core's read replica. It must arrive: a
+    /// queue with no room keeps it for the next turn instead of refusing it.
+    Replica(ReplicaUpdate),
+}
+
+/// A change to one core's shard, applied to every other core's read replica so that a handle
+/// resolution is answered on the core that received it (ARCHITECTURE.md, "Read replicas").
+#[derive(Debug)]
+pub enum ReplicaUpdate {
+    /// A PE was registered or re-registered; boxed, since it is rare and large.
+    Upsert(Box<HsRegistration>),
+    /// A PE left the shard (deregistration, timeout, expiry, report or session end).
+    Remove {
+        /// The pool.
+        pool_handle: PoolHandle,
+        /// The PE.
+        id: PoolElementId,
+    },
 }
 
 impl CrossCore {
@@ -86,8 +104,14 @@ impl CrossCore {
             Self::Transmit { bytes, .. } => {
                 bytes.first() != Some(&codec::asap::MessageType::HANDLE_RESOLUTION_RESPONSE.0)
             }
-            Self::SessionClosed { .. } => true,
+            Self::SessionClosed { .. } | Self::Replica(_) => true,
         }
+    }
+
+    /// Whether a full queue must keep this message for later instead of refusing it: a lost
+    /// replica update would leave a core answering from a stale copy.
+    pub fn must_arrive(&self) -> bool {
+        matches!(self, Self::Replica(_))
     }
 }
 
@@ -119,6 +143,9 @@ pub struct ServerConfig {
     pub remove_on_session_loss: bool,
     /// Seed for policy randomness and keep-alive spreading.
     pub seed: u64,
+    /// Keep a read replica of the other cores' shards and answer handle resolutions from it
+    /// instead of forwarding them to the owning core. Writes always go to the owner.
+    pub replicas: bool,
 }
 
 /// Per-core counters, summed by the reader.
@@ -148,12 +175,21 @@ pub struct Stats {
     pub dropped: u64,
     /// Associations (sessions) that came up on this core.
     pub sessions_opened: u64,
+    /// Handle resolutions answered from this core's read replica (also in `resolutions`).
+    pub replica_resolutions: u64,
+    /// Replica updates applied from other cores.
+    pub replica_updates: u64,
 }
 
 /// The sans-IO ASAP server of one core.
 pub struct Server {
     config: ServerConfig,
     handlespace: Handlespace,
+    /// Read replica of every other core's shard (`ServerConfig::replicas` with several cores):
+    /// no timers, no sessions; written only by [`ReplicaUpdate`]s from the owners.
+    replica: Option<Handlespace>,
+    /// Pools the replica could not hold in full (its limits): their resolutions are forwarded.
+    replica_skipped: HashSet<PoolHandle>,
     /// Primary peer address of each live local association.
     sessions: HashMap<u32, SocketAddr>,
     /// PEs of this shard by the session that registered them, to drop them when it ends.
@@ -184,8 +220,15 @@ impl Server {
         assert!(config.cores > 0);
         assert!(config.core < config.cores);
         assert_ne!(config.registrar_id.0, 0, "RFC 5353 §2.1: the id is non-zero");
+        // The replica's PEs are homed at this registrar, but its `own` is the id no registrar
+        // has (RFC 5353 §2.1), so that it arms no keep-alive; and replicated PEs have an
+        // infinite life, so that it arms no timer at all: only the owner expires them.
+        let replica = (config.replicas && config.cores > 1)
+            .then(|| Handlespace::new(RegistrarId(0), config.handlespace));
         Self {
             handlespace: Handlespace::new(config.registrar_id, config.handlespace),
+            replica,
+            replica_skipped: HashSet::new(),
             rng: SmallRng::seed_from_u64(config.seed ^ u64::from(config.core)),
             config,
             sessions: HashMap::new(),
@@ -239,8 +282,12 @@ impl Server {
             // The hot path: routed and answered without building a `Message`.
             let shard = shard_of(&request.pool_handle, self.config.cores);
             if shard == self.config.core {
-                self.resolve(session, request);
+                self.resolve(session, request, false);
+            } else if self.replica.as_ref().is_some_and(|r| r.pool(&request.pool_handle).is_some())
+            {
+                self.resolve(session, request, true);
             } else {
+                // Not (yet) in the replica: the owner answers, Unknown Pool Handle included.
                 self.forward.push_back((shard, CrossCore::Resolve { session, request }));
             }
             return;
@@ -275,11 +322,54 @@ impl Server {
             CrossCore::Request { session, peer, message } => {
                 self.handle_request(now, session, peer, *message);
             }
-            CrossCore::Resolve { session, request } => self.resolve(session, request),
+            CrossCore::Resolve { session, request } => self.resolve(session, request, false),
             CrossCore::Transmit { assoc, bytes } => {
                 self.transmit.push_back(Outgoing { assoc, bytes });
             }
             CrossCore::SessionClosed { session } => self.drop_session(session),
+            CrossCore::Replica(update) => self.apply_replica(now, update),
+        }
+    }
+
+    /// Applies another core's change to the read replica. The owner applied the same changes
+    /// in the same order, so each one succeeds unless the replica's own limits are reached;
+    /// then the pool leaves the replica for good and its resolutions go to the owner.
+    fn apply_replica(&mut self, now: Instant, update: ReplicaUpdate) {
+        let Some(replica) = self.replica.as_mut() else {
+            return;
+        };
+        self.stats.replica_updates += 1;
+        match update {
+            ReplicaUpdate::Upsert(registration) => {
+                let pool_handle = registration.pool_handle;
+                if self.replica_skipped.contains(&pool_handle) {
+                    return;
+                }
+                if let Err(error) = replica.register(now, *registration) {
+                    tracing::warn!(pool = %pool_handle, ?error, "pool left the read replica");
+                    let ids: Vec<PoolElementId> = replica
+                        .pool(&pool_handle)
+                        .map(|pool| pool.elements().map(|e| e.id()).collect())
+                        .unwrap_or_default();
+                    for id in ids {
+                        replica.deregister(&pool_handle, id);
+                    }
+                    self.replica_skipped.insert(pool_handle);
+                }
+            }
+            ReplicaUpdate::Remove { pool_handle, id } => {
+                replica.deregister(&pool_handle, id);
+            }
+        }
+    }
+
+    /// Sends a change of this core's shard to every other core's replica.
+    fn replicate(&mut self, update: impl Fn() -> ReplicaUpdate) {
+        if !self.config.replicas {
+            return;
+        }
+        for core in (0..self.config.cores).filter(|&core| core != self.config.core) {
+            self.forward.push_back((core, CrossCore::Replica(update())));
         }
     }
 
@@ -356,6 +446,7 @@ impl Server {
                 (session, Message::HandleResolution(request))
             }
             CrossCore::Transmit { .. } | CrossCore::SessionClosed { .. } => return,
+            CrossCore::Replica(_) => unreachable!("replica updates are never refused"),
         };
         let error = || Some(operational_error(ErrorCause::LACK_OF_RESOURCES, CauseInfo::None));
         let bytes = match message {
@@ -389,7 +480,7 @@ impl Server {
         match m {
             Message::Registration(r) => self.register(now, session, peer, r),
             Message::Deregistration(d) => self.deregister(session, peer, d),
-            Message::HandleResolution(h) => self.resolve(session, h),
+            Message::HandleResolution(h) => self.resolve(session, h, false),
             Message::EndpointKeepAliveAck(a) => self.keep_alive_ack(now, a),
             Message::EndpointUnreachable(u) => self.unreachable(u),
             _ => unreachable!("request_pool_handle admits only the five requests above"),
@@ -441,9 +532,18 @@ impl Server {
             wire,
         };
         let previous = self.handlespace.element(&pool_handle, id).map(|e| e.registrator());
+        let replicated = (self.config.replicas && self.config.cores > 1).then(|| HsRegistration {
+            lifetime: Duration::INFINITE,
+            registrator: 0,
+            ..registration.clone()
+        });
         match self.handlespace.register(now, registration) {
             Ok(outcome) => {
                 self.stats.registrations += 1;
+                if let Some(replicated) = replicated {
+                    // Queued before the answer: the session's core applies it first.
+                    self.replicate(|| ReplicaUpdate::Upsert(Box::new(replicated.clone())));
+                }
                 tracing::debug!(pool = %pool_handle, pe = id.0, ?outcome, "registered");
                 if let (Registered::Updated { .. }, Some(old)) = (outcome, previous) {
                     self.unlink(SessionId::from_u64(old), pool_handle, id);
@@ -483,11 +583,19 @@ impl Server {
     //# If the named pool does not exist in the handlespace, the ENRP server MUST reject the
     //# handle resolution request by responding with an ASAP_HANDLE_RESOLUTION_RESPONSE message
     //# carrying an Unknown Pool Handle error.
-    fn resolve(&mut self, session: SessionId, h: HandleResolution) {
+    /// Answers from this core's shard, or from its read replica of another core's shard.
+    fn resolve(&mut self, session: SessionId, h: HandleResolution, from_replica: bool) {
         self.stats.resolutions += 1;
         tracing::trace!(pool = %h.pool_handle, items = ?h.items_wanted, "handle resolution");
         let items = h.items_wanted.unwrap_or(self.config.resolution_items_default);
-        let bytes = match self.handlespace.resolve(&h.pool_handle, items, &mut self.rng) {
+        let handlespace = match (from_replica, self.replica.as_mut()) {
+            (true, Some(replica)) => {
+                self.stats.replica_resolutions += 1;
+                replica
+            }
+            _ => &mut self.handlespace,
+        };
+        let bytes = match handlespace.resolve(&h.pool_handle, items, &mut self.rng) {
             Ok(resolution) => {
                 let policy_type = resolution.pool().policy_type();
                 let mut bytes =
@@ -580,12 +688,16 @@ impl Server {
             if self.handlespace.deregister(&pool_handle, id).is_some() {
                 tracing::debug!(pool = %pool_handle, pe = id.0, "removed with its session");
                 self.stats.session_removals += 1;
+                self.replicate(|| ReplicaUpdate::Remove { pool_handle, id });
             }
         }
     }
 
+    /// Bookkeeping after a PE left this core's shard: its session's list and the replicas.
     fn forget(&mut self, removed: &Removed) {
-        self.unlink(SessionId::from_u64(removed.registrator), removed.pool_handle, removed.id);
+        let (pool_handle, id) = (removed.pool_handle, removed.id);
+        self.unlink(SessionId::from_u64(removed.registrator), pool_handle, id);
+        self.replicate(|| ReplicaUpdate::Remove { pool_handle, id });
     }
 
     fn unlink(&mut self, session: SessionId, pool_handle: PoolHandle, id: PoolElementId) {
