@@ -282,11 +282,8 @@ impl Server {
             // The hot path: routed and answered without building a `Message`.
             let shard = shard_of(&request.pool_handle, self.config.cores);
             if shard == self.config.core {
-                self.resolve(session, request, false);
-            } else if self.replica.as_ref().is_some_and(|r| r.pool(&request.pool_handle).is_some())
-            {
-                self.resolve(session, request, true);
-            } else {
+                self.resolve(session, &request, false);
+            } else if !self.resolve(session, &request, true) {
                 // Not (yet) in the replica: the owner answers, Unknown Pool Handle included.
                 self.forward.push_back((shard, CrossCore::Resolve { session, request }));
             }
@@ -322,7 +319,9 @@ impl Server {
             CrossCore::Request { session, peer, message } => {
                 self.handle_request(now, session, peer, *message);
             }
-            CrossCore::Resolve { session, request } => self.resolve(session, request, false),
+            CrossCore::Resolve { session, request } => {
+                self.resolve(session, &request, false);
+            }
             CrossCore::Transmit { assoc, bytes } => {
                 self.transmit.push_back(Outgoing { assoc, bytes });
             }
@@ -480,7 +479,9 @@ impl Server {
         match m {
             Message::Registration(r) => self.register(now, session, peer, r),
             Message::Deregistration(d) => self.deregister(session, peer, d),
-            Message::HandleResolution(h) => self.resolve(session, h, false),
+            Message::HandleResolution(h) => {
+                self.resolve(session, &h, false);
+            }
             Message::EndpointKeepAliveAck(a) => self.keep_alive_ack(now, a),
             Message::EndpointUnreachable(u) => self.unreachable(u),
             _ => unreachable!("request_pool_handle admits only the five requests above"),
@@ -583,18 +584,15 @@ impl Server {
     //# If the named pool does not exist in the handlespace, the ENRP server MUST reject the
     //# handle resolution request by responding with an ASAP_HANDLE_RESOLUTION_RESPONSE message
     //# carrying an Unknown Pool Handle error.
-    /// Answers from this core's shard, or from its read replica of another core's shard.
-    fn resolve(&mut self, session: SessionId, h: HandleResolution, from_replica: bool) {
-        self.stats.resolutions += 1;
-        tracing::trace!(pool = %h.pool_handle, items = ?h.items_wanted, "handle resolution");
-        let items = h.items_wanted.unwrap_or(self.config.resolution_items_default);
+    /// Answers from this core's shard, or from its read replica of another core's shard. A pool
+    /// the replica does not hold is not answered (false): its owner answers.
+    fn resolve(&mut self, session: SessionId, h: &HandleResolution, from_replica: bool) -> bool {
         let handlespace = match (from_replica, self.replica.as_mut()) {
-            (true, Some(replica)) => {
-                self.stats.replica_resolutions += 1;
-                replica
-            }
-            _ => &mut self.handlespace,
+            (false, _) => &mut self.handlespace,
+            (true, Some(replica)) => replica,
+            (true, None) => return false,
         };
+        let items = h.items_wanted.unwrap_or(self.config.resolution_items_default);
         let bytes = match handlespace.resolve(&h.pool_handle, items, &mut self.rng) {
             Ok(resolution) => {
                 let policy_type = resolution.pool().policy_type();
@@ -604,6 +602,7 @@ impl Server {
                 append_elements(&mut bytes, resolution.elements().map(|e| (e.wire(), e.home())));
                 bytes
             }
+            Err(_) if from_replica => return false,
             Err(error) => {
                 let error = operational_error(ErrorCause(error.cause_code()), CauseInfo::None);
                 let response = HandleResolutionResponse {
@@ -616,7 +615,11 @@ impl Server {
                 response.emit_to_vec()
             }
         };
+        self.stats.resolutions += 1;
+        self.stats.replica_resolutions += u64::from(from_replica);
+        tracing::trace!(pool = %h.pool_handle, items = ?h.items_wanted, from_replica, "handle resolution");
         self.reply(session, bytes);
+        true
     }
 
     fn keep_alive_ack(&mut self, now: Instant, a: EndpointKeepAliveAck) {
