@@ -269,4 +269,10 @@ fn add(sum: &mut Stats, s: &Stats) {
     sum.decode_errors += s.decode_errors;
     sum.dropped += s.dropped;
     sum.sessions_opened += s.sessions_opened;
+    sum.replica_resolutions += s.replica_resolutions;
+    sum.replica_updates += s.replica_updates;
+    sum.shard_elements += s.shard_elements;
+    sum.replica_elements += s.replica_elements;
+    sum.shard_sum = sum.shard_sum.merge(s.shard_sum);
+    sum.replica_sum = sum.replica_sum.merge(s.replica_sum);
 }

@@ -13,8 +13,8 @@ use codec::error::{DecodeError, DecodeErrorKind, ErrorCause};
 use codec::param::{Cause, CauseInfo, OperationalError};
 use codec::{PoolElementId, PoolHandle, RegistrarId};
 use handlespace::{
-    shard_of, Duration, Expiry, Handlespace, Instant, Registered, Registration as HsRegistration,
-    Removed, Unreachable,
+    shard_of, ChecksumAccumulator, Duration, Expiry, Handlespace, Instant, Registered,
+    Registration as HsRegistration, Removed, Unreachable,
 };
 use hashbrown::{HashMap, HashSet};
 use rand::rngs::SmallRng;
@@ -179,6 +179,16 @@ pub struct Stats {
     pub replica_resolutions: u64,
     /// Replica updates applied from other cores.
     pub replica_updates: u64,
+    /// Gauge: PEs in this core's shard (summed over cores: the registrar's PEs).
+    pub shard_elements: u64,
+    /// Gauge: PEs in this core's read replica of the other shards.
+    pub replica_elements: u64,
+    /// Gauge: the RFC 5353 PE checksum sum of this core's shard (merged over cores: the
+    /// registrar's own checksum).
+    pub shard_sum: ChecksumAccumulator,
+    /// Gauge: the same over this core's read replica; once the cores are quiet it equals the
+    /// other cores' `shard_sum` merged, the check that no replica update was lost.
+    pub replica_sum: ChecksumAccumulator,
 }
 
 /// The sans-IO ASAP server of one core.
@@ -241,9 +251,17 @@ impl Server {
         }
     }
 
-    /// This core's counters.
+    /// This core's counters and gauges.
     pub fn stats(&self) -> Stats {
-        self.stats
+        let id = self.config.registrar_id;
+        let replica = self.replica.as_ref();
+        Stats {
+            shard_elements: u64::from(self.handlespace.element_count()),
+            replica_elements: replica.map_or(0, |r| u64::from(r.element_count())),
+            shard_sum: self.handlespace.checksum_accumulator(id),
+            replica_sum: replica.map_or(ChecksumAccumulator::EMPTY, |r| r.checksum_accumulator(id)),
+            ..self.stats
+        }
     }
 
     /// This core's handlespace shard (read-only, for dumps and tests).
