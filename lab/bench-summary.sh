@@ -33,3 +33,32 @@ for f in "$dir"/rsplib-*.txt; do
       }'
   done
 done
+# The UDP echo floor (BENCH_FLOOR): the echo server's CPU per round trip, and the largest
+# "RSPLIB CPU ÷ ours" any server paying one datagram in and one out per message could reach
+# in this VM boot, against RSPLIB's one-message-per-datagram scenarios.
+for f in "$dir"/floor-*.txt; do
+  [[ -f $f ]] || continue
+  shape=${f##*/floor-}; shape=${shape%.txt}
+  cpu=$(awk '
+    $1 == "resolve" { ok = $2 }
+    /^registrar_cpu_ticks=/ { split($1, a, "="); split($2, b, "="); ticks = a[2]; hz = b[2] }
+    END { if (ok > 0 && hz > 0) printf "%.1f", ticks / hz * 1e6 / ok; else print 0 }' "$f")
+  printf 'floor %-10s udp echo server: %s µs CPU per round trip\n' "$shape" "$cpu"
+  for scenario in resolve-many churn; do
+    base=$dir/rsplib-$scenario.txt
+    [[ -f $base ]] || continue
+    # Round trips a message exchange needs at least: one per resolution, two per
+    # registration + deregistration cycle.
+    trips=1; op=resolve; [[ $scenario == churn* ]] && { trips=2; op=deregister; }
+    awk -v op="$op" -v floor="$cpu" -v trips="$trips" -v s="$scenario" -v shape="$shape" '
+      $1 == op { ok = $2 }
+      /^registrar_cpu_ticks=/ { split($1, a, "="); split($2, b, "="); ticks = a[2]; hz = b[2] }
+      END {
+        if (ok > 0 && hz > 0 && floor > 0) {
+          rsplib = ticks / hz * 1e6 / ok
+          printf "  %-14s RSPLIB %.1f µs/op; at %d round trip(s) per op the floor allows at most %.1fx\n",
+            s, rsplib, trips, rsplib / (trips * floor)
+        }
+      }' "$base"
+  done
+done

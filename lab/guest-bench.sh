@@ -67,4 +67,25 @@ for scenario in ${BENCH_SCENARIOS:-resolve churn}; do
   run_load ours-userspace $scenario $PR:9900 $pid
   kill $pid; wait $pid 2>/dev/null
 done
+# The floor under any UDP server in this VM: a plain echo server (recvmmsg/sendmmsg, batched,
+# no protocol work at all) in its own process, driven by the same loadgen with one datagram per
+# request. Its CPU per round trip is what the guest kernel alone charges a server for one
+# datagram in and one out; a registrar that answers one message per datagram cannot cost less
+# per message. BENCH_FLOOR lists FLOWSxWINDOW shapes (e.g. "64x1 4x8"); empty skips it.
+for shape in ${BENCH_FLOOR:-}; do
+  flows=${shape%x*}; window=${shape#*x}
+  ip=$((ip + 1)); PR=192.0.2.$ip
+  ip addr add $PR/32 dev lo 2>/dev/null
+  say "start udp echo server (floor $shape)"
+  "$BIN/loadgen" udp-echo --serve $PR:7777 --seconds 60 >"$OUT/echo-$shape.log" 2>&1 &
+  pid=$!
+  sleep 1
+  before=$(cpu_ticks $pid); sys_before=$(sys_ticks $pid)
+  (cd "$OUT" && timeout 60 "$BIN/loadgen" udp-echo --address $PR:7777 --flows "$flows" \
+      --window "$window" --seconds 10 --no-report >"$OUT/floor-$shape.txt" 2>&1)
+  echo "registrar_cpu_ticks=$(( $(cpu_ticks $pid) - before )) ticks_per_s=$(getconf CLK_TCK)" \
+    "registrar_sys_ticks=$(( $(sys_ticks $pid) - sys_before ))" >>"$OUT/floor-$shape.txt"
+  say "floor $shape: $(grep -E '^resolve ' "$OUT/floor-$shape.txt" | tr -s ' ')"
+  kill $pid; wait $pid 2>/dev/null
+done
 ls "$OUT"/loadgen-report/*.json

@@ -113,6 +113,10 @@ struct UdpEcho {
     /// Drive an echo server already listening here instead of starting one.
     #[arg(long)]
     address: Option<String>,
+    /// Only serve: run the echo server on this address for `--seconds`, with no clients (the
+    /// lab VM measures its CPU per round trip as the floor of any UDP server).
+    #[arg(long, value_name = "IP:PORT", conflicts_with = "address")]
+    serve: Option<std::net::SocketAddr>,
     #[command(flatten)]
     output: Output,
 }
@@ -181,6 +185,19 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
             run_with_baseline(&s, repeats, &output)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::UdpEcho(args) if args.serve.is_some() => {
+            let address = args.serve.expect("matched on is_some");
+            anyhow::ensure!(
+                args.seconds.is_finite() && args.seconds > 0.0,
+                "--seconds must be a positive number of seconds"
+            );
+            let server = target::udp::EchoServer::bind(address, args.server_threads.max(1))
+                .map_err(|e| anyhow::anyhow!("--serve {address}: {e}"))?;
+            eprintln!("udp-echo serving on {address} for {} s", args.seconds);
+            std::thread::sleep(std::time::Duration::from_secs_f64(args.seconds));
+            drop(server);
             Ok(ExitCode::SUCCESS)
         }
         Command::UdpEcho(args) => {

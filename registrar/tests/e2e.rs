@@ -6,19 +6,17 @@
 //! with 2 worker threads. Method: one association per pool; keep-alives are answered for every
 //! PE except ids 1-10 of each pool; every phase is bounded in time.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use asap::Session;
 use codec::asap::{Deregistration, EndpointKeepAliveAck, HandleResolution, Message, Registration};
-use codec::param::{AddressList, SctpTransport as SctpParam};
-use codec::UserTransport;
-use codec::{
-    ErrorCause, Policy, PoolElement, PoolElementId, PoolHandle, RegistrarId, TransportUse,
-};
+use codec::{ErrorCause, PoolElementId, PoolHandle};
 use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport};
 
 const POOLS: u32 = 10;
@@ -35,12 +33,8 @@ impl Drop for Registrar {
     }
 }
 
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn start_registrar(workers: usize) -> (Registrar, u16) {
-    let port = free_udp_port();
+    let port = common::free_udp_port();
     let dir = std::env::temp_dir().join(format!("registrar-e2e-{}-{workers}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("registrar.toml");
@@ -90,21 +84,6 @@ fn rand_secret() -> [u8; 32] {
 
 fn pool(i: u32) -> PoolHandle {
     PoolHandle::new(format!("pool-{i}").as_bytes()).unwrap()
-}
-
-fn element(id: u32) -> PoolElement {
-    PoolElement {
-        id: PoolElementId(id),
-        home_registrar: RegistrarId(0),
-        registration_life_ms: 600_000,
-        user_transport: UserTransport::Sctp(SctpParam {
-            port: 20_000 + id as u16,
-            transport_use: TransportUse::DATA_ONLY,
-            addresses: AddressList::from_slice(&[IpAddr::V4(Ipv4Addr::LOCALHOST)]).unwrap(),
-        }),
-        policy: Policy::RoundRobin,
-        asap_transport: None,
-    }
 }
 
 /// Receives until `want` says done, answering keep-alives of non-silent PEs on the way.
@@ -160,7 +139,7 @@ fn run(workers: usize) {
     // Register: pipelined, 100 requests per association, then 100 responses.
     for (i, s) in sessions.iter_mut().enumerate() {
         for id in 1..=PES_PER_POOL {
-            let r = Registration { pool_handle: pool(i as u32), pool_element: element(id) };
+            let r = Registration { pool_handle: pool(i as u32), pool_element: common::element(id) };
             s.send(&Message::Registration(r)).unwrap();
         }
         let mut accepted = 0;

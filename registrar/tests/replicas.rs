@@ -10,18 +10,15 @@
 //! shard over both cores; every phase bounded in time.
 
 use std::collections::BTreeSet;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use asap::Session;
 use codec::asap::{Deregistration, HandleResolution, Message, Registration};
-use codec::param::{AddressList, SctpTransport as SctpParam};
-use codec::{
-    ErrorCause, Policy, PoolElement, PoolElementId, PoolHandle, RegistrarId, TransportUse,
-    UserTransport,
-};
+use codec::{ErrorCause, PoolElementId, PoolHandle};
 use handlespace::ChecksumAccumulator;
-use registrar::config::{Announce, Config};
 use registrar::proto::Stats;
 use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport};
 
@@ -35,21 +32,7 @@ fn pool(i: u32) -> PoolHandle {
     PoolHandle::new(format!("replica-pool-{i}").as_bytes()).unwrap()
 }
 
-/// PE ids are unique per pool: session `s` owns ids `s * 100 + 1 ..`.
-fn element(id: u32) -> PoolElement {
-    PoolElement {
-        id: PoolElementId(id),
-        home_registrar: RegistrarId(0),
-        registration_life_ms: 600_000,
-        user_transport: UserTransport::Sctp(SctpParam {
-            port: 20_000 + id as u16,
-            transport_use: TransportUse::DATA_ONLY,
-            addresses: AddressList::from_slice(&[IpAddr::V4(Ipv4Addr::LOCALHOST)]).unwrap(),
-        }),
-        policy: Policy::RoundRobin,
-        asap_transport: None,
-    }
-}
+// PE ids are unique per pool: session `s` owns ids `s * 100 + 1 ..`.
 
 fn session(udp_port: u16, secret: u8) -> Session<SctpUdpTransport> {
     let cfg = SctpUdpConfig { remote_udp_port: udp_port, ..Default::default() };
@@ -143,14 +126,8 @@ fn quiet_and_consistent(running: &registrar::core::Running, total: u64) -> Vec<S
 
 #[test]
 fn replicas_follow_their_owners() {
-    let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let defaults = Config::default();
-    let config = Config {
-        workers: 2,
-        udp_encapsulation: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
-        announce: Announce { enabled: false, ..defaults.announce.clone() },
-        ..defaults
-    };
+    let port = common::free_udp_port();
+    let config = common::in_process(2, port);
     assert!(config.replicas, "replicas are on by default");
     let running = registrar::io::start(&config).expect("registrar starts");
     let mut pes: Vec<_> = (0..PE_SESSIONS).map(|s| session(port, 10 + s as u8)).collect();
@@ -163,7 +140,7 @@ fn replicas_follow_their_owners() {
         for i in 0..POOLS {
             for k in 1..=PES_PER_SESSION_AND_POOL {
                 let id = s as u32 * 100 + k;
-                let r = Registration { pool_handle: pool(i), pool_element: element(id) };
+                let r = Registration { pool_handle: pool(i), pool_element: common::element(id) };
                 requests.push(Message::Registration(r));
                 expected[i as usize].insert(id);
             }

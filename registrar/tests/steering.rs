@@ -7,13 +7,14 @@
 //! pool on each (answers cross cores, since pools shard by handle), then the per-core session
 //! counters must read 4 and 4.
 
+mod common;
+
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use codec::asap::{HandleResolution, Message};
 use codec::PoolHandle;
-use registrar::config::{Announce, Config};
 use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport};
 use transport::{AssocId, Ppid, SctpTransport, StreamId, TransportEvent};
 
@@ -22,14 +23,8 @@ const DEADLINE: Duration = Duration::from_secs(20);
 
 #[test]
 fn associations_from_one_udp_port_spread_over_the_cores() {
-    let port = UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let defaults = Config::default();
-    let config = Config {
-        workers: 2,
-        udp_encapsulation: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
-        announce: Announce { enabled: false, ..defaults.announce.clone() },
-        ..defaults
-    };
+    let port = common::free_udp_port();
+    let config = common::in_process(2, port);
     let running = registrar::io::start(&config).expect("registrar starts");
 
     let cfg = SctpUdpConfig { remote_udp_port: port, ..Default::default() };

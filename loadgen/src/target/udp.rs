@@ -310,10 +310,15 @@ pub struct EchoServer {
 }
 
 impl EchoServer {
-    /// Binds and starts the threads.
+    /// Binds 127.0.0.1 on a free port and starts the threads.
     pub fn start(threads: u16) -> anyhow::Result<EchoServer> {
+        Self::bind("127.0.0.1:0".parse()?, threads)
+    }
+
+    /// Binds `address` and starts the threads.
+    pub fn bind(address: SocketAddr, threads: u16) -> anyhow::Result<EchoServer> {
         assert!(threads > 0);
-        let first = reuse_port_socket("127.0.0.1:0".parse()?)?;
+        let first = reuse_port_socket(address)?;
         let address = first.local_addr()?;
         let mut sockets = vec![first];
         for _ in 1..threads {

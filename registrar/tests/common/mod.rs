@@ -1,0 +1,41 @@
+//! Helpers shared by the registrar's end-to-end tests (each test file uses some of them).
+#![allow(dead_code)]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+
+use codec::param::{AddressList, SctpTransport as SctpParam};
+use codec::{Policy, PoolElement, PoolElementId, RegistrarId, TransportUse, UserTransport};
+use registrar::config::{Announce, Config};
+
+/// A round-robin PE on 127.0.0.1, port `20 000 + id`, registered for 10 minutes.
+pub(crate) fn element(id: u32) -> PoolElement {
+    PoolElement {
+        id: PoolElementId(id),
+        home_registrar: RegistrarId(0),
+        registration_life_ms: 600_000,
+        user_transport: UserTransport::Sctp(SctpParam {
+            port: 20_000 + id as u16,
+            transport_use: TransportUse::DATA_ONLY,
+            addresses: AddressList::from_slice(&[IpAddr::V4(Ipv4Addr::LOCALHOST)]).unwrap(),
+        }),
+        policy: Policy::RoundRobin,
+        asap_transport: None,
+    }
+}
+
+/// A UDP port that was free a moment ago.
+pub(crate) fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// An in-process registrar's configuration: `workers` workers, userspace SCTP in UDP on
+/// 127.0.0.1:`udp_port`, no Server Announces.
+pub(crate) fn in_process(workers: usize, udp_port: u16) -> Config {
+    let defaults = Config::default();
+    Config {
+        workers,
+        udp_encapsulation: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), udp_port),
+        announce: Announce { enabled: false, ..defaults.announce.clone() },
+        ..defaults
+    }
+}
