@@ -480,6 +480,61 @@ fn replicas_answer_resolutions_locally() {
     assert_eq!(cores[0].stats().replica_resolutions, 3);
 }
 
+// Goal: a replica that reaches its own bounds drops the whole pool rather than answer with
+// part of it, and that pool's resolutions then go to its owner. Method: 3 cores with room for
+// 2 PEs per handlespace; cores 1 and 2 each fill their shard with one pool of 2 PEs, so core
+// 0's replica (which holds both shards) has room for only the first pool it hears of.
+#[test]
+fn a_full_replica_forwards_the_pool_it_cannot_hold() {
+    let config = |core| {
+        let mut c = config(core, 3);
+        c.handlespace.limits.pool_elements_max = 2;
+        c.handlespace.limits.pool_elements_per_pool_max = 2;
+        c
+    };
+    let mut cores = [Server::new(config(0)), Server::new(config(1)), Server::new(config(2))];
+    let owned_by = |core: u16| {
+        (0..100)
+            .map(|i| format!("pool-{i}"))
+            .find(|p| handlespace::shard_of(&handle(p), 3) == core)
+            .unwrap()
+    };
+    let pools = [owned_by(1), owned_by(2)];
+    for (owner, pool) in [(1, &pools[0]), (2, &pools[1])] {
+        cores[owner].handle_up(1, peer(1));
+        for id in 1..=2 {
+            let pe = element(id, 1, Policy::RoundRobin);
+            assert!(accepted(&register(&mut cores[owner], ms(0), 1, pool, pe)));
+        }
+        deliver(&mut cores, owner, ms(0));
+    }
+    assert_eq!(cores[0].stats().replica_updates, 4);
+    assert_eq!(cores[0].stats().replica_elements, 2, "one pool fits");
+
+    // The pool that fit is answered locally; the other crosses to its owner, whole.
+    assert_eq!(resolved_ids(&resolve(&mut cores[0], 9, &pools[0], Some(8))).len(), 2);
+    assert!(cores[0].poll_forward().is_none());
+    let request = HandleResolution {
+        subscribe: false,
+        pool_handle: handle(&pools[1]),
+        items_wanted: Some(8),
+    };
+    send(&mut cores[0], ms(0), 9, Message::HandleResolution(request));
+    assert_eq!(deliver(&mut cores, 0, ms(0)), 1, "forwarded to core 2");
+    assert_eq!(deliver(&mut cores, 2, ms(0)), 1);
+    let got = replies(&mut cores[0]);
+    assert_eq!(resolved_ids(&got[0].1).len(), 2, "the owner's whole pool");
+
+    // Later changes to the dropped pool do not bring a partial copy back.
+    let dereg = Deregistration { pool_handle: handle(&pools[1]), pe_id: PoolElementId(1) };
+    send(&mut cores[2], ms(1), 1, Message::Deregistration(dereg));
+    replies(&mut cores[2]);
+    let pe = element(3, 1, Policy::RoundRobin);
+    assert!(accepted(&register(&mut cores[2], ms(1), 1, &pools[1], pe)));
+    deliver(&mut cores, 2, ms(1));
+    assert_eq!(cores[0].stats().replica_elements, 2);
+}
+
 // Goal: `replicas: false` keeps the forwarding design: no replica updates, every resolution for
 // another core's pool crosses. Method: as above with replicas off.
 #[test]
