@@ -99,6 +99,13 @@ pub struct UdpRingConfig {
     pub reuse_port: bool,
     /// Receive path. Default `Auto`.
     pub recv_mode: RecvMode,
+    /// Most datagrams one send may carry with UDP segmentation offload (`UDP_SEGMENT`, Linux
+    /// 4.18): consecutive queued datagrams to one peer of one size (the last may be shorter)
+    /// go to the kernel as one buffer, so the kernel's per-datagram send work (and, on
+    /// loopback, the receive path up to the peer's socket) is paid once per batch. 0 or 1
+    /// turns it off; it also turns itself off on hosts without it and after a failed batch
+    /// (e.g. a segment longer than the path MTU). Default 64, the kernel's limit.
+    pub gso_segments_max: u16,
 }
 
 impl Default for UdpRingConfig {
@@ -114,6 +121,7 @@ impl Default for UdpRingConfig {
             socket_send_buffer_bytes: 4 << 20,
             reuse_port: true,
             recv_mode: RecvMode::Auto,
+            gso_segments_max: 64,
         }
     }
 }
@@ -129,6 +137,7 @@ impl UdpRingConfig {
         assert!(self.send_buffers_count >= 1);
         assert!(self.send_buffer_size >= 1);
         assert!(self.batch_budget >= 1);
+        assert!(self.gso_segments_max <= 64, "the kernel's UDP_MAX_SEGMENTS");
     }
 }
 
@@ -151,6 +160,10 @@ pub struct DatagramStats {
     pub sq_full_submits: u64,
     /// Times `io_uring_enter` returned `EBUSY`/`EAGAIN` and completions were reaped first.
     pub submit_busy_retries: u64,
+    /// Sends that carried several datagrams with UDP segmentation offload.
+    pub gso_sends: u64,
+    /// Datagrams carried by those sends (also counted in `datagrams_sent` or `send_errors`).
+    pub gso_datagrams: u64,
 }
 
 /// Whichever UDP endpoint this host supports: io_uring when it can be set up, else the

@@ -55,6 +55,19 @@ const RECVMSG_OUT_LEN: usize = 16;
 const DROP_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 /// Bound on `EBUSY`/`EAGAIN` retries inside one submit.
 const SUBMIT_RETRIES_MAX: u32 = 64;
+/// A segmentation-offload send is `GSO_USER_DATA + batch index`; single sends are their slot
+/// index (below 2^16), internal operations sit above `USER_DATA_INTERNAL_MIN`.
+const GSO_USER_DATA: u64 = 1 << 32;
+/// Segmentation-offload sends in flight at once (each holds its own iovec array).
+const GSO_BATCHES: usize = 64;
+/// Most datagrams in one segmentation-offload send: the kernel's `UDP_MAX_SEGMENTS`.
+const GSO_SEGMENTS_MAX: usize = 64;
+/// Largest UDP payload of one IPv4 datagram; a segmentation-offload send is one datagram to
+/// the kernel until it is cut, so its whole payload must fit too.
+const GSO_BYTES_MAX: usize = 65_507;
+
+const _: () = assert!(GSO_USER_DATA + GSO_BATCHES as u64 <= USER_DATA_INTERNAL_MIN);
+const _: () = assert!((u16::MAX as u64) < GSO_USER_DATA);
 
 /// A per-core io_uring UDP endpoint. See the module docs for the life of each buffer.
 pub struct UdpRing {
@@ -138,13 +151,31 @@ struct SendPool {
     free: Vec<u16>,
     /// Slots written by the caller, to be pushed as SQEs at the next submit, in order.
     queued: Vec<u16>,
+    /// Send operations in flight (a segmentation-offload send counts once).
     in_flight: u32,
+    /// Segmentation-offload sends: boxed, so the msghdr, iovecs and control message the kernel
+    /// reads stay put until the completion.
+    gso: Box<[GsoBatch]>,
+    gso_free: Vec<u16>,
+    /// Most datagrams per segmentation-offload send; below 2 it is off.
+    gso_segments_max: usize,
 }
 
 struct SendSlot {
     addr: libc::sockaddr_storage,
     iov: libc::iovec,
     msg: libc::msghdr,
+}
+
+/// One send of several same-sized datagrams to one peer (`UDP_SEGMENT`): the member slots'
+/// buffers as one iovec array, the segment size as a control message.
+struct GsoBatch {
+    msg: libc::msghdr,
+    iovs: [libc::iovec; GSO_SEGMENTS_MAX],
+    /// `cmsghdr` plus a `u16`, 8-byte aligned.
+    control: [u64; 4],
+    /// The slots whose buffers this send carries, freed on its completion.
+    members: Vec<u16>,
 }
 
 /// A send buffer lent to the caller for writing a datagram in place (zero copy).
@@ -189,6 +220,10 @@ impl UdpRing {
         cfg.assert_valid();
         let socket = bind_socket(addr, &cfg)?;
         let local = socket.local_addr()?;
+        let mut send = SendPool::new(&cfg);
+        if !supports_gso(&socket) {
+            send.gso_segments_max = 0;
+        }
         let ring = build_ring(cfg.ring_entries)?;
         if !ring.params().is_feature_ext_arg() {
             return Err(io::Error::new(io::ErrorKind::Unsupported, "io_uring lacks EXT_ARG"));
@@ -204,7 +239,7 @@ impl UdpRing {
         let state = State {
             socket,
             local,
-            send: SendPool::new(&cfg),
+            send,
             ready: VecDeque::with_capacity(usize::from(cfg.recv_buffers_count)),
             recv,
             cfg,
@@ -341,16 +376,36 @@ impl UdpRing {
         let fd = Fd(self.state.socket.as_raw_fd());
         let mut i = 0;
         while i < self.state.send.queued.len() {
-            let slot = self.state.send.queued[i];
-            let msg = &self.state.send.slots[usize::from(slot)].msg as *const libc::msghdr;
-            let sqe = opcode::SendMsg::new(fd, msg).build().user_data(u64::from(slot));
+            let run = self.state.send.gso_run(i);
+            let sqe = match self.state.send.gso_free.pop() {
+                Some(batch) if run > 1 => {
+                    let msg = self.state.send.fill_gso(batch, i, run);
+                    opcode::SendMsg::new(fd, msg)
+                        .build()
+                        .user_data(GSO_USER_DATA + u64::from(batch))
+                }
+                spare => {
+                    if let Some(batch) = spare {
+                        self.state.send.gso_free.push(batch);
+                    }
+                    let slot = self.state.send.queued[i];
+                    let msg = &self.state.send.slots[usize::from(slot)].msg as *const libc::msghdr;
+                    opcode::SendMsg::new(fd, msg).build().user_data(u64::from(slot))
+                }
+            };
+            let sent = if sqe.get_user_data() >= GSO_USER_DATA { run } else { 1 };
             if let Err(e) = self.push(&sqe) {
+                if sent > 1 {
+                    let batch = (sqe.get_user_data() - GSO_USER_DATA) as u16;
+                    self.state.send.gso[usize::from(batch)].members.clear();
+                    self.state.send.gso_free.push(batch);
+                }
                 // Keep the unpushed tail queued, in order, for the next submit.
                 self.state.send.queued.drain(..i);
                 return Err(e);
             }
             self.state.send.in_flight += 1;
-            i += 1;
+            i += sent;
         }
         self.state.send.queued.clear();
         if let Some(bell) = self.state.doorbell.as_mut().filter(|b| !b.armed) {
@@ -513,6 +568,9 @@ impl State {
     }
 
     fn complete_send(&mut self, user_data: u64, result: i32) {
+        if user_data >= GSO_USER_DATA {
+            return self.complete_gso((user_data - GSO_USER_DATA) as u16, result);
+        }
         assert!(user_data < self.send.slots.len() as u64);
         assert!(self.send.in_flight > 0);
         self.send.in_flight -= 1;
@@ -521,6 +579,27 @@ impl State {
             self.stats.datagrams_sent += 1;
         } else {
             self.stats.send_errors += 1;
+        }
+    }
+
+    fn complete_gso(&mut self, batch: u16, result: i32) {
+        assert!(self.send.in_flight > 0);
+        self.send.in_flight -= 1;
+        let gso = &mut self.send.gso[usize::from(batch)];
+        let carried = gso.members.len() as u64;
+        self.send.free.append(&mut gso.members);
+        self.send.gso_free.push(batch);
+        self.stats.gso_sends += 1;
+        self.stats.gso_datagrams += carried;
+        if result >= 0 {
+            self.stats.datagrams_sent += carried;
+        } else {
+            self.stats.send_errors += carried;
+            // A segment too long for the path, or a kernel or device without the offload: the
+            // datagrams are lost (SCTP retransmits them) and later sends go one by one.
+            if [libc::EINVAL, libc::EIO, libc::EOPNOTSUPP, libc::EMSGSIZE].contains(&-result) {
+                self.send.gso_segments_max = 0;
+            }
         }
     }
 
@@ -596,6 +675,7 @@ impl Drop for State {
             // The kernel may still write into these: leaking is the only safe choice.
             mem::forget(mem::take(&mut self.send.buffers));
             mem::forget(mem::take(&mut self.send.slots));
+            mem::forget(mem::take(&mut self.send.gso));
             match &mut self.recv {
                 Recv::Multi(m) => {
                     mem::forget(mem::take(&mut m.buffers));
@@ -753,6 +833,15 @@ impl SendPool {
             // SAFETY: all-zero sockaddr_storage, iovec and msghdr are valid values.
             .map(|_| unsafe { mem::zeroed::<SendSlot>() })
             .collect();
+        let gso = (0..GSO_BATCHES)
+            .map(|_| GsoBatch {
+                // SAFETY: all-zero msghdr and iovecs are valid values.
+                msg: unsafe { mem::zeroed() },
+                iovs: unsafe { mem::zeroed() },
+                control: [0; 4],
+                members: Vec::with_capacity(GSO_SEGMENTS_MAX),
+            })
+            .collect();
         Self {
             buffers: resident_zeroed(count * stride),
             stride,
@@ -760,7 +849,77 @@ impl SendPool {
             free: (0..count as u16).rev().collect(),
             queued: Vec::with_capacity(count),
             in_flight: 0,
+            gso,
+            gso_free: (0..GSO_BATCHES as u16).rev().collect(),
+            gso_segments_max: usize::from(cfg.gso_segments_max),
         }
+    }
+
+    /// How many queued slots from `queued[first]` on can share one segmentation-offload send:
+    /// same peer, same length (the last may be shorter), within the kernel's bounds.
+    fn gso_run(&self, first: usize) -> usize {
+        let max = self.gso_segments_max.min(GSO_SEGMENTS_MAX);
+        let lead = &self.slots[usize::from(self.queued[first])];
+        let (size, name_len) = (lead.iov.iov_len, lead.msg.msg_namelen as usize);
+        let mut run = 1;
+        let mut bytes = size;
+        while run < max && first + run < self.queued.len() {
+            let next = &self.slots[usize::from(self.queued[first + run])];
+            let len = next.iov.iov_len;
+            let same_peer = next.msg.msg_namelen as usize == name_len
+                && sockaddr::storage_bytes(&next.addr, next.msg.msg_namelen)
+                    == sockaddr::storage_bytes(&lead.addr, lead.msg.msg_namelen);
+            if !same_peer || len > size || len == 0 || bytes + len > GSO_BYTES_MAX {
+                break;
+            }
+            run += 1;
+            bytes += len;
+            if len < size {
+                break;
+            }
+        }
+        if max < 2 || size == 0 {
+            1
+        } else {
+            run
+        }
+    }
+
+    /// Points GSO batch `batch` at the `run` queued slots from `queued[first]` on and returns
+    /// its msghdr for the SQE. The batch is boxed and never moves, so its self-pointers hold.
+    fn fill_gso(&mut self, batch: u16, first: usize, run: usize) -> *const libc::msghdr {
+        let gso = &mut self.gso[usize::from(batch)];
+        assert!(gso.members.is_empty() && run <= GSO_SEGMENTS_MAX);
+        let lead = &self.slots[usize::from(self.queued[first])];
+        let size = u16::try_from(lead.iov.iov_len).expect("a segment fits a UDP datagram");
+        for (k, &slot) in self.queued[first..first + run].iter().enumerate() {
+            gso.iovs[k] = self.slots[usize::from(slot)].iov;
+            gso.members.push(slot);
+        }
+        // SAFETY: CMSG_SPACE/CMSG_LEN are pure size computations.
+        let (space, len) = unsafe {
+            (
+                libc::CMSG_SPACE(mem::size_of::<u16>() as u32),
+                libc::CMSG_LEN(mem::size_of::<u16>() as u32),
+            )
+        };
+        assert!(space as usize <= mem::size_of_val(&gso.control));
+        gso.msg.msg_name = lead.msg.msg_name;
+        gso.msg.msg_namelen = lead.msg.msg_namelen;
+        gso.msg.msg_iov = gso.iovs.as_mut_ptr();
+        gso.msg.msg_iovlen = run;
+        gso.msg.msg_control = gso.control.as_mut_ptr().cast();
+        gso.msg.msg_controllen = space as usize;
+        // SAFETY: `control` is 8-byte aligned and at least CMSG_SPACE(2) bytes (asserted), so
+        // the first header and its data lie inside it.
+        unsafe {
+            let cmsg = libc::CMSG_FIRSTHDR(&gso.msg);
+            (*cmsg).cmsg_level = libc::SOL_UDP;
+            (*cmsg).cmsg_type = libc::UDP_SEGMENT;
+            (*cmsg).cmsg_len = len as usize;
+            std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<u16>(), size);
+        }
+        &gso.msg
     }
 }
 
@@ -834,6 +993,23 @@ fn is_busy(e: &io::Error) -> bool {
 }
 
 /// Creates the socket with the configured options; shared with the fallback endpoint.
+/// Whether this kernel knows `UDP_SEGMENT` (Linux 4.18): setting a segment size of 0 (off) is
+/// accepted exactly where the option exists.
+fn supports_gso(socket: &UdpSocket) -> bool {
+    let off: libc::c_int = 0;
+    // SAFETY: a valid socket, and a pointer to an int of the length we pass.
+    let result = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_UDP,
+            libc::UDP_SEGMENT,
+            (&off as *const libc::c_int).cast(),
+            mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    result == 0
+}
+
 pub(crate) fn bind_socket(addr: SocketAddr, cfg: &UdpRingConfig) -> io::Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
@@ -945,7 +1121,9 @@ mod tests {
     // queued sends; the SQ must fill many times, and every datagram still arrives.
     #[test]
     fn udp_ring_sq_full_submits_and_retries() {
-        let tiny = UdpRingConfig { ring_entries: 4, ..UdpRingConfig::default() };
+        // One byte each to one peer would share one segmentation-offload send: off here.
+        let tiny =
+            UdpRingConfig { ring_entries: 4, gso_segments_max: 0, ..UdpRingConfig::default() };
         let mut tx = UdpRing::bind(loopback(), tiny).unwrap();
         let mut rx = UdpRing::bind(loopback(), UdpRingConfig::default()).unwrap();
         for i in 0..100u8 {
@@ -954,6 +1132,93 @@ mod tests {
         flush(&mut tx);
         assert!(tx.stats().sq_full_submits >= 100 / 4 - 1);
         assert_eq!(receive(&mut rx, 100).len(), 100);
+    }
+
+    /// `count` datagrams of `len` bytes, each starting with its index in `first..`.
+    fn queue(tx: &mut UdpRing, to: SocketAddr, first: u32, count: u32, len: usize) {
+        for i in first..first + count {
+            let mut bytes = vec![0xab; len];
+            bytes[..4].copy_from_slice(&i.to_be_bytes());
+            tx.send_to(to, &bytes).unwrap();
+        }
+    }
+
+    fn indices(got: &[(SocketAddr, Vec<u8>)]) -> Vec<(u32, usize)> {
+        got.iter().map(|(_, b)| (u32::from_be_bytes(b[..4].try_into().unwrap()), b.len())).collect()
+    }
+
+    // Goal: consecutive datagrams to one peer of one size leave as one segmentation-offload
+    // send, and arrive as the datagrams they were, in order. Method: to peer A 10 × 100 bytes
+    // then one of 50 (a shorter last segment joins), then 5 × 100 to peer B (another peer: a
+    // new send), then 3 × 100 to A; then 65 × 8 bytes to A (the kernel's 64-segment bound),
+    // then 3 × 30 000 bytes to A (two fit the 65 507-byte bound, the third goes alone).
+    #[test]
+    fn udp_ring_gso_batches_runs_to_one_peer() {
+        let big = UdpRingConfig {
+            send_buffer_size: 30_000,
+            recv_buffer_size: 30_000,
+            ..Default::default()
+        };
+        let mut tx = UdpRing::bind(loopback(), big.clone()).unwrap();
+        let mut a = UdpRing::bind(loopback(), big.clone()).unwrap();
+        let mut b = UdpRing::bind(loopback(), big).unwrap();
+        let offload = tx.state.send.gso_segments_max > 1;
+        queue(&mut tx, a.local_addr(), 0, 10, 100);
+        queue(&mut tx, a.local_addr(), 10, 1, 50);
+        queue(&mut tx, b.local_addr(), 100, 5, 100);
+        queue(&mut tx, a.local_addr(), 11, 3, 100);
+        flush(&mut tx);
+        let mut want: Vec<(u32, usize)> = (0..10).map(|i| (i, 100)).collect();
+        want.push((10, 50));
+        want.extend((11..14).map(|i| (i, 100)));
+        assert_eq!(indices(&receive(&mut a, 14)), want);
+        assert_eq!(indices(&receive(&mut b, 5)), (100..105).map(|i| (i, 100)).collect::<Vec<_>>());
+        assert_eq!(tx.stats().datagrams_sent, 19);
+        if offload {
+            assert_eq!((tx.stats().gso_sends, tx.stats().gso_datagrams), (3, 19));
+        }
+
+        queue(&mut tx, a.local_addr(), 200, 65, 8);
+        flush(&mut tx);
+        assert_eq!(indices(&receive(&mut a, 65)), (200..265).map(|i| (i, 8)).collect::<Vec<_>>());
+        queue(&mut tx, a.local_addr(), 300, 3, 30_000);
+        flush(&mut tx);
+        assert_eq!(
+            indices(&receive(&mut a, 3)),
+            (300..303).map(|i| (i, 30_000)).collect::<Vec<_>>()
+        );
+        assert_eq!(tx.stats().datagrams_sent, 19 + 65 + 3);
+        if offload {
+            // 64 of the 65 in one send (the 65th alone); 2 of the 3 large ones in one send.
+            assert_eq!((tx.stats().gso_sends, tx.stats().gso_datagrams), (5, 19 + 64 + 2));
+        }
+        assert_eq!(tx.stats().send_errors, 0);
+    }
+
+    // Goal: a failed segmentation-offload send frees every slot it carried, counts each of its
+    // datagrams as a send error, and turns the offload off for later sends. Method: complete a
+    // two-datagram batch with EINVAL by hand.
+    #[test]
+    fn udp_ring_gso_failure_turns_it_off() {
+        let mut tx = UdpRing::bind(loopback(), UdpRingConfig::default()).unwrap();
+        let free = tx.state.send.free.len();
+        let batch = tx.state.send.gso_free.pop().unwrap();
+        let members = [tx.state.send.free.pop().unwrap(), tx.state.send.free.pop().unwrap()];
+        tx.state.send.gso[usize::from(batch)].members.extend(members);
+        tx.state.send.in_flight += 1;
+        tx.state.complete_send(GSO_USER_DATA + u64::from(batch), -libc::EINVAL);
+        assert_eq!(tx.state.send.free.len(), free);
+        assert_eq!(tx.state.send.gso_free.len(), GSO_BATCHES);
+        assert_eq!(tx.state.send.in_flight, 0);
+        assert_eq!(tx.stats().send_errors, 2);
+        assert_eq!(tx.state.send.gso_segments_max, 0);
+        // Later runs go one datagram per send, and still arrive.
+        let rx_cfg = UdpRingConfig::default();
+        let mut rx = UdpRing::bind(loopback(), rx_cfg).unwrap();
+        queue(&mut tx, rx.local_addr(), 0, 4, 16);
+        flush(&mut tx);
+        assert_eq!(receive(&mut rx, 4).len(), 4);
+        assert_eq!(tx.stats().gso_sends, 1, "only the failed one");
     }
 
     // Goal: the send pool bound holds, at and just past the limit. Method: 4 buffers; the
