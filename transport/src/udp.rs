@@ -159,6 +159,8 @@ struct SendPool {
     gso_free: Vec<u16>,
     /// Most datagrams per segmentation-offload send; below 2 it is off.
     gso_segments_max: usize,
+    /// Fewest datagrams worth one segmentation-offload send; shorter runs go one by one.
+    gso_segments_min: usize,
 }
 
 struct SendSlot {
@@ -852,6 +854,7 @@ impl SendPool {
             gso,
             gso_free: (0..GSO_BATCHES as u16).rev().collect(),
             gso_segments_max: usize::from(cfg.gso_segments_max),
+            gso_segments_min: usize::from(cfg.gso_segments_min).max(2),
         }
     }
 
@@ -878,7 +881,7 @@ impl SendPool {
                 break;
             }
         }
-        if max < 2 || size == 0 {
+        if max < 2 || size == 0 || run < self.gso_segments_min {
             1
         } else {
             run
@@ -1157,6 +1160,7 @@ mod tests {
         let big = UdpRingConfig {
             send_buffer_size: 30_000,
             recv_buffer_size: 30_000,
+            gso_segments_min: 2,
             ..Default::default()
         };
         let mut tx = UdpRing::bind(loopback(), big.clone()).unwrap();
@@ -1193,6 +1197,25 @@ mod tests {
             assert_eq!((tx.stats().gso_sends, tx.stats().gso_datagrams), (5, 19 + 64 + 2));
         }
         assert_eq!(tx.stats().send_errors, 0);
+    }
+
+    // Goal: runs shorter than `gso_segments_min` go one by one (boundary pair at the default 8).
+    // Method: 7 datagrams to one peer, then 8.
+    #[test]
+    fn udp_ring_gso_short_runs_go_one_by_one() {
+        let mut tx = UdpRing::bind(loopback(), UdpRingConfig::default()).unwrap();
+        let mut rx = UdpRing::bind(loopback(), UdpRingConfig::default()).unwrap();
+        if tx.state.send.gso_segments_max < 2 {
+            return; // No segmentation offload on this kernel: nothing to tell apart.
+        }
+        queue(&mut tx, rx.local_addr(), 0, 7, 40);
+        flush(&mut tx);
+        assert_eq!(receive(&mut rx, 7).len(), 7);
+        assert_eq!(tx.stats().gso_sends, 0);
+        queue(&mut tx, rx.local_addr(), 7, 8, 40);
+        flush(&mut tx);
+        assert_eq!(indices(&receive(&mut rx, 8)), (7..15).map(|i| (i, 40)).collect::<Vec<_>>());
+        assert_eq!((tx.stats().gso_sends, tx.stats().gso_datagrams), (1, 8));
     }
 
     // Goal: a failed segmentation-offload send frees every slot it carried, counts each of its
