@@ -25,6 +25,12 @@ pub struct Config {
     /// a 9000-byte jumbo-frame LAN: 8972) and more answers share one datagram; receive and
     /// send buffers grow to match (2 × 1024 × this many bytes per core).
     pub sctp_mtu: u16,
+    /// Send runs of 8 or more same-sized SCTP packets to one peer as one UDP segmentation
+    /// offload send (userspace backend). With many PUs or PEs behind one peer socket it more
+    /// than halves the CPU per answer on loopback (BENCHMARKS.md). Default off: Linux's own
+    /// SCTP in UDP crashes on receiving such datagrams (Debian's 6.1 kernel, seen in the lab
+    /// VM), so turn it on only where no peer runs kernel SCTP.
+    pub udp_gso: bool,
     /// SCTP port of the ASAP service (RFC 5352 §6: 3863).
     pub asap_port: u16,
     /// SCTP port of the ENRP service (RFC 5353: 9901).
@@ -124,6 +130,7 @@ impl Default for Config {
             backend: Backend::Userspace,
             udp_encapsulation: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9899),
             sctp_mtu: 1200,
+            udp_gso: false,
             asap_port: 3863,
             enrp_port: 9901,
             kernel_addresses: vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)],

@@ -61,6 +61,10 @@ struct Flags {
     /// µs a core keeps polling after cross-core traffic instead of sleeping (0: always sleep).
     #[arg(long)]
     mesh_spin_us: Option<u64>,
+    /// Send runs of same-sized packets to one peer with UDP segmentation offload (never with
+    /// kernel-SCTP peers: Linux's SCTP in UDP crashes on it).
+    #[arg(long)]
+    udp_gso: bool,
     /// Forward every handle resolution to its pool's core instead of answering it from the
     /// receiving core's read replica (saves memory on many cores).
     #[arg(long)]
@@ -136,6 +140,9 @@ fn configure(flags: &Flags) -> Result<Config, String> {
     set(&mut config.timers.keep_alive_timeout_ms, flags.keep_alive_timeout_ms);
     set(&mut config.limits.pool_elements_max, flags.pool_elements_max);
     set(&mut config.timers.mesh_spin_us, flags.mesh_spin_us);
+    if flags.udp_gso {
+        config.udp_gso = true;
+    }
     if flags.no_replicas {
         config.replicas = false;
     }

@@ -35,7 +35,7 @@ fn associations_from_one_udp_port_spread_over_the_cores() {
     let assocs: Vec<AssocId> =
         (0..ASSOCIATIONS).map(|_| client.connect(start, registrar).unwrap()).collect();
     let mut up = HashSet::new();
-    pump(&mut client, |e| {
+    common::pump(&mut client, |e| {
         if let TransportEvent::Up { assoc, .. } = e {
             up.insert(*assoc);
         }
@@ -50,7 +50,7 @@ fn associations_from_one_udp_port_spread_over_the_cores() {
         client.send(Instant::now(), *assoc, StreamId(0), Ppid::ASAP, &bytes).unwrap();
     }
     let mut answered = HashSet::new();
-    pump(&mut client, |e| {
+    common::pump(&mut client, |e| {
         if let TransportEvent::Data { assoc, data, .. } = e {
             // Nothing is registered: each answer is Unknown Pool Handle, from the pool's core.
             assert!(matches!(Message::parse(data), Ok(Message::HandleResolutionResponse(_))));
@@ -66,16 +66,4 @@ fn associations_from_one_udp_port_spread_over_the_cores() {
     let per_core: Vec<u64> = running.stats_per_core().iter().map(|s| s.sessions_opened).collect();
     assert_eq!(per_core, vec![4, 4], "sessions per core");
     running.stop().unwrap();
-}
-
-/// Polls the client until `done` says so (or the deadline fails the test).
-fn pump(client: &mut SctpUdpTransport, mut done: impl FnMut(&TransportEvent<'_>) -> bool) {
-    let start = Instant::now();
-    let mut finished = false;
-    while !finished {
-        assert!(start.elapsed() < DEADLINE, "timed out");
-        let now = Instant::now();
-        client.poll(now, 1_024, |e| finished |= done(&e)).unwrap();
-        client.wait(now, Some(now + Duration::from_millis(5))).unwrap();
-    }
 }

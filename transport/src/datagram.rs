@@ -70,6 +70,9 @@ pub enum RecvMode {
     Plain,
 }
 
+/// The kernel's `UDP_MAX_SEGMENTS`: most datagrams one segmentation-offload send may carry.
+pub const GSO_SEGMENTS_MAX: u16 = 64;
+
 /// Every bound of a UDP endpoint, with its default. Memory is allocated once, in `bind`:
 /// `recv_buffers_count * recv_buffer_size + send_buffers_count * send_buffer_size` bytes,
 /// plus one page-aligned buffer ring of `16 * recv_buffers_count` bytes.
@@ -102,9 +105,12 @@ pub struct UdpRingConfig {
     /// Most datagrams one send may carry with UDP segmentation offload (`UDP_SEGMENT`, Linux
     /// 4.18): consecutive queued datagrams to one peer of one size (the last may be shorter)
     /// go to the kernel as one buffer, so the kernel's per-datagram send work (and, on
-    /// loopback, the receive path up to the peer's socket) is paid once per batch. 0 or 1
-    /// turns it off; it also turns itself off on hosts without it and after a failed batch
-    /// (e.g. a segment longer than the path MTU). Default 64, the kernel's limit.
+    /// loopback, the receive path up to the peer's socket) is paid once per batch. It turns
+    /// itself off on hosts without it and after a failed batch (e.g. a segment longer than the
+    /// path MTU). Default 0, off: Linux's own SCTP in UDP crashes on receiving such datagrams
+    /// (Debian's 6.1 kernel: `kernel BUG` in `sctp_inq_pop`, seen in the lab VM), so turn it on
+    /// ([`GSO_SEGMENTS_MAX`], 64) only where no peer is kernel SCTP: our own stack, usrsctp,
+    /// plain UDP sockets.
     pub gso_segments_max: u16,
     /// Fewest datagrams worth one segmentation-offload send; shorter runs go one by one.
     /// Default 8: on loopback, batches of 2-4 answers raised the round-trip latency of a
@@ -127,7 +133,7 @@ impl Default for UdpRingConfig {
             socket_send_buffer_bytes: 4 << 20,
             reuse_port: true,
             recv_mode: RecvMode::Auto,
-            gso_segments_max: 64,
+            gso_segments_max: 0,
             gso_segments_min: 8,
         }
     }
@@ -144,7 +150,7 @@ impl UdpRingConfig {
         assert!(self.send_buffers_count >= 1);
         assert!(self.send_buffer_size >= 1);
         assert!(self.batch_budget >= 1);
-        assert!(self.gso_segments_max <= 64, "the kernel's UDP_MAX_SEGMENTS");
+        assert!(self.gso_segments_max <= GSO_SEGMENTS_MAX, "the kernel's UDP_MAX_SEGMENTS");
     }
 }
 

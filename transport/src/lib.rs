@@ -58,7 +58,7 @@ pub mod udp_batch;
 pub use api::{AssocId, Ppid, SctpTransport, StreamId, TransportError, TransportEvent};
 pub use datagram::{
     AnyDatagramEndpoint, DatagramEndpoint, DatagramStats, Doorbell, RecvMode, SendError,
-    UdpRingConfig,
+    UdpRingConfig, GSO_SEGMENTS_MAX,
 };
 pub use sctp_udp::{SctpUdpConfig, SctpUdpTransport};
 pub use udp::UdpRing;

@@ -61,7 +61,7 @@ const GSO_USER_DATA: u64 = 1 << 32;
 /// Segmentation-offload sends in flight at once (each holds its own iovec array).
 const GSO_BATCHES: usize = 64;
 /// Most datagrams in one segmentation-offload send: the kernel's `UDP_MAX_SEGMENTS`.
-const GSO_SEGMENTS_MAX: usize = 64;
+const GSO_SEGMENTS_MAX: usize = crate::datagram::GSO_SEGMENTS_MAX as usize;
 /// Largest UDP payload of one IPv4 datagram; a segmentation-offload send is one datagram to
 /// the kernel until it is cut, so its whole payload must fit too.
 const GSO_BYTES_MAX: usize = 65_507;
@@ -1124,9 +1124,7 @@ mod tests {
     // queued sends; the SQ must fill many times, and every datagram still arrives.
     #[test]
     fn udp_ring_sq_full_submits_and_retries() {
-        // One byte each to one peer would share one segmentation-offload send: off here.
-        let tiny =
-            UdpRingConfig { ring_entries: 4, gso_segments_max: 0, ..UdpRingConfig::default() };
+        let tiny = UdpRingConfig { ring_entries: 4, ..UdpRingConfig::default() };
         let mut tx = UdpRing::bind(loopback(), tiny).unwrap();
         let mut rx = UdpRing::bind(loopback(), UdpRingConfig::default()).unwrap();
         for i in 0..100u8 {
@@ -1160,6 +1158,7 @@ mod tests {
         let big = UdpRingConfig {
             send_buffer_size: 30_000,
             recv_buffer_size: 30_000,
+            gso_segments_max: 64,
             gso_segments_min: 2,
             ..Default::default()
         };
@@ -1199,12 +1198,19 @@ mod tests {
         assert_eq!(tx.stats().send_errors, 0);
     }
 
-    // Goal: runs shorter than `gso_segments_min` go one by one (boundary pair at the default 8).
-    // Method: 7 datagrams to one peer, then 8.
+    // Goal: the offload is off by default (kernel SCTP peers crash on it), and when on, runs
+    // shorter than `gso_segments_min` go one by one (boundary pair at the default 8). Method: 8
+    // datagrams with the defaults; then with it on, 7 datagrams to one peer, then 8.
     #[test]
     fn udp_ring_gso_short_runs_go_one_by_one() {
-        let mut tx = UdpRing::bind(loopback(), UdpRingConfig::default()).unwrap();
+        let on = UdpRingConfig { gso_segments_max: 64, ..UdpRingConfig::default() };
+        let mut tx = UdpRing::bind(loopback(), on).unwrap();
         let mut rx = UdpRing::bind(loopback(), UdpRingConfig::default()).unwrap();
+        let mut off = UdpRing::bind(loopback(), UdpRingConfig::default()).unwrap();
+        queue(&mut off, rx.local_addr(), 100, 8, 40);
+        flush(&mut off);
+        assert_eq!(receive(&mut rx, 8).len(), 8);
+        assert_eq!(off.stats().gso_sends, 0, "off by default");
         if tx.state.send.gso_segments_max < 2 {
             return; // No segmentation offload on this kernel: nothing to tell apart.
         }
@@ -1223,7 +1229,8 @@ mod tests {
     // two-datagram batch with EINVAL by hand.
     #[test]
     fn udp_ring_gso_failure_turns_it_off() {
-        let mut tx = UdpRing::bind(loopback(), UdpRingConfig::default()).unwrap();
+        let on = UdpRingConfig { gso_segments_max: 64, ..UdpRingConfig::default() };
+        let mut tx = UdpRing::bind(loopback(), on).unwrap();
         let free = tx.state.send.free.len();
         let batch = tx.state.send.gso_free.pop().unwrap();
         let members = [tx.state.send.free.pop().unwrap(), tx.state.send.free.pop().unwrap()];

@@ -25,6 +25,7 @@ pub fn start(config: &Config) -> io::Result<Running> {
             let asap_port = config.asap_port;
             let sessions = config.limits.sessions_per_core_max;
             let mtu = config.sctp_mtu;
+            let gso = config.udp_gso;
             let cores = u32::try_from(config.worker_count()).unwrap_or(u32::MAX);
             // One secret for every core: a cookie issued by the core an INIT reached is opened
             // by the core its tag names (sctp::TagSteering). Each core derives its own tags.
@@ -37,6 +38,9 @@ pub fn start(config: &Config) -> io::Result<Running> {
                 let _turn = order.wait_for(core);
                 let core = u32::try_from(core).expect("fewer cores than u32::MAX");
                 let mut cfg = SctpUdpConfig::with_mtu(mtu);
+                if gso {
+                    cfg.udp.gso_segments_max = transport::GSO_SEGMENTS_MAX;
+                }
                 cfg.endpoint.associations_max = sessions.min(sctp::ASSOCIATIONS_LIMIT);
                 cfg.endpoint.tag_steering = (cores > 1).then_some(TagSteering { cores, core });
                 cfg.epoch = Some(epoch);

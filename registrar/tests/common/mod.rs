@@ -2,10 +2,16 @@
 #![allow(dead_code)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
 
 use codec::param::{AddressList, SctpTransport as SctpParam};
 use codec::{Policy, PoolElement, PoolElementId, RegistrarId, TransportUse, UserTransport};
 use registrar::config::{Announce, Config};
+use transport::sctp_udp::SctpUdpTransport;
+use transport::{SctpTransport, TransportEvent};
+
+/// How long `pump` waits for what it is told to wait for.
+const PUMP_DEADLINE: Duration = Duration::from_secs(20);
 
 /// A round-robin PE on 127.0.0.1, port `20 000 + id`, registered for 10 minutes.
 pub(crate) fn element(id: u32) -> PoolElement {
@@ -37,5 +43,20 @@ pub(crate) fn in_process(workers: usize, udp_port: u16) -> Config {
         udp_encapsulation: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), udp_port),
         announce: Announce { enabled: false, ..defaults.announce.clone() },
         ..defaults
+    }
+}
+
+/// Polls the client until `done` says so (or the deadline fails the test).
+pub(crate) fn pump(
+    client: &mut SctpUdpTransport,
+    mut done: impl FnMut(&TransportEvent<'_>) -> bool,
+) {
+    let start = Instant::now();
+    let mut finished = false;
+    while !finished {
+        assert!(start.elapsed() < PUMP_DEADLINE, "timed out");
+        let now = Instant::now();
+        client.poll(now, 1_024, |e| finished |= done(&e)).unwrap();
+        client.wait(now, Some(now + Duration::from_millis(5))).unwrap();
     }
 }

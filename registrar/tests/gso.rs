@@ -1,0 +1,60 @@
+//! The registrar with UDP segmentation offload on (`udp_gso`).
+//!
+//! Goal: answers sent as one segmentation-offload batch reach a userspace SCTP peer as the
+//! separate SCTP packets they are, each on its own association. Method: the registrar
+//! in-process with 1 worker and `udp_gso`; one client socket opens 24 associations and sends a
+//! Handle Resolution on each at once, so the registrar answers 24 same-sized packets to one
+//! peer in one turn (runs of 8 or more go as one send); every association must get its answer.
+
+mod common;
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Instant;
+
+use codec::asap::{HandleResolution, Message};
+use codec::{ErrorCause, PoolHandle};
+use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport};
+use transport::{AssocId, Ppid, SctpTransport, StreamId, TransportEvent};
+
+const ASSOCIATIONS: usize = 24;
+
+#[test]
+fn batched_answers_reach_every_association() {
+    let port = common::free_udp_port();
+    let config = registrar::config::Config { udp_gso: true, ..common::in_process(1, port) };
+    let running = registrar::io::start(&config).expect("registrar starts");
+    let cfg = SctpUdpConfig { remote_udp_port: port, ..Default::default() };
+    let mut client =
+        SctpUdpTransport::bind("127.0.0.1:0".parse().unwrap(), cfg, [5; 32]).expect("client");
+    let registrar = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 3863);
+    let start = Instant::now();
+    let assocs: Vec<AssocId> =
+        (0..ASSOCIATIONS).map(|_| client.connect(start, registrar).unwrap()).collect();
+    let mut up = HashSet::new();
+    common::pump(&mut client, |e| {
+        if let TransportEvent::Up { assoc, .. } = e {
+            up.insert(*assoc);
+        }
+        up.len() == ASSOCIATIONS
+    });
+
+    let handle = PoolHandle::new(b"no-such-pool").unwrap();
+    let request = HandleResolution { subscribe: false, pool_handle: handle, items_wanted: None };
+    let bytes = Message::HandleResolution(request).emit_to_vec();
+    for assoc in &assocs {
+        client.send(Instant::now(), *assoc, StreamId(0), Ppid::ASAP, &bytes).unwrap();
+    }
+    let mut answered = HashSet::new();
+    common::pump(&mut client, |e| {
+        if let TransportEvent::Data { assoc, data, .. } = e {
+            let Ok(Message::HandleResolutionResponse(r)) = Message::parse(data) else {
+                panic!("not a Handle Resolution Response: {data:02x?}");
+            };
+            assert_eq!(r.error.unwrap().causes[0].code, ErrorCause::UNKNOWN_POOL_HANDLE);
+            assert!(answered.insert(*assoc), "one answer per association");
+        }
+        answered.len() == ASSOCIATIONS
+    });
+    assert_eq!(running.stop().unwrap().resolutions, ASSOCIATIONS as u64);
+}
