@@ -10,7 +10,7 @@ for f in "$dir"/rsplib-*.txt; do
   scenario=${f##*/rsplib-}; scenario=${scenario%.txt}
   op=resolve; [[ $scenario == churn* ]] && op=deregister
   base_rate=; base_cpu=
-  for who in rsplib ours ours-userspace; do
+  for who in rsplib ours ours-userspace ours-userspace-gso; do
     file=$dir/$who-$scenario.txt
     [[ -f $file ]] || continue
     read -r rate cpu sys < <(awk -v op="$op" '

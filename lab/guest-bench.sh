@@ -1,7 +1,9 @@
 #!/bin/bash
 # guest-bench.sh BIN_DIR OUTDIR - runs INSIDE the lab VM. The same loadgen, with the same
 # scenarios and settings, drives RSPLIB 3.4.4's rspregistrar, then our registrar with the
-# kernel SCTP backend, then ours with its own userspace SCTP in UDP (1 worker each). Kernel SCTP accepts SCTP in UDP (RFC 6951) on port 9899, so
+# kernel SCTP backend, then ours with its own userspace SCTP in UDP, then that again with UDP
+# segmentation offload on its sends (1 worker each). Kernel SCTP accepts SCTP in UDP (RFC 6951)
+# on port 9899, so
 # loadgen's userspace SCTP reaches both through the kernel's encapsulation. Writes one JSON
 # result per (registrar, scenario) into OUTDIR; the host computes the ratios.
 set -u
@@ -65,6 +67,16 @@ for scenario in ${BENCH_SCENARIOS:-resolve churn}; do
   pid=$!
   sleep 2
   run_load ours-userspace $scenario $PR:9900 $pid
+  kill $pid; wait $pid 2>/dev/null
+
+  # The same with UDP segmentation offload on its sends (--udp-gso: safe here, since its only
+  # peer is loadgen's userspace SCTP; the load is unchanged).
+  say "start our registrar (userspace SCTP over UDP, segmentation offload)"
+  "$BIN/registrar" --backend userspace --udp $PR:9902 --workers 1 --sctp-mtu $MTU --no-announce \
+    --udp-gso --run-seconds 100 --log warn >"$OUT/ours-userspace-gso-$scenario.log" 2>&1 &
+  pid=$!
+  sleep 2
+  run_load ours-userspace-gso $scenario $PR:9902 $pid
   kill $pid; wait $pid 2>/dev/null
 done
 # The floor under any UDP server in this VM: a plain echo server (recvmmsg/sendmmsg, batched,
