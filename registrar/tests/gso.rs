@@ -9,13 +9,11 @@
 mod common;
 
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Instant;
 
 use codec::asap::{HandleResolution, Message};
 use codec::{ErrorCause, PoolHandle};
-use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport};
-use transport::{AssocId, Ppid, SctpTransport, StreamId, TransportEvent};
+use transport::{Ppid, SctpTransport, StreamId, TransportEvent};
 
 const ASSOCIATIONS: usize = 24;
 
@@ -24,20 +22,7 @@ fn batched_answers_reach_every_association() {
     let port = common::free_udp_port();
     let config = registrar::config::Config { udp_gso: true, ..common::in_process(1, port) };
     let running = registrar::io::start(&config).expect("registrar starts");
-    let cfg = SctpUdpConfig { remote_udp_port: port, ..Default::default() };
-    let mut client =
-        SctpUdpTransport::bind("127.0.0.1:0".parse().unwrap(), cfg, [5; 32]).expect("client");
-    let registrar = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 3863);
-    let start = Instant::now();
-    let assocs: Vec<AssocId> =
-        (0..ASSOCIATIONS).map(|_| client.connect(start, registrar).unwrap()).collect();
-    let mut up = HashSet::new();
-    common::pump(&mut client, |e| {
-        if let TransportEvent::Up { assoc, .. } = e {
-            up.insert(*assoc);
-        }
-        up.len() == ASSOCIATIONS
-    });
+    let (mut client, assocs) = common::client_with_associations(port, 5, ASSOCIATIONS);
 
     let handle = PoolHandle::new(b"no-such-pool").unwrap();
     let request = HandleResolution { subscribe: false, pool_handle: handle, items_wanted: None };

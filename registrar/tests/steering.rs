@@ -10,13 +10,11 @@
 mod common;
 
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use codec::asap::{HandleResolution, Message};
 use codec::PoolHandle;
-use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport};
-use transport::{AssocId, Ppid, SctpTransport, StreamId, TransportEvent};
+use transport::{Ppid, SctpTransport, StreamId, TransportEvent};
 
 const ASSOCIATIONS: usize = 8;
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -27,20 +25,8 @@ fn associations_from_one_udp_port_spread_over_the_cores() {
     let config = common::in_process(2, port);
     let running = registrar::io::start(&config).expect("registrar starts");
 
-    let cfg = SctpUdpConfig { remote_udp_port: port, ..Default::default() };
-    let mut client =
-        SctpUdpTransport::bind("127.0.0.1:0".parse().unwrap(), cfg, [3; 32]).expect("client");
-    let registrar = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 3863);
+    let (mut client, assocs) = common::client_with_associations(port, 3, ASSOCIATIONS);
     let start = Instant::now();
-    let assocs: Vec<AssocId> =
-        (0..ASSOCIATIONS).map(|_| client.connect(start, registrar).unwrap()).collect();
-    let mut up = HashSet::new();
-    common::pump(&mut client, |e| {
-        if let TransportEvent::Up { assoc, .. } = e {
-            up.insert(*assoc);
-        }
-        up.len() == ASSOCIATIONS
-    });
 
     for (i, assoc) in assocs.iter().enumerate() {
         let handle = PoolHandle::new(format!("pool-{i}").as_bytes()).unwrap();

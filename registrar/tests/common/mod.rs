@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use codec::param::{AddressList, SctpTransport as SctpParam};
 use codec::{Policy, PoolElement, PoolElementId, RegistrarId, TransportUse, UserTransport};
 use registrar::config::{Announce, Config};
-use transport::sctp_udp::SctpUdpTransport;
-use transport::{SctpTransport, TransportEvent};
+use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport};
+use transport::{AssocId, SctpTransport, TransportEvent};
 
 /// How long `pump` waits for what it is told to wait for.
 const PUMP_DEADLINE: Duration = Duration::from_secs(20);
@@ -59,4 +59,28 @@ pub(crate) fn pump(
         client.poll(now, 1_024, |e| finished |= done(&e)).unwrap();
         client.wait(now, Some(now + Duration::from_millis(5))).unwrap();
     }
+}
+
+/// One client UDP socket (secret byte `secret`) with `count` associations to the registrar at
+/// 127.0.0.1 whose userspace SCTP listens on UDP `udp_port`, all up.
+pub(crate) fn client_with_associations(
+    udp_port: u16,
+    secret: u8,
+    count: usize,
+) -> (SctpUdpTransport, Vec<AssocId>) {
+    let cfg = SctpUdpConfig { remote_udp_port: udp_port, ..Default::default() };
+    let mut client =
+        SctpUdpTransport::bind("127.0.0.1:0".parse().unwrap(), cfg, [secret; 32]).expect("client");
+    let registrar = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 3863);
+    let start = Instant::now();
+    let assocs: Vec<AssocId> =
+        (0..count).map(|_| client.connect(start, registrar).unwrap()).collect();
+    let mut up = std::collections::HashSet::new();
+    pump(&mut client, |e| {
+        if let TransportEvent::Up { assoc, .. } = e {
+            up.insert(*assoc);
+        }
+        up.len() == count
+    });
+    (client, assocs)
 }
