@@ -379,26 +379,21 @@ impl UdpRing {
         let mut i = 0;
         while i < self.state.send.queued.len() {
             let run = self.state.send.gso_run(i);
-            let sqe = match self.state.send.gso_free.pop() {
-                Some(batch) if run > 1 => {
+            let batch = if run > 1 { self.state.send.gso_free.pop() } else { None };
+            let (sqe, sent) = match batch {
+                Some(batch) => {
                     let msg = self.state.send.fill_gso(batch, i, run);
-                    opcode::SendMsg::new(fd, msg)
-                        .build()
-                        .user_data(GSO_USER_DATA + u64::from(batch))
+                    let user_data = GSO_USER_DATA + u64::from(batch);
+                    (opcode::SendMsg::new(fd, msg).build().user_data(user_data), run)
                 }
-                spare => {
-                    if let Some(batch) = spare {
-                        self.state.send.gso_free.push(batch);
-                    }
+                None => {
                     let slot = self.state.send.queued[i];
                     let msg = &self.state.send.slots[usize::from(slot)].msg as *const libc::msghdr;
-                    opcode::SendMsg::new(fd, msg).build().user_data(u64::from(slot))
+                    (opcode::SendMsg::new(fd, msg).build().user_data(u64::from(slot)), 1)
                 }
             };
-            let sent = if sqe.get_user_data() >= GSO_USER_DATA { run } else { 1 };
             if let Err(e) = self.push(&sqe) {
-                if sent > 1 {
-                    let batch = (sqe.get_user_data() - GSO_USER_DATA) as u16;
+                if let Some(batch) = batch {
                     self.state.send.gso[usize::from(batch)].members.clear();
                     self.state.send.gso_free.push(batch);
                 }
