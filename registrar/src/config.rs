@@ -271,6 +271,9 @@ mod tests {
         assert_eq!(config.timers.keep_alive_timeout_ms, 250);
         assert_eq!(config.timers.keep_alive_interval_ms, Timers::default().keep_alive_interval_ms);
         Config::default().validate().unwrap();
+        assert!(config.replicas && !config.udp_gso, "replicas on, offload off by default");
+        let switched = Config::from_toml("replicas = false\nudp_gso = true\n").unwrap();
+        assert!(!switched.replicas && switched.udp_gso);
     }
 
     // Goal: bad input names the field. Method: an unknown key, a wrong type, a bad relation.

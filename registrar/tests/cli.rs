@@ -58,3 +58,19 @@ fn busy_port_names_the_address() {
     assert_refused(&output, &address);
     assert_eq!(stderr(&output).lines().filter(|l| l.starts_with("registrar:")).count(), 1);
 }
+
+// Goal: the switches for read replicas and segmentation offload are accepted, and the registrar
+// runs and stops cleanly with them. Method: 2 workers, `--no-replicas --udp-gso`, 1 s.
+#[test]
+fn feature_switches_run() {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let output = Command::new(env!("CARGO_BIN_EXE_registrar"))
+        .args(["--udp", &format!("127.0.0.1:{port}"), "--workers", "2"])
+        .args(["--no-replicas", "--udp-gso", "--no-announce", "--run-seconds", "1"])
+        .args(["--log", "warn"])
+        .output()
+        .expect("the binary runs");
+    let text = stderr(&output);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains("registrar ready") && text.contains("registrar stopped"), "{text}");
+}
