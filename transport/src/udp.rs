@@ -223,7 +223,7 @@ impl UdpRing {
         let socket = bind_socket(addr, &cfg)?;
         let local = socket.local_addr()?;
         let mut send = SendPool::new(&cfg);
-        if !supports_gso(&socket) {
+        if send.gso_segments_max > 1 && !supports_gso(&socket) {
             send.gso_segments_max = 0;
         }
         let ring = build_ring(cfg.ring_entries)?;
@@ -830,7 +830,9 @@ impl SendPool {
             // SAFETY: all-zero sockaddr_storage, iovec and msghdr are valid values.
             .map(|_| unsafe { mem::zeroed::<SendSlot>() })
             .collect();
-        let gso = (0..GSO_BATCHES)
+        // No batch memory (64 iovec arrays) where the offload is off: no run ever takes one.
+        let batches = if cfg.gso_segments_max > 1 { GSO_BATCHES } else { 0 };
+        let gso = (0..batches)
             .map(|_| GsoBatch {
                 // SAFETY: all-zero msghdr and iovecs are valid values.
                 msg: unsafe { mem::zeroed() },
@@ -847,7 +849,7 @@ impl SendPool {
             queued: Vec::with_capacity(count),
             in_flight: 0,
             gso,
-            gso_free: (0..GSO_BATCHES as u16).rev().collect(),
+            gso_free: (0..batches as u16).rev().collect(),
             gso_segments_max: usize::from(cfg.gso_segments_max),
             gso_segments_min: usize::from(cfg.gso_segments_min).max(2),
         }
@@ -857,6 +859,9 @@ impl SendPool {
     /// same peer, same length (the last may be shorter), within the kernel's bounds.
     fn gso_run(&self, first: usize) -> usize {
         let max = self.gso_segments_max.min(GSO_SEGMENTS_MAX);
+        if max < 2 {
+            return 1;
+        }
         let lead = &self.slots[usize::from(self.queued[first])];
         let (size, name_len) = (lead.iov.iov_len, lead.msg.msg_namelen as usize);
         let mut run = 1;
@@ -876,7 +881,7 @@ impl SendPool {
                 break;
             }
         }
-        if max < 2 || size == 0 || run < self.gso_segments_min {
+        if size == 0 || run < self.gso_segments_min {
             1
         } else {
             run

@@ -380,9 +380,10 @@ impl Server {
         }
     }
 
-    /// Sends a change of this core's shard to every other core's replica.
+    /// Sends a change of this core's shard to every other core's replica (the cores share one
+    /// configuration, so they keep replicas exactly when this one does).
     fn replicate(&mut self, update: impl Fn() -> ReplicaUpdate) {
-        if !self.config.replicas {
+        if self.replica.is_none() {
             return;
         }
         for core in (0..self.config.cores).filter(|&core| core != self.config.core) {
@@ -551,7 +552,7 @@ impl Server {
             wire,
         };
         let previous = self.handlespace.element(&pool_handle, id).map(|e| e.registrator());
-        let replicated = (self.config.replicas && self.config.cores > 1).then(|| HsRegistration {
+        let replicated = self.replica.is_some().then(|| HsRegistration {
             lifetime: Duration::INFINITE,
             registrator: 0,
             ..registration.clone()
