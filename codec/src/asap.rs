@@ -7,8 +7,8 @@ use crate::error::{DecodeError, DecodeErrorKind};
 use crate::message::{collect, message, Allowed, Body, MessageView};
 use crate::param::{
     emit_pe_identifier, emit_pool_handle, pe_identifier_length, pool_handle_length,
-    Cookie as CookieParameter, HandleResolutionOption, OperationalError, ParameterType, Policy,
-    PoolElement, UserTransport,
+    Cookie as CookieParameter, EncodedPoolElement, HandleResolutionOption, OperationalError,
+    ParameterType, Policy, PoolElement, UserTransport,
 };
 use crate::types::{PoolElementId, PoolHandle, RegistrarId};
 use crate::wire::{list_len, required, walk, Reader, Writer, MESSAGE_HEADER_LEN};
@@ -550,6 +550,38 @@ impl HandleResolutionResponseRef<'_> {
         // O(n) re-measure: debug builds only, this is the hot path.
         debug_assert_eq!(w.position(), self.buffer_len());
         w.position()
+    }
+}
+
+impl HandleResolutionResponseRef<'_> {
+    /// Writes into `out` (cleared first) this response followed by PEs already encoded at
+    /// registration, each with its current home registrar: the registrar's answer path, a
+    /// header emit and one copy per PE. `self.pool_elements` must be empty (the PEs come from
+    /// `encoded` instead).
+    pub fn emit_with_encoded<'e>(
+        &self,
+        out: &mut Vec<u8>,
+        encoded: impl IntoIterator<Item = (EncodedPoolElement<'e>, RegistrarId)>,
+    ) {
+        assert!(self.pool_elements.is_empty(), "PEs come either borrowed or encoded");
+        out.clear();
+        // Everything appended starts on a 4-byte boundary: the prefix is padded (RFC 5354 §2).
+        out.resize(self.buffer_len(), 0);
+        let written = self.emit(out);
+        assert_eq!(written, out.len());
+        let mut unpadded_end = None;
+        let mut count = 0usize;
+        for (element, home) in encoded {
+            unpadded_end = Some(element.append_with_home(out, home));
+            count += 1;
+        }
+        assert!(count <= crate::POOL_ELEMENTS_PER_MESSAGE_MAX);
+        // RFC 5352 §2.1: the message length excludes the last parameter's padding. With no PE
+        // appended, the prefix's own length is already right.
+        if let Some(end) = unpadded_end {
+            let length = u16::try_from(end).expect("bounded by POOL_ELEMENTS_PER_MESSAGE_MAX");
+            out[2..4].copy_from_slice(&length.to_be_bytes());
+        }
     }
 }
 

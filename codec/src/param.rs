@@ -1149,6 +1149,83 @@ impl PoolElement {
     }
 }
 
+/// A Pool Element parameter as it goes on the wire (header, value and padding), emitted once
+/// by [`PoolElement::encode`] and kept by a registrar so that every answer that carries the PE
+/// (Handle Resolution Response, ENRP Handle Update, Handle Table Response) copies bytes instead
+/// of encoding. Only the Home ENRP Server Identifier changes after that (on takeover); the
+/// writers that take an encoded PE overwrite it, so no caller patches offsets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EncodedPoolElement<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> EncodedPoolElement<'a> {
+    /// Checks that `bytes` hold exactly one padded Pool Element TLV whose value is at least the
+    /// fixed part (PE identifier, home registrar, registration life).
+    pub fn new_checked(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes, 0);
+        let ty = ParameterType(r.u16("ParameterType")?);
+        if ty != ParameterType::POOL_ELEMENT {
+            return Err(DecodeError::new(DecodeErrorKind::Unexpected, "PoolElement", 0));
+        }
+        let length = usize::from(r.u16("ParameterLength")?);
+        if length < TLV_HEADER_LEN + POOL_ELEMENT_FIXED_LEN || pad4(length) != bytes.len() {
+            return Err(DecodeError::new(DecodeErrorKind::BadLength, "ParameterLength", 2));
+        }
+        Ok(Self { bytes })
+    }
+
+    /// The padded TLV.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    /// The TLV's length field: header and value, without padding (RFC 5354 §2).
+    pub fn tlv_length(&self) -> usize {
+        usize::from(u16::from_be_bytes([self.bytes[2], self.bytes[3]]))
+    }
+
+    /// The PE identifier inside.
+    pub fn id(&self) -> PoolElementId {
+        let b = &self.bytes[TLV_HEADER_LEN..TLV_HEADER_LEN + 4];
+        PoolElementId(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// Writes the parameter with `home` as its Home ENRP Server Identifier.
+    pub(crate) fn emit_with_home(&self, w: &mut Writer<'_>, home: RegistrarId) {
+        let start = w.position();
+        w.bytes(self.bytes);
+        w.patch_u32(start + HOME_REGISTRAR_OFFSET, home.0);
+        w.set_trailing_padding(self.bytes.len() - self.tlv_length());
+    }
+
+    /// Appends the parameter to `out` with `home` as its Home ENRP Server Identifier; returns
+    /// the unpadded end (RFC 5354 §2: a message's length excludes its last parameter's
+    /// padding).
+    pub(crate) fn append_with_home(&self, out: &mut Vec<u8>, home: RegistrarId) -> usize {
+        let start = out.len();
+        out.extend_from_slice(self.bytes);
+        let at = start + HOME_REGISTRAR_OFFSET;
+        out[at..at + 4].copy_from_slice(&home.0.to_be_bytes());
+        start + self.tlv_length()
+    }
+}
+
+/// Offset of the Home ENRP Server Identifier in a Pool Element parameter (§3.10): after the TLV
+/// header and the PE identifier.
+const HOME_REGISTRAR_OFFSET: usize = TLV_HEADER_LEN + 4;
+
+impl PoolElement {
+    /// The parameter as it goes on the wire, padded: what [`EncodedPoolElement`] wraps.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = vec![0u8; self.buffer_len()];
+        let mut w = Writer::new(&mut bytes);
+        self.emit(&mut w);
+        assert_eq!(w.position(), bytes.len(), "emit writes buffer_len bytes");
+        bytes
+    }
+}
+
 // ---- Server information (§3.11) ----
 
 /// Server Information (§3.11): a registrar's id and SCTP transport.

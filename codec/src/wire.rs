@@ -148,6 +148,19 @@ impl<'a> Writer<'a> {
         self.bytes(&v.to_be_bytes());
     }
 
+    /// Overwrites four already written bytes at `at` (an absolute position).
+    pub(crate) fn patch_u32(&mut self, at: usize, v: u32) {
+        assert!(at + 4 <= self.pos, "patches only what was written");
+        self.buf[at..at + 4].copy_from_slice(&v.to_be_bytes());
+    }
+
+    /// Declares that the bytes just written ended with `padding` bytes of TLV padding (a TLV
+    /// copied whole), so that an enclosing length excludes them as RFC 5354 §2 says.
+    pub(crate) fn set_trailing_padding(&mut self, padding: usize) {
+        assert!(padding < 4);
+        self.last_padding = padding;
+    }
+
     /// Writes `n` zero bytes; `n` is padding, at most 3, so a loop beats a `memset` call.
     #[inline]
     pub(crate) fn zeros(&mut self, n: usize) {

@@ -197,6 +197,54 @@ fn asap_handle_resolution_response() {
     assert_eq!(buf, hex(&bytes));
 }
 
+// Goal: the registrar's answer path (PEs encoded once at registration, home rewritten per
+// answer) writes exactly what the owned Repr emits. Method: encode PEs whose home and padding
+// differ, emit through `emit_with_encoded` into a dirty buffer with another home, and compare
+// with the Repr carrying that home; then zero PEs, and the checks `EncodedPoolElement` makes.
+#[test]
+fn asap_handle_resolution_response_from_encoded_elements() {
+    let mut odd = pool_element();
+    odd.id = codec::PoolElementId(7);
+    let handle = codec::PoolHandle::new(b"abc").unwrap(); // 3 bytes: padded handle TLV
+    let stored: Vec<Vec<u8>> = [pool_element(), odd.clone()].iter().map(|pe| pe.encode()).collect();
+    let home = RegistrarId(0x0102_0304);
+    let mut expected_elements = vec![pool_element(), odd];
+    expected_elements.iter_mut().for_each(|pe| pe.home_registrar = home);
+    for count in 0..=2 {
+        let owned = asap::HandleResolutionResponse {
+            accept_updates: false,
+            pool_handle: handle,
+            overall_policy: Some(Policy::RoundRobin),
+            pool_elements: expected_elements[..count].to_vec(),
+            error: None,
+        };
+        let r = asap::HandleResolutionResponseRef {
+            accept_updates: false,
+            pool_handle: &handle,
+            overall_policy: Some(&Policy::RoundRobin),
+            pool_elements: &[],
+        };
+        let mut out = vec![0xa5; 300];
+        let encoded = stored[..count]
+            .iter()
+            .map(|b| (codec::EncodedPoolElement::new_checked(b).unwrap(), home));
+        r.emit_with_encoded(&mut out, encoded);
+        assert_eq!(out, owned.emit_to_vec(), "{count} PEs");
+        let parsed = asap::Message::parse(&out).unwrap();
+        assert_eq!(parsed, asap::Message::HandleResolutionResponse(owned));
+    }
+    let good = &stored[0];
+    assert_eq!(
+        codec::EncodedPoolElement::new_checked(good).unwrap().id(),
+        PoolElementId(0x0102_0304)
+    );
+    assert!(codec::EncodedPoolElement::new_checked(&good[..good.len() - 1]).is_err());
+    assert!(codec::EncodedPoolElement::new_checked(&good[..15]).is_err());
+    let mut wrong_type = good.clone();
+    wrong_type[1] = 0x0b;
+    assert!(codec::EncodedPoolElement::new_checked(&wrong_type).is_err());
+}
+
 // RFC 5352 §2.2.7: H flag, Server Identifier, Pool Handle.
 #[test]
 fn asap_endpoint_keep_alive() {

@@ -1,5 +1,5 @@
-//! Sans-IO ASAP server procedures (RFC 5352 §3.1-3.5): bytes, time and randomness in; replies,
-//! cross-core messages and deadlines out. Nothing here opens a socket or reads a clock.
+//! Sans-IO registrar procedures: bytes, time and randomness in; replies, cross-core messages
+//! and deadlines out. Nothing here opens a socket or reads a clock.
 //!
 //! The per-core loop drives one [`Server`] per core:
 //!
@@ -12,9 +12,23 @@
 //!           poll_timeout (next deadline)
 //! ```
 //!
-//! Outputs are pulled in that order after every batch of inputs.
+//! Outputs are pulled in that order after every batch of inputs. The jobs live apart:
+//!
+//! | module | job |
+//! |---|---|
+//! | `server` | the per-core node: routing, the poll order, publishing shard changes |
+//! | `session` | the core's associations, the PEs registered over each, the masquerade rule |
+//! | `shard` | the handlespace shard and read replica; every change becomes a [`ShardChange`] |
+//! | `cross_core` | what cores send each other |
+//! | `asap` | the ASAP server procedures (RFC 5352 §3.1-3.5) |
 
+mod asap;
 mod convert;
+mod cross_core;
 mod server;
+mod session;
+mod shard;
 
-pub use server::{CrossCore, Outgoing, ReplicaUpdate, Server, ServerConfig, SessionId, Stats};
+pub use cross_core::{CrossCore, ReplicaUpdate, SessionId};
+pub use server::{Outgoing, Server, ServerConfig, Stats};
+pub use shard::ShardChange;

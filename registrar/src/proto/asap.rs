@@ -1,0 +1,407 @@
+//! The ASAP server procedures (RFC 5352 §3.1-3.5) of one core, over its shard and sessions.
+//! Answers go out through [`Server::reply`], which publishes the shard's changes first.
+
+use std::net::SocketAddr;
+
+use codec::asap::{
+    Deregistration, DeregistrationResponse, EndpointKeepAlive, EndpointKeepAliveAck,
+    EndpointUnreachable, HandleResolution, HandleResolutionResponse, HandleResolutionResponseRef,
+    Message, Registration, RegistrationResponse,
+};
+use codec::error::{DecodeError, DecodeErrorKind, ErrorCause};
+use codec::param::{Cause, CauseInfo, OperationalError};
+use codec::EncodedPoolElement;
+use handlespace::{
+    Duration, Expiry, Instant, Registered, Registration as HsRegistration, Removed, Unreachable,
+};
+use rand::Rng;
+
+use super::convert::{overall_policy, policy_settings, transport_info};
+use super::cross_core::SessionId;
+use super::server::{Outgoing, Server};
+use super::session::Sessions;
+
+/// Capacity of a new answer buffer: a Handle Resolution Response with a few PEs fits.
+const BUFFER_CAPACITY: usize = 512;
+
+/// Timers fired per `handle_timeout` call; the rest wait for the next iteration so that a burst
+/// of expiries cannot stall the loop.
+pub(crate) const EXPIRIES_PER_TURN_MAX: usize = 4_096;
+
+/// Bytes of an unrecognized message echoed back in its error cause: enough to identify it,
+/// never enough to amplify a flood.
+const UNRECOGNIZED_ECHO_MAX: usize = 256;
+
+impl Server {
+    pub(crate) fn handle_request(
+        &mut self,
+        now: Instant,
+        session: SessionId,
+        peer: SocketAddr,
+        m: Message,
+    ) {
+        match m {
+            Message::Registration(r) => self.register(now, session, peer, r),
+            Message::Deregistration(d) => self.deregister(session, peer, d),
+            Message::HandleResolution(h) => {
+                self.resolve(session, &h, false);
+            }
+            Message::EndpointKeepAliveAck(a) => self.keep_alive_ack(now, a),
+            Message::EndpointUnreachable(u) => self.unreachable(u),
+            _ => unreachable!("request_pool_handle admits only the five requests above"),
+        }
+    }
+
+    //= https://www.rfc-editor.org/rfc/rfc5352#section-3.1
+    //# the ENRP server MUST ... add the PE to the pool ... fill in the Home ENRP server
+    //# identifier
+    fn register(&mut self, now: Instant, session: SessionId, peer: SocketAddr, r: Registration) {
+        let Registration { pool_handle, mut pool_element } = r;
+        let id = pool_element.id;
+        let reject = |cause: u16| RegistrationResponse {
+            reject: true,
+            pool_handle,
+            pe_id: id,
+            error: Some(operational_error(ErrorCause(cause), CauseInfo::None)),
+        };
+        let (Some(policy), Some(transport)) =
+            (policy_settings(&pool_element.policy), transport_info(&pool_element.user_transport))
+        else {
+            self.stats.registrations_rejected += 1;
+            return self.reply(session, reject(ErrorCause::INVALID_VALUES.0).emit_to_vec());
+        };
+        let handlespace = &self.shard.handlespace;
+        if !Sessions::may_modify(handlespace, session, peer, &pool_handle, id) {
+            self.stats.registrations_rejected += 1;
+            let cause = ErrorCause::REJECTED_SECURITY.0;
+            return self.reply(session, reject(cause).emit_to_vec());
+        }
+        let life_ms = u64::from(pool_element.registration_life_ms);
+        let lifetime = if pool_element.registration_life_ms == u32::MAX {
+            self.config.registration_life_max
+        } else {
+            Duration::from_micros(life_ms * 1_000).min(self.config.registration_life_max)
+        };
+        pool_element.home_registrar = self.config.registrar_id;
+        // The ASAP transport (RFC 5354 §3.10) serves ENRP peers; ASAP answers carry none, as
+        // RSPLIB's registrar sends them (RSPLIB's PUs parse either form).
+        pool_element.asap_transport = None;
+        let registration = HsRegistration {
+            pool_handle,
+            id,
+            home: self.config.registrar_id,
+            policy,
+            transport,
+            lifetime,
+            registrator: session.to_u64(),
+            wire: pool_element.encode().into(),
+        };
+        let previous = handlespace.element(&pool_handle, id).map(|e| e.registrator());
+        match self.shard.register(now, registration) {
+            Ok(outcome) => {
+                self.stats.registrations += 1;
+                tracing::debug!(pool = %pool_handle, pe = id.0, ?outcome, "registered");
+                if let (Registered::Updated { .. }, Some(old)) = (outcome, previous) {
+                    self.sessions.unlink(SessionId::from_u64(old), pool_handle, id);
+                }
+                self.sessions.link(session, pool_handle, id);
+                let accept =
+                    RegistrationResponse { reject: false, pool_handle, pe_id: id, error: None };
+                // `reply` publishes the change first: the replicas hear of it before the PE.
+                self.reply(session, accept.emit_to_vec());
+            }
+            Err(error) => {
+                self.stats.registrations_rejected += 1;
+                self.reply(session, reject(error.cause_code()).emit_to_vec());
+            }
+        }
+    }
+
+    //= https://www.rfc-editor.org/rfc/rfc5352#section-3.2
+    //# Upon receiving the message, the ENRP server SHALL remove the PE from its handlespace.
+    fn deregister(&mut self, session: SessionId, peer: SocketAddr, d: Deregistration) {
+        let Deregistration { pool_handle, pe_id } = d;
+        let mut error = None;
+        let handlespace = &self.shard.handlespace;
+        if Sessions::may_modify(handlespace, session, peer, &pool_handle, pe_id) {
+            if let Some(removed) = self.shard.deregister(&pool_handle, pe_id) {
+                tracing::debug!(pool = %pool_handle, pe = pe_id.0, "deregistered");
+                self.stats.deregistrations += 1;
+                self.forget(&removed);
+            }
+        } else {
+            let cause = ErrorCause::REJECTED_SECURITY;
+            error = Some(operational_error(cause, CauseInfo::None));
+        }
+        let response = DeregistrationResponse { pool_handle, pe_id, error };
+        self.reply(session, response.emit_to_vec());
+    }
+
+    //= https://www.rfc-editor.org/rfc/rfc5352#section-3.3
+    //# If the named pool does not exist in the handlespace, the ENRP server MUST reject the
+    //# handle resolution request by responding with an ASAP_HANDLE_RESOLUTION_RESPONSE message
+    //# carrying an Unknown Pool Handle error.
+    /// Answers from this core's shard, or from its read replica of another core's shard. A pool
+    /// the replica does not hold is not answered (false): its owner answers.
+    pub(crate) fn resolve(
+        &mut self,
+        session: SessionId,
+        h: &HandleResolution,
+        from_replica: bool,
+    ) -> bool {
+        let handlespace = match (from_replica, self.shard.replica.as_mut()) {
+            (false, _) => &mut self.shard.handlespace,
+            (true, Some(replica)) => replica,
+            (true, None) => return false,
+        };
+        let items = h.items_wanted.unwrap_or(self.config.resolution_items_default);
+        let bytes = match handlespace.resolve(&h.pool_handle, items, &mut self.rng) {
+            Ok(resolution) => {
+                let policy = overall_policy(resolution.pool().policy_type());
+                let mut bytes =
+                    self.spare.pop().unwrap_or_else(|| Vec::with_capacity(BUFFER_CAPACITY));
+                let response = HandleResolutionResponseRef {
+                    accept_updates: false,
+                    pool_handle: &h.pool_handle,
+                    overall_policy: policy.as_ref(),
+                    pool_elements: &[],
+                };
+                let elements = resolution.elements().map(|e| {
+                    // Stored by `register` from `PoolElement::encode`, or from a peer's update.
+                    let encoded = EncodedPoolElement::new_checked(e.wire())
+                        .expect("stored PE parameters are whole");
+                    (encoded, e.home())
+                });
+                response.emit_with_encoded(&mut bytes, elements);
+                bytes
+            }
+            Err(_) if from_replica => return false,
+            Err(error) => {
+                let error = operational_error(ErrorCause(error.cause_code()), CauseInfo::None);
+                let response = HandleResolutionResponse {
+                    accept_updates: false,
+                    pool_handle: h.pool_handle,
+                    overall_policy: None,
+                    pool_elements: Vec::new(),
+                    error: Some(error),
+                };
+                response.emit_to_vec()
+            }
+        };
+        self.stats.resolutions += 1;
+        self.stats.replica_resolutions += u64::from(from_replica);
+        tracing::trace!(pool = %h.pool_handle, from_replica, "handle resolution");
+        self.reply(session, bytes);
+        true
+    }
+
+    fn keep_alive_ack(&mut self, now: Instant, a: EndpointKeepAliveAck) {
+        //= https://www.rfc-editor.org/rfc/rfc5352#section-3.5
+        //# This can be achieved by varying the time between two ASAP_ENDPOINT_KEEP_ALIVE
+        //# messages to the same PE randomly by plus/minus 50 percent.
+        // The handlespace arms the next keep-alive one interval after the `now` it is given, so
+        // shifting `now` by a uniform offset in [-interval/2, +interval/2) spreads it.
+        let interval = self.config.handlespace.keep_alive_interval.micros();
+        let offset = self.rng.random_range(0..interval.max(1));
+        let shifted = (now.micros() + offset).saturating_sub(interval / 2);
+        let acked = self.shard.handlespace.handle_keep_alive_ack(
+            Instant::from_micros(shifted),
+            &a.pool_handle,
+            a.pe_id,
+        );
+        if !acked {
+            self.stats.dropped += 1;
+        }
+    }
+
+    //= https://www.rfc-editor.org/rfc/rfc5352#section-3.5
+    //# the ENRP server SHOULD keep a counter to record how many ASAP_ENDPOINT_UNREACHABLE
+    //# messages it has received reporting reachability problem relating to this PE.
+    fn unreachable(&mut self, u: EndpointUnreachable) {
+        match self.shard.handlespace.report_unreachable(&u.pool_handle, u.pe_id) {
+            Some(Unreachable::Removed(removed)) => {
+                self.stats.unreachable_removals += 1;
+                self.shard.removed(&removed);
+                self.forget(&removed);
+            }
+            Some(Unreachable::Counted(_)) => {
+                //# Upon the reception of an ASAP_ENDPOINT_UNREACHABLE message, an ENRP server
+                //# MUST immediately send a point-to-point ASAP_ENDPOINT_KEEP_ALIVE message to
+                //# the PE in question (the H flag in the message SHOULD be set to '0'
+                let Some(element) = self.shard.handlespace.element(&u.pool_handle, u.pe_id) else {
+                    return;
+                };
+                let target = SessionId::from_u64(element.registrator());
+                let keep_alive = EndpointKeepAlive {
+                    home: false,
+                    server_id: self.config.registrar_id,
+                    pool_handle: u.pool_handle,
+                    pe_id: Some(u.pe_id),
+                };
+                self.stats.keep_alives_sent += 1;
+                self.reply(target, keep_alive.emit_to_vec());
+            }
+            None => {}
+        }
+    }
+
+    /// Fires due handlespace timers: keep-alives out, unanswered or expired PEs removed.
+    pub(crate) fn fire_shard_timers(&mut self, now: Instant) {
+        let mut expiries = std::mem::take(&mut self.expiries);
+        expiries.clear();
+        self.shard.handlespace.expire(now, EXPIRIES_PER_TURN_MAX, &mut expiries);
+        for expiry in expiries.drain(..) {
+            match expiry {
+                Expiry::KeepAliveDue { pool_handle, id, registrator, home_changed } => {
+                    let keep_alive = EndpointKeepAlive {
+                        home: home_changed,
+                        server_id: self.config.registrar_id,
+                        pool_handle,
+                        pe_id: Some(id),
+                    };
+                    self.stats.keep_alives_sent += 1;
+                    let bytes = keep_alive.emit_to_vec();
+                    self.reply(SessionId::from_u64(registrator), bytes);
+                }
+                Expiry::KeepAliveTimedOut(removed) => {
+                    let (pool, pe) = (removed.pool_handle, removed.id.0);
+                    tracing::debug!(%pool, pe, "keep-alive timeout");
+                    self.stats.keep_alive_timeouts += 1;
+                    self.shard.removed(&removed);
+                    self.forget(&removed);
+                }
+                Expiry::LifetimeExpired(removed) => {
+                    self.stats.lifetime_expiries += 1;
+                    self.shard.removed(&removed);
+                    self.forget(&removed);
+                }
+            }
+        }
+        self.expiries = expiries;
+    }
+
+    /// Answers a request that could not reach its pool's core (a full queue) with Lack of
+    /// Resources (RFC 5354 §3.12.7), so the peer hears of the overload instead of timing out.
+    pub(crate) fn refuse_request(&mut self, session: SessionId, message: Message) {
+        let error = || Some(operational_error(ErrorCause::LACK_OF_RESOURCES, CauseInfo::None));
+        let bytes = match message {
+            Message::Registration(r) => RegistrationResponse {
+                reject: true,
+                pool_handle: r.pool_handle,
+                pe_id: r.pool_element.id,
+                error: error(),
+            }
+            .emit_to_vec(),
+            Message::Deregistration(d) => DeregistrationResponse {
+                pool_handle: d.pool_handle,
+                pe_id: d.pe_id,
+                error: error(),
+            }
+            .emit_to_vec(),
+            Message::HandleResolution(h) => HandleResolutionResponse {
+                accept_updates: false,
+                pool_handle: h.pool_handle,
+                overall_policy: None,
+                pool_elements: Vec::new(),
+                error: error(),
+            }
+            .emit_to_vec(),
+            _ => return,
+        };
+        self.reply(session, bytes);
+    }
+
+    /// Drops the PEs of this shard that an ended session registered.
+    pub(crate) fn drop_session(&mut self, session: SessionId) {
+        let Some(elements) = self.sessions.take(session) else { return };
+        for (pool_handle, id) in elements {
+            if self.shard.deregister(&pool_handle, id).is_some() {
+                tracing::debug!(pool = %pool_handle, pe = id.0, "removed with its session");
+                self.stats.session_removals += 1;
+            }
+        }
+    }
+
+    /// Bookkeeping after a PE left this core's shard: its session's list.
+    fn forget(&mut self, removed: &Removed) {
+        let session = SessionId::from_u64(removed.registrator);
+        self.sessions.unlink(session, removed.pool_handle, removed.id);
+    }
+
+    pub(crate) fn reject_undecodable(&mut self, assoc: u32, bytes: &[u8], error: DecodeError) {
+        self.stats.decode_errors += 1;
+        if !error.should_report() {
+            return;
+        }
+        let cause = ErrorCause::from(error);
+        let info = if error.kind == DecodeErrorKind::UnknownMessage {
+            CauseInfo::Message(bytes[..bytes.len().min(UNRECOGNIZED_ECHO_MAX)].to_vec())
+        } else {
+            CauseInfo::None
+        };
+        let message = codec::asap::Error { error: operational_error(cause, info) };
+        self.transmit.push_back(Outgoing { assoc, bytes: message.emit_to_vec() });
+    }
+}
+
+pub(crate) fn operational_error(code: ErrorCause, info: CauseInfo) -> OperationalError {
+    OperationalError { causes: vec![Cause { code, info }] }
+}
+
+/// A well-formed Handle Resolution, read through the codec's zero-copy view; anything else
+/// (other messages, and malformed resolutions, which then get their error cause from the owned
+/// parse) is `None`.
+pub(crate) fn resolution(bytes: &[u8]) -> Option<HandleResolution> {
+    if bytes.first() != Some(&codec::asap::MessageType::HANDLE_RESOLUTION.0) {
+        return None;
+    }
+    let view = codec::asap::HandleResolutionView::new_checked(bytes).ok()?;
+    Some(HandleResolution {
+        subscribe: view.subscribe(),
+        pool_handle: view.pool_handle(),
+        items_wanted: view.items_wanted(),
+    })
+}
+
+/// The pool a request is about, or `None` for messages a registrar does not serve.
+pub(crate) fn request_pool_handle(message: &Message) -> Option<codec::PoolHandle> {
+    Some(match message {
+        Message::Registration(r) => r.pool_handle,
+        Message::Deregistration(d) => d.pool_handle,
+        Message::HandleResolution(h) => h.pool_handle,
+        Message::EndpointKeepAliveAck(a) => a.pool_handle,
+        Message::EndpointUnreachable(u) => u.pool_handle,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use codec::PoolHandle;
+
+    // Goal: the view fast path decodes exactly what the general parser decodes, and fails
+    // exactly where it fails. Method: Handle Resolutions with and without the option and the S
+    // flag, then every truncation and every shrunken length field of one of them.
+    #[test]
+    fn fast_path_agrees_with_the_general_parser() {
+        let handle = PoolHandle::new(b"EchoPool").unwrap();
+        let mut samples = Vec::new();
+        for (subscribe, items_wanted) in [(false, None), (true, Some(3)), (false, Some(0))] {
+            let m = HandleResolution { subscribe, pool_handle: handle, items_wanted };
+            samples.push(Message::HandleResolution(m).emit_to_vec());
+        }
+        let full = samples[1].clone();
+        for cut in 0..full.len() {
+            samples.push(full[..cut].to_vec());
+            let mut shrunk = full.clone();
+            shrunk[2..4].copy_from_slice(&(cut as u16).to_be_bytes());
+            samples.push(shrunk);
+        }
+        for bytes in samples {
+            // The fast path takes what parses, and leaves everything else to the parser.
+            let fast = resolution(&bytes).map(Message::HandleResolution);
+            assert_eq!(fast, Message::parse(&bytes).ok(), "bytes {bytes:02x?}");
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! One core's handlespace shard and its read replica of the other cores' shards. Every change
+//! to the shard is published once, as a [`ShardChange`], and consumed by whoever needs it: the
+//! other cores' replicas and, for the PEs this registrar owns, ENRP Handle Updates (quinn's
+//! `EndpointEvent` shape; REVIEW.md §3).
+
+use std::collections::VecDeque;
+
+use codec::{PoolElementId, PoolHandle, RegistrarId};
+use handlespace::{
+    Handlespace, Instant, Registered, Registration as HsRegistration, RegistrationError, Removed,
+};
+use hashbrown::HashSet;
+
+use super::cross_core::ReplicaUpdate;
+
+/// One change to a core's shard, in the order it happened.
+#[derive(Clone, Debug)]
+pub enum ShardChange {
+    /// A PE was registered or re-registered (from ASAP, or from an ENRP peer).
+    Upserted(Box<HsRegistration>),
+    /// A PE left the shard (deregistration, timeout, expiry, report, session end, peer update).
+    Removed {
+        /// The pool.
+        pool_handle: PoolHandle,
+        /// The PE.
+        id: PoolElementId,
+        /// Its home registrar when it left.
+        home: RegistrarId,
+    },
+    /// Every PE homed at `source` moved to `target` (ENRP takeover).
+    TakenOver {
+        /// The registrar taken over.
+        source: RegistrarId,
+        /// Its successor.
+        target: RegistrarId,
+    },
+}
+
+impl ShardChange {
+    /// The same change in the replicas' vocabulary.
+    pub(crate) fn to_replica(&self) -> ReplicaUpdate {
+        match self {
+            Self::Upserted(registration) => ReplicaUpdate::Upsert(registration.clone()),
+            Self::Removed { pool_handle, id, .. } => {
+                ReplicaUpdate::Remove { pool_handle: *pool_handle, id: *id }
+            }
+            Self::TakenOver { source, target } => {
+                ReplicaUpdate::TakeOver { source: *source, target: *target }
+            }
+        }
+    }
+}
+
+/// A core's shard, its replica, and the changes not yet published.
+#[derive(Debug)]
+pub(crate) struct Shard {
+    /// The pools this core owns (`shard_of(pool_handle) == core`); only this core writes them.
+    pub(crate) handlespace: Handlespace,
+    /// Read replica of every other core's shard: no timers, no sessions; written only by
+    /// [`ReplicaUpdate`]s from the owners.
+    pub(crate) replica: Option<Handlespace>,
+    /// Pools the replica could not hold in full (its limits): their resolutions are forwarded.
+    replica_skipped: HashSet<PoolHandle>,
+    /// Whether anybody consumes changes (replicas or ENRP); if not, none are recorded.
+    publish: bool,
+    changes: VecDeque<ShardChange>,
+}
+
+impl Shard {
+    /// An empty shard of registrar `own`, with a replica if `replica`; records changes if
+    /// `publish`.
+    pub(crate) fn new(
+        own: RegistrarId,
+        config: handlespace::Config,
+        replica: bool,
+        publish: bool,
+    ) -> Self {
+        // The replica's PEs are homed at this registrar, but its `own` is the id no registrar
+        // has (RFC 5353 §2.1), so that it arms no keep-alive; and replicated PEs have an
+        // infinite life, so that it arms no timer at all: only the owner expires them.
+        Self {
+            handlespace: Handlespace::new(own, config),
+            replica: replica.then(|| Handlespace::new(RegistrarId(0), config)),
+            replica_skipped: HashSet::new(),
+            publish: publish || replica,
+            changes: VecDeque::new(),
+        }
+    }
+
+    /// Registers or re-registers a PE in the shard, and records the change.
+    pub(crate) fn register(
+        &mut self,
+        now: Instant,
+        registration: HsRegistration,
+    ) -> Result<Registered, RegistrationError> {
+        let published = self.publish.then(|| {
+            // Infinite in the copies: only the owner expires a PE (see `new`).
+            let mut copy = registration.clone();
+            copy.lifetime = handlespace::Duration::INFINITE;
+            copy.registrator = 0;
+            copy
+        });
+        let outcome = self.handlespace.register(now, registration)?;
+        if let Some(copy) = published {
+            self.changes.push_back(ShardChange::Upserted(Box::new(copy)));
+        }
+        Ok(outcome)
+    }
+
+    /// Removes a PE from the shard, and records the change.
+    pub(crate) fn deregister(
+        &mut self,
+        pool_handle: &PoolHandle,
+        id: PoolElementId,
+    ) -> Option<Removed> {
+        let removed = self.handlespace.deregister(pool_handle, id)?;
+        self.removed(&removed);
+        Some(removed)
+    }
+
+    /// Records that a PE left the shard by itself (a timer or an unreachable report).
+    pub(crate) fn removed(&mut self, removed: &Removed) {
+        if self.publish {
+            let (pool_handle, id, home) = (removed.pool_handle, removed.id, removed.home);
+            self.changes.push_back(ShardChange::Removed { pool_handle, id, home });
+        }
+    }
+
+    /// Moves every PE of `source` to `target`, and records the change. Returns PEs moved.
+    pub(crate) fn take_over(
+        &mut self,
+        now: Instant,
+        source: RegistrarId,
+        target: RegistrarId,
+    ) -> u32 {
+        let moved = self.handlespace.take_over(now, source, target);
+        if self.publish && moved > 0 {
+            self.changes.push_back(ShardChange::TakenOver { source, target });
+        }
+        moved
+    }
+
+    /// The oldest change not yet published.
+    pub(crate) fn poll_change(&mut self) -> Option<ShardChange> {
+        self.changes.pop_front()
+    }
+
+    /// Applies another core's change to the read replica. The owner applied the same changes
+    /// in the same order, so each one succeeds unless the replica's own limits are reached;
+    /// then the pool leaves the replica for good and its resolutions go to the owner.
+    pub(crate) fn apply_replica(&mut self, now: Instant, update: ReplicaUpdate) {
+        let Some(replica) = self.replica.as_mut() else {
+            return;
+        };
+        match update {
+            ReplicaUpdate::Upsert(registration) => {
+                let pool_handle = registration.pool_handle;
+                if self.replica_skipped.contains(&pool_handle) {
+                    return;
+                }
+                if let Err(error) = replica.register(now, *registration) {
+                    tracing::warn!(pool = %pool_handle, ?error, "pool left the read replica");
+                    let ids: Vec<PoolElementId> = replica
+                        .pool(&pool_handle)
+                        .map(|pool| pool.elements().map(|e| e.id()).collect())
+                        .unwrap_or_default();
+                    for id in ids {
+                        replica.deregister(&pool_handle, id);
+                    }
+                    self.replica_skipped.insert(pool_handle);
+                }
+            }
+            ReplicaUpdate::Remove { pool_handle, id } => {
+                replica.deregister(&pool_handle, id);
+            }
+            ReplicaUpdate::TakeOver { source, target } => {
+                replica.take_over(now, source, target);
+            }
+        }
+    }
+}
