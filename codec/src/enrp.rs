@@ -12,8 +12,8 @@ use core::fmt;
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::message::{collect, message, Allowed, Body, MessageView};
 use crate::param::{
-    emit_pool_handle, parse_pool_handle, pool_handle_length, OperationalError, ParameterType,
-    PeChecksum, PoolElement, ServerInformation,
+    emit_pool_handle, parse_pool_handle, pool_handle_length, EncodedPoolElement, OperationalError,
+    ParameterType, PeChecksum, PoolElement, ServerInformation,
 };
 use crate::types::{PoolHandle, RegistrarId};
 use crate::wire::{list_len, required, walk, Reader, Writer};
@@ -614,4 +614,109 @@ impl Body for Error {
         let c = collect(r, Allowed::ERROR)?;
         Ok(Self { servers, error: required(c.error, "OperationalError", c.end)? })
     }
+}
+
+/// An ENRP Handle Update (§2.4) whose PE was encoded at registration: the home registrar's
+/// announcement path, one copy of the stored parameter with its current home written in.
+#[derive(Clone, Copy, Debug)]
+pub struct HandleUpdateRef<'a> {
+    /// T flag.
+    pub takeover_suggested: bool,
+    /// Sender and receiver ids (the receiver is 0 in an announcement, §3.3.1).
+    pub servers: Servers,
+    /// ADD_PE or DEL_PE.
+    pub action: UpdateAction,
+    /// The pool.
+    pub pool_handle: &'a PoolHandle,
+    /// The PE, as encoded.
+    pub pool_element: EncodedPoolElement<'a>,
+    /// The PE's home registrar, written into the parameter.
+    pub home: RegistrarId,
+}
+
+impl HandleUpdateRef<'_> {
+    /// Bytes [`Self::emit`] writes.
+    pub fn buffer_len(&self) -> usize {
+        let body = Servers::LEN + 4 + pool_handle_length(self.pool_handle).next_multiple_of(4);
+        crate::wire::MESSAGE_HEADER_LEN + body + self.pool_element.as_bytes().len()
+    }
+
+    /// Emits into `buf` (at least [`Self::buffer_len`] bytes); returns the length written.
+    pub fn emit(&self, buf: &mut [u8]) -> usize {
+        let flags = if self.takeover_suggested { BIT_0 } else { 0 };
+        let mut w = Writer::new(buf);
+        w.message(MessageType::HANDLE_UPDATE.0, flags, |w| {
+            self.servers.emit(w);
+            w.u16(self.action.0);
+            w.u16(0);
+            emit_pool_handle(w, self.pool_handle);
+            self.pool_element.emit_with_home(w, self.home);
+        });
+        assert_eq!(w.position(), self.buffer_len());
+        w.position()
+    }
+
+    /// Emits into a new vector.
+    pub fn emit_to_vec(&self) -> Vec<u8> {
+        let mut buf = vec![0u8; self.buffer_len()];
+        self.emit(&mut buf);
+        buf
+    }
+}
+
+/// An ENRP Handle Table Response (§2.3) written from PEs encoded at registration, for a
+/// handlespace download or a re-synchronisation page: a pool handle parameter whenever the pool
+/// changes, then each PE with its current home.
+#[derive(Clone, Copy, Debug)]
+pub struct HandleTableResponseRef {
+    /// M flag: more pages follow.
+    pub more_to_send: bool,
+    /// R flag: the request is refused (no entries then).
+    pub reject: bool,
+    /// Sender and receiver ids.
+    pub servers: Servers,
+}
+
+impl HandleTableResponseRef {
+    /// Writes into `out` (cleared first) the response with `entries`, which must come grouped
+    /// by pool (a pool that reappears gets a second pool entry, which §3.2.3 rule C allows).
+    /// At most [`crate::POOL_ELEMENTS_PER_MESSAGE_MAX`] entries, whose total must fit a
+    /// message (64 KiB): callers page by that count.
+    pub fn emit_with_encoded<'e>(
+        &self,
+        out: &mut Vec<u8>,
+        entries: impl IntoIterator<Item = (&'e PoolHandle, EncodedPoolElement<'e>, RegistrarId)>,
+    ) {
+        let reject = if self.reject { BIT_0 } else { 0 };
+        let flags = reject | if self.more_to_send { BIT_1 } else { 0 };
+        out.clear();
+        out.extend_from_slice(&[MessageType::HANDLE_TABLE_RESPONSE.0, flags, 0, 0]);
+        out.extend_from_slice(&self.servers.sender.0.to_be_bytes());
+        out.extend_from_slice(&self.servers.receiver.0.to_be_bytes());
+        let mut end = out.len();
+        let mut pool: Option<&PoolHandle> = None;
+        let mut count = 0usize;
+        for (pool_handle, element, home) in entries {
+            if pool != Some(pool_handle) {
+                append_pool_handle(out, pool_handle);
+                pool = Some(pool_handle);
+            }
+            end = element.append_with_home(out, home);
+            count += 1;
+        }
+        assert!(!self.reject || count == 0, "a refusal carries no entries (§3.2.3)");
+        assert!(count <= crate::POOL_ELEMENTS_PER_MESSAGE_MAX);
+        let length = u16::try_from(end).expect("callers page below the message size");
+        out[2..4].copy_from_slice(&length.to_be_bytes());
+    }
+}
+
+/// Appends a padded Pool Handle parameter; returns its unpadded end.
+fn append_pool_handle(out: &mut Vec<u8>, pool_handle: &PoolHandle) -> usize {
+    let length = pool_handle_length(pool_handle);
+    let start = out.len();
+    out.resize(start + length.next_multiple_of(4), 0);
+    let mut w = Writer::new(&mut out[start..]);
+    emit_pool_handle(&mut w, pool_handle);
+    start + length
 }

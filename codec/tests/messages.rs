@@ -641,3 +641,69 @@ fn typed_views_agree_with_reprs() {
     // Fixed fields cut short are refused by the view, not found later by an accessor.
     assert!(enrp::InitTakeoverView::new_checked(&hex("07 00 000c 0a0b0c0d 01010101")[..]).is_err());
 }
+
+// Goal: ENRP's announcement and download writers (PEs encoded once, home written per message)
+// emit exactly what the owned Reprs emit. Method: a Handle Update and Handle Table Responses
+// (two pools, one pool, none, a refusal) through both paths, compared byte for byte and parsed.
+#[test]
+fn enrp_writers_from_encoded_elements() {
+    let servers = enrp::Servers { sender: RegistrarId(5), receiver: RegistrarId(0) };
+    let home = RegistrarId(9);
+    let mut pe = pool_element();
+    pe.home_registrar = home;
+    let stored = pool_element().encode();
+    let encoded = codec::EncodedPoolElement::new_checked(&stored).unwrap();
+    let odd = codec::PoolHandle::new(b"odd").unwrap();
+    for action in [enrp::UpdateAction::ADD_PE, enrp::UpdateAction::DEL_PE] {
+        let owned = enrp::HandleUpdate {
+            takeover_suggested: false,
+            servers,
+            action,
+            pool_handle: odd,
+            pool_element: pe.clone(),
+        };
+        let r = enrp::HandleUpdateRef {
+            takeover_suggested: false,
+            servers,
+            action,
+            pool_handle: &odd,
+            pool_element: encoded,
+            home,
+        };
+        assert_eq!(r.emit_to_vec(), owned.emit_to_vec());
+    }
+    let other = pool_handle();
+    let cases: [(&[(&codec::PoolHandle, usize)], bool, bool); 4] = [
+        (&[(&odd, 2), (&other, 1)], true, false),
+        (&[(&other, 1)], false, false),
+        (&[], false, false),
+        (&[], false, true),
+    ];
+    for (pools, more_to_send, reject) in cases {
+        let mut owned_pools = Vec::new();
+        let mut entries = Vec::new();
+        for &(handle, count) in pools {
+            let mut elements = Vec::new();
+            for i in 0..count {
+                let mut pe = pe.clone();
+                pe.id = PoolElementId(0x0102_0304 + i as u32);
+                elements.push(pe);
+            }
+            owned_pools.push(enrp::PoolEntry { pool_handle: *handle, pool_elements: elements });
+        }
+        let stored: Vec<(codec::PoolHandle, Vec<u8>)> = owned_pools
+            .iter()
+            .flat_map(|p| p.pool_elements.iter().map(move |e| (p.pool_handle, e.encode())))
+            .collect();
+        for (handle, bytes) in &stored {
+            let element = codec::EncodedPoolElement::new_checked(bytes).unwrap();
+            entries.push((handle, element, home));
+        }
+        let owned = enrp::HandleTableResponse { more_to_send, reject, servers, pools: owned_pools };
+        let r = enrp::HandleTableResponseRef { more_to_send, reject, servers };
+        let mut out = vec![0xa5; 7];
+        r.emit_with_encoded(&mut out, entries);
+        assert_eq!(out, owned.emit_to_vec(), "{pools:?}");
+        assert_eq!(enrp::Message::parse(&out).unwrap(), enrp::Message::HandleTableResponse(owned));
+    }
+}
