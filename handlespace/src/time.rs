@@ -57,3 +57,21 @@ impl Duration {
         self.0
     }
 }
+
+/// Saturating: a deadline past the end of time is the end of time (`Instant::MAX`, "never").
+impl core::ops::Add<Duration> for Instant {
+    type Output = Self;
+
+    fn add(self, duration: Duration) -> Self {
+        self.saturating_add(duration)
+    }
+}
+
+/// Saturating: the sum of two durations past `u64::MAX` µs is `Duration::INFINITE`.
+impl core::ops::Add for Duration {
+    type Output = Self;
+
+    fn add(self, other: Self) -> Self {
+        Self(self.0.saturating_add(other.0))
+    }
+}

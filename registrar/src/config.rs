@@ -45,6 +45,8 @@ pub struct Config {
     pub replicas: bool,
     /// Server Announce (RFC 5352 §3.6) settings.
     pub announce: Announce,
+    /// ENRP (RFC 5353) with peer registrars.
+    pub enrp: Enrp,
     /// Timers.
     pub timers: Timers,
     /// Limits.
@@ -75,6 +77,45 @@ pub struct Announce {
     /// Local interface address announces leave from (IP_MULTICAST_IF). Default 127.0.0.1, so
     /// that a registrar started without configuration never multicasts beyond the host.
     pub interface: Ipv4Addr,
+}
+
+/// ENRP settings: peers and the RFC 5353 §4.2 thresholds, in milliseconds.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Enrp {
+    /// Speak ENRP at all (PPID 12 on `enrp_port`). Off: a registrar alone that drops ENRP.
+    pub enabled: bool,
+    /// Peer registrars' ENRP addresses (IP and SCTP port; in UDP on port 9899 with the
+    /// userspace backend). The first to answer is the mentor (RFC 5353 §3.2.2.1).
+    pub peers: Vec<SocketAddr>,
+    /// Our ENRP address as peers reach it (Server Information). Default: the IP of
+    /// `udp_encapsulation` (userspace) or the first `kernel_addresses` entry, with `enrp_port`.
+    pub address: Option<SocketAddr>,
+    /// PEER-HEARTBEAT-CYCLE: Presence to every peer this often (RFC default 30 s).
+    pub heartbeat_cycle_ms: u64,
+    /// MAX-TIME-LAST-HEARD: a peer silent this long is probed (RFC default 61 s).
+    pub max_time_last_heard_ms: u64,
+    /// MAX-TIME-NO-RESPONSE: a probe or request unanswered this long fails (RFC default 5 s).
+    pub max_time_no_response_ms: u64,
+    /// How long a starting registrar waits for a ready mentor before it serves alone.
+    pub mentor_hunt_timeout_ms: u64,
+    /// PEs per Handle Table Response page (1-256).
+    pub table_page_elements_max: u32,
+}
+
+impl Default for Enrp {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            peers: Vec::new(),
+            address: None,
+            heartbeat_cycle_ms: 30_000,
+            max_time_last_heard_ms: 61_000,
+            max_time_no_response_ms: 5_000,
+            mentor_hunt_timeout_ms: 15_000,
+            table_page_elements_max: 256,
+        }
+    }
 }
 
 /// Protocol timers (RFC 5352 §5, RFC 5353 §7), in milliseconds.
@@ -136,6 +177,7 @@ impl Default for Config {
             kernel_addresses: vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)],
             replicas: true,
             announce: Announce::default(),
+            enrp: Enrp::default(),
             timers: Timers::default(),
             limits: Limits::default(),
         }
@@ -208,6 +250,20 @@ impl Config {
         Ok(config)
     }
 
+    /// Our ENRP address as peers reach it.
+    pub fn enrp_address(&self) -> SocketAddr {
+        if let Some(address) = self.enrp.address {
+            return address;
+        }
+        let ip = match self.backend {
+            Backend::Userspace => self.udp_encapsulation.ip(),
+            Backend::Kernel => {
+                self.kernel_addresses.first().copied().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            }
+        };
+        SocketAddr::new(ip, self.enrp_port)
+    }
+
     /// Worker threads to run: `workers`, or every core the process may use when it is 0.
     pub fn worker_count(&self) -> usize {
         match self.workers {
@@ -250,6 +306,27 @@ impl Config {
         }
         if self.limits.bad_pe_reports_max == 0 {
             return fail("limits.bad_pe_reports_max", "must be at least 1");
+        }
+        let enrp = &self.enrp;
+        for (field, value) in [
+            ("enrp.heartbeat_cycle_ms", enrp.heartbeat_cycle_ms),
+            ("enrp.max_time_last_heard_ms", enrp.max_time_last_heard_ms),
+            ("enrp.max_time_no_response_ms", enrp.max_time_no_response_ms),
+        ] {
+            if value == 0 {
+                return fail(field, "must be at least 1");
+            }
+        }
+        if enrp.max_time_last_heard_ms <= enrp.heartbeat_cycle_ms {
+            return fail("enrp.max_time_last_heard_ms", "must exceed enrp.heartbeat_cycle_ms");
+        }
+        let page = enrp.table_page_elements_max as usize;
+        if page == 0 || page > codec::POOL_ELEMENTS_PER_MESSAGE_MAX {
+            let why = format!("must be in 1..={}", codec::POOL_ELEMENTS_PER_MESSAGE_MAX);
+            return fail("enrp.table_page_elements_max", &why);
+        }
+        if enrp.peers.len() > crate::proto::enrp::PEERS_MAX {
+            return fail("enrp.peers", "too many peers");
         }
         if self.limits.pool_elements_per_pool_max > self.limits.pool_elements_max {
             return fail("limits.pool_elements_per_pool_max", "exceeds limits.pool_elements_max");

@@ -33,6 +33,7 @@
 //!     remove_on_session_loss: true,
 //!     seed: 1,
 //!     replicas: true,
+//!     enrp: None,
 //! });
 //! let request = Message::HandleResolution(HandleResolution {
 //!     subscribe: false,

@@ -69,6 +69,28 @@ struct Flags {
     /// receiving core's read replica (saves memory on many cores).
     #[arg(long)]
     no_replicas: bool,
+    /// A peer registrar's ENRP address, IP:SCTP-port (repeat for several; the first to answer
+    /// is the mentor). With the userspace backend it is reached in UDP on port 9899.
+    #[arg(long = "peer", value_name = "IP:PORT")]
+    peers: Vec<SocketAddr>,
+    /// SCTP port of the ENRP service.
+    #[arg(long)]
+    enrp_port: Option<u16>,
+    /// Do not speak ENRP (a registrar alone; PPID 12 is dropped).
+    #[arg(long)]
+    no_enrp: bool,
+    /// PEER-HEARTBEAT-CYCLE in ms (RFC 5353 §4.2; default 30 000).
+    #[arg(long)]
+    enrp_heartbeat_ms: Option<u64>,
+    /// MAX-TIME-LAST-HEARD in ms (default 61 000).
+    #[arg(long)]
+    enrp_max_time_last_heard_ms: Option<u64>,
+    /// MAX-TIME-NO-RESPONSE in ms (default 5 000).
+    #[arg(long)]
+    enrp_max_time_no_response_ms: Option<u64>,
+    /// How long a starting registrar waits for a ready mentor before serving alone, in ms.
+    #[arg(long)]
+    enrp_mentor_hunt_timeout_ms: Option<u64>,
     /// Stop by itself after this many seconds (for tests and load runs).
     #[arg(long)]
     run_seconds: Option<u64>,
@@ -140,6 +162,17 @@ fn configure(flags: &Flags) -> Result<Config, String> {
     set(&mut config.timers.keep_alive_timeout_ms, flags.keep_alive_timeout_ms);
     set(&mut config.limits.pool_elements_max, flags.pool_elements_max);
     set(&mut config.timers.mesh_spin_us, flags.mesh_spin_us);
+    set(&mut config.enrp_port, flags.enrp_port);
+    set(&mut config.enrp.heartbeat_cycle_ms, flags.enrp_heartbeat_ms);
+    set(&mut config.enrp.max_time_last_heard_ms, flags.enrp_max_time_last_heard_ms);
+    set(&mut config.enrp.max_time_no_response_ms, flags.enrp_max_time_no_response_ms);
+    set(&mut config.enrp.mentor_hunt_timeout_ms, flags.enrp_mentor_hunt_timeout_ms);
+    if !flags.peers.is_empty() {
+        config.enrp.peers = flags.peers.clone();
+    }
+    if flags.no_enrp {
+        config.enrp.enabled = false;
+    }
     if flags.udp_gso {
         config.udp_gso = true;
     }

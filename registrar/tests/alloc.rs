@@ -66,6 +66,7 @@ fn resolution_path_allocates_nothing_when_warm() {
         remove_on_session_loss: true,
         seed: 3,
         replicas: true,
+        enrp: None,
     });
     let now = Instant::from_micros(0);
     server.handle_up(1, SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 5000));

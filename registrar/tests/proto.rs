@@ -36,6 +36,7 @@ fn config(core: u16, cores: u16) -> ServerConfig {
         remove_on_session_loss: true,
         seed: 7,
         replicas: true,
+        enrp: None,
     }
 }
 

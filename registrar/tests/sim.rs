@@ -93,6 +93,7 @@ impl Sim {
             remove_on_session_loss: true,
             seed,
             replicas: true,
+            enrp: None,
         });
         let mut net = Net::new(seed, faults);
         let mut registrar = Endpoint::new(EndpointConfig::default(), [7; 32]);

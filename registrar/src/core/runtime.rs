@@ -204,7 +204,21 @@ fn server_config(
         remove_on_session_loss: true,
         seed: rand::random(),
         replicas: config.replicas,
+        enrp: config.enrp.enabled.then(|| enrp_config(config)),
     }
+}
+
+/// The ENRP server's settings from the registrar's.
+fn enrp_config(config: &Config) -> crate::proto::enrp::EnrpConfig {
+    let ms = handlespace::Duration::from_millis;
+    let enrp = &config.enrp;
+    let mut c = crate::proto::enrp::EnrpConfig::new(config.enrp_address(), enrp.peers.clone());
+    c.heartbeat_cycle = ms(enrp.heartbeat_cycle_ms);
+    c.max_time_last_heard = ms(enrp.max_time_last_heard_ms);
+    c.max_time_no_response = ms(enrp.max_time_no_response_ms);
+    c.mentor_hunt_timeout = ms(enrp.mentor_hunt_timeout_ms);
+    c.table_page_elements_max = enrp.table_page_elements_max as usize;
+    c
 }
 
 /// The ASAP Server Announce thread (RFC 5352 §3.6): one datagram per interval, off the cores.

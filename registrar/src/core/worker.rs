@@ -150,7 +150,10 @@ impl<T: SctpTransport> Worker<T> {
             TransportEvent::Data { assoc, ppid, data, .. } if ppid == Ppid::ASAP => {
                 server.handle_message(hs_now, assoc.0, data);
             }
-            // ENRP (PPID 12) is the next wave; anything else is not ours.
+            TransportEvent::Data { assoc, ppid, data, .. } if ppid == Ppid::ENRP => {
+                server.handle_enrp_message(hs_now, assoc.0, data);
+            }
+            // Anything else is not ours.
             TransportEvent::Data { .. } => server.count_dropped(),
             TransportEvent::Closed { assoc } | TransportEvent::Lost { assoc } => {
                 server.handle_closed(hs_now, assoc.0);
@@ -210,7 +213,31 @@ impl<T: SctpTransport> Worker<T> {
             }
             self.server.recycle(out.bytes);
         }
+        while let Some(out) = self.server.poll_transmit_enrp() {
+            let sent =
+                self.transport.send(now, AssocId(out.assoc), StreamId(0), Ppid::ENRP, &out.bytes);
+            if sent.is_err() {
+                self.server.count_dropped();
+            }
+        }
+        let hs_now = self.handlespace_now(now);
+        while let Some(address) = self.server.poll_connect() {
+            let assoc = match self.transport.connect(now, address) {
+                Ok(assoc) => Some(assoc.0),
+                Err(error) => {
+                    tracing::debug!(%address, %error, "connect to a peer failed");
+                    None
+                }
+            };
+            self.server.handle_connecting(hs_now, address, assoc);
+        }
         forwarded
+    }
+
+    fn handlespace_now(&self, now: StdInstant) -> handlespace::Instant {
+        let micros = u64::try_from(now.duration_since(self.epoch).as_micros())
+            .expect("584 000 years of uptime");
+        handlespace::Instant::from_micros(micros)
     }
 
     fn deadline(&self, now: StdInstant) -> Option<StdInstant> {

@@ -23,6 +23,7 @@ pub fn start(config: &Config) -> io::Result<Running> {
         Backend::Userspace => {
             let udp = config.udp_encapsulation;
             let asap_port = config.asap_port;
+            let enrp_port = config.enrp.enabled.then_some(config.enrp_port);
             let sessions = config.limits.sessions_per_core_max;
             let mtu = config.sctp_mtu;
             let gso = config.udp_gso;
@@ -47,6 +48,9 @@ pub fn start(config: &Config) -> io::Result<Running> {
                 let mut transport = SctpUdpTransport::bind(udp, cfg, secret)
                     .map_err(|e| io::Error::new(e.kind(), format!("udp {udp}: {e}")))?;
                 transport.listen(asap_port).map_err(io::Error::other)?;
+                if let Some(port) = enrp_port {
+                    transport.listen(port).map_err(io::Error::other)?;
+                }
                 if cores > 1 && core == cores - 1 {
                     // Without the program the kernel hashes the 4-tuple: every association
                     // still works (its cookie opens on any core), only the spreading is lost.

@@ -315,6 +315,13 @@ impl Server {
     pub(crate) fn drop_session(&mut self, session: SessionId) {
         let Some(elements) = self.sessions.take(session) else { return };
         for (pool_handle, id) in elements {
+            // Only if it is still this session's: a PE re-registered elsewhere since (another
+            // association, or a peer registrar) is not the ended session's to remove.
+            let registrator =
+                self.shard.handlespace.element(&pool_handle, id).map(|e| e.registrator());
+            if registrator != Some(session.to_u64()) {
+                continue;
+            }
             if self.shard.deregister(&pool_handle, id).is_some() {
                 tracing::debug!(pool = %pool_handle, pe = id.0, "removed with its session");
                 self.stats.session_removals += 1;

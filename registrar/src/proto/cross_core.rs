@@ -2,10 +2,13 @@
 //! associations, session ends, and changes to a shard for the other cores' read replicas.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use codec::asap::{HandleResolution, Message};
 use codec::{PoolElementId, PoolHandle, RegistrarId};
 use handlespace::Registration as HsRegistration;
+
+use super::enrp::{Announcement, PeerOp};
 
 /// A session (SCTP association) anywhere in the registrar: the core that owns it and the
 /// transport's association id there. Packed into the handlespace's opaque `registrator`.
@@ -64,6 +67,30 @@ pub enum CrossCore {
     /// A change to the sender's shard, for the target core's read replica. It must arrive: a
     /// queue with no room keeps it for the next turn instead of refusing it.
     Replica(ReplicaUpdate),
+    /// An ENRP message (PPID 12) that arrived on the sender's association, for the ENRP core.
+    EnrpMessage {
+        /// The association it came on.
+        session: SessionId,
+        /// The whole message.
+        bytes: Vec<u8>,
+    },
+    /// An association that carried ENRP ended, for the ENRP core.
+    EnrpClosed {
+        /// The association.
+        session: SessionId,
+    },
+    /// ENRP bytes for one of the target core's associations (a peer that connected to it).
+    TransmitEnrp {
+        /// The association on the target core.
+        assoc: u32,
+        /// The whole ENRP message, shared by every peer it goes to.
+        bytes: Arc<[u8]>,
+    },
+    /// A change ENRP asks of the shard that owns the pool (or of every shard).
+    Peer(PeerOp),
+    /// A change of one of this registrar's own PEs, for the ENRP core to announce to every
+    /// peer (it encodes the Handle Update once, if it has peers).
+    Announce(Announcement),
 }
 
 /// A change to one core's shard, applied to every other core's read replica so that a handle
@@ -98,13 +125,28 @@ impl CrossCore {
             Self::Transmit { bytes, .. } => {
                 bytes.first() != Some(&codec::asap::MessageType::HANDLE_RESOLUTION_RESPONSE.0)
             }
-            Self::SessionClosed { .. } | Self::Replica(_) => true,
+            Self::SessionClosed { .. }
+            | Self::Replica(_)
+            | Self::EnrpMessage { .. }
+            | Self::EnrpClosed { .. }
+            | Self::TransmitEnrp { .. }
+            | Self::Peer(_)
+            | Self::Announce(_) => true,
         }
     }
 
     /// Whether a full queue must keep this message for later instead of refusing it: a lost
-    /// replica update would leave a core answering from a stale copy.
+    /// replica update would leave a core answering from a stale copy, and a lost ENRP message
+    /// or change would leave this registrar's handlespace apart from its peers' until the next
+    /// audit.
     pub fn must_arrive(&self) -> bool {
-        matches!(self, Self::Replica(_))
+        matches!(
+            self,
+            Self::Replica(_)
+                | Self::EnrpMessage { .. }
+                | Self::EnrpClosed { .. }
+                | Self::Peer(_)
+                | Self::Announce(_)
+        )
     }
 }

@@ -25,10 +25,11 @@
 mod asap;
 mod convert;
 mod cross_core;
+pub mod enrp;
 mod server;
 mod session;
 mod shard;
 
 pub use cross_core::{CrossCore, ReplicaUpdate, SessionId};
-pub use server::{Outgoing, Server, ServerConfig, Stats};
+pub use server::{Outgoing, OutgoingEnrp, Server, ServerConfig, Stats, ENRP_CORE};
 pub use shard::ShardChange;

@@ -4,8 +4,10 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use codec::asap::Message;
+use codec::enrp::UpdateAction;
 use codec::RegistrarId;
 use handlespace::{shard_of, ChecksumAccumulator, Duration, Expiry, Handlespace, Instant};
 use rand::rngs::SmallRng;
@@ -13,8 +15,13 @@ use rand::SeedableRng;
 
 use super::asap::{request_pool_handle, resolution};
 use super::cross_core::{CrossCore, SessionId};
+use super::enrp::{Announcement, Enrp, EnrpAction, EnrpConfig, PeerOp, View};
 use super::session::Sessions;
 use super::shard::{Shard, ShardChange};
+
+/// The core that owns ENRP (the peer table, start-up, takeovers, downloads): it opens the
+/// associations to peers, and every other core hands it what ENRP traffic reaches them.
+pub const ENRP_CORE: u16 = 0;
 
 /// ASAP bytes to send on a local association (PPID 11).
 #[derive(Debug)]
@@ -23,6 +30,15 @@ pub struct Outgoing {
     pub assoc: u32,
     /// The whole ASAP message.
     pub bytes: Vec<u8>,
+}
+
+/// ENRP bytes to send on a local association (PPID 12), shared by every peer they go to.
+#[derive(Debug)]
+pub struct OutgoingEnrp {
+    /// The association on this core.
+    pub assoc: u32,
+    /// The whole ENRP message.
+    pub bytes: Arc<[u8]>,
 }
 
 /// What one core's server needs to know.
@@ -45,8 +61,12 @@ pub struct ServerConfig {
     /// Seed for policy randomness and keep-alive spreading.
     pub seed: u64,
     /// Keep a read replica of the other cores' shards and answer handle resolutions from it
-    /// instead of forwarding them to the owning core. Writes always go to the owner.
+    /// instead of forwarding them to the owning core. Writes always go to the owner. ENRP
+    /// needs the whole handlespace on its core, so with ENRP on several cores it is forced on.
     pub replicas: bool,
+    /// ENRP (RFC 5353) with peers; `None`: a registrar alone, which drops PPID 12. Every core
+    /// gets the same value; only [`ENRP_CORE`] runs the ENRP server.
+    pub enrp: Option<EnrpConfig>,
 }
 
 /// Per-core counters, summed by the reader.
@@ -90,6 +110,21 @@ pub struct Stats {
     /// Gauge: the same over this core's read replica; once the cores are quiet it equals the
     /// other cores' `shard_sum` merged, the check that no replica update was lost.
     pub replica_sum: ChecksumAccumulator,
+    /// PEs of peers applied to this core's shard (Handle Updates, downloads).
+    pub peer_upserts: u64,
+    /// PEs of peers removed from this core's shard (Handle Updates, resync sweeps).
+    pub peer_removals: u64,
+    /// PE changes of peers this core's shard could not hold (its limits).
+    pub peer_rejected: u64,
+    /// Keep-alives for PEs with no association here (taken over from a failed peer), not
+    /// sent: such a PE stays if it re-registers before its keep-alive timeout.
+    pub keep_alives_unroutable: u64,
+    /// The ENRP core's counters (zero on the others).
+    pub enrp: super::enrp::EnrpStats,
+    /// Gauge on the ENRP core: peers in the peer table.
+    pub enrp_peers: u64,
+    /// Gauge on the ENRP core: 1 once start-up (mentor download) is complete.
+    pub enrp_ready: u64,
 }
 
 /// The sans-IO node of one core: its sessions, its shard, its read replica, and the ASAP
@@ -106,6 +141,12 @@ pub struct Server {
     pub(crate) spare: Vec<Vec<u8>>,
     pub(crate) rng: SmallRng,
     pub(crate) stats: Stats,
+    /// The ENRP server, on [`ENRP_CORE`] when ENRP is on.
+    enrp: Option<Enrp>,
+    enrp_transmit: VecDeque<OutgoingEnrp>,
+    connects: VecDeque<SocketAddr>,
+    /// The latest `now` an input carried, for inputs that carry none (`handle_up`).
+    last_now: Instant,
 }
 
 /// Spare answer buffers kept per core; beyond this a returned buffer is freed. Enough for a
@@ -118,9 +159,19 @@ impl Server {
         assert!(config.cores > 0);
         assert!(config.core < config.cores);
         assert_ne!(config.registrar_id.0, 0, "RFC 5353 §2.1: the id is non-zero");
-        let replica = config.replicas && config.cores > 1;
+        let replica = (config.replicas || config.enrp.is_some()) && config.cores > 1;
+        // Handlespace time 0 is the registrar's start (the core loop's epoch).
+        let enrp = config
+            .enrp
+            .clone()
+            .filter(|_| config.core == ENRP_CORE)
+            .map(|c| Enrp::new(Instant::from_micros(0), config.registrar_id, c));
         Self {
-            shard: Shard::new(config.registrar_id, config.handlespace, replica, false),
+            shard: Shard::new(config.registrar_id, config.handlespace, replica, enrp.is_some()),
+            enrp,
+            enrp_transmit: VecDeque::new(),
+            connects: VecDeque::new(),
+            last_now: Instant::from_micros(0),
             rng: SmallRng::seed_from_u64(config.seed ^ u64::from(config.core)),
             config,
             sessions: Sessions::default(),
@@ -142,6 +193,9 @@ impl Server {
             replica_elements: replica.map_or(0, |r| u64::from(r.element_count())),
             shard_sum: shard.checksum_accumulator(id),
             replica_sum: replica.map_or(ChecksumAccumulator::EMPTY, |r| r.checksum_accumulator(id)),
+            enrp: self.enrp.as_ref().map(Enrp::stats).unwrap_or_default(),
+            enrp_peers: self.enrp.as_ref().map_or(0, |e| e.peers().len() as u64),
+            enrp_ready: u64::from(self.enrp.as_ref().is_some_and(Enrp::is_ready)),
             ..self.stats
         }
     }
@@ -151,18 +205,73 @@ impl Server {
         &self.shard.handlespace
     }
 
+    /// The ENRP server, on the ENRP core (read-only, for dumps and tests).
+    pub fn enrp(&self) -> Option<&Enrp> {
+        self.enrp.as_ref()
+    }
+
     /// A local association came up.
     pub fn handle_up(&mut self, assoc: u32, peer: SocketAddr) {
         self.stats.sessions_opened += 1;
         self.sessions.open(assoc, peer);
+        let session = SessionId { core: self.config.core, assoc };
+        let view = View::new(&self.shard.handlespace, self.shard.replica.as_ref());
+        if let Some(enrp) = self.enrp.as_mut() {
+            enrp.handle_up(self.last_now, session, &view);
+            self.drain_enrp(self.last_now);
+        }
+    }
+
+    /// An association the caller opened for [`poll_connect`](Self::poll_connect) (its `Up` or
+    /// its end follows), or `None` if it could not be started.
+    pub fn handle_connecting(&mut self, now: Instant, address: SocketAddr, assoc: Option<u32>) {
+        let Some(enrp) = self.enrp.as_mut() else { return };
+        match assoc {
+            Some(assoc) => {
+                let session = SessionId { core: self.config.core, assoc };
+                self.sessions.mark_enrp(assoc);
+                enrp.handle_connecting(address, session);
+            }
+            None => tracing::debug!(%address, "could not start an association to a peer"),
+        }
+        let _ = now;
+    }
+
+    /// One ENRP message (PPID 12) arrived on a local association.
+    pub fn handle_enrp_message(&mut self, now: Instant, assoc: u32, bytes: &[u8]) {
+        self.last_now = self.last_now.max(now);
+        let session = SessionId { core: self.config.core, assoc };
+        if self.config.enrp.is_none() {
+            // A registrar alone does not speak ENRP.
+            self.stats.dropped += 1;
+            return;
+        }
+        self.sessions.mark_enrp(assoc);
+        if self.enrp.is_none() {
+            let message = CrossCore::EnrpMessage { session, bytes: bytes.to_vec() };
+            self.forward.push_back((ENRP_CORE, message));
+            return;
+        }
+        self.enrp_input(now, session, bytes);
+    }
+
+    fn enrp_input(&mut self, now: Instant, session: SessionId, bytes: &[u8]) {
+        let view = View::new(&self.shard.handlespace, self.shard.replica.as_ref());
+        let enrp = self.enrp.as_mut().expect("only the ENRP core takes ENRP input");
+        enrp.handle_message(now, session, bytes, &view);
+        self.drain_enrp(now);
     }
 
     /// A local association closed or failed: every shard drops the PEs registered over it.
-    pub fn handle_closed(&mut self, _now: Instant, assoc: u32) {
-        if !self.sessions.close(assoc) {
+    pub fn handle_closed(&mut self, now: Instant, assoc: u32) {
+        let (known, enrp) = self.sessions.close(assoc);
+        let session = SessionId { core: self.config.core, assoc };
+        if enrp {
+            self.enrp_closed(now, session);
+        }
+        if !known {
             return;
         }
-        let session = SessionId { core: self.config.core, assoc };
         if !self.config.remove_on_session_loss {
             return;
         }
@@ -178,6 +287,7 @@ impl Server {
 
     /// One ASAP message (PPID 11) arrived on a local association.
     pub fn handle_message(&mut self, now: Instant, assoc: u32, bytes: &[u8]) {
+        self.last_now = self.last_now.max(now);
         let session = SessionId { core: self.config.core, assoc };
         if let Some(request) = resolution(bytes) {
             // The hot path: routed and answered without building a `Message`.
@@ -214,6 +324,7 @@ impl Server {
 
     /// A message from another core.
     pub fn handle_cross_core(&mut self, now: Instant, message: CrossCore) {
+        self.last_now = self.last_now.max(now);
         match message {
             CrossCore::Request { session, peer, message } => {
                 self.handle_request(now, session, peer, *message);
@@ -229,19 +340,55 @@ impl Server {
                 self.stats.replica_updates += u64::from(self.shard.replica.is_some());
                 self.shard.apply_replica(now, update);
             }
+            CrossCore::EnrpMessage { session, bytes } => self.enrp_input(now, session, &bytes),
+            CrossCore::EnrpClosed { session } => self.enrp_closed(now, session),
+            CrossCore::TransmitEnrp { assoc, bytes } => {
+                self.enrp_transmit.push_back(OutgoingEnrp { assoc, bytes });
+            }
+            CrossCore::Peer(op) => self.apply_peer_op(now, op),
+            CrossCore::Announce(announcement) => {
+                if let Some(enrp) = self.enrp.as_mut() {
+                    enrp.announce(&announcement);
+                    self.drain_enrp(now);
+                }
+            }
         }
         self.publish();
     }
 
-    /// Fires due handlespace timers: keep-alives out, unanswered or expired PEs removed.
+    /// Fires due timers: the shard's (keep-alives out, unanswered or expired PEs removed) and,
+    /// on the ENRP core, ENRP's.
     pub fn handle_timeout(&mut self, now: Instant) {
-        self.fire_shard_timers(now);
+        self.last_now = self.last_now.max(now);
+        if self.shard.handlespace.next_timeout().is_some_and(|t| t <= now) {
+            self.fire_shard_timers(now);
+        }
+        let view = View::new(&self.shard.handlespace, self.shard.replica.as_ref());
+        if let Some(enrp) = self.enrp.as_mut() {
+            if enrp.poll_timeout().is_some_and(|t| t <= now) {
+                enrp.handle_timeout(now, &view);
+            }
+        }
+        self.drain_enrp(now);
         self.publish();
     }
 
-    /// The earliest deadline of this core's shard.
+    /// The earliest deadline of this core: its shard's and, on the ENRP core, ENRP's.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.shard.handlespace.next_timeout()
+        let shard = self.shard.handlespace.next_timeout();
+        let enrp = self.enrp.as_ref().and_then(Enrp::poll_timeout);
+        [shard, enrp].into_iter().flatten().min()
+    }
+
+    /// The next peer address the caller is to open an association to (ENRP), then report with
+    /// [`handle_connecting`](Self::handle_connecting).
+    pub fn poll_connect(&mut self) -> Option<SocketAddr> {
+        self.connects.pop_front()
+    }
+
+    /// The next ENRP message to send on a local association.
+    pub fn poll_transmit_enrp(&mut self) -> Option<OutgoingEnrp> {
+        self.enrp_transmit.pop_front()
     }
 
     /// The next message to send on a local association.
@@ -278,8 +425,14 @@ impl Server {
             CrossCore::Resolve { session, request } => {
                 self.refuse_request(session, Message::HandleResolution(request));
             }
-            CrossCore::Transmit { .. } | CrossCore::SessionClosed { .. } => {}
-            CrossCore::Replica(_) => unreachable!("replica updates are never refused"),
+            CrossCore::Transmit { .. }
+            | CrossCore::SessionClosed { .. }
+            | CrossCore::TransmitEnrp { .. } => {}
+            CrossCore::Replica(_)
+            | CrossCore::EnrpMessage { .. }
+            | CrossCore::EnrpClosed { .. }
+            | CrossCore::Peer(_)
+            | CrossCore::Announce(_) => unreachable!("messages that must arrive are never refused"),
         }
     }
 
@@ -287,6 +440,11 @@ impl Server {
     /// first, so that every other core hears of a change before the answer that follows it.
     pub(crate) fn reply(&mut self, session: SessionId, bytes: Vec<u8>) {
         self.publish();
+        if session.core >= self.config.cores {
+            // A PE learned from a peer (`enrp::NO_SESSION`): no association here reaches it.
+            self.stats.keep_alives_unroutable += 1;
+            return;
+        }
         if session.core == self.config.core {
             self.transmit.push_back(Outgoing { assoc: session.assoc, bytes });
         } else {
@@ -300,6 +458,119 @@ impl Server {
     fn publish(&mut self) {
         while let Some(change) = self.shard.poll_change() {
             self.publish_to_replicas(&change);
+            self.publish_to_peers(&change);
+        }
+    }
+
+    /// A change of one of our own PEs goes to the ENRP core, which announces it to the peers
+    /// as one Handle Update (§3.3).
+    fn publish_to_peers(&mut self, change: &ShardChange) {
+        if self.config.enrp.is_none() {
+            return;
+        }
+        let own = self.config.registrar_id;
+        let (action, pool_handle, wire) = match change {
+            ShardChange::Upserted(r) if r.home == own => {
+                (UpdateAction::ADD_PE, r.pool_handle, &r.wire)
+            }
+            ShardChange::Removed { home, pool_handle, wire, .. } if *home == own => {
+                (UpdateAction::DEL_PE, *pool_handle, wire)
+            }
+            _ => return,
+        };
+        let announcement = Announcement { action, pool_handle, wire: Arc::clone(wire) };
+        if let Some(enrp) = self.enrp.as_mut() {
+            enrp.announce(&announcement);
+            self.drain_enrp(self.last_now);
+        } else {
+            self.forward.push_back((ENRP_CORE, CrossCore::Announce(announcement)));
+        }
+    }
+
+    fn enrp_closed(&mut self, now: Instant, session: SessionId) {
+        if let Some(enrp) = self.enrp.as_mut() {
+            enrp.handle_closed(now, session);
+            self.drain_enrp(now);
+        } else if self.config.enrp.is_some() {
+            self.forward.push_back((ENRP_CORE, CrossCore::EnrpClosed { session }));
+        }
+    }
+
+    /// Carries out what the ENRP server asked for.
+    fn drain_enrp(&mut self, now: Instant) {
+        loop {
+            let Some(action) = self.enrp.as_mut().and_then(Enrp::poll_action) else { return };
+            match action {
+                EnrpAction::Send { session, bytes } if session.core == self.config.core => {
+                    self.enrp_transmit.push_back(OutgoingEnrp { assoc: session.assoc, bytes });
+                }
+                EnrpAction::Send { session, bytes } => {
+                    let message = CrossCore::TransmitEnrp { assoc: session.assoc, bytes };
+                    self.forward.push_back((session.core, message));
+                }
+                EnrpAction::Connect(address) => self.connects.push_back(address),
+                EnrpAction::Apply(op) => self.route_peer_op(now, op),
+            }
+        }
+    }
+
+    /// Sends a change from ENRP to the shard of its pool, or to every shard.
+    fn route_peer_op(&mut self, now: Instant, op: PeerOp) {
+        let shard = match &op {
+            PeerOp::Upsert(r) => shard_of(&r.pool_handle, self.config.cores),
+            PeerOp::Remove { pool_handle, .. } => shard_of(pool_handle, self.config.cores),
+            PeerOp::TakeOver { source, target } => {
+                for core in (0..self.config.cores).filter(|&c| c != self.config.core) {
+                    let op = PeerOp::TakeOver { source: *source, target: *target };
+                    self.forward.push_back((core, CrossCore::Peer(op)));
+                }
+                self.config.core
+            }
+        };
+        if shard == self.config.core {
+            self.apply_peer_op(now, op);
+        } else {
+            self.forward.push_back((shard, CrossCore::Peer(op)));
+        }
+    }
+
+    /// Applies a change from ENRP to this core's shard; the shard publishes it to the replicas
+    /// like any other change.
+    fn apply_peer_op(&mut self, now: Instant, op: PeerOp) {
+        match op {
+            PeerOp::Upsert(registration) => {
+                let (pool_handle, id) = (registration.pool_handle, registration.id);
+                let previous =
+                    self.shard.handlespace.element(&pool_handle, id).map(|e| e.registrator());
+                match self.shard.register(now, *registration) {
+                    Ok(_) => {
+                        self.stats.peer_upserts += 1;
+                        // Re-homed at a peer: our association no longer speaks for it.
+                        if let Some(old) = previous {
+                            self.sessions.unlink(SessionId::from_u64(old), pool_handle, id);
+                        }
+                    }
+                    Err(error) => {
+                        self.stats.peer_rejected += 1;
+                        tracing::warn!(pool = %pool_handle, pe = id.0, ?error, "peer PE refused");
+                    }
+                }
+            }
+            PeerOp::Remove { pool_handle, id, home } => {
+                let element = self.shard.handlespace.element(&pool_handle, id);
+                if !element.is_some_and(|e| e.home() == home) {
+                    return;
+                }
+                if let Some(removed) = self.shard.deregister(&pool_handle, id) {
+                    self.stats.peer_removals += 1;
+                    let session = SessionId::from_u64(removed.registrator);
+                    self.sessions.unlink(session, pool_handle, id);
+                }
+            }
+            PeerOp::TakeOver { source, target } => {
+                let moved = self.shard.take_over(now, source, target);
+                tracing::info!(source = source.0, target = target.0, moved, "PEs re-homed");
+            }
         }
     }
 

@@ -17,6 +17,8 @@ pub(crate) struct Sessions {
     peers: HashMap<u32, SocketAddr>,
     /// PEs of this core's shard by the session that registered them.
     by_session: HashMap<SessionId, HashSet<(PoolHandle, PoolElementId)>>,
+    /// Local associations that carried ENRP (the ENRP core hears when they end).
+    enrp: HashSet<u32>,
 }
 
 impl Sessions {
@@ -25,19 +27,20 @@ impl Sessions {
         self.peers.insert(assoc, peer);
     }
 
-    /// A local association ended; false if it was not known (already closed).
-    pub(crate) fn close(&mut self, assoc: u32) -> bool {
-        self.peers.remove(&assoc).is_some()
+    /// A local association ended; false if it was not known (already closed). The second
+    /// value: whether it carried ENRP.
+    pub(crate) fn close(&mut self, assoc: u32) -> (bool, bool) {
+        (self.peers.remove(&assoc).is_some(), self.enrp.remove(&assoc))
+    }
+
+    /// Records that a local association carries ENRP.
+    pub(crate) fn mark_enrp(&mut self, assoc: u32) {
+        self.enrp.insert(assoc);
     }
 
     /// The primary peer address of a local association (unspecified if it is gone).
     pub(crate) fn peer(&self, assoc: u32) -> SocketAddr {
         self.peers.get(&assoc).copied().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)))
-    }
-
-    /// Whether a local association is live.
-    pub(crate) fn is_open(&self, assoc: u32) -> bool {
-        self.peers.contains_key(&assoc)
     }
 
     /// Records that `session` registered a PE of this shard.

@@ -26,6 +26,8 @@ pub enum ShardChange {
         id: PoolElementId,
         /// Its home registrar when it left.
         home: RegistrarId,
+        /// Its encoded Pool Element parameter (a Handle Update DEL_PE carries it, §3.3.2).
+        wire: std::sync::Arc<[u8]>,
     },
     /// Every PE homed at `source` moved to `target` (ENRP takeover).
     TakenOver {
@@ -122,7 +124,8 @@ impl Shard {
     pub(crate) fn removed(&mut self, removed: &Removed) {
         if self.publish {
             let (pool_handle, id, home) = (removed.pool_handle, removed.id, removed.home);
-            self.changes.push_back(ShardChange::Removed { pool_handle, id, home });
+            let wire = std::sync::Arc::clone(&removed.wire);
+            self.changes.push_back(ShardChange::Removed { pool_handle, id, home, wire });
         }
     }
 
