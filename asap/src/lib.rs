@@ -1,25 +1,69 @@
-//! The pool element / pool user side of ASAP (RFC 5352): a blocking session with one
-//! registrar over any [`transport::SctpTransport`].
+//! The pool element / pool user side of ASAP (RFC 5352): a sans-IO endpoint core, and a
+//! blocking driver over any [`transport::SctpTransport`].
 //!
-//! This crate does **not** yet do server hunting, failover between registrars, or the
-//! PE↔PU data channel (the next wave); it is the thin path the end-to-end tests and tools use.
+//! This crate does **not** open or run the PE↔PU data and control channel (the application
+//! does, and hands control messages to [`pu::Failover`]), does not subscribe to pool changes
+//! (the S flag), does not speak ASAP over TCP, does not listen on the Server Announce
+//! multicast group itself (feed datagrams to [`Endpoint::handle_announce`]), does not sign or
+//! verify cookies, and does not pick PEs by weight or priority: a PU goes round robin over the
+//! list the registrar chose, or least used where every PE carries a load. Outside
+//! [`blocking`], nothing here reads a clock, touches a socket or spawns a thread.
 //!
 //! ```text
-//!  request(Message) ─▶ SCTP (PPID 11) ─▶ registrar
-//!  recv() ◀─ Message ◀─ SCTP ◀─ registrar (responses, keep-alives)
+//!   driver (blocking.rs, or yours)                    Endpoint (sans-IO)
+//!   ───────────────────────────────                   ───────────────────────────────────
+//!   Up / Data / Closed / Lost  ── handle_up/_data/_closed(now, assoc, ..) ─▶  Hunt (hunt.rs)
+//!   multicast announce         ── handle_announce(now, source, bytes) ───▶  Link per assoc
+//!   timer fired                ── handle_timeout(now) ──────────────────▶  (link.rs)
+//!   user: register/resolve/... ─────────────────────────────────────────▶  PE FSMs (pe.rs)
+//!   send(assoc, PPID 11)       ◀── poll_transmit() ── Transmit            PU cache (pu.rs)
+//!   abort(assoc)               ◀── poll_abort()
+//!   connect(addr)              ◀── poll_connect() ── then handle_connect_started(addr, assoc)
+//!   user                       ◀── poll_event() ── Registered, Resolved, HomeChanged, ...
+//!   sleep until                ◀── poll_timeout()
 //! ```
 //!
+//! A PE registration, byte for byte, without a network:
+//!
 //! ```
-//! use codec::asap::{HandleResolution, Message};
-//! let request = Message::HandleResolution(HandleResolution {
-//!     subscribe: false,
-//!     pool_handle: codec::PoolHandle::new(b"EchoPool").unwrap(),
-//!     items_wanted: Some(3),
+//! use asap::{Endpoint, EndpointConfig, Instant, PeConfig};
+//! use codec::asap::Message;
+//! use codec::param::{AddressList, Policy, SctpTransport, UserTransport};
+//! use codec::{PoolHandle, TransportUse};
+//!
+//! let registrar = "127.0.0.1:3863".parse().unwrap();
+//! let mut config = EndpointConfig::default();
+//! config.hunt.registrars = vec![registrar];
+//! let mut endpoint = Endpoint::new(config, 1);
+//! let transport = UserTransport::Sctp(SctpTransport {
+//!     port: 7,
+//!     transport_use: TransportUse::DATA_ONLY,
+//!     addresses: AddressList::from_slice(&["127.0.0.1".parse().unwrap()]).unwrap(),
 //! });
-//! let bytes = request.emit_to_vec();
-//! assert_eq!(Message::parse(&bytes).unwrap(), request);
+//! let pool = PoolHandle::new(b"EchoPool").unwrap();
+//! let now = Instant::ZERO;
+//! endpoint.register(now, PeConfig::new(pool, transport, Policy::RoundRobin)).unwrap();
+//! assert_eq!(endpoint.poll_connect(), Some(registrar));
+//! endpoint.handle_connect_started(registrar, transport::AssocId(1));
+//! endpoint.handle_up(now, transport::AssocId(1), registrar);
+//! let sent = endpoint.poll_transmit().unwrap();
+//! let Message::Registration(r) = Message::parse(&sent.bytes).unwrap() else { panic!() };
+//! assert_eq!(r.pool_handle, pool);
 //! ```
 
+pub mod blocking;
+pub mod endpoint;
+pub mod hunt;
+pub mod link;
+pub mod pe;
+pub mod pu;
 pub mod session;
+pub mod time;
 
+#[cfg(test)]
+mod testing;
+
+pub use endpoint::{Endpoint, EndpointConfig, Event, Failure, PeHandle, Resolution, Transmit};
+pub use pe::PeConfig;
 pub use session::{Session, SessionError};
+pub use time::{Duration, Instant};

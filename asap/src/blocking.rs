@@ -1,0 +1,398 @@
+//! A blocking driver: runs an [`Endpoint`] over any [`transport::SctpTransport`] in the
+//! caller's thread, with the OS clock. [`PoolElement`] and [`PoolUser`] are the paved paths.
+//!
+//! It does not listen for Server Announces (feed them with
+//! [`Driver::endpoint_mut`]`().handle_announce` if you join the multicast group) and does not
+//! run in the background: keep-alives are answered while a call of this module runs, so a PE
+//! calls [`PoolElement::serve`] between its own work.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::time::Instant as OsInstant;
+
+use codec::param::Policy;
+use codec::{ErrorCause, PoolElementId, PoolHandle};
+use transport::{Ppid, SctpTransport, StreamId, TransportError, TransportEvent};
+
+use crate::endpoint::{
+    Endpoint, EndpointConfig, EndpointError, Event, Failure, PeHandle, Resolution,
+};
+use crate::pe::PeConfig;
+use crate::time::Instant;
+
+/// The longest one wait blocks, so that a caller's deadline is checked at least this often.
+const WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Transport events handled per poll.
+const POLL_BUDGET: usize = 256;
+
+/// Why a blocking call failed.
+#[derive(Debug)]
+pub enum BlockingError {
+    /// The endpoint refused the call (a table is full, an unknown PE).
+    Endpoint(EndpointError),
+    /// The OS refused.
+    Io(io::Error),
+    /// The hunt reached no registrar before the deadline.
+    NoRegistrar,
+    /// The registrar refused the registration with this cause.
+    RegistrationRefused(ErrorCause),
+    /// The registrar refused the resolution with this cause (other than Unknown Pool Handle).
+    ResolutionRefused(ErrorCause),
+    /// A registrar was reached but did not answer in time.
+    TimedOut,
+    /// Every PE of the pool was reported unreachable since its last resolution.
+    NoReachablePoolElement(PoolHandle),
+    /// The transport refused.
+    Transport(TransportError),
+    /// The registrar knows no such pool.
+    UnknownPool(PoolHandle),
+}
+
+impl fmt::Display for BlockingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Endpoint(e) => write!(f, "endpoint: {e:?}"),
+            Self::Io(e) => write!(f, "I/O: {e}"),
+            Self::NoRegistrar => f.write_str("no registrar reachable after the server hunt"),
+            Self::RegistrationRefused(c) => {
+                write!(f, "registration refused by the registrar: {}", in_words(*c))
+            }
+            Self::ResolutionRefused(c) => {
+                write!(f, "handle resolution refused by the registrar: {}", in_words(*c))
+            }
+            Self::NoReachablePoolElement(p) => write!(f, "no reachable PE left in pool {p}"),
+            Self::TimedOut => f.write_str("the registrar did not answer in time"),
+            Self::Transport(e) => write!(f, "transport: {e}"),
+            Self::UnknownPool(p) => write!(f, "unknown pool handle {p}"),
+        }
+    }
+}
+
+impl std::error::Error for BlockingError {}
+
+impl From<io::Error> for BlockingError {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+impl From<EndpointError> for BlockingError {
+    fn from(e: EndpointError) -> Self {
+        Self::Endpoint(e)
+    }
+}
+
+/// An RFC 5354 cause in words, from codec's table of names, with its code:
+/// `"NonUniquePeIdentifier (cause 0x0004)"`.
+pub fn in_words(cause: ErrorCause) -> String {
+    format!("{cause:?} (cause 0x{:04x})", cause.0)
+}
+
+/// Runs an [`Endpoint`] over a transport.
+pub struct Driver<T: SctpTransport> {
+    transport: T,
+    endpoint: Endpoint,
+    epoch: OsInstant,
+    events: VecDeque<Event>,
+}
+
+impl<T: SctpTransport> Driver<T> {
+    /// A driver whose endpoint draws its PE ids from `seed`.
+    pub fn new(transport: T, config: EndpointConfig, seed: u64) -> Self {
+        let endpoint = Endpoint::new(config, seed);
+        Self { transport, endpoint, epoch: OsInstant::now(), events: VecDeque::new() }
+    }
+
+    /// The endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.endpoint
+    }
+
+    /// The endpoint, e.g. to feed it Server Announces.
+    pub fn endpoint_mut(&mut self) -> &mut Endpoint {
+        &mut self.endpoint
+    }
+
+    /// The transport, e.g. for its counters.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// The sans-IO time of `at`.
+    pub fn instant(&self, at: OsInstant) -> Instant {
+        Instant::from_micros(u64::try_from((at - self.epoch).as_micros()).unwrap_or(u64::MAX))
+    }
+
+    /// Events the driver saw that no blocking call consumed, oldest first.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        self.events.drain(..).collect()
+    }
+
+    /// Registers a PE and waits until it is registered.
+    pub fn register(
+        &mut self,
+        config: PeConfig,
+        timeout: std::time::Duration,
+    ) -> Result<PeHandle, BlockingError> {
+        let now = self.instant(OsInstant::now());
+        let pe = self.endpoint.register(now, config)?;
+        self.run_until(OsInstant::now() + timeout, |e| match e {
+            Event::Registered { pe: p, .. } if *p == pe => Some(Ok(pe)),
+            Event::RegistrationFailed { pe: p, failure } if *p == pe => Some(Err(match failure {
+                Failure::Refused(cause) => BlockingError::RegistrationRefused(*cause),
+                Failure::TimedOut => BlockingError::TimedOut,
+            })),
+            _ => None,
+        })?
+    }
+
+    /// Deregisters a PE and waits for the registrar's answer.
+    pub fn deregister(
+        &mut self,
+        pe: PeHandle,
+        timeout: std::time::Duration,
+    ) -> Result<(), BlockingError> {
+        let now = self.instant(OsInstant::now());
+        self.endpoint.deregister(now, pe)?;
+        self.run_until(OsInstant::now() + timeout, |e| match e {
+            Event::Deregistered { pe: p } if *p == pe => Some(()),
+            _ => None,
+        })
+    }
+
+    /// Resolves a pool handle, from the cache when fresh.
+    pub fn resolve(
+        &mut self,
+        pool_handle: PoolHandle,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<codec::PoolElement>, BlockingError> {
+        let now = self.instant(OsInstant::now());
+        if let Resolution::Cached(elements) = self.endpoint.resolve(now, pool_handle)? {
+            return Ok(elements);
+        }
+        self.run_until(OsInstant::now() + timeout, |e| match e {
+            Event::Resolved { pool_handle: p, elements } if *p == pool_handle => {
+                Some(Ok(elements.clone()))
+            }
+            Event::ResolutionFailed { pool_handle: p, failure } if *p == pool_handle => {
+                Some(Err(match failure {
+                    Failure::Refused(ErrorCause::UNKNOWN_POOL_HANDLE) => {
+                        BlockingError::UnknownPool(pool_handle)
+                    }
+                    Failure::Refused(cause) => BlockingError::ResolutionRefused(*cause),
+                    Failure::TimedOut => BlockingError::TimedOut,
+                }))
+            }
+            _ => None,
+        })?
+    }
+
+    /// Runs the endpoint (answering keep-alives, re-registering) for `duration`.
+    pub fn serve(&mut self, duration: std::time::Duration) -> Result<(), BlockingError> {
+        let until = OsInstant::now() + duration;
+        while OsInstant::now() < until {
+            self.turn(until)?;
+        }
+        Ok(())
+    }
+
+    /// Turns until `wanted` picks an event (which is consumed) or `deadline` passes; then the
+    /// error says whether a registrar was reached at all.
+    pub fn run_until<R>(
+        &mut self,
+        deadline: OsInstant,
+        mut wanted: impl FnMut(&Event) -> Option<R>,
+    ) -> Result<R, BlockingError> {
+        loop {
+            self.pump()?;
+            if let Some(at) = self.events.iter().position(|e| wanted(e).is_some()) {
+                let event = self.events.remove(at).expect("position came from this deque");
+                return Ok(wanted(&event).expect("it matched a moment ago"));
+            }
+            if OsInstant::now() >= deadline {
+                let home = self.endpoint.home().is_some();
+                return Err(if home {
+                    BlockingError::TimedOut
+                } else {
+                    BlockingError::NoRegistrar
+                });
+            }
+            self.turn(deadline)?;
+        }
+    }
+
+    /// One turn: wait for input or the next timer (at most until `until`), feed the endpoint,
+    /// run its timers, and act on its outputs.
+    fn turn(&mut self, until: OsInstant) -> Result<(), BlockingError> {
+        self.pump()?;
+        let os_now = OsInstant::now();
+        let mut wake = until.min(os_now + WAIT_SLICE);
+        if let Some(at) = self.endpoint.poll_timeout() {
+            let at = self.epoch + std::time::Duration::from(at - Instant::ZERO);
+            wake = wake.min(at);
+        }
+        if let Some(at) = self.transport.next_deadline() {
+            wake = wake.min(at);
+        }
+        self.transport.wait(os_now, Some(wake.max(os_now)))?;
+        let os_now = OsInstant::now();
+        let now = self.instant(os_now);
+        let (transport, endpoint) = (&mut self.transport, &mut self.endpoint);
+        let mut failed = Vec::new();
+        transport.poll(os_now, POLL_BUDGET, |event| match event {
+            TransportEvent::Up { assoc, peer } => endpoint.handle_up(now, assoc, peer),
+            TransportEvent::Data { assoc, ppid, data, .. } if ppid == Ppid::ASAP => {
+                endpoint.handle_data(now, assoc, data);
+            }
+            TransportEvent::Closed { assoc } | TransportEvent::Lost { assoc } => {
+                endpoint.handle_closed(now, assoc);
+            }
+            //= https://www.rfc-editor.org/rfc/rfc5352#section-3.7.1
+            //# In such a case, the ASAP Endpoint MUST NOT re-send the undeliverable
+            //# message.  Instead, it SHOULD discard the message and start the ENRP
+            //# Server Hunt procedure as described in Section 3.6.
+            TransportEvent::SendFailed { assoc, .. } => failed.push(assoc),
+            _ => {}
+        })?;
+        for assoc in failed {
+            let _ = self.transport.abort(os_now, assoc);
+            self.endpoint.handle_closed(now, assoc);
+        }
+        if self.endpoint.poll_timeout().is_some_and(|at| at <= now) {
+            self.endpoint.handle_timeout(now);
+        }
+        self.pump()
+    }
+
+    /// Acts on the endpoint's outputs in its documented order.
+    fn pump(&mut self) -> Result<(), BlockingError> {
+        let os_now = OsInstant::now();
+        let now = self.instant(os_now);
+        while let Some(t) = self.endpoint.poll_transmit() {
+            let sent = self.transport.send(os_now, t.assoc, StreamId(0), Ppid::ASAP, &t.bytes);
+            if let Err(TransportError::UnknownAssoc) = sent {
+                self.endpoint.handle_closed(now, t.assoc);
+            } else {
+                sent.map_err(BlockingError::Transport)?;
+            }
+        }
+        while let Some(assoc) = self.endpoint.poll_abort() {
+            // Already gone is fine: the association is to end either way.
+            let _ = self.transport.abort(os_now, assoc);
+        }
+        while let Some(remote) = self.endpoint.poll_connect() {
+            self.connect(os_now, now, remote);
+        }
+        self.events.extend(std::iter::from_fn(|| self.endpoint.poll_event()));
+        Ok(())
+    }
+
+    fn connect(&mut self, os_now: OsInstant, now: Instant, remote: SocketAddr) {
+        match self.transport.connect(os_now, remote) {
+            Ok(assoc) => self.endpoint.handle_connect_started(remote, assoc),
+            Err(_) => self.endpoint.handle_connect_failed(now, remote),
+        }
+    }
+}
+
+/// A registered pool element: registers at construction, answers keep-alives and
+/// re-registers while [`Self::serve`] runs, deregisters on [`Self::deregister`].
+pub struct PoolElement<T: SctpTransport> {
+    driver: Driver<T>,
+    pe: PeHandle,
+}
+
+impl<T: SctpTransport> PoolElement<T> {
+    /// Hunts for a registrar and registers `pe` there, waiting up to `timeout`.
+    pub fn register(
+        transport: T,
+        config: EndpointConfig,
+        pe: PeConfig,
+        seed: u64,
+        timeout: std::time::Duration,
+    ) -> Result<Self, BlockingError> {
+        let mut driver = Driver::new(transport, config, seed);
+        let pe = driver.register(pe, timeout)?;
+        Ok(Self { driver, pe })
+    }
+
+    /// The PE identifier.
+    pub fn id(&self) -> PoolElementId {
+        self.driver.endpoint().pool_element(self.pe).expect("our own handle").id()
+    }
+
+    /// Answers keep-alives and re-registers (at T4, or at a new home) for `duration`.
+    pub fn serve(&mut self, duration: std::time::Duration) -> Result<(), BlockingError> {
+        self.driver.serve(duration)
+    }
+
+    /// Changes the policy value; the re-registration leaves at once, its answer is awaited by
+    /// the next [`Self::serve`].
+    pub fn set_policy(&mut self, policy: Policy) -> Result<(), BlockingError> {
+        let now = self.driver.instant(OsInstant::now());
+        self.driver.endpoint_mut().set_policy(now, self.pe, policy)?;
+        self.driver.pump()
+    }
+
+    /// Leaves the pool and waits for the registrar's answer.
+    pub fn deregister(mut self, timeout: std::time::Duration) -> Result<(), BlockingError> {
+        self.driver.deregister(self.pe, timeout)
+    }
+
+    /// The driver.
+    pub fn driver_mut(&mut self) -> &mut Driver<T> {
+        &mut self.driver
+    }
+}
+
+/// A pool user: resolves pool handles through its home registrar, with a cache.
+pub struct PoolUser<T: SctpTransport> {
+    driver: Driver<T>,
+}
+
+impl<T: SctpTransport> PoolUser<T> {
+    /// A PU that hunts for a registrar at its first resolution.
+    pub fn new(transport: T, config: EndpointConfig, seed: u64) -> Self {
+        Self { driver: Driver::new(transport, config, seed) }
+    }
+
+    /// The PEs of `pool_handle` (from the cache when fresh), waiting up to `timeout`.
+    pub fn resolve(
+        &mut self,
+        pool_handle: PoolHandle,
+        timeout: std::time::Duration,
+    ) -> Result<Vec<codec::PoolElement>, BlockingError> {
+        self.driver.resolve(pool_handle, timeout)
+    }
+
+    /// One PE of `pool_handle` picked from a fresh resolution.
+    pub fn select(
+        &mut self,
+        pool_handle: PoolHandle,
+        timeout: std::time::Duration,
+    ) -> Result<codec::PoolElement, BlockingError> {
+        self.driver.resolve(pool_handle, timeout)?;
+        let now = self.driver.instant(OsInstant::now());
+        let picked = self.driver.endpoint_mut().select(now, &pool_handle);
+        picked.ok_or(BlockingError::NoReachablePoolElement(pool_handle))
+    }
+
+    /// Reports a PE the user could not reach (once per failure, §3.5).
+    pub fn report_unreachable(
+        &mut self,
+        pool_handle: &PoolHandle,
+        pe_id: PoolElementId,
+    ) -> Result<bool, BlockingError> {
+        let queued = self.driver.endpoint_mut().report_unreachable(pool_handle, pe_id);
+        self.driver.pump()?;
+        Ok(queued)
+    }
+
+    /// The driver.
+    pub fn driver_mut(&mut self) -> &mut Driver<T> {
+        &mut self.driver
+    }
+}
