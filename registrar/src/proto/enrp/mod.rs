@@ -189,13 +189,21 @@ pub struct Enrp {
     /// ENRP associations (any core) and the peer speaking on each, once known.
     sessions: HashMap<SessionId, Option<RegistrarId>>,
     init: Init,
+    /// When start-up stops looking for a ready mentor and serves alone, fixed at start so
+    /// that mentors refusing each other (all starting at once) cannot postpone it forever.
+    hunt_until: Instant,
     heartbeat_at: Instant,
     takeovers: HashMap<RegistrarId, Takeover>,
     downloads: HashMap<SessionId, Download>,
     resyncs: HashMap<RegistrarId, Resync>,
     actions: VecDeque<EnrpAction>,
     stats: EnrpStats,
+    /// The registrars this one took over, oldest first (the last `WON_LOG_MAX`).
+    won: VecDeque<RegistrarId>,
 }
+
+/// Takeovers remembered for [`Enrp::takeovers_won`].
+const WON_LOG_MAX: usize = 64;
 
 impl Enrp {
     /// The ENRP server of registrar `own`, starting at `now` (§3.2).
@@ -220,6 +228,7 @@ impl Enrp {
         let mut enrp = Self {
             own,
             heartbeat_at: now + config.heartbeat_cycle,
+            hunt_until: now + config.mentor_hunt_timeout,
             config,
             peers: Peers::default(),
             links,
@@ -230,6 +239,7 @@ impl Enrp {
             resyncs: HashMap::new(),
             actions: VecDeque::new(),
             stats: EnrpStats::default(),
+            won: VecDeque::new(),
         };
         enrp.connect_links(now);
         enrp
@@ -243,6 +253,11 @@ impl Enrp {
     /// Counters.
     pub fn stats(&self) -> EnrpStats {
         self.stats
+    }
+
+    /// The registrars this one took over (the latest 64), oldest first.
+    pub fn takeovers_won(&self) -> impl Iterator<Item = RegistrarId> + '_ {
+        self.won.iter().copied()
     }
 
     /// The peer list (read-only, for dumps and tests).
@@ -581,7 +596,7 @@ impl Enrp {
         }
         if r.reject {
             // §3.2.2.2: wait and ask again (any mentor that answers then).
-            self.init = Init::Hunting { until: now + self.config.mentor_hunt_timeout };
+            self.init = Init::Hunting { until: self.hunt_until };
             return;
         }
         //# Upon the reception of the ENRP_LIST_RESPONSE message from the mentor peer, the
@@ -595,7 +610,7 @@ impl Enrp {
         }
         self.connect_links(now);
         let Some(session) = self.peers.get(mentor).and_then(|p| p.session) else {
-            self.init = Init::Hunting { until: now + self.config.mentor_hunt_timeout };
+            self.init = Init::Hunting { until: self.hunt_until };
             return;
         };
         //= https://www.rfc-editor.org/rfc/rfc5353#section-3.2.3
@@ -620,7 +635,7 @@ impl Enrp {
                 //# initiating server SHOULD abandon the interaction with the current mentor
                 //# server and send a new server list request to a backup mentor peer
                 tracing::info!(mentor = mentor.0, "mentor did not answer; trying another");
-                self.init = Init::Hunting { until: now + self.config.mentor_hunt_timeout };
+                self.init = Init::Hunting { until: self.hunt_until };
                 let backup = self
                     .peers
                     .active_ids()

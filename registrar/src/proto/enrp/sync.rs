@@ -174,9 +174,9 @@ impl Enrp {
         let downloading = matches!(self.init, Init::Downloading { mentor, .. } if mentor == sender);
         if r.reject {
             if downloading {
-                // §3.2.3: wait a few seconds and ask again, or another mentor.
-                let until = now + self.config.max_time_no_response;
-                self.init = Init::Hunting { until };
+                // §3.2.3: ask again (the next Presence of any peer starts it), or serve alone
+                // once the start-up deadline has passed.
+                self.init = Init::Hunting { until: self.hunt_until };
             }
             return;
         }

@@ -133,6 +133,10 @@ impl Enrp {
         self.takeovers.remove(&target);
         tracing::info!(target = target.0, "takeover won (RFC 5353 §3.5.2)");
         self.stats.takeovers_won += 1;
+        if self.won.len() == super::WON_LOG_MAX {
+            self.won.pop_front();
+        }
+        self.won.push_back(target);
         //= https://www.rfc-editor.org/rfc/rfc5353#section-3.5.2
         //# The initiating ENRP server MUST first send, via an announcement, an
         //# ENRP_TAKEOVER_SERVER message to inform all its active peers that the takeover has
