@@ -1,0 +1,766 @@
+//! Sans-IO tests of every ENRP procedure (RFC 5353 §3) on `proto::enrp::Enrp`: messages in as
+//! bytes, messages out compared as bytes with what the codec emits for the expected Repr, and a
+//! boundary pair for every timer (the last instant that keeps the old state and the first that
+//! changes it).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use codec::enrp::{
+    HandleTableRequest, HandleTableResponse, HandleUpdate, InitTakeover, InitTakeoverAck,
+    ListRequest, ListResponse, Message, Presence, Servers, TakeoverServer, UpdateAction,
+};
+use codec::param::{AddressList, PeChecksum, SctpTransport, ServerInformation};
+use codec::UserTransport;
+use codec::{Policy, PoolElement, PoolElementId, PoolHandle, RegistrarId, TransportUse};
+use handlespace::{Duration, Handlespace, Instant, PolicySettings, Protocol, TransportInfo};
+use registrar::proto::enrp::{Announcement, Enrp, EnrpAction, EnrpConfig, PeerOp, View};
+use registrar::proto::SessionId;
+
+const OWN: RegistrarId = RegistrarId(0x10);
+const PEER: RegistrarId = RegistrarId(0x20);
+const THIRD: RegistrarId = RegistrarId(0x30);
+const MS: u64 = 1_000;
+const HEARTBEAT: u64 = 30_000 * MS;
+const LAST_HEARD: u64 = 61_000 * MS;
+const NO_RESPONSE: u64 = 5_000 * MS;
+
+fn at(micros: u64) -> Instant {
+    Instant::from_micros(micros)
+}
+
+fn address(last: u8) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, last)), 9901)
+}
+
+fn session(assoc: u32) -> SessionId {
+    SessionId { core: 0, assoc }
+}
+
+fn info(id: RegistrarId, last: u8) -> ServerInformation {
+    let transport = SctpTransport {
+        port: 9901,
+        transport_use: TransportUse::DATA_ONLY,
+        addresses: AddressList::from_slice(&[address(last).ip()]).unwrap(),
+    };
+    ServerInformation { server_id: id, transport }
+}
+
+/// A registrar with the RFC 5353 §4.2 default timers and `peers` configured.
+fn enrp(peers: Vec<SocketAddr>) -> Enrp {
+    Enrp::new(at(0), OWN, EnrpConfig::new(address(1), peers))
+}
+
+fn hs() -> Handlespace {
+    Handlespace::new(OWN, handlespace::Config::default())
+}
+
+/// What the ENRP server asked for, in order, messages parsed.
+#[derive(Debug, PartialEq)]
+enum Out {
+    Send(SessionId, Message),
+    Connect(SocketAddr),
+    Apply(String),
+}
+
+fn drain(e: &mut Enrp) -> Vec<Out> {
+    let mut out = Vec::new();
+    while let Some(action) = e.poll_action() {
+        out.push(match action {
+            EnrpAction::Send { session, bytes } => {
+                Out::Send(session, Message::parse(&bytes).expect("ENRP emits valid messages"))
+            }
+            EnrpAction::Connect(a) => Out::Connect(a),
+            EnrpAction::Apply(op) => Out::Apply(describe(&op)),
+        });
+    }
+    out
+}
+
+fn describe(op: &PeerOp) -> String {
+    match op {
+        PeerOp::Upsert(r) => format!("upsert {} {:#x} home {:#x}", r.pool_handle, r.id.0, r.home.0),
+        PeerOp::Remove { pool_handle, id, home } => {
+            format!("remove {pool_handle} {:#x} home {:#x}", id.0, home.0)
+        }
+        PeerOp::TakeOver { source, target } => {
+            format!("take over {:#x} -> {:#x}", source.0, target.0)
+        }
+    }
+}
+
+fn presence(sender: RegistrarId, reply_required: bool, checksum: u16) -> Message {
+    Message::Presence(Presence {
+        reply_required,
+        servers: Servers { sender, receiver: RegistrarId(0) },
+        checksum: Some(PeChecksum(checksum)),
+        server_information: Some(info(sender, 2)),
+    })
+}
+
+fn deliver(e: &mut Enrp, now: u64, s: SessionId, m: &Message, view: &View<'_>) {
+    e.handle_message(at(now), s, &m.emit_to_vec(), view);
+}
+
+/// Our Presence as the codec emits it (the bytes every test compares against).
+fn our_presence(reply_required: bool, receiver: RegistrarId, checksum: u16) -> Message {
+    Message::Presence(Presence {
+        reply_required,
+        servers: Servers { sender: OWN, receiver },
+        checksum: Some(PeChecksum(checksum)),
+        server_information: Some(info(OWN, 1)),
+    })
+}
+
+/// An ENRP server that knows `PEER` (heard at `now`) on session 1.
+fn with_peer(now: u64, view: &View<'_>) -> Enrp {
+    let mut e = enrp(Vec::new());
+    deliver(&mut e, now, session(1), &presence(PEER, false, 0xffff), view);
+    drain(&mut e);
+    e
+}
+
+fn pool_element(id: u32, home: RegistrarId) -> PoolElement {
+    PoolElement {
+        id: PoolElementId(id),
+        home_registrar: home,
+        registration_life_ms: 30_000,
+        user_transport: UserTransport::Sctp(SctpTransport {
+            port: 7,
+            transport_use: TransportUse::DATA_ONLY,
+            addresses: AddressList::from_slice(&[IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9))]).unwrap(),
+        }),
+        policy: Policy::RoundRobin,
+        asap_transport: None,
+    }
+}
+
+fn register(h: &mut Handlespace, pool: &str, id: u32, home: RegistrarId) {
+    let pe = pool_element(id, home);
+    let registration = handlespace::Registration {
+        pool_handle: PoolHandle::new(pool.as_bytes()).unwrap(),
+        id: PoolElementId(id),
+        home,
+        policy: PolicySettings {
+            policy_type: codec::PolicyType::ROUND_ROBIN,
+            ..PolicySettings::new()
+        },
+        transport: TransportInfo {
+            protocol: Protocol::Sctp,
+            port: 7,
+            transport_use: TransportUse::DATA_ONLY,
+            addresses: Box::new([IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9))]),
+        },
+        lifetime: Duration::INFINITE,
+        registrator: u64::MAX,
+        wire: pe.encode().into(),
+    };
+    h.register(at(0), registration).unwrap();
+}
+
+//= https://www.rfc-editor.org/rfc/rfc5353#section-3.2.2.1
+//= type=test
+//# If no existing peer server is specified, the initiating server MUST assume that it is alone
+//# in the operational scope ... and MUST consider its initialization completed
+#[test]
+fn alone_is_ready_at_start_and_asks_for_nothing() {
+    let mut e = enrp(Vec::new());
+    assert!(e.is_ready());
+    assert_eq!(drain(&mut e), []);
+}
+
+//= https://www.rfc-editor.org/rfc/rfc5353#section-3.4.1
+//= type=test
+//# The ENRP server MUST send an ENRP_PRESENCE message with the Reply-required flag set to '1'
+//# to the source address found in the arrived message.
+// Goal: an unknown peer's first message makes it a peer and draws a reply-required Presence
+// with our checksum and Server Information; a Presence asking for a reply gets one without
+// the flag (no ping-pong).
+#[test]
+fn a_new_peer_is_asked_who_it_is() {
+    let h = hs();
+    let view = View::new(&h, None);
+    let mut e = enrp(Vec::new());
+    let update = Message::HandleUpdate(HandleUpdate {
+        takeover_suggested: false,
+        servers: Servers { sender: PEER, receiver: RegistrarId(0) },
+        action: UpdateAction::ADD_PE,
+        pool_handle: PoolHandle::new(b"P").unwrap(),
+        pool_element: pool_element(7, PEER),
+    });
+    deliver(&mut e, 0, session(1), &update, &view);
+    let out = drain(&mut e);
+    let empty = h.pe_checksum(OWN);
+    assert_eq!(out[0], Out::Send(session(1), our_presence(true, PEER, empty)));
+    assert_eq!(out[1], Out::Apply(format!("upsert P {:#x} home {:#x}", 7, PEER.0)));
+    assert_eq!(e.peers().ids(), [PEER]);
+    // A reply-required Presence from a known peer: answered, flag clear.
+    deliver(&mut e, 10, session(1), &presence(PEER, true, 0xffff), &view);
+    assert_eq!(drain(&mut e), [Out::Send(session(1), our_presence(false, PEER, empty))]);
+}
+
+//= https://www.rfc-editor.org/rfc/rfc5353#section-3.4.2
+//= type=test
+//# Every PEER-HEARTBEAT-CYCLE seconds, an ENRP server MUST announce its continued presence to
+//# all its peer with a ENRP_PRESENCE message.
+#[test]
+fn heartbeat_at_the_cycle_not_before() {
+    let h = hs();
+    let view = View::new(&h, None);
+    let mut e = with_peer(0, &view);
+    e.handle_timeout(at(HEARTBEAT - MS), &view);
+    assert_eq!(drain(&mut e), [], "1 ms before PEER-HEARTBEAT-CYCLE");
+    assert_eq!(e.poll_timeout(), Some(at(HEARTBEAT)));
+    e.handle_timeout(at(HEARTBEAT), &view);
+    let beat = our_presence(false, RegistrarId(0), h.pe_checksum(OWN));
+    assert_eq!(drain(&mut e), [Out::Send(session(1), beat)]);
+}
+
+//= https://www.rfc-editor.org/rfc/rfc5353#section-3.4.3
+//= type=test
+//# If a peer has not been heard for more than MAX-TIME-LAST-HEARD seconds, the ENRP server
+//# MUST immediately send a point-to-point ENRP_PRESENCE with the Reply_request flag set to '1'
+//# to that peer.  If the send fails or the peer does not reply after MAX-TIME-NO-RESPONSE
+//# seconds, the ENRP server MUST consider the peer server dead
+// Goal: both thresholds as boundary pairs. Method: heartbeats stretched out of the way; the
+// peer heard at 0; probe at MAX-TIME-LAST-HEARD − 1 ms (none) and + 1 ms (a reply-required
+// Presence); death at probe + MAX-TIME-NO-RESPONSE − 1 ms (alive) and + 0 (dead: with no other
+// peer, the two-registrar takeover follows at once).
+#[test]
+fn last_heard_and_no_response_boundaries() {
+    let h = hs();
+    let view = View::new(&h, None);
+    let mut config = EnrpConfig::new(address(1), Vec::new());
+    config.heartbeat_cycle = Duration::from_secs(1_000);
+    config.max_time_last_heard = Duration::from_micros(LAST_HEARD + HEARTBEAT);
+    let mut e = Enrp::new(at(0), OWN, config);
+    deliver(&mut e, 0, session(1), &presence(PEER, false, 0xffff), &view);
+    drain(&mut e);
+    let last_heard = LAST_HEARD + HEARTBEAT;
+    e.handle_timeout(at(last_heard - MS), &view);
+    assert_eq!(drain(&mut e), [], "MAX-TIME-LAST-HEARD - 1 ms keeps the peer");
+    e.handle_timeout(at(last_heard), &view);
+    assert_eq!(drain(&mut e), [], "exactly MAX-TIME-LAST-HEARD is not 'more than'");
+    let probe_at = last_heard + MS;
+    e.handle_timeout(at(probe_at), &view);
+    let probe = our_presence(true, PEER, h.pe_checksum(OWN));
+    assert_eq!(drain(&mut e), [Out::Send(session(1), probe)], "+1 ms starts the probe");
+    e.handle_timeout(at(probe_at + NO_RESPONSE - MS), &view);
+    assert_eq!(drain(&mut e), [], "MAX-TIME-NO-RESPONSE - 1 ms: still alive");
+    assert!(e.peers().get(PEER).unwrap().active);
+    e.handle_timeout(at(probe_at + NO_RESPONSE), &view);
+    let out = drain(&mut e);
+    assert!(
+        out.contains(&Out::Apply(format!("take over {:#x} -> {:#x}", PEER.0, OWN.0))),
+        "{out:?}"
+    );
+    assert_eq!(e.stats().peers_failed, 1);
+}
+
+// Goal: a probe answered in time keeps the peer. Method: probe, then any message from the
+// peer 1 ms before the deadline; the deadline passes without a failure.
+#[test]
+fn an_answered_probe_keeps_the_peer() {
+    let h = hs();
+    let view = View::new(&h, None);
+    let mut e = with_peer(0, &view);
+    let probe_at = LAST_HEARD + MS;
+    e.handle_timeout(at(probe_at), &view);
+    drain(&mut e);
+    deliver(&mut e, probe_at + NO_RESPONSE - MS, session(1), &presence(PEER, false, 0xffff), &view);
+    e.handle_timeout(at(probe_at + NO_RESPONSE), &view);
+    assert!(drain(&mut e).iter().all(|o| matches!(o, Out::Send(_, Message::Presence(_)))));
+    assert_eq!(e.stats().peers_failed, 0);
+}
+
+//= https://www.rfc-editor.org/rfc/rfc5353#section-3.5.1
+//= type=test
+//# Once the initiating server has received the ENRP_INIT_TAKEOVER_ACK message from all of its
+//# currently known peers (except for the target server), it MUST consider that it has won the
+//# arbitration
+// Goal: the two-registrar case: the survivor has nobody to wait for and wins at once. Method:
+// one peer, which dies; the Init Takeover goes to the target (its Presence could still cancel),
+// the Takeover Server to nobody, and the shards re-home the target's PEs.
+#[test]
+fn two_registrars_the_survivor_wins_alone() {
+    let h = hs();
+    let view = View::new(&h, None);
+    let mut e = with_peer(0, &view);
+    e.handle_timeout(at(LAST_HEARD + MS), &view);
+    drain(&mut e);
+    e.handle_timeout(at(LAST_HEARD + MS + NO_RESPONSE), &view);
+    let out = drain(&mut e);
+    let init = Message::InitTakeover(InitTakeover {
+        servers: Servers { sender: OWN, receiver: RegistrarId(0) },
+        target: PEER,
+    });
+    assert_eq!(
+        out,
+        [
+            Out::Send(session(1), init),
+            Out::Apply(format!("take over {:#x} -> {:#x}", PEER.0, OWN.0)),
+        ]
+    );
+    assert_eq!(e.takeovers_won().collect::<Vec<_>>(), [PEER]);
+    assert!(e.peers().get(PEER).is_none(), "§3.5.2: the target leaves the peer list");
+}
+
+/// An ENRP server knowing `PEER` (session 1) and `THIRD` (session 2), both heard at 0.
+fn with_two_peers(view: &View<'_>) -> Enrp {
+    let mut e = with_peer(0, view);
+    let third = Message::Presence(Presence {
+        reply_required: false,
+        servers: Servers { sender: THIRD, receiver: RegistrarId(0) },
+        checksum: Some(PeChecksum(0xffff)),
+        server_information: Some(info(THIRD, 3)),
+    });
+    deliver(&mut e, 0, session(2), &third, view);
+    drain(&mut e);
+    e
+}
+
+/// Makes `e` (knowing PEER and THIRD) declare THIRD dead: PEER keeps talking.
+fn third_dies(e: &mut Enrp, view: &View<'_>) -> Vec<Out> {
+    let probe_at = LAST_HEARD + MS;
+    deliver(e, probe_at, session(1), &presence(PEER, false, 0xffff), view);
+    e.handle_timeout(at(probe_at), view);
+    drain(e);
+    deliver(e, probe_at + NO_RESPONSE, session(1), &presence(PEER, false, 0xffff), view);
+    e.handle_timeout(at(probe_at + NO_RESPONSE), view);
+    drain(e)
+}
+
+// Goal: with three registrars the initiator waits for the other survivor's ack, then announces
+// the takeover to it and re-homes. Method: THIRD dies; Init Takeover to both; no win before
+// PEER's ack; after it, Takeover Server to PEER and the re-homing.
+#[test]
+fn three_registrars_the_initiator_wins_on_the_ack() {
+    let h = hs();
+    let view = View::new(&h, None);
+    let mut e = with_two_peers(&view);
+    let out = third_dies(&mut e, &view);
+    let init = Message::InitTakeover(InitTakeover {
+        servers: Servers { sender: OWN, receiver: RegistrarId(0) },
+        target: THIRD,
+    });
+    assert!(out.contains(&Out::Send(session(1), init.clone())), "{out:?}");
+    assert!(out.contains(&Out::Send(session(2), init)), "to the target too: {out:?}");
+    assert!(!out.iter().any(|o| matches!(o, Out::Apply(_))), "no win before the ack");
+    let ack = Message::InitTakeoverAck(InitTakeoverAck {
+        servers: Servers { sender: PEER, receiver: OWN },
+        target: THIRD,
+    });
+    deliver(&mut e, LAST_HEARD + NO_RESPONSE + 2 * MS, session(1), &ack, &view);
+    let takeover = Message::TakeoverServer(TakeoverServer {
+        servers: Servers { sender: OWN, receiver: RegistrarId(0) },
+        target: THIRD,
+    });
+    let apply = Out::Apply(format!("take over {:#x} -> {:#x}", THIRD.0, OWN.0));
+    assert_eq!(drain(&mut e), [Out::Send(session(1), takeover), apply]);
+}
+
+//= https://www.rfc-editor.org/rfc/rfc5353#section-3.5.1
+//= type=test
+//# If the peer's server ID is smaller in value than the Sending Server's ID in the arrived
+//# ENRP_INIT_TAKEOVER message, the peer server MUST immediately abort its own take-over attempt
+// Goal: both outcomes of concurrent arbitration. Method: we (0x10) arbitrate for THIRD; an
+// Init Takeover from PEER (0x20, larger) makes us yield and ack; an Init Takeover from a
+// smaller id (0x05) while we arbitrate is ignored.
+#[test]
+fn concurrent_arbitration_the_larger_id_wins() {
+    let h = hs();
+    let view = View::new(&h, None);
+    // Outcome 1: the other initiator's id is larger: we yield.
+    let mut e = with_two_peers(&view);
+    third_dies(&mut e, &view);
+    let theirs = Message::InitTakeover(InitTakeover {
+        servers: Servers { sender: PEER, receiver: RegistrarId(0) },
+        target: THIRD,
+    });
+    deliver(&mut e, LAST_HEARD + NO_RESPONSE + 2 * MS, session(1), &theirs, &view);
+    let ack = Message::InitTakeoverAck(InitTakeoverAck {
+        servers: Servers { sender: OWN, receiver: PEER },
+        target: THIRD,
+    });
+    assert_eq!(drain(&mut e), [Out::Send(session(1), ack)]);
+    // Our own arbitration is gone: a late ack from PEER wins nothing.
+    let late = Message::InitTakeoverAck(InitTakeoverAck {
+        servers: Servers { sender: PEER, receiver: OWN },
+        target: THIRD,
+    });
+    deliver(&mut e, LAST_HEARD + NO_RESPONSE + 3 * MS, session(1), &late, &view);
+    assert!(!drain(&mut e).iter().any(|o| matches!(o, Out::Apply(_))));
+    assert_eq!(e.stats().takeovers_won, 0);
+
+    // Outcome 2: the other initiator's id is smaller: ignored, we keep going and win.
+    let small = RegistrarId(0x05);
+    let mut e = with_two_peers(&view);
+    deliver(&mut e, 0, session(3), &presence(small, false, 0xffff), &view);
+    drain(&mut e);
+    let probe_at = LAST_HEARD + MS;
+    for (s, id) in [(1, PEER), (3, small)] {
+        deliver(&mut e, probe_at, session(s), &presence(id, false, 0xffff), &view);
+    }
+    e.handle_timeout(at(probe_at), &view);
+    for (s, id) in [(1, PEER), (3, small)] {
+        deliver(&mut e, probe_at + NO_RESPONSE, session(s), &presence(id, false, 0xffff), &view);
+    }
+    e.handle_timeout(at(probe_at + NO_RESPONSE), &view);
+    drain(&mut e);
+    let theirs = Message::InitTakeover(InitTakeover {
+        servers: Servers { sender: small, receiver: RegistrarId(0) },
+        target: THIRD,
+    });
+    deliver(&mut e, probe_at + NO_RESPONSE + MS, session(3), &theirs, &view);
+    assert_eq!(drain(&mut e), [], "ignored: our id is larger");
+    for (s, id) in [(1, PEER), (3, small)] {
+        let ack = Message::InitTakeoverAck(InitTakeoverAck {
+            servers: Servers { sender: id, receiver: OWN },
+            target: THIRD,
+        });
+        deliver(&mut e, probe_at + NO_RESPONSE + 2 * MS, session(s), &ack, &view);
+    }
+    assert_eq!(e.takeovers_won().collect::<Vec<_>>(), [THIRD]);
+}
+
+//= https://www.rfc-editor.org/rfc/rfc5353#section-3.5.1
+//= type=test
+//# if it receives an ENRP_PRESENCE from the target server at any point in the arbitration
+//# process, the initiating server MUST immediately stop the takeover process
+#[test]
+fn a_presence_from_the_target_cancels_the_takeover() {
+    let h = hs();
+    let view = View::new(&h, None);
+    let mut e = with_two_peers(&view);
+    third_dies(&mut e, &view);
+    let t = LAST_HEARD + NO_RESPONSE + MS;
+    let alive = Message::Presence(Presence {
+        reply_required: false,
+        servers: Servers { sender: THIRD, receiver: RegistrarId(0) },
+        checksum: Some(PeChecksum(0xffff)),
+        server_information: None,
+    });
+    deliver(&mut e, t, session(2), &alive, &view);
+    let ack = Message::InitTakeoverAck(InitTakeoverAck {
+        servers: Servers { sender: PEER, receiver: OWN },
+        target: THIRD,
+    });
+    deliver(&mut e, t + MS, session(1), &ack, &view);
+    assert!(!drain(&mut e).iter().any(|o| matches!(o, Out::Apply(_))), "cancelled");
+    assert!(e.peers().get(THIRD).unwrap().active, "the target is active again");
+}
+
+//= https://www.rfc-editor.org/rfc/rfc5353#section-3.5.1
+//= type=test
+//# If the peer server determines that it (itself) is the target server indicated in the
+//# ENRP_INIT_TAKEOVER message, it MUST immediately announce an ENRP_PRESENCE message to all
+//# its peer ENRP servers
+#[test]
+fn the_target_answers_an_init_takeover_with_presence_to_all() {
+    let h = hs();
+    let view = View::new(&h, None);
+    let mut e = with_two_peers(&view);
+    let about_us = Message::InitTakeover(InitTakeover {
+        servers: Servers { sender: PEER, receiver: RegistrarId(0) },
+        target: OWN,
+    });
+    deliver(&mut e, 10, session(1), &about_us, &view);
+    let out = drain(&mut e);
+    let beat = our_presence(false, RegistrarId(0), h.pe_checksum(OWN));
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(out.contains(&Out::Send(session(1), beat.clone())));
+    assert!(out.contains(&Out::Send(session(2), beat)));
+}
+
+//= https://www.rfc-editor.org/rfc/rfc5353#section-3.5.2
+//= type=test
+//# remove the target server from its internal peer list; update the Home ENRP server of each
+//# PE in its local copy of the handlespace to be the sender of the message
+#[test]
+fn takeover_server_rehomes_to_the_sender() {
+    let h = hs();
+    let view = View::new(&h, None);
+    let mut e = with_two_peers(&view);
+    let done = Message::TakeoverServer(TakeoverServer {
+        servers: Servers { sender: PEER, receiver: RegistrarId(0) },
+        target: THIRD,
+    });
+    deliver(&mut e, 10, session(1), &done, &view);
+    assert_eq!(drain(&mut e), [Out::Apply(format!("take over {:#x} -> {:#x}", THIRD.0, PEER.0))]);
+    assert_eq!(e.peers().ids(), [PEER]);
+}
+
+//= https://www.rfc-editor.org/rfc/rfc5353#section-3.3.2
+//= type=test
+//# it MUST first find the pool and the PE in its own handlespace, and then remove the PE
+#[test]
+fn handle_updates_go_to_the_shards() {
+    let h = hs();
+    let view = View::new(&h, None);
+    let mut e = with_peer(0, &view);
+    for (action, expected) in [
+        (UpdateAction::ADD_PE, format!("upsert P {:#x} home {:#x}", 7, PEER.0)),
+        (UpdateAction::DEL_PE, format!("remove P {:#x} home {:#x}", 7, PEER.0)),
+    ] {
+        let update = Message::HandleUpdate(HandleUpdate {
+            takeover_suggested: false,
+            servers: Servers { sender: PEER, receiver: RegistrarId(0) },
+            action,
+            pool_handle: PoolHandle::new(b"P").unwrap(),
+            pool_element: pool_element(7, PEER),
+        });
+        deliver(&mut e, 10, session(1), &update, &view);
+        assert_eq!(drain(&mut e), [Out::Apply(expected)]);
+    }
+    assert_eq!(e.stats().updates_received, 2);
+}
+
+//= https://www.rfc-editor.org/rfc/rfc5353#section-3.3.1
+//= type=test
+//# An ENRP server MUST announce this update to all its peers in a ENRP_HANDLE_UPDATE message
+// Goal: one of our changes becomes one Handle Update, the same bytes to every peer, and none
+// while there is no peer.
+#[test]
+fn announcements_reach_every_peer_once() {
+    let h = hs();
+    let view = View::new(&h, None);
+    let pe = pool_element(9, OWN);
+    let announcement = Announcement {
+        action: UpdateAction::ADD_PE,
+        pool_handle: PoolHandle::new(b"P").unwrap(),
+        wire: Arc::from(pe.encode()),
+    };
+    let mut alone = enrp(Vec::new());
+    alone.announce(&announcement);
+    assert_eq!(drain(&mut alone), []);
+    let mut e = with_two_peers(&view);
+    e.announce(&announcement);
+    let update = Message::HandleUpdate(HandleUpdate {
+        takeover_suggested: false,
+        servers: Servers { sender: OWN, receiver: RegistrarId(0) },
+        action: UpdateAction::ADD_PE,
+        pool_handle: PoolHandle::new(b"P").unwrap(),
+        pool_element: pe,
+    });
+    let out = drain(&mut e);
+    assert_eq!(out.len(), 2);
+    assert!(out.contains(&Out::Send(session(1), update.clone())));
+    assert!(out.contains(&Out::Send(session(2), update)));
+}
+
+//= https://www.rfc-editor.org/rfc/rfc5353#section-3.2.2.2
+//= type=test
+//# Upon the reception of this request, the mentor peer SHOULD reply with an
+//# ENRP_LIST_RESPONSE message and include in the message body all existing ENRP servers known
+//# by the mentor peer.
+#[test]
+fn list_request_answered_with_every_known_server() {
+    let h = hs();
+    let view = View::new(&h, None);
+    let mut e = with_two_peers(&view);
+    let request =
+        Message::ListRequest(ListRequest { servers: Servers { sender: PEER, receiver: OWN } });
+    deliver(&mut e, 10, session(1), &request, &view);
+    let Out::Send(s, Message::ListResponse(r)) = &drain(&mut e)[0] else { panic!() };
+    assert_eq!(*s, session(1));
+    assert!(!r.reject);
+    let ids: Vec<RegistrarId> = r.peers.iter().map(|p| p.server_id).collect();
+    assert_eq!(ids, [OWN, THIRD], "ourselves and the others, not the asker");
+}
+
+//= https://www.rfc-editor.org/rfc/rfc5353#section-3.2.2.2
+//= type=test
+//# it MUST reject the request by the initiating server and respond with an
+//# ENRP_LIST_RESPONSE message with the R flag set to '1', and with no server information
+#[test]
+fn a_starting_mentor_refuses_lists_and_tables() {
+    let h = hs();
+    let view = View::new(&h, None);
+    let mut e = enrp(vec![address(9)]);
+    assert!(!e.is_ready());
+    assert_eq!(drain(&mut e), [Out::Connect(address(9))]);
+    deliver(&mut e, 0, session(1), &presence(PEER, false, 0xffff), &view);
+    drain(&mut e);
+    let request =
+        Message::ListRequest(ListRequest { servers: Servers { sender: PEER, receiver: OWN } });
+    deliver(&mut e, 10, session(1), &request, &view);
+    let refusal = ListResponse {
+        reject: true,
+        servers: Servers { sender: OWN, receiver: PEER },
+        peers: vec![],
+    };
+    assert_eq!(drain(&mut e), [Out::Send(session(1), Message::ListResponse(refusal))]);
+    let table = Message::HandleTableRequest(HandleTableRequest {
+        own_children_only: false,
+        servers: Servers { sender: PEER, receiver: OWN },
+    });
+    deliver(&mut e, 20, session(1), &table, &view);
+    let refusal = HandleTableResponse {
+        more_to_send: false,
+        reject: true,
+        servers: Servers { sender: OWN, receiver: PEER },
+        pools: vec![],
+    };
+    assert_eq!(drain(&mut e), [Out::Send(session(1), Message::HandleTableResponse(refusal))]);
+}
+
+//= https://www.rfc-editor.org/rfc/rfc5353#section-3.2.3
+//= type=test
+//# the mentor peer MUST set the M flag to '1' in the outbound ENRP_HANDLE_TABLE_RESPONSE if
+//# there is more data to be transferred and MUST keep track of the progress of the current
+//# download session.  The mentor peer MUST set the M flag to '0' in the last
+// Goal: a download in pages with the M flag, each PE once, grouped by pool; with W only our
+// own PEs. Method: 10 PEs (7 ours, 3 the peer's) in two pools, pages of 4.
+#[test]
+fn table_download_pages_with_the_m_flag() {
+    let mut h = hs();
+    for id in 1..=7 {
+        register(&mut h, if id % 2 == 0 { "A" } else { "B" }, id, OWN);
+    }
+    for id in 8..=10 {
+        register(&mut h, "A", id, PEER);
+    }
+    let view = View::new(&h, None);
+    let mut config = EnrpConfig::new(address(1), Vec::new());
+    config.table_page_elements_max = 4;
+    let mut e = Enrp::new(at(0), OWN, config);
+    deliver(&mut e, 0, session(1), &presence(PEER, false, h.pe_checksum(PEER)), &view);
+    drain(&mut e);
+    for (w, expected) in [(false, vec![4, 4, 2]), (true, vec![4, 3])] {
+        let mut seen = Vec::new();
+        let mut pages = Vec::new();
+        loop {
+            let request = Message::HandleTableRequest(HandleTableRequest {
+                own_children_only: w,
+                servers: Servers { sender: PEER, receiver: OWN },
+            });
+            deliver(&mut e, 10, session(1), &request, &view);
+            let out = drain(&mut e);
+            let [Out::Send(_, Message::HandleTableResponse(r))] = &out[..] else {
+                panic!("{out:?}")
+            };
+            pages.push(r.pools.iter().map(|p| p.pool_elements.len()).sum::<usize>());
+            for pool in &r.pools {
+                for pe in &pool.pool_elements {
+                    assert!(!w || pe.home_registrar == OWN, "W: own PEs only");
+                    seen.push(pe.id.0);
+                }
+            }
+            if !r.more_to_send {
+                break;
+            }
+        }
+        assert_eq!(pages, expected, "W = {w}");
+        seen.sort_unstable();
+        let all: Vec<u32> = if w { (1..=7).collect() } else { (1..=10).collect() };
+        assert_eq!(seen, all, "each PE exactly once");
+    }
+}
+
+// Goal: start-up end to end (§3.2.2-3.2.3): connect to the configured peer, ask who it is,
+// take it as mentor, List Request, learn and connect to the third registrar, download the
+// table (W = 0, two pages), apply each PE, then ready.
+#[test]
+fn startup_through_a_mentor() {
+    let h = hs();
+    let view = View::new(&h, None);
+    let mut e = enrp(vec![address(2)]);
+    assert_eq!(drain(&mut e), [Out::Connect(address(2))]);
+    e.handle_connecting(address(2), session(1));
+    e.handle_up(at(1), session(1), &view);
+    let hello = our_presence(true, RegistrarId(0), h.pe_checksum(OWN));
+    assert_eq!(drain(&mut e), [Out::Send(session(1), hello)]);
+    deliver(&mut e, 2, session(1), &presence(PEER, false, 0xffff), &view);
+    let list =
+        Message::ListRequest(ListRequest { servers: Servers { sender: OWN, receiver: PEER } });
+    assert!(drain(&mut e).contains(&Out::Send(session(1), list)));
+    let response = Message::ListResponse(ListResponse {
+        reject: false,
+        servers: Servers { sender: PEER, receiver: OWN },
+        peers: vec![info(PEER, 2), info(THIRD, 3), info(OWN, 1)],
+    });
+    deliver(&mut e, 3, session(1), &response, &view);
+    let table = Message::HandleTableRequest(HandleTableRequest {
+        own_children_only: false,
+        servers: Servers { sender: OWN, receiver: PEER },
+    });
+    assert_eq!(drain(&mut e), [Out::Connect(address(3)), Out::Send(session(1), table.clone())]);
+    let page = |more, id| {
+        Message::HandleTableResponse(HandleTableResponse {
+            more_to_send: more,
+            reject: false,
+            servers: Servers { sender: PEER, receiver: OWN },
+            pools: vec![codec::enrp::PoolEntry {
+                pool_handle: PoolHandle::new(b"P").unwrap(),
+                pool_elements: vec![pool_element(id, THIRD)],
+            }],
+        })
+    };
+    deliver(&mut e, 4, session(1), &page(true, 1), &view);
+    let upsert = |id: u32| Out::Apply(format!("upsert P {id:#x} home {:#x}", THIRD.0));
+    assert_eq!(drain(&mut e), [upsert(1), Out::Send(session(1), table)]);
+    assert!(!e.is_ready());
+    deliver(&mut e, 5, session(1), &page(false, 2), &view);
+    assert_eq!(drain(&mut e), [upsert(2)]);
+    assert!(e.is_ready());
+}
+
+//= https://www.rfc-editor.org/rfc/rfc5353#section-3.6.3
+//= type=test
+//# If so, the ENRP server SHOULD silently remove those "marked" entries.
+// Goal: audit and mark-and-sweep. Method: we hold PEs 1 and 2 of PEER; its Presence announces
+// another checksum; we ask for its own PEs (W = 1); its answer lists 2 and 3: 3 is applied, 2
+// unmarked, 1 swept. A matching checksum asks for nothing.
+#[test]
+fn checksum_mismatch_resynchronises_and_sweeps() {
+    let mut h = hs();
+    register(&mut h, "P", 1, PEER);
+    register(&mut h, "P", 2, PEER);
+    let view = View::new(&h, None);
+    let mut e = enrp(Vec::new());
+    deliver(&mut e, 0, session(1), &presence(PEER, false, h.pe_checksum(PEER)), &view);
+    let out = drain(&mut e);
+    assert!(!out.iter().any(|o| matches!(o, Out::Send(_, Message::HandleTableRequest(_)))));
+    deliver(&mut e, 10, session(1), &presence(PEER, false, 0x1234), &view);
+    let request = Message::HandleTableRequest(HandleTableRequest {
+        own_children_only: true,
+        servers: Servers { sender: OWN, receiver: PEER },
+    });
+    assert_eq!(drain(&mut e), [Out::Send(session(1), request)]);
+    assert_eq!(e.stats().resyncs, 1);
+    let answer = Message::HandleTableResponse(HandleTableResponse {
+        more_to_send: false,
+        reject: false,
+        servers: Servers { sender: PEER, receiver: OWN },
+        pools: vec![codec::enrp::PoolEntry {
+            pool_handle: PoolHandle::new(b"P").unwrap(),
+            pool_elements: vec![pool_element(2, PEER), pool_element(3, PEER)],
+        }],
+    });
+    deliver(&mut e, 20, session(1), &answer, &view);
+    let upsert = |id: u32| Out::Apply(format!("upsert P {id:#x} home {:#x}", PEER.0));
+    let sweep = Out::Apply(format!("remove P {:#x} home {:#x}", 1, PEER.0));
+    assert_eq!(drain(&mut e), [upsert(2), upsert(3), sweep]);
+}
+
+//= https://www.rfc-editor.org/rfc/rfc5353#section-3.7
+//= type=test
+//# if an error report to the message sender is needed, the ENRP server that discovered the
+//# error SHOULD send back an ENRP_ERROR message with a proper error cause code.
+// Goal: an unknown message type gets an ENRP Error with Unrecognized Message; a truncated one
+// is counted; neither changes the peer table.
+#[test]
+fn undecodable_messages_get_an_enrp_error() {
+    let h = hs();
+    let view = View::new(&h, None);
+    let mut e = with_peer(0, &view);
+    e.handle_message(at(5), session(1), &[0x7f, 0, 0, 4], &view);
+    let out = drain(&mut e);
+    let [Out::Send(s, Message::Error(err))] = &out[..] else { panic!("{out:?}") };
+    assert_eq!(*s, session(1));
+    assert_eq!(err.error.causes[0].code, codec::ErrorCause::UNRECOGNIZED_MESSAGE);
+    assert_eq!(err.servers, Servers { sender: OWN, receiver: PEER });
+    e.handle_message(at(6), session(1), &[0x01, 0, 0], &view);
+    assert_eq!(e.stats().decode_errors, 2);
+    assert_eq!(e.peers().ids(), [PEER]);
+}
