@@ -166,7 +166,7 @@ impl Server {
             .clone()
             .filter(|_| config.core == ENRP_CORE)
             .map(|c| Enrp::new(Instant::from_micros(0), config.registrar_id, c));
-        Self {
+        let mut server = Self {
             shard: Shard::new(config.registrar_id, config.handlespace, replica, enrp.is_some()),
             enrp,
             enrp_transmit: VecDeque::new(),
@@ -180,7 +180,10 @@ impl Server {
             expiries: Vec::new(),
             spare: Vec::new(),
             stats: Stats::default(),
-        }
+        };
+        // ENRP's first requests (connections to the configured peers) are due at once.
+        server.drain_enrp(Instant::from_micros(0));
+        server
     }
 
     /// This core's counters and gauges.
