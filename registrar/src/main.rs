@@ -37,8 +37,8 @@ struct Flags {
     /// Address for the kernel backend to bind (repeat for multi-homing).
     #[arg(long = "kernel-address", value_name = "IP")]
     kernel_addresses: Vec<IpAddr>,
-    /// Registrar identifier (0: random).
-    #[arg(long)]
+    /// Registrar identifier, decimal or 0x-prefixed hex (0: random).
+    #[arg(long, value_parser = parse_u32)]
     registrar_id: Option<u32>,
     /// Do not send ASAP Server Announces.
     #[arg(long)]
@@ -187,6 +187,15 @@ fn configure(flags: &Flags) -> Result<Config, String> {
     }
     config.validate().map_err(|e| e.0)?;
     Ok(config)
+}
+
+/// A u32 in decimal or with a 0x prefix in hex (server ids are usually written in hex).
+fn parse_u32(text: &str) -> Result<u32, String> {
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => text.parse(),
+    };
+    parsed.map_err(|e| format!("{e} (a 32-bit number, decimal or 0x-prefixed hex)"))
 }
 
 fn set<T>(target: &mut T, value: Option<T>) {

@@ -8,7 +8,7 @@ use core::time::Duration;
 /// | field | default | RFC 9260 name / why |
 /// |---|---|---|
 /// | `cookie_lifetime` | 60 s | Valid.Cookie.Life, §16 |
-/// | `rto_initial` / `rto_min` / `rto_max` | 1 s / 200 ms / 60 s | RTO.Initial/Min/Max (min: Linux) |
+/// | `rto_initial` / `rto_min` / `rto_max` | 1 s / 1 s / 60 s | RTO.Initial/Min/Max; as Linux's `net.sctp.rto_min` (a 200 ms floor retransmits every lone message a delaying peer SACKs after 200 ms) |
 /// | `max_init_retransmits` | 8 | Max.Init.Retransmits |
 /// | `path_max_retrans` | 5 | Path.Max.Retrans |
 /// | `assoc_max_retrans` | 10 | Association.Max.Retrans |
@@ -130,7 +130,7 @@ impl Default for EndpointConfig {
         EndpointConfig {
             cookie_lifetime: Duration::from_secs(60),
             rto_initial: Duration::from_secs(1),
-            rto_min: Duration::from_millis(200),
+            rto_min: Duration::from_secs(1),
             rto_max: Duration::from_secs(60),
             max_init_retransmits: 8,
             path_max_retrans: 5,

@@ -144,6 +144,19 @@ pub trait SctpTransport {
     /// Starts an association to `remote`; `Up` or `Lost` follows from `poll`.
     fn connect(&mut self, now: Instant, remote: SocketAddr) -> Result<AssocId, TransportError>;
 
+    /// Like [`connect`](Self::connect), from local SCTP port `local_port` where the backend
+    /// can choose it (peers check the port an ENRP association comes from against the
+    /// registrar's ENRP address). The default ignores `local_port`.
+    fn connect_from(
+        &mut self,
+        now: Instant,
+        local_port: u16,
+        remote: SocketAddr,
+    ) -> Result<AssocId, TransportError> {
+        let _ = local_port;
+        self.connect(now, remote)
+    }
+
     /// Queues one message; it leaves at the next `wait` (or earlier, for the kernel).
     fn send(
         &mut self,

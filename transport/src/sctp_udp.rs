@@ -267,6 +267,15 @@ impl<D: DatagramEndpoint> SctpTransport for SctpUdpTransport<D> {
     fn connect(&mut self, now: Instant, remote: SocketAddr) -> Result<AssocId, TransportError> {
         let local_port =
             if self.local_sctp_port != 0 { self.local_sctp_port } else { self.local.port() };
+        self.connect_from(now, local_port, remote)
+    }
+
+    fn connect_from(
+        &mut self,
+        now: Instant,
+        local_port: u16,
+        remote: SocketAddr,
+    ) -> Result<AssocId, TransportError> {
         let udp_remote = SocketAddr::new(remote.ip(), self.remote_udp_port);
         let now = self.sctp_now(now);
         let mut attempt = self.endpoint.connect(now, udp_remote, local_port, remote.port());

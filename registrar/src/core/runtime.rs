@@ -289,4 +289,14 @@ fn add(sum: &mut Stats, s: &Stats) {
     sum.replica_elements += s.replica_elements;
     sum.shard_sum = sum.shard_sum.merge(s.shard_sum);
     sum.replica_sum = sum.replica_sum.merge(s.replica_sum);
+    sum.peer_upserts += s.peer_upserts;
+    sum.peer_removals += s.peer_removals;
+    sum.peer_rejected += s.peer_rejected;
+    sum.keep_alives_unroutable += s.keep_alives_unroutable;
+    // ENRP runs on one core (the others report zeros).
+    if s.enrp != crate::proto::enrp::EnrpStats::default() {
+        sum.enrp = s.enrp;
+    }
+    sum.enrp_peers += s.enrp_peers;
+    sum.enrp_ready += s.enrp_ready;
 }

@@ -222,7 +222,8 @@ impl<T: SctpTransport> Worker<T> {
         }
         let hs_now = self.handlespace_now(now);
         while let Some(address) = self.server.poll_connect() {
-            let assoc = match self.transport.connect(now, address) {
+            let local_port = self.server.enrp_local_port().unwrap_or(0);
+            let assoc = match self.transport.connect_from(now, local_port, address) {
                 Ok(assoc) => Some(assoc.0),
                 Err(error) => {
                     tracing::debug!(%address, %error, "connect to a peer failed");

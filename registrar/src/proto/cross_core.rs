@@ -12,7 +12,7 @@ use super::enrp::{Announcement, PeerOp};
 
 /// A session (SCTP association) anywhere in the registrar: the core that owns it and the
 /// transport's association id there. Packed into the handlespace's opaque `registrator`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionId {
     /// The core whose transport holds the association.
     pub core: u16,

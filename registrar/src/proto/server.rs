@@ -389,6 +389,12 @@ impl Server {
         self.connects.pop_front()
     }
 
+    /// The local SCTP port associations to peers leave from: the ENRP port of our ENRP
+    /// address (RSPLIB matches a peer's Server Information against the association's ports).
+    pub fn enrp_local_port(&self) -> Option<u16> {
+        self.config.enrp.as_ref().map(|c| c.own_address.port())
+    }
+
     /// The next ENRP message to send on a local association.
     pub fn poll_transmit_enrp(&mut self) -> Option<OutgoingEnrp> {
         self.enrp_transmit.pop_front()
@@ -546,7 +552,8 @@ impl Server {
                 let previous =
                     self.shard.handlespace.element(&pool_handle, id).map(|e| e.registrator());
                 match self.shard.register(now, *registration) {
-                    Ok(_) => {
+                    Ok(outcome) => {
+                        tracing::debug!(pool = %pool_handle, pe = id.0, ?outcome, "peer PE applied");
                         self.stats.peer_upserts += 1;
                         // Re-homed at a peer: our association no longer speaks for it.
                         if let Some(old) = previous {
@@ -565,6 +572,7 @@ impl Server {
                     return;
                 }
                 if let Some(removed) = self.shard.deregister(&pool_handle, id) {
+                    tracing::debug!(pool = %pool_handle, pe = id.0, "peer PE removed");
                     self.stats.peer_removals += 1;
                     let session = SessionId::from_u64(removed.registrator);
                     self.sessions.unlink(session, pool_handle, id);

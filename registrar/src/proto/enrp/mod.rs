@@ -19,7 +19,9 @@ mod peers;
 mod sync;
 mod takeover;
 
-use std::collections::VecDeque;
+// Ordered maps throughout: what ENRP sends follows from its inputs alone (no per-process hash
+// seed), so a simulation seed replays exactly; the tables are small (peers ≤ PEERS_MAX).
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -31,7 +33,6 @@ use codec::error::{DecodeError, ErrorCause};
 use codec::param::{CauseInfo, PeChecksum, ServerInformation};
 use codec::{EncodedPoolElement, PoolElementId, PoolHandle, RegistrarId};
 use handlespace::{Duration, Instant, Registration as HsRegistration};
-use hashbrown::HashMap;
 
 pub use peers::{Peer, Peers, PEERS_MAX};
 pub use sync::View;
@@ -187,15 +188,15 @@ pub struct Enrp {
     peers: Peers,
     links: Vec<Link>,
     /// ENRP associations (any core) and the peer speaking on each, once known.
-    sessions: HashMap<SessionId, Option<RegistrarId>>,
+    sessions: BTreeMap<SessionId, Option<RegistrarId>>,
     init: Init,
     /// When start-up stops looking for a ready mentor and serves alone, fixed at start so
     /// that mentors refusing each other (all starting at once) cannot postpone it forever.
     hunt_until: Instant,
     heartbeat_at: Instant,
-    takeovers: HashMap<RegistrarId, Takeover>,
-    downloads: HashMap<SessionId, Download>,
-    resyncs: HashMap<RegistrarId, Resync>,
+    takeovers: BTreeMap<RegistrarId, Takeover>,
+    downloads: BTreeMap<SessionId, Download>,
+    resyncs: BTreeMap<RegistrarId, Resync>,
     actions: VecDeque<EnrpAction>,
     stats: EnrpStats,
     /// The registrars this one took over, oldest first (the last `WON_LOG_MAX`).
@@ -232,11 +233,11 @@ impl Enrp {
             config,
             peers: Peers::default(),
             links,
-            sessions: HashMap::new(),
+            sessions: BTreeMap::new(),
             init,
-            takeovers: HashMap::new(),
-            downloads: HashMap::new(),
-            resyncs: HashMap::new(),
+            takeovers: BTreeMap::new(),
+            downloads: BTreeMap::new(),
+            resyncs: BTreeMap::new(),
             actions: VecDeque::new(),
             stats: EnrpStats::default(),
             won: VecDeque::new(),
@@ -319,6 +320,7 @@ impl Enrp {
             Err(error) => return self.reject_undecodable(session, error),
         };
         let sender = message.sender();
+        tracing::debug!(peer = sender.0, message = ?message.message_type(), "ENRP in");
         if sender.0 == 0 || sender == self.own {
             // No registrar has id 0 (§2.1), and our own id means a loop or a clash.
             self.stats.decode_errors += 1;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use codec::RegistrarId;
 use handlespace::Instant;
-use hashbrown::HashMap;
+use std::collections::BTreeMap;
 
 use crate::proto::SessionId;
 
@@ -35,7 +35,7 @@ pub struct Peer {
 /// The peer list, keyed by server id.
 #[derive(Debug, Default)]
 pub struct Peers {
-    by_id: HashMap<RegistrarId, Peer>,
+    by_id: BTreeMap<RegistrarId, Peer>,
 }
 
 impl Peers {

@@ -10,7 +10,7 @@ use handlespace::{
     ChecksumAccumulator, Duration, Handlespace, Instant, Registration as HsRegistration,
     TableCursor, TableEntry,
 };
-use hashbrown::HashSet;
+use std::collections::BTreeSet;
 
 use super::{Enrp, Init, PeerOp, NO_SESSION};
 use crate::proto::convert::{policy_settings, transport_info};
@@ -51,8 +51,10 @@ impl<'a> View<'a> {
     }
 
     /// Every PE homed at `owner`, as (pool, id).
-    pub fn owned(&self, owner: RegistrarId) -> HashSet<(PoolHandle, PoolElementId)> {
-        let mut out = HashSet::new();
+    pub fn owned(&self, owner: RegistrarId) -> BTreeSet<(PoolHandle, PoolElementId)> {
+        let mut out = BTreeSet::new();
+        // Ordered (a BTreeSet): everything ENRP sends follows from its inputs alone, so a
+        // simulation seed replays exactly.
         let mut page = Vec::new();
         for hs in self.parts.iter().flatten() {
             let mut cursor = TableCursor::default();
@@ -110,7 +112,7 @@ pub(super) struct Download {
 /// A re-synchronisation we run with a peer (§3.6.3): the PEs still marked.
 #[derive(Debug)]
 pub(super) struct Resync {
-    marked: HashSet<(PoolHandle, PoolElementId)>,
+    marked: BTreeSet<(PoolHandle, PoolElementId)>,
     pub(super) deadline: Instant,
 }
 

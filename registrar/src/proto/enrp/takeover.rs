@@ -4,7 +4,7 @@
 use codec::enrp::{InitTakeover, InitTakeoverAck, Servers, TakeoverServer};
 use codec::RegistrarId;
 use handlespace::Instant;
-use hashbrown::HashSet;
+use std::collections::BTreeSet;
 
 use super::{Enrp, PeerOp, View};
 use crate::proto::SessionId;
@@ -13,7 +13,7 @@ use crate::proto::SessionId;
 #[derive(Debug)]
 pub(super) struct Takeover {
     /// Peers whose Init Takeover Ack we still wait for.
-    pub(super) pending: HashSet<RegistrarId>,
+    pub(super) pending: BTreeSet<RegistrarId>,
     /// When the Init Takeover is sent again to those that have not answered.
     pub(super) deadline: Instant,
 }
@@ -28,7 +28,7 @@ impl Enrp {
         }
         //# the initiating server SHOULD wait for an ENRP_INIT_TAKEOVER_ACK message from each
         //# of its known peers, except that of the target server.
-        let pending: HashSet<RegistrarId> =
+        let pending: BTreeSet<RegistrarId> =
             self.peers.active_ids().into_iter().filter(|&id| id != target).collect();
         let deadline = now + self.config.max_time_no_response;
         self.takeovers.insert(target, Takeover { pending, deadline });
@@ -126,7 +126,7 @@ impl Enrp {
     fn complete_if_won(&mut self, _now: Instant, target: RegistrarId, _view: &View<'_>) -> bool {
         let Some(takeover) = self.takeovers.get(&target) else { return false };
         // Peers that died or were taken over meanwhile are no longer waited for.
-        let living: HashSet<RegistrarId> = self.peers.active_ids().into_iter().collect();
+        let living: BTreeSet<RegistrarId> = self.peers.active_ids().into_iter().collect();
         if takeover.pending.iter().any(|id| living.contains(id)) {
             return false;
         }

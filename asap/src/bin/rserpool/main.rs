@@ -1,0 +1,85 @@
+//! `rserpool`: the everyday RSerPool tool, one command with subcommands (as etcdctl or
+//! consul), built on the `asap` blocking driver over our userspace SCTP in UDP (RFC 6951).
+//!
+//! ```text
+//!   rserpool pe --pool echo          a PE running an echo server, registered until Ctrl-C
+//!   rserpool register --pool p --port 7   a registration kept alive, no service
+//!   rserpool resolve echo [--json]   one Handle Resolution, as a table or JSON
+//!   rserpool terminal echo           stdin lines to a PE of the pool, replies to stdout
+//! ```
+//!
+//! It does not speak SCTP user transports to PEs (only TCP and UDP), does not open the
+//! PE↔PU control channel (no business cards or cookies), and does not listen for Server
+//! Announces: registrars come from `--registrar`. Every failure is one line on stderr,
+//! `rserpool: ...`, and a non-zero exit (2 for a bad command line, from clap).
+
+use std::fmt::Display;
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::{CommandFactory as _, Parser as _};
+
+mod cli;
+mod format;
+mod net;
+mod pe;
+mod service;
+mod terminal;
+
+use cli::{Cli, Command, Global, ResolveArgs};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Pe(cli::PeArgs { registration, .. })
+    | Command::Register(cli::RegisterArgs { registration, .. }) = &cli.command
+    {
+        if let Err(message) = registration.policy() {
+            Cli::command().error(clap::error::ErrorKind::ArgumentConflict, message).exit();
+        }
+    }
+    let outcome = match &cli.command {
+        Command::Pe(args) => {
+            pe::run(&cli.global, &args.registration, Some(args.service), args.port)
+        }
+        Command::Register(args) => pe::run(&cli.global, &args.registration, None, args.port),
+        Command::Resolve(args) => resolve(&cli.global, args),
+        Command::Terminal(args) => terminal::run(&cli.global, args),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // `{:#}` puts the causes on the same line: "cannot bind UDP ...: Address in use".
+            let line = format!("{e:#}").replace('\n', " ");
+            eprintln!("rserpool: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `rserpool resolve`: one Handle Resolution, printed.
+fn resolve(global: &Global, args: &ResolveArgs) -> anyhow::Result<()> {
+    let mut config = net::endpoint_config(global);
+    config.items_wanted = args.items;
+    let transport = net::transport(global, false)?;
+    let mut user = asap::blocking::PoolUser::new(transport, config, rand::random());
+    let resolved = user.resolve(args.pool, global.timeout());
+    let mut registrars = net::Registrars::new(global);
+    for event in user.driver_mut().take_events() {
+        registrars.observe(&event);
+    }
+    let elements =
+        resolved.map_err(|e| net::resolution_error(e, &args.pool, registrars.home(), global))?;
+    let text = if args.json {
+        let document = format::json(&args.pool, registrars.home(), &elements);
+        format!("{document:#}\n")
+    } else {
+        format::table(&elements)
+    };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// Prints one line on stdout. A closed stdout does not stop a PE, so errors are ignored.
+fn say(line: impl Display) {
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
+}

@@ -1,0 +1,224 @@
+#!/usr/bin/env bash
+# Smoke test of the `rserpool` tool against the real registrar over loopback.
+#
+# Goal: every subcommand works end to end, and fails with its one-line error where it should:
+# no registrar, unknown pool, PE registration and deregistration (SIGINT, --run-seconds),
+# resolution as a table and as JSON, the terminal's echo and its failover to another PE when
+# one is killed, and a PE's move to another registrar when its home is killed.
+# Method: two registrars (userspace SCTP in UDP on $NET.1:9899 and $NET.2:9899, no ENRP
+# between them), PEs and terminals as separate processes, every wait bounded. Prints one line
+# per check and ends with "N passed, M failed"; exits non-zero when anything failed.
+#
+# Usage: asap/tests/tool-smoke.sh   (from anywhere; builds nothing when SMOKE_NO_BUILD=1)
+# Needs target/debug/registrar (cargo build -p registrar) and target/debug/rserpool.
+
+set -u
+cd "$(dirname "$0")/../.." || exit 2
+NET=${SMOKE_NET:-127.0.0}
+R=target/debug/rserpool
+REGISTRAR=target/debug/registrar
+WORK=$(mktemp -d /tmp/rserpool-smoke.XXXXXX)
+passed=0
+failed=0
+
+if [ "${SMOKE_NO_BUILD:-0}" != 1 ]; then
+    cargo build -q -p asap --bin rserpool || exit 2
+    cargo build -q -p registrar --bin registrar ||
+        echo "warning: registrar did not build; using the existing binary"
+fi
+[ -x "$R" ] && [ -x "$REGISTRAR" ] || { echo "missing $R or $REGISTRAR"; exit 2; }
+
+cleanup() {
+    for pid in $(cat "$WORK"/*.pid 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+check() { # check NAME COMMAND...: passes when COMMAND succeeds.
+    local name=$1
+    shift
+    if "$@"; then
+        passed=$((passed + 1))
+        echo "ok   $name"
+    else
+        failed=$((failed + 1))
+        echo "FAIL $name"
+    fi
+}
+
+wait_for() { # wait_for FILE PATTERN SECONDS: until a line of FILE matches.
+    local deadline=$((SECONDS + $3))
+    while [ $SECONDS -lt $deadline ]; do
+        grep -q -- "$2" "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "  (no '$2' in $1 after $3 s:)" && sed 's/^/  | /' "$1"
+    return 1
+}
+
+contains() { # contains FILE PATTERN
+    grep -q -- "$2" "$1" && return 0
+    echo "  (no '$2' in $1:)" && sed 's/^/  | /' "$1"
+    return 1
+}
+
+lacks() { # lacks FILE PATTERN
+    grep -q -- "$2" "$1" || return 0
+    echo "  ('$2' in $1:)" && sed 's/^/  | /' "$1"
+    return 1
+}
+
+spawn() { # spawn NAME COMMAND...: in the background; output, pid and exit status in $WORK.
+    # The process runs under a subshell that writes its exit status, so that the test can
+    # check it and bash prints no "Killed" notice when the test kills it.
+    local name=$1
+    shift
+    rm -f "$WORK/$name.rc"
+    ("$@" >"$WORK/$name.out" 2>&1 &
+     echo $! >"$WORK/$name.pid"
+     wait $!
+     echo $? >"$WORK/$name.rc") </dev/null >/dev/null 2>&1 &
+    local deadline=$((SECONDS + 5))
+    until [ -s "$WORK/$name.pid" ] || [ $SECONDS -ge $deadline ]; do sleep 0.05; done
+}
+
+start_registrar() { # start_registrar NAME IP
+    spawn "$1" "$REGISTRAR" --udp "$2:9899" --workers 1 --no-announce --no-enrp --log warn
+    wait_for "$WORK/$1.out" "registrar ready" 10
+}
+
+start_pe() { # start_pe NAME ARGS...: rserpool ARGS in the background
+    local name=$1
+    shift
+    spawn "$name" "$R" "$@"
+}
+
+exited() { # exited NAME STATUS: the process NAME ended with STATUS within 10 s.
+    wait_for "$WORK/$1.rc" "^$2$" 10
+}
+
+A="$NET.1"
+B="$NET.2"
+
+# Bad command lines are clap's errors, naming the flag, with exit status 2.
+"$R" resolve p --timeout-ms 0 >"$WORK/bad.out" 2>&1
+check "bad --timeout-ms exits 2" [ $? -eq 2 ]
+check "bad --timeout-ms is named" contains "$WORK/bad.out" "--timeout-ms"
+"$R" pe --pool p --policy rr --weight 3 >"$WORK/bad2.out" 2>&1
+check "--weight with rr exits 2" [ $? -eq 2 ]
+check "--weight with rr is named" contains "$WORK/bad2.out" "--weight applies only"
+
+# No registrar yet.
+"$R" --registrar "$A" --timeout-ms 700 resolve nothing >"$WORK/none.out" 2>&1
+check "no registrar exits 1" [ $? -eq 1 ]
+check "no registrar says so" contains "$WORK/none.out" \
+    "^rserpool: no registrar reachable (tried $A:3863)$"
+
+check "registrar A starts" start_registrar a "$A"
+G=(--registrar "$A" --timeout-ms 1000)
+
+"$R" --registrar "$A" resolve nopool >"$WORK/unknown.out" 2>&1
+check "unknown pool exits 1" [ $? -eq 1 ]
+check "unknown pool names pool and registrar" contains "$WORK/unknown.out" \
+    "^rserpool: pool \"nopool\" is unknown at $A:3863$"
+
+# Two echo PEs, fixed ids.
+start_pe pe1 pe --pool echo --id 1 "${G[@]}"
+check "pe1 serves" wait_for "$WORK/pe1.out" "^serving echo on tcp+udp 127.0.0.1:" 5
+check "pe1 registers" wait_for "$WORK/pe1.out" \
+    "^registered PE 0x00000001 in pool \"echo\" at $A:3863$" 10
+
+"$R" --registrar "$A" resolve echo >"$WORK/table.out" 2>&1
+check "resolve prints a header" contains "$WORK/table.out" \
+    "^ID  *TRANSPORT  *ADDRESS  *POLICY  *HOME$"
+check "resolve lists pe1" contains "$WORK/table.out" \
+    "^0x00000001  *tcp  *127.0.0.1:[0-9]*  *rr  *0x"
+
+# The terminal: one line to pe1, then pe2 comes, pe1 is killed, and the next lines fail over.
+{
+    echo one
+    sleep 1
+    start_pe pe2 pe --pool echo --id 2 "${G[@]}"
+    wait_for "$WORK/pe2.out" "^registered PE 0x00000002" 10 >/dev/null
+    kill -9 "$(cat "$WORK/pe1.pid")"
+    sleep 0.3
+    echo two
+    echo three
+} | timeout 60 "$R" "${G[@]}" terminal echo >"$WORK/terminal.out" 2>"$WORK/terminal.err"
+terminal_rc=$?
+check "terminal exits 0 at the end of stdin" [ $terminal_rc -eq 0 ]
+cp "$WORK/terminal.err" /tmp/rserpool-smoke-terminal.err
+check "terminal echoes every line" diff <(printf 'one\ntwo\nthree\n') "$WORK/terminal.out"
+check "terminal reports the dead PE" contains "$WORK/terminal.err" \
+    "^PE 0x00000001 at 127.0.0.1:[0-9]* unreachable"
+check "terminal fails over" contains "$WORK/terminal.err" \
+    "^failover: PE 0x00000001 -> PE 0x00000002$"
+
+"$R" --registrar "$A" resolve echo --json >"$WORK/json.out" 2>&1
+check "resolve --json parses and lists pe2" python3 -c '
+import json, sys
+doc = json.load(open(sys.argv[1]))
+assert doc["pool"] == "echo", doc
+assert "0x00000002" in [e["id"] for e in doc["pool_elements"]], doc
+' "$WORK/json.out"
+
+# SIGINT deregisters pe2 and exits 0.
+kill -INT "$(cat "$WORK/pe2.pid")"
+check "pe2 exits 0 on SIGINT" exited pe2 0
+check "pe2 says deregistered" contains "$WORK/pe2.out" \
+    "^deregistered PE 0x00000002 from pool \"echo\"$"
+"$R" --registrar "$A" resolve echo >"$WORK/after.out" 2>&1
+check "pe2 is gone from the pool" lacks "$WORK/after.out" "^0x00000002"
+
+# A terminal on an unknown pool fails with the resolution's error.
+echo hello | "$R" --registrar "$A" terminal nopool >"$WORK/tu.out" 2>&1
+check "terminal on an unknown pool exits 1" [ $? -eq 1 ]
+check "terminal on an unknown pool says so" contains "$WORK/tu.out" \
+    "^rserpool: pool \"nopool\" is unknown at $A:3863$"
+
+# register: a registration without a service, ended by --run-seconds.
+start_pe reg register --pool reg --port 7777 --id 0x10 --run-seconds 2 "${G[@]}"
+check "register registers" wait_for "$WORK/reg.out" \
+    "^registered PE 0x00000010 in pool \"reg\"" 10
+"$R" --registrar "$A" resolve reg >"$WORK/reg-table.out" 2>&1
+check "register is resolved" contains "$WORK/reg-table.out" "^0x00000010  *tcp  *127.0.0.1:7777 "
+check "register exits 0 after --run-seconds" exited reg 0
+check "register says deregistered" contains "$WORK/reg.out" "^deregistered PE 0x00000010"
+
+# A UDP echo PE (least used), and a daytime PE whose TCP server closes after each answer.
+start_pe udp pe --pool udp --transport udp --policy lu --load 25% --run-seconds 20 "${G[@]}"
+start_pe day pe --pool day --service daytime --run-seconds 20 "${G[@]}"
+check "udp PE registers" wait_for "$WORK/udp.out" "^registered PE" 10
+check "daytime PE registers" wait_for "$WORK/day.out" "^registered PE" 10
+"$R" --registrar "$A" resolve udp >"$WORK/udp-table.out" 2>&1
+check "udp PE is listed with its load" contains "$WORK/udp-table.out" \
+    "  udp  *127.0.0.1:[0-9]*  *lu load=1073741824  "
+printf 'x\ny\n' | timeout 30 "$R" "${G[@]}" terminal udp >"$WORK/udp-term.out" 2>&1
+check "terminal speaks UDP" diff <(printf 'x\ny\n') "$WORK/udp-term.out"
+printf 'a\nb\n' | timeout 30 "$R" "${G[@]}" terminal day >"$WORK/day-term.out" 2>&1
+check "terminal reads daytime twice" [ "$(grep -c ' UTC$' "$WORK/day-term.out")" -eq 2 ]
+check "daytime's closes are no failover" lacks "$WORK/day-term.out" "failover"
+kill -INT "$(cat "$WORK/udp.pid")" "$(cat "$WORK/day.pid")"
+check "udp PE exits 0" exited udp 0
+check "daytime PE exits 0" exited day 0
+
+# A PE whose home registrar dies moves to the other one.
+# It knows both; B starts only after it registered, so its first hunt finds A.
+start_pe mover pe --pool mover --id 3 --lifetime-ms 3000 --run-seconds 60 \
+    --registrar "$A" --registrar "$B" --timeout-ms 1000
+check "mover registers at A" wait_for "$WORK/mover.out" \
+    "^registered PE 0x00000003 in pool \"mover\" at $A:3863$" 10
+check "registrar B starts" start_registrar b "$B"
+kill -9 "$(cat "$WORK/a.pid")"
+check "mover loses A" wait_for "$WORK/mover.out" "^registrar lost: $A:3863" 15
+check "mover re-registers at B" wait_for "$WORK/mover.out" \
+    "^registered PE 0x00000003 in pool \"mover\" at $B:3863$" 15
+"$R" --registrar "$B" resolve mover >"$WORK/mover-table.out" 2>&1
+check "B resolves mover" contains "$WORK/mover-table.out" "^0x00000003 "
+kill -TERM "$(cat "$WORK/mover.pid")"
+check "mover exits 0 on SIGTERM" exited mover 0
+check "mover deregisters at B" contains "$WORK/mover.out" "^deregistered PE 0x00000003"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
