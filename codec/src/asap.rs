@@ -555,8 +555,8 @@ impl HandleResolutionResponseRef<'_> {
 
 impl HandleResolutionResponseRef<'_> {
     /// Writes into `out` (cleared first) this response followed by PEs already encoded at
-    /// registration, each with its current home registrar: the registrar's answer path, a
-    /// header emit and one copy per PE. `self.pool_elements` must be empty (the PEs come from
+    /// registration, each with its current home registrar and without its ASAP Transport
+    /// (registrars' business): the registrar's answer path, a header emit and one copy per PE. `self.pool_elements` must be empty (the PEs come from
     /// `encoded` instead).
     pub fn emit_with_encoded<'e>(
         &self,
@@ -572,7 +572,7 @@ impl HandleResolutionResponseRef<'_> {
         let mut unpadded_end = None;
         let mut count = 0usize;
         for (element, home) in encoded {
-            unpadded_end = Some(element.append_with_home(out, home));
+            unpadded_end = Some(element.append_for_pool_users(out, home));
             count += 1;
         }
         assert!(count <= crate::POOL_ELEMENTS_PER_MESSAGE_MAX);

@@ -1191,6 +1191,43 @@ impl<'a> EncodedPoolElement<'a> {
         PoolElementId(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
+    /// Appends the parameter as pool users get it: without the ASAP Transport (which tells
+    /// registrars how to reach the PE's ASAP endpoint, §3.10; RSPLIB's registrar leaves it out
+    /// of ASAP answers too), with `home` as its Home ENRP Server Identifier. Returns the
+    /// unpadded end.
+    pub(crate) fn append_for_pool_users(&self, out: &mut Vec<u8>, home: RegistrarId) -> usize {
+        let (cut, length) = self.without_asap_transport();
+        let start = out.len();
+        out.extend_from_slice(&self.bytes[..cut]);
+        let length = u16::try_from(length).expect("shorter than the whole, which fits");
+        out[start + 2..start + 4].copy_from_slice(&length.to_be_bytes());
+        let at = start + HOME_REGISTRAR_OFFSET;
+        out[at..at + 4].copy_from_slice(&home.0.to_be_bytes());
+        start + length as usize
+    }
+
+    /// Where the parameter ends without its ASAP Transport: (bytes to keep, padded; the TLV
+    /// length then). The children come in emit order (user transport, policy, ASAP transport),
+    /// so the cut is after the policy; without an ASAP Transport (or anything unexpected) the
+    /// whole parameter is kept.
+    fn without_asap_transport(&self) -> (usize, usize) {
+        let whole = (self.bytes.len(), self.tlv_length());
+        let mut at = TLV_HEADER_LEN + POOL_ELEMENT_FIXED_LEN;
+        while at + TLV_HEADER_LEN <= whole.1 {
+            let ty = u16::from_be_bytes([self.bytes[at], self.bytes[at + 1]]);
+            let length = usize::from(u16::from_be_bytes([self.bytes[at + 2], self.bytes[at + 3]]));
+            if length < TLV_HEADER_LEN || at + length > whole.1 {
+                return whole;
+            }
+            if ty == ParameterType::POOL_MEMBER_SELECTION_POLICY.0 {
+                let cut = pad4(at + length);
+                return if cut < self.bytes.len() { (cut, at + length) } else { whole };
+            }
+            at += pad4(length);
+        }
+        whole
+    }
+
     /// Writes the parameter with `home` as its Home ENRP Server Identifier.
     pub(crate) fn emit_with_home(&self, w: &mut Writer<'_>, home: RegistrarId) {
         let start = w.position();

@@ -205,11 +205,16 @@ fn asap_handle_resolution_response() {
 fn asap_handle_resolution_response_from_encoded_elements() {
     let mut odd = pool_element();
     odd.id = codec::PoolElementId(7);
+    // Registrars keep the ASAP Transport (ENRP carries it); pool users never see it.
+    odd.asap_transport = Some(sctp(50_205, [192, 0, 2, 9]));
     let handle = codec::PoolHandle::new(b"abc").unwrap(); // 3 bytes: padded handle TLV
     let stored: Vec<Vec<u8>> = [pool_element(), odd.clone()].iter().map(|pe| pe.encode()).collect();
     let home = RegistrarId(0x0102_0304);
     let mut expected_elements = vec![pool_element(), odd];
-    expected_elements.iter_mut().for_each(|pe| pe.home_registrar = home);
+    expected_elements.iter_mut().for_each(|pe| {
+        pe.home_registrar = home;
+        pe.asap_transport = None;
+    });
     for count in 0..=2 {
         let owned = asap::HandleResolutionResponse {
             accept_updates: false,

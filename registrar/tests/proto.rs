@@ -9,7 +9,7 @@ use codec::asap::{
     Deregistration, EndpointKeepAliveAck, EndpointUnreachable, HandleResolution, Message,
     Registration,
 };
-use codec::param::{AddressList, SctpTransport};
+use codec::param::{AddressList, CauseInfo, SctpTransport};
 use codec::TransportUse;
 use codec::{
     ErrorCause, Policy, PoolElement, PoolElementId, PoolHandle, RegistrarId, UserTransport,
@@ -114,6 +114,15 @@ fn reject_cause(message: &Message) -> ErrorCause {
     }
 }
 
+fn reject_info(message: &Message) -> CauseInfo {
+    match message {
+        Message::RegistrationResponse(r) => {
+            r.error.as_ref().expect("a cause").causes[0].info.clone()
+        }
+        other => panic!("expected a Registration Response, got {other:?}"),
+    }
+}
+
 fn resolved_ids(message: &Message) -> Vec<u32> {
     match message {
         Message::HandleResolutionResponse(r) => r.pool_elements.iter().map(|e| e.id.0).collect(),
@@ -188,13 +197,15 @@ fn registration_rejections() {
 
     let policy = register(&mut server, ms(0), 1, "P", element(2, 1, Policy::Random));
     assert_eq!(reject_cause(&policy), ErrorCause::INCONSISTENT_POOLING_POLICY);
+    // RFC 5354 §3.12.6 and §3.12.8: the pool's policy, and its user transport, as cause info.
+    assert_eq!(reject_info(&policy), CauseInfo::Policy(Policy::RoundRobin));
 
     let mut udp = element(3, 1, Policy::RoundRobin);
     udp.user_transport = UserTransport::Udp { port: 7, address: peer(1).ip() };
-    assert_eq!(
-        reject_cause(&register(&mut server, ms(0), 1, "P", udp)),
-        ErrorCause::INCONSISTENT_TRANSPORT_TYPE
-    );
+    let transport = register(&mut server, ms(0), 1, "P", udp);
+    assert_eq!(reject_cause(&transport), ErrorCause::INCONSISTENT_TRANSPORT_TYPE);
+    let pool_transport = element(1, 1, Policy::RoundRobin).user_transport;
+    assert_eq!(reject_info(&transport), CauseInfo::Transport(pool_transport));
 
     let mut control = element(4, 1, Policy::RoundRobin);
     if let UserTransport::Sctp(s) = &mut control.user_transport {

@@ -339,6 +339,13 @@ impl Endpoint {
         s.assoc.as_ref().map(|a| a.remote)
     }
 
+    /// The peer's SCTP port on `assoc` (its UDP port is in [`remote`](Self::remote)).
+    pub fn remote_port(&self, assoc: AssociationHandle) -> Option<u16> {
+        let s = self.slots.get(assoc.index())?;
+        (s.generation == assoc.generation()).then_some(())?;
+        s.assoc.as_ref().map(|a| a.remote_port)
+    }
+
     /// Transmission state and counters of `assoc`.
     pub fn association_stats(&self, assoc: AssociationHandle) -> Option<AssociationStats> {
         let s = self.slots.get(assoc.index())?;

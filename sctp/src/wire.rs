@@ -457,13 +457,16 @@ pub struct Writer<'a> {
     buf: &'a mut [u8],
     len: usize,
     limit: usize,
+    /// Padding the TLV that ended last wrote, zero after any other write: a chunk that ends
+    /// with a parameter leaves that padding out of its length (§3.2).
+    last_pad: usize,
 }
 
 impl<'a> Writer<'a> {
     /// A writer over `buf`, never growing past `limit` bytes.
     pub fn new(buf: &'a mut [u8], limit: usize) -> Self {
         let limit = limit.min(buf.len());
-        Writer { buf, len: 0, limit }
+        Writer { buf, len: 0, limit, last_pad: 0 }
     }
 
     /// Bytes written so far.
@@ -501,6 +504,7 @@ impl<'a> Writer<'a> {
         assert!(v.len() <= self.room(), "Writer overflow: caller did not check room");
         self.buf[self.len..self.len + v.len()].copy_from_slice(v);
         self.len += v.len();
+        self.last_pad = 0;
     }
 
     /// Overwrites a big-endian u16 already written at `at`.
@@ -539,11 +543,23 @@ impl<'a> Writer<'a> {
         assert!(pad <= self.room(), "callers reserve padded sizes");
         self.buf[self.len..self.len + pad].fill(0);
         self.len += pad;
+        self.last_pad = pad;
     }
 
-    /// Same as [`Writer::end_tlv`], for chunks.
+    /// Patches the length of the chunk at `start` and pads it to 4 bytes.
+    ///
+    /// RFC 9260 §3.2: "The Chunk Length field does not count any chunk padding. However, it
+    /// does include the padding of any variable-length parameter except the last parameter in
+    /// the chunk." So a chunk that ends with a parameter leaves that parameter's padding out
+    /// (Wireshark flags it otherwise), and needs no more padding of its own.
     pub fn end_chunk(&mut self, start: usize) {
-        self.end_tlv(start);
+        let len = self.len - start - self.last_pad;
+        assert!(len >= 4 && len <= usize::from(u16::MAX));
+        self.buf[start + 2..start + 4].copy_from_slice(&(len as u16).to_be_bytes());
+        if self.last_pad == 0 {
+            self.end_tlv(start);
+        }
+        self.last_pad = 0;
     }
 }
 

@@ -94,7 +94,7 @@ pub enum TransportEvent<'a> {
     Up {
         /// The association.
         assoc: AssocId,
-        /// The peer's primary address.
+        /// The peer's primary IP address and its SCTP port.
         peer: SocketAddr,
     },
 }

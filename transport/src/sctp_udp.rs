@@ -226,7 +226,11 @@ impl<D: DatagramEndpoint> SctpUdpTransport<D> {
                     None
                 }
                 sctp::Event::Connected(h) | sctp::Event::Restarted(h) => {
-                    let peer = self.endpoint.remote(h).unwrap_or(unspecified);
+                    // The peer's IP and SCTP port, as the kernel backend reports them (its
+                    // UDP port is encapsulation, RFC 6951).
+                    let ip = self.endpoint.remote(h).map_or(unspecified.ip(), |r| r.ip());
+                    let port = self.endpoint.remote_port(h).unwrap_or(0);
+                    let peer = SocketAddr::new(ip, port);
                     Some(TransportEvent::Up { assoc: AssocId(h.0), peer })
                 }
                 sctp::Event::Closed(h) => Some(TransportEvent::Closed { assoc: AssocId(h.0) }),

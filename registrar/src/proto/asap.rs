@@ -83,9 +83,12 @@ impl Server {
             Duration::from_micros(life_ms * 1_000).min(self.config.registration_life_max)
         };
         pool_element.home_registrar = self.config.registrar_id;
-        // The ASAP transport (RFC 5354 §3.10) serves ENRP peers; ASAP answers carry none, as
-        // RSPLIB's registrar sends them (RSPLIB's PUs parse either form).
-        pool_element.asap_transport = None;
+        //= https://www.rfc-editor.org/rfc/rfc5354#section-3.10
+        //# ASAP Transport  This indicates the ASAP transport address of the PE and MUST be an
+        //# SCTP type transport parameter
+        // The association's peer: where a registrar taking the PE over reaches it. ENRP carries
+        // it; ASAP answers leave it out (`emit_with_encoded`), as RSPLIB's registrar does.
+        pool_element.asap_transport = asap_transport(peer);
         let registration = HsRegistration {
             pool_handle,
             id,
@@ -112,8 +115,48 @@ impl Server {
             }
             Err(error) => {
                 self.stats.registrations_rejected += 1;
-                self.reply(session, reject(error.cause_code()).emit_to_vec());
+                let info = self.rejection_info(&pool_handle, error);
+                let cause = ErrorCause(error.cause_code());
+                let response = RegistrationResponse {
+                    reject: true,
+                    pool_handle,
+                    pe_id: id,
+                    error: Some(operational_error(cause, info)),
+                };
+                self.reply(session, response.emit_to_vec());
             }
+        }
+    }
+
+    //= https://www.rfc-editor.org/rfc/rfc5354#section-3.12.6
+    //# A Pool Member Selection Policy TLV (see Section 3.8) that indicates the overall pool
+    //# policy is included as cause-specific information.
+    //= https://www.rfc-editor.org/rfc/rfc5354#section-3.12.8
+    //# A Transport TLV that indicates the overall pool user transport type is included as
+    //# cause-specific information.
+    /// What a refusal tells the PE about the pool it does not fit: its policy, or the user
+    /// transport of a PE already in it.
+    fn rejection_info(
+        &self,
+        pool_handle: &codec::PoolHandle,
+        error: handlespace::RegistrationError,
+    ) -> CauseInfo {
+        use handlespace::RegistrationError as E;
+        let Some(pool) = self.shard.handlespace.pool(pool_handle) else { return CauseInfo::None };
+        match error {
+            E::InconsistentPoolingPolicy => {
+                overall_policy(pool.policy_type()).map_or(CauseInfo::None, CauseInfo::Policy)
+            }
+            E::InconsistentTransportType => {
+                let member = pool.elements().next().map(|e| codec::Parameter::parse(e.wire()));
+                match member {
+                    Some(Ok(codec::Parameter::PoolElement(pe))) => {
+                        CauseInfo::Transport(pe.user_transport)
+                    }
+                    _ => CauseInfo::None,
+                }
+            }
+            _ => CauseInfo::None,
         }
     }
 
@@ -352,6 +395,20 @@ impl Server {
         let message = codec::asap::Error { error: operational_error(cause, info) };
         self.transmit.push_back(Outgoing { assoc, bytes: message.emit_to_vec() });
     }
+}
+
+/// The ASAP Transport of a PE registered over an association with `peer` (IP and SCTP port);
+/// none when the peer is unknown.
+fn asap_transport(peer: SocketAddr) -> Option<codec::SctpTransport> {
+    if peer.port() == 0 || peer.ip().is_unspecified() {
+        return None;
+    }
+    let addresses = codec::param::AddressList::from_slice(&[peer.ip()])?;
+    Some(codec::SctpTransport {
+        port: peer.port(),
+        transport_use: codec::TransportUse::DATA_ONLY,
+        addresses,
+    })
 }
 
 pub(crate) fn operational_error(code: ErrorCause, info: CauseInfo) -> OperationalError {

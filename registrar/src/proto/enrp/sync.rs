@@ -264,8 +264,8 @@ impl Enrp {
             return;
         };
         element.home_registrar = home;
-        // Answers to PUs carry no ASAP transport (as for our own PEs, `asap.rs`).
-        element.asap_transport = None;
+        // Kept whole, ASAP Transport included: ENRP passes it on (downloads), ASAP answers
+        // leave it out.
         let registration = HsRegistration {
             pool_handle,
             id: element.id,
