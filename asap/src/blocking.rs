@@ -267,6 +267,32 @@ impl<T: SctpTransport> Driver<T> {
         self.pump()
     }
 
+    /// Shuts down every association gracefully (SHUTDOWN, so that a registrar is not left
+    /// retransmitting to a process that is gone) and waits up to `timeout` for them to end.
+    pub fn close(&mut self, timeout: std::time::Duration) {
+        let os_now = OsInstant::now();
+        let mut open: Vec<transport::AssocId> = self.endpoint.associations().collect();
+        for &assoc in &open {
+            let _ = self.transport.shutdown(os_now, assoc);
+        }
+        let until = os_now + timeout;
+        while !open.is_empty() && OsInstant::now() < until {
+            let now = OsInstant::now();
+            if self.transport.wait(now, Some((now + WAIT_SLICE).min(until))).is_err() {
+                return;
+            }
+            let polled = self.transport.poll(OsInstant::now(), POLL_BUDGET, |event| match event {
+                TransportEvent::Closed { assoc } | TransportEvent::Lost { assoc } => {
+                    open.retain(|&a| a != assoc);
+                }
+                _ => {}
+            });
+            if polled.is_err() {
+                return;
+            }
+        }
+    }
+
     /// Acts on the endpoint's outputs in its documented order.
     fn pump(&mut self) -> Result<(), BlockingError> {
         let os_now = OsInstant::now();

@@ -356,6 +356,12 @@ impl Endpoint {
         self.hunt.handle_connect_failed(now, remote);
     }
 
+    /// The associations this endpoint holds to registrars (for a driver that shuts them
+    /// down gracefully before it goes away).
+    pub fn associations(&self) -> impl Iterator<Item = AssocId> + '_ {
+        self.links.iter().map(Link::assoc)
+    }
+
     /// `assoc` to `peer` is up: the hunt's winner becomes the home; a registrar that opened
     /// an association to us (to take our PEs over) gets a link too.
     pub fn handle_up(&mut self, now: Instant, assoc: AssocId, peer: SocketAddr) {

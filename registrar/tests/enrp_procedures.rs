@@ -55,6 +55,14 @@ fn hs() -> Handlespace {
     Handlespace::new(OWN, handlespace::Config::default())
 }
 
+/// A handlespace holding one PE of each peer: a failed peer with PEs is taken over.
+fn hs_peers() -> Handlespace {
+    let mut h = hs();
+    register(&mut h, "T", 0x99, PEER);
+    register(&mut h, "T", 0x98, THIRD);
+    h
+}
+
 /// What the ENRP server asked for, in order, messages parsed.
 #[derive(Debug, PartialEq)]
 enum Out {
@@ -228,7 +236,7 @@ fn heartbeat_at_the_cycle_not_before() {
 // peer, the two-registrar takeover follows at once).
 #[test]
 fn last_heard_and_no_response_boundaries() {
-    let h = hs();
+    let h = hs_peers();
     let view = View::new(&h, None);
     let mut config = EnrpConfig::new(address(1), Vec::new());
     config.heartbeat_cycle = Duration::from_secs(1_000);
@@ -283,7 +291,7 @@ fn an_answered_probe_keeps_the_peer() {
 // the Takeover Server to nobody, and the shards re-home the target's PEs.
 #[test]
 fn two_registrars_the_survivor_wins_alone() {
-    let h = hs();
+    let h = hs_peers();
     let view = View::new(&h, None);
     let mut e = with_peer(0, &view);
     e.handle_timeout(at(LAST_HEARD + MS), &view);
@@ -335,7 +343,7 @@ fn third_dies(e: &mut Enrp, view: &View<'_>) -> Vec<Out> {
 // PEER's ack; after it, Takeover Server to PEER and the re-homing.
 #[test]
 fn three_registrars_the_initiator_wins_on_the_ack() {
-    let h = hs();
+    let h = hs_peers();
     let view = View::new(&h, None);
     let mut e = with_two_peers(&view);
     let out = third_dies(&mut e, &view);
@@ -368,7 +376,7 @@ fn three_registrars_the_initiator_wins_on_the_ack() {
 // smaller id (0x05) while we arbitrate is ignored.
 #[test]
 fn concurrent_arbitration_the_larger_id_wins() {
-    let h = hs();
+    let h = hs_peers();
     let view = View::new(&h, None);
     // Outcome 1: the other initiator's id is larger: we yield.
     let mut e = with_two_peers(&view);
@@ -429,7 +437,7 @@ fn concurrent_arbitration_the_larger_id_wins() {
 //# process, the initiating server MUST immediately stop the takeover process
 #[test]
 fn a_presence_from_the_target_cancels_the_takeover() {
-    let h = hs();
+    let h = hs_peers();
     let view = View::new(&h, None);
     let mut e = with_two_peers(&view);
     third_dies(&mut e, &view);
@@ -763,4 +771,20 @@ fn undecodable_messages_get_an_enrp_error() {
     e.handle_message(at(6), session(1), &[0x01, 0, 0], &view);
     assert_eq!(e.stats().decode_errors, 2);
     assert_eq!(e.peers().ids(), [PEER]);
+}
+
+// Goal: a failed peer that owns no PE (a registrar without PEs, or RSPLIB's hsdump, which
+// speaks ENRP once) leaves the peer list without a takeover, as in RSPLIB. Method: the peer
+// dies with an empty handlespace; no Init Takeover, no re-homing, and it is gone.
+#[test]
+fn a_failed_peer_without_pes_is_just_removed() {
+    let h = hs();
+    let view = View::new(&h, None);
+    let mut e = with_peer(0, &view);
+    e.handle_timeout(at(LAST_HEARD + MS), &view);
+    drain(&mut e);
+    e.handle_timeout(at(LAST_HEARD + MS + NO_RESPONSE), &view);
+    assert_eq!(drain(&mut e), []);
+    assert!(e.peers().get(PEER).is_none());
+    assert_eq!(e.stats().peers_failed, 1);
 }

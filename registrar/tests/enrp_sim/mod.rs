@@ -525,6 +525,18 @@ impl Sim {
         out
     }
 
+    /// Takeover arbitrations started so far, per target registrar index.
+    pub(crate) fn arbitrations(&self) -> BTreeMap<usize, usize> {
+        let mut out = BTreeMap::new();
+        for r in 0..self.registrars.len() {
+            let Some(enrp) = self.registrars[r].server.enrp() else { continue };
+            for target in enrp.takeovers_started() {
+                *out.entry((target.0 - 0x100) as usize).or_default() += 1;
+            }
+        }
+        out
+    }
+
     /// Resolutions answered so far.
     pub(crate) fn answered(&self) -> u64 {
         self.answered

@@ -67,6 +67,9 @@ fn resolve(global: &Global, args: &ResolveArgs) -> anyhow::Result<()> {
     for event in user.driver_mut().take_events() {
         registrars.observe(&event);
     }
+    // End the association properly: a registrar left with an unacknowledged answer to a
+    // process that is gone retransmits it until its own timers give up.
+    user.driver_mut().close(std::time::Duration::from_millis(500));
     let elements =
         resolved.map_err(|e| net::resolution_error(e, &args.pool, registrars.home(), global))?;
     let text = if args.json {

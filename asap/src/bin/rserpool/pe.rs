@@ -178,6 +178,7 @@ impl Pe {
         for event in self.driver.take_events() {
             self.registrars.observe(&event);
         }
+        self.driver.close(std::time::Duration::from_millis(500));
         left.map_err(|e| {
             anyhow::anyhow!(
                 "deregistration of PE {} from pool \"{}\" failed: {e}",

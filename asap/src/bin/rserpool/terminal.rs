@@ -54,7 +54,10 @@ pub(crate) fn run(global: &Global, args: &TerminalArgs) -> anyhow::Result<()> {
         match lines.recv_timeout(IDLE_SLICE) {
             Ok(line) => terminal.send(&line)?,
             Err(RecvTimeoutError::Timeout) => terminal.idle()?,
-            Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            Err(RecvTimeoutError::Disconnected) => {
+                terminal.user.driver_mut().close(Duration::from_millis(500));
+                return Ok(());
+            }
         }
     }
 }

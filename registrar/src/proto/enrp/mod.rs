@@ -201,6 +201,8 @@ pub struct Enrp {
     stats: EnrpStats,
     /// The registrars this one took over, oldest first (the last `WON_LOG_MAX`).
     won: VecDeque<RegistrarId>,
+    /// The registrars this one started an arbitration for (the last `WON_LOG_MAX`).
+    started: VecDeque<RegistrarId>,
 }
 
 /// Takeovers remembered for [`Enrp::takeovers_won`].
@@ -241,6 +243,7 @@ impl Enrp {
             actions: VecDeque::new(),
             stats: EnrpStats::default(),
             won: VecDeque::new(),
+            started: VecDeque::new(),
         };
         enrp.connect_links(now);
         enrp
@@ -259,6 +262,11 @@ impl Enrp {
     /// The registrars this one took over (the latest 64), oldest first.
     pub fn takeovers_won(&self) -> impl Iterator<Item = RegistrarId> + '_ {
         self.won.iter().copied()
+    }
+
+    /// The registrars this one started a takeover arbitration for (the latest 64).
+    pub fn takeovers_started(&self) -> impl Iterator<Item = RegistrarId> + '_ {
+        self.started.iter().copied()
     }
 
     /// The peer list (read-only, for dumps and tests).
@@ -516,6 +524,14 @@ impl Enrp {
         for id in dead {
             tracing::warn!(peer = id.0, "peer failed (RFC 5353 §3.4.3)");
             self.stats.peers_failed += 1;
+            if view.owned_count(id) == 0 {
+                // Nothing to take over (a registrar without PEs, or a tool such as RSPLIB's
+                // hsdump that spoke ENRP once): it leaves the peer list, as in RSPLIB.
+                tracing::info!(peer = id.0, "failed peer owned no PEs: removed");
+                self.peers.remove(id);
+                self.peer_gone(id);
+                continue;
+            }
             let peer = self.peers.get_mut(id).expect("listed ids exist");
             peer.active = false;
             peer.probe_deadline = None;

@@ -32,6 +32,10 @@ impl Enrp {
             self.peers.active_ids().into_iter().filter(|&id| id != target).collect();
         let deadline = now + self.config.max_time_no_response;
         self.takeovers.insert(target, Takeover { pending, deadline });
+        if self.started.len() == super::WON_LOG_MAX {
+            self.started.pop_front();
+        }
+        self.started.push_back(target);
         self.send_init_takeover(target, true);
         self.complete_if_won(now, target, view);
     }
