@@ -43,6 +43,11 @@ pub(crate) struct Global {
     #[arg(long, value_name = "MS", default_value_t = 5_000,
           value_parser = clap::value_parser!(u64).range(1..=3_600_000), global = true)]
     pub(crate) timeout_ms: u64,
+    /// Registrars the server hunt tries at once (1: strictly in the order given, so the
+    /// first listed that answers is home).
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u16).range(1..=3), global = true)]
+    pub(crate) hunt_parallel: u16,
 }
 
 impl Global {

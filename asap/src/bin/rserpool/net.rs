@@ -34,6 +34,7 @@ pub(crate) fn endpoint_config(global: &Global) -> EndpointConfig {
     let timeout = Duration::from_millis(global.timeout_ms);
     let mut config = EndpointConfig::default();
     config.hunt.registrars = global.registrars();
+    config.hunt.parallel_max = usize::from(global.hunt_parallel);
     config.hunt.hunt_timeout_initial = timeout.min(config.hunt.hunt_timeout_initial);
     config.request_timeout = timeout;
     config.registration_timeout = timeout;
