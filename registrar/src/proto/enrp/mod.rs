@@ -456,14 +456,6 @@ impl Enrp {
     // ---- §3.4: presence, heartbeats, failure detection ----
 
     fn presence(&self, reply_required: bool, receiver: RegistrarId, view: &View<'_>) -> Arc<[u8]> {
-        let address = self.config.own_address;
-        let addresses = codec::param::AddressList::from_slice(&[address.ip()])
-            .expect("one address fits any address list");
-        let transport = codec::SctpTransport {
-            port: address.port(),
-            transport_use: codec::TransportUse::DATA_ONLY,
-            addresses,
-        };
         //= https://www.rfc-editor.org/rfc/rfc5353#section-3.6.1
         //# Each time an ENRP server sends out an ENRP_PRESENCE, it MUST include in the
         //# message its current PE checksum
@@ -471,7 +463,7 @@ impl Enrp {
             reply_required,
             servers: Servers { sender: self.own, receiver },
             checksum: Some(PeChecksum(view.checksum(self.own))),
-            server_information: Some(ServerInformation { server_id: self.own, transport }),
+            server_information: Some(self.own_information()),
         };
         presence.emit_to_vec().into()
     }
