@@ -3,7 +3,8 @@
 # registrar (its own SCTP in UDP, RFC 6951, at 192.0.2.2 UDP 9900) and RSPLIB 3.4.4's
 # rspregistrar (kernel SCTP at 192.0.2.1, which also accepts SCTP in UDP on 9899) as ENRP
 # peers, each the other's mentor:
-#  1. a PE registered at either is in the other's handlespace; RSPLIB's hsdump reads ours;
+#  1. ours starts alone, RSPLIB's joins with ours as its mentor; a PE registered at either is
+#     in the other's handlespace; RSPLIB's hsdump reads ours;
 #  2. kill -9 ours: RSPLIB's registrar takes it over;
 #  3. ours restarts with a new id and rejoins through RSPLIB's as mentor (table download);
 #  4. kill -9 RSPLIB's: ours takes over its PE.
@@ -48,10 +49,16 @@ sysctl -qw net.sctp.udp_port=9899 net.sctp.encap_port=0
 
 say "== 1: ours and RSPLIB's as peers"
 capture one
-start rsp rspregistrar $LOG -asapannounce=off -enrpannounce=off -asap=$RSP:3863 -enrp=$RSP:9901 -peer=$OURS:9901
 ours ours 0x2222
 check "our registrar is up" wait_for 20 log_has ours 'registrar ready'
-check "ours and RSPLIB's exchange ENRP (ours took it as mentor)" wait_for 30 log_has ours 'handlespace download complete\|serving alone'
+check "ours found no mentor and serves alone" wait_for 30 log_has ours 'serving alone'
+# RSPLIB's association to ours must be SCTP in UDP: new associations are encapsulated while
+# it starts (its PE, started after, talks to it natively again).
+sysctl -qw net.sctp.encap_port=9900
+start rsp rspregistrar $LOG -asapannounce=off -enrpannounce=off -asap=$RSP:3863 -enrp=$RSP:9901 -peer=$OURS:9901
+check "RSPLIB's registrar took ours as its mentor and downloaded our handlespace" \
+  wait_for 30 log_has rsp 'obtaining handlespace from mentor'
+sysctl -qw net.sctp.encap_port=0
 start pe-rsp rspserver -echo $LOG -registrar=$RSP:3863
 check "RSPLIB's PE registered at RSPLIB's registrar" wait_for 40 log_has pe-rsp 'Identifier'
 check "ours applied RSPLIB's PE from its Handle Update" wait_for 30 log_has ours 'peer PE applied'
@@ -91,6 +98,14 @@ kill -9 "${PID[rsp]}"; unset "PID[rsp]"
 check "ours declared RSPLIB's registrar failed" wait_for 30 log_has ours2 'peer failed'
 check "ours won the takeover" wait_for 20 log_has ours2 'takeover won'
 check "ours re-homed RSPLIB's PE" wait_for 10 grep -qE 'PEs re-homed.*moved=[1-9]' "$OUT/ours2.log"
+# RFC 5353 §3.5.2: ours opens an association to the PE's ASAP Transport (the kernel takes
+# SCTP in UDP on 9899) and sends the H-flagged keep-alive; the PE answers and stays.
+sleep 8
+check "RSPLIB's PE answered ours' H-flagged keep-alive: no keep-alive timeout" \
+  bash -c "! grep -q 'keep-alive timeout' '$OUT/ours2.log'"
+"$TOOL" --registrar $OURS:3863 --registrar-udp-port 9900 --udp $OURS:0 resolve EchoPool --json >"$OUT/resolve-taken.json" 2>&1
+check "RSPLIB's PE is still resolvable at ours, homed at ours" grep -q '0x00003333' "$OUT/resolve-taken.json"
+
 sleep 2
 stop pe-rsp
 stop ours2

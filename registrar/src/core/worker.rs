@@ -232,6 +232,10 @@ impl<T: SctpTransport> Worker<T> {
             };
             self.server.handle_connecting(hs_now, address, assoc);
         }
+        while let Some(address) = self.server.poll_connect_pe() {
+            let assoc = self.transport.connect(now, address).ok().map(|a| a.0);
+            self.server.handle_connecting_pe(address, assoc);
+        }
         forwarded
     }
 

@@ -304,7 +304,11 @@ impl Server {
                     };
                     self.stats.keep_alives_sent += 1;
                     let bytes = keep_alive.emit_to_vec();
-                    self.reply(SessionId::from_u64(registrator), bytes);
+                    if registrator == super::enrp::NO_SESSION {
+                        self.keep_alive_over_asap_transport(&pool_handle, id, bytes);
+                    } else {
+                        self.reply(SessionId::from_u64(registrator), bytes);
+                    }
                 }
                 Expiry::KeepAliveTimedOut(removed) => {
                     let (pool, pe) = (removed.pool_handle, removed.id.0);
@@ -321,6 +325,32 @@ impl Server {
             }
         }
         self.expiries = expiries;
+    }
+
+    //= https://www.rfc-editor.org/rfc/rfc5353#section-3.5.2
+    //# send a point-to-point ASAP_ENDPOINT_KEEP_ALIVE message, with the 'H' flag set to '1',
+    //# to each of the PEs.
+    /// A keep-alive for a PE no association here registered (one taken over from a failed
+    /// peer, or learned from one): sent over an association to the PE's ASAP Transport, opened
+    /// for it if need be (`poll_connect_pe`); the PE's Ack then keeps it here.
+    fn keep_alive_over_asap_transport(
+        &mut self,
+        pool_handle: &codec::PoolHandle,
+        id: codec::PoolElementId,
+        bytes: Vec<u8>,
+    ) {
+        let address = self
+            .shard
+            .handlespace
+            .element(pool_handle, id)
+            .and_then(|e| asap_transport_address(e.wire()));
+        let Some(address) = address else {
+            self.stats.keep_alives_unroutable += 1;
+            return;
+        };
+        if !self.pe_links.send(address, bytes) {
+            self.stats.keep_alives_unroutable += 1;
+        }
     }
 
     /// Answers a request that could not reach its pool's core (a full queue) with Lack of
@@ -395,6 +425,14 @@ impl Server {
         let message = codec::asap::Error { error: operational_error(cause, info) };
         self.transmit.push_back(Outgoing { assoc, bytes: message.emit_to_vec() });
     }
+}
+
+/// Where a stored PE parameter says the PE's ASAP endpoint is (its first address).
+fn asap_transport_address(wire: &[u8]) -> Option<SocketAddr> {
+    let Ok(codec::Parameter::PoolElement(pe)) = codec::Parameter::parse(wire) else { return None };
+    let transport = pe.asap_transport?;
+    let ip = *transport.addresses.as_slice().first()?;
+    (transport.port != 0).then(|| SocketAddr::new(ip, transport.port))
 }
 
 /// The ASAP Transport of a PE registered over an association with `peer` (IP and SCTP port);

@@ -16,7 +16,7 @@ use rand::SeedableRng;
 use super::asap::{request_pool_handle, resolution};
 use super::cross_core::{CrossCore, SessionId};
 use super::enrp::{Announcement, Enrp, EnrpAction, EnrpConfig, PeerOp, View};
-use super::session::Sessions;
+use super::session::{PeLinks, Sessions};
 use super::shard::{Shard, ShardChange};
 
 /// The core that owns ENRP (the peer table, start-up, takeovers, downloads): it opens the
@@ -133,6 +133,8 @@ pub struct Server {
     pub(crate) config: ServerConfig,
     pub(crate) shard: Shard,
     pub(crate) sessions: Sessions,
+    /// Associations this core opened to PEs for keep-alives after a takeover.
+    pub(crate) pe_links: PeLinks,
     pub(crate) transmit: VecDeque<Outgoing>,
     forward: VecDeque<(u16, CrossCore)>,
     pub(crate) expiries: Vec<Expiry>,
@@ -175,6 +177,7 @@ impl Server {
             rng: SmallRng::seed_from_u64(config.seed ^ u64::from(config.core)),
             config,
             sessions: Sessions::default(),
+            pe_links: PeLinks::default(),
             transmit: VecDeque::new(),
             forward: VecDeque::new(),
             expiries: Vec::new(),
@@ -217,6 +220,9 @@ impl Server {
     pub fn handle_up(&mut self, assoc: u32, peer: SocketAddr) {
         self.stats.sessions_opened += 1;
         self.sessions.open(assoc, peer);
+        for bytes in self.pe_links.up(assoc) {
+            self.transmit.push_back(Outgoing { assoc, bytes });
+        }
         let session = SessionId { core: self.config.core, assoc };
         let view = View::new(&self.shard.handlespace, self.shard.replica.as_ref());
         if let Some(enrp) = self.enrp.as_mut() {
@@ -267,6 +273,7 @@ impl Server {
 
     /// A local association closed or failed: every shard drops the PEs registered over it.
     pub fn handle_closed(&mut self, now: Instant, assoc: u32) {
+        self.pe_links.closed(assoc);
         let (known, enrp) = self.sessions.close(assoc);
         let session = SessionId { core: self.config.core, assoc };
         if enrp {
@@ -365,6 +372,11 @@ impl Server {
         self.last_now = self.last_now.max(now);
         if self.shard.handlespace.next_timeout().is_some_and(|t| t <= now) {
             self.fire_shard_timers(now);
+            let mut ready = Vec::new();
+            self.pe_links.drain_ready(&mut ready);
+            for (assoc, bytes) in ready {
+                self.transmit.push_back(Outgoing { assoc, bytes });
+            }
         }
         let view = View::new(&self.shard.handlespace, self.shard.replica.as_ref());
         if let Some(enrp) = self.enrp.as_mut() {
@@ -393,6 +405,20 @@ impl Server {
     /// address (RSPLIB matches a peer's Server Information against the association's ports).
     pub fn enrp_local_port(&self) -> Option<u16> {
         self.config.enrp.as_ref().map(|c| c.own_address.port())
+    }
+
+    /// The next PE ASAP endpoint the caller is to open an association to (keep-alives to PEs
+    /// taken over from a failed peer), then report with
+    /// [`handle_connecting_pe`](Self::handle_connecting_pe).
+    pub fn poll_connect_pe(&mut self) -> Option<SocketAddr> {
+        self.pe_links.poll_connect()
+    }
+
+    /// The association the caller started for [`poll_connect_pe`](Self::poll_connect_pe),
+    /// or `None` if it could not be started.
+    pub fn handle_connecting_pe(&mut self, address: SocketAddr, assoc: Option<u32>) {
+        let dropped = self.pe_links.connecting(address, assoc);
+        self.stats.keep_alives_unroutable += dropped as u64;
     }
 
     /// The next ENRP message to send on a local association.

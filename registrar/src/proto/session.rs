@@ -85,3 +85,86 @@ impl Sessions {
         element.registrator() == session.to_u64() || element.addresses().contains(&peer.ip())
     }
 }
+
+/// Associations this core opened to PEs' ASAP endpoints, for keep-alives to PEs no association
+/// here registered (taken over from a failed peer, RFC 5353 §3.5.2), by the PE's address.
+#[derive(Debug, Default)]
+pub(crate) struct PeLinks {
+    by_address: HashMap<SocketAddr, PeLink>,
+    by_assoc: HashMap<u32, SocketAddr>,
+    connects: std::collections::VecDeque<SocketAddr>,
+}
+
+#[derive(Debug, Default)]
+struct PeLink {
+    /// Set once the association is up.
+    up: Option<u32>,
+    /// Keep-alives waiting for it to come up.
+    waiting: Vec<Vec<u8>>,
+}
+
+/// Associations to PEs at most per core, and keep-alives queued per association: a takeover
+/// of a large peer re-homes many PEs, and each needs only its next keep-alive through.
+const PE_LINKS_MAX: usize = 4_096;
+const PE_LINK_WAITING_MAX: usize = 64;
+
+impl PeLinks {
+    /// Queues `bytes` for the PE at `address`: on its association if it is up, behind it if it
+    /// is starting, or on a new one. False when the bounds are reached (the keep-alive is lost).
+    pub(crate) fn send(&mut self, address: SocketAddr, bytes: Vec<u8>) -> bool {
+        if !self.by_address.contains_key(&address) {
+            if self.by_address.len() >= PE_LINKS_MAX {
+                return false;
+            }
+            self.by_address.insert(address, PeLink::default());
+            self.connects.push_back(address);
+        }
+        let link = self.by_address.get_mut(&address).expect("inserted above");
+        if link.waiting.len() >= PE_LINK_WAITING_MAX {
+            return false;
+        }
+        link.waiting.push(bytes);
+        true
+    }
+
+    /// The next PE address to open an association to.
+    pub(crate) fn poll_connect(&mut self) -> Option<SocketAddr> {
+        self.connects.pop_front()
+    }
+
+    /// The association opened for `address`, or `None` if it could not be started (what
+    /// waited for it is dropped and counted by the caller: returned).
+    pub(crate) fn connecting(&mut self, address: SocketAddr, assoc: Option<u32>) -> usize {
+        match assoc {
+            Some(assoc) => {
+                self.by_assoc.insert(assoc, address);
+                0
+            }
+            None => self.by_address.remove(&address).map_or(0, |l| l.waiting.len()),
+        }
+    }
+
+    /// An association came up: if it is one of ours, what waited for it, to send on it.
+    pub(crate) fn up(&mut self, assoc: u32) -> Vec<Vec<u8>> {
+        let Some(address) = self.by_assoc.get(&assoc) else { return Vec::new() };
+        let Some(link) = self.by_address.get_mut(address) else { return Vec::new() };
+        link.up = Some(assoc);
+        std::mem::take(&mut link.waiting)
+    }
+
+    /// Moves what waits on links that are up into `out` (association, bytes).
+    pub(crate) fn drain_ready(&mut self, out: &mut Vec<(u32, Vec<u8>)>) {
+        for link in self.by_address.values_mut() {
+            if let Some(assoc) = link.up {
+                out.extend(link.waiting.drain(..).map(|b| (assoc, b)));
+            }
+        }
+    }
+
+    /// An association ended: forget the link (the next keep-alive opens a new one).
+    pub(crate) fn closed(&mut self, assoc: u32) {
+        if let Some(address) = self.by_assoc.remove(&assoc) {
+            self.by_address.remove(&address);
+        }
+    }
+}

@@ -1,0 +1,154 @@
+//! ENRP through the registrar's per-core `Server` (sans-IO): what a takeover does to the PEs.
+//!
+//! Goal: RFC 5353 §3.5.2 end to end on one core: after we win the takeover of a failed peer,
+//! each of its PEs gets an Endpoint Keep Alive with the H flag over an association we open to
+//! the PE's ASAP Transport; a PE that answers stays, homed here, and one that does not is
+//! removed after the keep-alive timeout. Method: a peer announces a PE (Handle Update with an
+//! ASAP Transport) and falls silent; time passes MAX-TIME-LAST-HEARD and MAX-TIME-NO-RESPONSE;
+//! the test plays the transport (connect, up) and the PE.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use codec::asap::{EndpointKeepAliveAck, Message as Asap};
+use codec::enrp::{HandleUpdate, Message as Enrp, Presence, Servers, UpdateAction};
+use codec::param::{AddressList, PeChecksum, SctpTransport};
+use codec::UserTransport;
+use codec::{Policy, PoolElement, PoolElementId, PoolHandle, RegistrarId, TransportUse};
+use handlespace::{Duration, Instant};
+use registrar::proto::enrp::EnrpConfig;
+use registrar::proto::{Server, ServerConfig};
+
+const OWN: RegistrarId = RegistrarId(0x10);
+const PEER: RegistrarId = RegistrarId(0x20);
+const S: u64 = 1_000_000;
+
+fn at(micros: u64) -> Instant {
+    Instant::from_micros(micros)
+}
+
+fn pe_asap_address() -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9)), 5_000)
+}
+
+fn server() -> Server {
+    let own = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 9901);
+    let mut handlespace = handlespace::Config::default();
+    handlespace.keep_alive_interval = Duration::from_secs(5);
+    handlespace.keep_alive_timeout = Duration::from_secs(5);
+    Server::new(ServerConfig {
+        registrar_id: OWN,
+        core: 0,
+        cores: 1,
+        handlespace,
+        resolution_items_default: 3,
+        registration_life_max: Duration::from_secs(3_600),
+        remove_on_session_loss: true,
+        seed: 1,
+        replicas: true,
+        enrp: Some(EnrpConfig::new(own, Vec::new())),
+    })
+}
+
+fn pool() -> PoolHandle {
+    PoolHandle::new(b"P").unwrap()
+}
+
+/// The peer's PE, with the ASAP Transport a home registrar puts in its Handle Updates.
+fn peer_pe() -> PoolElement {
+    let address = |ip: IpAddr| AddressList::from_slice(&[ip]).unwrap();
+    PoolElement {
+        id: PoolElementId(7),
+        home_registrar: PEER,
+        registration_life_ms: 3_600_000,
+        user_transport: UserTransport::Sctp(SctpTransport {
+            port: 80,
+            transport_use: TransportUse::DATA_ONLY,
+            addresses: address(pe_asap_address().ip()),
+        }),
+        policy: Policy::RoundRobin,
+        asap_transport: Some(SctpTransport {
+            port: pe_asap_address().port(),
+            transport_use: TransportUse::DATA_ONLY,
+            addresses: address(pe_asap_address().ip()),
+        }),
+    }
+}
+
+/// A server that learned the peer's PE on session 1, then the peer fell silent at 0 and we
+/// won its takeover (alone with it): returns the server and the time after the win.
+fn after_takeover() -> (Server, u64) {
+    let mut s = server();
+    s.handle_up(1, SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), 9901));
+    let presence = Enrp::Presence(Presence {
+        reply_required: false,
+        servers: Servers { sender: PEER, receiver: RegistrarId(0) },
+        checksum: Some(PeChecksum(0xffff)),
+        server_information: None,
+    });
+    s.handle_enrp_message(at(0), 1, &presence.emit_to_vec());
+    let update = Enrp::HandleUpdate(HandleUpdate {
+        takeover_suggested: false,
+        servers: Servers { sender: PEER, receiver: RegistrarId(0) },
+        action: UpdateAction::ADD_PE,
+        pool_handle: pool(),
+        pool_element: peer_pe(),
+    });
+    s.handle_enrp_message(at(1), 1, &update.emit_to_vec());
+    assert_eq!(s.handlespace().element(&pool(), PoolElementId(7)).unwrap().home(), PEER);
+    // MAX-TIME-LAST-HEARD (61 s) passes: a probe; MAX-TIME-NO-RESPONSE (5 s) passes: dead.
+    let mut now = 0;
+    while s.enrp().unwrap().takeovers_won().next().is_none() {
+        now += S / 2;
+        assert!(now < 100 * S, "no takeover after 100 s");
+        s.handle_timeout(at(now));
+        while s.poll_transmit_enrp().is_some() {}
+    }
+    assert_eq!(s.handlespace().element(&pool(), PoolElementId(7)).unwrap().home(), OWN);
+    (s, now)
+}
+
+/// Runs timers until the keep-alive for the taken PE is asked to open an association.
+fn keep_alive_association(s: &mut Server, mut now: u64) -> (u32, u64) {
+    s.handle_timeout(at(now));
+    let address = s.poll_connect_pe().expect("an association to the PE's ASAP Transport");
+    assert_eq!(address, pe_asap_address());
+    s.handle_connecting_pe(address, Some(42));
+    assert!(s.poll_transmit().is_none(), "nothing before the association is up");
+    now += 1_000;
+    s.handle_up(42, address);
+    (42, now)
+}
+
+#[test]
+fn a_taken_pe_that_answers_the_h_flagged_keep_alive_stays() {
+    let (mut s, now) = after_takeover();
+    let (assoc, now) = keep_alive_association(&mut s, now);
+    let out = s.poll_transmit().expect("the keep-alive, once up");
+    assert_eq!(out.assoc, assoc);
+    let Ok(Asap::EndpointKeepAlive(k)) = Asap::parse(&out.bytes) else { panic!() };
+    assert!(k.home, "H flag: we are the new home (RFC 5353 §3.5.2)");
+    assert_eq!((k.server_id, k.pe_id), (OWN, Some(PoolElementId(7))));
+    let ack = Asap::EndpointKeepAliveAck(EndpointKeepAliveAck {
+        pool_handle: pool(),
+        pe_id: PoolElementId(7),
+    });
+    s.handle_message(at(now + 1_000), assoc, &ack.emit_to_vec());
+    // Past the keep-alive timeout: still here, and the next keep-alive reuses the association.
+    s.handle_timeout(at(now + 6 * S));
+    assert!(s.handlespace().element(&pool(), PoolElementId(7)).is_some());
+    assert_eq!(s.stats().keep_alive_timeouts, 0);
+    s.handle_timeout(at(now + 12 * S));
+    assert!(s.poll_connect_pe().is_none(), "one association per PE address");
+}
+
+#[test]
+fn a_taken_pe_that_stays_silent_is_removed_after_the_timeout() {
+    let (mut s, now) = after_takeover();
+    let (_, now) = keep_alive_association(&mut s, now);
+    assert!(s.poll_transmit().is_some());
+    s.handle_timeout(at(now + 5 * S - 2_000));
+    assert!(s.handlespace().element(&pool(), PoolElementId(7)).is_some(), "timeout - 1 ms");
+    s.handle_timeout(at(now + 5 * S + 1_000));
+    assert!(s.handlespace().element(&pool(), PoolElementId(7)).is_none(), "timeout + 1 ms");
+    assert_eq!(s.stats().keep_alive_timeouts, 1);
+}
