@@ -30,15 +30,22 @@ log_has() { grep -q "$2" "$OUT/$1.log"; }
 cleanup() { for n in "${!PID[@]}"; do kill -9 "${PID[$n]}" 2>/dev/null; done; wait 2>/dev/null; }
 trap cleanup EXIT
 
-HEARTBEAT_MS=500
+# ENRP_RFC_TIMERS=1: RFC 5353 §4.2's thresholds (heartbeat 30 s, 61 s, 5 s) instead of short
+# ones; the waits for detection and takeover grow to match.
+if [ "${ENRP_RFC_TIMERS:-0}" = 1 ]; then
+  HEARTBEAT_MS=30000 DETECT_MS=80000 ENRP_TIMERS=(--enrp-mentor-hunt-timeout-ms 1500)
+else
+  HEARTBEAT_MS=500 DETECT_MS=8000
+  ENRP_TIMERS=(--enrp-heartbeat-ms 500 --enrp-max-time-last-heard-ms 1200
+    --enrp-max-time-no-response-ms 600 --enrp-mentor-hunt-timeout-ms 1500)
+fi
 registrar() { # name index id [workers]
   local i=$2 peers=()
   for p in 1 2 3; do [ "$p" = "$i" ] || peers+=(--peer "127.0.0.$p:9901"); done
   start "$1" "$BIN/registrar" --udp "127.0.0.$i:9899" --workers "${4:-1}" --mesh-spin-us 0 \
-    --no-announce --registrar-id "$3" "${peers[@]}" --enrp-heartbeat-ms $HEARTBEAT_MS \
-    --enrp-max-time-last-heard-ms 1200 --enrp-max-time-no-response-ms 600 \
-    --enrp-mentor-hunt-timeout-ms 1500 --keep-alive-interval-ms 1000 --keep-alive-timeout-ms 4000 \
-    --run-seconds 120 --log registrar=debug,info
+    --no-announce --registrar-id "$3" "${peers[@]}" "${ENRP_TIMERS[@]}" \
+    --keep-alive-interval-ms 1000 --keep-alive-timeout-ms 4000 \
+    --run-seconds 240 --log registrar=debug,info
 }
 tool() { "$BIN/rserpool" --timeout-ms 1000 "$@"; }
 # resolve_ids POOL REGISTRAR_INDEX: "id home" lines of the pool's PEs at that registrar.
@@ -69,12 +76,12 @@ sleep 1.5   # a heartbeat or three: every pair has exchanged Presence
 say "== 2: a PE at each registrar is resolvable at all three within one heartbeat cycle"
 for i in 1 2 3; do
   start pe$i "$BIN/rserpool" --hunt-parallel 1 --registrar 127.0.0.$i:3863 --timeout-ms 1000 \
-    register --pool P$i --port 700$i --id 0x$i$i$i --lifetime-ms 30000 --run-seconds 100
+    register --pool P$i --port 700$i --id 0x$i$i$i --lifetime-ms 30000 --run-seconds 200
 done
 for i in 1 2 3; do check "PE of P$i registered at registrar $i" wait_for 5000 log_has pe$i 'registered'; done
 start_ms=$(( $(date +%s%N) / 1000000 ))
 for i in 1 2 3; do for r in 1 2 3; do
-  check "P$i resolvable at registrar $r" wait_for $HEARTBEAT_MS count_at P$i $r 1
+  check "P$i resolvable at registrar $r" wait_for 500 count_at P$i $r 1
 done; done
 say "all nine resolutions succeeded $(( $(date +%s%N) / 1000000 - start_ms )) ms after the last registration"
 
@@ -83,7 +90,7 @@ say "== 3: kill -9 under resolution load"
 for k in 1 2 3 4; do
   start fpe$k "$BIN/rserpool" --hunt-parallel 1 --registrar 127.0.0.1:3863 --registrar 127.0.0.2:3863 \
     --registrar 127.0.0.3:3863 --timeout-ms 1000 \
-    register --pool F --port 710$k --id 0xf0$k --lifetime-ms 4000 --run-seconds 100
+    register --pool F --port 710$k --id 0xf0$k --lifetime-ms 4000 --run-seconds 200
 done
 check "the 4 failover PEs are registered, all homed at registrar 1, seen at registrar 2" \
   wait_for 5000 homed_at F 2 0x00001001 4
@@ -118,7 +125,7 @@ sleep 2
 say "kill -9 registrar 1"
 kill -9 "${PID[r1]}"; unset "PID[r1]"
 killed_ms=$(( $(date +%s%N) / 1000000 ))
-check "registrar 2 or 3 declared registrar 1 failed" wait_for 8000 failed_seen
+check "registrar 2 or 3 declared registrar 1 failed" wait_for $DETECT_MS failed_seen
 wait_for 8000 some_winner
 sleep 2
 check "exactly one survivor won the takeover of registrar 1 (found $(winners))" test "$(winners)" = 1
@@ -128,6 +135,8 @@ for r in 2 3; do
 done
 rehomed_ms=$(( $(date +%s%N) / 1000000 - killed_ms ))
 say "kill -9 to every failover PE re-homed and resolvable at both survivors: <= $rehomed_ms ms"
+took_over_ms=$(( $(date -d "$(grep -h 'takeover won.*target=4097' "$OUT/r2.log" "$OUT/r3.log" | head -1 | cut -c1-26)" +%s%N) / 1000000 - killed_ms ))
+say "kill -9 to the takeover won: $took_over_ms ms"
 for i in 2 3; do for r in 2 3; do
   check "P$i still resolvable at registrar $r" count_at P$i $r 1
 done; done

@@ -222,8 +222,11 @@ impl<T: SctpTransport> Worker<T> {
         }
         let hs_now = self.handlespace_now(now);
         while let Some(address) = self.server.poll_connect() {
-            let local_port = self.server.enrp_local_port().unwrap_or(0);
-            let assoc = match self.transport.connect_from(now, local_port, address) {
+            let connected = match self.server.enrp_local_port() {
+                Some(port) => self.transport.connect_from(now, port, address),
+                None => self.transport.connect(now, address),
+            };
+            let assoc = match connected {
                 Ok(assoc) => Some(assoc.0),
                 Err(error) => {
                     tracing::debug!(%address, %error, "connect to a peer failed");

@@ -402,9 +402,15 @@ impl Server {
     }
 
     /// The local SCTP port associations to peers leave from: the ENRP port of our ENRP
-    /// address (RSPLIB matches a peer's Server Information against the association's ports).
+    /// address (RSPLIB matches a peer's Server Information against the association's ports),
+    /// with one worker. With several, `None` (the transport's own port): two registrars that
+    /// open ENRP-port-to-ENRP-port associations to each other at once collide on one 4-tuple
+    /// (RFC 9260 §5.2.1), and when the two INITs reach different cores no core sees the
+    /// collision, so one side is left with an association the other replaced (README, "Not
+    /// implemented": SCTP restart detection across cores).
     pub fn enrp_local_port(&self) -> Option<u16> {
-        self.config.enrp.as_ref().map(|c| c.own_address.port())
+        let port = self.config.enrp.as_ref().map(|c| c.own_address.port());
+        port.filter(|_| self.config.cores == 1)
     }
 
     /// The next PE ASAP endpoint the caller is to open an association to (keep-alives to PEs
