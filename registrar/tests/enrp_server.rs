@@ -152,3 +152,26 @@ fn a_taken_pe_that_stays_silent_is_removed_after_the_timeout() {
     assert!(s.handlespace().element(&pool(), PoolElementId(7)).is_none(), "timeout + 1 ms");
     assert_eq!(s.stats().keep_alive_timeouts, 1);
 }
+
+// Regression (Handle Updates lost between a 2-worker and a 1-worker registrar, found by
+// enrp-three.sh with the RFC timers): ENRP-port-to-ENRP-port associations opened by both sides
+// at once collide on one 4-tuple across cores. With one worker ENRP associations leave from
+// the ENRP port (RSPLIB wants that); with several, from the transport's own port.
+#[test]
+fn enrp_associations_leave_from_the_enrp_port_only_with_one_worker() {
+    assert_eq!(server().enrp_local_port(), Some(9901));
+    let own = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 9901);
+    let two = |core| ServerConfig {
+        registrar_id: OWN,
+        core,
+        cores: 2,
+        handlespace: handlespace::Config::default(),
+        resolution_items_default: 3,
+        registration_life_max: Duration::from_secs(3_600),
+        remove_on_session_loss: true,
+        seed: 1,
+        replicas: true,
+        enrp: Some(EnrpConfig::new(own, Vec::new())),
+    };
+    assert_eq!(Server::new(two(0)).enrp_local_port(), None);
+}

@@ -578,6 +578,44 @@ pub(crate) fn be32(b: &[u8], at: usize) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    // Regression (Wireshark's "padding of this final parameter should be the padding of the
+    // chunk" on our INIT ACK, whose cookie is not a multiple of 4): RFC 9260 §3.2, a chunk's
+    // length counts its parameters' padding except the last one's. Method: a chunk ending with
+    // a 5-byte parameter, one ending with raw bytes, and one with a padded middle parameter.
+    #[test]
+    fn chunk_length_leaves_out_the_last_parameters_padding() {
+        let mut buf = [0xa5u8; 64];
+        let mut w = Writer::new(&mut buf, 64);
+        let c = w.begin_chunk(ChunkType::INIT_ACK, 0);
+        let p = w.begin_tlv(7);
+        w.put_slice(&[1, 2, 3, 4, 5]);
+        w.end_tlv(p);
+        w.end_chunk(c);
+        assert_eq!(be16(&buf, 2), 4 + 4 + 5, "last parameter's padding left out");
+        assert_eq!(be16(&buf, 6), 4 + 5, "the parameter's own length never counts padding");
+        let mut buf = [0xa5u8; 64];
+        let mut w = Writer::new(&mut buf, 64);
+        let c = w.begin_chunk(ChunkType::INIT_ACK, 0);
+        let p = w.begin_tlv(7);
+        w.put_slice(&[1, 2, 3, 4, 5]);
+        w.end_tlv(p);
+        let q = w.begin_tlv(8);
+        w.put_slice(&[9; 4]);
+        w.end_tlv(q);
+        w.end_chunk(c);
+        let written = w.len();
+        assert_eq!(be16(&buf, 2), 4 + 12 + 8, "a middle parameter's padding counts");
+        assert_eq!(written, 24);
+        let mut buf = [0xa5u8; 64];
+        let mut w = Writer::new(&mut buf, 64);
+        let c = w.begin_chunk(ChunkType::INIT_ACK, 0);
+        w.put_slice(&[1, 2, 3]);
+        w.end_chunk(c);
+        let written = w.len();
+        assert_eq!((be16(&buf, 2), written), (7, 8), "raw bytes: length 7, padded to 8");
+        assert_eq!(buf[7], 0, "padding is zeros");
+    }
+
     use super::*;
 
     // Goal: each of the four action codes is read from the top two bits (§3.2, §3.2.1).
