@@ -1,6 +1,7 @@
-//! The RSerPool registrar: ASAP server procedures on a thread-per-core core.
+//! The RSerPool registrar: ASAP server procedures and an ENRP server (RFC 5353, on core 0)
+//! on a thread-per-core core.
 //!
-//! What this crate does **not** do (yet): ENRP with peer registrars (it drops PPID 12), handle
+//! What this crate does **not** do (yet): ENRP peers learned from multicast Presence, handle
 //! resolution subscriptions, ASAP over TCP, or the kernel SCTP backend on more than one worker.
 //! It does not parse bytes itself (`codec`), select PEs (`handlespace`) or speak SCTP (`sctp`,
 //! `transport`).
