@@ -30,15 +30,15 @@ fn pe_asap_address() -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9)), 5_000)
 }
 
-fn server() -> Server {
+fn config(core: u16, cores: u16) -> ServerConfig {
     let own = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 9901);
     let mut handlespace = handlespace::Config::default();
     handlespace.keep_alive_interval = Duration::from_secs(5);
     handlespace.keep_alive_timeout = Duration::from_secs(5);
-    Server::new(ServerConfig {
+    ServerConfig {
         registrar_id: OWN,
-        core: 0,
-        cores: 1,
+        core,
+        cores,
         handlespace,
         resolution_items_default: 3,
         registration_life_max: Duration::from_secs(3_600),
@@ -46,7 +46,11 @@ fn server() -> Server {
         seed: 1,
         replicas: true,
         enrp: Some(EnrpConfig::new(own, Vec::new())),
-    })
+    }
+}
+
+fn server() -> Server {
+    Server::new(config(0, 1))
 }
 
 fn pool() -> PoolHandle {
@@ -160,18 +164,5 @@ fn a_taken_pe_that_stays_silent_is_removed_after_the_timeout() {
 #[test]
 fn enrp_associations_leave_from_the_enrp_port_only_with_one_worker() {
     assert_eq!(server().enrp_local_port(), Some(9901));
-    let own = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 9901);
-    let two = |core| ServerConfig {
-        registrar_id: OWN,
-        core,
-        cores: 2,
-        handlespace: handlespace::Config::default(),
-        resolution_items_default: 3,
-        registration_life_max: Duration::from_secs(3_600),
-        remove_on_session_loss: true,
-        seed: 1,
-        replicas: true,
-        enrp: Some(EnrpConfig::new(own, Vec::new())),
-    };
-    assert_eq!(Server::new(two(0)).enrp_local_port(), None);
+    assert_eq!(Server::new(config(0, 2)).enrp_local_port(), None);
 }

@@ -233,7 +233,7 @@ impl Server {
 
     /// An association the caller opened for [`poll_connect`](Self::poll_connect) (its `Up` or
     /// its end follows), or `None` if it could not be started.
-    pub fn handle_connecting(&mut self, now: Instant, address: SocketAddr, assoc: Option<u32>) {
+    pub fn handle_connecting(&mut self, _now: Instant, address: SocketAddr, assoc: Option<u32>) {
         let Some(enrp) = self.enrp.as_mut() else { return };
         match assoc {
             Some(assoc) => {
@@ -243,7 +243,6 @@ impl Server {
             }
             None => tracing::debug!(%address, "could not start an association to a peer"),
         }
-        let _ = now;
     }
 
     /// One ENRP message (PPID 12) arrived on a local association.

@@ -285,7 +285,7 @@ impl Enrp {
 
     /// An association came up. For one we opened, the peer is asked who it is (§3.4.1: a
     /// Presence with the reply-required flag); an unknown incoming one is ENRP once it speaks.
-    pub fn handle_up(&mut self, now: Instant, session: SessionId, view: &View<'_>) {
+    pub fn handle_up(&mut self, _now: Instant, session: SessionId, view: &View<'_>) {
         let Some(link) = self.links.iter_mut().find(|l| l.session == Some(session)) else {
             return;
         };
@@ -293,7 +293,6 @@ impl Enrp {
         // The mentor is whoever answers first (`on_presence`); its id comes with the reply.
         let presence = self.presence(true, RegistrarId(0), view);
         self.send(session, presence);
-        let _ = now;
     }
 
     /// An association closed or failed (or could not be opened).
@@ -417,7 +416,7 @@ impl Enrp {
             self.heartbeat_at = now + self.config.heartbeat_cycle;
         }
         self.check_peers(now, view);
-        self.check_init(now, view);
+        self.check_init(now);
         self.check_takeovers(now, view);
         self.check_syncs(now);
         self.connect_links(now);
@@ -632,7 +631,7 @@ impl Enrp {
         self.init = Init::Downloading { mentor, deadline };
     }
 
-    fn check_init(&mut self, now: Instant, view: &View<'_>) {
+    fn check_init(&mut self, now: Instant) {
         match self.init {
             Init::Hunting { until } if now >= until => {
                 tracing::info!("no mentor ready: serving alone until peers appear");
@@ -658,7 +657,6 @@ impl Enrp {
             }
             _ => {}
         }
-        let _ = view;
     }
 
     fn own_information(&self) -> ServerInformation {

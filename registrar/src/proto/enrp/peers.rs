@@ -103,11 +103,6 @@ impl Peers {
         ids
     }
 
-    /// The peer whose association is `session`.
-    pub fn by_session(&self, session: SessionId) -> Option<RegistrarId> {
-        self.by_id.iter().find(|(_, p)| p.session == Some(session)).map(|(id, _)| *id)
-    }
-
     /// Number of peers.
     pub fn len(&self) -> usize {
         self.by_id.len()
