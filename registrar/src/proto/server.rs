@@ -615,7 +615,7 @@ impl Server {
             }
             PeerOp::Remove { pool_handle, id, home } => {
                 let element = self.shard.handlespace.element(&pool_handle, id);
-                if !element.is_some_and(|e| e.home() == home) {
+                if element.is_none_or(|e| e.home() != home) {
                     return;
                 }
                 if let Some(removed) = self.shard.deregister(&pool_handle, id) {
