@@ -101,6 +101,15 @@ pub struct Enrp {
     pub mentor_hunt_timeout_ms: u64,
     /// PEs per Handle Table Response page (1-256).
     pub table_page_elements_max: u32,
+    /// Announce our Presence on the ENRP multicast channel and peer with the registrars
+    /// heard there (RFC 5353 §3.1; RSPLIB's `-enrpannounce`). Off by default: a registrar
+    /// peers only with registrars it was told of, unless the operator asks for discovery.
+    pub multicast: bool,
+    /// ENRP multicast group and port (RSPLIB's default, 239.0.0.51:9901).
+    pub multicast_group: SocketAddr,
+    /// Local interface address the channel is joined and sent on, as for the Server
+    /// Announce: default 127.0.0.1, never beyond the host unless configured.
+    pub multicast_interface: Ipv4Addr,
 }
 
 impl Default for Enrp {
@@ -114,6 +123,9 @@ impl Default for Enrp {
             max_time_no_response_ms: 5_000,
             mentor_hunt_timeout_ms: 15_000,
             table_page_elements_max: 256,
+            multicast: false,
+            multicast_group: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(239, 0, 0, 51)), 9901),
+            multicast_interface: Ipv4Addr::LOCALHOST,
         }
     }
 }
@@ -294,6 +306,10 @@ impl Config {
         }
         if self.announce.enabled && !self.announce.group.ip().is_multicast() {
             return fail("announce.group", "must be a multicast address");
+        }
+        let v4_group = matches!(self.enrp.multicast_group.ip(), IpAddr::V4(ip) if ip.is_multicast());
+        if self.enrp.multicast && !v4_group {
+            return fail("enrp.multicast_group", "must be an IPv4 multicast address");
         }
         if self.announce.interval_ms == 0 {
             return fail("announce.interval_ms", "must be at least 1");

@@ -91,6 +91,16 @@ struct Flags {
     /// How long a starting registrar waits for a ready mentor before serving alone, in ms.
     #[arg(long)]
     enrp_mentor_hunt_timeout_ms: Option<u64>,
+    /// Announce our ENRP Presence on the multicast channel and peer with the registrars heard
+    /// there (RSPLIB's -enrpannounce).
+    #[arg(long)]
+    enrp_multicast: bool,
+    /// ENRP multicast group and port (default 239.0.0.51:9901).
+    #[arg(long, value_name = "GROUP:PORT")]
+    enrp_multicast_group: Option<SocketAddr>,
+    /// Local IPv4 address the ENRP channel is joined and sent on (default 127.0.0.1).
+    #[arg(long, value_name = "IP")]
+    enrp_multicast_interface: Option<std::net::Ipv4Addr>,
     /// Stop by itself after this many seconds (for tests and load runs).
     #[arg(long)]
     run_seconds: Option<u64>,
@@ -167,6 +177,11 @@ fn configure(flags: &Flags) -> Result<Config, String> {
     set(&mut config.enrp.max_time_last_heard_ms, flags.enrp_max_time_last_heard_ms);
     set(&mut config.enrp.max_time_no_response_ms, flags.enrp_max_time_no_response_ms);
     set(&mut config.enrp.mentor_hunt_timeout_ms, flags.enrp_mentor_hunt_timeout_ms);
+    set(&mut config.enrp.multicast_group, flags.enrp_multicast_group);
+    set(&mut config.enrp.multicast_interface, flags.enrp_multicast_interface);
+    if flags.enrp_multicast {
+        config.enrp.multicast = true;
+    }
     if !flags.peers.is_empty() {
         config.enrp.peers = flags.peers.clone();
     }

@@ -115,6 +115,11 @@ where
         let (stop, make_transport, ready) =
             (stop.clone(), make_transport.clone(), ready_tx.clone());
         let bells = bells.clone();
+        let presence = if core == usize::from(crate::proto::ENRP_CORE) {
+            crate::io::presence::PresenceChannel::open(config)?
+        } else {
+            None
+        };
         let pin = pin_to.get(core % pin_to.len().max(1)).copied();
         let thread = std::thread::Builder::new().name(format!("registrar-core-{core}")).spawn(
             move || {
@@ -150,6 +155,7 @@ where
                     nudge,
                     mesh_spin,
                     backlog,
+                    presence,
                 }
                 .run()
             },
@@ -218,6 +224,7 @@ fn enrp_config(config: &Config) -> crate::proto::enrp::EnrpConfig {
     c.max_time_no_response = ms(enrp.max_time_no_response_ms);
     c.mentor_hunt_timeout = ms(enrp.mentor_hunt_timeout_ms);
     c.table_page_elements_max = enrp.table_page_elements_max as usize;
+    c.multicast = enrp.multicast;
     c
 }
 
@@ -299,4 +306,7 @@ fn add(sum: &mut Stats, s: &Stats) {
     }
     sum.enrp_peers += s.enrp_peers;
     sum.enrp_ready += s.enrp_ready;
+    sum.subscriptions += s.subscriptions;
+    sum.subscription_pushes += s.subscription_pushes;
+    sum.subscriptions_refused += s.subscriptions_refused;
 }
