@@ -6,10 +6,10 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The registrar's whole configuration.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Registrar identifier (RFC 5353 §2.1); 0 means "pick a random non-zero one at start".
@@ -54,7 +54,7 @@ pub struct Config {
 }
 
 /// SCTP backends.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Backend {
     /// The host kernel's SCTP (one-to-many sockets), where it exists.
@@ -64,7 +64,7 @@ pub enum Backend {
 }
 
 /// ASAP Server Announce settings.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Announce {
     /// Send announces at all.
@@ -80,7 +80,7 @@ pub struct Announce {
 }
 
 /// ENRP settings: peers and the RFC 5353 §4.2 thresholds, in milliseconds.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Enrp {
     /// Speak ENRP at all (PPID 12 on `enrp_port`). Off: a registrar alone that drops ENRP.
@@ -131,7 +131,7 @@ impl Default for Enrp {
 }
 
 /// Protocol timers (RFC 5352 §5, RFC 5353 §7), in milliseconds.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Timers {
     /// Period of Endpoint Keep Alive to each owned PE; sent spread ±50 % (RFC 5352 §3.4).
@@ -153,7 +153,7 @@ pub struct Timers {
 
 /// Every table, slab and queue bound. A full one is an error cause to the peer, never a panic
 /// or an unbounded allocation.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Pools per registrar (all cores together).
@@ -251,6 +251,12 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError(format!("cannot read config {}: {e}", path.display())))?;
         Self::from_toml(&text).map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))
+    }
+
+    /// The configuration as TOML that [`from_toml`](Self::from_toml) reads back to the same
+    /// value (`registrar --print-config`).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("every field has a TOML form")
     }
 
     /// Parses TOML text and validates it.
@@ -354,6 +360,19 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printed_configuration_reads_back_to_the_same_value() {
+        let mut config = Config::default();
+        config.enrp.peers = vec!["127.0.0.2:9901".parse().unwrap()];
+        config.enrp.address = Some("127.0.0.1:9901".parse().unwrap());
+        config.backend = Backend::Kernel;
+        config.limits.pools_max = 7;
+        let text = config.to_toml();
+        assert!(text.contains("backend = \"kernel\""), "{text}");
+        assert_eq!(Config::from_toml(&text).unwrap(), config);
+        assert_eq!(Config::from_toml(&Config::default().to_toml()).unwrap(), Config::default());
+    }
 
     // Goal: the defaults are valid and a TOML file overrides only what it names.
     #[test]

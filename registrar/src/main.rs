@@ -107,6 +107,26 @@ struct Flags {
     /// Log filter (tracing's EnvFilter syntax), e.g. info or registrar=debug.
     #[arg(long, default_value = "info")]
     log: String,
+    /// Log lines as text, or as JSON objects one per line (for journald or a log shipper).
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Print the effective configuration (defaults, then --config, then flags) as TOML and
+    /// exit.
+    #[arg(long)]
+    print_config: bool,
+    /// Check the effective configuration and exit: 0 and "configuration ok", or 2 and the
+    /// field that is wrong.
+    #[arg(long)]
+    check_config: bool,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -115,11 +135,27 @@ fn main() -> ExitCode {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colours only on a terminal: logs that go to files or journald stay plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match flags.log_format {
+        LogFormat::Text => logs.with_ansi(ansi).init(),
+        LogFormat::Json => logs.json().init(),
+    }
+    if flags.print_config || flags.check_config {
+        return match configure(&flags) {
+            Ok(config) if flags.print_config => {
+                print!("{}", config.to_toml());
+                ExitCode::SUCCESS
+            }
+            Ok(_) => {
+                println!("configuration ok");
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("registrar: {message}");
+                ExitCode::from(2)
+            }
+        };
+    }
     match run(flags) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -151,7 +187,7 @@ fn run(flags: Flags) -> Result<(), String> {
         });
     }
     let stats = running.wait().map_err(|e| e.to_string())?;
-    eprintln!("registrar stopped: {stats:?}");
+    eprint!("registrar stopped\n{}", registrar::report::summary(&stats));
     Ok(())
 }
 
