@@ -47,6 +47,8 @@ pub struct Config {
     pub announce: Announce,
     /// ENRP (RFC 5353) with peer registrars.
     pub enrp: Enrp,
+    /// The Prometheus endpoint.
+    pub metrics: Metrics,
     /// Timers.
     pub timers: Timers,
     /// Limits.
@@ -77,6 +79,15 @@ pub struct Announce {
     /// Local interface address announces leave from (IP_MULTICAST_IF). Default 127.0.0.1, so
     /// that a registrar started without configuration never multicasts beyond the host.
     pub interface: Ipv4Addr,
+}
+
+/// The Prometheus endpoint (HTTP, text exposition format).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Metrics {
+    /// Address to serve `/metrics`, `/healthz` and `/readyz` on. Default none (off); give a
+    /// loopback address unless a scraper elsewhere must reach it.
+    pub listen: Option<SocketAddr>,
 }
 
 /// ENRP settings: peers and the RFC 5353 §4.2 thresholds, in milliseconds.
@@ -190,6 +201,7 @@ impl Default for Config {
             replicas: true,
             announce: Announce::default(),
             enrp: Enrp::default(),
+            metrics: Metrics::default(),
             timers: Timers::default(),
             limits: Limits::default(),
         }

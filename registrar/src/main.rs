@@ -101,6 +101,10 @@ struct Flags {
     /// Local IPv4 address the ENRP channel is joined and sent on (default 127.0.0.1).
     #[arg(long, value_name = "IP")]
     enrp_multicast_interface: Option<std::net::Ipv4Addr>,
+    /// Serve Prometheus metrics (/metrics) and health (/healthz, /readyz) over HTTP here
+    /// (off by default; use a loopback address unless a scraper elsewhere needs it).
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<SocketAddr>,
     /// Stop by itself after this many seconds (for tests and load runs).
     #[arg(long)]
     run_seconds: Option<u64>,
@@ -213,6 +217,9 @@ fn configure(flags: &Flags) -> Result<Config, String> {
     set(&mut config.enrp.max_time_last_heard_ms, flags.enrp_max_time_last_heard_ms);
     set(&mut config.enrp.max_time_no_response_ms, flags.enrp_max_time_no_response_ms);
     set(&mut config.enrp.mentor_hunt_timeout_ms, flags.enrp_mentor_hunt_timeout_ms);
+    if flags.metrics.is_some() {
+        config.metrics.listen = flags.metrics;
+    }
     set(&mut config.enrp.multicast_group, flags.enrp_multicast_group);
     set(&mut config.enrp.multicast_interface, flags.enrp_multicast_interface);
     if flags.enrp_multicast {

@@ -20,6 +20,17 @@ use super::worker::Worker;
 use crate::config::Config;
 use crate::proto::{Server, ServerConfig, Stats};
 
+/// Where the cores publish their counters, for readers on other threads (the metrics).
+#[derive(Clone)]
+pub struct StatsHandle(Arc<[Arc<Mutex<Stats>>]>);
+
+impl StatsHandle {
+    /// Each core's latest counters, by core.
+    pub fn per_core(&self) -> Vec<Stats> {
+        self.0.iter().map(|s| *s.lock().unwrap_or_else(|p| p.into_inner())).collect()
+    }
+}
+
 /// A running registrar.
 pub struct Running {
     /// The registrar id in use (random when the configuration said 0).
@@ -48,7 +59,7 @@ impl Running {
 
     /// Each core's counters, by core (published every 100 ms by each core).
     pub fn stats_per_core(&self) -> Vec<Stats> {
-        self.stats.iter().map(|s| *s.lock().expect("no thread panics holding it")).collect()
+        StatsHandle(self.stats.clone().into()).per_core()
     }
 
     /// Stops every thread and waits for it; returns the final counters.
@@ -179,6 +190,13 @@ where
     if config.announce.enabled {
         running.threads.push(spawn_announcer(config, registrar_id, running.stop.clone())?);
     }
+    if let Some(listen) = config.metrics.listen {
+        let handle = StatsHandle(running.stats.clone().into());
+        let context = crate::io::metrics::Context { registrar_id, enrp: config.enrp.enabled };
+        let thread = crate::io::metrics::spawn(listen, handle, context, running.stop.clone())
+            .map_err(|e| io::Error::new(e.kind(), format!("metrics.listen {listen}: {e}")))?;
+        running.threads.push(thread);
+    }
     Ok(running)
 }
 
@@ -293,6 +311,7 @@ fn add(sum: &mut Stats, s: &Stats) {
     sum.replica_resolutions += s.replica_resolutions;
     sum.replica_updates += s.replica_updates;
     sum.shard_elements += s.shard_elements;
+    sum.shard_pools += s.shard_pools;
     sum.replica_elements += s.replica_elements;
     sum.shard_sum = sum.shard_sum.merge(s.shard_sum);
     sum.replica_sum = sum.replica_sum.merge(s.replica_sum);

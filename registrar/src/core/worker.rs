@@ -66,6 +66,9 @@ impl<T: SctpTransport> Worker<T> {
     /// its sockets).
     pub fn run(mut self) -> std::io::Result<()> {
         let mut last_us = 0u64;
+        // Published at once, so that readers (the metrics, readiness) see this core's state
+        // from its first iteration instead of zeros for 100 ms.
+        *self.published.lock().expect("no thread panics holding it") = self.server.stats();
         let mut last_publish = StdInstant::now();
         // The start of the previous iteration if it did not sleep: the stall check measures it
         // from this iteration's clock read, so that one read per iteration is all the loop

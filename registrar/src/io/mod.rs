@@ -1,5 +1,6 @@
 //! Glue from the per-core loops to the `transport` crate: which backend each core opens.
 
+pub mod metrics;
 pub mod presence;
 
 use std::io;

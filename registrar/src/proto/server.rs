@@ -103,6 +103,8 @@ pub struct Stats {
     pub replica_updates: u64,
     /// Gauge: PEs in this core's shard (summed over cores: the registrar's PEs).
     pub shard_elements: u64,
+    /// Gauge: pools in this core's shard (summed over cores: the registrar's pools).
+    pub shard_pools: u64,
     /// Gauge: PEs in this core's read replica of the other shards.
     pub replica_elements: u64,
     /// Gauge: the RFC 5353 PE checksum sum of this core's shard (merged over cores: the
@@ -209,6 +211,7 @@ impl Server {
         let shard = &self.shard.handlespace;
         Stats {
             shard_elements: u64::from(shard.element_count()),
+            shard_pools: u64::from(shard.pool_count()),
             replica_elements: replica.map_or(0, |r| u64::from(r.element_count())),
             shard_sum: shard.checksum_accumulator(id),
             replica_sum: replica.map_or(ChecksumAccumulator::EMPTY, |r| r.checksum_accumulator(id)),
