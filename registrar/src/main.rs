@@ -118,6 +118,10 @@ struct Flags {
     /// exit.
     #[arg(long)]
     print_config: bool,
+    /// Write the man page (registrar.1) and bash, zsh and fish completions into DIR and exit
+    /// (packaging).
+    #[arg(long, value_name = "DIR", hide = true)]
+    generate_docs: Option<PathBuf>,
     /// Check the effective configuration and exit: 0 and "configuration ok", or 2 and the
     /// field that is wrong.
     #[arg(long)]
@@ -143,6 +147,15 @@ fn main() -> ExitCode {
     match flags.log_format {
         LogFormat::Text => logs.with_ansi(ansi).init(),
         LogFormat::Json => logs.json().init(),
+    }
+    if let Some(dir) = &flags.generate_docs {
+        return match generate_docs(dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("registrar: --generate-docs {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        };
     }
     if flags.print_config || flags.check_config {
         return match configure(&flags) {
@@ -183,6 +196,7 @@ fn run(flags: Flags) -> Result<(), String> {
         config.udp_encapsulation,
         config.asap_port
     );
+    spawn_systemd_notifier(&running, config.enrp.enabled);
     if let Some(seconds) = flags.run_seconds {
         let stop = running.stop_flag();
         std::thread::spawn(move || {
@@ -245,6 +259,53 @@ fn configure(flags: &Flags) -> Result<Config, String> {
     }
     config.validate().map_err(|e| e.0)?;
     Ok(config)
+}
+
+/// Under systemd (`Type=notify`): `READY=1` once ENRP start-up is done (the mentor's
+/// handlespace is in, or none answered before `enrp.mentor_hunt_timeout_ms`), then
+/// `WATCHDOG=1` every half `WatchdogSec=` for as long as the process runs.
+fn spawn_systemd_notifier(running: &registrar::core::Running, enrp: bool) {
+    use registrar::io::systemd;
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    let stats = running.stats_handle();
+    let stop = running.stop_flag();
+    let watchdog = systemd::watchdog_interval();
+    std::thread::spawn(move || {
+        let tick = std::time::Duration::from_millis(50);
+        let mut ready = false;
+        let mut next_ping = std::time::Instant::now();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if !ready && (!enrp || stats.per_core().first().is_some_and(|s| s.enrp_ready == 1)) {
+                ready = true;
+                let _ = systemd::notify("READY=1\nSTATUS=serving");
+            }
+            if let Some(interval) = watchdog {
+                if std::time::Instant::now() >= next_ping {
+                    let _ = systemd::notify("WATCHDOG=1");
+                    next_ping += interval;
+                }
+            }
+            std::thread::sleep(tick);
+        }
+        let _ = systemd::notify("STOPPING=1");
+    });
+}
+
+/// The man page and completions, generated from the flags above so that they never drift.
+fn generate_docs(dir: &std::path::Path) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir)?;
+    let command = Flags::command().name("registrar");
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command.clone()).render(&mut page)?;
+    std::fs::write(dir.join("registrar.1"), page)?;
+    for shell in [clap_complete::Shell::Bash, clap_complete::Shell::Zsh, clap_complete::Shell::Fish]
+    {
+        clap_complete::generate_to(shell, &mut command.clone(), "registrar", dir)?;
+    }
+    Ok(())
 }
 
 /// A u32 in decimal or with a 0x prefix in hex (server ids are usually written in hex).

@@ -57,6 +57,11 @@ impl Running {
         sum
     }
 
+    /// A reader of the cores' counters for another thread.
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle(self.stats.clone().into())
+    }
+
     /// Each core's counters, by core (published every 100 ms by each core).
     pub fn stats_per_core(&self) -> Vec<Stats> {
         StatsHandle(self.stats.clone().into()).per_core()

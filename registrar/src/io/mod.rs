@@ -2,6 +2,7 @@
 
 pub mod metrics;
 pub mod presence;
+pub mod systemd;
 
 use std::io;
 use std::net::SocketAddr;
