@@ -891,3 +891,54 @@ fn a_multicast_presence_does_not_keep_a_peer_alive() {
     let out = drain(&mut e);
     assert!(out.contains(&Out::Send(session(1), probe)), "{out:?}");
 }
+
+// Regression, found in the lab (a joiner applied each PE of its mentor twice): the first
+// Presence of the mentor carries a checksum we cannot match yet, and the audit used to start a
+// W-flagged re-synchronisation beside the download that brings the same PEs. Goal: while
+// listing and downloading there is no audit; once ready, a mismatch re-synchronises.
+#[test]
+fn a_joiner_fetches_its_mentors_table_once() {
+    let h = hs();
+    let view = View::new(&h, None);
+    let mut e = enrp(vec![address(2)]);
+    drain(&mut e);
+    e.handle_connecting(address(2), session(1));
+    e.handle_up(at(1), session(1), &view);
+    drain(&mut e);
+    deliver(&mut e, 2, session(1), &presence(PEER, false, 0x1234), &view);
+    let list =
+        Message::ListRequest(ListRequest { servers: Servers { sender: OWN, receiver: PEER } });
+    let hello = our_presence(true, PEER, h.pe_checksum(OWN));
+    assert_eq!(
+        drain(&mut e),
+        [Out::Send(session(1), hello), Out::Send(session(1), list)],
+        "a List Request and no resync"
+    );
+    let response = Message::ListResponse(ListResponse {
+        reject: false,
+        servers: Servers { sender: PEER, receiver: OWN },
+        peers: vec![info(PEER, 2)],
+    });
+    deliver(&mut e, 3, session(1), &response, &view);
+    let table = |w| {
+        Message::HandleTableRequest(HandleTableRequest {
+            own_children_only: w,
+            servers: Servers { sender: OWN, receiver: PEER },
+        })
+    };
+    assert_eq!(drain(&mut e), [Out::Send(session(1), table(false))]);
+    deliver(&mut e, 4, session(1), &presence(PEER, false, 0x1234), &view);
+    assert_eq!(drain(&mut e), [], "downloading: no audit");
+    assert_eq!(e.stats().resyncs, 0);
+    let last = Message::HandleTableResponse(HandleTableResponse {
+        more_to_send: false,
+        reject: false,
+        servers: Servers { sender: PEER, receiver: OWN },
+        pools: Vec::new(),
+    });
+    deliver(&mut e, 5, session(1), &last, &view);
+    assert!(e.is_ready());
+    drain(&mut e);
+    deliver(&mut e, 6, session(1), &presence(PEER, false, 0x1234), &view);
+    assert_eq!(drain(&mut e), [Out::Send(session(1), table(true))], "ready: a mismatch resyncs");
+}

@@ -361,6 +361,9 @@ impl Enrp {
         //# The ENRP server MUST send an ENRP_PRESENCE message with the Reply-required flag set
         //# to '1' to the source address found in the arrived message.
         let asks = matches!(&message, Message::Presence(p) if p.reply_required);
+        if new {
+            tracing::info!(peer = sender.0, "new peer");
+        }
         if new && !asks {
             let presence = self.presence(true, sender, view);
             self.send(session, presence);

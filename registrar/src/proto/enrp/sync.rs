@@ -217,9 +217,11 @@ impl Enrp {
             let mut marked: Vec<_> = resync.marked.into_iter().collect();
             marked
                 .sort_unstable_by_key(|(pool, id)| (*pool.as_bytes().first().unwrap_or(&0), id.0));
+            let swept = marked.len();
             for (pool_handle, id) in marked {
                 self.apply(PeerOp::Remove { pool_handle, id, home: sender });
             }
+            tracing::info!(peer = sender.0, swept, "re-synchronisation complete");
         }
     }
 
@@ -284,6 +286,12 @@ impl Enrp {
     //# ENRP_PRESENCE) from a peer ENRP server (server B), server A SHOULD compare the PE
     //# checksum found in the ENRP_PRESENCE with its own internal PE checksum of server B
     pub(super) fn audit(&mut self, now: Instant, peer: RegistrarId, view: &View<'_>) {
+        if matches!(self.init, Init::Listing { .. } | Init::Downloading { .. }) {
+            // The download from the mentor brings every owner's PEs: a re-synchronisation now
+            // would fetch them a second time (found in the lab: the joiner applied each PE of
+            // its mentor twice). The first Presence after it audits as usual.
+            return;
+        }
         let Some(announced) = self.peers.get(peer).and_then(|p| p.checksum) else { return };
         if announced == view.checksum(peer) || self.resyncs.contains_key(&peer) {
             return;
