@@ -15,6 +15,9 @@ use crate::hunt::{Hunt, HuntConfig, PARALLEL_MAX};
 use crate::link::{Link, LinkEvent, Request};
 use crate::pe::{PeConfig, PeOutcome, PeState, PoolElementFsm};
 use crate::pu::{PoolUserCache, STALE_CACHE_DEFAULT};
+use crate::subscription::{
+    Answered, SubscriptionError, SubscriptionState, Subscriptions, Updates,
+};
 use crate::time::{Duration, Instant};
 
 /// PEs one endpoint hosts. A process registers in a few pools; 64 bounds every per-PE scan.
@@ -22,6 +25,10 @@ pub const POOL_ELEMENTS_MAX: usize = 64;
 
 /// Pools whose resolution may wait at once (unsent, or sent and unanswered).
 pub const RESOLUTIONS_MAX: usize = 256;
+
+/// PEs a subscription asks for when the configuration names no number: all a message can
+/// carry (the registrar's default is a handful, a watcher wants the whole pool).
+pub const SUBSCRIPTION_ITEMS_WANTED: u32 = codec::POOL_ELEMENTS_PER_MESSAGE_MAX as u32;
 
 /// Associations to registrars kept up: the home, plus registrars that connect to us to take
 /// our PEs over (§3.4, KA2.4), plus room for the hunt's winner before the old home is gone.
@@ -124,6 +131,23 @@ pub enum Event {
         /// Why.
         failure: Failure,
     },
+    /// A subscribed pool's current PEs: the first answer to [`Endpoint::subscribe`], each
+    /// push of the registrar, or each poll's answer where the registrar does not push.
+    PoolChanged {
+        /// The pool.
+        pool_handle: PoolHandle,
+        /// All its PEs, as the registrar listed them (at most
+        /// [`codec::POOL_ELEMENTS_PER_MESSAGE_MAX`]).
+        elements: Vec<PoolElement>,
+        /// Pushed by the registrar, or polled because it did not accept the subscription.
+        updates: Updates,
+    },
+    /// A subscribed pool no longer exists at the home registrar (a negative push or poll);
+    /// the subscription has ended.
+    PoolGone {
+        /// The pool.
+        pool_handle: PoolHandle,
+    },
     /// A Handle Resolution failed.
     ResolutionFailed {
         /// The pool.
@@ -137,6 +161,14 @@ pub enum Event {
         pool_handle: PoolHandle,
         /// Its PEs as the registrar listed them.
         elements: Vec<PoolElement>,
+    },
+    /// A subscription's first answer was negative (the pool is unknown, say): no
+    /// subscription exists.
+    SubscriptionFailed {
+        /// The pool.
+        pool_handle: PoolHandle,
+        /// Why.
+        failure: Failure,
     },
 }
 
@@ -166,6 +198,8 @@ pub enum EndpointError {
     TooManyPoolElements,
     /// [`RESOLUTIONS_MAX`] resolutions wait already.
     TooManyResolutions,
+    /// [`crate::subscription::SUBSCRIPTIONS_MAX`] pools are followed already.
+    TooManySubscriptions,
     /// No such PE.
     UnknownPoolElement,
 }
@@ -195,6 +229,7 @@ pub struct Endpoint {
     pes: Vec<PoolElementFsm>,
     cache: PoolUserCache,
     resolutions: Vec<Wanted>,
+    subscriptions: Subscriptions,
     aborts: VecDeque<AssocId>,
     events: VecDeque<Event>,
 }
@@ -221,6 +256,7 @@ impl Endpoint {
             pes: Vec::new(),
             cache,
             resolutions: Vec::new(),
+            subscriptions: Subscriptions::new(),
             aborts: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -326,6 +362,32 @@ impl Endpoint {
         Ok(Resolution::Pending)
     }
 
+    /// Follows `pool_handle`: a Handle Resolution with the S flag goes to the home registrar
+    /// (after a hunt if there is none), and again to every later home. Each answer and push
+    /// is an [`Event::PoolChanged`] and refreshes the cache; a negative one ends the
+    /// subscription ([`Event::PoolGone`], or [`Event::SubscriptionFailed`] for the first).
+    /// Where the registrar does not set the A flag, the endpoint polls every stale-cache
+    /// interval instead. Following a pool already followed changes nothing.
+    pub fn subscribe(&mut self, now: Instant, pool_handle: PoolHandle) -> Result<(), EndpointError> {
+        match self.subscriptions.add(pool_handle) {
+            Ok(_) => {}
+            Err(SubscriptionError::Full) => return Err(EndpointError::TooManySubscriptions),
+        }
+        self.serve_waiting(now);
+        Ok(())
+    }
+
+    /// Stops following `pool_handle`. ASAP has no message to cancel a subscription, so the
+    /// registrar keeps pushing until the association ends; those pushes are ignored.
+    pub fn unsubscribe(&mut self, pool_handle: &PoolHandle) -> bool {
+        self.subscriptions.remove(pool_handle)
+    }
+
+    /// The pools followed and where each subscription stands.
+    pub fn subscriptions(&self) -> &Subscriptions {
+        &self.subscriptions
+    }
+
     /// Picks a PE of a freshly cached pool (see [`PoolUserCache::select`]).
     pub fn select(&mut self, now: Instant, pool_handle: &PoolHandle) -> Option<PoolElement> {
         self.cache.select(now, pool_handle)
@@ -387,6 +449,7 @@ impl Endpoint {
             //# was able to establish an association or connection, and send all
             //# subsequent ENRP request messages to this new Home ENRP server.
             self.home = Some(assoc);
+            self.subscriptions.handle_home_changed(assoc);
             self.events.push_back(Event::RegistrarFound { assoc, peer });
             self.serve_waiting(now);
         }
@@ -469,14 +532,16 @@ impl Endpoint {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let links = self.links.iter().filter_map(Link::poll_timeout).min();
         let pes = self.pes.iter().filter_map(PoolElementFsm::poll_timeout).min();
-        [self.hunt.poll_timeout(), links, pes].into_iter().flatten().min()
+        let polls = self.subscriptions.poll_timeout();
+        [self.hunt.poll_timeout(), links, pes, polls].into_iter().flatten().min()
     }
 
     /// Sends what waits for a home: PE registrations and deregistrations, resolutions; with
     /// no home, starts a hunt if anything waits.
     fn serve_waiting(&mut self, now: Instant) {
         let waiting = self.pes.iter().any(PoolElementFsm::wants_link)
-            || self.resolutions.iter().any(|w| !w.sent);
+            || self.resolutions.iter().any(|w| !w.sent)
+            || self.subscriptions.due(now).next().is_some();
         let Some(home) = self.home else {
             if waiting {
                 self.hunt.start(now);
@@ -503,6 +568,24 @@ impl Endpoint {
             }
             w.sent = true;
         }
+        let due: Vec<PoolHandle> = self.subscriptions.due(now).collect();
+        for pool_handle in due {
+            //= https://www.rfc-editor.org/rfc/rfc5352#section-2.2.5
+            //# The 'S' bit, if set to '1', requests the Home ENRP server to send
+            //# updates to this Pool dynamically when the Pool changes for the
+            //# lifetime of the SCTP association.
+            // The whole pool, not the registrar's default handful: the user follows all of it.
+            let items_wanted = c.items_wanted.or(Some(SUBSCRIPTION_ITEMS_WANTED));
+            let request = Message::HandleResolution(HandleResolution {
+                subscribe: true,
+                pool_handle,
+                items_wanted,
+            });
+            if link.request(now, &request, c.request_timeout).is_err() {
+                break;
+            }
+            self.subscriptions.handle_sent(&pool_handle, home);
+        }
     }
 
     fn drain_link(&mut self, now: Instant, assoc: AssocId) {
@@ -527,12 +610,22 @@ impl Endpoint {
                 let outcome = self.pes[i].handle_deregistration_response();
                 self.pe_outcome(now, assoc, i, outcome);
             }
-            LinkEvent::Resolved(r) => self.handle_resolved(now, r),
+            LinkEvent::Resolved(r) => self.handle_resolved(now, assoc, r, true),
+            LinkEvent::Unsolicited(Message::HandleResolutionResponse(r)) => {
+                //= https://www.rfc-editor.org/rfc/rfc5352#section-2.2.6
+                //# The ASAP_HANDLE_RESOLUTION_RESPONSE message is sent in response by
+                //# the Home ENRP server of the PU or PE that sent an
+                //# ASAP_HANDLE_RESOLUTION message or is sent periodically upon Pool
+                //# changes if the PU has requested Dynamic updates.
+                self.handle_resolved(now, assoc, r, false);
+            }
             LinkEvent::TimedOut(request) => self.handle_request_timeout(now, assoc, request),
             LinkEvent::KeptAlive { server_id, pool_handle, pe_id, home } => {
                 let Some(i) = self.pe_index(&pool_handle, pe_id) else { return };
                 if self.pes[i].handle_keep_alive(assoc, server_id, home) {
                     self.home = Some(assoc);
+                    self.subscriptions.handle_home_changed(assoc);
+                    self.serve_waiting(now);
                     let pe = PeHandle(i as u32);
                     self.events.push_back(Event::HomeChanged { pe, registrar: server_id, assoc });
                 }
@@ -572,18 +665,59 @@ impl Endpoint {
         self.events.push_back(event);
     }
 
-    fn handle_resolved(&mut self, now: Instant, r: HandleResolutionResponse) {
-        self.resolutions.retain(|w| w.pool_handle != r.pool_handle);
+    /// A Handle Resolution Response on `assoc`: the answer to a request of ours (`solicited`)
+    /// or a push. It serves the user's resolution of the pool if one waits, and the pool's
+    /// subscription if that lives on `assoc`; a push for neither is dropped.
+    fn handle_resolved(
+        &mut self,
+        now: Instant,
+        assoc: AssocId,
+        r: HandleResolutionResponse,
+        solicited: bool,
+    ) {
         let pool_handle = r.pool_handle;
+        let wanted = solicited && self.resolutions.iter().any(|w| w.pool_handle == pool_handle);
+        let poll_interval = self.config.stale_cache;
+        let positive = r.error.is_none();
+        let answered = self.subscriptions.handle_answer(
+            now,
+            assoc,
+            &pool_handle,
+            positive,
+            r.accept_updates,
+            poll_interval,
+        );
+        if !wanted && answered == Answered::Ignored {
+            return;
+        }
+        self.resolutions.retain(|w| w.pool_handle != pool_handle);
         if let Some(error) = &r.error {
             let cause = error.causes.first().map_or(ErrorCause::UNSPECIFIED, |c| c.code);
             let failure = Failure::Refused(cause);
             self.cache.purge(&pool_handle);
-            self.events.push_back(Event::ResolutionFailed { pool_handle, failure });
+            if wanted {
+                self.events.push_back(Event::ResolutionFailed { pool_handle, failure });
+            }
+            match answered {
+                Answered::Ended { established: true } => {
+                    self.events.push_back(Event::PoolGone { pool_handle });
+                }
+                Answered::Ended { established: false } => {
+                    self.events.push_back(Event::SubscriptionFailed { pool_handle, failure });
+                }
+                Answered::Ignored | Answered::Changed(_) => {}
+            }
             return;
         }
+        // A push replaces the cached list and makes it fresh again, like any answer.
         self.cache.insert(now, pool_handle, r.overall_policy, r.pool_elements.clone());
-        self.events.push_back(Event::Resolved { pool_handle, elements: r.pool_elements });
+        if let Answered::Changed(updates) = answered {
+            let elements = r.pool_elements.clone();
+            self.events.push_back(Event::PoolChanged { pool_handle, elements, updates });
+        }
+        if wanted {
+            self.events.push_back(Event::Resolved { pool_handle, elements: r.pool_elements });
+        }
     }
 
     fn handle_request_timeout(&mut self, now: Instant, assoc: AssocId, request: Request) {
@@ -596,22 +730,29 @@ impl Endpoint {
                 self.pe_outcome(now, assoc, i, outcome);
             }
             Request::Resolution { pool_handle } => {
+                // A subscription's request is sent again at the next home, without limit: the
+                // user asked to follow the pool for as long as the endpoint runs.
+                let subscribed = self.subscriptions.state(&pool_handle)
+                    == Some(SubscriptionState::Requested { assoc });
+                self.subscriptions.handle_request_timeout(&pool_handle, assoc);
                 //= https://www.rfc-editor.org/rfc/rfc5352#section-3.7.2
                 //# This should be repeated up to MAX-REQUEST-RETRANSMIT times.  After
                 //# that, an Error.Report notification should be generated to inform the
                 //# ASAP User, and the ENRP request message associated with the T1-
                 //# ENRPrequest timer should be discarded.
                 let attempts_max = self.config.request_attempts_max;
-                let Some(w) = self.resolutions.iter_mut().find(|w| w.pool_handle == pool_handle)
-                else {
+                let w = self.resolutions.iter_mut().find(|w| w.pool_handle == pool_handle);
+                if w.is_none() && !subscribed {
                     return;
-                };
-                w.timeouts = w.timeouts.saturating_add(1);
-                w.sent = false;
-                if w.timeouts >= attempts_max {
-                    self.resolutions.retain(|w| w.pool_handle != pool_handle);
-                    let failure = Failure::TimedOut;
-                    self.events.push_back(Event::ResolutionFailed { pool_handle, failure });
+                }
+                if let Some(w) = w {
+                    w.timeouts = w.timeouts.saturating_add(1);
+                    w.sent = false;
+                    if w.timeouts >= attempts_max {
+                        self.resolutions.retain(|w| w.pool_handle != pool_handle);
+                        let failure = Failure::TimedOut;
+                        self.events.push_back(Event::ResolutionFailed { pool_handle, failure });
+                    }
                 }
                 //# In parallel, the ASAP Endpoint should begin the
                 //# ENRP server hunt procedures described in Section 3.6.
@@ -643,6 +784,7 @@ impl Endpoint {
             }
         }
         self.pes.iter_mut().for_each(|pe| pe.handle_link_lost(assoc));
+        self.subscriptions.handle_link_lost(assoc);
         if self.home == Some(assoc) {
             self.home = None;
             self.events.push_back(Event::RegistrarLost { assoc });

@@ -2,8 +2,9 @@
 //! blocking driver over any [`transport::SctpTransport`].
 //!
 //! This crate does **not** open or run the PE↔PU data and control channel (the application
-//! does, and hands control messages to [`pu::Failover`]), does not subscribe to pool changes
-//! (the S flag), does not speak ASAP over TCP, does not listen on the Server Announce
+//! does, and hands control messages to [`pu::Failover`]), cannot cancel a subscription to
+//! pool changes at the registrar (ASAP has no message for it; see [`subscription`]), does not
+//! speak ASAP over TCP, does not listen on the Server Announce
 //! multicast group itself (feed datagrams to [`Endpoint::handle_announce`]), does not sign or
 //! verify cookies, and does not pick PEs by weight or priority: a PU goes round robin over the
 //! list the registrar chose, or least used where every PE carries a load. Outside
@@ -15,11 +16,11 @@
 //!   Up / Data / Closed / Lost  ── handle_up/_data/_closed(now, assoc, ..) ─▶  Hunt (hunt.rs)
 //!   multicast announce         ── handle_announce(now, source, bytes) ───▶  Link per assoc
 //!   timer fired                ── handle_timeout(now) ──────────────────▶  (link.rs)
-//!   user: register/resolve/... ─────────────────────────────────────────▶  PE FSMs (pe.rs)
+//!   user: register/resolve/subscribe ─────────────────────────────────────────▶  PE FSMs (pe.rs)
 //!   send(assoc, PPID 11)       ◀── poll_transmit() ── Transmit            PU cache (pu.rs)
 //!   abort(assoc)               ◀── poll_abort()
 //!   connect(addr)              ◀── poll_connect() ── then handle_connect_started(addr, assoc)
-//!   user                       ◀── poll_event() ── Registered, Resolved, HomeChanged, ...
+//!   user                       ◀── poll_event() ── Registered, Resolved, PoolChanged, ...
 //!   sleep until                ◀── poll_timeout()
 //! ```
 //!
@@ -58,6 +59,7 @@ pub mod link;
 pub mod pe;
 pub mod pu;
 pub mod session;
+pub mod subscription;
 pub mod time;
 
 #[cfg(test)]
@@ -66,4 +68,5 @@ mod testing;
 pub use endpoint::{Endpoint, EndpointConfig, Event, Failure, PeHandle, Resolution, Transmit};
 pub use pe::PeConfig;
 pub use session::{Session, SessionError};
+pub use subscription::Updates;
 pub use time::{Duration, Instant};
