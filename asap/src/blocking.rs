@@ -20,6 +20,7 @@ use crate::endpoint::{
     Endpoint, EndpointConfig, EndpointError, Event, Failure, PeHandle, Resolution,
 };
 use crate::pe::PeConfig;
+use crate::subscription::Updates;
 use crate::time::Instant;
 
 /// The longest one wait blocks, so that a caller's deadline is checked at least this often.
@@ -89,6 +90,31 @@ impl From<EndpointError> for BlockingError {
 /// `"NonUniquePeIdentifier (cause 0x0004)"`.
 pub fn in_words(cause: ErrorCause) -> String {
     format!("{cause:?} (cause 0x{:04x})", cause.0)
+}
+
+/// A change of a followed pool ([`Driver::next_update`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PoolUpdate {
+    /// The pool's PEs now.
+    Changed {
+        /// All of them, as the registrar listed them.
+        elements: Vec<codec::PoolElement>,
+        /// Pushed by the registrar or polled.
+        updates: Updates,
+    },
+    /// The pool no longer exists; the subscription has ended.
+    Gone,
+}
+
+/// A failed resolution (or subscription) of `pool_handle` as a blocking error.
+fn resolution_failure(pool_handle: PoolHandle, failure: Failure) -> BlockingError {
+    match failure {
+        Failure::Refused(ErrorCause::UNKNOWN_POOL_HANDLE) => {
+            BlockingError::UnknownPool(pool_handle)
+        }
+        Failure::Refused(cause) => BlockingError::ResolutionRefused(cause),
+        Failure::TimedOut => BlockingError::TimedOut,
+    }
 }
 
 /// Runs an [`Endpoint`] over a transport.
@@ -178,16 +204,64 @@ impl<T: SctpTransport> Driver<T> {
                 Some(Ok(elements.clone()))
             }
             Event::ResolutionFailed { pool_handle: p, failure } if *p == pool_handle => {
-                Some(Err(match failure {
-                    Failure::Refused(ErrorCause::UNKNOWN_POOL_HANDLE) => {
-                        BlockingError::UnknownPool(pool_handle)
-                    }
-                    Failure::Refused(cause) => BlockingError::ResolutionRefused(*cause),
-                    Failure::TimedOut => BlockingError::TimedOut,
-                }))
+                Some(Err(resolution_failure(pool_handle, *failure)))
             }
             _ => None,
         })?
+    }
+
+    /// Follows `pool_handle` (see [`Endpoint::subscribe`]) and waits up to `timeout` for its
+    /// first answer: the pool's PEs, and whether the registrar pushes changes or the endpoint
+    /// polls. Later changes come from [`Self::next_update`].
+    pub fn subscribe(
+        &mut self,
+        pool_handle: PoolHandle,
+        timeout: std::time::Duration,
+    ) -> Result<(Vec<codec::PoolElement>, Updates), BlockingError> {
+        let now = self.instant(OsInstant::now());
+        self.endpoint.subscribe(now, pool_handle)?;
+        let first = self.run_until(OsInstant::now() + timeout, |e| match e {
+            Event::PoolChanged { pool_handle: p, elements, updates } if *p == pool_handle => {
+                Some(Ok((elements.clone(), *updates)))
+            }
+            Event::SubscriptionFailed { pool_handle: p, failure } if *p == pool_handle => {
+                Some(Err(resolution_failure(pool_handle, *failure)))
+            }
+            _ => None,
+        });
+        if !matches!(first, Ok(Ok(_))) {
+            // Not followed after all: a later answer must not surface as a change.
+            self.endpoint.unsubscribe(&pool_handle);
+        }
+        first?
+    }
+
+    /// The next change of a followed pool, waiting until `until`; `Ok(None)` when nothing
+    /// changed by then. Other events stay for [`Self::take_events`].
+    pub fn next_update(
+        &mut self,
+        pool_handle: &PoolHandle,
+        until: OsInstant,
+    ) -> Result<Option<PoolUpdate>, BlockingError> {
+        loop {
+            self.pump()?;
+            let at = self.events.iter().position(|e| {
+                matches!(e, Event::PoolChanged { pool_handle: p, .. }
+                    | Event::PoolGone { pool_handle: p } if p == pool_handle)
+            });
+            if let Some(at) = at {
+                return Ok(match self.events.remove(at) {
+                    Some(Event::PoolChanged { elements, updates, .. }) => {
+                        Some(PoolUpdate::Changed { elements, updates })
+                    }
+                    _ => Some(PoolUpdate::Gone),
+                });
+            }
+            if OsInstant::now() >= until {
+                return Ok(None);
+            }
+            self.turn(until)?;
+        }
     }
 
     /// Runs the endpoint (answering keep-alives, re-registering) for `duration`.

@@ -15,9 +15,7 @@ use crate::hunt::{Hunt, HuntConfig, PARALLEL_MAX};
 use crate::link::{Link, LinkEvent, Request};
 use crate::pe::{PeConfig, PeOutcome, PeState, PoolElementFsm};
 use crate::pu::{PoolUserCache, STALE_CACHE_DEFAULT};
-use crate::subscription::{
-    Answered, SubscriptionError, SubscriptionState, Subscriptions, Updates,
-};
+use crate::subscription::{Answered, SubscriptionError, SubscriptionState, Subscriptions, Updates};
 use crate::time::{Duration, Instant};
 
 /// PEs one endpoint hosts. A process registers in a few pools; 64 bounds every per-PE scan.
@@ -368,7 +366,11 @@ impl Endpoint {
     /// subscription ([`Event::PoolGone`], or [`Event::SubscriptionFailed`] for the first).
     /// Where the registrar does not set the A flag, the endpoint polls every stale-cache
     /// interval instead. Following a pool already followed changes nothing.
-    pub fn subscribe(&mut self, now: Instant, pool_handle: PoolHandle) -> Result<(), EndpointError> {
+    pub fn subscribe(
+        &mut self,
+        now: Instant,
+        pool_handle: PoolHandle,
+    ) -> Result<(), EndpointError> {
         match self.subscriptions.add(pool_handle) {
             Ok(_) => {}
             Err(SubscriptionError::Full) => return Err(EndpointError::TooManySubscriptions),

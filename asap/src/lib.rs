@@ -16,7 +16,7 @@
 //!   Up / Data / Closed / Lost  ── handle_up/_data/_closed(now, assoc, ..) ─▶  Hunt (hunt.rs)
 //!   multicast announce         ── handle_announce(now, source, bytes) ───▶  Link per assoc
 //!   timer fired                ── handle_timeout(now) ──────────────────▶  (link.rs)
-//!   user: register/resolve/subscribe ─────────────────────────────────────────▶  PE FSMs (pe.rs)
+//!   user: register/resolve/subscribe ──────────────────────────────────▶  PE FSMs (pe.rs)
 //!   send(assoc, PPID 11)       ◀── poll_transmit() ── Transmit            PU cache (pu.rs)
 //!   abort(assoc)               ◀── poll_abort()
 //!   connect(addr)              ◀── poll_connect() ── then handle_connect_started(addr, assoc)

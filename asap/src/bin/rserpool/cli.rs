@@ -79,6 +79,26 @@ pub(crate) enum Command {
     /// A pool user: sends each stdin line to a PE of the pool and prints its reply, failing
     /// over to another PE when one stops answering.
     Terminal(TerminalArgs),
+    /// Follow a pool: one line per PE added, changed or removed, and one when the pool is
+    /// gone (live updates where the registrar pushes them, else polling).
+    Watch(WatchArgs),
+}
+
+/// `rserpool watch`.
+#[derive(Args, Debug, PartialEq, Eq)]
+pub(crate) struct WatchArgs {
+    /// Pool handle to follow.
+    #[arg(value_name = "POOL", value_parser = parse_pool)]
+    pub(crate) pool: PoolHandle,
+    /// Print one JSON document a line instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Exit 0 after this many lines (the PEs present at the start count, one line each).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) count: Option<u64>,
+    /// Exit 0 after this long.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) duration_ms: Option<u64>,
 }
 
 /// `rserpool pe`.

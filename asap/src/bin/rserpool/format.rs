@@ -162,7 +162,8 @@ pub(crate) fn policy_text(policy: &Policy) -> String {
     out
 }
 
-fn element_json(e: &PoolElement) -> Value {
+/// One PE as JSON, as `resolve --json` lists it.
+pub(crate) fn element_json(e: &PoolElement) -> Value {
     let mut policy = serde_json::Map::new();
     policy.insert("name".to_owned(), Value::from(policy_name(&e.policy)));
     for (name, value) in policy_values(&e.policy) {

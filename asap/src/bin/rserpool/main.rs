@@ -6,6 +6,7 @@
 //!   rserpool register --pool p --port 7   a registration kept alive, no service
 //!   rserpool resolve echo [--json]   one Handle Resolution, as a table or JSON
 //!   rserpool terminal echo           stdin lines to a PE of the pool, replies to stdout
+//!   rserpool watch echo [--json]     a line per PE added, changed or removed
 //! ```
 //!
 //! It does not speak SCTP user transports to PEs (only TCP and UDP), does not open the
@@ -25,6 +26,7 @@ mod net;
 mod pe;
 mod service;
 mod terminal;
+mod watch;
 
 use cli::{Cli, Command, Global, ResolveArgs};
 
@@ -44,6 +46,7 @@ fn main() -> ExitCode {
         Command::Register(args) => pe::run(&cli.global, &args.registration, None, args.port),
         Command::Resolve(args) => resolve(&cli.global, args),
         Command::Terminal(args) => terminal::run(&cli.global, args),
+        Command::Watch(args) => watch::run(&cli.global, args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
