@@ -198,13 +198,19 @@ impl Server {
             (true, None) => return false,
         };
         let items = h.items_wanted.unwrap_or(self.config.resolution_items_default);
+        // A subscription (the S bit) is held by the core of the association that asked.
+        let subscribe = h.subscribe
+            && session.core == self.config.core
+            && self.subscriptions.admits(session.assoc, &h.pool_handle);
+        let mut subscribed = false;
         let bytes = match handlespace.resolve(&h.pool_handle, items, &mut self.rng) {
             Ok(resolution) => {
+                subscribed = subscribe;
                 let policy = overall_policy(resolution.pool().policy_type());
                 let mut bytes =
                     self.spare.pop().unwrap_or_else(|| Vec::with_capacity(BUFFER_CAPACITY));
                 let response = HandleResolutionResponseRef {
-                    accept_updates: false,
+                    accept_updates: subscribe,
                     pool_handle: &h.pool_handle,
                     overall_policy: policy.as_ref(),
                     pool_elements: &[],
@@ -233,6 +239,11 @@ impl Server {
         };
         self.stats.resolutions += 1;
         self.stats.replica_resolutions += u64::from(from_replica);
+        if subscribed {
+            self.subscribe(session.assoc, h.pool_handle);
+        } else if h.subscribe {
+            self.stats.subscriptions_refused += 1;
+        }
         tracing::trace!(pool = %h.pool_handle, from_replica, "handle resolution");
         self.reply(session, bytes);
         true

@@ -21,6 +21,7 @@
 //! | `shard` | the handlespace shard and read replica; every change becomes a [`ShardChange`] |
 //! | `cross_core` | what cores send each other |
 //! | `asap` | the ASAP server procedures (RFC 5352 §3.1-3.5) |
+//! | `subscriptions` | live pool updates (the S bit): who follows which pool, and the pushes |
 
 mod asap;
 mod convert;
@@ -29,6 +30,7 @@ pub mod enrp;
 mod server;
 mod session;
 mod shard;
+mod subscriptions;
 
 pub use cross_core::{CrossCore, ReplicaUpdate, SessionId};
 pub use server::{Outgoing, OutgoingEnrp, Server, ServerConfig, Stats, ENRP_CORE};

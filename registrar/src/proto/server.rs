@@ -18,6 +18,7 @@ use super::cross_core::{CrossCore, SessionId};
 use super::enrp::{Announcement, Enrp, EnrpAction, EnrpConfig, PeerOp, View};
 use super::session::{PeLinks, Sessions};
 use super::shard::{Shard, ShardChange};
+use super::subscriptions::Subscriptions;
 
 /// The core that owns ENRP (the peer table, start-up, takeovers, downloads): it opens the
 /// associations to peers, and every other core hands it what ENRP traffic reaches them.
@@ -125,6 +126,12 @@ pub struct Stats {
     pub enrp_peers: u64,
     /// Gauge on the ENRP core: 1 once start-up (mentor download) is complete.
     pub enrp_ready: u64,
+    /// Gauge: live pool update subscriptions (S bit) of this core's associations.
+    pub subscriptions: u64,
+    /// Handle Resolution Responses pushed to subscribers because their pool changed.
+    pub subscription_pushes: u64,
+    /// Subscriptions refused (the per-association bound, or a pool this core cannot follow).
+    pub subscriptions_refused: u64,
 }
 
 /// The sans-IO node of one core: its sessions, its shard, its read replica, and the ASAP
@@ -135,6 +142,8 @@ pub struct Server {
     pub(crate) sessions: Sessions,
     /// Associations this core opened to PEs for keep-alives after a takeover.
     pub(crate) pe_links: PeLinks,
+    /// Live pool update subscriptions of this core's associations.
+    pub(crate) subscriptions: Subscriptions,
     pub(crate) transmit: VecDeque<Outgoing>,
     forward: VecDeque<(u16, CrossCore)>,
     pub(crate) expiries: Vec<Expiry>,
@@ -178,6 +187,7 @@ impl Server {
             config,
             sessions: Sessions::default(),
             pe_links: PeLinks::default(),
+            subscriptions: Subscriptions::default(),
             transmit: VecDeque::new(),
             forward: VecDeque::new(),
             expiries: Vec::new(),
@@ -202,6 +212,7 @@ impl Server {
             enrp: self.enrp.as_ref().map(Enrp::stats).unwrap_or_default(),
             enrp_peers: self.enrp.as_ref().map_or(0, |e| e.peers().len() as u64),
             enrp_ready: u64::from(self.enrp.as_ref().is_some_and(Enrp::is_ready)),
+            subscriptions: self.subscriptions.len() as u64,
             ..self.stats
         }
     }
@@ -273,6 +284,7 @@ impl Server {
     /// A local association closed or failed: every shard drops the PEs registered over it.
     pub fn handle_closed(&mut self, now: Instant, assoc: u32) {
         self.pe_links.closed(assoc);
+        self.unsubscribe(assoc);
         let (known, enrp) = self.sessions.close(assoc);
         let session = SessionId { core: self.config.core, assoc };
         if enrp {
@@ -431,8 +443,12 @@ impl Server {
         self.enrp_transmit.pop_front()
     }
 
-    /// The next message to send on a local association.
+    /// The next message to send on a local association. Pushes to subscribers of the pools
+    /// that changed since the last call are made here, one per pool and subscriber.
     pub fn poll_transmit(&mut self) -> Option<Outgoing> {
+        if !self.shard.touched.is_empty() {
+            self.push_pool_updates();
+        }
         self.transmit.pop_front()
     }
 
@@ -599,7 +615,7 @@ impl Server {
             }
             PeerOp::Remove { pool_handle, id, home } => {
                 let element = self.shard.handlespace.element(&pool_handle, id);
-                if !element.is_some_and(|e| e.home() == home) {
+                if element.is_none_or(|e| e.home() != home) {
                     return;
                 }
                 if let Some(removed) = self.shard.deregister(&pool_handle, id) {

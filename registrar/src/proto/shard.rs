@@ -66,6 +66,11 @@ pub(crate) struct Shard {
     /// Whether anybody consumes changes (replicas or ENRP); if not, none are recorded.
     publish: bool,
     changes: VecDeque<ShardChange>,
+    /// Pools a local association subscribed to (`subscriptions.rs`), in the shard or the
+    /// replica; empty on a core nobody subscribed at, which then pays nothing.
+    pub(crate) watched: HashSet<PoolHandle>,
+    /// Watched pools whose content changed since the last push, possibly repeated.
+    pub(crate) touched: Vec<PoolHandle>,
 }
 
 impl Shard {
@@ -86,6 +91,8 @@ impl Shard {
             replica_skipped: HashSet::new(),
             publish: publish || replica,
             changes: VecDeque::new(),
+            watched: HashSet::new(),
+            touched: Vec::new(),
         }
     }
 
@@ -102,7 +109,14 @@ impl Shard {
             copy.registrator = 0;
             copy
         });
+        let watched = self.watched.contains(&registration.pool_handle);
+        let before = watched.then(|| fingerprint(&self.handlespace, &registration));
+        let pool_handle = registration.pool_handle;
+        let id = registration.id;
         let outcome = self.handlespace.register(now, registration)?;
+        if let Some(before) = before {
+            self.touch_if_changed(pool_handle, id, before, false);
+        }
         if let Some(copy) = published {
             self.changes.push_back(ShardChange::Upserted(Box::new(copy)));
         }
@@ -122,6 +136,9 @@ impl Shard {
 
     /// Records that a PE left the shard by itself (a timer or an unreachable report).
     pub(crate) fn removed(&mut self, removed: &Removed) {
+        if self.watched.contains(&removed.pool_handle) {
+            self.touched.push(removed.pool_handle);
+        }
         if self.publish {
             let (pool_handle, id, home) = (removed.pool_handle, removed.id, removed.home);
             let wire = std::sync::Arc::clone(&removed.wire);
@@ -137,6 +154,10 @@ impl Shard {
         target: RegistrarId,
     ) -> u32 {
         let moved = self.handlespace.take_over(now, source, target);
+        if moved > 0 {
+            // The PEs' home registrar is part of what a push carries.
+            self.touched.extend(self.watched.iter().copied());
+        }
         if self.publish && moved > 0 {
             self.changes.push_back(ShardChange::TakenOver { source, target });
         }
@@ -161,7 +182,15 @@ impl Shard {
                 if self.replica_skipped.contains(&pool_handle) {
                     return;
                 }
-                if let Err(error) = replica.register(now, *registration) {
+                let watched = self.watched.contains(&pool_handle);
+                let before = watched.then(|| fingerprint(replica, &registration));
+                let id = registration.id;
+                let result = replica.register(now, *registration);
+                if let Some(before) = before {
+                    self.touch_if_changed(pool_handle, id, before, true);
+                }
+                let replica = self.replica.as_mut().expect("checked above");
+                if let Err(error) = result {
                     tracing::warn!(pool = %pool_handle, ?error, "pool left the read replica");
                     let ids: Vec<PoolElementId> = replica
                         .pool(&pool_handle)
@@ -174,11 +203,50 @@ impl Shard {
                 }
             }
             ReplicaUpdate::Remove { pool_handle, id } => {
-                replica.deregister(&pool_handle, id);
+                if replica.deregister(&pool_handle, id).is_some()
+                    && self.watched.contains(&pool_handle)
+                {
+                    self.touched.push(pool_handle);
+                }
             }
             ReplicaUpdate::TakeOver { source, target } => {
-                replica.take_over(now, source, target);
+                if replica.take_over(now, source, target) > 0 {
+                    self.touched.extend(self.watched.iter().copied());
+                }
             }
+        }
+    }
+}
+
+/// What a subscriber sees of one PE: its encoded parameter and its home (`None`: absent).
+type Fingerprint = Option<(std::sync::Arc<[u8]>, RegistrarId)>;
+
+fn fingerprint(handlespace: &Handlespace, registration: &HsRegistration) -> Fingerprint {
+    let element = handlespace.element(&registration.pool_handle, registration.id)?;
+    Some((std::sync::Arc::clone(element.wire()), element.home()))
+}
+
+impl Shard {
+    /// Marks a watched pool touched if the PE's parameter or home differs from `before`.
+    fn touch_if_changed(
+        &mut self,
+        pool_handle: PoolHandle,
+        id: PoolElementId,
+        before: Fingerprint,
+        in_replica: bool,
+    ) {
+        let handlespace = match (in_replica, self.replica.as_ref()) {
+            (true, Some(replica)) => replica,
+            _ => &self.handlespace,
+        };
+        let after = handlespace.element(&pool_handle, id).map(|e| (e.wire(), e.home()));
+        let same = match (&before, after) {
+            (Some((wire, home)), Some((now, now_home))) => wire[..] == now[..] && *home == now_home,
+            (None, None) => true,
+            _ => false,
+        };
+        if !same {
+            self.touched.push(pool_handle);
         }
     }
 }

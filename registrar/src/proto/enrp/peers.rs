@@ -107,4 +107,9 @@ impl Peers {
     pub fn len(&self) -> usize {
         self.by_id.len()
     }
+
+    /// Whether there is no peer.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
 }
