@@ -53,6 +53,7 @@
 //! ```
 
 pub mod blocking;
+pub mod dump;
 pub mod endpoint;
 pub mod hunt;
 pub mod link;

@@ -10,6 +10,9 @@ use codec::PoolHandle;
 /// The ASAP port a registrar listens on unless told otherwise (RFC 5352 §8.2).
 const ASAP_PORT: u16 = asap::hunt::ASAP_PORT;
 
+/// The ENRP port a registrar listens on unless told otherwise (RFC 5353 §5.3).
+const ENRP_PORT: u16 = 9901;
+
 /// RSerPool pool elements and pool users from the shell, over SCTP in UDP (RFC 6951).
 ///
 /// Every subcommand reaches the registrars of --registrar with its own SCTP stack on the UDP
@@ -79,9 +82,24 @@ pub(crate) enum Command {
     /// A pool user: sends each stdin line to a PE of the pool and prints its reply, failing
     /// over to another PE when one stops answering.
     Terminal(TerminalArgs),
+    /// A registrar's whole handlespace, read over ENRP as a peer would (like RSPLIB's
+    /// hsdump): the first --registrar, at its ENRP port.
+    Dump(DumpArgs),
     /// Follow a pool: one line per PE added, changed or removed, and one when the pool is
     /// gone (live updates where the registrar pushes them, else polling).
     Watch(WatchArgs),
+}
+
+/// `rserpool dump`.
+#[derive(Args, Debug, PartialEq, Eq)]
+pub(crate) struct DumpArgs {
+    /// SCTP port of the registrar's ENRP service.
+    #[arg(long, value_name = "PORT", default_value_t = ENRP_PORT,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) enrp_port: u16,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// `rserpool watch`.

@@ -7,6 +7,7 @@
 //!   rserpool resolve echo [--json]   one Handle Resolution, as a table or JSON
 //!   rserpool terminal echo           stdin lines to a PE of the pool, replies to stdout
 //!   rserpool watch echo [--json]     a line per PE added, changed or removed
+//!   rserpool dump [--json]           a registrar's whole handlespace, over ENRP
 //! ```
 //!
 //! It does not speak SCTP user transports to PEs (only TCP and UDP), does not open the
@@ -21,6 +22,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory as _, Parser as _};
 
 mod cli;
+mod dump;
 mod format;
 mod net;
 mod pe;
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Resolve(args) => resolve(&cli.global, args),
         Command::Terminal(args) => terminal::run(&cli.global, args),
         Command::Watch(args) => watch::run(&cli.global, args),
+        Command::Dump(args) => dump::run(&cli.global, args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
