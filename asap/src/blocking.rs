@@ -29,27 +29,50 @@ const WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
 /// Transport events handled per poll.
 const POLL_BUDGET: usize = 256;
 
-/// Why a blocking call failed.
+/// Why a blocking call failed: each variant names what failed, and its `Display` is one line.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum BlockingError {
     /// The endpoint refused the call (a table is full, an unknown PE).
     Endpoint(EndpointError),
     /// The OS refused.
     Io(io::Error),
-    /// The hunt reached no registrar before the deadline.
-    NoRegistrar,
-    /// The registrar refused the registration with this cause.
-    RegistrationRefused(ErrorCause),
-    /// The registrar refused the resolution with this cause (other than Unknown Pool Handle).
-    ResolutionRefused(ErrorCause),
-    /// A registrar was reached but did not answer in time.
-    TimedOut,
+    /// The server hunt reached none of these registrars before the deadline.
+    NoRegistrar {
+        /// The registrars configured (announced ones come and go).
+        tried: Vec<SocketAddr>,
+    },
     /// Every PE of the pool was reported unreachable since its last resolution.
     NoReachablePoolElement(PoolHandle),
+    /// The registrar refused the registration with this RFC 5354 cause.
+    RegistrationRefused {
+        /// The pool.
+        pool_handle: PoolHandle,
+        /// Why.
+        cause: ErrorCause,
+    },
+    /// The registrar refused the resolution with this cause (other than Unknown Pool Handle).
+    ResolutionRefused {
+        /// The pool.
+        pool_handle: PoolHandle,
+        /// Why.
+        cause: ErrorCause,
+    },
+    /// A registrar was reached but did not answer in time.
+    TimedOut,
     /// The transport refused.
     Transport(TransportError),
     /// The registrar knows no such pool.
     UnknownPool(PoolHandle),
+    /// No PE of the pool took a TCP connection: `tried` PEs failed, the last with `last`.
+    Unreachable {
+        /// The pool.
+        pool_handle: PoolHandle,
+        /// PEs whose connect failed.
+        tried: u32,
+        /// The last connect error.
+        last: io::Error,
+    },
 }
 
 impl fmt::Display for BlockingError {
@@ -57,13 +80,24 @@ impl fmt::Display for BlockingError {
         match self {
             Self::Endpoint(e) => write!(f, "endpoint: {e:?}"),
             Self::Io(e) => write!(f, "I/O: {e}"),
-            Self::NoRegistrar => f.write_str("no registrar reachable after the server hunt"),
-            Self::RegistrationRefused(c) => {
-                write!(f, "registration refused by the registrar: {}", in_words(*c))
+            Self::NoRegistrar { tried } => {
+                let tried: Vec<String> = tried.iter().map(ToString::to_string).collect();
+                write!(f, "no registrar reachable after the server hunt (tried {})", tried.join(", "))
             }
-            Self::ResolutionRefused(c) => {
-                write!(f, "handle resolution refused by the registrar: {}", in_words(*c))
-            }
+            Self::RegistrationRefused { pool_handle, cause } => write!(
+                f,
+                "registration in pool \"{pool_handle}\" refused by the registrar: {}",
+                in_words(*cause)
+            ),
+            Self::ResolutionRefused { pool_handle, cause } => write!(
+                f,
+                "handle resolution of pool \"{pool_handle}\" refused by the registrar: {}",
+                in_words(*cause)
+            ),
+            Self::Unreachable { pool_handle, tried, last } => write!(
+                f,
+                "no PE of pool \"{pool_handle}\" took a TCP connection ({tried} tried, last: {last})"
+            ),
             Self::NoReachablePoolElement(p) => write!(f, "no reachable PE left in pool {p}"),
             Self::TimedOut => f.write_str("the registrar did not answer in time"),
             Self::Transport(e) => write!(f, "transport: {e}"),
@@ -86,10 +120,30 @@ impl From<EndpointError> for BlockingError {
     }
 }
 
-/// An RFC 5354 cause in words, from codec's table of names, with its code:
-/// `"NonUniquePeIdentifier (cause 0x0004)"`.
+/// An RFC 5354 cause in words, by its name in RFC 5354 §3.12, with its code:
+/// `"Non-unique PE Identifier (cause 0x0004)"`; an unknown code is `"unknown cause"`.
 pub fn in_words(cause: ErrorCause) -> String {
-    format!("{cause:?} (cause 0x{:04x})", cause.0)
+    format!("{} (cause 0x{:04x})", cause_name(cause), cause.0)
+}
+
+/// The RFC 5354 §3.12 name of a cause (Table 2).
+pub fn cause_name(cause: ErrorCause) -> &'static str {
+    match cause {
+        ErrorCause::UNSPECIFIED => "Unspecified Error",
+        ErrorCause::UNRECOGNIZED_PARAMETER => "Unrecognized Parameter",
+        ErrorCause::UNRECOGNIZED_MESSAGE => "Unrecognized Message",
+        ErrorCause::INVALID_VALUES => "Invalid Values",
+        ErrorCause::NON_UNIQUE_PE_IDENTIFIER => "Non-unique PE Identifier",
+        ErrorCause::INCONSISTENT_POOLING_POLICY => "Inconsistent Pooling Policy",
+        ErrorCause::LACK_OF_RESOURCES => "Lack of Resources",
+        ErrorCause::INCONSISTENT_TRANSPORT_TYPE => "Inconsistent Transport Type",
+        ErrorCause::INCONSISTENT_DATA_CONTROL_CONFIGURATION => {
+            "Inconsistent Data/Control Configuration"
+        }
+        ErrorCause::UNKNOWN_POOL_HANDLE => "Unknown Pool Handle",
+        ErrorCause::REJECTED_SECURITY => "Rejected due to security considerations",
+        _ => "unknown cause",
+    }
 }
 
 /// A change of a followed pool ([`Driver::next_update`]).
@@ -112,7 +166,7 @@ fn resolution_failure(pool_handle: PoolHandle, failure: Failure) -> BlockingErro
         Failure::Refused(ErrorCause::UNKNOWN_POOL_HANDLE) => {
             BlockingError::UnknownPool(pool_handle)
         }
-        Failure::Refused(cause) => BlockingError::ResolutionRefused(cause),
+        Failure::Refused(cause) => BlockingError::ResolutionRefused { pool_handle, cause },
         Failure::TimedOut => BlockingError::TimedOut,
     }
 }
@@ -164,11 +218,14 @@ impl<T: SctpTransport> Driver<T> {
         timeout: std::time::Duration,
     ) -> Result<PeHandle, BlockingError> {
         let now = self.instant(OsInstant::now());
+        let pool_handle = config.pool_handle;
         let pe = self.endpoint.register(now, config)?;
         self.run_until(OsInstant::now() + timeout, |e| match e {
             Event::Registered { pe: p, .. } if *p == pe => Some(Ok(pe)),
             Event::RegistrationFailed { pe: p, failure } if *p == pe => Some(Err(match failure {
-                Failure::Refused(cause) => BlockingError::RegistrationRefused(*cause),
+                Failure::Refused(cause) => {
+                    BlockingError::RegistrationRefused { pool_handle, cause: *cause }
+                }
                 Failure::TimedOut => BlockingError::TimedOut,
             })),
             _ => None,
@@ -291,7 +348,9 @@ impl<T: SctpTransport> Driver<T> {
                 return Err(if home {
                     BlockingError::TimedOut
                 } else {
-                    BlockingError::NoRegistrar
+                    BlockingError::NoRegistrar {
+                        tried: self.endpoint.config().hunt.registrars.clone(),
+                    }
                 });
             }
             self.turn(deadline)?;
@@ -494,5 +553,55 @@ impl<T: SctpTransport> PoolUser<T> {
     /// The driver.
     pub fn driver_mut(&mut self) -> &mut Driver<T> {
         &mut self.driver
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: each error is one line that names what failed: the registrars tried, the pool,
+    // the RFC 5354 cause by its RFC name and code, the transport's reason. Method: format
+    // one error of each kind and compare.
+    #[test]
+    fn errors_name_what_failed() {
+        let pool = PoolHandle::new(b"echo").unwrap();
+        let tried = vec!["127.0.0.1:3863".parse().unwrap(), "127.0.0.2:3863".parse().unwrap()];
+        let cases = [
+            (
+                BlockingError::NoRegistrar { tried },
+                "no registrar reachable after the server hunt (tried 127.0.0.1:3863, \
+                 127.0.0.2:3863)",
+            ),
+            (BlockingError::UnknownPool(pool), "unknown pool handle echo"),
+            (
+                BlockingError::RegistrationRefused {
+                    pool_handle: pool,
+                    cause: ErrorCause::INCONSISTENT_POOLING_POLICY,
+                },
+                "registration in pool \"echo\" refused by the registrar: Inconsistent Pooling \
+                 Policy (cause 0x0005)",
+            ),
+            (
+                BlockingError::ResolutionRefused { pool_handle: pool, cause: ErrorCause(0x77) },
+                "handle resolution of pool \"echo\" refused by the registrar: unknown cause \
+                 (cause 0x0077)",
+            ),
+            (
+                BlockingError::Transport(TransportError::Full),
+                "transport: transport queue or table full",
+            ),
+            (
+                BlockingError::Unreachable {
+                    pool_handle: pool,
+                    tried: 2,
+                    last: io::Error::from(io::ErrorKind::ConnectionRefused),
+                },
+                "no PE of pool \"echo\" took a TCP connection (2 tried, last: connection refused)",
+            ),
+        ];
+        for (error, want) in cases {
+            assert_eq!(error.to_string(), want);
+        }
     }
 }

@@ -151,10 +151,15 @@ fn refusal_names_the_cause_and_waits_for_a_change() {
     reply(&mut ep, at(1), 1, &refusal);
     let failure = Failure::Refused(ErrorCause::NON_UNIQUE_PE_IDENTIFIER);
     assert_eq!(events(&mut ep)[1], Event::RegistrationFailed { pe, failure });
+    let cause = ErrorCause::NON_UNIQUE_PE_IDENTIFIER;
     let words =
-        crate::blocking::BlockingError::RegistrationRefused(ErrorCause::NON_UNIQUE_PE_IDENTIFIER)
+        crate::blocking::BlockingError::RegistrationRefused { pool_handle: pool("p"), cause }
             .to_string();
-    assert!(words.contains("NonUniquePeIdentifier (cause 0x0004)"), "{words}");
+    assert_eq!(
+        words,
+        "registration in pool \"p\" refused by the registrar: Non-unique PE Identifier \
+         (cause 0x0004)"
+    );
     ep.handle_timeout(at(3_600_000_000));
     assert_eq!(sent(&mut ep), []);
     ep.set_policy(at(2), pe, Policy::WeightedRoundRobin { weight: 3 }).unwrap();

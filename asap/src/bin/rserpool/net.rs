@@ -104,12 +104,12 @@ pub(crate) fn resolution_error(
     let at = home.map_or_else(|| "the home registrar".to_owned(), |h| h.to_string());
     anyhow::anyhow!(match error {
         BlockingError::UnknownPool(_) => format!("pool \"{pool}\" is unknown at {at}"),
-        BlockingError::NoRegistrar => no_registrar(global),
+        BlockingError::NoRegistrar { .. } => no_registrar(global),
         BlockingError::TimedOut => format!(
             "registrar {at} did not answer the handle resolution of pool \"{pool}\" within {} ms",
             global.timeout_ms
         ),
-        BlockingError::ResolutionRefused(cause) => format!(
+        BlockingError::ResolutionRefused { cause, .. } => format!(
             "registrar {at} refused the handle resolution of pool \"{pool}\": {}",
             in_words(cause)
         ),
@@ -149,16 +149,17 @@ mod tests {
             "pool \"X\" is unknown at 127.0.0.1:3863"
         );
         assert_eq!(
-            text(BlockingError::NoRegistrar),
+            text(BlockingError::NoRegistrar { tried: vec![] }),
             "no registrar reachable (tried 127.0.0.1:3863, 127.0.0.2:3863)"
         );
         assert!(text(BlockingError::TimedOut).contains("within 5000 ms"));
-        let refused = text(BlockingError::ResolutionRefused(codec::ErrorCause(0x8)));
+        let cause = codec::ErrorCause(0x8);
+        let refused = text(BlockingError::ResolutionRefused { pool_handle: pool, cause });
         assert!(refused.starts_with("registrar 127.0.0.1:3863 refused"), "{refused}");
         assert!(refused.ends_with("(cause 0x0008)"), "{refused}");
         for e in [
             BlockingError::UnknownPool(pool),
-            BlockingError::NoRegistrar,
+            BlockingError::NoRegistrar { tried: vec![] },
             BlockingError::TimedOut,
             BlockingError::NoReachablePoolElement(pool),
             BlockingError::Io(std::io::Error::other("boom")),
