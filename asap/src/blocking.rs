@@ -9,10 +9,10 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::time::Instant as OsInstant;
 
-use codec::param::Policy;
+use codec::param::{Policy, UserTransport};
 use codec::{ErrorCause, PoolElementId, PoolHandle};
 use transport::{Ppid, SctpTransport, StreamId, TransportError, TransportEvent};
 
@@ -64,6 +64,8 @@ pub enum BlockingError {
     Transport(TransportError),
     /// The registrar knows no such pool.
     UnknownPool(PoolHandle),
+    /// The pool's PEs offer no TCP user transport ([`PoolUser::connect_tcp`]).
+    NoTcpPoolElement(PoolHandle),
     /// No PE of the pool took a TCP connection: `tried` PEs failed, the last with `last`.
     Unreachable {
         /// The pool.
@@ -94,6 +96,7 @@ impl fmt::Display for BlockingError {
                 "handle resolution of pool \"{pool_handle}\" refused by the registrar: {}",
                 in_words(*cause)
             ),
+            Self::NoTcpPoolElement(p) => write!(f, "no PE of pool \"{p}\" offers TCP"),
             Self::Unreachable { pool_handle, tried, last } => write!(
                 f,
                 "no PE of pool \"{pool_handle}\" took a TCP connection ({tried} tried, last: {last})"
@@ -537,6 +540,70 @@ impl<T: SctpTransport> PoolUser<T> {
         let now = self.driver.instant(OsInstant::now());
         let picked = self.driver.endpoint_mut().select(now, &pool_handle);
         picked.ok_or(BlockingError::NoReachablePoolElement(pool_handle))
+    }
+
+    /// A TCP connection to a PE of `pool_handle`, and the PE: PEs are tried in selection order
+    /// (see [`Endpoint::select`]), each at most once per call; one whose connect fails is
+    /// reported to the home registrar (Endpoint Unreachable, at most once per failure, §3.5)
+    /// and the next is tried. PEs without a TCP user transport are skipped, not reported.
+    /// `timeout` bounds the whole call, resolution included.
+    pub fn connect_tcp(
+        &mut self,
+        pool_handle: PoolHandle,
+        timeout: std::time::Duration,
+    ) -> Result<(TcpStream, codec::PoolElement), BlockingError> {
+        self.connect_tcp_observed(pool_handle, timeout, |_, _| {})
+    }
+
+    /// [`Self::connect_tcp`], calling `failed` with each PE whose connect failed and why.
+    pub fn connect_tcp_observed(
+        &mut self,
+        pool_handle: PoolHandle,
+        timeout: std::time::Duration,
+        mut failed: impl FnMut(&codec::PoolElement, &io::Error),
+    ) -> Result<(TcpStream, codec::PoolElement), BlockingError> {
+        let deadline = OsInstant::now() + timeout;
+        let mut seen: Vec<PoolElementId> = Vec::new();
+        let mut last: Option<io::Error> = None;
+        let give_up = |tried: usize, last: Option<io::Error>| match last {
+            Some(last) => {
+                let tried = u32::try_from(tried).unwrap_or(u32::MAX);
+                BlockingError::Unreachable { pool_handle, tried, last }
+            }
+            None => BlockingError::NoTcpPoolElement(pool_handle),
+        };
+        let mut tried = 0usize;
+        // Each pass hands out a PE not seen in this call, so the loop ends within the
+        // resolution's length (at most POOL_ELEMENTS_PER_MESSAGE_MAX) plus one.
+        loop {
+            let remaining = deadline.saturating_duration_since(OsInstant::now());
+            if remaining.is_zero() {
+                return Err(last.map_or(BlockingError::TimedOut, |l| give_up(tried, Some(l))));
+            }
+            let pe = match self.select(pool_handle, remaining) {
+                Ok(pe) => pe,
+                Err(BlockingError::NoReachablePoolElement(_)) => return Err(give_up(tried, last)),
+                Err(e) => return Err(e),
+            };
+            if seen.contains(&pe.id) {
+                return Err(give_up(tried, last));
+            }
+            seen.push(pe.id);
+            let UserTransport::Tcp { port, address, .. } = pe.user_transport else { continue };
+            match TcpStream::connect_timeout(&SocketAddr::new(address, port), remaining) {
+                Ok(stream) => return Ok((stream, pe)),
+                Err(e) => {
+                    tried += 1;
+                    failed(&pe, &e);
+                    //= https://www.rfc-editor.org/rfc/rfc5352#section-3.5
+                    //# In either case, the ASAP Endpoint SHOULD report the
+                    //# unavailability of the PE by sending an ASAP_ENDPOINT_UNREACHABLE
+                    //# message to any ENRP server.
+                    self.report_unreachable(&pool_handle, pe.id)?;
+                    last = Some(e);
+                }
+            }
+        }
     }
 
     /// Reports a PE the user could not reach (once per failure, §3.5).

@@ -82,12 +82,24 @@ pub(crate) enum Command {
     /// A pool user: sends each stdin line to a PE of the pool and prints its reply, failing
     /// over to another PE when one stops answering.
     Terminal(TerminalArgs),
+    /// A pool user over TCP: connects to a PE of the pool (failing over to the next PE when a
+    /// connect fails, and reporting the failed one), then copies stdin to it and its replies
+    /// to stdout until both sides are done.
+    Connect(ConnectArgs),
     /// A registrar's whole handlespace, read over ENRP as a peer would (like RSPLIB's
     /// hsdump): the first --registrar, at its ENRP port.
     Dump(DumpArgs),
     /// Follow a pool: one line per PE added, changed or removed, and one when the pool is
     /// gone (live updates where the registrar pushes them, else polling).
     Watch(WatchArgs),
+}
+
+/// `rserpool connect`.
+#[derive(Args, Debug, PartialEq, Eq)]
+pub(crate) struct ConnectArgs {
+    /// Pool handle to connect to.
+    #[arg(value_name = "POOL", value_parser = parse_pool)]
+    pub(crate) pool: PoolHandle,
 }
 
 /// `rserpool dump`.

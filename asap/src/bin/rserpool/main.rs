@@ -8,6 +8,7 @@
 //!   rserpool terminal echo           stdin lines to a PE of the pool, replies to stdout
 //!   rserpool watch echo [--json]     a line per PE added, changed or removed
 //!   rserpool dump [--json]           a registrar's whole handlespace, over ENRP
+//!   rserpool connect echo            stdin/stdout piped to a TCP PE of the pool
 //! ```
 //!
 //! It does not speak SCTP user transports to PEs (only TCP and UDP), does not open the
@@ -22,6 +23,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory as _, Parser as _};
 
 mod cli;
+mod connect;
 mod dump;
 mod format;
 mod net;
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Terminal(args) => terminal::run(&cli.global, args),
         Command::Watch(args) => watch::run(&cli.global, args),
         Command::Dump(args) => dump::run(&cli.global, args),
+        Command::Connect(args) => connect::run(&cli.global, args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

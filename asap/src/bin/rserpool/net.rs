@@ -113,6 +113,11 @@ pub(crate) fn resolution_error(
             "registrar {at} refused the handle resolution of pool \"{pool}\": {}",
             in_words(cause)
         ),
+        BlockingError::Unreachable { tried, last, .. } =>
+            format!("no PE of pool \"{pool}\" took a TCP connection ({tried} tried, last: {last})"),
+        BlockingError::NoTcpPoolElement(_) => {
+            format!("no PE of pool \"{pool}\" offers TCP (resolved at {at})")
+        }
         BlockingError::NoReachablePoolElement(_) => {
             format!("no reachable PE left in pool \"{pool}\" (resolved at {at})")
         }
