@@ -4,10 +4,14 @@
 # Goal: every subcommand works end to end, and fails with its one-line error where it should:
 # no registrar, unknown pool, PE registration and deregistration (SIGINT, --run-seconds),
 # resolution as a table and as JSON, the terminal's echo and its failover to another PE when
-# one is killed, and a PE's move to another registrar when its home is killed.
-# Method: two registrars (userspace SCTP in UDP on $NET.1:9899 and $NET.2:9899, no ENRP
-# between them), PEs and terminals as separate processes, every wait bounded. Prints one line
-# per check and ends with "N passed, M failed"; exits non-zero when anything failed.
+# one is killed, watch (live pool updates: each registration and removal, and the pool's end),
+# dump (the handlespace over ENRP), connect and the tcp_pool example (TCP PEs, failover on a
+# refused connect), a PE's move to another registrar when its home is killed, and two peered
+# registrars where the home of a PE and a terminal is killed -9.
+# Method: registrars in userspace SCTP in UDP on $NET.1:9899 and $NET.2:9899 (no ENRP between
+# them), then $NET.3 and $NET.4 peered over ENRP; PEs, watchers and terminals as separate
+# processes, every wait bounded. Prints one line per check and ends with "N passed, M failed";
+# exits non-zero when anything failed.
 #
 # Usage: asap/tests/tool-smoke.sh   (from anywhere; builds nothing when SMOKE_NO_BUILD=1)
 # Needs target/debug/registrar (cargo build -p registrar) and target/debug/rserpool.
@@ -22,7 +26,7 @@ passed=0
 failed=0
 
 if [ "${SMOKE_NO_BUILD:-0}" != 1 ]; then
-    cargo build -q -p asap --bin rserpool || exit 2
+    cargo build -q -p asap --bin rserpool --example tcp_pool || exit 2
     cargo build -q -p registrar --bin registrar ||
         echo "warning: registrar did not build; using the existing binary"
 fi
@@ -83,9 +87,15 @@ spawn() { # spawn NAME COMMAND...: in the background; output, pid and exit statu
     until [ -s "$WORK/$name.pid" ] || [ $SECONDS -ge $deadline ]; do sleep 0.05; done
 }
 
-start_registrar() { # start_registrar NAME IP
-    spawn "$1" "$REGISTRAR" --udp "$2:9899" --workers 1 --no-announce --no-enrp --log warn
-    wait_for "$WORK/$1.out" "registrar ready" 10
+start_registrar() { # start_registrar NAME IP [REGISTRAR ARGS...] (no ENRP unless ARGS say)
+    local name=$1 ip=$2
+    shift 2
+    local enrp=(--no-enrp)
+    [ $# -gt 0 ] && enrp=()
+    # Keep-alives every second, so that a killed PE leaves its pool within a few seconds.
+    spawn "$name" "$REGISTRAR" --udp "$ip:9899" --workers 1 --no-announce --log warn \
+        --keep-alive-interval-ms 1000 --keep-alive-timeout-ms 1000 "${enrp[@]}" "$@"
+    wait_for "$WORK/$name.out" "registrar ready" 10
 }
 
 start_pe() { # start_pe NAME ARGS...: rserpool ARGS in the background
@@ -115,7 +125,8 @@ check "no registrar exits 1" [ $? -eq 1 ]
 check "no registrar says so" contains "$WORK/none.out" \
     "^rserpool: no registrar reachable (tried $A:3863)$"
 
-check "registrar A starts" start_registrar a "$A"
+# A speaks ENRP (no peers), so that `dump` can read its handlespace.
+check "registrar A starts" start_registrar a "$A" --enrp-port 9901
 G=(--registrar "$A" --timeout-ms 1000)
 
 "$R" --registrar "$A" resolve nopool >"$WORK/unknown.out" 2>&1
@@ -202,6 +213,71 @@ check "daytime's closes are no failover" lacks "$WORK/day-term.out" "failover"
 kill -INT "$(cat "$WORK/udp.pid")" "$(cat "$WORK/day.pid")"
 check "udp PE exits 0" exited udp 0
 check "daytime PE exits 0" exited day 0
+
+# watch: the PEs present at the start, each registration and removal (deregistered, and
+# killed -9: removed when its keep-alives go unanswered), then the pool's end.
+start_pe w1 pe --pool watched --id 0x21 "${G[@]}"
+check "w1 registers" wait_for "$WORK/w1.out" "^registered PE 0x00000021" 10
+spawn watch "$R" "${G[@]}" watch watched --duration-ms 60000
+spawn watchjson "$R" "${G[@]}" watch watched --json --count 2 --duration-ms 60000
+check "watch lists the PE present" wait_for "$WORK/watch.out" \
+    "^added 0x00000021 tcp 127.0.0.1:[0-9]* rr home 0x" 10
+start_pe w2 pe --pool watched --id 0x22 "${G[@]}"
+check "w2 registers" wait_for "$WORK/w2.out" "^registered PE 0x00000022" 10
+check "watch sees w2 added" wait_for "$WORK/watch.out" "^added 0x00000022 " 5
+
+# dump, while the pool has both PEs: A's handlespace over ENRP, as a table and as JSON.
+"$R" --registrar "$A" --timeout-ms 3000 dump >"$WORK/dump.out" 2>&1
+check "dump exits 0" [ $? -eq 0 ]
+check "dump prints a header" contains "$WORK/dump.out" "^POOL  *ID  *TRANSPORT  *ADDRESS"
+check "dump lists w1 and w2" [ "$(grep -c '^watched  *0x0000002[12]  *tcp ' "$WORK/dump.out")" -eq 2 ]
+"$R" --registrar "$A" --timeout-ms 3000 dump --json >"$WORK/dump.json" 2>&1
+check "dump --json lists the pool" python3 -c '
+import json, sys
+doc = json.load(open(sys.argv[1]))
+pools = {p["pool"]: [e["id"] for e in p["pool_elements"]] for p in doc["pools"]}
+assert sorted(pools["watched"]) == ["0x00000021", "0x00000022"], pools
+assert doc["registrar_id"].startswith("0x"), doc
+' "$WORK/dump.json"
+"$R" --registrar "$B" --timeout-ms 500 dump >"$WORK/dump-none.out" 2>&1
+check "dump without a registrar fails naming it" contains "$WORK/dump-none.out" \
+    "^rserpool: no ENRP association to registrar $B:9901 within 500 ms"
+
+kill -INT "$(cat "$WORK/w2.pid")"
+check "watch sees w2 deregistered" wait_for "$WORK/watch.out" "^removed 0x00000022 " 5
+kill -9 "$(cat "$WORK/w1.pid")"
+check "watch sees killed w1 removed" wait_for "$WORK/watch.out" "^removed 0x00000021 " 15
+check "watch lists each change once" [ "$(grep -c '^added\|^removed' "$WORK/watch.out")" -eq 4 ]
+check "watch sees the pool gone" wait_for "$WORK/watch.out" '^gone pool "watched"$' 5
+check "watch exits 0 when the pool is gone" exited watch 0
+check "watch --json --count 2 exits 0" exited watchjson 0
+check "watch --json lines parse" python3 -c '
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+assert [(l["event"], l["pe"]["id"]) for l in lines] == \
+    [("added", "0x00000021"), ("added", "0x00000022")], lines
+' "$WORK/watchjson.out"
+"$R" "${G[@]}" watch nopool >"$WORK/watch-unknown.out" 2>&1
+check "watch of an unknown pool fails naming it" contains "$WORK/watch-unknown.out" \
+    "^rserpool: pool \"nopool\" is unknown at $A:3863$"
+
+# TCP pools: connect pipes stdin to a TCP PE; a PE whose port refuses is reported and skipped.
+start_pe deadtcp register --pool tcp --port "$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')" --id 0x31 "${G[@]}"
+check "refusing TCP PE registers" wait_for "$WORK/deadtcp.out" "^registered PE 0x00000031" 10
+printf 'x\n' | timeout 20 "$R" "${G[@]}" connect tcp >"$WORK/conn-dead.out" 2>&1
+check "connect to a refusing pool exits 1" [ $? -eq 1 ]
+check "connect names the refusal" contains "$WORK/conn-dead.out" \
+    "^rserpool: no PE of pool \"tcp\" took a TCP connection (1 tried, last: "
+start_pe tcpecho pe --pool tcp --id 0x32 "${G[@]}"
+check "TCP echo PE registers" wait_for "$WORK/tcpecho.out" "^registered PE 0x00000032" 10
+printf 'one\ntwo\n' | timeout 20 "$R" "${G[@]}" connect tcp >"$WORK/conn.out" 2>"$WORK/conn.err"
+check "connect exits 0" [ $? -eq 0 ]
+check "connect pipes both lines" diff <(printf 'one\ntwo\n') "$WORK/conn.out"
+check "connect reaches the echo PE" contains "$WORK/conn.err" "^connected to PE 0x00000032 at "
+kill -INT "$(cat "$WORK/deadtcp.pid")" "$(cat "$WORK/tcpecho.pid")"
+timeout 30 target/debug/examples/tcp_pool "$A" >"$WORK/example.out" 2>&1
+check "tcp_pool example exits 0" [ $? -eq 0 ]
+check "tcp_pool example gets its reply" contains "$WORK/example.out" "^reply: hello from the PU$"
 
 # A PE whose home registrar dies moves to the other one.
 # It knows both; B starts only after it registered, so its first hunt finds A.

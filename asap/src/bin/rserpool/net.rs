@@ -50,6 +50,7 @@ pub(crate) struct Registrars {
     configured: Vec<SocketAddr>,
     peers: HashMap<AssocId, SocketAddr>,
     home: Option<SocketAddr>,
+    found_once: bool,
 }
 
 impl Registrars {
@@ -68,6 +69,7 @@ impl Registrars {
                 let peer = known.copied().unwrap_or(*peer);
                 self.peers.insert(*assoc, peer);
                 self.home = Some(peer);
+                self.found_once = true;
             }
             Event::RegistrarLost { assoc } => {
                 let lost = self.peers.remove(assoc);
@@ -81,6 +83,11 @@ impl Registrars {
     /// The address behind `assoc`, if the hunt opened it.
     pub(crate) fn peer(&self, assoc: AssocId) -> Option<SocketAddr> {
         self.peers.get(&assoc).copied()
+    }
+
+    /// Whether a home was found once and is lost now (a hunt for another runs).
+    pub(crate) fn lost_home(&self) -> bool {
+        self.home.is_none() && self.found_once
     }
 
     /// The home registrar's address, if known.

@@ -4,6 +4,7 @@
 //! The PEs present at the start are printed as added. Where the registrar does not accept
 //! the subscription (no A flag), the endpoint polls at the stale-cache interval and says so on
 //! stderr. Registrar losses and new homes go to stderr too; the subscription follows the home.
+//! When the pool is gone, the PEs last seen are printed as removed before the pool's line.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -116,7 +117,12 @@ impl Watch {
         }
     }
 
+    /// The pool is gone: its last PEs are removed, then the pool. (The registrar's negative
+    /// push carries no list, so the PEs it still had are the ones last seen.)
     fn gone(&mut self) {
+        for e in std::mem::take(&mut self.known).values() {
+            self.line("removed", e);
+        }
         self.lines += 1;
         if self.json {
             say(json!({ "event": "gone", "pool": self.pool.to_string() }));
@@ -149,16 +155,16 @@ fn observe(
             Event::RegistrarLost { assoc } => registrars.peer(*assoc),
             _ => None,
         };
-        let had_home = registrars.home().is_some();
+        let rehoming = registrars.lost_home();
         registrars.observe(&event);
         match event {
             Event::RegistrarLost { .. } => {
                 let lost = lost.map_or_else(|| "home registrar".to_owned(), |p| p.to_string());
                 eprintln!("registrar lost: {lost}; hunting for another");
             }
-            Event::RegistrarFound { .. } if !had_home => {
+            Event::RegistrarFound { .. } if rehoming => {
                 if let Some(home) = registrars.home() {
-                    eprintln!("home registrar: {home}");
+                    eprintln!("home changed to {home}; subscribing there");
                 }
             }
             _ => {}
