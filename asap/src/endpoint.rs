@@ -15,7 +15,9 @@ use crate::hunt::{Hunt, HuntConfig, PARALLEL_MAX};
 use crate::link::{Link, LinkEvent, Request};
 use crate::pe::{PeConfig, PeOutcome, PeState, PoolElementFsm};
 use crate::pu::{PoolUserCache, STALE_CACHE_DEFAULT};
-use crate::subscription::{Answered, SubscriptionError, SubscriptionState, Subscriptions, Updates};
+use crate::subscription::{
+    Answer, Answered, SubscriptionError, SubscriptionState, Subscriptions, Timing, Updates,
+};
 use crate::time::{Duration, Instant};
 
 /// PEs one endpoint hosts. A process registers in a few pools; 64 bounds every per-PE scan.
@@ -27,6 +29,11 @@ pub const RESOLUTIONS_MAX: usize = 256;
 /// PEs a subscription asks for when the configuration names no number: all a message can
 /// carry (the registrar's default is a handful, a watcher wants the whole pool).
 pub const SUBSCRIPTION_ITEMS_WANTED: u32 = codec::POOL_ELEMENTS_PER_MESSAGE_MAX as u32;
+
+/// How often an accepted subscription is probed unless configured: 30 s, the ENRP peer
+/// heartbeat cycle (RFC 5353 §4.2), so that a PU notices a dead home about as soon as the
+/// registrars notice each other.
+pub const SUBSCRIPTION_PROBE_DEFAULT: Duration = Duration::from_secs(30);
 
 /// Associations to registrars kept up: the home, plus registrars that connect to us to take
 /// our PEs over (§3.4, KA2.4), plus room for the hunt's winner before the old home is gone.
@@ -52,6 +59,9 @@ pub struct EndpointConfig {
     /// PEs asked for in a Handle Resolution (RSPLIB's option); `None` leaves it to the
     /// registrar.
     pub items_wanted: Option<u32>,
+    /// How often a subscription the registrar accepted is sent again (30 s), so that a home
+    /// gone silent is noticed by the request's timeout (see [`crate::subscription`]).
+    pub subscription_probe: Duration,
 }
 
 impl Default for EndpointConfig {
@@ -69,6 +79,7 @@ impl Default for EndpointConfig {
             request_attempts_max: 2,
             stale_cache: STALE_CACHE_DEFAULT,
             items_wanted: None,
+            subscription_probe: SUBSCRIPTION_PROBE_DEFAULT,
         }
     }
 }
@@ -679,16 +690,10 @@ impl Endpoint {
     ) {
         let pool_handle = r.pool_handle;
         let wanted = solicited && self.resolutions.iter().any(|w| w.pool_handle == pool_handle);
-        let poll_interval = self.config.stale_cache;
-        let positive = r.error.is_none();
-        let answered = self.subscriptions.handle_answer(
-            now,
-            assoc,
-            &pool_handle,
-            positive,
-            r.accept_updates,
-            poll_interval,
-        );
+        let timing =
+            Timing { poll: self.config.stale_cache, probe: self.config.subscription_probe };
+        let answer = Answer { positive: r.error.is_none(), accepted: r.accept_updates };
+        let answered = self.subscriptions.handle_answer(now, assoc, &pool_handle, answer, timing);
         if !wanted && answered == Answered::Ignored {
             return;
         }

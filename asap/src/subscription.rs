@@ -7,9 +7,16 @@
 //! takeover by keep-alive with the H flag) gets the request again, and so does the next home
 //! after the association fails.
 //!
+//! A PU that only follows pools sends nothing, so it would never notice a home that went
+//! silent (killed, say): RFC 5352 §3.6 hunts when a request times out, and SCTP's heartbeats
+//! take minutes. So an accepted subscription is sent again every probe interval (the
+//! registrar keeps one subscription per association and pool, so the repeat is harmless);
+//! an unanswered probe times out like any request, and the hunt and re-subscription follow.
+//!
 //! ```text
 //!   subscribe ─▶ Waiting ──(home up: HR with S sent)──▶ Requested{assoc}
 //!   Requested ──(answer with A)──▶ Accepted{assoc} ──(push)──▶ Accepted{assoc}
+//!   Accepted ──(probe_at: HR with S again)──▶ Requested{assoc}
 //!   Requested ──(answer without A)──▶ Polling{assoc, next_at} ──(next_at: HR with S)──▶ Requested
 //!   any on assoc ──(association lost, home moved away, request timed out)──▶ Waiting
 //!   any ──(negative answer)──▶ removed (PoolGone, or SubscriptionFailed if never answered)
@@ -37,10 +44,13 @@ pub enum Updates {
 /// Where one subscription stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SubscriptionState {
-    /// The registrar on `assoc` accepted (A flag) and pushes changes on it.
+    /// The registrar on `assoc` accepted (A flag) and pushes changes on it; at `probe_at` the
+    /// subscription is sent again, to find out whether the registrar is still there.
     Accepted {
         /// The association the pushes arrive on.
         assoc: AssocId,
+        /// When to send the subscription again.
+        probe_at: Instant,
     },
     /// The registrar on `assoc` answered without the A flag; the next Handle Resolution (with
     /// the S flag again, in case a new home accepts it) leaves at `next_at`.
@@ -63,9 +73,9 @@ impl SubscriptionState {
     /// The association this state is bound to, if any.
     pub fn assoc(&self) -> Option<AssocId> {
         match *self {
-            Self::Accepted { assoc } | Self::Polling { assoc, .. } | Self::Requested { assoc } => {
-                Some(assoc)
-            }
+            Self::Accepted { assoc, .. }
+            | Self::Polling { assoc, .. }
+            | Self::Requested { assoc } => Some(assoc),
             Self::Waiting => None,
         }
     }
@@ -85,6 +95,24 @@ pub enum Answered {
         /// Whether the pool was followed before this answer.
         established: bool,
     },
+}
+
+/// A Handle Resolution Response as the table sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// It carries no error.
+    pub positive: bool,
+    /// Its A flag.
+    pub accepted: bool,
+}
+
+/// The intervals of a subscription.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// Between two polls where the registrar does not push (the stale-cache value).
+    pub poll: Duration,
+    /// Between two probes of a registrar that pushes.
+    pub probe: Duration,
 }
 
 /// Why a subscription was refused locally.
@@ -147,15 +175,16 @@ impl Subscriptions {
         self.entries.is_empty()
     }
 
-    /// Pools whose subscribing Handle Resolution is to be sent at `now`: waiting ones, and
-    /// polled ones whose interval has passed.
+    /// Pools whose subscribing Handle Resolution is to be sent at `now`: waiting ones, polled
+    /// ones whose interval has passed, and accepted ones due for a probe.
     pub fn due(&self, now: Instant) -> impl Iterator<Item = PoolHandle> + '_ {
         self.entries
             .iter()
             .filter(move |s| match s.state {
                 SubscriptionState::Waiting => true,
-                SubscriptionState::Polling { next_at, .. } => next_at <= now,
-                SubscriptionState::Accepted { .. } | SubscriptionState::Requested { .. } => false,
+                SubscriptionState::Polling { next_at: at, .. }
+                | SubscriptionState::Accepted { probe_at: at, .. } => at <= now,
+                SubscriptionState::Requested { .. } => false,
             })
             .map(|s| s.pool_handle)
     }
@@ -176,10 +205,10 @@ impl Subscriptions {
         now: Instant,
         assoc: AssocId,
         pool_handle: &PoolHandle,
-        positive: bool,
-        accepted: bool,
-        poll_interval: Duration,
+        answer: Answer,
+        timing: Timing,
     ) -> Answered {
+        let Answer { positive, accepted } = answer;
         let Some(at) = self.entries.iter().position(|s| s.pool_handle == *pool_handle) else {
             return Answered::Ignored;
         };
@@ -209,8 +238,14 @@ impl Subscriptions {
             _ => Updates::Polled,
         };
         s.state = match updates {
-            Updates::Pushed => SubscriptionState::Accepted { assoc },
-            Updates::Polled => SubscriptionState::Polling { assoc, next_at: now + poll_interval },
+            Updates::Pushed => match s.state {
+                // A push does not move the probe: the probe checks the registrar answers us.
+                SubscriptionState::Accepted { probe_at, .. } => {
+                    SubscriptionState::Accepted { assoc, probe_at }
+                }
+                _ => SubscriptionState::Accepted { assoc, probe_at: now + timing.probe },
+            },
+            Updates::Polled => SubscriptionState::Polling { assoc, next_at: now + timing.poll },
         };
         Answered::Changed(updates)
     }
@@ -246,13 +281,14 @@ impl Subscriptions {
         }
     }
 
-    /// The next poll of a subscription the registrar did not accept.
+    /// The next poll of a subscription the registrar did not accept, or probe of one it did.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.entries
             .iter()
             .filter_map(|s| match s.state {
-                SubscriptionState::Polling { next_at, .. } => Some(next_at),
-                _ => None,
+                SubscriptionState::Polling { next_at: at, .. }
+                | SubscriptionState::Accepted { probe_at: at, .. } => Some(at),
+                SubscriptionState::Requested { .. } | SubscriptionState::Waiting => None,
             })
             .min()
     }
@@ -271,7 +307,10 @@ mod tests {
     use super::*;
     use crate::testing::pool;
 
-    const POLL: Duration = Duration::from_micros(1_000);
+    const TIMING: Timing =
+        Timing { poll: Duration::from_micros(1_000), probe: Duration::from_micros(5_000) };
+    const ACCEPTED: Answer = Answer { positive: true, accepted: true };
+    const POLLED: Answer = Answer { positive: true, accepted: false };
 
     // Goal: the table is bounded and a pool is followed once. Method: fill it, add one more,
     // add a duplicate.
@@ -297,7 +336,7 @@ mod tests {
         assert_eq!(s.due(Instant::ZERO).collect::<Vec<_>>(), [p]);
         s.handle_sent(&p, AssocId(1));
         assert_eq!(s.due(Instant::ZERO).count(), 0);
-        let answer = s.handle_answer(Instant::from_micros(10), AssocId(1), &p, true, false, POLL);
+        let answer = s.handle_answer(Instant::from_micros(10), AssocId(1), &p, POLLED, TIMING);
         assert_eq!(answer, Answered::Changed(Updates::Polled));
         assert_eq!(s.poll_timeout(), Some(Instant::from_micros(1_010)));
         assert_eq!(s.due(Instant::from_micros(1_009)).count(), 0);
@@ -315,12 +354,13 @@ mod tests {
         s.handle_sent(&p, AssocId(1));
         let now = Instant::ZERO;
         assert_eq!(
-            s.handle_answer(now, AssocId(1), &p, true, true, POLL),
+            s.handle_answer(now, AssocId(1), &p, ACCEPTED, TIMING),
             Answered::Changed(Updates::Pushed)
         );
-        assert_eq!(s.handle_answer(now, AssocId(2), &p, true, true, POLL), Answered::Ignored);
+        assert_eq!(s.handle_answer(now, AssocId(2), &p, ACCEPTED, TIMING), Answered::Ignored);
         s.handle_home_changed(AssocId(1));
-        assert_eq!(s.state(&p), Some(SubscriptionState::Accepted { assoc: AssocId(1) }));
+        let probe_at = Instant::from_micros(5_000);
+        assert_eq!(s.state(&p), Some(SubscriptionState::Accepted { assoc: AssocId(1), probe_at }));
         s.handle_home_changed(AssocId(2));
         assert_eq!(s.state(&p), Some(SubscriptionState::Waiting));
         s.handle_sent(&p, AssocId(2));
@@ -329,5 +369,25 @@ mod tests {
         s.handle_sent(&p, AssocId(3));
         s.handle_request_timeout(&p, AssocId(3));
         assert_eq!(s.state(&p), Some(SubscriptionState::Waiting));
+    }
+
+    // Goal: an accepted subscription is probed at exactly its interval, pushes do not move the
+    // probe, and the probe's answer starts the next interval. Method: accept at 0 µs (probe
+    // 5 000 µs), push at 4 000 µs; boundary pair at 4 999 / 5 000 µs; answer at 5 100 µs.
+    #[test]
+    fn accepted_subscription_is_probed_at_the_interval() {
+        let mut s = Subscriptions::new();
+        let p = pool("p");
+        s.add(p).unwrap();
+        s.handle_sent(&p, AssocId(1));
+        s.handle_answer(Instant::ZERO, AssocId(1), &p, ACCEPTED, TIMING);
+        s.handle_answer(Instant::from_micros(4_000), AssocId(1), &p, ACCEPTED, TIMING);
+        assert_eq!(s.poll_timeout(), Some(Instant::from_micros(5_000)));
+        assert_eq!(s.due(Instant::from_micros(4_999)).count(), 0);
+        assert_eq!(s.due(Instant::from_micros(5_000)).collect::<Vec<_>>(), [p]);
+        s.handle_sent(&p, AssocId(1));
+        assert_eq!(s.poll_timeout(), None, "the probe waits for its answer");
+        s.handle_answer(Instant::from_micros(5_100), AssocId(1), &p, ACCEPTED, TIMING);
+        assert_eq!(s.poll_timeout(), Some(Instant::from_micros(10_100)));
     }
 }

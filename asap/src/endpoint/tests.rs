@@ -502,7 +502,8 @@ fn subscribed() -> Endpoint {
 fn subscription_starts_with_the_s_flag() {
     let mut ep = subscribed();
     let state = ep.subscriptions().state(&pool("q"));
-    assert_eq!(state, Some(SubscriptionState::Accepted { assoc: AssocId(1) }));
+    let probe_at = at(20) + SUBSCRIPTION_PROBE_DEFAULT;
+    assert_eq!(state, Some(SubscriptionState::Accepted { assoc: AssocId(1), probe_at }));
     ep.subscribe(at(30), pool("q")).unwrap();
     assert_eq!(sent(&mut ep), []);
     let bytes = subscribing("q").emit_to_vec();
@@ -637,7 +638,8 @@ fn no_a_flag_falls_back_to_polling() {
     assert_eq!(sent(&mut ep), [(1, subscribing("q"))]);
     reply(&mut ep, at(2_040), 1, &push("q", &[2], true));
     assert_eq!(events(&mut ep), [changed("q", &[2], Updates::Pushed)]);
-    assert_eq!(ep.poll_timeout(), None, "pushed: nothing to poll");
+    let probe = at(2_040) + SUBSCRIPTION_PROBE_DEFAULT;
+    assert_eq!(ep.poll_timeout(), Some(probe), "pushed: no more polls, only the probe");
 }
 
 // Goal: a resolve without S for a subscribed pool does not cancel the subscription, and its
@@ -734,4 +736,26 @@ fn stale_cache_boundary_pair_in_milliseconds() {
         assert_eq!(matches!(got, Resolution::Cached(_)), from_cache, "offset {offset} µs");
         assert_eq!(sent(&mut ep).len(), usize::from(!from_cache));
     }
+}
+
+// Regression: a PU that only follows a pool sends nothing, so a home killed -9 went unnoticed
+// (no request to time out, SCTP heartbeats take minutes) and the watch showed a dead
+// registrar's last list for ever. Goal: the subscription is probed every probe interval, an
+// unanswered probe hunts at T1, and the subscription moves to the next home. Method: accept
+// at 20 µs; the probe leaves at exactly 20 µs + 30 s (not 1 µs before); nobody answers.
+#[test]
+fn silent_home_of_a_subscription_is_noticed_by_its_probe() {
+    let mut ep = subscribed();
+    let probe = at(20) + SUBSCRIPTION_PROBE_DEFAULT;
+    assert_eq!(ep.poll_timeout(), Some(probe));
+    ep.handle_timeout(at(probe.as_micros() - 1));
+    assert_eq!(sent(&mut ep), []);
+    ep.handle_timeout(probe);
+    assert_eq!(sent(&mut ep), [(1, subscribing("q"))]);
+    let t1 = probe + Duration::from_secs(15);
+    ep.handle_timeout(t1);
+    assert_eq!(ep.poll_abort(), Some(AssocId(1)));
+    assert_eq!(events(&mut ep), [Event::RegistrarLost { assoc: AssocId(1) }]);
+    bring_up(&mut ep, t1, 2);
+    assert_eq!(sent(&mut ep), [(2, subscribing("q"))]);
 }

@@ -29,7 +29,8 @@ pub(crate) fn transport(global: &Global, listen: bool) -> anyhow::Result<SctpUdp
 }
 
 /// The RFC 5352 §7 defaults, with every request and hunt round bounded by `--timeout-ms`:
-/// a tool answers in seconds, not after T1's 15 s times two.
+/// a tool answers in seconds, not after T1's 15 s times two; subscriptions are probed every
+/// two timeouts (at most every 30 s).
 pub(crate) fn endpoint_config(global: &Global) -> EndpointConfig {
     let timeout = Duration::from_millis(global.timeout_ms);
     let mut config = EndpointConfig::default();
@@ -40,6 +41,8 @@ pub(crate) fn endpoint_config(global: &Global) -> EndpointConfig {
     config.registration_timeout = timeout;
     config.deregistration_timeout = timeout;
     config.request_attempts_max = 1;
+    // A watcher notices a dead home within three timeouts (probe, then its answer's wait).
+    config.subscription_probe = timeout.saturating_mul(2).min(config.subscription_probe);
     config
 }
 
@@ -187,6 +190,9 @@ mod tests {
         assert_eq!(c.request_timeout, Duration::from_millis(250));
         assert_eq!(c.registration_timeout, Duration::from_millis(250));
         assert_eq!(c.hunt.hunt_timeout_initial, Duration::from_millis(250));
+        assert_eq!(c.subscription_probe, Duration::from_millis(500));
+        let slow = endpoint_config(&global(&["--timeout-ms", "60000"]));
+        assert_eq!(slow.subscription_probe, asap::endpoint::SUBSCRIPTION_PROBE_DEFAULT);
         assert_eq!(c.hunt.registrars, ["127.0.0.1:3863".parse::<SocketAddr>().unwrap()]);
     }
 
