@@ -13,7 +13,9 @@
 # processes, every wait bounded. Prints one line per check and ends with "N passed, M failed";
 # exits non-zero when anything failed.
 #
-# Usage: asap/tests/tool-smoke.sh   (from anywhere; builds nothing when SMOKE_NO_BUILD=1)
+# Usage: asap/tests/tool-smoke.sh   (from anywhere; builds nothing when SMOKE_NO_BUILD=1;
+# SMOKE_KEEP=1 keeps the outputs; SMOKE_ENRP_HEARTBEAT_MS and SMOKE_ENRP_LAST_HEARD_MS shorten
+# the peered registrars' ENRP timers, so that D's takeover races the PEs' own hunt)
 # Needs target/debug/registrar (cargo build -p registrar) and target/debug/rserpool.
 
 set -u
@@ -35,7 +37,7 @@ fi
 cleanup() {
     for pid in $(cat "$WORK"/*.pid 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
     wait 2>/dev/null
-    rm -rf "$WORK"
+    if [ "${SMOKE_KEEP:-0}" = 1 ]; then echo "outputs kept in $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 
@@ -67,6 +69,24 @@ contains() { # contains FILE PATTERN
     return 1
 }
 
+wait_for_cmd() { # wait_for_cmd NAME SECONDS COMMAND... -- WORD...: until COMMAND prints each WORD
+    local name=$1 deadline=$((SECONDS + $2))
+    shift 2
+    local cmd=()
+    while [ "$1" != -- ]; do cmd+=("$1"); shift; done
+    shift
+    local out="$WORK/cmd.out"
+    while [ $SECONDS -lt $deadline ]; do
+        "${cmd[@]}" >"$out" 2>&1
+        local all=1
+        for word in "$@"; do grep -q -- "$word" "$out" || all=0; done
+        [ $all = 1 ] && return 0
+        sleep 0.3
+    done
+    echo "  ($name: not all of $* after $2 s:)" && sed 's/^/  | /' "$out"
+    return 1
+}
+
 lacks() { # lacks FILE PATTERN
     grep -q -- "$2" "$1" || return 0
     echo "  ('$2' in $1:)" && sed 's/^/  | /' "$1"
@@ -79,10 +99,11 @@ spawn() { # spawn NAME COMMAND...: in the background; output, pid and exit statu
     local name=$1
     shift
     rm -f "$WORK/$name.rc"
+    # fd 7 is the terminal's stdin FIFO of the two-registrar case: not to be inherited.
     ("$@" >"$WORK/$name.out" 2>&1 &
      echo $! >"$WORK/$name.pid"
      wait $!
-     echo $? >"$WORK/$name.rc") </dev/null >/dev/null 2>&1 &
+     echo $? >"$WORK/$name.rc") </dev/null >/dev/null 2>&1 7>&- &
     local deadline=$((SECONDS + 5))
     until [ -s "$WORK/$name.pid" ] || [ $SECONDS -ge $deadline ]; do sleep 0.05; done
 }
@@ -295,6 +316,62 @@ check "B resolves mover" contains "$WORK/mover-table.out" "^0x00000003 "
 kill -TERM "$(cat "$WORK/mover.pid")"
 check "mover exits 0 on SIGTERM" exited mover 0
 check "mover deregisters at B" contains "$WORK/mover.out" "^deregistered PE 0x00000003"
+
+# Two registrars peered over ENRP: C, then D with C as its mentor. Two PEs, a watch and a
+# terminal know both, in the order C, D (hunting one at a time, so C is home); then C is
+# killed -9. The PEs re-register at D (or D takes them over, when its ENRP timers find C
+# dead first), the watch moves its subscription to D and sees the changes made there, and
+# the terminal's next line is answered.
+C="$NET.3"
+D="$NET.4"
+ENRP_TIMERS=(--enrp-heartbeat-ms "${SMOKE_ENRP_HEARTBEAT_MS:-30000}" \
+    --enrp-max-time-last-heard-ms "${SMOKE_ENRP_LAST_HEARD_MS:-61000}" \
+    --enrp-max-time-no-response-ms 1000)
+check "registrar C starts" start_registrar c "$C" --registrar-id 0xc "${ENRP_TIMERS[@]}"
+check "registrar D starts, peered with C" start_registrar d "$D" --registrar-id 0xd \
+    --peer "$C:9901" "${ENRP_TIMERS[@]}"
+CD=(--registrar "$C" --registrar "$D" --hunt-parallel 1 --timeout-ms 1000)
+start_pe two1 pe --pool two --id 0x41 --lifetime-ms 3000 "${CD[@]}"
+start_pe two2 pe --pool two --id 0x42 --lifetime-ms 3000 "${CD[@]}"
+check "two1 registers at C" wait_for "$WORK/two1.out" \
+    "^registered PE 0x00000041 in pool \"two\" at $C:3863$" 10
+check "two2 registers at C" wait_for "$WORK/two2.out" \
+    "^registered PE 0x00000042 in pool \"two\" at $C:3863$" 10
+check "D learns both PEs from C" wait_for_cmd "resolve two at D" 10 \
+    "$R" --registrar "$D" --timeout-ms 500 resolve two --items 10 -- 0x00000041 0x00000042
+spawn twowatch "$R" "${CD[@]}" watch two --duration-ms 90000
+check "the watch starts at C" wait_for "$WORK/twowatch.out" "^added 0x00000042 " 10
+mkfifo "$WORK/term.in"
+("$R" "${CD[@]}" terminal two <"$WORK/term.in" >"$WORK/term.out" 2>"$WORK/term.err" &
+ echo $! >"$WORK/term.pid"
+ wait $!
+ echo $? >"$WORK/term.rc") >/dev/null 2>&1 &
+exec 7>"$WORK/term.in"
+echo before >&7
+check "the terminal is answered through C" wait_for "$WORK/term.out" "^before$" 10
+
+kill -9 "$(cat "$WORK/c.pid")"
+killed_at=$SECONDS
+for pe in two1 two2; do
+    check "$pe carries on at D after C's kill -9" wait_for "$WORK/$pe.out" \
+        "^registered PE 0x0000004[12] in pool \"two\" at $D:3863$\|^home changed to registrar 0x0000000d" 15
+done
+echo "  (PEs moved to D $((SECONDS - killed_at)) s after the kill)"
+check "the watch loses C" wait_for "$WORK/twowatch.out" "^registrar lost: $C:3863" 15
+check "the watch moves to D" wait_for "$WORK/twowatch.out" "^home changed to $D:3863" 15
+echo after >&7
+check "the terminal's next line is answered" wait_for "$WORK/term.out" "^after$" 15
+check "D resolves both PEs" wait_for_cmd "resolve two at D" 10 \
+    "$R" --registrar "$D" --timeout-ms 500 resolve two --items 10 -- 0x00000041 0x00000042
+start_pe two3 pe --pool two --id 0x43 --registrar "$D" --timeout-ms 1000
+check "a PE registers at D" wait_for "$WORK/two3.out" "^registered PE 0x00000043 .* at $D:3863$" 10
+check "the watch sees it through D" wait_for "$WORK/twowatch.out" "^added 0x00000043 " 10
+kill -INT "$(cat "$WORK/two2.pid")"
+check "the watch sees a deregistration at D" wait_for "$WORK/twowatch.out" "^removed 0x00000042 " 10
+exec 7>&-
+check "the terminal exits 0 at the end of stdin" exited term 0
+check "the watch saw no PE twice" [ "$(grep -c '^added 0x00000041 ' "$WORK/twowatch.out")" -eq 1 ]
+kill -INT "$(cat "$WORK/two1.pid")" "$(cat "$WORK/two3.pid")"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
