@@ -164,7 +164,7 @@ pub enum PoolUpdate {
 }
 
 /// A failed resolution (or subscription) of `pool_handle` as a blocking error.
-fn resolution_failure(pool_handle: PoolHandle, failure: Failure) -> BlockingError {
+pub(crate) fn resolution_failure(pool_handle: PoolHandle, failure: Failure) -> BlockingError {
     match failure {
         Failure::Refused(ErrorCause::UNKNOWN_POOL_HANDLE) => {
             BlockingError::UnknownPool(pool_handle)
@@ -347,17 +347,68 @@ impl<T: SctpTransport> Driver<T> {
                 return Ok(wanted(&event).expect("it matched a moment ago"));
             }
             if OsInstant::now() >= deadline {
-                let home = self.endpoint.home().is_some();
-                return Err(if home {
-                    BlockingError::TimedOut
-                } else {
-                    BlockingError::NoRegistrar {
-                        tried: self.endpoint.config().hunt.registrars.clone(),
-                    }
-                });
+                return Err(self.deadline_error());
             }
             self.turn(deadline)?;
         }
+    }
+
+    /// One turn, for a driver of drivers (the async one): wait for input or the next timer
+    /// (at most until `until`, and at most 10 ms), feed the endpoint, run its timers, act on
+    /// its outputs; events are left for [`Self::take_events`].
+    pub fn run_once(&mut self, until: OsInstant) -> Result<(), BlockingError> {
+        self.turn(until)
+    }
+
+    /// Ends a [`Self::subscribe`] locally (see [`Endpoint::unsubscribe`]).
+    pub fn unsubscribe(&mut self, pool_handle: &PoolHandle) {
+        self.endpoint.unsubscribe(pool_handle);
+    }
+
+    /// The error for a wait that ran out: no home means the hunt found nobody.
+    pub fn deadline_error(&self) -> BlockingError {
+        if self.endpoint.home().is_some() {
+            BlockingError::TimedOut
+        } else {
+            BlockingError::NoRegistrar { tried: self.endpoint.config().hunt.registrars.clone() }
+        }
+    }
+
+    /// Starts a registration without waiting (its answer is an event).
+    pub fn start_register(&mut self, config: PeConfig) -> Result<PeHandle, BlockingError> {
+        let now = self.instant(OsInstant::now());
+        let pe = self.endpoint.register(now, config)?;
+        self.pump()?;
+        Ok(pe)
+    }
+
+    /// Starts a deregistration without waiting (its answer is an event).
+    pub fn start_deregister(&mut self, pe: PeHandle) -> Result<(), BlockingError> {
+        let now = self.instant(OsInstant::now());
+        self.endpoint.deregister(now, pe)?;
+        self.pump()
+    }
+
+    /// Starts a resolution without waiting: the cached PEs when fresh, else `None` and the
+    /// answer is an event.
+    pub fn start_resolve(
+        &mut self,
+        pool_handle: PoolHandle,
+    ) -> Result<Option<Vec<codec::PoolElement>>, BlockingError> {
+        let now = self.instant(OsInstant::now());
+        let resolution = self.endpoint.resolve(now, pool_handle)?;
+        self.pump()?;
+        Ok(match resolution {
+            Resolution::Cached(elements) => Some(elements),
+            Resolution::Pending => None,
+        })
+    }
+
+    /// Starts a subscription without waiting (its answers are events).
+    pub fn start_subscribe(&mut self, pool_handle: PoolHandle) -> Result<(), BlockingError> {
+        let now = self.instant(OsInstant::now());
+        self.endpoint.subscribe(now, pool_handle)?;
+        self.pump()
     }
 
     /// One turn: wait for input or the next timer (at most until `until`), feed the endpoint,

@@ -8,7 +8,9 @@
 //! multicast group itself (feed datagrams to [`Endpoint::handle_announce`]), does not sign or
 //! verify cookies, and does not pick PEs by weight or priority: a PU goes round robin over the
 //! list the registrar chose, or least used where every PE carries a load. Outside
-//! [`blocking`], nothing here reads a clock, touches a socket or spawns a thread.
+//! [`blocking`] (and `tokio`, the async driver behind the cargo feature `tokio`: an async API
+//! over the blocking driver run in a thread of its own), nothing here reads a clock, touches
+//! a socket or spawns a thread.
 //!
 //! ```text
 //!   driver (blocking.rs, or yours)                    Endpoint (sans-IO)
@@ -62,6 +64,8 @@ pub mod pu;
 pub mod session;
 pub mod subscription;
 pub mod time;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 #[cfg(test)]
 mod testing;
