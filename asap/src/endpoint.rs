@@ -35,6 +35,18 @@ pub const SUBSCRIPTION_ITEMS_WANTED: u32 = codec::POOL_ELEMENTS_PER_MESSAGE_MAX 
 /// registrars notice each other.
 pub const SUBSCRIPTION_PROBE_DEFAULT: Duration = Duration::from_secs(30);
 
+/// How long a PE's home may be silent unless configured: 15 s, three periods of our
+/// registrar's Endpoint Keep Alive (5 s, spread ±50 %, RFC 5352 §3.4), so that a home that
+/// is alive always speaks up in time.
+///
+/// Why it exists (regression "a PE hunting A and B didn't re-register at B within 15 s after
+/// A was killed"): a registered PE sends nothing to its home until T4 (70 s for a 90 s life),
+/// a killed home sends no keep-alives, and SCTP's heartbeats take minutes to declare the
+/// association dead; so the PE sat at its dead home for up to a minute. After this much
+/// silence the PE re-registers (RFC 5352 §3.1: "At any time, a registered PE MAY wish to
+/// re-register"): a live home answers, a dead one times out at T2 and the hunt follows.
+pub const HOME_SILENCE_DEFAULT: Duration = Duration::from_secs(15);
+
 /// Associations to registrars kept up: the home, plus registrars that connect to us to take
 /// our PEs over (§3.4, KA2.4), plus room for the hunt's winner before the old home is gone.
 pub const LINKS_MAX: usize = PARALLEL_MAX + 2;
@@ -62,6 +74,10 @@ pub struct EndpointConfig {
     /// How often a subscription the registrar accepted is sent again (30 s), so that a home
     /// gone silent is noticed by the request's timeout (see [`crate::subscription`]).
     pub subscription_probe: Duration,
+    /// How long a PE's home may send nothing (no keep-alive, no answer) before the PE
+    /// re-registers early to find out whether it is still there (15 s; `Duration::MAX`:
+    /// never). Without it, a killed home is noticed only at T4.
+    pub home_silence: Duration,
 }
 
 impl Default for EndpointConfig {
@@ -80,6 +96,7 @@ impl Default for EndpointConfig {
             stale_cache: STALE_CACHE_DEFAULT,
             items_wanted: None,
             subscription_probe: SUBSCRIPTION_PROBE_DEFAULT,
+            home_silence: HOME_SILENCE_DEFAULT,
         }
     }
 }
@@ -505,6 +522,9 @@ impl Endpoint {
                 self.drain_link(now, assoc);
             }
         }
+        if self.silence_deadline().is_some_and(|at| at <= now) {
+            self.probe_home(now);
+        }
         let timeout = self.config.registration_timeout;
         for pe in &mut self.pes {
             if pe.poll_timeout().is_some_and(|at| at <= now) {
@@ -546,7 +566,41 @@ impl Endpoint {
         let links = self.links.iter().filter_map(Link::poll_timeout).min();
         let pes = self.pes.iter().filter_map(PoolElementFsm::poll_timeout).min();
         let polls = self.subscriptions.poll_timeout();
-        [self.hunt.poll_timeout(), links, pes, polls].into_iter().flatten().min()
+        let silence = self.silence_deadline();
+        [self.hunt.poll_timeout(), links, pes, polls, silence].into_iter().flatten().min()
+    }
+
+    /// When the home's silence calls for a probe: with PEs registered there and nothing
+    /// asked of it (a pending request has its own deadline), `home_silence` after it last
+    /// spoke.
+    fn silence_deadline(&self) -> Option<Instant> {
+        let home = self.home?;
+        let link = self.links.iter().find(|l| l.assoc() == home)?;
+        let registered_there =
+            self.pes.iter().any(|pe| *pe.state() == PeState::Registered { assoc: home });
+        if !registered_there || link.has_pending() {
+            return None;
+        }
+        Some(link.last_heard()? + self.config.home_silence)
+    }
+
+    /// Re-registers every PE registered at the silent home: the answers show it alive, a
+    /// timeout starts the hunt (see [`HOME_SILENCE_DEFAULT`]).
+    fn probe_home(&mut self, now: Instant) {
+        let Some(home) = self.home else { return };
+        let Some(link) = self.links.iter_mut().find(|l| l.assoc() == home) else { return };
+        let timeout = self.config.registration_timeout;
+        for pe in &mut self.pes {
+            if *pe.state() == (PeState::Registered { assoc: home }) {
+                //= https://www.rfc-editor.org/rfc/rfc5352#section-3.1
+                //# At any time, a registered PE MAY wish to re-register to either update
+                //# its member selection Policy Value or registration expiration time.
+                if pe.register(now, link, timeout).is_err() {
+                    // The link is full of requests, whose own timeouts will tell.
+                    break;
+                }
+            }
+        }
     }
 
     /// Sends what waits for a home: PE registrations and deregistrations, resolutions; with

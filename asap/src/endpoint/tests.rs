@@ -27,6 +27,8 @@ fn config(registrars: &[SocketAddr]) -> EndpointConfig {
     c.hunt.registrars = registrars.to_vec();
     c.hunt.parallel_max = 1;
     c.stale_cache = Duration::from_micros(1_000);
+    // Off except where a test is about it: silence probes would interleave with every timer.
+    c.home_silence = Duration::MAX;
     c
 }
 
@@ -758,4 +760,71 @@ fn silent_home_of_a_subscription_is_noticed_by_its_probe() {
     assert_eq!(events(&mut ep), [Event::RegistrarLost { assoc: AssocId(1) }]);
     bring_up(&mut ep, t1, 2);
     assert_eq!(sent(&mut ep), [(2, subscribing("q"))]);
+}
+
+// Regression: "a PE hunting A and B didn't re-register at B within 15 s after A was killed".
+// Reproduced with the tool (default 90 s life, A killed -9, B up): the PE sends nothing until
+// T4 (70 s), the dead A sends no keep-alives, SCTP heartbeats take minutes, so the PE stayed
+// at A. Goal: after `home_silence` without a word from the home the PE re-registers there,
+// and when that times out it hunts and registers at B, long before T4. Method: PE 5 at A
+// (association 1) with life 90 s, a keep-alive at 5 s, then silence; boundary pair at
+// 5 s + 15 s - 1 µs and 5 s + 15 s; T2 later the hunt reaches B (association 2).
+#[test]
+fn pe_hunting_a_and_b_reregisters_at_b_after_a_is_killed() {
+    let mut c = config(&[addr(1), addr(2)]);
+    c.home_silence = HOME_SILENCE_DEFAULT;
+    let mut ep = Endpoint::new(c, 7);
+    let mut pe_c = pe_config(5);
+    pe_c.registration_life = Duration::from_secs(90);
+    let pe = ep.register(at(0), pe_c).unwrap();
+    bring_up(&mut ep, at(0), 1);
+    sent(&mut ep);
+    reply(&mut ep, at(0), 1, &registration_response("p", 5, None));
+    events(&mut ep);
+    let s = |n: u64| Duration::from_secs(n).as_micros();
+    reply(&mut ep, at(s(5)), 1, &keep_alive(9, 5, false));
+    assert_eq!(sent(&mut ep), [(1, ack(5))]);
+    assert_eq!(ep.poll_timeout(), Some(at(s(20))), "the silence deadline, not T4 at 70 s");
+    ep.handle_timeout(at(s(20) - 1));
+    assert_eq!(sent(&mut ep), []);
+    ep.handle_timeout(at(s(20)));
+    let life90 = |m: Message| match m {
+        Message::Registration(mut r) => {
+            r.pool_element.registration_life_ms = 90_000;
+            Message::Registration(r)
+        }
+        other => other,
+    };
+    assert_eq!(sent(&mut ep), [(1, life90(registration(5, Policy::RoundRobin)))]);
+    assert_eq!(ep.poll_timeout(), Some(at(s(20)) + T2), "the probe waits T2, no second probe");
+    ep.handle_timeout(at(s(20)) + T2);
+    assert_eq!(ep.poll_abort(), Some(AssocId(1)));
+    assert_eq!(events(&mut ep), [Event::RegistrarLost { assoc: AssocId(1) }]);
+    let t = at(s(20)) + T2;
+    assert_eq!(bring_up(&mut ep, t, 2), addr(2));
+    assert_eq!(sent(&mut ep), [(2, life90(registration(5, Policy::RoundRobin)))]);
+    reply(&mut ep, t, 2, &registration_response("p", 5, None));
+    let found = Event::RegistrarFound { assoc: AssocId(2), peer: addr(2) };
+    assert_eq!(events(&mut ep), [found, Event::Registered { pe, id: PoolElementId(5) }]);
+}
+
+// Goal: a home that keeps speaking is never probed: each keep-alive moves the deadline.
+// Method: keep-alives every 10 s for a minute; nothing but Acks leaves before T4 (70 s).
+#[test]
+fn a_home_that_speaks_is_not_probed() {
+    let mut c = config(&[addr(1)]);
+    c.home_silence = HOME_SILENCE_DEFAULT;
+    let mut ep = Endpoint::new(c, 7);
+    let mut pe_c = pe_config(5);
+    pe_c.registration_life = Duration::from_secs(90);
+    ep.register(at(0), pe_c).unwrap();
+    bring_up(&mut ep, at(0), 1);
+    sent(&mut ep);
+    reply(&mut ep, at(0), 1, &registration_response("p", 5, None));
+    for t in (10..=60).step_by(10) {
+        let now = at(Duration::from_secs(t).as_micros());
+        ep.handle_timeout(now);
+        reply(&mut ep, now, 1, &keep_alive(9, 5, false));
+        assert_eq!(sent(&mut ep), [(1, ack(5))], "at {t} s");
+    }
 }

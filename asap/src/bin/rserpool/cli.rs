@@ -51,6 +51,11 @@ pub(crate) struct Global {
     #[arg(long, value_name = "N", default_value_t = 3,
           value_parser = clap::value_parser!(u16).range(1..=3), global = true)]
     pub(crate) hunt_parallel: u16,
+    /// How long a PE's home registrar may send nothing before the PE re-registers early to
+    /// check it is alive (a dead home is then left within this plus --timeout-ms).
+    #[arg(long, value_name = "MS", default_value_t = 15_000,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000), global = true)]
+    pub(crate) home_silence_ms: u64,
 }
 
 impl Global {

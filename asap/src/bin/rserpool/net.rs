@@ -43,6 +43,7 @@ pub(crate) fn endpoint_config(global: &Global) -> EndpointConfig {
     config.request_attempts_max = 1;
     // A watcher notices a dead home within three timeouts (probe, then its answer's wait).
     config.subscription_probe = timeout.saturating_mul(2).min(config.subscription_probe);
+    config.home_silence = Duration::from_millis(global.home_silence_ms);
     config
 }
 
@@ -191,6 +192,9 @@ mod tests {
         assert_eq!(c.registration_timeout, Duration::from_millis(250));
         assert_eq!(c.hunt.hunt_timeout_initial, Duration::from_millis(250));
         assert_eq!(c.subscription_probe, Duration::from_millis(500));
+        assert_eq!(c.home_silence, asap::endpoint::HOME_SILENCE_DEFAULT);
+        let quick = endpoint_config(&global(&["--home-silence-ms", "3000"]));
+        assert_eq!(quick.home_silence, Duration::from_millis(3_000));
         let slow = endpoint_config(&global(&["--timeout-ms", "60000"]));
         assert_eq!(slow.subscription_probe, asap::endpoint::SUBSCRIPTION_PROBE_DEFAULT);
         assert_eq!(c.hunt.registrars, ["127.0.0.1:3863".parse::<SocketAddr>().unwrap()]);
