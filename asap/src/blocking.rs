@@ -23,6 +23,9 @@ use crate::pe::PeConfig;
 use crate::subscription::Updates;
 use crate::time::Instant;
 
+mod dump;
+pub use dump::{dump_handlespace, DumpFailure};
+
 /// The longest one wait blocks, so that a caller's deadline is checked at least this often.
 const WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
 

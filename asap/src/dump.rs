@@ -4,6 +4,8 @@
 //! and sends the request again after each ENRP_HANDLE_TABLE_RESPONSE whose M flag says that
 //! more is to come.
 //!
+//! [`crate::blocking::dump_handlespace`] drives it over a transport.
+//!
 //! It does not send ENRP_PRESENCE: a registrar still looking for a mentor could take the
 //! dumper for one. It answers nothing the registrar sends besides table responses (a Presence
 //! asking for a reply, say), so a registrar remembers it as a peer that went silent.
