@@ -45,6 +45,8 @@ pub enum BlockingError {
         /// The registrars configured (announced ones come and go).
         tried: Vec<SocketAddr>,
     },
+    /// The pool's PEs offer no TCP user transport ([`PoolUser::connect_tcp`]).
+    NoTcpPoolElement(PoolHandle),
     /// Every PE of the pool was reported unreachable since its last resolution.
     NoReachablePoolElement(PoolHandle),
     /// The registrar refused the registration with this RFC 5354 cause.
@@ -67,8 +69,6 @@ pub enum BlockingError {
     Transport(TransportError),
     /// The registrar knows no such pool.
     UnknownPool(PoolHandle),
-    /// The pool's PEs offer no TCP user transport ([`PoolUser::connect_tcp`]).
-    NoTcpPoolElement(PoolHandle),
     /// No PE of the pool took a TCP connection: `tried` PEs failed, the last with `last`.
     Unreachable {
         /// The pool.

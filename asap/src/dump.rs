@@ -41,13 +41,13 @@ pub enum Step {
 pub enum DumpError {
     /// The registrar sent bytes that are not ENRP.
     Decode(DecodeError),
-    /// The registrar said "more" more than [`PAGES_MAX`] times.
-    TooManyPages,
+    /// The registrar sent an ENRP_ERROR.
+    Errored(codec::ErrorCause),
     /// The registrar refused the request (R flag): it is not synchronised with its peers yet
     /// (RFC 5353 §3.2.3).
     Refused,
-    /// The registrar sent an ENRP_ERROR.
-    Errored(codec::ErrorCause),
+    /// The registrar said "more" more than [`PAGES_MAX`] times.
+    TooManyPages,
 }
 
 impl fmt::Display for DumpError {

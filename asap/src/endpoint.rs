@@ -131,6 +131,23 @@ pub enum Event {
         /// The association to it.
         assoc: AssocId,
     },
+    /// A subscribed pool's current PEs: the first answer to [`Endpoint::subscribe`], each
+    /// push of the registrar, or each poll's answer where the registrar does not push.
+    PoolChanged {
+        /// The pool.
+        pool_handle: PoolHandle,
+        /// All its PEs, as the registrar listed them (at most
+        /// [`codec::POOL_ELEMENTS_PER_MESSAGE_MAX`]).
+        elements: Vec<PoolElement>,
+        /// Pushed by the registrar, or polled because it did not accept the subscription.
+        updates: Updates,
+    },
+    /// A subscribed pool no longer exists at the home registrar (a negative push or poll);
+    /// the subscription has ended.
+    PoolGone {
+        /// The pool.
+        pool_handle: PoolHandle,
+    },
     /// The hunt found a home registrar.
     RegistrarFound {
         /// The association to it.
@@ -156,23 +173,6 @@ pub enum Event {
         pe: PeHandle,
         /// Why.
         failure: Failure,
-    },
-    /// A subscribed pool's current PEs: the first answer to [`Endpoint::subscribe`], each
-    /// push of the registrar, or each poll's answer where the registrar does not push.
-    PoolChanged {
-        /// The pool.
-        pool_handle: PoolHandle,
-        /// All its PEs, as the registrar listed them (at most
-        /// [`codec::POOL_ELEMENTS_PER_MESSAGE_MAX`]).
-        elements: Vec<PoolElement>,
-        /// Pushed by the registrar, or polled because it did not accept the subscription.
-        updates: Updates,
-    },
-    /// A subscribed pool no longer exists at the home registrar (a negative push or poll);
-    /// the subscription has ended.
-    PoolGone {
-        /// The pool.
-        pool_handle: PoolHandle,
     },
     /// A Handle Resolution failed.
     ResolutionFailed {

@@ -1,15 +1,24 @@
-//! The pool element / pool user side of ASAP (RFC 5352): a sans-IO endpoint core, and a
-//! blocking driver over any [`transport::SctpTransport`].
+//! The pool element / pool user side of ASAP (RFC 5352): a sans-IO endpoint core, a
+//! blocking driver over any [`transport::SctpTransport`], and (cargo feature `tokio`, off by
+//! default) an async API over that driver, run in a thread of its own.
 //!
-//! This crate does **not** open or run the PE↔PU data and control channel (the application
-//! does, and hands control messages to [`pu::Failover`]), cannot cancel a subscription to
-//! pool changes at the registrar (ASAP has no message for it; see [`subscription`]), does not
-//! speak ASAP over TCP, does not listen on the Server Announce
-//! multicast group itself (feed datagrams to [`Endpoint::handle_announce`]), does not sign or
-//! verify cookies, and does not pick PEs by weight or priority: a PU goes round robin over the
-//! list the registrar chose, or least used where every PE carries a load. Outside
-//! [`blocking`] (and `tokio`, the async driver behind the cargo feature `tokio`: an async API
-//! over the blocking driver run in a thread of its own), nothing here reads a clock, touches
+//! What it does: PE registration, re-registration, keep-alive answers and deregistration
+//! ([`pe`]); handle resolution with a stale-cache value, selection and Endpoint Unreachable
+//! reports ([`pu`]); live pool updates with the S flag, re-sent at every new home and
+//! probed so that a dead home is noticed, with polling where the registrar does not set A
+//! ([`subscription`]); the server hunt with capped back-off ([`hunt`]); a PE that hears
+//! nothing from its home for `home_silence` re-registers early to find out
+//! ([`endpoint::HOME_SILENCE_DEFAULT`]); TCP connections to a pool's PEs with failover
+//! ([`blocking::PoolUser::connect_tcp`]); a registrar's handlespace read over ENRP ([`dump`]).
+//!
+//! This crate does **not** open or run the PE↔PU control channel (the application does, and
+//! hands control messages to [`pu::Failover`]; [`blocking::PoolUser::connect_tcp`] only
+//! connects), cannot cancel a subscription at the registrar (ASAP has no message for it; the
+//! endpoint ignores what follows), does not speak ASAP over TCP, does not listen on the
+//! Server Announce multicast group itself (feed datagrams to [`Endpoint::handle_announce`]),
+//! does not sign or verify cookies, and does not pick PEs by weight or priority: a PU goes
+//! round robin over the list the registrar chose, or least used where every PE carries a
+//! load. Outside [`blocking`] (and the `tokio` module), nothing here reads a clock, touches
 //! a socket or spawns a thread.
 //!
 //! ```text

@@ -34,11 +34,11 @@ pub const SUBSCRIPTIONS_MAX: usize = 64;
 /// How a subscribed pool's changes reach the PU.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Updates {
-    /// The registrar accepted the subscription (A flag): it pushes every change.
-    Pushed,
     /// The registrar answered without the A flag (RSPLIB never sets it): the endpoint asks
     /// again every stale-cache interval.
     Polled,
+    /// The registrar accepted the subscription (A flag): it pushes every change.
+    Pushed,
 }
 
 /// Where one subscription stands.
@@ -84,9 +84,6 @@ impl SubscriptionState {
 /// What an answer on a subscription's association means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Answered {
-    /// Not for a subscription on that association: ignore it (an old home still pushing, or
-    /// a pool nobody follows).
-    Ignored,
     /// The pool's current list, delivered this way from now on.
     Changed(Updates),
     /// A negative answer: the subscription ended. `established` says whether it had been
@@ -95,6 +92,9 @@ pub enum Answered {
         /// Whether the pool was followed before this answer.
         established: bool,
     },
+    /// Not for a subscription on that association: ignore it (an old home still pushing, or
+    /// a pool nobody follows).
+    Ignored,
 }
 
 /// A Handle Resolution Response as the table sees it.

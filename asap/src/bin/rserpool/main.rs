@@ -11,9 +11,12 @@
 //!   rserpool connect echo            stdin/stdout piped to a TCP PE of the pool
 //! ```
 //!
-//! It does not speak SCTP user transports to PEs (only TCP and UDP), does not open the
-//! PE↔PU control channel (no business cards or cookies), and does not listen for Server
-//! Announces: registrars come from `--registrar`. Every failure is one line on stderr,
+//! It does not speak SCTP user transports to PEs (only TCP and UDP; `connect` only TCP),
+//! does not open the PE↔PU control channel (no business cards or cookies), and does not
+//! listen for Server Announces: registrars come from `--registrar`. `watch` prints changes
+//! as the registrar pushes them: several changes in one registrar turn are one push, so the
+//! diff shows their sum; it ends when the pool is gone. `dump` asks the first `--registrar`
+//! only, and a registrar still synchronising with its peers refuses it (R flag). Every failure is one line on stderr,
 //! `rserpool: ...`, and a non-zero exit (2 for a bad command line, from clap).
 
 use std::fmt::Display;
