@@ -1,7 +1,8 @@
 //! A TCP pool with the blocking API: a PE runs a line-echo TCP server and registers it in
 //! pool "tcp-example"; a PU then gets a connected `TcpStream` to a PE of that pool with
 //! `PoolUser::connect_tcp`, sends a line and prints the reply. A second PE registered at a
-//! port where nothing listens shows the failover: the PU reports it unreachable and moves on.
+//! port where nothing listens shows the failover when the registrar lists it first: the PU
+//! reports it unreachable and moves on.
 //!
 //! `cargo run -p asap --example tcp_pool -- [REGISTRAR_IP]` with a registrar in SCTP over UDP
 //! on REGISTRAR_IP:9899 (default 127.0.0.1), e.g.
@@ -34,7 +35,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         Some(ip) => ip.parse().map_err(|_| format!("REGISTRAR_IP: not an IP address: {ip}"))?,
         None => IpAddr::V4(Ipv4Addr::LOCALHOST),
     };
-    let pool = PoolHandle::new(b"tcp-example").map_err(|e| format!("pool handle: {e:?}"))?;
+    let pool = pool();
     let localhost = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
     // The service: one line in, the same line out, per connection.
@@ -51,39 +52,19 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
     });
 
     // Two PEs, each with its own SCTP stack, kept registered on threads until `stop`: PE 1
-    // at a port where nothing listens (lower ids come first in a round-robin pool), PE 2 the
-    // echo server.
+    // at a port where nothing listens, PE 2 the echo server. When the registrar lists PE 1
+    // first, the PU reports it and fails over; either way it ends up at PE 2.
     let stop = Arc::new(AtomicBool::new(false));
     let (registered, wait) = mpsc::channel();
     let mut pes = Vec::new();
     for (id, port) in [(1, closed_port()?), (2, port)] {
         let (stop, registered) = (Arc::clone(&stop), registered.clone());
-        pes.push(std::thread::spawn(move || {
-            let transport = UserTransport::Tcp {
-                port,
-                transport_use: TransportUse::DATA_ONLY,
-                address: localhost,
-            };
-            let mut pe_config = PeConfig::new(pool, transport, Policy::RoundRobin);
-            pe_config.id = Some(PoolElementId(id));
-            let pe =
-                PoolElement::register(bind()?, config(registrar), pe_config, id.into(), TIMEOUT);
-            let mut pe = match pe {
-                Ok(pe) => pe,
-                Err(e) => {
-                    let _ = registered.send(Err(format!("PE {id}: {e}")));
-                    return Ok::<(), String>(());
-                }
-            };
-            let _ = registered.send(Ok(()));
-            while !stop.load(Ordering::Relaxed) {
-                pe.serve(Duration::from_millis(20)).map_err(|e| e.to_string())?;
-            }
-            pe.deregister(TIMEOUT).map_err(|e| e.to_string())
-        }));
+        pes.push(std::thread::spawn(move || run_pe(id, port, registrar, &stop, &registered)));
     }
+    // Only the threads' senders are left: a thread that ends early ends the wait too.
+    drop(registered);
     for _ in 0..2 {
-        wait.recv()??;
+        wait.recv().map_err(|_| "a PE thread ended before it registered")??;
     }
 
     // The PU.
@@ -104,6 +85,40 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         pe.join().map_err(|_| "a PE thread panicked")??;
     }
     Ok(())
+}
+
+/// One PE, registered until `stop`; says on `registered` whether its registration worked.
+fn run_pe(
+    id: u32,
+    port: u16,
+    registrar: IpAddr,
+    stop: &AtomicBool,
+    registered: &mpsc::Sender<Result<(), String>>,
+) -> Result<(), String> {
+    let address = IpAddr::V4(Ipv4Addr::LOCALHOST);
+    let transport = UserTransport::Tcp { port, transport_use: TransportUse::DATA_ONLY, address };
+    let mut pe_config = PeConfig::new(pool(), transport, Policy::RoundRobin);
+    pe_config.id = Some(PoolElementId(id));
+    let pe = bind().and_then(|t| {
+        PoolElement::register(t, config(registrar), pe_config, id.into(), TIMEOUT)
+            .map_err(|e| format!("PE {id}: {e}"))
+    });
+    let mut pe = match pe {
+        Ok(pe) => pe,
+        Err(e) => {
+            let _ = registered.send(Err(e));
+            return Ok(());
+        }
+    };
+    let _ = registered.send(Ok(()));
+    while !stop.load(Ordering::Relaxed) {
+        pe.serve(Duration::from_millis(20)).map_err(|e| e.to_string())?;
+    }
+    pe.deregister(TIMEOUT).map_err(|e| e.to_string())
+}
+
+fn pool() -> PoolHandle {
+    PoolHandle::new(b"tcp-example").expect("a short name is a valid pool handle")
 }
 
 fn config(registrar: IpAddr) -> EndpointConfig {

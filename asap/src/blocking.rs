@@ -87,7 +87,8 @@ impl fmt::Display for BlockingError {
             Self::Io(e) => write!(f, "I/O: {e}"),
             Self::NoRegistrar { tried } => {
                 let tried: Vec<String> = tried.iter().map(ToString::to_string).collect();
-                write!(f, "no registrar reachable after the server hunt (tried {})", tried.join(", "))
+                let tried = tried.join(", ");
+                write!(f, "no registrar reachable after the server hunt (tried {tried})")
             }
             Self::RegistrationRefused { pool_handle, cause } => write!(
                 f,
@@ -102,7 +103,8 @@ impl fmt::Display for BlockingError {
             Self::NoTcpPoolElement(p) => write!(f, "no PE of pool \"{p}\" offers TCP"),
             Self::Unreachable { pool_handle, tried, last } => write!(
                 f,
-                "no PE of pool \"{pool_handle}\" took a TCP connection ({tried} tried, last: {last})"
+                "no PE of pool \"{pool_handle}\" took a TCP connection ({tried} tried, last: \
+                 {last})"
             ),
             Self::NoReachablePoolElement(p) => write!(f, "no reachable PE left in pool {p}"),
             Self::TimedOut => f.write_str("the registrar did not answer in time"),

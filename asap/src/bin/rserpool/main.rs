@@ -16,8 +16,9 @@
 //! listen for Server Announces: registrars come from `--registrar`. `watch` prints changes
 //! as the registrar pushes them: several changes in one registrar turn are one push, so the
 //! diff shows their sum; it ends when the pool is gone. `dump` asks the first `--registrar`
-//! only, and a registrar still synchronising with its peers refuses it (R flag). Every failure is one line on stderr,
-//! `rserpool: ...`, and a non-zero exit (2 for a bad command line, from clap).
+//! only, and a registrar still synchronising with its peers refuses it (R flag). Every
+//! failure is one line on stderr, `rserpool: ...`, and a non-zero exit (2 for a bad command
+//! line, from clap).
 
 use std::fmt::Display;
 use std::io::Write as _;
