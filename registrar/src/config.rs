@@ -6,10 +6,10 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The registrar's whole configuration.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Registrar identifier (RFC 5353 §2.1); 0 means "pick a random non-zero one at start".
@@ -47,6 +47,8 @@ pub struct Config {
     pub announce: Announce,
     /// ENRP (RFC 5353) with peer registrars.
     pub enrp: Enrp,
+    /// The Prometheus endpoint.
+    pub metrics: Metrics,
     /// Timers.
     pub timers: Timers,
     /// Limits.
@@ -54,7 +56,7 @@ pub struct Config {
 }
 
 /// SCTP backends.
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Backend {
     /// The host kernel's SCTP (one-to-many sockets), where it exists.
@@ -64,7 +66,7 @@ pub enum Backend {
 }
 
 /// ASAP Server Announce settings.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Announce {
     /// Send announces at all.
@@ -79,8 +81,17 @@ pub struct Announce {
     pub interface: Ipv4Addr,
 }
 
+/// The Prometheus endpoint (HTTP, text exposition format).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Metrics {
+    /// Address to serve `/metrics`, `/healthz` and `/readyz` on. Default none (off); give a
+    /// loopback address unless a scraper elsewhere must reach it.
+    pub listen: Option<SocketAddr>,
+}
+
 /// ENRP settings: peers and the RFC 5353 §4.2 thresholds, in milliseconds.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Enrp {
     /// Speak ENRP at all (PPID 12 on `enrp_port`). Off: a registrar alone that drops ENRP.
@@ -101,6 +112,15 @@ pub struct Enrp {
     pub mentor_hunt_timeout_ms: u64,
     /// PEs per Handle Table Response page (1-256).
     pub table_page_elements_max: u32,
+    /// Announce our Presence on the ENRP multicast channel and peer with the registrars
+    /// heard there (RFC 5353 §3.1; RSPLIB's `-enrpannounce`). Off by default: a registrar
+    /// peers only with registrars it was told of, unless the operator asks for discovery.
+    pub multicast: bool,
+    /// ENRP multicast group and port (RSPLIB's default, 239.0.0.51:9901).
+    pub multicast_group: SocketAddr,
+    /// Local interface address the channel is joined and sent on, as for the Server
+    /// Announce: default 127.0.0.1, never beyond the host unless configured.
+    pub multicast_interface: Ipv4Addr,
 }
 
 impl Default for Enrp {
@@ -114,12 +134,15 @@ impl Default for Enrp {
             max_time_no_response_ms: 5_000,
             mentor_hunt_timeout_ms: 15_000,
             table_page_elements_max: 256,
+            multicast: false,
+            multicast_group: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(239, 0, 0, 51)), 9901),
+            multicast_interface: Ipv4Addr::LOCALHOST,
         }
     }
 }
 
 /// Protocol timers (RFC 5352 §5, RFC 5353 §7), in milliseconds.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Timers {
     /// Period of Endpoint Keep Alive to each owned PE; sent spread ±50 % (RFC 5352 §3.4).
@@ -141,7 +164,7 @@ pub struct Timers {
 
 /// Every table, slab and queue bound. A full one is an error cause to the peer, never a panic
 /// or an unbounded allocation.
-#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Pools per registrar (all cores together).
@@ -178,6 +201,7 @@ impl Default for Config {
             replicas: true,
             announce: Announce::default(),
             enrp: Enrp::default(),
+            metrics: Metrics::default(),
             timers: Timers::default(),
             limits: Limits::default(),
         }
@@ -241,6 +265,12 @@ impl Config {
         Self::from_toml(&text).map_err(|e| ConfigError(format!("{}: {}", path.display(), e.0)))
     }
 
+    /// The configuration as TOML that [`from_toml`](Self::from_toml) reads back to the same
+    /// value (`registrar --print-config`).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("every field has a TOML form")
+    }
+
     /// Parses TOML text and validates it.
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         let config: Self = toml::from_str(text)
@@ -295,6 +325,10 @@ impl Config {
         if self.announce.enabled && !self.announce.group.ip().is_multicast() {
             return fail("announce.group", "must be a multicast address");
         }
+        let v4_group = matches!(self.enrp.multicast_group.ip(), IpAddr::V4(ip) if ip.is_multicast());
+        if self.enrp.multicast && !v4_group {
+            return fail("enrp.multicast_group", "must be an IPv4 multicast address");
+        }
         if self.announce.interval_ms == 0 {
             return fail("announce.interval_ms", "must be at least 1");
         }
@@ -338,6 +372,19 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printed_configuration_reads_back_to_the_same_value() {
+        let mut config = Config::default();
+        config.enrp.peers = vec!["127.0.0.2:9901".parse().unwrap()];
+        config.enrp.address = Some("127.0.0.1:9901".parse().unwrap());
+        config.backend = Backend::Kernel;
+        config.limits.pools_max = 7;
+        let text = config.to_toml();
+        assert!(text.contains("backend = \"kernel\""), "{text}");
+        assert_eq!(Config::from_toml(&text).unwrap(), config);
+        assert_eq!(Config::from_toml(&Config::default().to_toml()).unwrap(), Config::default());
+    }
 
     // Goal: the defaults are valid and a TOML file overrides only what it names.
     #[test]

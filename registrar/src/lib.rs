@@ -54,3 +54,4 @@ pub mod config;
 pub mod core;
 pub mod io;
 pub mod proto;
+pub mod report;

@@ -91,12 +91,50 @@ struct Flags {
     /// How long a starting registrar waits for a ready mentor before serving alone, in ms.
     #[arg(long)]
     enrp_mentor_hunt_timeout_ms: Option<u64>,
+    /// Announce our ENRP Presence on the multicast channel and peer with the registrars heard
+    /// there (RSPLIB's -enrpannounce).
+    #[arg(long)]
+    enrp_multicast: bool,
+    /// ENRP multicast group and port (default 239.0.0.51:9901).
+    #[arg(long, value_name = "GROUP:PORT")]
+    enrp_multicast_group: Option<SocketAddr>,
+    /// Local IPv4 address the ENRP channel is joined and sent on (default 127.0.0.1).
+    #[arg(long, value_name = "IP")]
+    enrp_multicast_interface: Option<std::net::Ipv4Addr>,
+    /// Serve Prometheus metrics (/metrics) and health (/healthz, /readyz) over HTTP here
+    /// (off by default; use a loopback address unless a scraper elsewhere needs it).
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<SocketAddr>,
     /// Stop by itself after this many seconds (for tests and load runs).
     #[arg(long)]
     run_seconds: Option<u64>,
     /// Log filter (tracing's EnvFilter syntax), e.g. info or registrar=debug.
     #[arg(long, default_value = "info")]
     log: String,
+    /// Log lines as text, or as JSON objects one per line (for journald or a log shipper).
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    /// Print the effective configuration (defaults, then --config, then flags) as TOML and
+    /// exit.
+    #[arg(long)]
+    print_config: bool,
+    /// Write the man page (registrar.1) and bash, zsh and fish completions into DIR and exit
+    /// (packaging).
+    #[arg(long, value_name = "DIR", hide = true)]
+    generate_docs: Option<PathBuf>,
+    /// Check the effective configuration and exit: 0 and "configuration ok", or 2 and the
+    /// field that is wrong.
+    #[arg(long)]
+    check_config: bool,
+}
+
+/// `--log-format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -105,11 +143,36 @@ fn main() -> ExitCode {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colours only on a terminal: logs that go to files or journald stay plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .with_writer(std::io::stderr)
-        .init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match flags.log_format {
+        LogFormat::Text => logs.with_ansi(ansi).init(),
+        LogFormat::Json => logs.json().init(),
+    }
+    if let Some(dir) = &flags.generate_docs {
+        return match generate_docs(dir) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("registrar: --generate-docs {}: {e}", dir.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if flags.print_config || flags.check_config {
+        return match configure(&flags) {
+            Ok(config) if flags.print_config => {
+                print!("{}", config.to_toml());
+                ExitCode::SUCCESS
+            }
+            Ok(_) => {
+                println!("configuration ok");
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("registrar: {message}");
+                ExitCode::from(2)
+            }
+        };
+    }
     match run(flags) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -133,6 +196,7 @@ fn run(flags: Flags) -> Result<(), String> {
         config.udp_encapsulation,
         config.asap_port
     );
+    spawn_systemd_notifier(&running, config.enrp.enabled);
     if let Some(seconds) = flags.run_seconds {
         let stop = running.stop_flag();
         std::thread::spawn(move || {
@@ -141,7 +205,7 @@ fn run(flags: Flags) -> Result<(), String> {
         });
     }
     let stats = running.wait().map_err(|e| e.to_string())?;
-    eprintln!("registrar stopped: {stats:?}");
+    eprint!("registrar stopped\n{}", registrar::report::summary(&stats));
     Ok(())
 }
 
@@ -167,6 +231,14 @@ fn configure(flags: &Flags) -> Result<Config, String> {
     set(&mut config.enrp.max_time_last_heard_ms, flags.enrp_max_time_last_heard_ms);
     set(&mut config.enrp.max_time_no_response_ms, flags.enrp_max_time_no_response_ms);
     set(&mut config.enrp.mentor_hunt_timeout_ms, flags.enrp_mentor_hunt_timeout_ms);
+    if flags.metrics.is_some() {
+        config.metrics.listen = flags.metrics;
+    }
+    set(&mut config.enrp.multicast_group, flags.enrp_multicast_group);
+    set(&mut config.enrp.multicast_interface, flags.enrp_multicast_interface);
+    if flags.enrp_multicast {
+        config.enrp.multicast = true;
+    }
     if !flags.peers.is_empty() {
         config.enrp.peers = flags.peers.clone();
     }
@@ -187,6 +259,53 @@ fn configure(flags: &Flags) -> Result<Config, String> {
     }
     config.validate().map_err(|e| e.0)?;
     Ok(config)
+}
+
+/// Under systemd (`Type=notify`): `READY=1` once ENRP start-up is done (the mentor's
+/// handlespace is in, or none answered before `enrp.mentor_hunt_timeout_ms`), then
+/// `WATCHDOG=1` every half `WatchdogSec=` for as long as the process runs.
+fn spawn_systemd_notifier(running: &registrar::core::Running, enrp: bool) {
+    use registrar::io::systemd;
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    let stats = running.stats_handle();
+    let stop = running.stop_flag();
+    let watchdog = systemd::watchdog_interval();
+    std::thread::spawn(move || {
+        let tick = std::time::Duration::from_millis(50);
+        let mut ready = false;
+        let mut next_ping = std::time::Instant::now();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if !ready && (!enrp || stats.per_core().first().is_some_and(|s| s.enrp_ready == 1)) {
+                ready = true;
+                let _ = systemd::notify("READY=1\nSTATUS=serving");
+            }
+            if let Some(interval) = watchdog {
+                if std::time::Instant::now() >= next_ping {
+                    let _ = systemd::notify("WATCHDOG=1");
+                    next_ping += interval;
+                }
+            }
+            std::thread::sleep(tick);
+        }
+        let _ = systemd::notify("STOPPING=1");
+    });
+}
+
+/// The man page and completions, generated from the flags above so that they never drift.
+fn generate_docs(dir: &std::path::Path) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir)?;
+    let command = Flags::command().name("registrar");
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command.clone()).render(&mut page)?;
+    std::fs::write(dir.join("registrar.1"), page)?;
+    for shell in [clap_complete::Shell::Bash, clap_complete::Shell::Zsh, clap_complete::Shell::Fish]
+    {
+        clap_complete::generate_to(shell, &mut command.clone(), "registrar", dir)?;
+    }
+    Ok(())
 }
 
 /// A u32 in decimal or with a 0x prefix in hex (server ids are usually written in hex).

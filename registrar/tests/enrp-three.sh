@@ -6,7 +6,9 @@
 #   3. under resolution load, `kill -9` the registrar that homes the failover pool's PEs: its
 #      PEs are taken over by exactly one survivor, stay resolvable at both survivors, and none
 #      is lost; the load sees no error;
-#   4. the killed registrar restarts (a new server id) and rejoins through a mentor.
+#   4. the killed registrar restarts (a new server id) and rejoins through a mentor;
+#   5. two more registrars with no --peer find each other on the ENRP multicast channel (a
+#      group port of their own) and share their PEs.
 # Uses target/release binaries (built here if missing). Ends with 'N passed, M failed'; exit 0
 # only if every check passed. --short (CI) shortens the load and the waits.
 set -u
@@ -150,6 +152,26 @@ check "the restarted registrar downloaded the handlespace from a mentor" \
 check "the restarted registrar resolves the failover pool (4 PEs)" wait_for 3000 count_at F 1 4
 check "the restarted registrar resolves P2" count_at P2 1 1
 check "the restarted registrar resolves P3" count_at P3 1 1
+
+say "== 5: two registrars with no --peer find each other on the ENRP multicast channel"
+# A group port of this run's own, so that no other registrar on the host joins in.
+MCAST=239.0.0.51:$((20000 + $$ % 20000))
+for i in 4 5; do
+  start r$i "$BIN/registrar" --udp "127.0.0.$i:9899" --workers 1 --mesh-spin-us 0 \
+    --no-announce --registrar-id 0x100$i "${ENRP_TIMERS[@]}" \
+    --enrp-multicast --enrp-multicast-group "$MCAST" \
+    --keep-alive-interval-ms 1000 --keep-alive-timeout-ms 4000 \
+    --run-seconds 60 --log registrar=debug,info
+done
+for i in 4 5; do check "r$i is up" wait_for 5000 log_has r$i 'registrar ready'; done
+# The first to start hears the second (the second's first Presence reaches a member); the
+# second then has the association the first opened and has nothing to learn.
+heard_either() { log_has r4 'registrar heard on the multicast channel.*peer=4101' ||
+  log_has r5 'registrar heard on the multicast channel.*peer=4100'; }
+check "one of them heard the other on the channel and connected" wait_for 5000 heard_either
+start pe4 "$BIN/rserpool" --hunt-parallel 1 --registrar 127.0.0.4:3863 --timeout-ms 1000 \
+  register --pool M4 --port 7004 --id 0x444 --lifetime-ms 30000 --run-seconds 60
+check "a PE registered at registrar 4 is resolvable at registrar 5" wait_for 5000 count_at M4 5 1
 
 for n in "${!PID[@]}"; do stop "$n"; done
 echo "$PASS passed, $FAIL failed"

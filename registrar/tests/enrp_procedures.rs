@@ -69,6 +69,7 @@ enum Out {
     Send(SessionId, Message),
     Connect(SocketAddr),
     Apply(String),
+    Multicast(Message),
 }
 
 fn drain(e: &mut Enrp) -> Vec<Out> {
@@ -80,6 +81,9 @@ fn drain(e: &mut Enrp) -> Vec<Out> {
             }
             EnrpAction::Connect(a) => Out::Connect(a),
             EnrpAction::Apply(op) => Out::Apply(describe(&op)),
+            EnrpAction::Multicast(bytes) => {
+                Out::Multicast(Message::parse(&bytes).expect("ENRP emits valid messages"))
+            }
         });
     }
     out
@@ -787,4 +791,103 @@ fn a_failed_peer_without_pes_is_just_removed() {
     assert_eq!(drain(&mut e), []);
     assert!(e.peers().get(PEER).is_none());
     assert_eq!(e.stats().peers_failed, 1);
+}
+
+/// A registrar that uses the multicast channel, with the RFC default timers.
+fn multicast_enrp() -> Enrp {
+    let mut config = EnrpConfig::new(address(1), Vec::new());
+    config.multicast = true;
+    Enrp::new(at(0), OWN, config)
+}
+
+//= https://www.rfc-editor.org/rfc/rfc5353#section-3.1
+//= type=test
+//# Announcements are sent out via "group-casts" over the ENRP server channel.
+// Goal: with multicast on, our Presence (checksum, Server Information, no receiver) goes to
+// the channel at start and then every PEER-HEARTBEAT-CYCLE, the boundary pair included; with
+// it off, never.
+#[test]
+fn multicast_presence_at_start_and_every_cycle() {
+    let h = hs();
+    let view = View::new(&h, None);
+    let mut e = multicast_enrp();
+    assert_eq!(e.poll_timeout(), Some(at(0)), "the first Presence is due at once");
+    e.handle_timeout(at(0), &view);
+    let beat = our_presence(false, RegistrarId(0), h.pe_checksum(OWN));
+    assert_eq!(drain(&mut e), [Out::Multicast(beat.clone())]);
+    e.handle_timeout(at(HEARTBEAT - MS), &view);
+    assert_eq!(drain(&mut e), [], "1 ms before the cycle");
+    e.handle_timeout(at(HEARTBEAT), &view);
+    assert_eq!(drain(&mut e), [Out::Multicast(beat)]);
+    let mut off = enrp(Vec::new());
+    off.handle_timeout(at(HEARTBEAT), &view);
+    assert_eq!(drain(&mut off), [], "multicast off: nothing to the channel");
+}
+
+// Goal: a registrar heard on the channel becomes an address we connect to, once; its Server
+// Information is preferred, the datagram's source (with our ENRP port) stands in when there is
+// none or it is a wildcard; our own Presence, id 0, other messages, garbage, a peer we already
+// have an association with, and everything when multicast is off, change nothing.
+#[test]
+fn a_registrar_heard_on_the_channel_is_connected_to_once() {
+    let mut e = multicast_enrp();
+    drain(&mut e);
+    let source = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), 40_000);
+    let heard = presence(PEER, false, 0x1234).emit_to_vec();
+    e.handle_multicast(at(5), source, &heard);
+    assert_eq!(drain(&mut e), [Out::Connect(address(2))], "to its Server Information");
+    e.handle_multicast(at(6), source, &heard);
+    assert_eq!(drain(&mut e), [], "an address already known is not connected to again");
+    assert_eq!(e.stats().multicast_learned, 1);
+
+    let bare = Message::Presence(Presence {
+        reply_required: false,
+        servers: Servers { sender: THIRD, receiver: RegistrarId(0) },
+        checksum: None,
+        server_information: None,
+    });
+    let third = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3)), 40_000);
+    e.handle_multicast(at(7), third, &bare.emit_to_vec());
+    assert_eq!(drain(&mut e), [Out::Connect(address(3))], "source IP, our ENRP port");
+
+    let ignored = [
+        our_presence(false, RegistrarId(0), 0).emit_to_vec(),
+        presence(RegistrarId(0), false, 0).emit_to_vec(),
+        Message::ListRequest(ListRequest { servers: Servers { sender: PEER, receiver: OWN } })
+            .emit_to_vec(),
+        vec![0xff, 0, 0, 4],
+    ];
+    let fourth = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 4)), 40_000);
+    for bytes in &ignored {
+        e.handle_multicast(at(8), fourth, bytes);
+    }
+    assert_eq!(drain(&mut e), []);
+    assert_eq!(e.stats().decode_errors, 2, "the List Request and the garbage");
+
+    let mut off = enrp(Vec::new());
+    off.handle_multicast(at(5), source, &heard);
+    assert_eq!(drain(&mut off), [], "multicast off: the channel is not listened to");
+}
+
+// Goal: the channel has no security (RFC 5353 §6), so a multicast Presence never keeps a
+// peer alive. Method: a peer heard over its association at 0, then Presences of it on the
+// channel; the probe still starts 1 ms after MAX-TIME-LAST-HEARD.
+#[test]
+fn a_multicast_presence_does_not_keep_a_peer_alive() {
+    let h = hs();
+    let view = View::new(&h, None);
+    let mut config = EnrpConfig::new(address(1), Vec::new());
+    config.multicast = true;
+    config.heartbeat_cycle = Duration::from_secs(1_000);
+    let mut e = Enrp::new(at(0), OWN, config);
+    deliver(&mut e, 0, session(1), &presence(PEER, false, 0xffff), &view);
+    drain(&mut e);
+    let source = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), 40_000);
+    for t in [LAST_HEARD / 2, LAST_HEARD - MS] {
+        e.handle_multicast(at(t), source, &presence(PEER, false, 0xffff).emit_to_vec());
+    }
+    e.handle_timeout(at(LAST_HEARD + MS), &view);
+    let probe = our_presence(true, PEER, h.pe_checksum(OWN));
+    let out = drain(&mut e);
+    assert!(out.contains(&Out::Send(session(1), probe)), "{out:?}");
 }

@@ -7,4 +7,4 @@ pub mod runtime;
 pub mod spsc;
 pub mod worker;
 
-pub use runtime::{start, Running};
+pub use runtime::{start, Running, StatsHandle};

@@ -20,6 +20,17 @@ use super::worker::Worker;
 use crate::config::Config;
 use crate::proto::{Server, ServerConfig, Stats};
 
+/// Where the cores publish their counters, for readers on other threads (the metrics).
+#[derive(Clone)]
+pub struct StatsHandle(Arc<[Arc<Mutex<Stats>>]>);
+
+impl StatsHandle {
+    /// Each core's latest counters, by core.
+    pub fn per_core(&self) -> Vec<Stats> {
+        self.0.iter().map(|s| *s.lock().unwrap_or_else(|p| p.into_inner())).collect()
+    }
+}
+
 /// A running registrar.
 pub struct Running {
     /// The registrar id in use (random when the configuration said 0).
@@ -46,9 +57,14 @@ impl Running {
         sum
     }
 
+    /// A reader of the cores' counters for another thread.
+    pub fn stats_handle(&self) -> StatsHandle {
+        StatsHandle(self.stats.clone().into())
+    }
+
     /// Each core's counters, by core (published every 100 ms by each core).
     pub fn stats_per_core(&self) -> Vec<Stats> {
-        self.stats.iter().map(|s| *s.lock().expect("no thread panics holding it")).collect()
+        StatsHandle(self.stats.clone().into()).per_core()
     }
 
     /// Stops every thread and waits for it; returns the final counters.
@@ -115,6 +131,11 @@ where
         let (stop, make_transport, ready) =
             (stop.clone(), make_transport.clone(), ready_tx.clone());
         let bells = bells.clone();
+        let presence = if core == usize::from(crate::proto::ENRP_CORE) {
+            crate::io::presence::PresenceChannel::open(config)?
+        } else {
+            None
+        };
         let pin = pin_to.get(core % pin_to.len().max(1)).copied();
         let thread = std::thread::Builder::new().name(format!("registrar-core-{core}")).spawn(
             move || {
@@ -150,6 +171,7 @@ where
                     nudge,
                     mesh_spin,
                     backlog,
+                    presence,
                 }
                 .run()
             },
@@ -172,6 +194,13 @@ where
     }
     if config.announce.enabled {
         running.threads.push(spawn_announcer(config, registrar_id, running.stop.clone())?);
+    }
+    if let Some(listen) = config.metrics.listen {
+        let handle = StatsHandle(running.stats.clone().into());
+        let context = crate::io::metrics::Context { registrar_id, enrp: config.enrp.enabled };
+        let thread = crate::io::metrics::spawn(listen, handle, context, running.stop.clone())
+            .map_err(|e| io::Error::new(e.kind(), format!("metrics.listen {listen}: {e}")))?;
+        running.threads.push(thread);
     }
     Ok(running)
 }
@@ -218,6 +247,7 @@ fn enrp_config(config: &Config) -> crate::proto::enrp::EnrpConfig {
     c.max_time_no_response = ms(enrp.max_time_no_response_ms);
     c.mentor_hunt_timeout = ms(enrp.mentor_hunt_timeout_ms);
     c.table_page_elements_max = enrp.table_page_elements_max as usize;
+    c.multicast = enrp.multicast;
     c
 }
 
@@ -286,6 +316,7 @@ fn add(sum: &mut Stats, s: &Stats) {
     sum.replica_resolutions += s.replica_resolutions;
     sum.replica_updates += s.replica_updates;
     sum.shard_elements += s.shard_elements;
+    sum.shard_pools += s.shard_pools;
     sum.replica_elements += s.replica_elements;
     sum.shard_sum = sum.shard_sum.merge(s.shard_sum);
     sum.replica_sum = sum.replica_sum.merge(s.replica_sum);
@@ -299,4 +330,7 @@ fn add(sum: &mut Stats, s: &Stats) {
     }
     sum.enrp_peers += s.enrp_peers;
     sum.enrp_ready += s.enrp_ready;
+    sum.subscriptions += s.subscriptions;
+    sum.subscription_pushes += s.subscription_pushes;
+    sum.subscriptions_refused += s.subscriptions_refused;
 }

@@ -57,6 +57,8 @@ pub struct Worker<T: SctpTransport> {
     /// Per target core, control-plane messages waiting for room in its queue, in order
     /// (`BACKLOG_MAX` in all).
     pub backlog: Vec<VecDeque<CrossCore>>,
+    /// The ENRP multicast channel, on the ENRP core when it is on.
+    pub presence: Option<crate::io::presence::PresenceChannel>,
 }
 
 impl<T: SctpTransport> Worker<T> {
@@ -64,6 +66,9 @@ impl<T: SctpTransport> Worker<T> {
     /// its sockets).
     pub fn run(mut self) -> std::io::Result<()> {
         let mut last_us = 0u64;
+        // Published at once, so that readers (the metrics, readiness) see this core's state
+        // from its first iteration instead of zeros for 100 ms.
+        *self.published.lock().expect("no thread panics holding it") = self.server.stats();
         let mut last_publish = StdInstant::now();
         // The start of the previous iteration if it did not sleep: the stall check measures it
         // from this iteration's clock read, so that one read per iteration is all the loop
@@ -96,6 +101,10 @@ impl<T: SctpTransport> Worker<T> {
             let backlogged = self.backlog.iter().map(VecDeque::len).sum::<usize>();
             let events =
                 if backlogged < BACKLOG_MAX { self.poll_transport(now, hs_now)? } else { 0 };
+            if let Some(presence) = self.presence.as_mut() {
+                let server = &mut self.server;
+                presence.poll(now, |from, bytes| server.handle_enrp_multicast(hs_now, from, bytes));
+            }
             if self.server.poll_timeout().is_some_and(|t| t <= hs_now) {
                 self.server.handle_timeout(hs_now);
             }
@@ -218,6 +227,11 @@ impl<T: SctpTransport> Worker<T> {
                 self.transport.send(now, AssocId(out.assoc), StreamId(0), Ppid::ENRP, &out.bytes);
             if sent.is_err() {
                 self.server.count_dropped();
+            }
+        }
+        while let Some(bytes) = self.server.poll_multicast() {
+            if let Some(presence) = self.presence.as_ref() {
+                presence.send(&bytes);
             }
         }
         let hs_now = self.handlespace_now(now);

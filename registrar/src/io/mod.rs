@@ -1,12 +1,16 @@
 //! Glue from the per-core loops to the `transport` crate: which backend each core opens.
 
+pub mod metrics;
+pub mod presence;
+pub mod systemd;
+
 use std::io;
 use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex};
 
 use sctp::TagSteering;
 
-use transport::kernel_sctp::{KernelSctp, KernelSctpConfig};
+use transport::kernel_sctp::{KernelSctpConfig, KernelSctpPorts};
 use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport};
 use transport::SctpTransport;
 
@@ -16,8 +20,8 @@ use crate::core::{self, Running};
 /// Starts the registrar on the configured backend.
 ///
 /// Userspace: every core binds the same UDP address with SO_REUSEPORT, so the kernel steers
-/// each peer's packets (and thus each association) to one core. Kernel: one one-to-many socket,
-/// so one worker; the handlespace still shards, but within that core.
+/// each peer's packets (and thus each association) to one core. Kernel: one one-to-many socket
+/// per port (ASAP, ENRP), so one worker; the handlespace still shards, but within that core.
 pub fn start(config: &Config) -> io::Result<Running> {
     match config.backend {
         Backend::Userspace => {
@@ -68,13 +72,18 @@ pub fn start(config: &Config) -> io::Result<Running> {
                 single.workers = 1;
             }
             let asap_port = config.asap_port;
+            // ASAP and ENRP on their own ports: one one-to-many socket each.
+            let mut ports = vec![asap_port];
+            ports.extend(config.enrp.enabled.then_some(config.enrp_port));
             let local_addrs: Vec<SocketAddr> =
                 config.kernel_addresses.iter().map(|ip| SocketAddr::new(*ip, asap_port)).collect();
             core::start(&single, move |_core| {
                 let cfg =
                     KernelSctpConfig { local_addrs: local_addrs.clone(), ..Default::default() };
-                let mut transport = KernelSctp::open(cfg)?;
-                transport.listen(asap_port).map_err(io::Error::other)?;
+                let mut transport = KernelSctpPorts::open(&cfg, &ports)?;
+                for &port in &ports {
+                    transport.listen(port).map_err(io::Error::other)?;
+                }
                 Ok(transport)
             })
         }

@@ -103,6 +103,8 @@ pub struct Stats {
     pub replica_updates: u64,
     /// Gauge: PEs in this core's shard (summed over cores: the registrar's PEs).
     pub shard_elements: u64,
+    /// Gauge: pools in this core's shard (summed over cores: the registrar's pools).
+    pub shard_pools: u64,
     /// Gauge: PEs in this core's read replica of the other shards.
     pub replica_elements: u64,
     /// Gauge: the RFC 5353 PE checksum sum of this core's shard (merged over cores: the
@@ -155,6 +157,8 @@ pub struct Server {
     /// The ENRP server, on [`ENRP_CORE`] when ENRP is on.
     enrp: Option<Enrp>,
     enrp_transmit: VecDeque<OutgoingEnrp>,
+    /// ENRP Presences for the multicast channel.
+    multicast: VecDeque<Arc<[u8]>>,
     connects: VecDeque<SocketAddr>,
     /// The latest `now` an input carried, for inputs that carry none (`handle_up`).
     last_now: Instant,
@@ -181,6 +185,7 @@ impl Server {
             shard: Shard::new(config.registrar_id, config.handlespace, replica, enrp.is_some()),
             enrp,
             enrp_transmit: VecDeque::new(),
+            multicast: VecDeque::new(),
             connects: VecDeque::new(),
             last_now: Instant::from_micros(0),
             rng: SmallRng::seed_from_u64(config.seed ^ u64::from(config.core)),
@@ -206,6 +211,7 @@ impl Server {
         let shard = &self.shard.handlespace;
         Stats {
             shard_elements: u64::from(shard.element_count()),
+            shard_pools: u64::from(shard.pool_count()),
             replica_elements: replica.map_or(0, |r| u64::from(r.element_count())),
             shard_sum: shard.checksum_accumulator(id),
             replica_sum: replica.map_or(ChecksumAccumulator::EMPTY, |r| r.checksum_accumulator(id)),
@@ -438,6 +444,20 @@ impl Server {
         self.stats.keep_alives_unroutable += dropped as u64;
     }
 
+    /// A datagram from the ENRP multicast channel (ENRP core only; elsewhere ignored).
+    pub fn handle_enrp_multicast(&mut self, now: Instant, source: SocketAddr, bytes: &[u8]) {
+        self.last_now = self.last_now.max(now);
+        if let Some(enrp) = self.enrp.as_mut() {
+            enrp.handle_multicast(now, source, bytes);
+            self.drain_enrp(now);
+        }
+    }
+
+    /// The next ENRP Presence to send to the multicast channel.
+    pub fn poll_multicast(&mut self) -> Option<Arc<[u8]>> {
+        self.multicast.pop_front()
+    }
+
     /// The next ENRP message to send on a local association.
     pub fn poll_transmit_enrp(&mut self) -> Option<OutgoingEnrp> {
         self.enrp_transmit.pop_front()
@@ -565,6 +585,7 @@ impl Server {
                     self.forward.push_back((session.core, message));
                 }
                 EnrpAction::Connect(address) => self.connects.push_back(address),
+                EnrpAction::Multicast(bytes) => self.multicast.push_back(bytes),
                 EnrpAction::Apply(op) => self.route_peer_op(now, op),
             }
         }

@@ -12,7 +12,10 @@
 //! Not done: `SCTP_REUSE_PORT` across cores (each core may open its own port instead), partial
 //! delivery of messages larger than the receive buffer, and PR-SCTP.
 
+pub mod ports;
 pub mod wire;
+
+pub use ports::KernelSctpPorts;
 
 use std::io;
 use std::mem;

@@ -60,6 +60,9 @@ pub struct EnrpConfig {
     /// How long a starting registrar looks for a mentor that is ready before it serves alone
     /// (so that registrars started together, each the other's mentor, do not wait forever).
     pub mentor_hunt_timeout: Duration,
+    /// Also announce our Presence on the ENRP multicast channel every PEER-HEARTBEAT-CYCLE
+    /// (and at start), and connect to registrars heard there (§3.1 "group-casts").
+    pub multicast: bool,
 }
 
 impl EnrpConfig {
@@ -73,6 +76,7 @@ impl EnrpConfig {
             max_time_no_response: Duration::from_micros(5_000_000),
             table_page_elements_max: TABLE_PAGE_ELEMENTS_DEFAULT,
             mentor_hunt_timeout: Duration::from_micros(15_000_000),
+            multicast: false,
         }
     }
 }
@@ -124,6 +128,8 @@ pub enum EnrpAction {
     Connect(SocketAddr),
     /// A change for the shard that owns the pool (or for every shard).
     Apply(PeerOp),
+    /// An ENRP Presence for the multicast channel (only with [`EnrpConfig::multicast`]).
+    Multicast(Arc<[u8]>),
 }
 
 /// A change of one of this registrar's own PEs, for the peers (§3.3): what a Handle Update
@@ -157,6 +163,10 @@ pub struct EnrpStats {
     pub resyncs: u64,
     /// Messages answered with an ENRP Error, or dropped as undecodable.
     pub decode_errors: u64,
+    /// Presences heard on the multicast channel (ours included).
+    pub multicast_heard: u64,
+    /// Registrar addresses first learned from a multicast Presence.
+    pub multicast_learned: u64,
 }
 
 /// Start-up (§3.2): finding a mentor, its peer list, then its handlespace.
@@ -228,9 +238,12 @@ impl Enrp {
         } else {
             Init::Hunting { until: now + config.mentor_hunt_timeout }
         };
+        // With multicast, the first Presence goes out at once, so that peers find us without
+        // waiting a whole cycle.
+        let first_heartbeat = if config.multicast { now } else { now + config.heartbeat_cycle };
         let mut enrp = Self {
             own,
-            heartbeat_at: now + config.heartbeat_cycle,
+            heartbeat_at: first_heartbeat,
             hunt_until: now + config.mentor_hunt_timeout,
             config,
             peers: Peers::default(),
@@ -408,6 +421,46 @@ impl Enrp {
         }
     }
 
+    /// A datagram heard on the ENRP multicast channel from `source`. A Presence of a
+    /// registrar we have no address for adds its ENRP address (its Server Information, or the
+    /// datagram's source IP with our ENRP port when that names none) to the addresses we
+    /// connect to; from then on it is a peer like a configured one. Nothing else is taken
+    /// from the channel: RFC 5353 §6 gives it no security, so it never keeps a peer alive,
+    /// cancels a takeover or moves an address we already know.
+    pub fn handle_multicast(&mut self, now: Instant, source: SocketAddr, bytes: &[u8]) {
+        if !self.config.multicast {
+            return;
+        }
+        let Ok(Message::Presence(p)) = Message::parse(bytes) else {
+            self.stats.decode_errors += 1;
+            return;
+        };
+        self.stats.multicast_heard += 1;
+        let sender = p.servers.sender;
+        if sender.0 == 0 || sender == self.own {
+            return;
+        }
+        if self.peers.get(sender).is_some_and(|peer| peer.session.is_some()) {
+            return;
+        }
+        let advertised = p.server_information.and_then(|info| {
+            let ip = *info.transport.addresses.as_slice().first()?;
+            Some(SocketAddr::new(ip, info.transport.port))
+        });
+        let address = match advertised {
+            Some(a) if !a.ip().is_unspecified() => a,
+            Some(a) => SocketAddr::new(source.ip(), a.port()),
+            None => SocketAddr::new(source.ip(), self.config.own_address.port()),
+        };
+        let links = self.links.len();
+        self.learn_address(now, address);
+        if self.links.len() > links {
+            self.stats.multicast_learned += 1;
+            tracing::info!(peer = sender.0, %address, "registrar heard on the multicast channel");
+            self.connect_links(now);
+        }
+    }
+
     /// Fires what is due: heartbeats, peer probes and failures, start-up and takeover
     /// timeouts, reconnections.
     pub fn handle_timeout(&mut self, now: Instant, view: &View<'_>) {
@@ -473,6 +526,9 @@ impl Enrp {
     //# server MUST set the 'Replay_required' flag to '0'
     fn heartbeat(&mut self, view: &View<'_>) {
         let bytes = self.presence(false, RegistrarId(0), view);
+        if self.config.multicast {
+            self.actions.push_back(EnrpAction::Multicast(Arc::clone(&bytes)));
+        }
         let sessions: Vec<SessionId> = self.peers.iter().filter_map(|(_, p)| p.session).collect();
         for session in sessions {
             self.send(session, Arc::clone(&bytes));
