@@ -365,6 +365,13 @@ impl<T: SctpTransport> Driver<T> {
         self.turn(until)
     }
 
+    /// Sends what the transport has queued, without waiting for input.
+    pub fn flush(&mut self) -> Result<(), BlockingError> {
+        let now = OsInstant::now();
+        self.transport.wait(now, Some(now))?;
+        Ok(())
+    }
+
     /// Ends a [`Self::subscribe`] locally (see [`Endpoint::unsubscribe`]).
     pub fn unsubscribe(&mut self, pool_handle: &PoolHandle) {
         self.endpoint.unsubscribe(pool_handle);
@@ -670,6 +677,8 @@ impl<T: SctpTransport> PoolUser<T> {
     ) -> Result<bool, BlockingError> {
         let queued = self.driver.endpoint_mut().report_unreachable(pool_handle, pe_id);
         self.driver.pump()?;
+        // Out now: the caller may go on without running the driver (connect_tcp does).
+        self.driver.flush()?;
         Ok(queued)
     }
 
