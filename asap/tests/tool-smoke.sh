@@ -373,6 +373,8 @@ check "the watch sees a deregistration at D" wait_for "$WORK/twowatch.out" "^rem
 exec 7>&-
 check "the terminal exits 0 at the end of stdin" exited term 0
 check "the watch saw no PE twice" [ "$(grep -c '^added 0x00000041 ' "$WORK/twowatch.out")" -eq 1 ]
+kill -INT "$(cat "$WORK/twowatch.pid")"
+check "the watch exits 0 on SIGINT" exited twowatch 0
 kill -INT "$(cat "$WORK/two1.pid")" "$(cat "$WORK/two3.pid")"
 
 echo "$passed passed, $failed failed"
