@@ -41,6 +41,12 @@ impl Drop for Scripted {
 
 /// Starts a scripted registrar on 127.0.0.1, a free UDP port.
 pub fn start() -> Scripted {
+    start_with(true)
+}
+
+/// Starts one that accepts subscriptions (`subscriptions`) or, as RSPLIB's, never sets the A
+/// flag and never pushes.
+pub fn start_with(subscriptions: bool) -> Scripted {
     let stop = Arc::new(AtomicBool::new(false));
     let unreachable = Arc::new(Mutex::new(Vec::new()));
     let (port_out, port_in) = std::sync::mpsc::channel();
@@ -51,8 +57,13 @@ pub fn start() -> Scripted {
             SctpUdpTransport::bind(bind, SctpUdpConfig::default(), [7; 32]).unwrap();
         transport.listen(asap::hunt::ASAP_PORT).unwrap();
         port_out.send(transport.local_addr().port()).unwrap();
-        let registrar =
-            Registrar { transport, pools: Vec::new(), subscribers: Vec::new(), reports };
+        let registrar = Registrar {
+            transport,
+            pools: Vec::new(),
+            subscribers: Vec::new(),
+            reports,
+            subscriptions,
+        };
         registrar.run(&flag);
     });
     let udp_port = port_in.recv().unwrap();
@@ -71,6 +82,7 @@ struct Registrar {
     pools: Vec<(PoolHandle, Vec<PoolElement>)>,
     subscribers: Vec<(AssocId, PoolHandle)>,
     reports: Arc<Mutex<Vec<EndpointUnreachable>>>,
+    subscriptions: bool,
 }
 
 impl Registrar {
@@ -135,7 +147,7 @@ impl Registrar {
             }
             Message::HandleResolution(h) => {
                 let elements = self.elements(&h.pool_handle);
-                let subscribed = h.subscribe && elements.is_some();
+                let subscribed = self.subscriptions && h.subscribe && elements.is_some();
                 if subscribed && !self.subscribers.contains(&(assoc, h.pool_handle)) {
                     self.subscribers.push((assoc, h.pool_handle));
                 }
