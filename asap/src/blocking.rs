@@ -9,10 +9,10 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpStream};
 use std::time::Instant as OsInstant;
 
-use codec::param::Policy;
+use codec::param::{Policy, UserTransport};
 use codec::{ErrorCause, PoolElementId, PoolHandle};
 use transport::{Ppid, SctpTransport, StreamId, TransportError, TransportEvent};
 
@@ -20,7 +20,11 @@ use crate::endpoint::{
     Endpoint, EndpointConfig, EndpointError, Event, Failure, PeHandle, Resolution,
 };
 use crate::pe::PeConfig;
+use crate::subscription::Updates;
 use crate::time::Instant;
+
+mod dump;
+pub use dump::{dump_handlespace, DumpFailure};
 
 /// The longest one wait blocks, so that a caller's deadline is checked at least this often.
 const WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
@@ -28,27 +32,52 @@ const WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
 /// Transport events handled per poll.
 const POLL_BUDGET: usize = 256;
 
-/// Why a blocking call failed.
+/// Why a blocking call failed: each variant names what failed, and its `Display` is one line.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum BlockingError {
     /// The endpoint refused the call (a table is full, an unknown PE).
     Endpoint(EndpointError),
     /// The OS refused.
     Io(io::Error),
-    /// The hunt reached no registrar before the deadline.
-    NoRegistrar,
-    /// The registrar refused the registration with this cause.
-    RegistrationRefused(ErrorCause),
-    /// The registrar refused the resolution with this cause (other than Unknown Pool Handle).
-    ResolutionRefused(ErrorCause),
-    /// A registrar was reached but did not answer in time.
-    TimedOut,
+    /// The server hunt reached none of these registrars before the deadline.
+    NoRegistrar {
+        /// The registrars configured (announced ones come and go).
+        tried: Vec<SocketAddr>,
+    },
+    /// The pool's PEs offer no TCP user transport ([`PoolUser::connect_tcp`]).
+    NoTcpPoolElement(PoolHandle),
     /// Every PE of the pool was reported unreachable since its last resolution.
     NoReachablePoolElement(PoolHandle),
+    /// The registrar refused the registration with this RFC 5354 cause.
+    RegistrationRefused {
+        /// The pool.
+        pool_handle: PoolHandle,
+        /// Why.
+        cause: ErrorCause,
+    },
+    /// The registrar refused the resolution with this cause (other than Unknown Pool Handle).
+    ResolutionRefused {
+        /// The pool.
+        pool_handle: PoolHandle,
+        /// Why.
+        cause: ErrorCause,
+    },
+    /// A registrar was reached but did not answer in time.
+    TimedOut,
     /// The transport refused.
     Transport(TransportError),
     /// The registrar knows no such pool.
     UnknownPool(PoolHandle),
+    /// No PE of the pool took a TCP connection: `tried` PEs failed, the last with `last`.
+    Unreachable {
+        /// The pool.
+        pool_handle: PoolHandle,
+        /// PEs whose connect failed.
+        tried: u32,
+        /// The last connect error.
+        last: io::Error,
+    },
 }
 
 impl fmt::Display for BlockingError {
@@ -56,13 +85,27 @@ impl fmt::Display for BlockingError {
         match self {
             Self::Endpoint(e) => write!(f, "endpoint: {e:?}"),
             Self::Io(e) => write!(f, "I/O: {e}"),
-            Self::NoRegistrar => f.write_str("no registrar reachable after the server hunt"),
-            Self::RegistrationRefused(c) => {
-                write!(f, "registration refused by the registrar: {}", in_words(*c))
+            Self::NoRegistrar { tried } => {
+                let tried: Vec<String> = tried.iter().map(ToString::to_string).collect();
+                let tried = tried.join(", ");
+                write!(f, "no registrar reachable after the server hunt (tried {tried})")
             }
-            Self::ResolutionRefused(c) => {
-                write!(f, "handle resolution refused by the registrar: {}", in_words(*c))
-            }
+            Self::RegistrationRefused { pool_handle, cause } => write!(
+                f,
+                "registration in pool \"{pool_handle}\" refused by the registrar: {}",
+                in_words(*cause)
+            ),
+            Self::ResolutionRefused { pool_handle, cause } => write!(
+                f,
+                "handle resolution of pool \"{pool_handle}\" refused by the registrar: {}",
+                in_words(*cause)
+            ),
+            Self::NoTcpPoolElement(p) => write!(f, "no PE of pool \"{p}\" offers TCP"),
+            Self::Unreachable { pool_handle, tried, last } => write!(
+                f,
+                "no PE of pool \"{pool_handle}\" took a TCP connection ({tried} tried, last: \
+                 {last})"
+            ),
             Self::NoReachablePoolElement(p) => write!(f, "no reachable PE left in pool {p}"),
             Self::TimedOut => f.write_str("the registrar did not answer in time"),
             Self::Transport(e) => write!(f, "transport: {e}"),
@@ -85,10 +128,55 @@ impl From<EndpointError> for BlockingError {
     }
 }
 
-/// An RFC 5354 cause in words, from codec's table of names, with its code:
-/// `"NonUniquePeIdentifier (cause 0x0004)"`.
+/// An RFC 5354 cause in words, by its name in RFC 5354 §3.12, with its code:
+/// `"Non-unique PE Identifier (cause 0x0004)"`; an unknown code is `"unknown cause"`.
 pub fn in_words(cause: ErrorCause) -> String {
-    format!("{cause:?} (cause 0x{:04x})", cause.0)
+    format!("{} (cause 0x{:04x})", cause_name(cause), cause.0)
+}
+
+/// The RFC 5354 §3.12 name of a cause (Table 2).
+pub fn cause_name(cause: ErrorCause) -> &'static str {
+    match cause {
+        ErrorCause::UNSPECIFIED => "Unspecified Error",
+        ErrorCause::UNRECOGNIZED_PARAMETER => "Unrecognized Parameter",
+        ErrorCause::UNRECOGNIZED_MESSAGE => "Unrecognized Message",
+        ErrorCause::INVALID_VALUES => "Invalid Values",
+        ErrorCause::NON_UNIQUE_PE_IDENTIFIER => "Non-unique PE Identifier",
+        ErrorCause::INCONSISTENT_POOLING_POLICY => "Inconsistent Pooling Policy",
+        ErrorCause::LACK_OF_RESOURCES => "Lack of Resources",
+        ErrorCause::INCONSISTENT_TRANSPORT_TYPE => "Inconsistent Transport Type",
+        ErrorCause::INCONSISTENT_DATA_CONTROL_CONFIGURATION => {
+            "Inconsistent Data/Control Configuration"
+        }
+        ErrorCause::UNKNOWN_POOL_HANDLE => "Unknown Pool Handle",
+        ErrorCause::REJECTED_SECURITY => "Rejected due to security considerations",
+        _ => "unknown cause",
+    }
+}
+
+/// A change of a followed pool ([`Driver::next_update`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PoolUpdate {
+    /// The pool's PEs now.
+    Changed {
+        /// All of them, as the registrar listed them.
+        elements: Vec<codec::PoolElement>,
+        /// Pushed by the registrar or polled.
+        updates: Updates,
+    },
+    /// The pool no longer exists; the subscription has ended.
+    Gone,
+}
+
+/// A failed resolution (or subscription) of `pool_handle` as a blocking error.
+pub(crate) fn resolution_failure(pool_handle: PoolHandle, failure: Failure) -> BlockingError {
+    match failure {
+        Failure::Refused(ErrorCause::UNKNOWN_POOL_HANDLE) => {
+            BlockingError::UnknownPool(pool_handle)
+        }
+        Failure::Refused(cause) => BlockingError::ResolutionRefused { pool_handle, cause },
+        Failure::TimedOut => BlockingError::TimedOut,
+    }
 }
 
 /// Runs an [`Endpoint`] over a transport.
@@ -138,11 +226,14 @@ impl<T: SctpTransport> Driver<T> {
         timeout: std::time::Duration,
     ) -> Result<PeHandle, BlockingError> {
         let now = self.instant(OsInstant::now());
+        let pool_handle = config.pool_handle;
         let pe = self.endpoint.register(now, config)?;
         self.run_until(OsInstant::now() + timeout, |e| match e {
             Event::Registered { pe: p, .. } if *p == pe => Some(Ok(pe)),
             Event::RegistrationFailed { pe: p, failure } if *p == pe => Some(Err(match failure {
-                Failure::Refused(cause) => BlockingError::RegistrationRefused(*cause),
+                Failure::Refused(cause) => {
+                    BlockingError::RegistrationRefused { pool_handle, cause: *cause }
+                }
                 Failure::TimedOut => BlockingError::TimedOut,
             })),
             _ => None,
@@ -178,16 +269,64 @@ impl<T: SctpTransport> Driver<T> {
                 Some(Ok(elements.clone()))
             }
             Event::ResolutionFailed { pool_handle: p, failure } if *p == pool_handle => {
-                Some(Err(match failure {
-                    Failure::Refused(ErrorCause::UNKNOWN_POOL_HANDLE) => {
-                        BlockingError::UnknownPool(pool_handle)
-                    }
-                    Failure::Refused(cause) => BlockingError::ResolutionRefused(*cause),
-                    Failure::TimedOut => BlockingError::TimedOut,
-                }))
+                Some(Err(resolution_failure(pool_handle, *failure)))
             }
             _ => None,
         })?
+    }
+
+    /// Follows `pool_handle` (see [`Endpoint::subscribe`]) and waits up to `timeout` for its
+    /// first answer: the pool's PEs, and whether the registrar pushes changes or the endpoint
+    /// polls. Later changes come from [`Self::next_update`].
+    pub fn subscribe(
+        &mut self,
+        pool_handle: PoolHandle,
+        timeout: std::time::Duration,
+    ) -> Result<(Vec<codec::PoolElement>, Updates), BlockingError> {
+        let now = self.instant(OsInstant::now());
+        self.endpoint.subscribe(now, pool_handle)?;
+        let first = self.run_until(OsInstant::now() + timeout, |e| match e {
+            Event::PoolChanged { pool_handle: p, elements, updates } if *p == pool_handle => {
+                Some(Ok((elements.clone(), *updates)))
+            }
+            Event::SubscriptionFailed { pool_handle: p, failure } if *p == pool_handle => {
+                Some(Err(resolution_failure(pool_handle, *failure)))
+            }
+            _ => None,
+        });
+        if !matches!(first, Ok(Ok(_))) {
+            // Not followed after all: a later answer must not surface as a change.
+            self.endpoint.unsubscribe(&pool_handle);
+        }
+        first?
+    }
+
+    /// The next change of a followed pool, waiting until `until`; `Ok(None)` when nothing
+    /// changed by then. Other events stay for [`Self::take_events`].
+    pub fn next_update(
+        &mut self,
+        pool_handle: &PoolHandle,
+        until: OsInstant,
+    ) -> Result<Option<PoolUpdate>, BlockingError> {
+        loop {
+            self.pump()?;
+            let at = self.events.iter().position(|e| {
+                matches!(e, Event::PoolChanged { pool_handle: p, .. }
+                    | Event::PoolGone { pool_handle: p } if p == pool_handle)
+            });
+            if let Some(at) = at {
+                return Ok(match self.events.remove(at) {
+                    Some(Event::PoolChanged { elements, updates, .. }) => {
+                        Some(PoolUpdate::Changed { elements, updates })
+                    }
+                    _ => Some(PoolUpdate::Gone),
+                });
+            }
+            if OsInstant::now() >= until {
+                return Ok(None);
+            }
+            self.turn(until)?;
+        }
     }
 
     /// Runs the endpoint (answering keep-alives, re-registering) for `duration`.
@@ -213,15 +352,75 @@ impl<T: SctpTransport> Driver<T> {
                 return Ok(wanted(&event).expect("it matched a moment ago"));
             }
             if OsInstant::now() >= deadline {
-                let home = self.endpoint.home().is_some();
-                return Err(if home {
-                    BlockingError::TimedOut
-                } else {
-                    BlockingError::NoRegistrar
-                });
+                return Err(self.deadline_error());
             }
             self.turn(deadline)?;
         }
+    }
+
+    /// One turn, for a driver of drivers (the async one): wait for input or the next timer
+    /// (at most until `until`, and at most 10 ms), feed the endpoint, run its timers, act on
+    /// its outputs; events are left for [`Self::take_events`].
+    pub fn run_once(&mut self, until: OsInstant) -> Result<(), BlockingError> {
+        self.turn(until)
+    }
+
+    /// Sends what the transport has queued, without waiting for input.
+    pub fn flush(&mut self) -> Result<(), BlockingError> {
+        let now = OsInstant::now();
+        self.transport.wait(now, Some(now))?;
+        Ok(())
+    }
+
+    /// Ends a [`Self::subscribe`] locally (see [`Endpoint::unsubscribe`]).
+    pub fn unsubscribe(&mut self, pool_handle: &PoolHandle) {
+        self.endpoint.unsubscribe(pool_handle);
+    }
+
+    /// The error for a wait that ran out: no home means the hunt found nobody.
+    pub fn deadline_error(&self) -> BlockingError {
+        if self.endpoint.home().is_some() {
+            BlockingError::TimedOut
+        } else {
+            BlockingError::NoRegistrar { tried: self.endpoint.config().hunt.registrars.clone() }
+        }
+    }
+
+    /// Starts a registration without waiting (its answer is an event).
+    pub fn start_register(&mut self, config: PeConfig) -> Result<PeHandle, BlockingError> {
+        let now = self.instant(OsInstant::now());
+        let pe = self.endpoint.register(now, config)?;
+        self.pump()?;
+        Ok(pe)
+    }
+
+    /// Starts a deregistration without waiting (its answer is an event).
+    pub fn start_deregister(&mut self, pe: PeHandle) -> Result<(), BlockingError> {
+        let now = self.instant(OsInstant::now());
+        self.endpoint.deregister(now, pe)?;
+        self.pump()
+    }
+
+    /// Starts a resolution without waiting: the cached PEs when fresh, else `None` and the
+    /// answer is an event.
+    pub fn start_resolve(
+        &mut self,
+        pool_handle: PoolHandle,
+    ) -> Result<Option<Vec<codec::PoolElement>>, BlockingError> {
+        let now = self.instant(OsInstant::now());
+        let resolution = self.endpoint.resolve(now, pool_handle)?;
+        self.pump()?;
+        Ok(match resolution {
+            Resolution::Cached(elements) => Some(elements),
+            Resolution::Pending => None,
+        })
+    }
+
+    /// Starts a subscription without waiting (its answers are events).
+    pub fn start_subscribe(&mut self, pool_handle: PoolHandle) -> Result<(), BlockingError> {
+        let now = self.instant(OsInstant::now());
+        self.endpoint.subscribe(now, pool_handle)?;
+        self.pump()
     }
 
     /// One turn: wait for input or the next timer (at most until `until`), feed the endpoint,
@@ -406,6 +605,70 @@ impl<T: SctpTransport> PoolUser<T> {
         picked.ok_or(BlockingError::NoReachablePoolElement(pool_handle))
     }
 
+    /// A TCP connection to a PE of `pool_handle`, and the PE: PEs are tried in selection order
+    /// (see [`Endpoint::select`]), each at most once per call; one whose connect fails is
+    /// reported to the home registrar (Endpoint Unreachable, at most once per failure, §3.5)
+    /// and the next is tried. PEs without a TCP user transport are skipped, not reported.
+    /// `timeout` bounds the whole call, resolution included.
+    pub fn connect_tcp(
+        &mut self,
+        pool_handle: PoolHandle,
+        timeout: std::time::Duration,
+    ) -> Result<(TcpStream, codec::PoolElement), BlockingError> {
+        self.connect_tcp_observed(pool_handle, timeout, |_, _| {})
+    }
+
+    /// [`Self::connect_tcp`], calling `failed` with each PE whose connect failed and why.
+    pub fn connect_tcp_observed(
+        &mut self,
+        pool_handle: PoolHandle,
+        timeout: std::time::Duration,
+        mut failed: impl FnMut(&codec::PoolElement, &io::Error),
+    ) -> Result<(TcpStream, codec::PoolElement), BlockingError> {
+        let deadline = OsInstant::now() + timeout;
+        let mut seen: Vec<PoolElementId> = Vec::new();
+        let mut last: Option<io::Error> = None;
+        let give_up = |tried: usize, last: Option<io::Error>| match last {
+            Some(last) => {
+                let tried = u32::try_from(tried).unwrap_or(u32::MAX);
+                BlockingError::Unreachable { pool_handle, tried, last }
+            }
+            None => BlockingError::NoTcpPoolElement(pool_handle),
+        };
+        let mut tried = 0usize;
+        // Each pass hands out a PE not seen in this call, so the loop ends within the
+        // resolution's length (at most POOL_ELEMENTS_PER_MESSAGE_MAX) plus one.
+        loop {
+            let remaining = deadline.saturating_duration_since(OsInstant::now());
+            if remaining.is_zero() {
+                return Err(last.map_or(BlockingError::TimedOut, |l| give_up(tried, Some(l))));
+            }
+            let pe = match self.select(pool_handle, remaining) {
+                Ok(pe) => pe,
+                Err(BlockingError::NoReachablePoolElement(_)) => return Err(give_up(tried, last)),
+                Err(e) => return Err(e),
+            };
+            if seen.contains(&pe.id) {
+                return Err(give_up(tried, last));
+            }
+            seen.push(pe.id);
+            let UserTransport::Tcp { port, address, .. } = pe.user_transport else { continue };
+            match TcpStream::connect_timeout(&SocketAddr::new(address, port), remaining) {
+                Ok(stream) => return Ok((stream, pe)),
+                Err(e) => {
+                    tried += 1;
+                    failed(&pe, &e);
+                    //= https://www.rfc-editor.org/rfc/rfc5352#section-3.5
+                    //# In either case, the ASAP Endpoint SHOULD report the
+                    //# unavailability of the PE by sending an ASAP_ENDPOINT_UNREACHABLE
+                    //# message to any ENRP server.
+                    self.report_unreachable(&pool_handle, pe.id)?;
+                    last = Some(e);
+                }
+            }
+        }
+    }
+
     /// Reports a PE the user could not reach (once per failure, §3.5).
     pub fn report_unreachable(
         &mut self,
@@ -414,11 +677,63 @@ impl<T: SctpTransport> PoolUser<T> {
     ) -> Result<bool, BlockingError> {
         let queued = self.driver.endpoint_mut().report_unreachable(pool_handle, pe_id);
         self.driver.pump()?;
+        // Out now: the caller may go on without running the driver (connect_tcp does).
+        self.driver.flush()?;
         Ok(queued)
     }
 
     /// The driver.
     pub fn driver_mut(&mut self) -> &mut Driver<T> {
         &mut self.driver
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Goal: each error is one line that names what failed: the registrars tried, the pool,
+    // the RFC 5354 cause by its RFC name and code, the transport's reason. Method: format
+    // one error of each kind and compare.
+    #[test]
+    fn errors_name_what_failed() {
+        let pool = PoolHandle::new(b"echo").unwrap();
+        let tried = vec!["127.0.0.1:3863".parse().unwrap(), "127.0.0.2:3863".parse().unwrap()];
+        let cases = [
+            (
+                BlockingError::NoRegistrar { tried },
+                "no registrar reachable after the server hunt (tried 127.0.0.1:3863, \
+                 127.0.0.2:3863)",
+            ),
+            (BlockingError::UnknownPool(pool), "unknown pool handle echo"),
+            (
+                BlockingError::RegistrationRefused {
+                    pool_handle: pool,
+                    cause: ErrorCause::INCONSISTENT_POOLING_POLICY,
+                },
+                "registration in pool \"echo\" refused by the registrar: Inconsistent Pooling \
+                 Policy (cause 0x0005)",
+            ),
+            (
+                BlockingError::ResolutionRefused { pool_handle: pool, cause: ErrorCause(0x77) },
+                "handle resolution of pool \"echo\" refused by the registrar: unknown cause \
+                 (cause 0x0077)",
+            ),
+            (
+                BlockingError::Transport(TransportError::Full),
+                "transport: transport queue or table full",
+            ),
+            (
+                BlockingError::Unreachable {
+                    pool_handle: pool,
+                    tried: 2,
+                    last: io::Error::from(io::ErrorKind::ConnectionRefused),
+                },
+                "no PE of pool \"echo\" took a TCP connection (2 tried, last: connection refused)",
+            ),
+        ];
+        for (error, want) in cases {
+            assert_eq!(error.to_string(), want);
+        }
     }
 }

@@ -15,6 +15,9 @@ use crate::hunt::{Hunt, HuntConfig, PARALLEL_MAX};
 use crate::link::{Link, LinkEvent, Request};
 use crate::pe::{PeConfig, PeOutcome, PeState, PoolElementFsm};
 use crate::pu::{PoolUserCache, STALE_CACHE_DEFAULT};
+use crate::subscription::{
+    Answer, Answered, SubscriptionError, SubscriptionState, Subscriptions, Timing, Updates,
+};
 use crate::time::{Duration, Instant};
 
 /// PEs one endpoint hosts. A process registers in a few pools; 64 bounds every per-PE scan.
@@ -22,6 +25,27 @@ pub const POOL_ELEMENTS_MAX: usize = 64;
 
 /// Pools whose resolution may wait at once (unsent, or sent and unanswered).
 pub const RESOLUTIONS_MAX: usize = 256;
+
+/// PEs a subscription asks for when the configuration names no number: all a message can
+/// carry (the registrar's default is a handful, a watcher wants the whole pool).
+pub const SUBSCRIPTION_ITEMS_WANTED: u32 = codec::POOL_ELEMENTS_PER_MESSAGE_MAX as u32;
+
+/// How often an accepted subscription is probed unless configured: 30 s, the ENRP peer
+/// heartbeat cycle (RFC 5353 §4.2), so that a PU notices a dead home about as soon as the
+/// registrars notice each other.
+pub const SUBSCRIPTION_PROBE_DEFAULT: Duration = Duration::from_secs(30);
+
+/// How long a PE's home may be silent unless configured: 15 s, three periods of our
+/// registrar's Endpoint Keep Alive (5 s, spread ±50 %, RFC 5352 §3.4), so that a home that
+/// is alive always speaks up in time.
+///
+/// Why it exists (regression "a PE hunting A and B didn't re-register at B within 15 s after
+/// A was killed"): a registered PE sends nothing to its home until T4 (70 s for a 90 s life),
+/// a killed home sends no keep-alives, and SCTP's heartbeats take minutes to declare the
+/// association dead; so the PE sat at its dead home for up to a minute. After this much
+/// silence the PE re-registers (RFC 5352 §3.1: "At any time, a registered PE MAY wish to
+/// re-register"): a live home answers, a dead one times out at T2 and the hunt follows.
+pub const HOME_SILENCE_DEFAULT: Duration = Duration::from_secs(15);
 
 /// Associations to registrars kept up: the home, plus registrars that connect to us to take
 /// our PEs over (§3.4, KA2.4), plus room for the hunt's winner before the old home is gone.
@@ -47,6 +71,13 @@ pub struct EndpointConfig {
     /// PEs asked for in a Handle Resolution (RSPLIB's option); `None` leaves it to the
     /// registrar.
     pub items_wanted: Option<u32>,
+    /// How often a subscription the registrar accepted is sent again (30 s), so that a home
+    /// gone silent is noticed by the request's timeout (see [`crate::subscription`]).
+    pub subscription_probe: Duration,
+    /// How long a PE's home may send nothing (no keep-alive, no answer) before the PE
+    /// re-registers early to find out whether it is still there (15 s; `Duration::MAX`:
+    /// never). Without it, a killed home is noticed only at T4.
+    pub home_silence: Duration,
 }
 
 impl Default for EndpointConfig {
@@ -64,6 +95,8 @@ impl Default for EndpointConfig {
             request_attempts_max: 2,
             stale_cache: STALE_CACHE_DEFAULT,
             items_wanted: None,
+            subscription_probe: SUBSCRIPTION_PROBE_DEFAULT,
+            home_silence: HOME_SILENCE_DEFAULT,
         }
     }
 }
@@ -97,6 +130,23 @@ pub enum Event {
         registrar: RegistrarId,
         /// The association to it.
         assoc: AssocId,
+    },
+    /// A subscribed pool's current PEs: the first answer to [`Endpoint::subscribe`], each
+    /// push of the registrar, or each poll's answer where the registrar does not push.
+    PoolChanged {
+        /// The pool.
+        pool_handle: PoolHandle,
+        /// All its PEs, as the registrar listed them (at most
+        /// [`codec::POOL_ELEMENTS_PER_MESSAGE_MAX`]).
+        elements: Vec<PoolElement>,
+        /// Pushed by the registrar, or polled because it did not accept the subscription.
+        updates: Updates,
+    },
+    /// A subscribed pool no longer exists at the home registrar (a negative push or poll);
+    /// the subscription has ended.
+    PoolGone {
+        /// The pool.
+        pool_handle: PoolHandle,
     },
     /// The hunt found a home registrar.
     RegistrarFound {
@@ -138,6 +188,14 @@ pub enum Event {
         /// Its PEs as the registrar listed them.
         elements: Vec<PoolElement>,
     },
+    /// A subscription's first answer was negative (the pool is unknown, say): no
+    /// subscription exists.
+    SubscriptionFailed {
+        /// The pool.
+        pool_handle: PoolHandle,
+        /// Why.
+        failure: Failure,
+    },
 }
 
 /// Why a registration or resolution failed.
@@ -166,6 +224,8 @@ pub enum EndpointError {
     TooManyPoolElements,
     /// [`RESOLUTIONS_MAX`] resolutions wait already.
     TooManyResolutions,
+    /// [`crate::subscription::SUBSCRIPTIONS_MAX`] pools are followed already.
+    TooManySubscriptions,
     /// No such PE.
     UnknownPoolElement,
 }
@@ -195,6 +255,7 @@ pub struct Endpoint {
     pes: Vec<PoolElementFsm>,
     cache: PoolUserCache,
     resolutions: Vec<Wanted>,
+    subscriptions: Subscriptions,
     aborts: VecDeque<AssocId>,
     events: VecDeque<Event>,
 }
@@ -221,6 +282,7 @@ impl Endpoint {
             pes: Vec::new(),
             cache,
             resolutions: Vec::new(),
+            subscriptions: Subscriptions::new(),
             aborts: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -326,6 +388,36 @@ impl Endpoint {
         Ok(Resolution::Pending)
     }
 
+    /// Follows `pool_handle`: a Handle Resolution with the S flag goes to the home registrar
+    /// (after a hunt if there is none), and again to every later home. Each answer and push
+    /// is an [`Event::PoolChanged`] and refreshes the cache; a negative one ends the
+    /// subscription ([`Event::PoolGone`], or [`Event::SubscriptionFailed`] for the first).
+    /// Where the registrar does not set the A flag, the endpoint polls every stale-cache
+    /// interval instead. Following a pool already followed changes nothing.
+    pub fn subscribe(
+        &mut self,
+        now: Instant,
+        pool_handle: PoolHandle,
+    ) -> Result<(), EndpointError> {
+        match self.subscriptions.add(pool_handle) {
+            Ok(_) => {}
+            Err(SubscriptionError::Full) => return Err(EndpointError::TooManySubscriptions),
+        }
+        self.serve_waiting(now);
+        Ok(())
+    }
+
+    /// Stops following `pool_handle`. ASAP has no message to cancel a subscription, so the
+    /// registrar keeps pushing until the association ends; those pushes are ignored.
+    pub fn unsubscribe(&mut self, pool_handle: &PoolHandle) -> bool {
+        self.subscriptions.remove(pool_handle)
+    }
+
+    /// The pools followed and where each subscription stands.
+    pub fn subscriptions(&self) -> &Subscriptions {
+        &self.subscriptions
+    }
+
     /// Picks a PE of a freshly cached pool (see [`PoolUserCache::select`]).
     pub fn select(&mut self, now: Instant, pool_handle: &PoolHandle) -> Option<PoolElement> {
         self.cache.select(now, pool_handle)
@@ -387,6 +479,7 @@ impl Endpoint {
             //# was able to establish an association or connection, and send all
             //# subsequent ENRP request messages to this new Home ENRP server.
             self.home = Some(assoc);
+            self.subscriptions.handle_home_changed(assoc);
             self.events.push_back(Event::RegistrarFound { assoc, peer });
             self.serve_waiting(now);
         }
@@ -429,6 +522,9 @@ impl Endpoint {
                 self.drain_link(now, assoc);
             }
         }
+        if self.silence_deadline().is_some_and(|at| at <= now) {
+            self.probe_home(now);
+        }
         let timeout = self.config.registration_timeout;
         for pe in &mut self.pes {
             if pe.poll_timeout().is_some_and(|at| at <= now) {
@@ -469,14 +565,50 @@ impl Endpoint {
     pub fn poll_timeout(&self) -> Option<Instant> {
         let links = self.links.iter().filter_map(Link::poll_timeout).min();
         let pes = self.pes.iter().filter_map(PoolElementFsm::poll_timeout).min();
-        [self.hunt.poll_timeout(), links, pes].into_iter().flatten().min()
+        let polls = self.subscriptions.poll_timeout();
+        let silence = self.silence_deadline();
+        [self.hunt.poll_timeout(), links, pes, polls, silence].into_iter().flatten().min()
+    }
+
+    /// When the home's silence calls for a probe: with PEs registered there and nothing
+    /// asked of it (a pending request has its own deadline), `home_silence` after it last
+    /// spoke.
+    fn silence_deadline(&self) -> Option<Instant> {
+        let home = self.home?;
+        let link = self.links.iter().find(|l| l.assoc() == home)?;
+        let registered_there =
+            self.pes.iter().any(|pe| *pe.state() == PeState::Registered { assoc: home });
+        if !registered_there || link.has_pending() {
+            return None;
+        }
+        Some(link.last_heard()? + self.config.home_silence)
+    }
+
+    /// Re-registers every PE registered at the silent home: the answers show it alive, a
+    /// timeout starts the hunt (see [`HOME_SILENCE_DEFAULT`]).
+    fn probe_home(&mut self, now: Instant) {
+        let Some(home) = self.home else { return };
+        let Some(link) = self.links.iter_mut().find(|l| l.assoc() == home) else { return };
+        let timeout = self.config.registration_timeout;
+        for pe in &mut self.pes {
+            if *pe.state() == (PeState::Registered { assoc: home }) {
+                //= https://www.rfc-editor.org/rfc/rfc5352#section-3.1
+                //# At any time, a registered PE MAY wish to re-register to either update
+                //# its member selection Policy Value or registration expiration time.
+                if pe.register(now, link, timeout).is_err() {
+                    // The link is full of requests, whose own timeouts will tell.
+                    break;
+                }
+            }
+        }
     }
 
     /// Sends what waits for a home: PE registrations and deregistrations, resolutions; with
     /// no home, starts a hunt if anything waits.
     fn serve_waiting(&mut self, now: Instant) {
         let waiting = self.pes.iter().any(PoolElementFsm::wants_link)
-            || self.resolutions.iter().any(|w| !w.sent);
+            || self.resolutions.iter().any(|w| !w.sent)
+            || self.subscriptions.due(now).next().is_some();
         let Some(home) = self.home else {
             if waiting {
                 self.hunt.start(now);
@@ -503,6 +635,24 @@ impl Endpoint {
             }
             w.sent = true;
         }
+        let due: Vec<PoolHandle> = self.subscriptions.due(now).collect();
+        for pool_handle in due {
+            //= https://www.rfc-editor.org/rfc/rfc5352#section-2.2.5
+            //# The 'S' bit, if set to '1', requests the Home ENRP server to send
+            //# updates to this Pool dynamically when the Pool changes for the
+            //# lifetime of the SCTP association.
+            // The whole pool, not the registrar's default handful: the user follows all of it.
+            let items_wanted = c.items_wanted.or(Some(SUBSCRIPTION_ITEMS_WANTED));
+            let request = Message::HandleResolution(HandleResolution {
+                subscribe: true,
+                pool_handle,
+                items_wanted,
+            });
+            if link.request(now, &request, c.request_timeout).is_err() {
+                break;
+            }
+            self.subscriptions.handle_sent(&pool_handle, home);
+        }
     }
 
     fn drain_link(&mut self, now: Instant, assoc: AssocId) {
@@ -527,12 +677,22 @@ impl Endpoint {
                 let outcome = self.pes[i].handle_deregistration_response();
                 self.pe_outcome(now, assoc, i, outcome);
             }
-            LinkEvent::Resolved(r) => self.handle_resolved(now, r),
+            LinkEvent::Resolved(r) => self.handle_resolved(now, assoc, r, true),
+            LinkEvent::Unsolicited(Message::HandleResolutionResponse(r)) => {
+                //= https://www.rfc-editor.org/rfc/rfc5352#section-2.2.6
+                //# The ASAP_HANDLE_RESOLUTION_RESPONSE message is sent in response by
+                //# the Home ENRP server of the PU or PE that sent an
+                //# ASAP_HANDLE_RESOLUTION message or is sent periodically upon Pool
+                //# changes if the PU has requested Dynamic updates.
+                self.handle_resolved(now, assoc, r, false);
+            }
             LinkEvent::TimedOut(request) => self.handle_request_timeout(now, assoc, request),
             LinkEvent::KeptAlive { server_id, pool_handle, pe_id, home } => {
                 let Some(i) = self.pe_index(&pool_handle, pe_id) else { return };
                 if self.pes[i].handle_keep_alive(assoc, server_id, home) {
                     self.home = Some(assoc);
+                    self.subscriptions.handle_home_changed(assoc);
+                    self.serve_waiting(now);
                     let pe = PeHandle(i as u32);
                     self.events.push_back(Event::HomeChanged { pe, registrar: server_id, assoc });
                 }
@@ -572,18 +732,53 @@ impl Endpoint {
         self.events.push_back(event);
     }
 
-    fn handle_resolved(&mut self, now: Instant, r: HandleResolutionResponse) {
-        self.resolutions.retain(|w| w.pool_handle != r.pool_handle);
+    /// A Handle Resolution Response on `assoc`: the answer to a request of ours (`solicited`)
+    /// or a push. It serves the user's resolution of the pool if one waits, and the pool's
+    /// subscription if that lives on `assoc`; a push for neither is dropped.
+    fn handle_resolved(
+        &mut self,
+        now: Instant,
+        assoc: AssocId,
+        r: HandleResolutionResponse,
+        solicited: bool,
+    ) {
         let pool_handle = r.pool_handle;
+        let wanted = solicited && self.resolutions.iter().any(|w| w.pool_handle == pool_handle);
+        let timing =
+            Timing { poll: self.config.stale_cache, probe: self.config.subscription_probe };
+        let answer = Answer { positive: r.error.is_none(), accepted: r.accept_updates };
+        let answered = self.subscriptions.handle_answer(now, assoc, &pool_handle, answer, timing);
+        if !wanted && answered == Answered::Ignored {
+            return;
+        }
+        self.resolutions.retain(|w| w.pool_handle != pool_handle);
         if let Some(error) = &r.error {
             let cause = error.causes.first().map_or(ErrorCause::UNSPECIFIED, |c| c.code);
             let failure = Failure::Refused(cause);
             self.cache.purge(&pool_handle);
-            self.events.push_back(Event::ResolutionFailed { pool_handle, failure });
+            if wanted {
+                self.events.push_back(Event::ResolutionFailed { pool_handle, failure });
+            }
+            match answered {
+                Answered::Ended { established: true } => {
+                    self.events.push_back(Event::PoolGone { pool_handle });
+                }
+                Answered::Ended { established: false } => {
+                    self.events.push_back(Event::SubscriptionFailed { pool_handle, failure });
+                }
+                Answered::Ignored | Answered::Changed(_) => {}
+            }
             return;
         }
+        // A push replaces the cached list and makes it fresh again, like any answer.
         self.cache.insert(now, pool_handle, r.overall_policy, r.pool_elements.clone());
-        self.events.push_back(Event::Resolved { pool_handle, elements: r.pool_elements });
+        if let Answered::Changed(updates) = answered {
+            let elements = r.pool_elements.clone();
+            self.events.push_back(Event::PoolChanged { pool_handle, elements, updates });
+        }
+        if wanted {
+            self.events.push_back(Event::Resolved { pool_handle, elements: r.pool_elements });
+        }
     }
 
     fn handle_request_timeout(&mut self, now: Instant, assoc: AssocId, request: Request) {
@@ -596,22 +791,29 @@ impl Endpoint {
                 self.pe_outcome(now, assoc, i, outcome);
             }
             Request::Resolution { pool_handle } => {
+                // A subscription's request is sent again at the next home, without limit: the
+                // user asked to follow the pool for as long as the endpoint runs.
+                let subscribed = self.subscriptions.state(&pool_handle)
+                    == Some(SubscriptionState::Requested { assoc });
+                self.subscriptions.handle_request_timeout(&pool_handle, assoc);
                 //= https://www.rfc-editor.org/rfc/rfc5352#section-3.7.2
                 //# This should be repeated up to MAX-REQUEST-RETRANSMIT times.  After
                 //# that, an Error.Report notification should be generated to inform the
                 //# ASAP User, and the ENRP request message associated with the T1-
                 //# ENRPrequest timer should be discarded.
                 let attempts_max = self.config.request_attempts_max;
-                let Some(w) = self.resolutions.iter_mut().find(|w| w.pool_handle == pool_handle)
-                else {
+                let w = self.resolutions.iter_mut().find(|w| w.pool_handle == pool_handle);
+                if w.is_none() && !subscribed {
                     return;
-                };
-                w.timeouts = w.timeouts.saturating_add(1);
-                w.sent = false;
-                if w.timeouts >= attempts_max {
-                    self.resolutions.retain(|w| w.pool_handle != pool_handle);
-                    let failure = Failure::TimedOut;
-                    self.events.push_back(Event::ResolutionFailed { pool_handle, failure });
+                }
+                if let Some(w) = w {
+                    w.timeouts = w.timeouts.saturating_add(1);
+                    w.sent = false;
+                    if w.timeouts >= attempts_max {
+                        self.resolutions.retain(|w| w.pool_handle != pool_handle);
+                        let failure = Failure::TimedOut;
+                        self.events.push_back(Event::ResolutionFailed { pool_handle, failure });
+                    }
                 }
                 //# In parallel, the ASAP Endpoint should begin the
                 //# ENRP server hunt procedures described in Section 3.6.
@@ -643,6 +845,7 @@ impl Endpoint {
             }
         }
         self.pes.iter_mut().for_each(|pe| pe.handle_link_lost(assoc));
+        self.subscriptions.handle_link_lost(assoc);
         if self.home == Some(assoc) {
             self.home = None;
             self.events.push_back(Event::RegistrarLost { assoc });

@@ -1,13 +1,25 @@
-//! The pool element / pool user side of ASAP (RFC 5352): a sans-IO endpoint core, and a
-//! blocking driver over any [`transport::SctpTransport`].
+//! The pool element / pool user side of ASAP (RFC 5352): a sans-IO endpoint core, a
+//! blocking driver over any [`transport::SctpTransport`], and (cargo feature `tokio`, off by
+//! default) an async API over that driver, run in a thread of its own.
 //!
-//! This crate does **not** open or run the PE↔PU data and control channel (the application
-//! does, and hands control messages to [`pu::Failover`]), does not subscribe to pool changes
-//! (the S flag), does not speak ASAP over TCP, does not listen on the Server Announce
-//! multicast group itself (feed datagrams to [`Endpoint::handle_announce`]), does not sign or
-//! verify cookies, and does not pick PEs by weight or priority: a PU goes round robin over the
-//! list the registrar chose, or least used where every PE carries a load. Outside
-//! [`blocking`], nothing here reads a clock, touches a socket or spawns a thread.
+//! What it does: PE registration, re-registration, keep-alive answers and deregistration
+//! ([`pe`]); handle resolution with a stale-cache value, selection and Endpoint Unreachable
+//! reports ([`pu`]); live pool updates with the S flag, re-sent at every new home and
+//! probed so that a dead home is noticed, with polling where the registrar does not set A
+//! ([`subscription`]); the server hunt with capped back-off ([`hunt`]); a PE that hears
+//! nothing from its home for `home_silence` re-registers early to find out
+//! ([`endpoint::HOME_SILENCE_DEFAULT`]); TCP connections to a pool's PEs with failover
+//! ([`blocking::PoolUser::connect_tcp`]); a registrar's handlespace read over ENRP ([`dump`]).
+//!
+//! This crate does **not** open or run the PE↔PU control channel (the application does, and
+//! hands control messages to [`pu::Failover`]; [`blocking::PoolUser::connect_tcp`] only
+//! connects), cannot cancel a subscription at the registrar (ASAP has no message for it; the
+//! endpoint ignores what follows), does not speak ASAP over TCP, does not listen on the
+//! Server Announce multicast group itself (feed datagrams to [`Endpoint::handle_announce`]),
+//! does not sign or verify cookies, and does not pick PEs by weight or priority: a PU goes
+//! round robin over the list the registrar chose, or least used where every PE carries a
+//! load. Outside [`blocking`] (and the `tokio` module), nothing here reads a clock, touches
+//! a socket or spawns a thread.
 //!
 //! ```text
 //!   driver (blocking.rs, or yours)                    Endpoint (sans-IO)
@@ -15,11 +27,11 @@
 //!   Up / Data / Closed / Lost  ── handle_up/_data/_closed(now, assoc, ..) ─▶  Hunt (hunt.rs)
 //!   multicast announce         ── handle_announce(now, source, bytes) ───▶  Link per assoc
 //!   timer fired                ── handle_timeout(now) ──────────────────▶  (link.rs)
-//!   user: register/resolve/... ─────────────────────────────────────────▶  PE FSMs (pe.rs)
+//!   user: register/resolve/subscribe ──────────────────────────────────▶  PE FSMs (pe.rs)
 //!   send(assoc, PPID 11)       ◀── poll_transmit() ── Transmit            PU cache (pu.rs)
 //!   abort(assoc)               ◀── poll_abort()
 //!   connect(addr)              ◀── poll_connect() ── then handle_connect_started(addr, assoc)
-//!   user                       ◀── poll_event() ── Registered, Resolved, HomeChanged, ...
+//!   user                       ◀── poll_event() ── Registered, Resolved, PoolChanged, ...
 //!   sleep until                ◀── poll_timeout()
 //! ```
 //!
@@ -52,13 +64,17 @@
 //! ```
 
 pub mod blocking;
+pub mod dump;
 pub mod endpoint;
 pub mod hunt;
 pub mod link;
 pub mod pe;
 pub mod pu;
 pub mod session;
+pub mod subscription;
 pub mod time;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 
 #[cfg(test)]
 mod testing;
@@ -66,4 +82,5 @@ mod testing;
 pub use endpoint::{Endpoint, EndpointConfig, Event, Failure, PeHandle, Resolution, Transmit};
 pub use pe::PeConfig;
 pub use session::{Session, SessionError};
+pub use subscription::Updates;
 pub use time::{Duration, Instant};

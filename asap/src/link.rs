@@ -107,6 +107,7 @@ pub struct Link {
     answered: Vec<(PoolHandle, PoolElementId)>,
     outbox: VecDeque<Vec<u8>>,
     events: VecDeque<LinkEvent>,
+    last_heard: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -126,7 +127,18 @@ impl Link {
             answered: Vec::new(),
             outbox: VecDeque::new(),
             events: VecDeque::new(),
+            last_heard: None,
         }
+    }
+
+    /// When the registrar last sent anything on this link.
+    pub fn last_heard(&self) -> Option<Instant> {
+        self.last_heard
+    }
+
+    /// Whether any request waits for its answer.
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty()
     }
 
     /// The association.
@@ -195,7 +207,8 @@ impl Link {
     }
 
     /// One ASAP message from the registrar.
-    pub fn handle_data(&mut self, _now: Instant, bytes: &[u8]) {
+    pub fn handle_data(&mut self, now: Instant, bytes: &[u8]) {
+        self.last_heard = Some(now);
         let message = match Message::parse(bytes) {
             Ok(m) => m,
             Err(e) => {

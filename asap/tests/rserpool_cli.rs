@@ -44,6 +44,12 @@ fn bad_arguments_name_the_flag() {
         (&["register", "--pool", "p"], "--port"),
         (&["register", "--pool", "p", "--port", "7", "--id", "4294967296"], "--id"),
         (&["terminal"], "<POOL>"),
+        (&["watch"], "<POOL>"),
+        (&["watch", "p", "--count", "0"], "--count"),
+        (&["watch", "p", "--duration-ms", "soon"], "--duration-ms"),
+        (&["dump", "--enrp-port", "0"], "--enrp-port"),
+        (&["connect"], "<POOL>"),
+        (&["--home-silence-ms", "0", "pe", "--pool", "p"], "--home-silence-ms"),
         (&["frobnicate"], "frobnicate"),
     ];
     for (args, wanted) in cases {
@@ -56,7 +62,7 @@ fn help_lists_the_subcommands() {
     let output = rserpool(&["--help"]);
     assert_eq!(output.status.code(), Some(0));
     let text = String::from_utf8_lossy(&output.stdout);
-    for subcommand in ["pe", "register", "resolve", "terminal"] {
+    for subcommand in ["pe", "register", "resolve", "terminal", "watch", "dump", "connect"] {
         assert!(text.contains(subcommand), "{subcommand} missing from {text}");
     }
 }
@@ -74,6 +80,15 @@ fn no_registrar_is_one_line_naming_the_registrar() {
     let output = rserpool(&resolve);
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert_eq!(stderr(&output), wanted);
+
+    for subcommand in [&["watch", "p"][..], &["connect", "p"][..]] {
+        let mut args = common.to_vec();
+        args.extend(["--timeout-ms", "300"]);
+        args.extend(subcommand);
+        let output = rserpool(&args);
+        assert_eq!(output.status.code(), Some(1), "{subcommand:?}: {}", stderr(&output));
+        assert_eq!(stderr(&output), wanted, "{subcommand:?}");
+    }
 
     let mut register = common.to_vec();
     register.extend(["--timeout-ms", "300", "register", "--pool", "p", "--port", "7"]);

@@ -4,12 +4,18 @@
 # Goal: every subcommand works end to end, and fails with its one-line error where it should:
 # no registrar, unknown pool, PE registration and deregistration (SIGINT, --run-seconds),
 # resolution as a table and as JSON, the terminal's echo and its failover to another PE when
-# one is killed, and a PE's move to another registrar when its home is killed.
-# Method: two registrars (userspace SCTP in UDP on $NET.1:9899 and $NET.2:9899, no ENRP
-# between them), PEs and terminals as separate processes, every wait bounded. Prints one line
-# per check and ends with "N passed, M failed"; exits non-zero when anything failed.
+# one is killed, watch (live pool updates: each registration and removal, and the pool's end),
+# dump (the handlespace over ENRP), connect and the tcp_pool example (TCP PEs, failover on a
+# refused connect), a PE's move to another registrar when its home is killed, and two peered
+# registrars where the home of a PE and a terminal is killed -9.
+# Method: registrars in userspace SCTP in UDP on $NET.1:9899 and $NET.2:9899 (no ENRP between
+# them), then $NET.3 and $NET.4 peered over ENRP; PEs, watchers and terminals as separate
+# processes, every wait bounded. Prints one line per check and ends with "N passed, M failed";
+# exits non-zero when anything failed.
 #
-# Usage: asap/tests/tool-smoke.sh   (from anywhere; builds nothing when SMOKE_NO_BUILD=1)
+# Usage: asap/tests/tool-smoke.sh   (from anywhere; builds nothing when SMOKE_NO_BUILD=1;
+# SMOKE_KEEP=1 keeps the outputs; SMOKE_ENRP_HEARTBEAT_MS and SMOKE_ENRP_LAST_HEARD_MS shorten
+# the peered registrars' ENRP timers, so that D's takeover races the PEs' own hunt)
 # Needs target/debug/registrar (cargo build -p registrar) and target/debug/rserpool.
 
 set -u
@@ -22,7 +28,7 @@ passed=0
 failed=0
 
 if [ "${SMOKE_NO_BUILD:-0}" != 1 ]; then
-    cargo build -q -p asap --bin rserpool || exit 2
+    cargo build -q -p asap --bin rserpool --example tcp_pool || exit 2
     cargo build -q -p registrar --bin registrar ||
         echo "warning: registrar did not build; using the existing binary"
 fi
@@ -31,7 +37,7 @@ fi
 cleanup() {
     for pid in $(cat "$WORK"/*.pid 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
     wait 2>/dev/null
-    rm -rf "$WORK"
+    if [ "${SMOKE_KEEP:-0}" = 1 ]; then echo "outputs kept in $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 
@@ -63,6 +69,24 @@ contains() { # contains FILE PATTERN
     return 1
 }
 
+wait_for_cmd() { # wait_for_cmd NAME SECONDS COMMAND... -- WORD...: until COMMAND prints each WORD
+    local name=$1 deadline=$((SECONDS + $2))
+    shift 2
+    local cmd=()
+    while [ "$1" != -- ]; do cmd+=("$1"); shift; done
+    shift
+    local out="$WORK/cmd.out"
+    while [ $SECONDS -lt $deadline ]; do
+        "${cmd[@]}" >"$out" 2>&1
+        local all=1
+        for word in "$@"; do grep -q -- "$word" "$out" || all=0; done
+        [ $all = 1 ] && return 0
+        sleep 0.3
+    done
+    echo "  ($name: not all of $* after $2 s:)" && sed 's/^/  | /' "$out"
+    return 1
+}
+
 lacks() { # lacks FILE PATTERN
     grep -q -- "$2" "$1" || return 0
     echo "  ('$2' in $1:)" && sed 's/^/  | /' "$1"
@@ -75,17 +99,24 @@ spawn() { # spawn NAME COMMAND...: in the background; output, pid and exit statu
     local name=$1
     shift
     rm -f "$WORK/$name.rc"
+    # fd 7 is the terminal's stdin FIFO of the two-registrar case: not to be inherited.
     ("$@" >"$WORK/$name.out" 2>&1 &
      echo $! >"$WORK/$name.pid"
      wait $!
-     echo $? >"$WORK/$name.rc") </dev/null >/dev/null 2>&1 &
+     echo $? >"$WORK/$name.rc") </dev/null >/dev/null 2>&1 7>&- &
     local deadline=$((SECONDS + 5))
     until [ -s "$WORK/$name.pid" ] || [ $SECONDS -ge $deadline ]; do sleep 0.05; done
 }
 
-start_registrar() { # start_registrar NAME IP
-    spawn "$1" "$REGISTRAR" --udp "$2:9899" --workers 1 --no-announce --no-enrp --log warn
-    wait_for "$WORK/$1.out" "registrar ready" 10
+start_registrar() { # start_registrar NAME IP [REGISTRAR ARGS...] (no ENRP unless ARGS say)
+    local name=$1 ip=$2
+    shift 2
+    local enrp=(--no-enrp)
+    [ $# -gt 0 ] && enrp=()
+    # Keep-alives every second, so that a killed PE leaves its pool within a few seconds.
+    spawn "$name" "$REGISTRAR" --udp "$ip:9899" --workers 1 --no-announce --log warn \
+        --keep-alive-interval-ms 1000 --keep-alive-timeout-ms 1000 "${enrp[@]}" "$@"
+    wait_for "$WORK/$name.out" "registrar ready" 10
 }
 
 start_pe() { # start_pe NAME ARGS...: rserpool ARGS in the background
@@ -115,7 +146,8 @@ check "no registrar exits 1" [ $? -eq 1 ]
 check "no registrar says so" contains "$WORK/none.out" \
     "^rserpool: no registrar reachable (tried $A:3863)$"
 
-check "registrar A starts" start_registrar a "$A"
+# A speaks ENRP (no peers), so that `dump` can read its handlespace.
+check "registrar A starts" start_registrar a "$A" --enrp-port 9901
 G=(--registrar "$A" --timeout-ms 1000)
 
 "$R" --registrar "$A" resolve nopool >"$WORK/unknown.out" 2>&1
@@ -203,6 +235,71 @@ kill -INT "$(cat "$WORK/udp.pid")" "$(cat "$WORK/day.pid")"
 check "udp PE exits 0" exited udp 0
 check "daytime PE exits 0" exited day 0
 
+# watch: the PEs present at the start, each registration and removal (deregistered, and
+# killed -9: removed when its keep-alives go unanswered), then the pool's end.
+start_pe w1 pe --pool watched --id 0x21 "${G[@]}"
+check "w1 registers" wait_for "$WORK/w1.out" "^registered PE 0x00000021" 10
+spawn watch "$R" "${G[@]}" watch watched --duration-ms 60000
+spawn watchjson "$R" "${G[@]}" watch watched --json --count 2 --duration-ms 60000
+check "watch lists the PE present" wait_for "$WORK/watch.out" \
+    "^added 0x00000021 tcp 127.0.0.1:[0-9]* rr home 0x" 10
+start_pe w2 pe --pool watched --id 0x22 "${G[@]}"
+check "w2 registers" wait_for "$WORK/w2.out" "^registered PE 0x00000022" 10
+check "watch sees w2 added" wait_for "$WORK/watch.out" "^added 0x00000022 " 5
+
+# dump, while the pool has both PEs: A's handlespace over ENRP, as a table and as JSON.
+"$R" --registrar "$A" --timeout-ms 3000 dump >"$WORK/dump.out" 2>&1
+check "dump exits 0" [ $? -eq 0 ]
+check "dump prints a header" contains "$WORK/dump.out" "^POOL  *ID  *TRANSPORT  *ADDRESS"
+check "dump lists w1 and w2" [ "$(grep -c '^watched  *0x0000002[12]  *tcp ' "$WORK/dump.out")" -eq 2 ]
+"$R" --registrar "$A" --timeout-ms 3000 dump --json >"$WORK/dump.json" 2>&1
+check "dump --json lists the pool" python3 -c '
+import json, sys
+doc = json.load(open(sys.argv[1]))
+pools = {p["pool"]: [e["id"] for e in p["pool_elements"]] for p in doc["pools"]}
+assert sorted(pools["watched"]) == ["0x00000021", "0x00000022"], pools
+assert doc["registrar_id"].startswith("0x"), doc
+' "$WORK/dump.json"
+"$R" --registrar "$B" --timeout-ms 500 dump >"$WORK/dump-none.out" 2>&1
+check "dump without a registrar fails naming it" contains "$WORK/dump-none.out" \
+    "^rserpool: no ENRP association to registrar $B:9901 within 500 ms"
+
+kill -INT "$(cat "$WORK/w2.pid")"
+check "watch sees w2 deregistered" wait_for "$WORK/watch.out" "^removed 0x00000022 " 5
+kill -9 "$(cat "$WORK/w1.pid")"
+check "watch sees killed w1 removed" wait_for "$WORK/watch.out" "^removed 0x00000021 " 15
+check "watch lists each change once" [ "$(grep -c '^added\|^removed' "$WORK/watch.out")" -eq 4 ]
+check "watch sees the pool gone" wait_for "$WORK/watch.out" '^gone pool "watched"$' 5
+check "watch exits 0 when the pool is gone" exited watch 0
+check "watch --json --count 2 exits 0" exited watchjson 0
+check "watch --json lines parse" python3 -c '
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+assert [(l["event"], l["pe"]["id"]) for l in lines] == \
+    [("added", "0x00000021"), ("added", "0x00000022")], lines
+' "$WORK/watchjson.out"
+"$R" "${G[@]}" watch nopool >"$WORK/watch-unknown.out" 2>&1
+check "watch of an unknown pool fails naming it" contains "$WORK/watch-unknown.out" \
+    "^rserpool: pool \"nopool\" is unknown at $A:3863$"
+
+# TCP pools: connect pipes stdin to a TCP PE; a PE whose port refuses is reported and skipped.
+start_pe deadtcp register --pool tcp --port "$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')" --id 0x31 "${G[@]}"
+check "refusing TCP PE registers" wait_for "$WORK/deadtcp.out" "^registered PE 0x00000031" 10
+printf 'x\n' | timeout 20 "$R" "${G[@]}" connect tcp >"$WORK/conn-dead.out" 2>&1
+check "connect to a refusing pool exits 1" [ $? -eq 1 ]
+check "connect names the refusal" contains "$WORK/conn-dead.out" \
+    "^rserpool: no PE of pool \"tcp\" took a TCP connection (1 tried, last: "
+start_pe tcpecho pe --pool tcp --id 0x32 "${G[@]}"
+check "TCP echo PE registers" wait_for "$WORK/tcpecho.out" "^registered PE 0x00000032" 10
+printf 'one\ntwo\n' | timeout 20 "$R" "${G[@]}" connect tcp >"$WORK/conn.out" 2>"$WORK/conn.err"
+check "connect exits 0" [ $? -eq 0 ]
+check "connect pipes both lines" diff <(printf 'one\ntwo\n') "$WORK/conn.out"
+check "connect reaches the echo PE" contains "$WORK/conn.err" "^connected to PE 0x00000032 at "
+kill -INT "$(cat "$WORK/deadtcp.pid")" "$(cat "$WORK/tcpecho.pid")"
+timeout 30 target/debug/examples/tcp_pool "$A" >"$WORK/example.out" 2>&1
+check "tcp_pool example exits 0" [ $? -eq 0 ]
+check "tcp_pool example gets its reply" contains "$WORK/example.out" "^reply: hello from the PU$"
+
 # A PE whose home registrar dies moves to the other one.
 # It knows both; B starts only after it registered, so its first hunt finds A.
 start_pe mover pe --pool mover --id 3 --lifetime-ms 3000 --run-seconds 60 \
@@ -219,6 +316,66 @@ check "B resolves mover" contains "$WORK/mover-table.out" "^0x00000003 "
 kill -TERM "$(cat "$WORK/mover.pid")"
 check "mover exits 0 on SIGTERM" exited mover 0
 check "mover deregisters at B" contains "$WORK/mover.out" "^deregistered PE 0x00000003"
+
+# Two registrars peered over ENRP: C, then D with C as its mentor. Two PEs, a watch and a
+# terminal know both, in the order C, D (hunting one at a time, so C is home); then C is
+# killed -9. The PEs re-register at D (or D takes them over, when its ENRP timers find C
+# dead first), the watch moves its subscription to D and sees the changes made there, and
+# the terminal's next line is answered.
+C="$NET.3"
+D="$NET.4"
+ENRP_TIMERS=(--enrp-heartbeat-ms "${SMOKE_ENRP_HEARTBEAT_MS:-30000}" \
+    --enrp-max-time-last-heard-ms "${SMOKE_ENRP_LAST_HEARD_MS:-61000}" \
+    --enrp-max-time-no-response-ms 1000)
+check "registrar C starts" start_registrar c "$C" --registrar-id 0xc "${ENRP_TIMERS[@]}"
+check "registrar D starts, peered with C" start_registrar d "$D" --registrar-id 0xd \
+    --peer "$C:9901" "${ENRP_TIMERS[@]}"
+CD=(--registrar "$C" --registrar "$D" --hunt-parallel 1 --timeout-ms 1000)
+# Default registration life (90 s, T4 70 s): what "a PE hunting A and B didn't re-register
+# at B within 15 s after A was killed" was about. two1 keeps the default home silence (15 s),
+# two2 waits 3 s.
+start_pe two1 pe --pool two --id 0x41 "${CD[@]}"
+start_pe two2 pe --pool two --id 0x42 --home-silence-ms 3000 "${CD[@]}"
+check "two1 registers at C" wait_for "$WORK/two1.out" \
+    "^registered PE 0x00000041 in pool \"two\" at $C:3863$" 10
+check "two2 registers at C" wait_for "$WORK/two2.out" \
+    "^registered PE 0x00000042 in pool \"two\" at $C:3863$" 10
+check "D learns both PEs from C" wait_for_cmd "resolve two at D" 10 \
+    "$R" --registrar "$D" --timeout-ms 500 resolve two --items 10 -- 0x00000041 0x00000042
+spawn twowatch "$R" "${CD[@]}" watch two --duration-ms 90000
+check "the watch starts at C" wait_for "$WORK/twowatch.out" "^added 0x00000042 " 10
+mkfifo "$WORK/term.in"
+("$R" "${CD[@]}" terminal two <"$WORK/term.in" >"$WORK/term.out" 2>"$WORK/term.err" &
+ echo $! >"$WORK/term.pid"
+ wait $!
+ echo $? >"$WORK/term.rc") >/dev/null 2>&1 &
+exec 7>"$WORK/term.in"
+echo before >&7
+check "the terminal is answered through C" wait_for "$WORK/term.out" "^before$" 10
+
+kill -9 "$(cat "$WORK/c.pid")"
+killed_at=$SECONDS
+moved="^registered PE 0x0000004[12] in pool \"two\" at $D:3863$\|^home changed to registrar 0x0000000d"
+check "two2 carries on at D within 15 s of C's kill -9" wait_for "$WORK/two2.out" "$moved" 15
+check "two1 carries on at D within 15 s + 1 s + hunt" wait_for "$WORK/two1.out" "$moved" 20
+echo "  (PEs moved to D $((SECONDS - killed_at)) s after the kill)"
+check "the watch loses C" wait_for "$WORK/twowatch.out" "^registrar lost: $C:3863" 15
+check "the watch moves to D" wait_for "$WORK/twowatch.out" "^home changed to $D:3863" 15
+echo after >&7
+check "the terminal's next line is answered" wait_for "$WORK/term.out" "^after$" 15
+check "D resolves both PEs" wait_for_cmd "resolve two at D" 10 \
+    "$R" --registrar "$D" --timeout-ms 500 resolve two --items 10 -- 0x00000041 0x00000042
+start_pe two3 pe --pool two --id 0x43 --registrar "$D" --timeout-ms 1000
+check "a PE registers at D" wait_for "$WORK/two3.out" "^registered PE 0x00000043 .* at $D:3863$" 10
+check "the watch sees it through D" wait_for "$WORK/twowatch.out" "^added 0x00000043 " 10
+kill -INT "$(cat "$WORK/two2.pid")"
+check "the watch sees a deregistration at D" wait_for "$WORK/twowatch.out" "^removed 0x00000042 " 10
+exec 7>&-
+check "the terminal exits 0 at the end of stdin" exited term 0
+check "the watch saw no PE twice" [ "$(grep -c '^added 0x00000041 ' "$WORK/twowatch.out")" -eq 1 ]
+kill -INT "$(cat "$WORK/twowatch.pid")"
+check "the watch exits 0 on SIGINT" exited twowatch 0
+kill -INT "$(cat "$WORK/two1.pid")" "$(cat "$WORK/two3.pid")"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

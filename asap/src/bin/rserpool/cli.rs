@@ -10,6 +10,9 @@ use codec::PoolHandle;
 /// The ASAP port a registrar listens on unless told otherwise (RFC 5352 §8.2).
 const ASAP_PORT: u16 = asap::hunt::ASAP_PORT;
 
+/// The ENRP port a registrar listens on unless told otherwise (RFC 5353 §5.3).
+const ENRP_PORT: u16 = 9901;
+
 /// RSerPool pool elements and pool users from the shell, over SCTP in UDP (RFC 6951).
 ///
 /// Every subcommand reaches the registrars of --registrar with its own SCTP stack on the UDP
@@ -48,6 +51,11 @@ pub(crate) struct Global {
     #[arg(long, value_name = "N", default_value_t = 3,
           value_parser = clap::value_parser!(u16).range(1..=3), global = true)]
     pub(crate) hunt_parallel: u16,
+    /// How long a PE's home registrar may send nothing before the PE re-registers early to
+    /// check it is alive (a dead home is then left within this plus --timeout-ms).
+    #[arg(long, value_name = "MS", default_value_t = 15_000,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000), global = true)]
+    pub(crate) home_silence_ms: u64,
 }
 
 impl Global {
@@ -79,6 +87,53 @@ pub(crate) enum Command {
     /// A pool user: sends each stdin line to a PE of the pool and prints its reply, failing
     /// over to another PE when one stops answering.
     Terminal(TerminalArgs),
+    /// A pool user over TCP: connects to a PE of the pool (failing over to the next PE when a
+    /// connect fails, and reporting the failed one), then copies stdin to it and its replies
+    /// to stdout until both sides are done.
+    Connect(ConnectArgs),
+    /// A registrar's whole handlespace, read over ENRP as a peer would (like RSPLIB's
+    /// hsdump): the first --registrar, at its ENRP port.
+    Dump(DumpArgs),
+    /// Follow a pool: one line per PE added, changed or removed, and one when the pool is
+    /// gone (live updates where the registrar pushes them, else polling).
+    Watch(WatchArgs),
+}
+
+/// `rserpool connect`.
+#[derive(Args, Debug, PartialEq, Eq)]
+pub(crate) struct ConnectArgs {
+    /// Pool handle to connect to.
+    #[arg(value_name = "POOL", value_parser = parse_pool)]
+    pub(crate) pool: PoolHandle,
+}
+
+/// `rserpool dump`.
+#[derive(Args, Debug, PartialEq, Eq)]
+pub(crate) struct DumpArgs {
+    /// SCTP port of the registrar's ENRP service.
+    #[arg(long, value_name = "PORT", default_value_t = ENRP_PORT,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) enrp_port: u16,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `rserpool watch`.
+#[derive(Args, Debug, PartialEq, Eq)]
+pub(crate) struct WatchArgs {
+    /// Pool handle to follow.
+    #[arg(value_name = "POOL", value_parser = parse_pool)]
+    pub(crate) pool: PoolHandle,
+    /// Print one JSON document a line instead of text.
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Exit 0 after this many lines (the PEs present at the start count, one line each).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) count: Option<u64>,
+    /// Exit 0 after this long.
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) duration_ms: Option<u64>,
 }
 
 /// `rserpool pe`.

@@ -16,26 +16,67 @@ pub(crate) fn id_hex(id: u32) -> String {
 /// A resolution as a table, one PE a line, under a header; columns padded to their widest cell.
 pub(crate) fn table(elements: &[PoolElement]) -> String {
     let header = ["ID", "TRANSPORT", "ADDRESS", "POLICY", "HOME"].map(str::to_owned);
-    let rows: Vec<[String; 5]> = elements
+    let rows: Vec<[String; 5]> = elements.iter().map(row).collect();
+    aligned(&header, &rows)
+}
+
+/// A whole handlespace as a table: one PE a line, its pool first, under a header.
+pub(crate) fn dump_table(pools: &[(PoolHandle, Vec<PoolElement>)]) -> String {
+    let header = ["POOL", "ID", "TRANSPORT", "ADDRESS", "POLICY", "HOME"].map(str::to_owned);
+    let rows: Vec<[String; 6]> = pools
         .iter()
-        .map(|e| {
-            [
-                id_hex(e.id.0),
-                transport_name(&e.user_transport),
-                endpoints(&e.user_transport),
-                policy_text(&e.policy),
-                id_hex(e.home_registrar.0),
-            ]
+        .flat_map(|(pool, elements)| {
+            elements.iter().map(move |e| {
+                let [id, transport, address, policy, home] = row(e);
+                [pool.to_string(), id, transport, address, policy, home]
+            })
         })
         .collect();
+    aligned(&header, &rows)
+}
+
+/// A whole handlespace as one JSON document: the registrar asked, its id, and every pool.
+pub(crate) fn dump_json(
+    registrar: SocketAddr,
+    registrar_id: Option<u32>,
+    pools: &[(PoolHandle, Vec<PoolElement>)],
+) -> Value {
+    let pools: Vec<Value> = pools
+        .iter()
+        .map(|(pool, elements)| {
+            json!({
+                "pool": pool.to_string(),
+                "pool_elements": elements.iter().map(element_json).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "registrar": registrar.to_string(),
+        "registrar_id": registrar_id.map(id_hex),
+        "pools": pools,
+    })
+}
+
+fn row(e: &PoolElement) -> [String; 5] {
+    [
+        id_hex(e.id.0),
+        transport_name(&e.user_transport),
+        endpoints(&e.user_transport),
+        policy_text(&e.policy),
+        id_hex(e.home_registrar.0),
+    ]
+}
+
+/// Rows under a header, each column padded to its widest cell, the last one not padded.
+fn aligned<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
     let mut widths = header.clone().map(|h| h.len());
-    for row in &rows {
+    for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.len());
         }
     }
     let mut out = String::new();
-    for row in std::iter::once(&header).chain(&rows) {
+    for row in std::iter::once(header).chain(rows) {
         let mut line = String::new();
         for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
             if i + 1 == row.len() {
@@ -162,7 +203,8 @@ pub(crate) fn policy_text(policy: &Policy) -> String {
     out
 }
 
-fn element_json(e: &PoolElement) -> Value {
+/// One PE as JSON, as `resolve --json` lists it.
+pub(crate) fn element_json(e: &PoolElement) -> Value {
     let mut policy = serde_json::Map::new();
     policy.insert("name".to_owned(), Value::from(policy_name(&e.policy)));
     for (name, value) in policy_values(&e.policy) {
@@ -255,6 +297,26 @@ ID          TRANSPORT  ADDRESS             POLICY                         HOME
 0xffffffff  sctp       10.0.0.1:7,[::1]:7  lud load=5 load_degradation=6  0xdeadbeef
 ";
         assert_eq!(table(&sample()), want);
+    }
+
+    // Goal: a dump lists each PE under its pool, aligned, and as JSON by pool.
+    // Method: two pools, compare the text and two fields of the document.
+    #[test]
+    fn dump_lists_pools_and_pes() {
+        let pools = vec![
+            (PoolHandle::new(b"a").unwrap(), sample()),
+            (PoolHandle::new(b"echo").unwrap(), vec![element(7, tcp(7), Policy::Random)]),
+        ];
+        let want = "\
+POOL  ID          TRANSPORT  ADDRESS             POLICY                         HOME
+a     0x0000002a  tcp        127.0.0.1:7000      rr                             0xdeadbeef
+a     0xffffffff  sctp       10.0.0.1:7,[::1]:7  lud load=5 load_degradation=6  0xdeadbeef
+echo  0x00000007  tcp        127.0.0.1:7         random                         0xdeadbeef
+";
+        assert_eq!(dump_table(&pools), want);
+        let doc = dump_json("127.0.0.1:9901".parse().unwrap(), Some(0xab), &pools);
+        assert_eq!(doc["registrar_id"], "0x000000ab");
+        assert_eq!(doc["pools"][1]["pool_elements"][0]["id"], "0x00000007");
     }
 
     // Goal: an empty resolution still prints the header, so scripts see the columns.

@@ -6,12 +6,19 @@
 //!   rserpool register --pool p --port 7   a registration kept alive, no service
 //!   rserpool resolve echo [--json]   one Handle Resolution, as a table or JSON
 //!   rserpool terminal echo           stdin lines to a PE of the pool, replies to stdout
+//!   rserpool watch echo [--json]     a line per PE added, changed or removed
+//!   rserpool dump [--json]           a registrar's whole handlespace, over ENRP
+//!   rserpool connect echo            stdin/stdout piped to a TCP PE of the pool
 //! ```
 //!
-//! It does not speak SCTP user transports to PEs (only TCP and UDP), does not open the
-//! PE↔PU control channel (no business cards or cookies), and does not listen for Server
-//! Announces: registrars come from `--registrar`. Every failure is one line on stderr,
-//! `rserpool: ...`, and a non-zero exit (2 for a bad command line, from clap).
+//! It does not speak SCTP user transports to PEs (only TCP and UDP; `connect` only TCP),
+//! does not open the PE↔PU control channel (no business cards or cookies), and does not
+//! listen for Server Announces: registrars come from `--registrar`. `watch` prints changes
+//! as the registrar pushes them: several changes in one registrar turn are one push, so the
+//! diff shows their sum; it ends when the pool is gone. `dump` asks the first `--registrar`
+//! only, and a registrar still synchronising with its peers refuses it (R flag). Every
+//! failure is one line on stderr, `rserpool: ...`, and a non-zero exit (2 for a bad command
+//! line, from clap).
 
 use std::fmt::Display;
 use std::io::Write as _;
@@ -20,11 +27,14 @@ use std::process::ExitCode;
 use clap::{CommandFactory as _, Parser as _};
 
 mod cli;
+mod connect;
+mod dump;
 mod format;
 mod net;
 mod pe;
 mod service;
 mod terminal;
+mod watch;
 
 use cli::{Cli, Command, Global, ResolveArgs};
 
@@ -44,6 +54,9 @@ fn main() -> ExitCode {
         Command::Register(args) => pe::run(&cli.global, &args.registration, None, args.port),
         Command::Resolve(args) => resolve(&cli.global, args),
         Command::Terminal(args) => terminal::run(&cli.global, args),
+        Command::Watch(args) => watch::run(&cli.global, args),
+        Command::Dump(args) => dump::run(&cli.global, args),
+        Command::Connect(args) => connect::run(&cli.global, args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

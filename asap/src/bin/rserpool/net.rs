@@ -29,7 +29,8 @@ pub(crate) fn transport(global: &Global, listen: bool) -> anyhow::Result<SctpUdp
 }
 
 /// The RFC 5352 §7 defaults, with every request and hunt round bounded by `--timeout-ms`:
-/// a tool answers in seconds, not after T1's 15 s times two.
+/// a tool answers in seconds, not after T1's 15 s times two; subscriptions are probed every
+/// two timeouts (at most every 30 s).
 pub(crate) fn endpoint_config(global: &Global) -> EndpointConfig {
     let timeout = Duration::from_millis(global.timeout_ms);
     let mut config = EndpointConfig::default();
@@ -40,6 +41,9 @@ pub(crate) fn endpoint_config(global: &Global) -> EndpointConfig {
     config.registration_timeout = timeout;
     config.deregistration_timeout = timeout;
     config.request_attempts_max = 1;
+    // A watcher notices a dead home within three timeouts (probe, then its answer's wait).
+    config.subscription_probe = timeout.saturating_mul(2).min(config.subscription_probe);
+    config.home_silence = Duration::from_millis(global.home_silence_ms);
     config
 }
 
@@ -50,6 +54,7 @@ pub(crate) struct Registrars {
     configured: Vec<SocketAddr>,
     peers: HashMap<AssocId, SocketAddr>,
     home: Option<SocketAddr>,
+    found_once: bool,
 }
 
 impl Registrars {
@@ -68,6 +73,7 @@ impl Registrars {
                 let peer = known.copied().unwrap_or(*peer);
                 self.peers.insert(*assoc, peer);
                 self.home = Some(peer);
+                self.found_once = true;
             }
             Event::RegistrarLost { assoc } => {
                 let lost = self.peers.remove(assoc);
@@ -81,6 +87,11 @@ impl Registrars {
     /// The address behind `assoc`, if the hunt opened it.
     pub(crate) fn peer(&self, assoc: AssocId) -> Option<SocketAddr> {
         self.peers.get(&assoc).copied()
+    }
+
+    /// Whether a home was found once and is lost now (a hunt for another runs).
+    pub(crate) fn lost_home(&self) -> bool {
+        self.home.is_none() && self.found_once
     }
 
     /// The home registrar's address, if known.
@@ -104,15 +115,20 @@ pub(crate) fn resolution_error(
     let at = home.map_or_else(|| "the home registrar".to_owned(), |h| h.to_string());
     anyhow::anyhow!(match error {
         BlockingError::UnknownPool(_) => format!("pool \"{pool}\" is unknown at {at}"),
-        BlockingError::NoRegistrar => no_registrar(global),
+        BlockingError::NoRegistrar { .. } => no_registrar(global),
         BlockingError::TimedOut => format!(
             "registrar {at} did not answer the handle resolution of pool \"{pool}\" within {} ms",
             global.timeout_ms
         ),
-        BlockingError::ResolutionRefused(cause) => format!(
+        BlockingError::ResolutionRefused { cause, .. } => format!(
             "registrar {at} refused the handle resolution of pool \"{pool}\": {}",
             in_words(cause)
         ),
+        BlockingError::Unreachable { tried, last, .. } =>
+            format!("no PE of pool \"{pool}\" took a TCP connection ({tried} tried, last: {last})"),
+        BlockingError::NoTcpPoolElement(_) => {
+            format!("no PE of pool \"{pool}\" offers TCP (resolved at {at})")
+        }
         BlockingError::NoReachablePoolElement(_) => {
             format!("no reachable PE left in pool \"{pool}\" (resolved at {at})")
         }
@@ -149,16 +165,17 @@ mod tests {
             "pool \"X\" is unknown at 127.0.0.1:3863"
         );
         assert_eq!(
-            text(BlockingError::NoRegistrar),
+            text(BlockingError::NoRegistrar { tried: vec![] }),
             "no registrar reachable (tried 127.0.0.1:3863, 127.0.0.2:3863)"
         );
         assert!(text(BlockingError::TimedOut).contains("within 5000 ms"));
-        let refused = text(BlockingError::ResolutionRefused(codec::ErrorCause(0x8)));
+        let cause = codec::ErrorCause(0x8);
+        let refused = text(BlockingError::ResolutionRefused { pool_handle: pool, cause });
         assert!(refused.starts_with("registrar 127.0.0.1:3863 refused"), "{refused}");
         assert!(refused.ends_with("(cause 0x0008)"), "{refused}");
         for e in [
             BlockingError::UnknownPool(pool),
-            BlockingError::NoRegistrar,
+            BlockingError::NoRegistrar { tried: vec![] },
             BlockingError::TimedOut,
             BlockingError::NoReachablePoolElement(pool),
             BlockingError::Io(std::io::Error::other("boom")),
@@ -174,6 +191,12 @@ mod tests {
         assert_eq!(c.request_timeout, Duration::from_millis(250));
         assert_eq!(c.registration_timeout, Duration::from_millis(250));
         assert_eq!(c.hunt.hunt_timeout_initial, Duration::from_millis(250));
+        assert_eq!(c.subscription_probe, Duration::from_millis(500));
+        assert_eq!(c.home_silence, asap::endpoint::HOME_SILENCE_DEFAULT);
+        let quick = endpoint_config(&global(&["--home-silence-ms", "3000"]));
+        assert_eq!(quick.home_silence, Duration::from_millis(3_000));
+        let slow = endpoint_config(&global(&["--timeout-ms", "60000"]));
+        assert_eq!(slow.subscription_probe, asap::endpoint::SUBSCRIPTION_PROBE_DEFAULT);
         assert_eq!(c.hunt.registrars, ["127.0.0.1:3863".parse::<SocketAddr>().unwrap()]);
     }
 

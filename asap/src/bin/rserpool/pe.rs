@@ -211,7 +211,7 @@ fn show(registration: &Registration, port: u16) -> SocketAddr {
 }
 
 /// Set by SIGINT, SIGTERM or SIGHUP; a second signal exits at once.
-fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
+pub(crate) fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     ctrlc::set_handler(move || {
