@@ -15,8 +15,10 @@ for f in usr/bin/registrar usr/bin/rserpool usr/bin/loadgen etc/rserpool/registr
 done
 unit=$(find "$root" -name registrar.service | head -1)
 check "the package holds the systemd unit" test -n "$unit"
+# --man=no: the man page is checked below, from the package (systemd looks on this host); the
+# one complaint left is the binary's absence from this host's /usr/bin, and it is filtered.
 check "systemd-analyze verify accepts the unit" \
-  bash -c "systemd-analyze verify '$unit' 2>&1 | grep -v 'usr/bin/registrar' | tee '$root/verify.txt' | grep -q . && { cat '$root/verify.txt'; exit 1; } || exit 0"
+  bash -c "systemd-analyze verify --man=no '$unit' 2>&1 | grep -v 'usr/bin/registrar' | tee '$root/verify.txt' | grep -q . && { cat '$root/verify.txt'; exit 1; } || exit 0"
 check "the configuration is a conffile" grep -q 'etc/rserpool/registrar.toml' <(dpkg-deb --ctrl-tarfile "$DEB" | tar -xO ./conffiles)
 check "the shipped configuration passes --check-config" \
   "$root/usr/bin/registrar" --check-config --config "$root/etc/rserpool/registrar.toml"
