@@ -36,7 +36,7 @@ pub fn summary(s: &Stats) -> String {
             "Trouble",
             vec![
                 ("malformed messages", s.decode_errors),
-                ("dropped (full queue)", s.dropped),
+                ("messages dropped", s.dropped),
                 ("keep-alives unroutable", s.keep_alives_unroutable),
                 ("subscriptions refused", s.subscriptions_refused),
             ],

@@ -189,7 +189,7 @@ fn exposition(per_core: &[Stats], context: Context) -> String {
     let trouble = counter(
         &mut registry,
         "messages_discarded",
-        "Messages not handled normally, by reason (malformed: answered with an ASAP Error)",
+        "Messages not handled normally, by reason (malformed: answered with an ASAP Error; dropped: a full queue, an association gone, a message not for a registrar)",
     );
     let sessions = counter(&mut registry, "sessions_opened", "Associations that came up");
     let pushes = counter(
@@ -244,7 +244,7 @@ fn exposition(per_core: &[Stats], context: Context) -> String {
         add(&removals, &[("reason", "unreachable_reports")], s.unreachable_removals);
         add(&removals, &[("reason", "session_ended")], s.session_removals);
         add(&trouble, &[("reason", "malformed")], s.decode_errors);
-        add(&trouble, &[("reason", "queue_full")], s.dropped);
+        add(&trouble, &[("reason", "dropped")], s.dropped);
         add(&trouble, &[("reason", "keep_alive_unroutable")], s.keep_alives_unroutable);
         add(&sessions, &[], s.sessions_opened);
         add(&pushes, &[], s.subscription_pushes);

@@ -93,7 +93,8 @@ pub struct Stats {
     pub session_removals: u64,
     /// Messages answered with an ASAP Error.
     pub decode_errors: u64,
-    /// Messages dropped because a queue was full.
+    /// Messages dropped: a full queue, a send the transport refused (the association is
+    /// gone), a payload protocol that is not ours, or an ASAP message a registrar never takes.
     pub dropped: u64,
     /// Associations (sessions) that came up on this core.
     pub sessions_opened: u64,
