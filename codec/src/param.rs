@@ -17,10 +17,17 @@ use crate::wire::{list_len, pad4, required, set_once, walk, Reader, Tlv, Writer,
 /// Most addresses we keep per transport parameter.
 ///
 /// RFC 5354 bounds nothing but the message length (65,535 bytes would hold 8,000 addresses).
-/// Real SCTP multihoming uses a handful of interfaces, each with an IPv4 and an IPv6 address;
-/// eight covers four dual-stack interfaces, and keeps [`AddressList`] inline (no heap) at
-/// 8 × 17 bytes, so a pool element stays small in a handlespace of millions.
-pub const ADDRESSES_PER_TRANSPORT_MAX: usize = 8;
+/// Real SCTP multihoming uses a handful of interfaces, each with an IPv4 and an IPv6 address,
+/// but a host that binds every address it has (RSPLIB's PEs do) can name more: the lab found an
+/// RSPLIB PE with 11. Sixteen keeps [`AddressList`] inline (no heap; the handlespace stores
+/// the encoded parameter, not this list). A transport that names more keeps its first sixteen
+/// and the rest are skipped ([`ADDRESSES_WALKED_MAX`]), so the PE is still registered and
+/// reachable, rather than refused whole.
+pub const ADDRESSES_PER_TRANSPORT_MAX: usize = 16;
+
+/// Most address parameters read in one transport parameter (those past
+/// [`ADDRESSES_PER_TRANSPORT_MAX`] are skipped): bounded work per parameter.
+pub const ADDRESSES_WALKED_MAX: usize = 1_024;
 
 /// Most error causes we decode in one Operational Error parameter.
 ///
@@ -428,11 +435,11 @@ impl fmt::Debug for AddressList {
 /// Parses the address TLVs that fill the rest of a transport parameter.
 fn parse_addresses(r: &mut Reader<'_>) -> Result<AddressList, DecodeError> {
     let mut list = AddressList::new();
-    walk(r, ADDRESSES_PER_TRANSPORT_MAX * 2, |tlv| match tlv.ty {
+    walk(r, ADDRESSES_WALKED_MAX, |tlv| match tlv.ty {
         ParameterType::IPV4_ADDRESS | ParameterType::IPV6_ADDRESS => {
             let address = parse_address(&tlv)?;
-            list.push(address)
-                .map_err(|_| DecodeError::new(DecodeErrorKind::TooMany, "Addresses", tlv.offset))?;
+            // Past the cap an address is checked and skipped (see ADDRESSES_PER_TRANSPORT_MAX).
+            let _ = list.push(address);
             Ok(true)
         }
         _ => Ok(false),

@@ -159,16 +159,29 @@ fn pool_handle_cap_boundary() {
     assert_eq!(e.kind, DecodeErrorKind::BadValue, "empty pool handle");
 }
 
-// Goal: the address cap is a boundary pair: 8 addresses pass, 9 fail.
+// Goal: the address cap is a boundary pair: 16 addresses are kept, a 17th is skipped and the
+// transport still parses (regression: an RSPLIB PE with 11 addresses was refused whole); past
+// the walk bound the parameter fails; none is missing.
 #[test]
 fn addresses_per_transport_cap_boundary() {
     let at = |n: usize| {
-        hex(&format!("0004 {:04x} 1f90 0000 {}", 8 + 8 * n, "0001 0008 c0000201 ".repeat(n)))
+        let addresses: String = (0..n).map(|i| format!("0001 0008 c00002{:02x} ", i % 256)).collect();
+        hex(&format!("0004 {:04x} 1f90 0000 {addresses}", 8 + 8 * n))
+    };
+    let addresses = |n: usize| match codec::param::Parameter::parse(&at(n)).unwrap() {
+        codec::param::Parameter::Transport(codec::UserTransport::Sctp(t)) => t.addresses,
+        other => panic!("expected an SCTP transport, got {other:?}"),
     };
     let max = codec::param::ADDRESSES_PER_TRANSPORT_MAX;
-    assert!(codec::param::Parameter::parse(&at(max)).is_ok());
+    assert_eq!(addresses(max).len(), max);
+    let one_more = addresses(max + 1);
+    assert_eq!(one_more.len(), max, "the address past the cap is skipped");
+    assert_eq!(one_more.as_slice()[max - 1], addresses(max).as_slice()[max - 1]);
+    assert_eq!(addresses(11).len(), 11, "the lab's RSPLIB PE");
+    let walked = codec::param::ADDRESSES_WALKED_MAX;
+    assert_eq!(addresses(walked).len(), max);
     assert_eq!(
-        codec::param::Parameter::parse(&at(max + 1)).unwrap_err().kind,
+        codec::param::Parameter::parse(&at(walked + 1)).unwrap_err().kind,
         DecodeErrorKind::TooMany
     );
     assert_eq!(codec::param::Parameter::parse(&at(0)).unwrap_err().kind, DecodeErrorKind::Missing);

@@ -245,6 +245,11 @@ impl Default for Limits {
     }
 }
 
+/// Most PEs one Handle Resolution Response may carry: with the codec's largest PE parameter for
+/// pool users (16 IPv6 addresses, about 360 bytes) 128 of them stay well under 64 KiB, the
+/// largest message our SCTP reassembles.
+pub const RESOLUTION_ITEMS_LIMIT: u32 = 128;
+
 /// A configuration that cannot be used, naming the field.
 #[derive(Debug, PartialEq)]
 pub struct ConfigError(pub String);
@@ -335,8 +340,9 @@ impl Config {
         if self.limits.cross_core_queue_depth == 0 {
             return fail("limits.cross_core_queue_depth", "must be at least 1");
         }
-        if self.limits.resolution_items_max == 0 {
-            return fail("limits.resolution_items_max", "must be at least 1");
+        if !(1..=RESOLUTION_ITEMS_LIMIT).contains(&self.limits.resolution_items_max) {
+            let why = format!("must be 1 to {RESOLUTION_ITEMS_LIMIT}");
+            return fail("limits.resolution_items_max", &why);
         }
         if self.limits.bad_pe_reports_max == 0 {
             return fail("limits.bad_pe_reports_max", "must be at least 1");
@@ -372,6 +378,15 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Goal: the resolution size bound is a boundary pair (a larger answer could pass 64 KiB).
+    #[test]
+    fn resolution_items_bound() {
+        let at = |n: u32| Config::from_toml(&format!("[limits]\nresolution_items_max = {n}\n"));
+        assert!(at(RESOLUTION_ITEMS_LIMIT).is_ok());
+        let e = at(RESOLUTION_ITEMS_LIMIT + 1).unwrap_err();
+        assert!(e.0.contains("limits.resolution_items_max") && e.0.contains("128"), "{e}");
+    }
 
     #[test]
     fn printed_configuration_reads_back_to_the_same_value() {

@@ -942,3 +942,78 @@ fn a_joiner_fetches_its_mentors_table_once() {
     deliver(&mut e, 6, session(1), &presence(PEER, false, 0x1234), &view);
     assert_eq!(drain(&mut e), [Out::Send(session(1), table(true))], "ready: a mismatch resyncs");
 }
+
+// Goal: a page stays one message under 64 KiB however many addresses its PEs name (the lab's
+// RSPLIB PEs name 11; the codec keeps 16). Method: 256 PEs whose user and ASAP transports
+// each carry 16 IPv6 addresses (about 700 bytes a PE, 180 KB in one page of 256); every page
+// must be under 64 KiB, and together they must carry every PE exactly once.
+#[test]
+fn pages_of_pes_with_many_addresses_stay_under_64_kib() {
+    let mut h = hs();
+    let many: Vec<IpAddr> = (0..16u16)
+        .map(|i| IpAddr::V6(std::net::Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i + 1)))
+        .collect();
+    let transport = SctpTransport {
+        port: 7,
+        transport_use: TransportUse::DATA_ONLY,
+        addresses: AddressList::from_slice(&many).unwrap(),
+    };
+    for id in 1..=256u32 {
+        let pe = PoolElement {
+            id: PoolElementId(id),
+            home_registrar: OWN,
+            registration_life_ms: 30_000,
+            user_transport: UserTransport::Sctp(transport),
+            policy: Policy::RoundRobin,
+            asap_transport: Some(transport),
+        };
+        let registration = handlespace::Registration {
+            pool_handle: PoolHandle::new(b"many").unwrap(),
+            id: PoolElementId(id),
+            home: OWN,
+            policy: PolicySettings {
+                policy_type: codec::PolicyType::ROUND_ROBIN,
+                ..PolicySettings::new()
+            },
+            transport: TransportInfo {
+                protocol: Protocol::Sctp,
+                port: 7,
+                transport_use: TransportUse::DATA_ONLY,
+                addresses: many.clone().into_boxed_slice(),
+            },
+            lifetime: Duration::INFINITE,
+            registrator: u64::MAX,
+            wire: pe.encode().into(),
+        };
+        h.register(at(0), registration).unwrap();
+    }
+    let view = View::new(&h, None);
+    let mut e = enrp(Vec::new());
+    deliver(&mut e, 0, session(1), &presence(PEER, false, 0xffff), &view);
+    drain(&mut e);
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let request = Message::HandleTableRequest(HandleTableRequest {
+            own_children_only: false,
+            servers: Servers { sender: PEER, receiver: OWN },
+        });
+        e.handle_message(at(10), session(1), &request.emit_to_vec(), &view);
+        let Some(EnrpAction::Send { bytes, .. }) = e.poll_action() else { panic!("no answer") };
+        assert!(bytes.len() < 65_536, "page {pages}: {} bytes", bytes.len());
+        let Ok(Message::HandleTableResponse(r)) = Message::parse(&bytes) else { panic!() };
+        pages += 1;
+        for pool in &r.pools {
+            for pe in &pool.pool_elements {
+                assert_eq!(pe.user_transport, UserTransport::Sctp(transport), "all 16 addresses");
+                seen.push(pe.id.0);
+            }
+        }
+        if !r.more_to_send {
+            break;
+        }
+    }
+    assert!(pages >= 3, "{pages} pages for 180 KB");
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=256).collect::<Vec<_>>(), "each PE exactly once");
+}

@@ -16,13 +16,18 @@
 use codec::asap::{HandleResolutionResponse, HandleResolutionResponseRef};
 use codec::error::ErrorCause;
 use codec::param::CauseInfo;
-use codec::{EncodedPoolElement, PoolHandle, POOL_ELEMENTS_PER_MESSAGE_MAX};
+use codec::{EncodedPoolElement, PoolHandle};
 use handlespace::shard_of;
 use hashbrown::HashMap;
 
 use super::asap::operational_error;
 use super::convert::overall_policy;
 use super::server::{Outgoing, Server};
+
+/// PEs in one push: as many as a resolution may ask for at most
+/// ([`crate::config::RESOLUTION_ITEMS_LIMIT`]), so that a push of PEs with many addresses
+/// stays one message. A larger pool is pushed as its first ones.
+pub(crate) const PUSH_ELEMENTS_MAX: usize = crate::config::RESOLUTION_ITEMS_LIMIT as usize;
 
 /// Pools one association may follow; a subscription beyond it is answered without the A bit
 /// (RFC 5352 §2.2.6: "it has resource issues and cannot supply this feature").
@@ -114,7 +119,7 @@ impl Server {
     }
 
     /// Pushes the current content of every touched pool to its subscribers: the whole pool
-    /// (up to a message's worth of PEs) with the A bit, or, for a pool that is gone, Unknown
+    /// (up to [`PUSH_ELEMENTS_MAX`] PEs) with the A bit, or, for a pool that is gone, Unknown
     /// Pool Handle, which ends its subscriptions (RFC 5352 §2.2.5).
     pub(crate) fn push_pool_updates(&mut self) {
         let mut touched = std::mem::take(&mut self.shard.touched);
@@ -140,7 +145,7 @@ impl Server {
                         overall_policy: policy.as_ref(),
                         pool_elements: &[],
                     };
-                    let elements = pool.elements().take(POOL_ELEMENTS_PER_MESSAGE_MAX).map(|e| {
+                    let elements = pool.elements().take(PUSH_ELEMENTS_MAX).map(|e| {
                         let encoded = EncodedPoolElement::new_checked(e.wire())
                             .expect("stored PE parameters are whole");
                         (encoded, e.home())

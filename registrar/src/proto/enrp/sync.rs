@@ -145,7 +145,14 @@ impl Enrp {
         };
         let owner = r.own_children_only.then_some(self.own);
         let mut page = Vec::new();
-        let next = view.page(owner, cursor, self.config.table_page_elements_max, &mut page);
+        let mut next = view.page(owner, cursor, self.config.table_page_elements_max, &mut page);
+        let fitting = entries_within(&page, PAGE_BYTES_MAX);
+        if fitting < page.len() {
+            // PEs with many addresses: fewer per page, so that the page stays one message our
+            // SCTP (and a peer's) reassembles.
+            page.clear();
+            next = view.page(owner, cursor, fitting, &mut page);
+        }
         let entries = page.iter().map(|e| {
             // Stored from `PoolElement::encode` (ASAP registration or a peer's update).
             let element = EncodedPoolElement::new_checked(e.element.wire())
@@ -316,4 +323,23 @@ impl Enrp {
         self.resyncs.retain(|_, r| now < r.deadline);
         self.downloads.retain(|_, d| now < d.expires);
     }
+}
+
+/// Bytes of PE parameters (with their pool entries) one Handle Table Response carries at most:
+/// room under 64 KiB, the largest message our SCTP reassembles, for the headers.
+pub(super) const PAGE_BYTES_MAX: usize = 60_000;
+
+/// How many of `page`'s first entries fit in `budget` bytes once encoded (at least one, so
+/// that a download always moves on).
+fn entries_within(page: &[TableEntry<'_>], budget: usize) -> usize {
+    let mut used = 0;
+    for (i, entry) in page.iter().enumerate() {
+        // The PE parameter as stored, and at most a pool handle parameter before it.
+        let cost = entry.element.wire().len() + 8 + entry.pool_handle.as_bytes().len();
+        used += cost;
+        if used > budget {
+            return i.max(1);
+        }
+    }
+    page.len()
 }
