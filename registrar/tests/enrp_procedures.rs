@@ -148,20 +148,25 @@ fn pool_element(id: u32, home: RegistrarId) -> PoolElement {
 }
 
 fn register(h: &mut Handlespace, pool: &str, id: u32, home: RegistrarId) {
-    let pe = pool_element(id, home);
+    register_element(h, pool, pool_element(id, home));
+}
+
+/// Registers `pe` as the shard stores it: its encoded parameter and its user transport.
+fn register_element(h: &mut Handlespace, pool: &str, pe: PoolElement) {
+    let UserTransport::Sctp(transport) = pe.user_transport else { panic!("SCTP PEs only") };
     let registration = handlespace::Registration {
         pool_handle: PoolHandle::new(pool.as_bytes()).unwrap(),
-        id: PoolElementId(id),
-        home,
+        id: pe.id,
+        home: pe.home_registrar,
         policy: PolicySettings {
             policy_type: codec::PolicyType::ROUND_ROBIN,
             ..PolicySettings::new()
         },
         transport: TransportInfo {
             protocol: Protocol::Sctp,
-            port: 7,
-            transport_use: TransportUse::DATA_ONLY,
-            addresses: Box::new([IpAddr::V4(Ipv4Addr::new(10, 0, 0, 9))]),
+            port: transport.port,
+            transport_use: transport.transport_use,
+            addresses: transport.addresses.as_slice().into(),
         },
         lifetime: Duration::INFINITE,
         registrator: u64::MAX,
@@ -967,25 +972,7 @@ fn pages_of_pes_with_many_addresses_stay_under_64_kib() {
             policy: Policy::RoundRobin,
             asap_transport: Some(transport),
         };
-        let registration = handlespace::Registration {
-            pool_handle: PoolHandle::new(b"many").unwrap(),
-            id: PoolElementId(id),
-            home: OWN,
-            policy: PolicySettings {
-                policy_type: codec::PolicyType::ROUND_ROBIN,
-                ..PolicySettings::new()
-            },
-            transport: TransportInfo {
-                protocol: Protocol::Sctp,
-                port: 7,
-                transport_use: TransportUse::DATA_ONLY,
-                addresses: many.clone().into_boxed_slice(),
-            },
-            lifetime: Duration::INFINITE,
-            registrator: u64::MAX,
-            wire: pe.encode().into(),
-        };
-        h.register(at(0), registration).unwrap();
+        register_element(&mut h, "many", pe);
     }
     let view = View::new(&h, None);
     let mut e = enrp(Vec::new());

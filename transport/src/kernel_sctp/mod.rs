@@ -418,25 +418,40 @@ impl SctpTransport for KernelSctp {
     }
 
     fn wait(&mut self, now: Instant, until: Option<Instant>) -> io::Result<()> {
-        let timeout_ms = match until {
-            None => -1,
-            Some(t) => t.saturating_duration_since(now).as_millis().min(i32::MAX as u128) as i32,
-        };
-        let mut pfd = libc::pollfd { fd: self.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd.
-        if unsafe { libc::poll(&mut pfd, 1, timeout_ms) } < 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EINTR) {
-                return Err(e);
-            }
-        }
-        Ok(())
+        wait_readable(&[self.fd.as_raw_fd()], now, until)
     }
 
     fn next_deadline(&self) -> Option<Instant> {
         // The kernel runs SCTP's timers itself.
         None
     }
+}
+
+/// Blocks until one of `fds` is readable or `until` passes (never, if `None`); a signal ends
+/// the wait early, as readiness would.
+pub(crate) fn wait_readable(
+    fds: &[std::os::fd::RawFd],
+    now: Instant,
+    until: Option<Instant>,
+) -> io::Result<()> {
+    let timeout_ms = match until {
+        None => -1,
+        Some(t) => t.saturating_duration_since(now).as_millis().min(i32::MAX as u128) as i32,
+    };
+    // On the stack: this runs every loop turn, and allocates nothing.
+    let mut pollfds = [libc::pollfd { fd: -1, events: libc::POLLIN, revents: 0 }; ports::PORTS_MAX];
+    assert!(fds.len() <= pollfds.len(), "at most PORTS_MAX sockets");
+    for (slot, &fd) in pollfds.iter_mut().zip(fds) {
+        slot.fd = fd;
+    }
+    // SAFETY: the first `fds.len()` entries of `pollfds` are valid pollfds.
+    if unsafe { libc::poll(pollfds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) } < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// `MSG_NOTIFICATION` (linux/socket.h: 0x8000).

@@ -178,23 +178,11 @@ impl SctpTransport for KernelSctpPorts {
     }
 
     fn wait(&mut self, now: Instant, until: Option<Instant>) -> io::Result<()> {
-        let timeout_ms = match until {
-            None => -1,
-            Some(t) => t.saturating_duration_since(now).as_millis().min(i32::MAX as u128) as i32,
-        };
-        let mut fds: Vec<libc::pollfd> = self
-            .sockets
-            .iter()
-            .map(|s| libc::pollfd { fd: s.fd.as_raw_fd(), events: libc::POLLIN, revents: 0 })
-            .collect();
-        // SAFETY: `fds` holds `fds.len()` valid pollfds.
-        if unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) } < 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::EINTR) {
-                return Err(e);
-            }
+        let mut fds = [-1; PORTS_MAX];
+        for (slot, socket) in fds.iter_mut().zip(&self.sockets) {
+            *slot = socket.fd.as_raw_fd();
         }
-        Ok(())
+        super::wait_readable(&fds[..self.sockets.len()], now, until)
     }
 
     fn next_deadline(&self) -> Option<Instant> {
