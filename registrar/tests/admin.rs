@@ -194,7 +194,10 @@ fn only_the_right_token_gets_in_and_401_says_nothing() {
     assert_eq!(status, 200);
     assert!(page.contains("<title>RSerPool registrar</title>") && page.contains("/api/v1/stats"));
     assert_eq!(call(port, "GET", "/", "").0, 200, "the page also takes the header");
-    assert_eq!(error_of(port, "GET", "/api/v1/nothing-here", "", 404), "no such path: /api/v1/nothing-here");
+    assert_eq!(
+        error_of(port, "GET", "/api/v1/nothing-here", "", 404),
+        "no such path: /api/v1/nothing-here"
+    );
 }
 
 // Goal: listings show what was registered, on both cores; DELETE removes a PE everywhere (a
@@ -209,14 +212,22 @@ fn listings_and_deregistration_on_the_owning_core() {
     let [zero, one] = one_pool_per_core();
     let mut pe = session(r.udp_port, 1);
     for (name, id) in [(&zero, 1), (&zero, 2), (&zero, 3), (&one, 4), (&one, 5)] {
-        assert!(matches!(register(&mut pe, name, id), Message::RegistrationResponse(r) if !r.reject));
+        assert!(
+            matches!(register(&mut pe, name, id), Message::RegistrationResponse(r) if !r.reject)
+        );
     }
     let pools = get_json(port, "/api/v1/pools");
     let listed: Vec<(String, u64, u64)> = pools["pools"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| (p["handle"].as_str().unwrap().to_owned(), p["core"].as_u64().unwrap(), p["members"].as_u64().unwrap()))
+        .map(|p| {
+            (
+                p["handle"].as_str().unwrap().to_owned(),
+                p["core"].as_u64().unwrap(),
+                p["members"].as_u64().unwrap(),
+            )
+        })
         .collect();
     let mut expected = vec![(zero.clone(), 0, 3), (one.clone(), 1, 2)];
     expected.sort();
@@ -239,7 +250,12 @@ fn listings_and_deregistration_on_the_owning_core() {
     assert_eq!(first["registration_life_ms"], 600_000);
     assert_eq!(first["user_addresses"][0], "127.0.0.1");
     let filtered = get_json(port, &format!("/api/v1/pool-elements?pool={one}"));
-    let ids: Vec<u64> = filtered["elements"].as_array().unwrap().iter().map(|e| e["id"].as_u64().unwrap()).collect();
+    let ids: Vec<u64> = filtered["elements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_u64().unwrap())
+        .collect();
     assert_eq!(ids, [4, 5]);
     assert_eq!(get_json(port, "/api/v1/pool-elements")["elements"].as_array().unwrap().len(), 5);
     let sessions = get_json(port, "/api/v1/sessions");
@@ -249,7 +265,8 @@ fn listings_and_deregistration_on_the_owning_core() {
     assert_eq!(resolve(&mut pu, &zero), [1, 2, 3]);
     assert_eq!(resolve(&mut pu, &one), [4, 5]);
     for (name, id, left) in [(&zero, 2, vec![1, 3]), (&one, 4, vec![5])] {
-        let (status, body) = call(port, "DELETE", &format!("/api/v1/pools/{name}/elements/{id}"), "");
+        let (status, body) =
+            call(port, "DELETE", &format!("/api/v1/pools/{name}/elements/{id}"), "");
         assert_eq!(status, 200, "{body}");
         let removed: Value = serde_json::from_str(&body).unwrap();
         assert_eq!(removed["removed"]["id"], id);
@@ -278,7 +295,10 @@ fn listings_and_deregistration_on_the_owning_core() {
     assert_eq!(call(port, "DELETE", "/api/v1/pools", "").0, 405);
     // Percent-encoded bytes name the same pool as their plain form.
     let encoded: String = zero.bytes().map(|b| format!("%{b:02X}")).collect();
-    assert_eq!(get_json(port, &format!("/api/v1/pools/{encoded}"))["elements"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        get_json(port, &format!("/api/v1/pools/{encoded}"))["elements"].as_array().unwrap().len(),
+        2
+    );
 }
 
 // Goal: a drain refuses new registrations with Lack of Resources and undraining accepts them
@@ -289,7 +309,9 @@ fn drain_refuses_registrations_with_lack_of_resources() {
     let r = start("drain", 2);
     let port = r.admin_port;
     let mut pe = session(r.udp_port, 3);
-    assert!(matches!(register(&mut pe, "before", 1), Message::RegistrationResponse(r) if !r.reject));
+    assert!(
+        matches!(register(&mut pe, "before", 1), Message::RegistrationResponse(r) if !r.reject)
+    );
     let (status, body) = call(port, "POST", "/api/v1/drain", "");
     assert_eq!(status, 200, "{body}");
     assert_eq!(get_json(port, "/api/v1/drain")["draining"], true);

@@ -133,7 +133,14 @@ fn every_known_column_has_the_protocols_value() {
         .iter()
         .map(|p| {
             let desc = p.policy_description.as_str();
-            (p.handle.as_str(), p.policy_id, desc, p.members, p.user_transport_proto, p.user_transport_use)
+            (
+                p.handle.as_str(),
+                p.policy_id,
+                desc,
+                p.members,
+                p.user_transport_proto,
+                p.user_transport_use,
+            )
         })
         .collect();
     assert_eq!(
@@ -164,8 +171,14 @@ fn every_known_column_has_the_protocols_value() {
     assert_eq!(web1.unreachable_reports, 0);
 
     let lu = by_id(3);
-    assert_eq!((lu.user_transport_proto, lu.user_transport_port, lu.user_transport_use), (6, 8_080, 1));
-    assert_eq!((lu.policy_id, lu.policy_load, lu.registration_life_ms), (0x4000_0001, 0x100, 90_000));
+    assert_eq!(
+        (lu.user_transport_proto, lu.user_transport_port, lu.user_transport_use),
+        (6, 8_080, 1)
+    );
+    assert_eq!(
+        (lu.policy_id, lu.policy_load, lu.registration_life_ms),
+        (0x4000_0001, 0x100, 90_000)
+    );
     let wrr = by_id(4);
     assert_eq!((wrr.user_transport_proto, wrr.user_transport_port), (17, 5_353));
     assert_eq!((wrr.policy_id, wrr.policy_weight, wrr.registration_life_ms), (2, 5, 45_000));
@@ -173,7 +186,10 @@ fn every_known_column_has_the_protocols_value() {
     // Learned from the peer: its home, the ASAP transport its Handle Update carried.
     let learned = by_id(7);
     assert_eq!((learned.home_enrp_server, learned.owned), (PEER.0, false));
-    assert_eq!((learned.asap_transport_port, learned.asap_addresses.as_slice()), (Some(5_007), &[ip(7)][..]));
+    assert_eq!(
+        (learned.asap_transport_port, learned.asap_addresses.as_slice()),
+        (Some(5_007), &[ip(7)][..])
+    );
     assert_eq!((learned.user_transport_port, learned.registration_life_ms), (80, 30_000));
 
     let peers = snap.peers.as_ref().expect("the ENRP core has the peer table");
@@ -197,7 +213,10 @@ fn every_known_column_has_the_protocols_value() {
 #[test]
 fn removals_show_and_deregistration_is_published() {
     let mut s = populated();
-    let m = Asap::Deregistration(Deregistration { pool_handle: handle("web"), pe_id: PoolElementId(2) });
+    let m = Asap::Deregistration(Deregistration {
+        pool_handle: handle("web"),
+        pe_id: PoolElementId(2),
+    });
     s.handle_message(at(3 * S), PE_ASSOC, &m.emit_to_vec());
     while s.poll_transmit().is_some() {}
     while s.poll_transmit_enrp().is_some() {}

@@ -175,7 +175,8 @@ fn route(request: &Request, context: &Context) -> Reply {
 }
 
 /// The page may run its own inline script and style and talk to this origin, nothing else.
-const PAGE_HEADERS: &str = "Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; \
+const PAGE_HEADERS: &str =
+    "Content-Security-Policy: default-src 'none'; script-src 'unsafe-inline'; \
      style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; \
      form-action 'none'; frame-ancestors 'none'\r\nReferrer-Policy: no-referrer\r\n";
 
@@ -214,7 +215,12 @@ fn api(request: &Request, context: &Context) -> Result<Reply, ApiError> {
         ["stats"] if method == "GET" => stats(context),
         ["drain"] if method == "GET" => drain_state(context),
         ["drain"] if method == "POST" => drain(context, &request.body),
-        ["pools"] | ["pools", _] | ["pool-elements"] | ["sessions"] | ["peers"] | ["config"]
+        ["pools"]
+        | ["pools", _]
+        | ["pool-elements"]
+        | ["sessions"]
+        | ["peers"]
+        | ["config"]
         | ["stats"] => Err(allow("GET")),
         ["pools", _, "elements", _] => Err(allow("DELETE")),
         ["drain"] => Err(allow("GET and POST")),
@@ -224,7 +230,9 @@ fn api(request: &Request, context: &Context) -> Result<Reply, ApiError> {
 
 fn pools(context: &Context) -> Result<Reply, ApiError> {
     let snapshots = snapshots(context, Elements::Omit)?;
-    let pools: Vec<_> = snapshots.iter().flat_map(|s| s.pools.iter()).collect();
+    let mut pools: Vec<_> = snapshots.iter().flat_map(|s| s.pools.iter()).collect();
+    // Each core lists its own pools in order; the merged list is in handle order too.
+    pools.sort_unstable_by(|a, b| a.handle_hex.cmp(&b.handle_hex));
     let truncated = snapshots.iter().any(|s| s.pools_truncated);
     let elements: u32 = pools.iter().map(|p| p.members).sum();
     let body = json!({
@@ -240,8 +248,7 @@ fn pools(context: &Context) -> Result<Reply, ApiError> {
 fn pool(context: &Context, handle: &PoolHandle) -> Result<Reply, ApiError> {
     let core = context.management.core_of(handle);
     let snapshot = one_snapshot(context, core, Elements::Pool(*handle))?;
-    let Some(entry) = snapshot.pools.iter().find(|p| p.handle_hex == hex(handle.as_bytes()))
-    else {
+    let Some(entry) = snapshot.pools.iter().find(|p| p.handle_hex == hex(handle.as_bytes())) else {
         return Err(fail("404 Not Found", format!("no pool {handle}")));
     };
     let body = json!({
@@ -266,7 +273,9 @@ fn elements(context: &Context, query: &str) -> Result<Reply, ApiError> {
     }
     let Some(handle) = handle else {
         let snapshots = snapshots(context, Elements::All)?;
-        let all: Vec<_> = snapshots.iter().flat_map(|s| s.elements.iter()).collect();
+        let mut all: Vec<_> = snapshots.iter().flat_map(|s| s.elements.iter()).collect();
+        // In the pools' order: by handle bytes, then id.
+        all.sort_by_cached_key(|e| (http::percent_decode(&e.pool_url).unwrap_or_default(), e.id));
         let truncated = snapshots.iter().any(|s| s.elements_truncated);
         return Ok(json_reply("200 OK", &json!({ "elements": all, "truncated": truncated })));
     };
@@ -394,7 +403,11 @@ fn snapshots(context: &Context, elements: Elements) -> Result<Vec<CoreSnapshot>,
         .collect())
 }
 
-fn one_snapshot(context: &Context, core: u16, elements: Elements) -> Result<CoreSnapshot, ApiError> {
+fn one_snapshot(
+    context: &Context,
+    core: u16,
+    elements: Elements,
+) -> Result<CoreSnapshot, ApiError> {
     match ask_one(context, core, Ask::Snapshot(elements))? {
         Answer::Snapshot(s) => Ok(*s),
         _ => Err(fail("500 Internal Server Error", "the core answered something else")),
