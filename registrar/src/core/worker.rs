@@ -78,6 +78,8 @@ impl<T: SctpTransport> Worker<T> {
         // from its first iteration instead of zeros for 100 ms.
         *self.published.lock().expect("no thread panics holding it") = self.server.stats();
         let mut last_publish = StdInstant::now();
+        // Whether this core did work its published counters do not show yet.
+        let mut unpublished = false;
         // The start of the previous iteration if it did not sleep: the stall check measures it
         // from this iteration's clock read, so that one read per iteration is all the loop
         // costs (a clock read is a system call on hosts without a usable TSC, e.g. under
@@ -112,6 +114,7 @@ impl<T: SctpTransport> Worker<T> {
             // The admin API's one cost while nobody uses it: a relaxed load of a clean line.
             if self.mailbox.is_pending() {
                 self.serve_mailbox(hs_now);
+                unpublished = true;
             }
             if let Some(presence) = self.presence.as_mut() {
                 let server = &mut self.server;
@@ -119,17 +122,24 @@ impl<T: SctpTransport> Worker<T> {
             }
             if self.server.poll_timeout().is_some_and(|t| t <= hs_now) {
                 self.server.handle_timeout(hs_now);
+                unpublished = true;
             }
             let sent = self.flush(now);
             if forwarded + sent > 0 {
                 last_mesh = Some(now);
             }
-            if now.duration_since(last_publish) > StdDuration::from_millis(100) {
-                *self.published.lock().expect("no thread panics holding it") = self.server.stats();
-                last_publish = now;
-            }
+            unpublished |= events > 0 || forwarded + sent > 0;
             let spinning = last_mesh.is_some_and(|t| now.duration_since(t) < self.mesh_spin);
             let busy = events > 0 || forwarded > 0 || spinning || backlogged > 0;
+            // Every 100 ms while busy, and before going idle after work: a reader (the
+            // metrics, the admin API) then sees a quiet core's counters complete, not up to
+            // 100 ms old. Going idle costs a system call anyway; this adds one lock and copy.
+            let stale = now.duration_since(last_publish) > StdDuration::from_millis(100);
+            if stale || (unpublished && !busy) {
+                *self.published.lock().expect("no thread panics holding it") = self.server.stats();
+                last_publish = now;
+                unpublished = false;
+            }
             if busy {
                 self.transport.wait(now, Some(now))?;
                 unslept = Some(now);
