@@ -56,13 +56,21 @@ fn free_tcp_port() -> u16 {
 
 /// Starts a registrar with `workers` workers and the admin API on a free port.
 fn start(tag: &str, workers: usize) -> Registrar {
+    let udp_port = common::free_udp_port();
+    let udp = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), udp_port);
+    let args = ["--workers".to_owned(), workers.to_string(), "--no-enrp".to_owned()];
+    start_with(tag, udp, &args)
+}
+
+/// Starts a registrar on UDP `udp` with the admin API on a free port, plus `args`.
+fn start_with(tag: &str, udp: SocketAddr, args: &[String]) -> Registrar {
     let dir = TempDir::new(tag);
     let token_file = dir.0.join("token");
     std::fs::write(&token_file, format!("{TOKEN}\nnot the token\n")).unwrap();
-    let (udp_port, admin_port) = (common::free_udp_port(), free_tcp_port());
+    let admin_port = free_tcp_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_registrar"))
-        .args(["--udp", &format!("127.0.0.1:{udp_port}"), "--no-announce", "--no-enrp"])
-        .args(["--workers", &workers.to_string()])
+        .args(["--udp", &udp.to_string(), "--no-announce"])
+        .args(args)
         .args(["--admin", &format!("127.0.0.1:{admin_port}")])
         .arg("--admin-token-file")
         .arg(&token_file)
@@ -75,7 +83,7 @@ fn start(tag: &str, workers: usize) -> Registrar {
     stderr.read_line(&mut line).unwrap();
     assert!(line.starts_with("registrar ready"), "registrar said: {line}");
     std::thread::spawn(move || stderr.lines().map_while(Result::ok).for_each(|l| eprintln!("{l}")));
-    Registrar { child, admin_port, udp_port, _dir: dir }
+    Registrar { child, admin_port, udp_port: udp.port(), _dir: dir }
 }
 
 /// One HTTP request; the status code and the body.
@@ -121,11 +129,14 @@ fn pool(name: &str) -> PoolHandle {
 }
 
 fn session(udp_port: u16, secret: u8) -> Session<SctpUdpTransport> {
+    session_to(IpAddr::V4(Ipv4Addr::LOCALHOST), udp_port, secret)
+}
+
+fn session_to(ip: IpAddr, udp_port: u16, secret: u8) -> Session<SctpUdpTransport> {
     let cfg = SctpUdpConfig { remote_udp_port: udp_port, ..Default::default() };
     let transport =
         SctpUdpTransport::bind("127.0.0.1:0".parse().unwrap(), cfg, [secret; 32]).unwrap();
-    let registrar = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 3863);
-    Session::connect(transport, registrar, Duration::from_secs(5)).unwrap()
+    Session::connect(transport, SocketAddr::new(ip, 3863), Duration::from_secs(5)).unwrap()
 }
 
 fn register(s: &mut Session<SctpUdpTransport>, name: &str, id: u32) -> Message {
@@ -373,4 +384,85 @@ fn bad_admin_settings_are_start_up_errors_naming_the_field() {
     assert!(e.contains("admin.token_file"), "{e}");
     let e = start_error(&["--admin", "0.0.0.0:1", "--admin-token-file", "/dev/null"]);
     assert!(e.contains("admin.listen") && e.contains("loopback"), "{e}");
+}
+
+/// Polls `path` until `done` holds, at most 15 s; the last answer.
+fn poll_json(port: u16, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let value = get_json(port, path);
+        if done(&value) || std::time::Instant::now() > deadline {
+            return value;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+// Goal: over ENRP, the peer table and a PE learned from a peer show with the right columns,
+// a peer's PE cannot be deregistered where it is not homed (409), and a deregistration at
+// its home removes it everywhere, the peer included. Method: two registrars on their own
+// loopback addresses (UDP 9899, as ENRP peers reach each other), a PE registered at B, read
+// and deleted through the two admin APIs.
+#[test]
+fn peers_and_learned_pes_over_enrp() {
+    // Addresses of this process only, so that parallel runs and other tests do not collide.
+    let net = 100 + (std::process::id() % 150) as u8;
+    let ip = |last| IpAddr::V4(Ipv4Addr::new(127, 77, net, last));
+    let (a_ip, b_ip) = (ip(1), ip(2));
+    let enrp = |id: &str, peer: IpAddr| -> Vec<String> {
+        [
+            "--workers",
+            "1",
+            "--registrar-id",
+            id,
+            "--enrp-heartbeat-ms",
+            "500",
+            "--enrp-max-time-last-heard-ms",
+            "5000",
+            "--enrp-mentor-hunt-timeout-ms",
+            "1000",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .chain(["--peer".to_owned(), SocketAddr::new(peer, 9901).to_string()])
+        .collect()
+    };
+    let a = start_with("enrp-a", SocketAddr::new(a_ip, 9899), &enrp("0xa1", b_ip));
+    let b = start_with("enrp-b", SocketAddr::new(b_ip, 9899), &enrp("0xb2", a_ip));
+    let mut pe = session_to(b_ip, 9899, 4);
+    assert!(
+        matches!(register(&mut pe, "shared", 9), Message::RegistrationResponse(r) if !r.reject)
+    );
+
+    let has_pe = |v: &Value| v["elements"].as_array().is_some_and(|e| !e.is_empty());
+    let learned = poll_json(a.admin_port, "/api/v1/pool-elements?pool=shared", has_pe);
+    let row = &learned["elements"][0];
+    assert_eq!(row["id"], 9, "{learned}");
+    assert_eq!(row["home_enrp_server"], 0xb2);
+    assert_eq!(row["owned"], false);
+    assert_eq!(row["user_transport_port"], 20_009);
+    assert!(row["asap_transport_port"].as_u64().is_some(), "B's Handle Update carries it: {row}");
+    let at_b = get_json(b.admin_port, "/api/v1/pool-elements?pool=shared");
+    assert_eq!(
+        (at_b["elements"][0]["owned"].clone(), at_b["elements"][0]["home_enrp_server"].clone()),
+        (Value::Bool(true), Value::from(0xb2))
+    );
+
+    let peers = poll_json(a.admin_port, "/api/v1/peers", |v| v["peers"][0]["connected"] == true);
+    let peer = &peers["peers"][0];
+    assert_eq!(peers["peers"].as_array().unwrap().len(), 1, "{peers}");
+    assert_eq!(peer["identifier"], 0xb2);
+    assert_eq!(peer["address"], b_ip.to_string());
+    assert_eq!(peer["port"], 9901);
+    assert_eq!(peer["active"], true);
+    assert!(peer["last_heard_ms"].as_u64().unwrap() < 5_000, "{peer}");
+    assert_eq!(peers["server"]["identifier"], 0xa1);
+    assert_eq!(peers["server"]["enrp_port"], 9901);
+
+    let refused = error_of(a.admin_port, "DELETE", "/api/v1/pools/shared/elements/9", "", 409);
+    assert!(refused.contains("0x000000b2"), "{refused}");
+    assert_eq!(call(b.admin_port, "DELETE", "/api/v1/pools/shared/elements/9", "").0, 200);
+    let gone = |v: &Value| v["pools"].as_array().is_some_and(|p| p.is_empty());
+    assert!(gone(&poll_json(a.admin_port, "/api/v1/pools", gone)), "the peer heard of it");
+    assert!(gone(&get_json(b.admin_port, "/api/v1/pools")));
 }

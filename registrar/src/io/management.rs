@@ -404,7 +404,11 @@ pub fn serve(mailbox: &Mailbox, server: &mut Server, state: CoreState<'_>, now: 
 pub fn snapshot(server: &Server, core: u16, elements: &Elements, now: Instant) -> CoreSnapshot {
     let handlespace = server.handlespace();
     let own = server.config.registrar_id;
-    let mut pools: Vec<PoolView<'_>> = handlespace.pools().collect();
+    // One pool asked for: that pool only, without walking the others.
+    let mut pools: Vec<PoolView<'_>> = match elements {
+        Elements::Pool(handle) => handlespace.pool(handle).into_iter().collect(),
+        Elements::All | Elements::Omit => handlespace.pools().collect(),
+    };
     pools.sort_unstable_by(|a, b| a.handle().cmp(b.handle()));
     let pools_truncated = pools.len() > POOLS_PER_ANSWER_MAX;
     let mut listed = Vec::new();
