@@ -599,12 +599,12 @@ mod tests {
         assert_eq!(element_id("17").ok(), Some(PoolElementId(17)));
         assert_eq!(element_id("0x11").ok(), Some(PoolElementId(17)));
         for bad in ["", "-1", "4294967296", "0x", "x1", "1.5"] {
-            let e = element_id(bad).err().expect(bad);
+            let e = element_id(bad).expect_err(bad);
             assert_eq!(e.status, "400 Bad Request");
         }
         assert_eq!(pool_handle("a%2Fb").ok(), PoolHandle::new(b"a/b").ok());
         for bad in ["", "%zz", &"a".repeat(65)] {
-            assert_eq!(pool_handle(bad).err().expect("refused").status, "400 Bad Request");
+            assert_eq!(pool_handle(bad).expect_err("refused").status, "400 Bad Request");
         }
     }
 }

@@ -10,8 +10,9 @@
 //! ```
 //!
 //! Each core owns one [`Mailbox`]: an atomic `pending` flag and a mutex-protected slot for one
-//! request and one answer. The core looks at the flag once per loop turn, a relaxed load of a
-//! line nobody writes while the admin API is idle; only when it is set does the core take the
+//! request and one answer. The core looks at the flag once per loop turn (and once more just
+//! before it sleeps, so that a request posted meanwhile is not left for its next timer), a
+//! relaxed load of a line nobody writes while the admin API is idle; only when it is set does the core take the
 //! mutex, answer from its own state (a [`CoreSnapshot`] of its shard, a deregistration it
 //! carries out itself, a drain switch), put the answer back and wake the waiter. The admin
 //! thread never touches a core's state: every read and every change happens on the core that
