@@ -49,6 +49,8 @@ pub struct Config {
     pub enrp: Enrp,
     /// The Prometheus endpoint.
     pub metrics: Metrics,
+    /// The admin API and status page.
+    pub admin: Admin,
     /// Timers.
     pub timers: Timers,
     /// Limits.
@@ -88,6 +90,21 @@ pub struct Metrics {
     /// Address to serve `/metrics`, `/healthz` and `/readyz` on. Default none (off); give a
     /// loopback address unless a scraper elsewhere must reach it.
     pub listen: Option<SocketAddr>,
+}
+
+/// The admin API (HTTP + JSON) and status page (`src/io/admin.rs`).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Admin {
+    /// Address to serve the admin API, its status page and `/healthz`, `/readyz` on. Default
+    /// none (off). Only a loopback address, unless `allow_non_loopback` says otherwise.
+    pub listen: Option<SocketAddr>,
+    /// File whose first line is the bearer token every request must carry; required when
+    /// `listen` is set. Read once at start.
+    pub token_file: Option<std::path::PathBuf>,
+    /// Let `listen` be a non-loopback address. The API is plain HTTP: the token crosses the
+    /// network in clear, so put TLS in front (a reverse proxy) before turning this on.
+    pub allow_non_loopback: bool,
 }
 
 /// ENRP settings: peers and the RFC 5353 §4.2 thresholds, in milliseconds.
@@ -202,6 +219,7 @@ impl Default for Config {
             announce: Announce::default(),
             enrp: Enrp::default(),
             metrics: Metrics::default(),
+            admin: Admin::default(),
             timers: Timers::default(),
             limits: Limits::default(),
         }
@@ -368,6 +386,15 @@ impl Config {
         if enrp.peers.len() > crate::proto::enrp::PEERS_MAX {
             return fail("enrp.peers", "too many peers");
         }
+        if let Some(listen) = self.admin.listen {
+            if !listen.ip().is_loopback() && !self.admin.allow_non_loopback {
+                let why = "not a loopback address (set admin.allow_non_loopback = true to allow)";
+                return fail("admin.listen", why);
+            }
+            if self.admin.token_file.is_none() {
+                return fail("admin.token_file", "required when admin.listen is set");
+            }
+        }
         if self.limits.pool_elements_per_pool_max > self.limits.pool_elements_max {
             return fail("limits.pool_elements_per_pool_max", "exceeds limits.pool_elements_max");
         }
@@ -428,5 +455,21 @@ mod tests {
         assert!(relation.0.contains("enrp_port"), "{relation}");
         let group = Config::from_toml("[announce]\ngroup = \"127.0.0.1:3863\"").unwrap_err();
         assert!(group.0.contains("announce.group"), "{group}");
+    }
+
+    // Goal: the admin API stays on loopback and never runs without a token file, unless told.
+    // Method: each bad combination names its field; the allowed ones validate.
+    #[test]
+    fn admin_is_loopback_only_and_needs_a_token_file() {
+        let wide = "[admin]\nlisten = \"0.0.0.0:8080\"\ntoken_file = \"/t\"\n";
+        let error = Config::from_toml(wide).unwrap_err();
+        assert!(error.0.contains("admin.listen") && error.0.contains("loopback"), "{error}");
+        let allowed = format!("{wide}allow_non_loopback = true\n");
+        assert!(Config::from_toml(&allowed).is_ok());
+        let tokenless = Config::from_toml("[admin]\nlisten = \"127.0.0.1:8080\"").unwrap_err();
+        assert!(tokenless.0.contains("admin.token_file"), "{tokenless}");
+        let v6 = "[admin]\nlisten = \"[::1]:8080\"\ntoken_file = \"/t\"\n";
+        assert_eq!(Config::from_toml(v6).unwrap().admin.listen, Some("[::1]:8080".parse().unwrap()));
+        assert_eq!(Config::default().admin.listen, None, "off by default");
     }
 }

@@ -105,6 +105,13 @@ struct Flags {
     /// (off by default; use a loopback address unless a scraper elsewhere needs it).
     #[arg(long, value_name = "ADDR:PORT")]
     metrics: Option<SocketAddr>,
+    /// Serve the admin API (HTTP + JSON) and its status page here (off by default; loopback
+    /// only unless admin.allow_non_loopback = true in the configuration file).
+    #[arg(long, value_name = "ADDR:PORT")]
+    admin: Option<SocketAddr>,
+    /// File whose first line is the admin API's bearer token (required with --admin).
+    #[arg(long, value_name = "PATH")]
+    admin_token_file: Option<PathBuf>,
     /// Stop by itself after this many seconds (for tests and load runs).
     #[arg(long)]
     run_seconds: Option<u64>,
@@ -233,6 +240,12 @@ fn configure(flags: &Flags) -> Result<Config, String> {
     set(&mut config.enrp.mentor_hunt_timeout_ms, flags.enrp_mentor_hunt_timeout_ms);
     if flags.metrics.is_some() {
         config.metrics.listen = flags.metrics;
+    }
+    if flags.admin.is_some() {
+        config.admin.listen = flags.admin;
+    }
+    if flags.admin_token_file.is_some() {
+        config.admin.token_file = flags.admin_token_file.clone();
     }
     set(&mut config.enrp.multicast_group, flags.enrp_multicast_group);
     set(&mut config.enrp.multicast_interface, flags.enrp_multicast_interface);

@@ -18,6 +18,7 @@ use super::bells::Bell;
 use super::mesh::mesh;
 use super::worker::Worker;
 use crate::config::Config;
+use crate::io::management::{Mailbox, Management};
 use crate::proto::{Server, ServerConfig, Stats};
 
 /// Where the cores publish their counters, for readers on other threads (the metrics).
@@ -103,6 +104,12 @@ where
     F: Fn(usize) -> io::Result<T> + Send + Sync + 'static,
 {
     config.validate().map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.0))?;
+    // Read before any thread starts: a missing or unreadable token file is a start-up error.
+    let admin_token = match (&config.admin.listen, &config.admin.token_file) {
+        (Some(_), Some(path)) => Some(crate::io::admin::load_token(path)?),
+        _ => None,
+    };
+    let started = StdInstant::now();
     let cores = config.worker_count();
     let cores_u16 = u16::try_from(cores)
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "workers: at most 65535"))?;
@@ -122,6 +129,7 @@ where
     let mesh_spin = std::time::Duration::from_micros(config.timers.mesh_spin_us);
     let mut threads = Vec::new();
     let mut stats = Vec::new();
+    let mailboxes: Arc<[Arc<Mailbox>]> = (0..cores).map(|_| Arc::new(Mailbox::default())).collect();
     for core in (0..cores).rev() {
         let server = Server::new(server_config(config, registrar_id, core as u16, cores_u16));
         let (control, data) =
@@ -131,6 +139,7 @@ where
         let (stop, make_transport, ready) =
             (stop.clone(), make_transport.clone(), ready_tx.clone());
         let bells = bells.clone();
+        let mailbox = mailboxes[core].clone();
         let presence = if core == usize::from(crate::proto::ENRP_CORE) {
             crate::io::presence::PresenceChannel::open(config)?
         } else {
@@ -172,6 +181,9 @@ where
                     mesh_spin,
                     backlog,
                     presence,
+                    mailbox,
+                    draining: false,
+                    associations: hashbrown::HashSet::new(),
                 }
                 .run()
             },
@@ -200,6 +212,22 @@ where
         let context = crate::io::metrics::Context { registrar_id, enrp: config.enrp.enabled };
         let thread = crate::io::metrics::spawn(listen, handle, context, running.stop.clone())
             .map_err(|e| io::Error::new(e.kind(), format!("metrics.listen {listen}: {e}")))?;
+        running.threads.push(thread);
+    }
+    if let (Some(listen), Some(token)) = (config.admin.listen, admin_token) {
+        let context = crate::io::admin::Context {
+            config: config.clone(),
+            registrar_id,
+            started,
+            stats: StatsHandle(running.stats.clone().into()),
+            management: Management::new(mailboxes, bells),
+            token,
+        };
+        let stop = running.stop.clone();
+        let thread = crate::io::admin::spawn(listen, context, stop).map_err(|e| {
+            running.stop.store(true, Ordering::Relaxed);
+            io::Error::new(e.kind(), format!("admin.listen {listen}: {e}"))
+        })?;
         running.threads.push(thread);
     }
     Ok(running)
@@ -300,7 +328,9 @@ fn spawn_announcer(
     })
 }
 
-fn add(sum: &mut Stats, s: &Stats) {
+/// Adds one core's counters to `sum` (gauges add up to the registrar's; ENRP's are the ENRP
+/// core's).
+pub(crate) fn add(sum: &mut Stats, s: &Stats) {
     sum.registrations += s.registrations;
     sum.registrations_rejected += s.registrations_rejected;
     sum.deregistrations += s.deregistrations;

@@ -6,11 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
+use hashbrown::HashSet;
 use transport::{AssocId, Ppid, SctpTransport, StreamId, TransportEvent};
 
 use super::bells::Bell;
 use super::mesh::MeshPort;
-use crate::proto::{CrossCore, Server, Stats};
+use crate::io::management::{self, CoreState, Mailbox};
+use crate::proto::{CrossCore, Server, SessionId, Stats};
 
 /// Transport events handled per iteration before the loop looks at its queues and timers.
 pub const EVENTS_PER_TURN_MAX: usize = 1_024;
@@ -59,6 +61,12 @@ pub struct Worker<T: SctpTransport> {
     pub backlog: Vec<VecDeque<CrossCore>>,
     /// The ENRP multicast channel, on the ENRP core when it is on.
     pub presence: Option<crate::io::presence::PresenceChannel>,
+    /// Requests of the admin API for this core (`io/management.rs`), looked at once a turn.
+    pub mailbox: Arc<Mailbox>,
+    /// Set by the admin API's drain: registrations arriving here are refused.
+    pub draining: bool,
+    /// Associations up on this core (for the admin API's session counts).
+    pub associations: HashSet<u32>,
 }
 
 impl<T: SctpTransport> Worker<T> {
@@ -70,6 +78,8 @@ impl<T: SctpTransport> Worker<T> {
         // from its first iteration instead of zeros for 100 ms.
         *self.published.lock().expect("no thread panics holding it") = self.server.stats();
         let mut last_publish = StdInstant::now();
+        // Whether this core did work its published counters do not show yet.
+        let mut unpublished = false;
         // The start of the previous iteration if it did not sleep: the stall check measures it
         // from this iteration's clock read, so that one read per iteration is all the loop
         // costs (a clock read is a system call on hosts without a usable TSC, e.g. under
@@ -101,23 +111,35 @@ impl<T: SctpTransport> Worker<T> {
             let backlogged = self.backlog.iter().map(VecDeque::len).sum::<usize>();
             let events =
                 if backlogged < BACKLOG_MAX { self.poll_transport(now, hs_now)? } else { 0 };
+            // The admin API's one cost while nobody uses it: a relaxed load of a clean line.
+            if self.mailbox.is_pending() {
+                self.serve_mailbox(hs_now);
+                unpublished = true;
+            }
             if let Some(presence) = self.presence.as_mut() {
                 let server = &mut self.server;
                 presence.poll(now, |from, bytes| server.handle_enrp_multicast(hs_now, from, bytes));
             }
             if self.server.poll_timeout().is_some_and(|t| t <= hs_now) {
                 self.server.handle_timeout(hs_now);
+                unpublished = true;
             }
             let sent = self.flush(now);
             if forwarded + sent > 0 {
                 last_mesh = Some(now);
             }
-            if now.duration_since(last_publish) > StdDuration::from_millis(100) {
-                *self.published.lock().expect("no thread panics holding it") = self.server.stats();
-                last_publish = now;
-            }
+            unpublished |= events > 0 || forwarded + sent > 0;
             let spinning = last_mesh.is_some_and(|t| now.duration_since(t) < self.mesh_spin);
             let busy = events > 0 || forwarded > 0 || spinning || backlogged > 0;
+            // Every 100 ms while busy, and before going idle after work: a reader (the
+            // metrics, the admin API) then sees a quiet core's counters complete, not up to
+            // 100 ms old. Going idle costs a system call anyway; this adds one lock and copy.
+            let stale = now.duration_since(last_publish) > StdDuration::from_millis(100);
+            if stale || (unpublished && !busy) {
+                *self.published.lock().expect("no thread panics holding it") = self.server.stats();
+                last_publish = now;
+                unpublished = false;
+            }
             if busy {
                 self.transport.wait(now, Some(now))?;
                 unslept = Some(now);
@@ -126,7 +148,8 @@ impl<T: SctpTransport> Worker<T> {
             let bell = &self.bells[self.core];
             bell.sleep();
             // Work queued between our drain and the flag would not ring: look once more.
-            if self.control.has_pending() || self.data.has_pending() {
+            if self.control.has_pending() || self.data.has_pending() || self.mailbox.is_pending()
+            {
                 bell.awake();
                 self.transport.wait(now, Some(now))?;
                 continue;
@@ -154,8 +177,15 @@ impl<T: SctpTransport> Worker<T> {
         hs_now: handlespace::Instant,
     ) -> std::io::Result<usize> {
         let server = &mut self.server;
+        let (core, draining) = (self.core as u16, self.draining);
+        let associations = &mut self.associations;
         self.transport.poll(now, EVENTS_PER_TURN_MAX, |event| match event {
-            TransportEvent::Up { assoc, peer } => server.handle_up(assoc.0, peer),
+            TransportEvent::Up { assoc, peer } => {
+                associations.insert(assoc.0);
+                server.handle_up(assoc.0, peer);
+            }
+            TransportEvent::Data { assoc, ppid, data, .. }
+                if ppid == Ppid::ASAP && draining && refuse_registration(server, core, assoc.0, data) => {}
             TransportEvent::Data { assoc, ppid, data, .. } if ppid == Ppid::ASAP => {
                 server.handle_message(hs_now, assoc.0, data);
             }
@@ -165,11 +195,23 @@ impl<T: SctpTransport> Worker<T> {
             // Anything else is not ours.
             TransportEvent::Data { .. } => server.count_dropped(),
             TransportEvent::Closed { assoc } | TransportEvent::Lost { assoc } => {
+                associations.remove(&assoc.0);
                 server.handle_closed(hs_now, assoc.0);
             }
             TransportEvent::SendFailed { .. } => server.count_dropped(),
             _ => {}
         })
+    }
+
+    /// Answers the admin API's request, if one waits: at most one per turn, so that its cost
+    /// (a snapshot is bounded by `management::ELEMENTS_PER_ANSWER_MAX`) is one turn's.
+    fn serve_mailbox(&mut self, now: handlespace::Instant) {
+        let state = CoreState {
+            core: u16::try_from(self.core).expect("fewer cores than u16::MAX (checked at start)"),
+            associations: self.associations.len() as u64,
+            draining: &mut self.draining,
+        };
+        management::serve(&self.mailbox, &mut self.server, state, now);
     }
 
     fn drain_queues(&mut self, now: handlespace::Instant) -> usize {
@@ -271,6 +313,24 @@ impl<T: SctpTransport> Worker<T> {
         let stop = Some(now + STOP_POLL_INTERVAL);
         [server, transport, mesh, stop].into_iter().flatten().min()
     }
+}
+
+/// While draining: answers an ASAP Registration with a rejection carrying Lack of Resources
+/// (RFC 5354 §3.12.7: the registrar has no room for it, which is what a draining registrar
+/// means; a PE then registers with another registrar, RFC 5352 §3.1) and returns true; returns
+/// false for every other message, which goes its normal way.
+fn refuse_registration(server: &mut Server, core: u16, assoc: u32, data: &[u8]) -> bool {
+    if data.first() != Some(&codec::asap::MessageType::REGISTRATION.0) {
+        return false;
+    }
+    let Ok(message @ codec::asap::Message::Registration(_)) = codec::asap::Message::parse(data)
+    else {
+        // Malformed: the normal path answers it with its error cause.
+        return false;
+    };
+    server.stats.registrations_rejected += 1;
+    server.refuse_request(SessionId { core, assoc }, message);
+    true
 }
 
 /// What became of a message for another core.

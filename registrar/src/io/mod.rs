@@ -1,5 +1,8 @@
 //! Glue from the per-core loops to the `transport` crate: which backend each core opens.
 
+pub mod admin;
+pub mod http;
+pub mod management;
 pub mod metrics;
 pub mod presence;
 pub mod systemd;
