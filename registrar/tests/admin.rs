@@ -390,7 +390,14 @@ fn bad_admin_settings_are_start_up_errors_naming_the_field() {
 fn poll_json(port: u16, path: &str, done: impl Fn(&Value) -> bool) -> Value {
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let value = get_json(port, path);
+        // Until the deadline a 404 (a pool not here yet: it arrives by ENRP) is polled again.
+        let (status, body) = call(port, "GET", path, "");
+        if status == 404 && std::time::Instant::now() <= deadline {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        assert_eq!(status, 200, "{path}: {body}");
+        let value: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
         if done(&value) || std::time::Instant::now() > deadline {
             return value;
         }
