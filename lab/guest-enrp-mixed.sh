@@ -68,7 +68,9 @@ say "kernel $(uname -r); rsplib $(dpkg-query -W -f='${Version}' rsplib-registrar
 # Our userspace PEs and PUs and loadgen reach the kernel's SCTP in UDP on 9899; the kernel's
 # own new associations (registrar to registrar) stay native SCTP.
 sysctl -qw net.sctp.udp_port=9899 net.sctp.encap_port=0
-for ip in 5 6 7 8 9 10 11; do ip addr add 192.0.2.$ip/32 dev lo 2>/dev/null; done
+# Addresses of this script's own: the scripts before it in the same boot used 192.0.2.1-4, and
+# a kernel SCTP port stays busy while the kernel shuts its old associations down.
+for ip in 5 6 7 8 9 10 11 21 22 23 24; do ip addr add 192.0.2.$ip/32 dev lo 2>/dev/null; done
 
 say "== 1: discovery on the ENRP multicast channel"
 capture one 192.0.2.5 192.0.2.6 192.0.2.9
@@ -132,25 +134,25 @@ if [ -n "$rsp_ms" ] && [ -n "$ours_ms" ]; then
 fi
 
 say "== 3: two of ours (A, B) and RSPLIB's (C); kill -9 B"
-capture three 192.0.2.1 192.0.2.2 192.0.2.3 192.0.2.4 192.0.2.9
+capture three 192.0.2.21 192.0.2.22 192.0.2.23 192.0.2.24 192.0.2.9
 # A also knows C and reaches out: under emulation RSPLIB's own start takes longer than its
 # 5 s mentor hunt, so a Presence from A must reach it early for it to take A as mentor
 # (RSPLIB 3.4.4 lists -mentorhuntinterval in its usage but refuses it).
-ours a 192.0.2.1 0x0a0a --peer 192.0.2.2:9901
+ours a 192.0.2.21 0x0a0a --peer 192.0.2.22:9901
 check "A is up" wait_for 20 log_has a 'registrar ready'
-rsp c 192.0.2.2 -asapannounce=off -enrpannounce=off -peer=192.0.2.1:9901
+rsp c 192.0.2.22 -asapannounce=off -enrpannounce=off -peer=192.0.2.21:9901
 # RSPLIB's own start under emulation outlasts its 5 s mentor hunt, so it may serve alone and
 # then audit instead of downloading from A: either way they become peers.
 check "A and C (RSPLIB's) became peers" wait_for 40 log_has a 'new peer'
-ours b 192.0.2.3 0x0b0b --peer 192.0.2.1:9901 --peer 192.0.2.2:9901
+ours b 192.0.2.23 0x0b0b --peer 192.0.2.21:9901 --peer 192.0.2.22:9901
 check "B downloaded a handlespace from a mentor" wait_for 40 log_has b 'handlespace download complete'
-start pe-c rspserver -echo $LOG -registrar=192.0.2.2:3863
+start pe-c rspserver -echo $LOG -registrar=192.0.2.22:3863
 check "RSPLIB's PE registered at C" wait_for 40 log_has pe-c 'Identifier'
 # Our PE knows only B: with a second registrar it would re-register there as soon as B's
 # kernel aborts its association, and B would die owning nothing (no takeover to arbitrate).
-pe pe-b BPool 0xb001 192.0.2.3
+pe pe-b BPool 0xb001 192.0.2.23
 check "our PE registered at B" wait_for 30 log_has pe-b 'registered'
-for r in 1 2 3; do
+for r in 21 22 23; do
   check "registrar 192.0.2.$r holds both PEs (hsdump)" wait_for 40 pes_at_is 192.0.2.$r 2
 done
 sleep 1; stop tshark-three
@@ -164,11 +166,11 @@ check "the winner re-homed B's PE" bash -c "grep -qE 'PEs re-homed source=2827 .
   grep -qi 'Takeover of peer .00000b0b completed' '$OUT/c.log'"
 
 say "== 4: a new B joins; kill -9 C (RSPLIB's): A and B detect it at the same time"
-ours b2 192.0.2.4 0x0b0c --peer 192.0.2.1:9901 --peer 192.0.2.2:9901
+ours b2 192.0.2.24 0x0b0c --peer 192.0.2.21:9901 --peer 192.0.2.22:9901
 check "the new B downloaded a handlespace" wait_for 40 log_has b2 'handlespace download complete'
 # B's PE may be gone by now: its winner's keep-alive cannot reach a userspace PE from the
 # kernel (no encapsulation between them), so it times out (README, "Not implemented").
-check "the new B holds RSPLIB's PE" wait_for 30 resolves 192.0.2.4 EchoPool
+check "the new B holds RSPLIB's PE" wait_for 30 resolves 192.0.2.24 EchoPool
 sleep 3   # every pair has exchanged Presence
 rehomed() { cat "$OUT/a.log" "$OUT/b2.log" | grep -cE 'PEs re-homed.*moved=[1-9]'; }
 rehomed_before=$(rehomed)
