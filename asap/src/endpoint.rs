@@ -168,6 +168,11 @@ pub enum EndpointError {
     TooManyResolutions,
     /// No such PE.
     UnknownPoolElement,
+    /// The home's link has [`crate::link::PENDING_REQUESTS_MAX`] requests waiting (a call that
+    /// sends at once, see `driven.rs`).
+    Busy,
+    /// No home registrar is up (a call that sends at once, see `driven.rs`).
+    NoHome,
 }
 
 /// One ASAP endpoint (PE, PU or both), sans-IO.
@@ -197,6 +202,8 @@ pub struct Endpoint {
     resolutions: Vec<Wanted>,
     aborts: VecDeque<AssocId>,
     events: VecDeque<Event>,
+    /// Uncached resolutions sent and not answered, oldest first (see `driven.rs`).
+    uncached: VecDeque<(AssocId, PoolHandle)>,
 }
 
 /// A pool the user wants resolved.
@@ -223,6 +230,7 @@ impl Endpoint {
             resolutions: Vec::new(),
             aborts: VecDeque::new(),
             events: VecDeque::new(),
+            uncached: VecDeque::new(),
         }
     }
 
@@ -527,7 +535,15 @@ impl Endpoint {
                 let outcome = self.pes[i].handle_deregistration_response();
                 self.pe_outcome(now, assoc, i, outcome);
             }
+            LinkEvent::Resolved(r) if self.take_uncached(assoc, &r.pool_handle) => {
+                self.report_uncached(r);
+            }
             LinkEvent::Resolved(r) => self.handle_resolved(now, r),
+            LinkEvent::TimedOut(Request::Resolution { pool_handle })
+                if self.take_uncached(assoc, &pool_handle) =>
+            {
+                self.uncached_timed_out(now, assoc, pool_handle);
+            }
             LinkEvent::TimedOut(request) => self.handle_request_timeout(now, assoc, request),
             LinkEvent::KeptAlive { server_id, pool_handle, pe_id, home } => {
                 let Some(i) = self.pe_index(&pool_handle, pe_id) else { return };
@@ -633,6 +649,7 @@ impl Endpoint {
     fn drop_link(&mut self, now: Instant, assoc: AssocId) {
         let Some(at) = self.links.iter().position(|l| l.assoc() == assoc) else { return };
         let link = self.links.swap_remove(at);
+        self.fail_uncached(assoc);
         for request in link.into_pending() {
             if let Request::Resolution { pool_handle } = request {
                 //= https://www.rfc-editor.org/rfc/rfc5352#section-3.7.1
@@ -656,5 +673,6 @@ impl Endpoint {
     }
 }
 
+mod driven;
 #[cfg(test)]
 mod tests;
