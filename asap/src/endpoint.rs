@@ -138,6 +138,14 @@ pub enum Event {
         /// Its PEs as the registrar listed them.
         elements: Vec<PoolElement>,
     },
+    /// A resolution of [`Endpoint::resolve_uncached`] was answered (not cached; see
+    /// `driven.rs`).
+    ResolvedUncached {
+        /// The pool.
+        pool_handle: PoolHandle,
+        /// How many PEs the registrar listed (they are not decoded).
+        pool_elements: u32,
+    },
 }
 
 /// Why a registration or resolution failed.
@@ -402,6 +410,9 @@ impl Endpoint {
 
     /// One ASAP message (PPID 11) on `assoc`.
     pub fn handle_data(&mut self, now: Instant, assoc: AssocId, bytes: &[u8]) {
+        if self.handle_uncached_answer(assoc, bytes) {
+            return;
+        }
         let Some(link) = self.links.iter_mut().find(|l| l.assoc() == assoc) else { return };
         link.handle_data(now, bytes);
         self.drain_link(now, assoc);

@@ -7,18 +7,27 @@
 //!   its pool, was refused or gave up.
 //! - [`Endpoint::resolve_uncached`] sends one Handle Resolution per call, even when the cache
 //!   is fresh or a resolution of the pool is already on its way, and reports each answer once,
-//!   as [`Event::Resolved`] or [`Event::ResolutionFailed`], without caching it. It is not
-//!   re-sent: a timeout or the end of its association fails it with [`Failure::TimedOut`]; a
-//!   timeout also replaces the home, as any request timeout does (§3.7.2).
+//!   as [`Event::ResolvedUncached`] (how many PEs were listed) or [`Event::ResolutionFailed`],
+//!   without caching it. The answer is read through codec's zero-copy view: a load generator
+//!   times round trips and has no use for the PEs, and decoding them into owned
+//!   [`codec::PoolElement`]s cost more than everything else loadgen does per resolution. It is
+//!   not re-sent: a timeout or the end of its association fails it with [`Failure::TimedOut`];
+//!   a timeout also replaces the home, as any request timeout does (§3.7.2). The link matches
+//!   answers per pool first in first out, so an uncached and a cached resolution of one pool
+//!   in flight at once may each be given the other's answer.
 //!
 //! A renewal's answer is not an event (as with T4): the driver reads
 //! [`crate::pe::PoolElementFsm::state`], which leaves `Registering` when the answer came.
 
-use codec::asap::{HandleResolution, HandleResolutionResponse, Message};
+use codec::asap::{
+    HandleResolution, HandleResolutionResponse, HandleResolutionResponseView, Message,
+};
+use codec::param::ParameterType;
 use codec::{ErrorCause, PoolHandle};
 use transport::AssocId;
 
-use super::{Endpoint, EndpointError, Event, Failure, PeHandle};
+use super::{Endpoint, EndpointError, Event, Failure, PeHandle, Transmit};
+use crate::link::Request;
 use crate::pe::PeState;
 use crate::time::Instant;
 
@@ -66,6 +75,51 @@ impl Endpoint {
         Ok(())
     }
 
+    /// Hands back a message [`Endpoint::poll_transmit`] gave out, once sent: its buffer is
+    /// reused for a later request on the same association (no allocation per request).
+    pub fn recycle(&mut self, transmit: Transmit) {
+        if let Some(link) = self.links.iter_mut().find(|l| l.assoc() == transmit.assoc) {
+            link.recycle(transmit.bytes);
+        }
+    }
+
+    /// The zero-copy path: a Handle Resolution Response on `assoc` that answers an uncached
+    /// resolution and carries no error is reported from the view, and the link is told its
+    /// request was answered. Anything else (errors, malformed answers, other messages) goes
+    /// the owned way through the link; returns whether it was handled here.
+    pub(super) fn handle_uncached_answer(&mut self, assoc: AssocId, bytes: &[u8]) -> bool {
+        if self.uncached.is_empty() {
+            return false;
+        }
+        let Ok(view) = HandleResolutionResponseView::new_checked(bytes) else { return false };
+        let (mut pool_handle, mut pool_elements) = (None, 0u32);
+        for parameter in view.parameters() {
+            let Ok(parameter) = parameter else { return false };
+            match parameter.parameter_type() {
+                ParameterType::POOL_HANDLE if pool_handle.is_none() => {
+                    let Ok(handle) = PoolHandle::new(parameter.value()) else { return false };
+                    pool_handle = Some(handle);
+                }
+                ParameterType::POOL_ELEMENT => pool_elements = pool_elements.saturating_add(1),
+                ParameterType::POOL_HANDLE | ParameterType::OPERATIONAL_ERROR => return false,
+                _ => {}
+            }
+        }
+        let Some(pool_handle) = pool_handle else { return false };
+        let Some(link) = self.links.iter_mut().find(|l| l.assoc() == assoc) else { return false };
+        let Some(at) = self.uncached.iter().position(|(a, p)| *a == assoc && *p == pool_handle)
+        else {
+            return false;
+        };
+        let answered = link.take_pending(&Request::Resolution { pool_handle });
+        assert!(answered, "an uncached resolution is pending on its link until answered");
+        // Answers mostly come in order, and pop_front is cheaper than remove.
+        let taken = if at == 0 { self.uncached.pop_front() } else { self.uncached.remove(at) };
+        assert!(taken.is_some(), "position came from this deque");
+        self.events.push_back(Event::ResolvedUncached { pool_handle, pool_elements });
+        true
+    }
+
     /// Whether an answer (or timeout) of `pool_handle` on `assoc` belongs to an uncached
     /// resolution; if so, that resolution is done. The link matches answers first in first
     /// out per pool, so the oldest uncached one is the one answered.
@@ -84,7 +138,10 @@ impl Endpoint {
                 let cause = error.causes.first().map_or(ErrorCause::UNSPECIFIED, |c| c.code);
                 Event::ResolutionFailed { pool_handle, failure: Failure::Refused(cause) }
             }
-            None => Event::Resolved { pool_handle, elements: r.pool_elements },
+            None => Event::ResolvedUncached {
+                pool_handle,
+                pool_elements: u32::try_from(r.pool_elements.len()).unwrap_or(u32::MAX),
+            },
         };
         self.events.push_back(event);
     }
@@ -183,8 +240,12 @@ mod tests {
         }
         let got = events(&mut ep);
         assert_eq!(got.len(), 3, "{got:?}");
-        assert!(matches!(&got[0], Event::Resolved { elements, .. } if elements.len() == 1));
-        assert!(matches!(&got[1], Event::Resolved { elements, .. } if elements.len() == 2));
+        let resolved = |name, pool_elements| Event::ResolvedUncached {
+            pool_handle: pool(name),
+            pool_elements,
+        };
+        assert_eq!(got[0], resolved("b", 1));
+        assert_eq!(got[1], resolved("a", 2));
         let failure = Failure::Refused(ErrorCause::UNKNOWN_POOL_HANDLE);
         assert_eq!(got[2], Event::ResolutionFailed { pool_handle: pool("a"), failure });
         assert!(ep.cache().lookup(now, &pool("a")).is_none(), "not cached");
@@ -192,6 +253,46 @@ mod tests {
         // An answer nobody asked for is not reported twice.
         ep.handle_data(now, AssocId(1), &resolution_response("b", &[7]).emit_to_vec());
         assert_eq!(events(&mut ep), []);
+    }
+
+    // Goal: the zero-copy path takes only answers to uncached resolutions: a cached
+    // resolution of another pool in flight at the same time is decoded, reported with its PEs
+    // and cached as before. Method: one of each, answered in turn.
+    #[test]
+    fn cached_resolutions_beside_uncached_ones_are_unchanged() {
+        let mut ep = up_endpoint();
+        let now = Instant::from_micros(10);
+        ep.resolve_uncached(now, pool("a")).unwrap();
+        assert_eq!(ep.resolve(now, pool("c")), Ok(crate::Resolution::Pending));
+        assert_eq!(sent(&mut ep), [resolution("a"), resolution("c")]);
+        let c = resolution_response("c", &[3, 4]);
+        ep.handle_data(now, AssocId(1), &c.emit_to_vec());
+        ep.handle_data(now, AssocId(1), &resolution_response("a", &[5]).emit_to_vec());
+        let Message::HandleResolutionResponse(c) = c else { unreachable!("built as one") };
+        let got = events(&mut ep);
+        let elements = c.pool_elements;
+        assert_eq!(got[0], Event::Resolved { pool_handle: pool("c"), elements: elements.clone() });
+        assert_eq!(got[1], Event::ResolvedUncached { pool_handle: pool("a"), pool_elements: 1 });
+        assert_eq!(ep.cache().lookup(now, &pool("c")), Some(elements));
+        assert_eq!(ep.poll_timeout(), None, "nothing left pending");
+    }
+
+    // Goal: a recycled buffer carries the next request with exactly its bytes, whatever it
+    // held before. Method: send a long Registration, recycle it, then resolve; compare the
+    // bytes with codec's encoding and the buffer's address with the recycled one's.
+    #[test]
+    fn recycled_buffers_carry_the_next_request() {
+        let mut ep = up_endpoint();
+        let mut config = PeConfig::new(pool("p"), user_transport(), Policy::RoundRobin);
+        config.id = Some(PoolElementId(3));
+        ep.register(Instant::ZERO, config).unwrap();
+        let first = ep.poll_transmit().unwrap();
+        let address = first.bytes.as_ptr();
+        ep.recycle(first);
+        ep.resolve_uncached(Instant::ZERO, pool("a")).unwrap();
+        let next = ep.poll_transmit().unwrap();
+        assert_eq!(next.bytes, resolution("a").emit_to_vec());
+        assert_eq!(next.bytes.as_ptr(), address, "the recycled buffer");
     }
 
     // Goal: an uncached resolution fails once, and is not re-sent, at its deadline; the home
@@ -229,14 +330,14 @@ mod tests {
         let now = Instant::from_micros(5);
         let pe = ep.register(now, config).unwrap();
         let registration = ep.pool_element(pe).unwrap().registration();
-        assert_eq!(sent(&mut ep), [registration.clone()]);
+        assert_eq!(sent(&mut ep), std::slice::from_ref(&registration));
         let ok = registration_response("p", 9, None).emit_to_vec();
         ep.handle_data(now, AssocId(1), &ok);
         assert_eq!(events(&mut ep), [Event::Registered { pe, id: PoolElementId(9) }]);
         assert_eq!(ep.poll_timeout(), Some(Instant::from_micros(u64::MAX)), "no T4 of our own");
 
         ep.register_now(now, pe).unwrap();
-        assert_eq!(sent(&mut ep), [registration.clone()]);
+        assert_eq!(sent(&mut ep), std::slice::from_ref(&registration));
         let renewing = PeState::Registering { assoc: AssocId(1), renewal: true };
         assert_eq!(*ep.pool_element(pe).unwrap().state(), renewing);
         ep.handle_data(now, AssocId(1), &ok);
