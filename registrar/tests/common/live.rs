@@ -126,6 +126,10 @@ impl LiveEndpoints {
                 })
                 .unwrap();
         }
+        assert!(open.is_empty(), "associations {open:?} still open after {timeout:?}");
+        // Send the SHUTDOWN COMPLETEs of the last closes before the socket goes.
+        let now = Instant::now();
+        self.transport.wait(now, Some(now)).unwrap();
     }
 
     /// One turn: outputs out, wait for input (at most a slice), input in, timers, outputs.
