@@ -20,14 +20,17 @@
 //! [`crate::pe::PoolElementFsm::state`], which leaves `Registering` when the answer came.
 
 use codec::asap::{
-    HandleResolution, HandleResolutionResponse, HandleResolutionResponseView, Message,
+    DeregistrationResponse, DeregistrationResponseView, HandleResolution, HandleResolutionResponse,
+    HandleResolutionResponseView, Message, RegistrationResponse, RegistrationResponseView,
 };
+use codec::message::Parameters;
 use codec::param::ParameterType;
+use codec::PoolElementId;
 use codec::{ErrorCause, PoolHandle};
 use transport::AssocId;
 
 use super::{Endpoint, EndpointError, Event, Failure, PeHandle, Transmit};
-use crate::link::Request;
+use crate::link::{LinkEvent, Request};
 use crate::pe::PeState;
 use crate::time::Instant;
 
@@ -120,6 +123,43 @@ impl Endpoint {
         true
     }
 
+    /// The zero-copy path for the answers a PE waits for: a Registration or Deregistration
+    /// Response that carries its pool handle and PE identifier and nothing else, and answers
+    /// a request pending on `assoc`, is decoded from the view (no allocation) and handled as
+    /// the link's owned parse would have been. Anything else (errors, other parameters,
+    /// unsolicited answers) goes the owned way; returns whether it was handled here.
+    pub(super) fn handle_outcome_answer(
+        &mut self,
+        now: Instant,
+        assoc: AssocId,
+        bytes: &[u8],
+    ) -> bool {
+        let (request, event) = if let Ok(view) = RegistrationResponseView::new_checked(bytes) {
+            let Some((pool_handle, pe_id)) = handle_and_id(view.parameters()) else {
+                return false;
+            };
+            let reject = view.header().flags() & REJECT_FLAG != 0;
+            let response = RegistrationResponse { reject, pool_handle, pe_id, error: None };
+            let request = Request::Registration { pool_handle, pe_id };
+            (request, LinkEvent::Registered(response))
+        } else if let Ok(view) = DeregistrationResponseView::new_checked(bytes) {
+            let Some((pool_handle, pe_id)) = handle_and_id(view.parameters()) else {
+                return false;
+            };
+            let response = DeregistrationResponse { pool_handle, pe_id, error: None };
+            let request = Request::Deregistration { pool_handle, pe_id };
+            (request, LinkEvent::Deregistered(response))
+        } else {
+            return false;
+        };
+        let Some(link) = self.links.iter_mut().find(|l| l.assoc() == assoc) else { return false };
+        if !link.take_pending(&request) {
+            return false;
+        }
+        self.handle_link_event(now, assoc, event);
+        true
+    }
+
     /// Whether an answer (or timeout) of `pool_handle` on `assoc` belongs to an uncached
     /// resolution; if so, that resolution is done. The link matches answers first in first
     /// out per pool, so the oldest uncached one is the one answered.
@@ -170,6 +210,29 @@ impl Endpoint {
             a != assoc
         });
     }
+}
+
+/// The R flag of a Registration Response (RFC 5352 §2.2.3).
+const REJECT_FLAG: u8 = 0x01;
+
+/// The pool handle and PE identifier of a (De)Registration Response whose parameters are
+/// exactly those two, once each; `None` for anything else.
+fn handle_and_id(parameters: Parameters<'_>) -> Option<(PoolHandle, PoolElementId)> {
+    let (mut pool_handle, mut pe_id) = (None, None);
+    for parameter in parameters {
+        let parameter = parameter.ok()?;
+        match parameter.parameter_type() {
+            ParameterType::POOL_HANDLE if pool_handle.is_none() => {
+                pool_handle = Some(PoolHandle::new(parameter.value()).ok()?);
+            }
+            ParameterType::PE_IDENTIFIER if pe_id.is_none() => {
+                let value: [u8; 4] = parameter.value().try_into().ok()?;
+                pe_id = Some(PoolElementId(u32::from_be_bytes(value)));
+            }
+            _ => return None,
+        }
+    }
+    Some((pool_handle?, pe_id?))
 }
 
 #[cfg(test)]
@@ -275,6 +338,48 @@ mod tests {
         assert_eq!(got[1], Event::ResolvedUncached { pool_handle: pool("a"), pool_elements: 1 });
         assert_eq!(ep.cache().lookup(now, &pool("c")), Some(elements));
         assert_eq!(ep.poll_timeout(), None, "nothing left pending");
+    }
+
+    // Goal: the zero-copy path for (de)registration answers ends in what the owned path
+    // ends in. Method: two endpoints register and deregister the same PE; one is answered
+    // with the plain responses (the view path), the other with the same responses carrying a
+    // warning (an Operational Error without the R flag: the owned path); compare events and
+    // states after each step, and that nothing is left pending.
+    #[test]
+    fn outcome_answers_from_the_view_match_the_owned_parse() {
+        let warning = Some(codec::param::OperationalError::single(ErrorCause::UNSPECIFIED));
+        let mut runs = Vec::new();
+        for error in [None, warning] {
+            let mut ep = up_endpoint();
+            let mut config = PeConfig::new(pool("p"), user_transport(), Policy::RoundRobin);
+            config.id = Some(PoolElementId(4));
+            let now = Instant::from_micros(7);
+            let pe = ep.register(now, config).unwrap();
+            sent(&mut ep);
+            let ok = Message::RegistrationResponse(codec::asap::RegistrationResponse {
+                reject: false,
+                pool_handle: pool("p"),
+                pe_id: PoolElementId(4),
+                error: error.clone(),
+            });
+            ep.handle_data(now, AssocId(1), &ok.emit_to_vec());
+            let registered = (events(&mut ep), ep.pool_element(pe).unwrap().state().clone());
+            ep.deregister(now, pe).unwrap();
+            sent(&mut ep);
+            let gone = Message::DeregistrationResponse(codec::asap::DeregistrationResponse {
+                pool_handle: pool("p"),
+                pe_id: PoolElementId(4),
+                error,
+            });
+            ep.handle_data(now, AssocId(1), &gone.emit_to_vec());
+            let left = (events(&mut ep), ep.pool_element(pe).unwrap().state().clone());
+            assert_eq!(ep.poll_timeout(), None, "nothing pending");
+            runs.push((registered, left));
+        }
+        assert_eq!(runs[0], runs[1]);
+        let registered = PeState::Registered { assoc: AssocId(1) };
+        assert_eq!(runs[0].0 .1, registered);
+        assert_eq!(runs[0].1 .1, PeState::Deregistered);
     }
 
     // Goal: a recycled buffer carries the next request with exactly its bytes, whatever it
