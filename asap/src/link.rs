@@ -221,7 +221,7 @@ impl Link {
     }
 
     /// Ends the oldest pending request with this key, for an answer the caller read itself
-    /// (the endpoint's zero-copy path for uncached resolutions); whether one was pending.
+    /// (the endpoint's zero-copy paths, `endpoint/driven.rs`); whether one was pending.
     pub fn take_pending(&mut self, request: &Request) -> bool {
         let Some(at) = self.pending.iter().position(|p| p.request == *request) else {
             return false;

@@ -18,6 +18,12 @@
 //!
 //! A renewal's answer is not an event (as with T4): the driver reads
 //! [`crate::pe::PoolElementFsm::state`], which leaves `Registering` when the answer came.
+//!
+//! Two zero-copy paths in front of the link's owned parse serve every endpoint, not only these
+//! calls: a Registration or Deregistration Response with nothing but its pool handle and PE
+//! identifier, answering a pending request, is decoded from codec's view and handled as the
+//! owned parse would be; so is the answer to an uncached resolution. [`Endpoint::recycle`]
+//! lets a driver hand sent buffers back, so requests are emitted without allocating.
 
 use codec::asap::{
     DeregistrationResponse, DeregistrationResponseView, HandleResolution, HandleResolutionResponse,
