@@ -196,6 +196,14 @@ pub enum Event {
         /// Why.
         failure: Failure,
     },
+    /// A resolution of [`Endpoint::resolve_uncached`] was answered (not cached; see
+    /// `driven.rs`).
+    ResolvedUncached {
+        /// The pool.
+        pool_handle: PoolHandle,
+        /// How many PEs the registrar listed (they are not decoded).
+        pool_elements: u32,
+    },
 }
 
 /// Why a registration or resolution failed.
@@ -228,6 +236,11 @@ pub enum EndpointError {
     TooManySubscriptions,
     /// No such PE.
     UnknownPoolElement,
+    /// The home's link has [`crate::link::PENDING_REQUESTS_MAX`] requests waiting (a call that
+    /// sends at once, see `driven.rs`).
+    Busy,
+    /// No home registrar is up (a call that sends at once, see `driven.rs`).
+    NoHome,
 }
 
 /// One ASAP endpoint (PE, PU or both), sans-IO.
@@ -258,6 +271,10 @@ pub struct Endpoint {
     subscriptions: Subscriptions,
     aborts: VecDeque<AssocId>,
     events: VecDeque<Event>,
+    /// Uncached resolutions sent and not answered, oldest first (see `driven.rs`).
+    uncached: VecDeque<(AssocId, PoolHandle)>,
+    /// Reused by `drain_link`; empty between calls.
+    link_events: Vec<LinkEvent>,
 }
 
 /// A pool the user wants resolved.
@@ -285,6 +302,8 @@ impl Endpoint {
             subscriptions: Subscriptions::new(),
             aborts: VecDeque::new(),
             events: VecDeque::new(),
+            uncached: VecDeque::new(),
+            link_events: Vec::new(),
         }
     }
 
@@ -487,6 +506,11 @@ impl Endpoint {
 
     /// One ASAP message (PPID 11) on `assoc`.
     pub fn handle_data(&mut self, now: Instant, assoc: AssocId, bytes: &[u8]) {
+        if self.handle_uncached_answer(assoc, bytes)
+            || self.handle_outcome_answer(now, assoc, bytes)
+        {
+            return;
+        }
         let Some(link) = self.links.iter_mut().find(|l| l.assoc() == assoc) else { return };
         link.handle_data(now, bytes);
         self.drain_link(now, assoc);
@@ -656,13 +680,17 @@ impl Endpoint {
     }
 
     fn drain_link(&mut self, now: Instant, assoc: AssocId) {
-        let mut events = Vec::new();
+        // A buffer kept between calls: one allocation per answer was a tenth of what a load
+        // generator's PE spends per registration. (A nested call finds it taken and
+        // allocates.)
+        let mut events = std::mem::take(&mut self.link_events);
         if let Some(link) = self.links.iter_mut().find(|l| l.assoc() == assoc) {
             events.extend(std::iter::from_fn(|| link.poll_event()));
         }
-        for event in events {
+        for event in events.drain(..) {
             self.handle_link_event(now, assoc, event);
         }
+        self.link_events = events;
     }
 
     fn handle_link_event(&mut self, now: Instant, assoc: AssocId, event: LinkEvent) {
@@ -676,6 +704,14 @@ impl Endpoint {
                 let Some(i) = self.pe_index(&r.pool_handle, r.pe_id) else { return };
                 let outcome = self.pes[i].handle_deregistration_response();
                 self.pe_outcome(now, assoc, i, outcome);
+            }
+            LinkEvent::Resolved(r) if self.take_uncached(assoc, &r.pool_handle) => {
+                self.report_uncached(r);
+            }
+            LinkEvent::TimedOut(Request::Resolution { pool_handle })
+                if self.take_uncached(assoc, &pool_handle) =>
+            {
+                self.uncached_timed_out(now, assoc, pool_handle);
             }
             LinkEvent::Resolved(r) => self.handle_resolved(now, assoc, r, true),
             LinkEvent::Unsolicited(Message::HandleResolutionResponse(r)) => {
@@ -835,6 +871,7 @@ impl Endpoint {
     fn drop_link(&mut self, now: Instant, assoc: AssocId) {
         let Some(at) = self.links.iter().position(|l| l.assoc() == assoc) else { return };
         let link = self.links.swap_remove(at);
+        self.fail_uncached(assoc);
         for request in link.into_pending() {
             if let Request::Resolution { pool_handle } = request {
                 //= https://www.rfc-editor.org/rfc/rfc5352#section-3.7.1
@@ -859,5 +896,6 @@ impl Endpoint {
     }
 }
 
+mod driven;
 #[cfg(test)]
 mod tests;

@@ -31,6 +31,10 @@ pub const PENDING_REQUESTS_MAX: usize = 1_024;
 /// PEs one link answers keep-alives for; equal to the endpoint's PE cap.
 pub const ANSWERED_PES_MAX: usize = crate::endpoint::POOL_ELEMENTS_MAX;
 
+/// Sent buffers a link keeps to emit its next messages into ([`Link::recycle`]): enough for
+/// a burst of requests, few enough that an idle link holds little.
+pub const SPARE_BUFFERS_MAX: usize = 64;
+
 /// What a request was, kept to match its answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Request {
@@ -108,6 +112,8 @@ pub struct Link {
     outbox: VecDeque<Vec<u8>>,
     events: VecDeque<LinkEvent>,
     last_heard: Option<Instant>,
+    /// Buffers the driver handed back after sending, reused by [`Self::request`].
+    spare: Vec<Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -128,6 +134,7 @@ impl Link {
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             last_heard: None,
+            spare: Vec::new(),
         }
     }
 
@@ -178,8 +185,27 @@ impl Link {
             return Err(LinkError::Full);
         }
         self.pending.push_back(Pending { request, deadline: now + timeout });
-        self.outbox.push_back(message.emit_to_vec());
+        let bytes = self.emit_into_spare(message);
+        self.outbox.push_back(bytes);
         Ok(())
+    }
+
+    /// Takes back a buffer [`Self::poll_transmit`] handed out and the driver has sent, so the
+    /// next request is emitted into it instead of a new allocation.
+    pub fn recycle(&mut self, bytes: Vec<u8>) {
+        if self.spare.len() < SPARE_BUFFERS_MAX {
+            self.spare.push(bytes);
+        }
+        assert!(self.spare.len() <= SPARE_BUFFERS_MAX);
+    }
+
+    fn emit_into_spare(&mut self, message: &Message) -> Vec<u8> {
+        let Some(mut bytes) = self.spare.pop() else { return message.emit_to_vec() };
+        bytes.clear();
+        bytes.resize(message.buffer_len(), 0);
+        let written = message.emit(&mut bytes);
+        assert_eq!(written, bytes.len(), "emit writes buffer_len bytes");
+        bytes
     }
 
     /// Sends a message that expects no answer (Endpoint Unreachable, say).
@@ -204,6 +230,17 @@ impl Link {
     /// Whether a request for this key still waits for its answer.
     pub fn is_pending(&self, request: &Request) -> bool {
         self.pending.iter().any(|p| p.request == *request)
+    }
+
+    /// Ends the oldest pending request with this key, for an answer the caller read itself
+    /// (the endpoint's zero-copy paths, `endpoint/driven.rs`); whether one was pending.
+    pub fn take_pending(&mut self, request: &Request) -> bool {
+        let Some(at) = self.pending.iter().position(|p| p.request == *request) else {
+            return false;
+        };
+        // Answers mostly come in order, and pop_front is cheaper than remove.
+        let taken = if at == 0 { self.pending.pop_front() } else { self.pending.remove(at) };
+        taken.is_some()
     }
 
     /// One ASAP message from the registrar.

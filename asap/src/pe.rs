@@ -397,6 +397,24 @@ impl PoolElementFsm {
         }
     }
 
+    /// Makes a PE that left its pool, was refused or gave up wait for a home again, with the
+    /// same configuration and id (for a driver that decides itself when a PE rejoins, such as
+    /// a load generator). A PE that is registered, or has a request out, is left as it is.
+    pub fn rejoin(&mut self) {
+        match self.state {
+            PeState::Deregistered | PeState::GaveUp | PeState::Refused { .. } => {
+                self.state = PeState::Unregistered;
+            }
+            PeState::Unregistered => {}
+            PeState::Deregistering { .. }
+            | PeState::Registered { .. }
+            | PeState::Registering { .. } => return,
+        }
+        self.leaving = false;
+        self.timeouts = 0;
+        assert!(self.wants_link());
+    }
+
     /// The T4 deadline.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next_timeout()

@@ -12,11 +12,11 @@
 //! }
 //! ```
 //!
-//! So a client is a per-worker, single-threaded object (the registrar client over ASAP/SCTP
-//! will own one UDP socket per association, or one socket carrying many associations, its
-//! `sctp` state machines and its `codec` buffers). It never calls back into loadgen: results go
-//! out only through `poll`'s `completions`, one per submitted op, plus one per server-initiated
-//! exchange it answered (keep-alives).
+//! So a client is a per-worker, single-threaded object (the registrar client owns one UDP
+//! socket carrying all the worker's SCTP associations, and one `asap::Endpoint` per
+//! association). It never calls back into loadgen: results go out only through `poll`'s
+//! `completions`, one per submitted op, plus one per server-initiated exchange it answered
+//! (keep-alives).
 //!
 //! A [`Launcher`] starts a target that loadgen owns (the embedded echo server, the model
 //! registrar, and later the real registrar for `quickstart`) and stops it again when the
@@ -62,8 +62,8 @@ pub enum SubmitError {
     Full,
 }
 
-/// One worker's connection to the target. Implemented by `udp-echo` and `model` today, and by
-/// the ASAP/SCTP registrar client when it lands.
+/// One worker's connection to the target. Implemented by `udp-echo`, `model` and the
+/// registrar client.
 pub trait Client {
     /// Sends `op` (or queues it to send in the next `poll`). On `Ok`, exactly one
     /// [`Completion`] for it comes out of a later `poll`, carrying `op` unchanged: a success,

@@ -2,10 +2,11 @@
 //! what they saw.
 //!
 //! What this crate does **not** do: it does not implement ASAP, SCTP or a handlespace. It drives
-//! a [`Target`] through the [`Client`] seam, and the integrator plugs the real registrar (ASAP
-//! over our SCTP over UDP) in behind that seam. Until then two targets make the whole pipeline
-//! real: `udp-echo`, the raw UDP request/response ceiling on this host, and `model`, a tiny
-//! single-threaded stand-in registrar over UDP that keeps pools in a hash map.
+//! a [`Target`] through the [`Client`] seam. The real registrar target runs every synthetic PE
+//! and PU association on the `asap` crate's sans-IO endpoint core over our SCTP in UDP
+//! (`target::registrar`); two more targets measure the pipeline itself: `udp-echo`, the raw UDP
+//! request/response ceiling on this host, and `model`, a tiny single-threaded stand-in
+//! registrar over UDP that keeps pools in a hash map.
 //!
 //! ```text
 //!  Scenario (TOML + flags)

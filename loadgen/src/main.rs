@@ -50,8 +50,7 @@ enum Command {
         /// How long to drive resolutions.
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
-        /// Which registrar: the real one, or the model; `auto` falls back to the model while
-        /// the real one is not wired in.
+        /// Which registrar: the real one (`auto` is the real one too), or the model.
         #[arg(long, value_enum, default_value_t = Choice::Auto)]
         target: Choice,
         #[command(flatten)]

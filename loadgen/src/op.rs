@@ -139,8 +139,8 @@ impl ErrorCause {
     }
 }
 
-/// Names of the RFC 5354 §3.10 error causes. `codec` will own this table once it lands; loadgen
-/// keeps a copy only so reports read well before then.
+/// Names of the RFC 5354 §3.10 error causes as reports spell them (kebab case; codec's `Debug`
+/// names are CamelCase, and changing the report keys would break saved JSON comparisons).
 pub fn asap_cause_name(code: u16) -> &'static str {
     match code {
         0x0001 => "unrecognized-parameter",

@@ -8,16 +8,17 @@
 use crate::op::OpKind;
 use crate::report::RunResult;
 use crate::scenario::{Scenario, ScenarioError, TargetKind};
-use crate::target::{launcher, registrar::NotWired, Prepared};
+use crate::target::{launcher, Prepared};
 
 /// Which registrar to start.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Choice {
-    /// The real registrar if it is wired in, else the model (with a notice).
+    /// The real registrar (the default; kept apart from `Registrar` so that scripts written
+    /// when the registrar could be missing still run).
     Auto,
     /// The model registrar.
     Model,
-    /// The real registrar; an error if it is not wired in.
+    /// The real registrar.
     Registrar,
 }
 
@@ -33,14 +34,7 @@ pub fn scenario(seconds: f64) -> Result<Scenario, ScenarioError> {
 pub fn launch(scenario: &mut Scenario, choice: Choice) -> anyhow::Result<Prepared> {
     match choice {
         Choice::Model => launch_kind(scenario, TargetKind::Model),
-        Choice::Registrar => launch_kind(scenario, TargetKind::Registrar),
-        Choice::Auto => match launch_kind(scenario, TargetKind::Registrar) {
-            Err(e) if e.is::<NotWired>() => {
-                eprintln!("loadgen: {e}; driving the model registrar instead");
-                launch_kind(scenario, TargetKind::Model)
-            }
-            other => other,
-        },
+        Choice::Auto | Choice::Registrar => launch_kind(scenario, TargetKind::Registrar),
     }
 }
 

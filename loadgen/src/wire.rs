@@ -1,5 +1,5 @@
 //! The datagram framing loadgen's own UDP targets speak (`udp-echo` and `model`). It is not
-//! ASAP: it exists so the pipeline can be measured before the registrar client lands, and it
+//! ASAP: it exists so the pipeline can be measured without the registrar and its SCTP, and it
 //! carries what a completion needs (token, kind, status) in a fixed header.
 //!
 //! ```text

@@ -1,27 +1,29 @@
 //! End to end on this machine: the real `registrar` binary on 127.0.0.1 over our userspace
-//! SCTP in UDP, driven by ASAP sessions from this test.
+//! SCTP in UDP, driven by the PE/PU library (`asap::Endpoint`s, `common::live`).
 //!
 //! Goal (issue 6 acceptance): register 1 000 PEs in 10 pools, resolve each pool, let 100 PEs
 //! stop answering keep-alives and see exactly those removed, deregister the rest; with 1 and
-//! with 2 worker threads. Method: one association per pool; keep-alives are answered for every
-//! PE except ids 1-10 of each pool; every phase is bounded in time.
+//! with 2 worker threads. Method: per pool, two endpoints hold 45 PEs each and a third the 10
+//! PEs that fall silent (that endpoint stops hearing ASAP: a hung application); one more
+//! endpoint is the PU. The library answers every keep-alive it hears; every phase is bounded.
 
 mod common;
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use asap::Session;
-use codec::asap::{Deregistration, EndpointKeepAliveAck, HandleResolution, Message, Registration};
+use asap::{EndpointConfig, Event, Failure, PeConfig, PeHandle, Resolution};
 use codec::{ErrorCause, PoolElementId, PoolHandle};
-use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport};
+use common::live::LiveEndpoints;
 
 const POOLS: u32 = 10;
 const PES_PER_POOL: u32 = 100;
 const SILENT_PER_POOL: u32 = 10;
+/// Endpoints per pool: two that answer (45 PEs each: an endpoint holds at most 64), and one
+/// for the PEs that fall silent.
+const ENDPOINTS_PER_POOL: usize = 3;
 const STEP: Duration = Duration::from_secs(10);
 
 struct Registrar(Child);
@@ -65,139 +67,114 @@ fn start_registrar(workers: usize) -> (Registrar, u16) {
     (Registrar(child), port)
 }
 
-fn session(udp_port: u16) -> Session<SctpUdpTransport> {
-    let cfg = SctpUdpConfig { remote_udp_port: udp_port, ..Default::default() };
-    let transport =
-        SctpUdpTransport::bind("127.0.0.1:0".parse().unwrap(), cfg, rand_secret()).unwrap();
-    let registrar = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 3863);
-    Session::connect(transport, registrar, STEP).expect("association to the registrar")
-}
-
-fn rand_secret() -> [u8; 32] {
-    let mut s = [0u8; 32];
-    let seed = std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64;
-    for (i, b) in s.iter_mut().enumerate() {
-        *b = (seed >> (i % 8)) as u8 ^ i as u8;
-    }
-    s
-}
-
 fn pool(i: u32) -> PoolHandle {
     PoolHandle::new(format!("pool-{i}").as_bytes()).unwrap()
 }
 
-/// Receives until `want` says done, answering keep-alives of non-silent PEs on the way.
-fn serve_until(
-    s: &mut Session<SctpUdpTransport>,
-    pool_index: u32,
-    deadline: Instant,
-    mut want: impl FnMut(Message) -> bool,
-) {
-    loop {
-        assert!(Instant::now() < deadline, "pool {pool_index}: timed out");
-        let Ok(m) = s.recv(Duration::from_millis(20)) else { continue };
-        if let Message::EndpointKeepAlive(k) = &m {
-            answer_keep_alive(s, k);
-            continue;
-        }
-        if want(m) {
-            return;
-        }
-    }
+/// PE `id` of pool `i`: the registrations of issue 6 (common::element), through the library.
+fn pe_config(i: u32, id: u32) -> PeConfig {
+    let element = common::element(id);
+    let mut config = PeConfig::new(pool(i), element.user_transport, element.policy);
+    config.id = Some(PoolElementId(id));
+    config.registration_life = asap::Duration::from_millis(600_000);
+    config
 }
 
-fn answer_keep_alive(s: &mut Session<SctpUdpTransport>, k: &codec::asap::EndpointKeepAlive) {
-    let id = k.pe_id.expect("our registrar names the PE it probes").0;
-    if id > SILENT_PER_POOL {
-        let ack = EndpointKeepAliveAck { pool_handle: k.pool_handle, pe_id: PoolElementId(id) };
-        s.send(&Message::EndpointKeepAliveAck(ack)).unwrap();
-    }
+/// The endpoint PE `id` of pool `i` lives on: the silent ones together, the others alternating.
+fn endpoint_of(i: u32, id: u32) -> usize {
+    let slot = if id <= SILENT_PER_POOL { 2 } else { (id % 2) as usize };
+    i as usize * ENDPOINTS_PER_POOL + slot
 }
 
-fn resolve_ids(s: &mut Session<SctpUdpTransport>, i: u32) -> Result<BTreeSet<u32>, ErrorCause> {
-    let request =
-        HandleResolution { subscribe: false, pool_handle: pool(i), items_wanted: Some(128) };
-    s.send(&Message::HandleResolution(request)).unwrap();
-    let mut out = None;
-    serve_until(s, i, Instant::now() + STEP, |m| match m {
-        Message::HandleResolutionResponse(r) => {
-            out = Some(match r.error {
-                Some(e) => Err(e.causes[0].code),
-                None => Ok(r.pool_elements.iter().map(|e| e.id.0).collect()),
-            });
-            true
+fn library_config() -> EndpointConfig {
+    let mut config = EndpointConfig::default();
+    // Every resolution asks the registrar, for all of a pool's PEs.
+    config.stale_cache = asap::Duration::ZERO;
+    config.items_wanted = Some(128);
+    config
+}
+
+/// The PE ids the registrar lists for pool `i`, or the cause it refused with.
+fn resolve_ids(live: &mut LiveEndpoints, pu: usize, i: u32) -> Result<BTreeSet<u32>, ErrorCause> {
+    let now = live.now();
+    let pending = live.endpoint(pu).resolve(now, pool(i)).unwrap();
+    assert_eq!(pending, Resolution::Pending, "nothing is cached");
+    let answer = |e: &Event| match e {
+        Event::Resolved { pool_handle, elements } if *pool_handle == pool(i) => {
+            Some(Ok(elements.iter().map(|e| e.id.0).collect()))
         }
-        _ => false,
-    });
-    out.unwrap()
+        Event::ResolutionFailed { pool_handle, failure } if *pool_handle == pool(i) => {
+            match failure {
+                Failure::Refused(cause) => Some(Err(*cause)),
+                Failure::TimedOut => panic!("pool {i}: the resolution timed out"),
+            }
+        }
+        _ => None,
+    };
+    let events = live.run_until(STEP, |events| events.iter().any(|(_, e)| answer(e).is_some()));
+    events.iter().find_map(|(_, e)| answer(e)).expect("run_until returned on it")
 }
 
 fn run(workers: usize) {
     let (_registrar, port) = start_registrar(workers);
-    let mut sessions: Vec<_> = (0..POOLS).map(|_| session(port)).collect();
+    let pu = POOLS as usize * ENDPOINTS_PER_POOL;
+    let mut live = LiveEndpoints::connect(port, 1, pu + 1, &library_config());
 
-    // Register: pipelined, 100 requests per association, then 100 responses.
-    for (i, s) in sessions.iter_mut().enumerate() {
+    // Register: every PE at once; each endpoint pipelines its Registrations.
+    let now = live.now();
+    let mut handles: Vec<(u32, u32, usize, PeHandle)> = Vec::new();
+    for i in 0..POOLS {
         for id in 1..=PES_PER_POOL {
-            let r = Registration { pool_handle: pool(i as u32), pool_element: common::element(id) };
-            s.send(&Message::Registration(r)).unwrap();
+            let e = endpoint_of(i, id);
+            handles.push((i, id, e, live.endpoint(e).register(now, pe_config(i, id)).unwrap()));
         }
-        let mut accepted = 0;
-        serve_until(s, i as u32, Instant::now() + STEP, |m| {
-            let Message::RegistrationResponse(r) = m else { return false };
-            assert!(!r.reject, "registration rejected: {:?}", r.error);
-            accepted += 1;
-            accepted == PES_PER_POOL
-        });
     }
+    let total = (POOLS * PES_PER_POOL) as usize;
+    let events = live.run_until(STEP, |events| {
+        let failed = events.iter().any(|(_, e)| matches!(e, Event::RegistrationFailed { .. }));
+        let registered = events.iter().filter(|(_, e)| matches!(e, Event::Registered { .. }));
+        failed || registered.count() == total
+    });
+    let failed: Vec<_> =
+        events.iter().filter(|(_, e)| matches!(e, Event::RegistrationFailed { .. })).collect();
+    assert!(failed.is_empty(), "registrations refused: {failed:?}");
 
     // Resolve: every pool has all its PEs.
     let all: BTreeSet<u32> = (1..=PES_PER_POOL).collect();
-    for (i, s) in sessions.iter_mut().enumerate() {
-        assert_eq!(resolve_ids(s, i as u32).unwrap(), all, "pool {i} after registration");
+    for i in 0..POOLS {
+        assert_eq!(resolve_ids(&mut live, pu, i).unwrap(), all, "pool {i} after registration");
     }
 
-    // Keep-alives: answer for 4.5 s except PEs 1-10 of each pool (2 s timeout, 300 ms ± 50 %
-    // interval: a silent PE is gone within ~2.5 s, an answering one never, even on a loaded host).
-    let until = Instant::now() + Duration::from_millis(4_500);
-    while Instant::now() < until {
-        for s in sessions.iter_mut() {
-            while let Ok(Some(m)) = s.try_recv() {
-                if let Message::EndpointKeepAlive(k) = &m {
-                    answer_keep_alive(s, k);
-                }
-            }
-            s.flush().unwrap();
-        }
-        std::thread::sleep(Duration::from_millis(5));
+    // Keep-alives: the library answers for 4.5 s, except on the endpoints of PEs 1-10 of each
+    // pool, which stop hearing (2 s timeout, 300 ms ± 50 % interval: a silent PE is gone
+    // within ~2.5 s, an answering one never, even on a loaded host).
+    for i in 0..POOLS {
+        live.set_deaf(endpoint_of(i, 1));
     }
+    let events = live.serve(Duration::from_millis(4_500));
+    let lost: Vec<_> =
+        events.iter().filter(|(_, e)| matches!(e, Event::RegistrarLost { .. })).collect();
+    assert!(lost.is_empty(), "associations failed: {lost:?}");
     let alive: BTreeSet<u32> = (SILENT_PER_POOL + 1..=PES_PER_POOL).collect();
-    for (i, s) in sessions.iter_mut().enumerate() {
-        assert_eq!(
-            resolve_ids(s, i as u32).unwrap(),
-            alive,
-            "pool {i}: exactly the silent removed"
-        );
+    for i in 0..POOLS {
+        let ids = resolve_ids(&mut live, pu, i).unwrap();
+        assert_eq!(ids, alive, "pool {i}: exactly the silent removed");
     }
 
     // Deregister the rest; the pools disappear.
-    for (i, s) in sessions.iter_mut().enumerate() {
-        for id in SILENT_PER_POOL + 1..=PES_PER_POOL {
-            let d = Deregistration { pool_handle: pool(i as u32), pe_id: PoolElementId(id) };
-            s.send(&Message::Deregistration(d)).unwrap();
-        }
-        let mut done = 0;
-        serve_until(s, i as u32, Instant::now() + STEP, |m| {
-            let Message::DeregistrationResponse(r) = m else { return false };
-            assert!(r.error.is_none(), "deregistration failed: {:?}", r.error);
-            done += 1;
-            done == PES_PER_POOL - SILENT_PER_POOL
-        });
-        assert_eq!(resolve_ids(s, i as u32), Err(ErrorCause::UNKNOWN_POOL_HANDLE));
+    let now = live.now();
+    let answering = handles.iter().filter(|(_, id, ..)| *id > SILENT_PER_POOL);
+    for &(_, _, e, pe) in answering {
+        live.endpoint(e).deregister(now, pe).unwrap();
     }
-    for s in sessions {
-        s.close(Duration::from_secs(1)).unwrap();
+    let leaving = (POOLS * (PES_PER_POOL - SILENT_PER_POOL)) as usize;
+    live.run_until(STEP, |events| {
+        events.iter().filter(|(_, e)| matches!(e, Event::Deregistered { .. })).count() == leaving
+    });
+    for i in 0..POOLS {
+        assert_eq!(resolve_ids(&mut live, pu, i), Err(ErrorCause::UNKNOWN_POOL_HANDLE));
     }
+    live.close(Duration::from_secs(1));
 }
 
 #[test]

@@ -6,21 +6,20 @@
 //! on their owners' cores, and from the replicas); and once the cores are quiet, each core's
 //! replica holds exactly the PEs of the other core's shard (counts, and the RFC 5353 checksum
 //! sums over pool handle and PE id). Method: the registrar in-process over userspace SCTP in
-//! UDP; 4 PE sessions and 2 PU sessions, spread over the cores by tag steering; 8 pools, which
-//! shard over both cores; every phase bounded in time.
+//! UDP; 4 PE sessions and 2 PU sessions, each an `asap::Endpoint` on its own socket
+//! (`common::live`), spread over the cores by tag steering; 8 pools, which shard over both
+//! cores; every phase bounded in time.
 
 use std::collections::BTreeSet;
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use asap::Session;
-use codec::asap::{Deregistration, HandleResolution, Message, Registration};
+use asap::{EndpointConfig, Event, Failure, PeConfig, Resolution};
 use codec::{ErrorCause, PoolElementId, PoolHandle};
+use common::live::LiveEndpoints;
 use handlespace::ChecksumAccumulator;
 use registrar::proto::Stats;
-use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport};
 
 const POOLS: u32 = 8;
 const PE_SESSIONS: u32 = 4;
@@ -34,57 +33,58 @@ fn pool(i: u32) -> PoolHandle {
 
 // PE ids are unique per pool: session `s` owns ids `s * 100 + 1 ..`.
 
-fn session(udp_port: u16, secret: u8) -> Session<SctpUdpTransport> {
-    let cfg = SctpUdpConfig { remote_udp_port: udp_port, ..Default::default() };
-    let transport =
-        SctpUdpTransport::bind("127.0.0.1:0".parse().unwrap(), cfg, [secret; 32]).unwrap();
-    let registrar = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 3863);
-    Session::connect(transport, registrar, STEP).expect("association to the registrar")
+/// One session: an endpoint on a socket of its own (cookie secret byte `secret`, which with
+/// tag steering decides the core its association lands on).
+fn session(udp_port: u16, secret: u8) -> LiveEndpoints {
+    let mut config = EndpointConfig::default();
+    // Every resolution asks the registrar, for all of a pool's PEs.
+    config.stale_cache = asap::Duration::ZERO;
+    config.items_wanted = Some(128);
+    LiveEndpoints::connect(udp_port, secret, 1, &config)
 }
 
-/// Sends every request, then waits for as many answers, each checked by `ok`.
-fn exchange(
-    s: &mut Session<SctpUdpTransport>,
-    requests: &[Message],
-    ok: impl Fn(&Message) -> bool,
-) {
-    for request in requests {
-        s.send(request).unwrap();
-    }
-    let deadline = Instant::now() + STEP;
-    let mut answered = 0;
-    while answered < requests.len() {
-        assert!(Instant::now() < deadline, "answers timed out");
-        match s.recv(Duration::from_millis(20)) {
-            Ok(Message::EndpointKeepAlive(_)) | Err(_) => {}
-            Ok(m) => {
-                assert!(ok(&m), "unexpected answer {m:?}");
-                answered += 1;
+fn pe_config(i: u32, id: u32) -> PeConfig {
+    let element = common::element(id);
+    let mut config = PeConfig::new(pool(i), element.user_transport, element.policy);
+    config.id = Some(PoolElementId(id));
+    config.registration_life = asap::Duration::from_millis(600_000);
+    config
+}
+
+/// Waits until `count` events of `kind` arrived, none of them a failure.
+fn wait_for(s: &mut LiveEndpoints, count: usize, kind: fn(&Event) -> bool) {
+    let failed = |e: &Event| matches!(e, Event::RegistrationFailed { .. });
+    let events = s.run_until(STEP, |events| {
+        events.iter().any(|(_, e)| failed(e))
+            || events.iter().filter(|(_, e)| kind(e)).count() >= count
+    });
+    let failures: Vec<_> = events.iter().filter(|(_, e)| failed(e)).collect();
+    assert!(failures.is_empty(), "{failures:?}");
+}
+
+fn resolve(s: &mut LiveEndpoints, i: u32) -> Result<BTreeSet<u32>, ErrorCause> {
+    let now = s.now();
+    assert_eq!(s.endpoint(0).resolve(now, pool(i)).unwrap(), Resolution::Pending);
+    let answer = |e: &Event| match e {
+        Event::Resolved { pool_handle, elements } if *pool_handle == pool(i) => {
+            Some(Ok(elements.iter().map(|e| e.id.0).collect()))
+        }
+        Event::ResolutionFailed { pool_handle, failure } if *pool_handle == pool(i) => {
+            match failure {
+                Failure::Refused(cause) => Some(Err(*cause)),
+                Failure::TimedOut => panic!("pool {i}: the resolution timed out"),
             }
         }
-    }
-}
-
-fn resolve(s: &mut Session<SctpUdpTransport>, i: u32) -> Result<BTreeSet<u32>, ErrorCause> {
-    let request =
-        HandleResolution { subscribe: false, pool_handle: pool(i), items_wanted: Some(128) };
-    s.send(&Message::HandleResolution(request)).unwrap();
-    let deadline = Instant::now() + STEP;
-    loop {
-        assert!(Instant::now() < deadline, "resolution timed out");
-        if let Ok(Message::HandleResolutionResponse(r)) = s.recv(Duration::from_millis(20)) {
-            return match r.error {
-                Some(e) => Err(e.causes[0].code),
-                None => Ok(r.pool_elements.iter().map(|e| e.id.0).collect()),
-            };
-        }
-    }
+        _ => None,
+    };
+    let events = s.run_until(STEP, |events| events.iter().any(|(_, e)| answer(e).is_some()));
+    events.iter().find_map(|(_, e)| answer(e)).expect("run_until returned on it")
 }
 
 /// Every PU resolves every pool and must get `expected[pool]` (empty: Unknown Pool Handle).
 /// A core applies replica updates at the start of each loop iteration, so an answer may be one
 /// iteration stale (README, "Not implemented"): a mismatch is retried for up to a second.
-fn check_resolutions(pus: &mut [Session<SctpUdpTransport>], expected: &[BTreeSet<u32>]) {
+fn check_resolutions(pus: &mut [LiveEndpoints], expected: &[BTreeSet<u32>]) {
     for pu in pus.iter_mut() {
         for (i, want) in expected.iter().enumerate() {
             let want = if want.is_empty() {
@@ -135,17 +135,18 @@ fn replicas_follow_their_owners() {
 
     // Register: every PE session puts its PEs in every pool.
     let mut expected = vec![BTreeSet::new(); POOLS as usize];
+    let mut handles = Vec::new();
     for (s, pe) in pes.iter_mut().enumerate() {
-        let mut requests = Vec::new();
+        let now = pe.now();
         for i in 0..POOLS {
             for k in 1..=PES_PER_SESSION_AND_POOL {
                 let id = s as u32 * 100 + k;
-                let r = Registration { pool_handle: pool(i), pool_element: common::element(id) };
-                requests.push(Message::Registration(r));
+                handles.push((s, i, k, pe.endpoint(0).register(now, pe_config(i, id)).unwrap()));
                 expected[i as usize].insert(id);
             }
         }
-        exchange(pe, &requests, |m| matches!(m, Message::RegistrationResponse(r) if !r.reject));
+        let count = (POOLS * PES_PER_SESSION_AND_POOL) as usize;
+        wait_for(pe, count, |e| matches!(e, Event::Registered { .. }));
     }
     let total = u64::from(POOLS * PE_SESSIONS * PES_PER_SESSION_AND_POOL);
     check_resolutions(&mut pus, &expected);
@@ -153,27 +154,20 @@ fn replicas_follow_their_owners() {
 
     // Deregister half of the first session's PEs, and all of them in pool 0: pool 0 keeps the
     // other sessions' PEs, and a pool emptied below disappears.
-    let mut requests = Vec::new();
     let mut removed = 0;
-    for i in 0..POOLS {
-        for k in 1..=PES_PER_SESSION_AND_POOL {
-            if i == 0 || k % 2 == 0 {
-                let d = Deregistration { pool_handle: pool(i), pe_id: PoolElementId(k) };
-                requests.push(Message::Deregistration(d));
-                expected[i as usize].remove(&k);
-                removed += 1;
-            }
+    let now = pes[0].now();
+    for &(_, i, k, pe) in handles.iter().filter(|(s, ..)| *s == 0) {
+        if i == 0 || k % 2 == 0 {
+            pes[0].endpoint(0).deregister(now, pe).unwrap();
+            expected[i as usize].remove(&k);
+            removed += 1;
         }
     }
-    exchange(
-        &mut pes[0],
-        &requests,
-        |m| matches!(m, Message::DeregistrationResponse(r) if r.error.is_none()),
-    );
+    wait_for(&mut pes[0], removed as usize, |e| matches!(e, Event::Deregistered { .. }));
     check_resolutions(&mut pus, &expected);
 
     // The second PE session ends: its PEs leave their owners' shards and every replica.
-    pes.remove(1).close(Duration::from_secs(2)).unwrap();
+    pes.remove(1).close(Duration::from_secs(2));
     for want in expected.iter_mut() {
         want.retain(|id| id / 100 != 1);
     }
@@ -188,7 +182,7 @@ fn replicas_follow_their_owners() {
 
     // The last PEs go with their sessions: everything is empty, replicas included.
     for pe in pes {
-        pe.close(Duration::from_secs(2)).unwrap();
+        pe.close(Duration::from_secs(2));
     }
     let cores = quiet_and_consistent(&running, 0);
     assert!(cores.iter().all(|s| s.replica_elements == 0), "{cores:#?}");

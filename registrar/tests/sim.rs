@@ -5,18 +5,23 @@
 //! Goal: under 10 % loss every registration is acknowledged, resolutions only ever name
 //! registered PEs, a PE that falls silent is removed, and no other PE is removed unless SCTP
 //! took longer than the keep-alive timeout to carry one of its exchanges. Method: node 0 runs
-//! `sctp::Endpoint` + `proto::Server`; nodes 1..=PES are PEs (register, answer keep-alives) and
-//! the last node is a PU resolving every simulated 100 ms. Every answer is checked against the
+//! `sctp::Endpoint` + `proto::Server`; nodes 1..=PES are PEs and the last node is a PU
+//! resolving every simulated 100 ms, each an `asap::Endpoint` (`common::sim_endpoint`: the
+//! library registers, answers keep-alives and hunts). Every answer is checked against the
 //! handlespace when the registrar emits it; a step cap makes livelock fail.
+
+mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use codec::asap::{EndpointKeepAliveAck, HandleResolution, Message, Registration};
+use asap::{EndpointConfig as AsapConfig, Event as AsapEvent, PeConfig};
+use codec::asap::Message;
 use codec::param::{AddressList, SctpTransport as SctpParam};
 use codec::UserTransport;
-use codec::{Policy, PoolElement, PoolElementId, PoolHandle, RegistrarId, TransportUse};
+use codec::{Policy, PoolElementId, PoolHandle, RegistrarId, TransportUse};
+use common::sim_endpoint::{SimEndpoint, SIM_UDP_PORT};
 use registrar::proto::{Server, ServerConfig};
 use sctp::testing::{Faults, Net};
 use sctp::{AssociationHandle, Endpoint, EndpointConfig, Event, Instant};
@@ -31,7 +36,7 @@ const ASAP_PPID: u32 = 11;
 const ASAP_PORT: u16 = 3863;
 
 fn addr(i: usize) -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1 + i as u8)), 9899)
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1 + i as u8)), SIM_UDP_PORT)
 }
 
 fn hs_now(t: Instant) -> handlespace::Instant {
@@ -42,20 +47,26 @@ fn pool() -> PoolHandle {
     PoolHandle::new(b"SimPool").unwrap()
 }
 
-fn registration(i: usize) -> Vec<u8> {
-    let pe = PoolElement {
-        id: PoolElementId(i as u32),
-        home_registrar: RegistrarId(0),
-        registration_life_ms: 3_600_000,
-        user_transport: UserTransport::Sctp(SctpParam {
-            port: 7,
-            transport_use: TransportUse::DATA_ONLY,
-            addresses: AddressList::from_slice(&[addr(i).ip()]).unwrap(),
-        }),
-        policy: Policy::RoundRobin,
-        asap_transport: None,
-    };
-    Message::Registration(Registration { pool_handle: pool(), pool_element: pe }).emit_to_vec()
+/// PE `i`: pool `SimPool`, id `i`, registered for an hour (so no T4 within a run).
+fn pe_config(i: usize) -> PeConfig {
+    let user_transport = UserTransport::Sctp(SctpParam {
+        port: 7,
+        transport_use: TransportUse::DATA_ONLY,
+        addresses: AddressList::from_slice(&[addr(i).ip()]).unwrap(),
+    });
+    let mut config = PeConfig::new(pool(), user_transport, Policy::RoundRobin);
+    config.id = Some(PoolElementId(i as u32));
+    config.registration_life = asap::Duration::from_secs(3_600);
+    config
+}
+
+/// Every simulated endpoint's: the one registrar, the library's default timers.
+fn asap_config() -> AsapConfig {
+    let mut config = AsapConfig::default();
+    config.hunt.registrars = vec![SocketAddr::new(addr(0).ip(), ASAP_PORT)];
+    config.hunt.parallel_max = 1;
+    config.items_wanted = Some(64);
+    config
 }
 
 struct Sim {
@@ -65,12 +76,11 @@ struct Sim {
     seen: Vec<usize>,
     /// Events of the registrar node already handled.
     events_seen: usize,
-    /// Per PE node: its association, and whether its registration was acknowledged.
-    pe_assoc: Vec<Option<AssociationHandle>>,
+    /// The PEs (nodes 1..=PES) and the PU (the last node).
+    pes: Vec<SimEndpoint>,
+    pu: SimEndpoint,
+    /// PEs whose registration was acknowledged.
     acknowledged: BTreeSet<u32>,
-    /// PEs that stopped answering (their keep-alives are ignored).
-    silent: BTreeSet<u32>,
-    pu_assoc: Option<AssociationHandle>,
     /// Handle Resolution Responses the registrar sent.
     answered: u64,
     /// Per PE: when the registrar sent the keep-alive still waiting for its Ack.
@@ -105,45 +115,39 @@ impl Sim {
             net.add(Endpoint::new(EndpointConfig::default(), secret), addr(i));
         }
         let nodes = net.nodes.len();
+        let pes = (1..=PES).map(|i| SimEndpoint::new(i, asap_config(), i as u64, 5_000)).collect();
+        let pu = SimEndpoint::new(PES + 1, asap_config(), 0, 6_000);
         Sim {
             net,
             server,
             seen: vec![0; nodes],
             events_seen: 0,
-            pe_assoc: vec![None; nodes],
+            pes,
+            pu,
             acknowledged: BTreeSet::new(),
-            silent: BTreeSet::new(),
-            pu_assoc: None,
             answered: 0,
             probe_sent: BTreeMap::new(),
             slowest: BTreeMap::new(),
         }
     }
 
-    fn pu(&self) -> usize {
-        PES + 1
-    }
-
+    /// Every PE registers (the endpoint hunts for the registrar first); the PU hunts too.
     fn connect_all(&mut self) {
-        let now = self.net.now;
-        for i in 1..=PES {
-            let h = self.net.nodes[i].endpoint.connect(now, addr(0), 5000 + i as u16, ASAP_PORT);
-            let h = h.unwrap();
-            self.net.nodes[i].endpoint.send(now, h, 0, ASAP_PPID, false, &registration(i)).unwrap();
-            self.pe_assoc[i] = Some(h);
+        let now = SimEndpoint::instant(self.net.now);
+        for (i, pe) in self.pes.iter_mut().enumerate() {
+            pe.endpoint.register(now, pe_config(i + 1)).unwrap();
+            pe.turn(&mut self.net);
         }
-        let pu = self.pu();
-        let h = self.net.nodes[pu].endpoint.connect(now, addr(0), 6000, ASAP_PORT).unwrap();
-        self.pu_assoc = Some(h);
+        self.pu.endpoint.start(now);
+        self.pu.turn(&mut self.net);
     }
 
+    /// One Handle Resolution, once the PU has its registrar.
     fn resolve(&mut self) {
-        let Some(h) = self.pu_assoc else { return };
-        let pu = self.pu();
-        let request =
-            HandleResolution { subscribe: false, pool_handle: pool(), items_wanted: Some(64) };
-        let bytes = Message::HandleResolution(request).emit_to_vec();
-        let _ = self.net.nodes[pu].endpoint.send(self.net.now, h, 0, ASAP_PPID, false, &bytes);
+        let now = SimEndpoint::instant(self.net.now);
+        if self.pu.endpoint.resolve_uncached(now, pool()).is_ok() {
+            self.pu.turn(&mut self.net);
+        }
     }
 
     /// Sends what the server queued, checking each answer against the handlespace as it is
@@ -202,30 +206,23 @@ impl Sim {
             self.server.handle_timeout(hs_now(now));
         }
         self.flush_server(now);
-        // PEs and the PU.
-        for i in 1..self.net.nodes.len() {
-            let received: Vec<_> = self.net.nodes[i].received[self.seen[i]..].to_vec();
-            self.seen[i] += received.len();
-            for m in received {
-                match Message::parse(&m.data).expect("the registrar sends valid ASAP") {
-                    Message::RegistrationResponse(r) => {
-                        assert!(!r.reject, "registration rejected: {:?}", r.error);
-                        self.acknowledged.insert(r.pe_id.0);
+        // PEs and the PU: the library's endpoints.
+        for pe in &mut self.pes {
+            pe.turn(&mut self.net);
+            for event in pe.events.drain(..) {
+                match event {
+                    AsapEvent::Registered { id, .. } => {
+                        self.acknowledged.insert(id.0);
                     }
-                    Message::EndpointKeepAlive(k) if !self.silent.contains(&(i as u32)) => {
-                        let ack = EndpointKeepAliveAck {
-                            pool_handle: k.pool_handle,
-                            pe_id: k.pe_id.unwrap(),
-                        };
-                        let bytes = Message::EndpointKeepAliveAck(ack).emit_to_vec();
-                        let _ = self.net.nodes[i]
-                            .endpoint
-                            .send(now, m.assoc, 0, ASAP_PPID, false, &bytes);
+                    AsapEvent::RegistrationFailed { failure, .. } => {
+                        panic!("PE on node {} not registered: {failure:?}", pe.node)
                     }
                     _ => {}
                 }
             }
         }
+        self.pu.turn(&mut self.net);
+        self.pu.events.clear();
     }
 
     /// Runs for `span` of simulated time, resolving every 100 ms.
@@ -270,8 +267,9 @@ fn scenario(seed: u64) -> u32 {
     }
     sim.run_for(Duration::from_secs(30));
 
-    // PE 3 stops answering keep-alives: it goes within 1.5 intervals + the timeout (12.5 s).
-    sim.silent.insert(3);
+    // PE 3 hangs (its SCTP still acknowledges, its application hears nothing, so nothing
+    // answers the keep-alives): it goes within 1.5 intervals + the timeout (12.5 s).
+    sim.pes[3 - 1].deaf = true;
     sim.run_for(Duration::from_millis(13_000));
     assert!(sim.server.handlespace().element(&pool(), PoolElementId(3)).is_none());
     sim.run_for(Duration::from_secs(20));

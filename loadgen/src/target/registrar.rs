@@ -1,31 +1,45 @@
-//! The real registrar as a target: ASAP (codec) over our userspace SCTP in UDP (RFC 6951), one
-//! association per simulated PE and per PU association. A kernel-SCTP registrar (RSPLIB's, or
-//! ours on its kernel backend) is reached through the kernel's own RFC 6951 encapsulation
-//! (`sysctl net.sctp.udp_port=9899`), as `lab/run-bench.sh` does.
+//! The real registrar as a target: every synthetic PE and every PU association is one
+//! [`asap::Endpoint`] (the PE/PU library's sans-IO core) on an association of its own, all of
+//! a worker's carried by one userspace SCTP-over-UDP transport (RFC 6951). A kernel-SCTP
+//! registrar (RSPLIB's, or ours on its kernel backend) is reached through the kernel's own
+//! RFC 6951 encapsulation (`sysctl net.sctp.udp_port=9899`), as `lab/run-bench.sh` does.
 //!
 //! ```text
-//!  Workload ─ Op ─▶ RegistrarClient::submit ─ ASAP bytes ─▶ SctpTransport ─▶ registrar
-//!  Workload ◀─ Completion ◀─ poll ◀─ responses matched by (association, kind, pool, PE) ◀─┘
+//!  Workload ─ Op ─▶ submit ─ register / register_now / deregister / resolve_uncached ─▶ Endpoint
+//!  Endpoint ─ poll_transmit ─▶ SctpTransport ─▶ registrar ─▶ handle_data ─▶ Endpoint
+//!  Workload ◀─ Completion ◀─ poll ◀─ poll_event (resolutions), PE state (registrations) ◀─┘
 //! ```
 //!
-//! Responses are matched per association on (kind, pool handle, PE id), not FIFO: the registrar
-//! shards pools over cores, so answers for different pools can overtake each other.
-//! Keep-alives from the registrar are answered at once and reported as `KeepAlive` completions.
+//! Loadgen encodes and decodes no ASAP itself: the endpoints build every request, match every
+//! answer (per pool handle and PE id, so answers for different pools may overtake each other),
+//! time requests out and acknowledge the registrar's keep-alives (each Ack sent is counted as a
+//! `KeepAlive` completion). One message goes on the wire per operation: PEs re-register when
+//! the workload says (`register_now`; the endpoint's own T4 is off), and resolutions bypass the
+//! PU cache (`resolve_uncached`).
+//!
+//! Departures from the client loadgen had before: a resolution or deregistration that times
+//! out makes its endpoint replace its home registrar (RFC 5352 §3.6, §3.7.2), so the
+//! association is aborted and opened again, and its other operations in flight fail as
+//! `transport`; a Deregistration Response carrying an error counts as a success, since the PE
+//! is out of the pool either way (§3.2: a registrar without the PE "SHOULD consider the
+//! de-registration granted"); timeouts are found by a sweep every 10 ms, so they are reported
+//! up to 10 ms late.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use codec::asap::{
-    Deregistration, EndpointKeepAliveAck, HandleResolution, HandleResolutionResponseView, Message,
-    Registration,
-};
-use codec::param::{AddressList, ParameterType, SctpTransport as SctpParam};
-use codec::{Policy, PoolElement, PoolElementId, PoolHandle, RegistrarId, TransportUse};
+use asap::pe::PeState;
+use asap::{Endpoint, EndpointConfig, Event, Failure, PeConfig, PeHandle};
+use codec::asap::MessageType;
+use codec::param::{AddressList, SctpTransport as SctpParam};
+use codec::{MessageView, Policy, PoolElementId, PoolHandle, TransportUse};
 use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport};
-use transport::{AssocId, Ppid, SctpTransport, StreamId, TransportEvent};
+use transport::{AssocId, Ppid, SctpTransport, StreamId, TransportError, TransportEvent};
 
-use crate::client::{Client, Launcher, RunningTarget, SubmitError, Target, WorkerPlan};
+use crate::client::{
+    Client, Launcher, PoolElementPlan, RunningTarget, SubmitError, Target, WorkerPlan,
+};
 use crate::op::{AssociationId, Completion, ErrorCause, Op, OpKind, Outcome};
 use crate::scenario::Scenario;
 
@@ -35,6 +49,17 @@ pub const ASAP_PORT: u16 = 3863;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Transport events handled per `poll` batch.
 const EVENTS_PER_BATCH: usize = 1_024;
+/// Pools whose handles a client formats once at start (65 bytes each, so 4 MiB per worker at
+/// most); resolutions of pools past it format their handle each time.
+const POOL_HANDLES_CACHED: u32 = 65_536;
+/// How often `poll` runs the timers of the endpoints that may have one due: those hunting for
+/// their registrar, and those whose oldest operation is older than the operation timeout.
+/// Requests time out up to this much late.
+const TIMER_SWEEP: Duration = Duration::from_millis(10);
+/// How often every endpoint is asked, whatever loadgen knows of it (a request the endpoint
+/// sent on its own, e.g. a deregistration again at a new home). Asking all of them every
+/// sweep cost churn 7 % of loadgen's instructions (2 000 endpoints per worker).
+const TIMER_SWEEP_ALL: Duration = Duration::from_secs(1);
 
 /// Starts the real registrar in-process on 127.0.0.1 with an ephemeral UDP port.
 pub struct RegistrarLauncher;
@@ -136,174 +161,158 @@ fn rand_secret() -> [u8; 32] {
     out
 }
 
-/// One worker's associations to the registrar.
+/// One worker's associations to the registrar: one [`Endpoint`] each.
 pub struct RegistrarClient<T: SctpTransport> {
     transport: T,
-    by_id: HashMap<AssociationId, AssocId>,
-    by_assoc: HashMap<AssocId, AssociationId>,
-    /// Operations sent and not yet answered, per association, oldest first.
-    pending: HashMap<AssocId, VecDeque<Op>>,
+    /// The sans-IO time of the endpoints is microseconds since this instant.
+    epoch: Instant,
+    flows: Vec<Flow>,
+    by_id: HashMap<AssociationId, usize>,
+    by_assoc: HashMap<AssocId, usize>,
     in_flight: u32,
     in_flight_max: u32,
     op_timeout: Duration,
     prefix: String,
-    registration_life_ms: u32,
+    registration_life: asap::Duration,
     /// The address our PEs register as their user transport: the IP the client is bound to
     /// (RSPLIB's registrar refuses loopback addresses from a non-loopback association).
     pe_address: IpAddr,
-    /// Keep-alives to acknowledge after the current event batch.
-    acks: Vec<(AssocId, AssociationId, PoolHandle, PoolElementId)>,
-    /// Responses decoded in the current event batch.
-    responses: Vec<(AssocId, Answer)>,
-    lost: Vec<AssocId>,
-    /// Reused for every pool handle and every request we emit: the hot path allocates nothing.
+    /// Flows that had input since their outputs were last drained (a flow may appear twice).
+    touched: Vec<usize>,
+    /// Associations whose send failed in the current event batch.
+    failed: Vec<AssocId>,
+    next_sweep: Instant,
+    next_sweep_all: Instant,
+    /// Pool handles of pools `0..POOL_HANDLES_CACHED`, formatted once: formatting a decimal
+    /// per operation cost more than a tenth of what loadgen does per resolution.
+    pool_handles: Vec<PoolHandle>,
+    /// Reused for every pool handle we format past the cached ones.
     scratch: Vec<u8>,
 }
 
-/// What one response from the registrar answers, reduced to what matching needs.
-#[derive(Clone, Copy, Debug)]
-struct Answer {
-    kind: OpKind,
-    /// The pool the response names (`None`: it names none we can read, so it answers the
-    /// oldest operation); `Some(None)` is a pool handle that is not one of ours.
-    pool: Option<Option<u32>>,
-    /// The PE identifier on the wire, for (de)registration responses.
-    element: Option<u32>,
-    outcome: Outcome,
+/// One association and the endpoint on it.
+struct Flow {
+    id: AssociationId,
+    endpoint: Endpoint,
+    role: Role,
 }
 
-impl Answer {
-    /// An answer nothing can be attributed to: it fails the oldest operation.
-    const UNDECODABLE: Self = Self {
-        kind: OpKind::Resolve,
-        pool: None,
-        element: None,
-        outcome: Outcome::Fail(ErrorCause::Protocol),
-    };
-
-    /// The fast path for the hot message: a Handle Resolution Response read through the
-    /// codec's zero-copy view (TLV framing, the pool handle, a count of Pool Element
-    /// parameters), no allocation. `None` sends it down the owned parse: any answer carrying
-    /// an Operational Error, and anything malformed, so that errors are reported by cause.
-    fn resolution(prefix: &str, data: &[u8]) -> Option<Self> {
-        let view = HandleResolutionResponseView::new_checked(data).ok()?;
-        let (mut handle, mut elements) = (None, 0usize);
-        for parameter in view.parameters() {
-            let parameter = parameter.ok()?;
-            match parameter.parameter_type() {
-                ParameterType::POOL_HANDLE => {
-                    handle = Some(PoolHandle::new(parameter.value()).ok()?);
-                }
-                ParameterType::POOL_ELEMENT => elements += 1,
-                ParameterType::OPERATIONAL_ERROR => return None,
-                _ => {}
-            }
+impl Flow {
+    /// Whether a timer of the endpoint may be due: it hunts, or its oldest operation has
+    /// waited the operation timeout (the endpoint sent its request no earlier than the
+    /// operation was issued, so its deadline is no earlier either).
+    fn may_time_out(&self, now: Instant, op_timeout: Duration) -> bool {
+        if self.endpoint.home().is_none() {
+            return true;
         }
-        let outcome =
-            if elements > 0 { Outcome::Succeed } else { Outcome::Fail(ErrorCause::Protocol) };
-        Some(Self {
-            kind: OpKind::Resolve,
-            pool: Some(pool_index(prefix, &handle?)),
-            element: None,
-            outcome,
-        })
+        let oldest = match &self.role {
+            Role::Pe { op, .. } => op.as_ref(),
+            Role::Pu { pending } => pending.front(),
+        };
+        oldest.is_some_and(|op| now.saturating_duration_since(op.issued_at) >= op_timeout)
     }
+}
 
-    /// Any other response, from the owned parse.
-    fn of_message(prefix: &str, message: &Message) -> Self {
-        let pool = |h: &PoolHandle| Some(pool_index(prefix, h));
-        match message {
-            Message::RegistrationResponse(r) => Self {
-                kind: OpKind::Register,
-                pool: pool(&r.pool_handle),
-                element: Some(r.pe_id.0),
-                outcome: outcome_of(r.reject, r.error.as_ref()),
-            },
-            Message::DeregistrationResponse(r) => Self {
-                kind: OpKind::Deregister,
-                pool: pool(&r.pool_handle),
-                element: Some(r.pe_id.0),
-                outcome: outcome_of(false, r.error.as_ref()),
-            },
-            Message::HandleResolutionResponse(r) => Self {
-                kind: OpKind::Resolve,
-                pool: pool(&r.pool_handle),
-                element: None,
-                outcome: match (&r.error, r.pool_elements.is_empty()) {
-                    (None, false) => Outcome::Succeed,
-                    (Some(e), _) => Outcome::Fail(first_cause(e)),
-                    (None, true) => Outcome::Fail(ErrorCause::Protocol),
-                },
-            },
-            _ => Self::UNDECODABLE,
-        }
-    }
+enum Role {
+    /// A synthetic PE: the workload has at most one operation of a PE in flight.
+    Pe { plan: PoolElementPlan, handle: Option<PeHandle>, op: Option<Op> },
+    /// A PU association: resolutions in flight, oldest first.
+    Pu { pending: VecDeque<Op> },
 }
 
 impl<T: SctpTransport> RegistrarClient<T> {
-    /// Opens every association of `plan` and waits until all are up.
+    /// Starts one endpoint per association of `plan` and waits until each has its home.
     pub fn connect(
-        mut transport: T,
+        transport: T,
         registrar: SocketAddr,
         scenario: &Scenario,
         plan: &WorkerPlan,
     ) -> anyhow::Result<Self> {
-        let ids: Vec<AssociationId> = plan
+        let op_timeout = Duration::from_millis(scenario.run.op_timeout_ms);
+        let config = endpoint_config(registrar, op_timeout);
+        let pes = plan
             .pool_elements
             .iter()
-            .map(|pe| pe.association)
-            .chain(plan.pool_users.iter().copied())
+            .map(|&plan| (plan.association, Role::Pe { plan, handle: None, op: None }));
+        let pus = plan.pool_users.iter().map(|&id| (id, Role::Pu { pending: VecDeque::new() }));
+        let flows: Vec<Flow> = pes
+            .chain(pus)
+            .map(|(id, role)| Flow {
+                id,
+                endpoint: Endpoint::new(config.clone(), u64::from(id.0)),
+                role,
+            })
             .collect();
-        let mut by_id = HashMap::new();
-        let mut by_assoc = HashMap::new();
+        let by_id = flows.iter().enumerate().map(|(i, f)| (f.id, i)).collect();
+        let reregister_ms = scenario.pe.reregister_ms.max(1_000);
+        let epoch = Instant::now();
+        let mut client = Self {
+            transport,
+            epoch,
+            touched: (0..flows.len()).collect(),
+            flows,
+            by_id,
+            by_assoc: HashMap::new(),
+            in_flight: 0,
+            in_flight_max: plan.in_flight_max,
+            op_timeout,
+            prefix: scenario.pools.handle_prefix.clone(),
+            registration_life: asap::Duration::from_millis(reregister_ms.saturating_mul(3)),
+            pe_address: registrar.ip(),
+            failed: Vec::new(),
+            next_sweep: epoch,
+            next_sweep_all: epoch,
+            pool_handles: Vec::new(),
+            scratch: Vec::with_capacity(64),
+        };
+        let cached = scenario.pools.count.min(POOL_HANDLES_CACHED);
+        let handles: Option<Vec<PoolHandle>> = (0..cached).map(|p| client.format(p)).collect();
+        client.pool_handles =
+            handles.ok_or_else(|| anyhow::anyhow!("pools.handle_prefix makes no pool handle"))?;
+        client.wait_for_homes(registrar)?;
+        Ok(client)
+    }
+
+    fn wait_for_homes(&mut self, registrar: SocketAddr) -> anyhow::Result<()> {
         let now = Instant::now();
-        for id in &ids {
-            let assoc = transport
-                .connect(now, registrar)
-                .map_err(|e| anyhow::anyhow!("connect to the registrar at {registrar}: {e}"))?;
-            by_id.insert(*id, assoc);
-            by_assoc.insert(assoc, *id);
-        }
-        let mut up = 0usize;
+        let start = self.instant(now);
+        self.flows.iter_mut().for_each(|f| f.endpoint.start(start));
         let deadline = now + CONNECT_TIMEOUT;
-        while up < ids.len() {
+        let mut sink = Vec::new();
+        loop {
             let now = Instant::now();
+            let lost = self.read_events(now)?;
+            anyhow::ensure!(lost == 0, "the registrar at {registrar} refused associations");
+            self.settle(now, &mut sink);
+            let up = self.flows.iter().filter(|f| f.endpoint.home().is_some()).count();
+            if up == self.flows.len() {
+                return Ok(());
+            }
             anyhow::ensure!(
                 now < deadline,
                 "only {up} of {} associations to the registrar at {registrar} came up",
-                ids.len()
+                self.flows.len()
             );
-            let mut lost = 0;
-            transport.poll(now, EVENTS_PER_BATCH, |e| match e {
-                TransportEvent::Up { .. } => up += 1,
-                TransportEvent::Lost { .. } | TransportEvent::Closed { .. } => lost += 1,
-                _ => {}
-            })?;
-            anyhow::ensure!(lost == 0, "the registrar at {registrar} refused associations");
-            transport.wait(now, Some(now + Duration::from_millis(5)))?;
+            self.transport.wait(now, Some(now + Duration::from_millis(5)))?;
         }
-        let reregister_ms = scenario.pe.reregister_ms.max(1_000);
-        Ok(Self {
-            transport,
-            by_id,
-            by_assoc,
-            pending: HashMap::new(),
-            in_flight: 0,
-            in_flight_max: plan.in_flight_max,
-            op_timeout: Duration::from_millis(scenario.run.op_timeout_ms),
-            prefix: scenario.pools.handle_prefix.clone(),
-            pe_address: registrar.ip(),
-            registration_life_ms: u32::try_from(reregister_ms.saturating_mul(3))
-                .unwrap_or(u32::MAX),
-            acks: Vec::new(),
-            responses: Vec::new(),
-            lost: Vec::new(),
-            scratch: Vec::with_capacity(256),
-        })
     }
 
-    /// `prefix` + decimal `pool`, formatted in the scratch buffer (see `op::pool_handle`).
+    /// The endpoints' time for `at`.
+    fn instant(&self, at: Instant) -> asap::Instant {
+        let micros = at.saturating_duration_since(self.epoch).as_micros();
+        asap::Instant::from_micros(u64::try_from(micros).unwrap_or(u64::MAX))
+    }
+
+    /// The pool handle of pool index `pool` (see `op::pool_handle`).
     fn handle_of(&mut self, pool: u32) -> Option<PoolHandle> {
+        match self.pool_handles.get(pool as usize) {
+            Some(handle) => Some(*handle),
+            None => self.format(pool),
+        }
+    }
+
+    /// `prefix` + decimal `pool`, formatted in the scratch buffer.
+    fn format(&mut self, pool: u32) -> Option<PoolHandle> {
         use std::io::Write;
         self.scratch.clear();
         self.scratch.extend_from_slice(self.prefix.as_bytes());
@@ -311,135 +320,206 @@ impl<T: SctpTransport> RegistrarClient<T> {
         PoolHandle::new(&self.scratch).ok()
     }
 
-    fn encode(&mut self, op: &Op) -> Option<Message> {
-        let handle = self.handle_of(op.pool)?;
-        Some(match op.kind {
-            OpKind::Register => Message::Registration(Registration {
-                pool_handle: handle,
-                pool_element: PoolElement {
-                    id: wire_id(op.element),
-                    home_registrar: RegistrarId(0),
-                    registration_life_ms: self.registration_life_ms,
-                    user_transport: codec::UserTransport::Sctp(SctpParam {
-                        port: 10_000 + (op.element % 50_000) as u16,
-                        transport_use: TransportUse::DATA_ONLY,
-                        addresses: AddressList::from_slice(&[self.pe_address])?,
-                    }),
-                    policy: Policy::RoundRobin,
-                    asap_transport: None,
-                },
-            }),
-            OpKind::Deregister => Message::Deregistration(Deregistration {
-                pool_handle: handle,
-                pe_id: wire_id(op.element),
-            }),
-            OpKind::Resolve => Message::HandleResolution(HandleResolution {
-                subscribe: false,
-                pool_handle: handle,
-                items_wanted: Some(3),
-            }),
-            OpKind::KeepAlive => return None,
-        })
+    /// What PE `plan` registers: its pool, its wire id, a port of its own, round robin, and
+    /// no T4 of the endpoint's (the workload re-registers).
+    fn pe_config(&mut self, plan: &PoolElementPlan) -> Option<PeConfig> {
+        let pool_handle = self.handle_of(plan.pool)?;
+        let user_transport = codec::UserTransport::Sctp(SctpParam {
+            port: 10_000 + (plan.element % 50_000) as u16,
+            transport_use: TransportUse::DATA_ONLY,
+            addresses: AddressList::from_slice(&[self.pe_address])?,
+        });
+        let mut config = PeConfig::new(pool_handle, user_transport, Policy::RoundRobin);
+        config.id = Some(wire_id(plan.element));
+        config.registration_life = self.registration_life;
+        config.reregistration = Some(asap::Duration::MAX);
+        Some(config)
     }
 
-    /// Reads one batch of events into `responses`, `acks` and `lost`.
-    fn read_events(&mut self, now: Instant) -> anyhow::Result<usize> {
-        let (by_assoc, acks, responses, lost, prefix) =
-            (&self.by_assoc, &mut self.acks, &mut self.responses, &mut self.lost, &self.prefix);
-        let n = self.transport.poll(now, EVENTS_PER_BATCH, |event| match event {
-            TransportEvent::Data { assoc, ppid, data, .. } if ppid == Ppid::ASAP => {
-                if let Some(answer) = Answer::resolution(prefix, data) {
-                    responses.push((assoc, answer));
-                    return;
-                }
-                match Message::parse(data) {
-                    Ok(Message::EndpointKeepAlive(k)) => {
-                        if let (Some(id), Some(pe)) = (by_assoc.get(&assoc), k.pe_id) {
-                            acks.push((assoc, *id, k.pool_handle, pe));
-                        }
-                    }
-                    Ok(message) => responses.push((assoc, Answer::of_message(prefix, &message))),
-                    // Undecodable: fails the oldest operation on the association (see complete).
-                    Err(_) => responses.push((assoc, Answer::UNDECODABLE)),
-                }
+    /// Hands `op` to its flow's endpoint, which queues the one message it sends.
+    fn start(&mut self, now: Instant, i: usize, op: &Op) -> Result<(), SubmitError> {
+        let now = self.instant(now);
+        let pe_config = match &self.flows[i].role {
+            Role::Pe { plan, handle: None, .. } if op.kind == OpKind::Register => {
+                let plan = *plan;
+                Some(self.pe_config(&plan).ok_or(SubmitError::Unavailable)?)
             }
-            TransportEvent::Lost { assoc } | TransportEvent::Closed { assoc } => lost.push(assoc),
-            _ => {}
-        })?;
-        Ok(n)
-    }
-
-    fn settle(&mut self, now: Instant, completions: &mut Vec<Completion>) {
-        for (assoc, id, handle, pe) in self.acks.drain(..) {
-            let ack = Message::EndpointKeepAliveAck(EndpointKeepAliveAck {
-                pool_handle: handle,
-                pe_id: pe,
-            });
-            let sent = self.transport.send(now, assoc, StreamId(0), Ppid::ASAP, &ack.emit_to_vec());
-            let op = Op {
-                kind: OpKind::KeepAlive,
-                association: id,
-                pool: pool_index(&self.prefix, &handle).unwrap_or(0),
-                element: pe.0.wrapping_sub(1),
-                issued_at: now,
-            };
-            let outcome =
-                if sent.is_ok() { Outcome::Succeed } else { Outcome::Fail(ErrorCause::Transport) };
-            completions.push(Completion { op, end: now, outcome });
-        }
-        let mut responses = std::mem::take(&mut self.responses);
-        for (assoc, answer) in responses.drain(..) {
-            self.complete(now, assoc, answer, completions);
-        }
-        self.responses = responses;
-        for assoc in std::mem::take(&mut self.lost) {
-            if let Some(ops) = self.pending.remove(&assoc) {
-                for op in ops {
-                    self.in_flight -= 1;
-                    completions.push(Completion {
-                        op,
-                        end: now,
-                        outcome: Outcome::Fail(ErrorCause::Transport),
-                    });
-                }
-            }
-            if let Some(id) = self.by_assoc.remove(&assoc) {
-                self.by_id.remove(&id);
-            }
-        }
-    }
-
-    fn complete(
-        &mut self,
-        now: Instant,
-        assoc: AssocId,
-        answer: Answer,
-        out: &mut Vec<Completion>,
-    ) {
-        let Answer { kind, pool, element, outcome } = answer;
-        let Some(queue) = self.pending.get_mut(&assoc) else { return };
-        let matches = |op: &Op| {
-            op.kind == kind
-                && pool.is_none_or(|p| p == Some(op.pool))
-                && element.is_none_or(|e| e == wire_id(op.element).0)
+            _ => None,
         };
-        // An answer we cannot attribute fails the oldest operation, so that nothing hangs.
-        let position = if pool.is_some() { queue.iter().position(matches) } else { Some(0) };
-        if let Some(op) = position.and_then(|i| queue.remove(i)) {
-            self.in_flight -= 1;
-            out.push(Completion { op, end: now, outcome });
+        let pool_handle = match op.kind {
+            OpKind::Resolve => Some(self.handle_of(op.pool).ok_or(SubmitError::Unavailable)?),
+            _ => None,
+        };
+        let flow = &mut self.flows[i];
+        let endpoint = &mut flow.endpoint;
+        let sent = match (&mut flow.role, op.kind) {
+            (Role::Pe { handle, .. }, OpKind::Register) => match (*handle, pe_config) {
+                (Some(pe), _) => endpoint.register_now(now, pe),
+                (None, Some(config)) => endpoint.register(now, config).map(|pe| {
+                    *handle = Some(pe);
+                }),
+                (None, None) => unreachable!("a first registration has its configuration"),
+            },
+            (Role::Pe { handle: Some(pe), .. }, OpKind::Deregister) => {
+                endpoint.deregister(now, *pe)
+            }
+            (Role::Pu { .. }, OpKind::Resolve) => {
+                // Checked above: a resolution has its pool handle.
+                endpoint.resolve_uncached(now, pool_handle.expect("formatted above"))
+            }
+            _ => return Err(SubmitError::Unavailable),
+        };
+        sent.map_err(|_| SubmitError::Unavailable)?;
+        match &mut flow.role {
+            Role::Pe { op: slot, .. } => *slot = Some(*op),
+            Role::Pu { pending } => pending.push_back(*op),
+        }
+        Ok(())
+    }
+
+    /// Feeds one batch of transport events to the endpoints; returns how many associations
+    /// were lost or closed.
+    fn read_events(&mut self, now: Instant) -> anyhow::Result<usize> {
+        let t = self.instant(now);
+        let (flows, by_assoc, touched, failed) =
+            (&mut self.flows, &mut self.by_assoc, &mut self.touched, &mut self.failed);
+        let mut lost = 0;
+        self.transport.poll(now, EVENTS_PER_BATCH, |event| {
+            let (assoc, i) = match event {
+                TransportEvent::Up { assoc, .. }
+                | TransportEvent::Data { assoc, .. }
+                | TransportEvent::Lost { assoc }
+                | TransportEvent::Closed { assoc }
+                | TransportEvent::SendFailed { assoc, .. } => match by_assoc.get(&assoc) {
+                    Some(&i) => (assoc, i),
+                    None => return,
+                },
+                _ => return,
+            };
+            let endpoint = &mut flows[i].endpoint;
+            match event {
+                TransportEvent::Up { peer, .. } => endpoint.handle_up(t, assoc, peer),
+                TransportEvent::Data { ppid, data, .. } if ppid == Ppid::ASAP => {
+                    endpoint.handle_data(t, assoc, data);
+                }
+                TransportEvent::Lost { .. } | TransportEvent::Closed { .. } => {
+                    lost += 1;
+                    by_assoc.remove(&assoc);
+                    endpoint.handle_closed(t, assoc);
+                }
+                //= https://www.rfc-editor.org/rfc/rfc5352#section-3.7.1
+                //# In such a case, the ASAP Endpoint MUST NOT re-send the undeliverable
+                //# message.  Instead, it SHOULD discard the message and start the ENRP
+                //# Server Hunt procedure as described in Section 3.6.
+                TransportEvent::SendFailed { .. } => failed.push(assoc),
+                _ => return,
+            }
+            touched.push(i);
+        })?;
+        for assoc in std::mem::take(&mut self.failed) {
+            let _ = self.transport.abort(now, assoc);
+            if let Some(i) = self.by_assoc.remove(&assoc) {
+                self.flows[i].endpoint.handle_closed(t, assoc);
+                self.touched.push(i);
+            }
+        }
+        Ok(lost)
+    }
+
+    /// Runs the endpoints' timers that are due, at most every [`TIMER_SWEEP`].
+    fn sweep_timers(&mut self, now: Instant) {
+        if now < self.next_sweep {
+            return;
+        }
+        self.next_sweep = now + TIMER_SWEEP;
+        let all = now >= self.next_sweep_all;
+        if all {
+            self.next_sweep_all = now + TIMER_SWEEP_ALL;
+        }
+        let t = self.instant(now);
+        for (i, flow) in self.flows.iter_mut().enumerate() {
+            if !all && !flow.may_time_out(now, self.op_timeout) {
+                continue;
+            }
+            if flow.endpoint.poll_timeout().is_some_and(|at| at <= t) {
+                flow.endpoint.handle_timeout(t);
+                self.touched.push(i);
+            }
         }
     }
 
-    fn expire(&mut self, now: Instant, out: &mut Vec<Completion>) {
-        for queue in self.pending.values_mut() {
-            while queue.front().is_some_and(|op| now.duration_since(op.issued_at) > self.op_timeout)
-            {
-                let op = queue.pop_front().expect("front exists");
-                self.in_flight -= 1;
-                out.push(Completion { op, end: now, outcome: Outcome::Fail(ErrorCause::Timeout) });
+    /// Drains the outputs of every touched endpoint, in the order `Endpoint` documents.
+    fn settle(&mut self, now: Instant, completions: &mut Vec<Completion>) {
+        let mut touched = std::mem::take(&mut self.touched);
+        let t = self.instant(now);
+        for &i in &touched {
+            self.drain(i, now, t, completions);
+        }
+        touched.clear();
+        self.touched = touched;
+    }
+
+    fn drain(
+        &mut self,
+        i: usize,
+        now: Instant,
+        t: asap::Instant,
+        completions: &mut Vec<Completion>,
+    ) {
+        let flow = &mut self.flows[i];
+        while let Some(transmit) = flow.endpoint.poll_transmit() {
+            let sent =
+                self.transport.send(now, transmit.assoc, StreamId(0), Ppid::ASAP, &transmit.bytes);
+            match sent {
+                Err(TransportError::UnknownAssoc) => flow.endpoint.handle_closed(t, transmit.assoc),
+                _ if !is_keep_alive_ack(&transmit.bytes) => {}
+                // The endpoint answered a keep-alive: the seam reports each as a completion.
+                sent => {
+                    let op = keep_alive_op(flow, now);
+                    let outcome = match sent {
+                        Ok(()) => Outcome::Succeed,
+                        Err(_) => Outcome::Fail(ErrorCause::Transport),
+                    };
+                    completions.push(Completion { op, end: now, outcome });
+                }
+            }
+            flow.endpoint.recycle(transmit);
+        }
+        while let Some(assoc) = flow.endpoint.poll_abort() {
+            // Already gone is fine: the association is to end either way.
+            let _ = self.transport.abort(now, assoc);
+            self.by_assoc.remove(&assoc);
+        }
+        while let Some(remote) = flow.endpoint.poll_connect() {
+            match self.transport.connect(now, remote) {
+                Ok(assoc) => {
+                    flow.endpoint.handle_connect_started(remote, assoc);
+                    self.by_assoc.insert(assoc, i);
+                }
+                Err(_) => flow.endpoint.handle_connect_failed(t, remote),
             }
         }
+        let Flow { endpoint, role, .. } = flow;
+        let mut done = 0;
+        while let Some(event) = endpoint.poll_event() {
+            if let Role::Pu { pending } = role {
+                let names = PoolNames { prefix: &self.prefix, handles: &self.pool_handles };
+                let timeout = self.op_timeout;
+                done += complete_resolution(pending, names, event, now, timeout, completions);
+            }
+        }
+        if let Role::Pe { handle: Some(pe), op, .. } = role {
+            let state = endpoint.pool_element(*pe).map(|fsm| fsm.state());
+            let outcome = op.and_then(|op| pe_outcome(&op, state?, now, self.op_timeout));
+            if let Some(outcome) = outcome {
+                // `outcome` came from the op in the slot.
+                let op = op.take().expect("an op was in flight");
+                completions.push(Completion { op, end: now, outcome });
+                done += 1;
+            }
+        }
+        // Each completion ends one op counted in by `submit`.
+        self.in_flight = self.in_flight.checked_sub(done).expect("completed ops were in flight");
     }
 }
 
@@ -448,15 +528,23 @@ impl<T: SctpTransport> Client for RegistrarClient<T> {
         if self.in_flight >= self.in_flight_max {
             return Err(SubmitError::Full);
         }
-        let assoc = *self.by_id.get(&op.association).ok_or(SubmitError::Unavailable)?;
-        let message = self.encode(&op).ok_or(SubmitError::Unavailable)?;
-        self.scratch.resize(message.buffer_len(), 0);
-        let length = message.emit(&mut self.scratch);
-        self.transport
-            .send(now, assoc, StreamId(0), Ppid::ASAP, &self.scratch[..length])
-            .map_err(|_| SubmitError::Unavailable)?;
-        self.pending.entry(assoc).or_default().push_back(op);
+        let i = *self.by_id.get(&op.association).ok_or(SubmitError::Unavailable)?;
+        if self.flows[i].endpoint.home().is_none() {
+            return Err(SubmitError::Unavailable);
+        }
+        self.start(now, i, &op)?;
         self.in_flight += 1;
+        // Send now, as the registrar may be waiting; events wait for the next `poll`.
+        let flow = &mut self.flows[i];
+        while let Some(transmit) = flow.endpoint.poll_transmit() {
+            let sent =
+                self.transport.send(now, transmit.assoc, StreamId(0), Ppid::ASAP, &transmit.bytes);
+            if sent.is_err() {
+                // Its request times out at the endpoint, which reports it.
+                self.touched.push(i);
+            }
+            flow.endpoint.recycle(transmit);
+        }
         Ok(())
     }
 
@@ -470,8 +558,8 @@ impl<T: SctpTransport> Client for RegistrarClient<T> {
         let mut now = now;
         loop {
             self.read_events(now)?;
+            self.sweep_timers(now);
             self.settle(now, completions);
-            self.expire(now, completions);
             if completions.len() > start || now >= deadline {
                 // Flush the acks and anything submitted, without sleeping.
                 self.transport.wait(now, Some(now))?;
@@ -487,22 +575,120 @@ impl<T: SctpTransport> Client for RegistrarClient<T> {
     }
 }
 
+/// The endpoint config of every flow: the one registrar, and the run's operation timeout for
+/// every request, tried once (the workload decides what happens next).
+fn endpoint_config(registrar: SocketAddr, op_timeout: Duration) -> EndpointConfig {
+    let timeout = asap::Duration::from(op_timeout);
+    let mut config = EndpointConfig::default();
+    config.hunt.registrars = vec![registrar];
+    config.hunt.parallel_max = 1;
+    config.request_timeout = timeout;
+    config.registration_timeout = timeout;
+    config.deregistration_timeout = timeout;
+    config.request_attempts_max = 1;
+    config.registration_attempts_max = 1;
+    config.items_wanted = Some(3);
+    config
+}
+
+/// Completes the resolution an endpoint event answers, the oldest in flight for its pool;
+/// returns how many it completed (0 or 1).
+fn complete_resolution(
+    pending: &mut VecDeque<Op>,
+    names: PoolNames<'_>,
+    event: Event,
+    now: Instant,
+    op_timeout: Duration,
+    out: &mut Vec<Completion>,
+) -> u32 {
+    let (pool_handle, outcome) = match event {
+        Event::ResolvedUncached { pool_handle, pool_elements: 0 } => {
+            (pool_handle, Outcome::Fail(ErrorCause::Protocol))
+        }
+        Event::ResolvedUncached { pool_handle, .. } => (pool_handle, Outcome::Succeed),
+        Event::ResolutionFailed { pool_handle, failure: Failure::Refused(cause) } => {
+            (pool_handle, Outcome::Fail(ErrorCause::Asap(cause.0)))
+        }
+        Event::ResolutionFailed { pool_handle, failure: Failure::TimedOut } => {
+            (pool_handle, Outcome::Fail(ErrorCause::Timeout))
+        }
+        _ => return 0,
+    };
+    let Some(at) = pending.iter().position(|op| names.is(op.pool, &pool_handle)) else { return 0 };
+    // `at` came from this deque; answers mostly come in order, and pop_front is cheaper.
+    let op = if at == 0 { pending.pop_front() } else { pending.remove(at) };
+    let op = op.expect("position is in the deque");
+    out.push(Completion { op, end: now, outcome: lost_early(outcome, &op, now, op_timeout) });
+    1
+}
+
+/// The outcome of a PE's operation once its state machine has left the state the operation
+/// put it in (a renewal's answer raises no event, see `asap`'s `driven.rs`); `None` while
+/// it waits.
+fn pe_outcome(op: &Op, state: &PeState, now: Instant, op_timeout: Duration) -> Option<Outcome> {
+    let outcome = match (op.kind, state) {
+        (OpKind::Register, PeState::Registering { .. })
+        | (OpKind::Deregister, PeState::Deregistering { .. }) => return None,
+        (OpKind::Register, PeState::Registered { .. })
+        | (OpKind::Deregister, PeState::Deregistered) => Outcome::Succeed,
+        (_, PeState::Refused { cause }) => Outcome::Fail(ErrorCause::Asap(cause.0)),
+        (_, PeState::GaveUp) => Outcome::Fail(ErrorCause::Timeout),
+        // The association went, or the request timed out and the endpoint hunts again.
+        (_, PeState::Unregistered) => Outcome::Fail(ErrorCause::Timeout),
+        _ => Outcome::Fail(ErrorCause::Protocol),
+    };
+    Some(lost_early(outcome, op, now, op_timeout))
+}
+
+/// A "timeout" before the operation's time was up is an association that went away.
+fn lost_early(outcome: Outcome, op: &Op, now: Instant, op_timeout: Duration) -> Outcome {
+    match outcome {
+        Outcome::Fail(ErrorCause::Timeout)
+            if now.saturating_duration_since(op.issued_at) < op_timeout =>
+        {
+            Outcome::Fail(ErrorCause::Transport)
+        }
+        other => other,
+    }
+}
+
+/// Whether `bytes`, which an endpoint sends, is an Endpoint Keep Alive Ack.
+fn is_keep_alive_ack(bytes: &[u8]) -> bool {
+    MessageView::new_checked(bytes)
+        .is_ok_and(|m| m.message_type() == MessageType::ENDPOINT_KEEP_ALIVE_ACK.0)
+}
+
+/// The completion's op for a keep-alive `flow`'s endpoint answered.
+fn keep_alive_op(flow: &Flow, now: Instant) -> Op {
+    let (pool, element) = match &flow.role {
+        Role::Pe { plan, .. } => (plan.pool, plan.element),
+        Role::Pu { .. } => (0, 0),
+    };
+    Op { kind: OpKind::KeepAlive, association: flow.id, pool, element, issued_at: now }
+}
+
 /// The PE identifier on the wire for workload element `element`: shifted by one, because
 /// RSPLIB treats identifier 0 as "undefined" and rejects it.
 fn wire_id(element: u32) -> PoolElementId {
     PoolElementId(element.wrapping_add(1))
 }
 
-fn outcome_of(reject: bool, error: Option<&codec::param::OperationalError>) -> Outcome {
-    match (reject, error) {
-        (_, Some(e)) => Outcome::Fail(first_cause(e)),
-        (true, None) => Outcome::Fail(ErrorCause::Protocol),
-        (false, None) => Outcome::Succeed,
-    }
+/// How pool indices and pool handles map onto each other.
+#[derive(Clone, Copy)]
+struct PoolNames<'a> {
+    prefix: &'a str,
+    /// The handles of the first pools, by index.
+    handles: &'a [PoolHandle],
 }
 
-fn first_cause(e: &codec::param::OperationalError) -> ErrorCause {
-    e.causes.first().map_or(ErrorCause::Protocol, |c| ErrorCause::Asap(c.code.0))
+impl PoolNames<'_> {
+    /// Whether `handle` names pool `pool`.
+    fn is(&self, pool: u32, handle: &PoolHandle) -> bool {
+        match self.handles.get(pool as usize) {
+            Some(ours) => ours == handle,
+            None => pool_index(self.prefix, handle) == Some(pool),
+        }
+    }
 }
 
 /// The pool index inside a handle made by [`crate::op::pool_handle`]; `None` when it is not one
@@ -515,62 +701,122 @@ fn pool_index(prefix: &str, handle: &PoolHandle) -> Option<u32> {
         .and_then(|digits| digits.parse().ok())
 }
 
-/// Kept for the fallback path of `quickstart auto`: a registrar target that cannot be started
-/// for lack of wiring. The real target is wired, so nothing returns it any more.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NotWired;
-
-impl std::fmt::Display for NotWired {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the registrar target is not wired")
-    }
-}
-
-impl std::error::Error for NotWired {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use codec::asap::HandleResolutionResponse;
-    use codec::param::{Cause, CauseInfo, OperationalError};
+    use codec::asap::{EndpointKeepAliveAck, Message};
+    use codec::ErrorCause as Cause;
 
-    fn response(handle: &str, elements: u32, error: Option<u16>) -> Vec<u8> {
-        Message::HandleResolutionResponse(HandleResolutionResponse {
-            accept_updates: false,
-            pool_handle: PoolHandle::new(handle.as_bytes()).unwrap(),
-            overall_policy: Some(Policy::RoundRobin),
-            pool_elements: (1..=elements).map(codec::testing::sample_pool_element).collect(),
-            error: error.map(|code| OperationalError {
-                causes: vec![Cause { code: codec::ErrorCause(code), info: CauseInfo::None }],
-            }),
-        })
-        .emit_to_vec()
+    fn op(kind: OpKind, pool: u32, issued_at: Instant) -> Op {
+        Op { kind, association: AssociationId(3), pool, element: 7, issued_at }
     }
 
-    // Goal: the zero-copy fast path reads what the owned parse reads, and leaves to it every
-    // answer that carries an error. Method: responses with PEs, without, with an error, for a
-    // foreign pool, and truncated, through both paths.
+    fn handle(name: &str) -> PoolHandle {
+        PoolHandle::new(name.as_bytes()).unwrap()
+    }
+
+    /// No cached handles: every pool is told by parsing its handle.
+    const NAMES: PoolNames<'static> = PoolNames { prefix: "pool", handles: &[] };
+
+    // Goal: the cached handle table and the parse agree on which handle names which pool.
+    // Method: pools 0-2 cached, then the same questions with no table.
     #[test]
-    fn resolution_fast_path_agrees_with_the_owned_parse() {
-        let owned = |bytes: &[u8]| Answer::of_message("pool", &Message::parse(bytes).unwrap());
-        for (bytes, pool, outcome) in [
-            (response("pool7", 3, None), Some(Some(7)), Outcome::Succeed),
-            (response("pool0", 0, None), Some(Some(0)), Outcome::Fail(ErrorCause::Protocol)),
-            (response("other", 1, None), Some(None), Outcome::Succeed),
-        ] {
-            let fast = Answer::resolution("pool", &bytes).expect("fast path");
-            let slow = owned(&bytes);
-            for a in [fast, slow] {
-                assert_eq!(
-                    (a.kind, a.pool, a.element, a.outcome),
-                    (OpKind::Resolve, pool, None, outcome)
-                );
-            }
+    fn pool_names_agree_cached_or_parsed() {
+        let table = [handle("pool0"), handle("pool1"), handle("pool2")];
+        for handles in [&table[..], &[]] {
+            let names = PoolNames { prefix: "pool", handles };
+            assert!(names.is(1, &handle("pool1")));
+            assert!(!names.is(1, &handle("pool2")));
+            assert!(!names.is(2, &handle("other2")));
+            assert!(names.is(70_000, &handle("pool70000")), "past the table: parsed");
+            assert!(!names.is(70_000, &handle("pool7000")));
         }
-        let unknown = response("pool3", 0, Some(0x9));
-        assert!(Answer::resolution("pool", &unknown).is_none(), "errors take the owned parse");
-        assert_eq!(owned(&unknown).outcome, Outcome::Fail(ErrorCause::Asap(0x9)));
-        let good = response("pool1", 2, None);
-        assert!(Answer::resolution("pool", &good[..good.len() - 4]).is_none(), "truncated");
+    }
+
+    // Goal: an endpoint's resolution event completes the oldest resolution of its pool, with
+    // the outcome the old client gave (PEs: success; none: protocol; a cause: that cause; a
+    // timeout before the op's time was up: the association went). Method: three ops, two for
+    // pool 1, events out of order, one for a pool nothing waits for.
+    #[test]
+    fn resolution_events_complete_the_oldest_op_of_their_pool() {
+        let t0 = Instant::now();
+        let timeout = Duration::from_secs(1);
+        let mut pending: VecDeque<Op> = [
+            op(OpKind::Resolve, 1, t0),
+            op(OpKind::Resolve, 2, t0),
+            op(OpKind::Resolve, 1, t0 + Duration::from_millis(1)),
+        ]
+        .into();
+        let refused = Failure::Refused(Cause::UNKNOWN_POOL_HANDLE);
+        let resolved = |name, pool_elements| Event::ResolvedUncached {
+            pool_handle: handle(name),
+            pool_elements,
+        };
+        let events = [
+            resolved("pool9", 1),
+            resolved("pool1", 3),
+            Event::ResolutionFailed { pool_handle: handle("pool2"), failure: refused },
+            resolved("pool1", 0),
+        ];
+        let mut out = Vec::new();
+        for e in events {
+            complete_resolution(&mut pending, NAMES, e, t0, timeout, &mut out);
+        }
+        let got: Vec<_> = out.iter().map(|c| (c.op.pool, c.op.issued_at, c.outcome)).collect();
+        let late = t0 + Duration::from_millis(1);
+        assert_eq!(
+            got,
+            [
+                (1, t0, Outcome::Succeed),
+                (2, t0, Outcome::Fail(ErrorCause::Asap(0x9))),
+                (1, late, Outcome::Fail(ErrorCause::Protocol)),
+            ]
+        );
+        assert!(pending.is_empty());
+
+        let mut pending: VecDeque<Op> = [op(OpKind::Resolve, 4, t0)].into();
+        let timed_out =
+            || Event::ResolutionFailed { pool_handle: handle("pool4"), failure: Failure::TimedOut };
+        let early = t0 + Duration::from_millis(999);
+        complete_resolution(&mut pending, NAMES, timed_out(), early, timeout, &mut out);
+        assert_eq!(out[3].outcome, Outcome::Fail(ErrorCause::Transport), "lost before its time");
+        pending.push_back(op(OpKind::Resolve, 4, t0));
+        complete_resolution(&mut pending, NAMES, timed_out(), t0 + timeout, timeout, &mut out);
+        assert_eq!(out[4].outcome, Outcome::Fail(ErrorCause::Timeout));
+    }
+
+    // Goal: a PE operation completes when the PE state machine leaves the state the operation
+    // put it in, and not before. Method: every (kind, state) pair the client can meet.
+    #[test]
+    fn pe_operations_complete_by_state() {
+        let t0 = Instant::now();
+        let timeout = Duration::from_secs(1);
+        let assoc = AssocId(1);
+        let register = op(OpKind::Register, 0, t0);
+        let deregister = op(OpKind::Deregister, 0, t0);
+        let outcome = |op: &Op, state: PeState, now| pe_outcome(op, &state, now, timeout);
+        let waiting = PeState::Registering { assoc, renewal: true };
+        assert_eq!(outcome(&register, waiting, t0), None);
+        assert_eq!(outcome(&deregister, PeState::Deregistering { assoc }, t0), None);
+        assert_eq!(outcome(&register, PeState::Registered { assoc }, t0), Some(Outcome::Succeed));
+        assert_eq!(outcome(&deregister, PeState::Deregistered, t0), Some(Outcome::Succeed));
+        let refused = PeState::Refused { cause: Cause::LACK_OF_RESOURCES };
+        assert_eq!(outcome(&register, refused, t0), Some(Outcome::Fail(ErrorCause::Asap(0x6))));
+        let gave_up = outcome(&register, PeState::GaveUp, t0 + timeout);
+        assert_eq!(gave_up, Some(Outcome::Fail(ErrorCause::Timeout)));
+        let lost = outcome(&deregister, PeState::Unregistered, t0);
+        assert_eq!(lost, Some(Outcome::Fail(ErrorCause::Transport)));
+    }
+
+    // Goal: only a Keep Alive Ack counts as an answered keep-alive. Method: an Ack, a
+    // Deregistration of the same PE, and bytes that are no message.
+    #[test]
+    fn only_keep_alive_acks_are_counted() {
+        let ack = EndpointKeepAliveAck { pool_handle: handle("pool1"), pe_id: PoolElementId(8) };
+        assert!(is_keep_alive_ack(&Message::EndpointKeepAliveAck(ack).emit_to_vec()));
+        let d =
+            codec::asap::Deregistration { pool_handle: handle("pool1"), pe_id: PoolElementId(8) };
+        assert!(!is_keep_alive_ack(&Message::Deregistration(d).emit_to_vec()));
+        assert!(!is_keep_alive_ack(&[0x08, 0, 0]));
     }
 }

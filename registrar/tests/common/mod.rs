@@ -1,6 +1,9 @@
 //! Helpers shared by the registrar's end-to-end tests (each test file uses some of them).
 #![allow(dead_code)]
 
+pub(crate) mod live;
+pub(crate) mod sim_endpoint;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
