@@ -30,8 +30,9 @@ pub(crate) struct SimEndpoint {
     pub(crate) endpoint: Endpoint,
     /// What the endpoint told its user, oldest first; the test takes what it wants.
     pub(crate) events: Vec<Event>,
-    /// When set, ASAP messages no longer reach the endpoint (a hung application: its SCTP
-    /// still acknowledges them, but nothing answers).
+    /// When set, the endpoint no longer runs (a hung application: its SCTP still
+    /// acknowledges, but nothing reads, answers or sends ASAP; a library that only stopped
+    /// hearing would still re-register, by T4 or after its home's silence, and stay).
     pub(crate) deaf: bool,
     events_seen: usize,
     received_seen: usize,
@@ -66,6 +67,11 @@ impl SimEndpoint {
     pub(crate) fn turn(&mut self, net: &mut Net) {
         let now = Self::instant(net.now);
         let node = &net.nodes[self.node];
+        if self.deaf {
+            self.events_seen = node.events.len();
+            self.received_seen = node.received.len();
+            return;
+        }
         let events: Vec<SctpEvent> =
             node.events[self.events_seen..].iter().map(|(_, e)| *e).collect();
         self.events_seen = node.events.len();
@@ -85,7 +91,7 @@ impl SimEndpoint {
         let node = &net.nodes[self.node];
         let received = node.received[self.received_seen..].to_vec();
         self.received_seen = node.received.len();
-        for m in received.iter().filter(|m| m.info.ppid == ASAP_PPID && !self.deaf) {
+        for m in received.iter().filter(|m| m.info.ppid == ASAP_PPID) {
             self.endpoint.handle_data(now, AssocId(m.assoc.0), &m.data);
         }
         if self.endpoint.poll_timeout().is_some_and(|at| at <= now) {
