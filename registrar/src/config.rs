@@ -51,6 +51,8 @@ pub struct Config {
     pub metrics: Metrics,
     /// The admin API and status page.
     pub admin: Admin,
+    /// The SNMP AgentX subagent (RFC 2741) serving RFC 5525's RSERPOOL-MIB.
+    pub snmp: Snmp,
     /// Timers.
     pub timers: Timers,
     /// Limits.
@@ -105,6 +107,16 @@ pub struct Admin {
     /// Let `listen` be a non-loopback address. The API is plain HTTP: the token crosses the
     /// network in clear, so put TLS in front (a reverse proxy) before turning this on.
     pub allow_non_loopback: bool,
+}
+
+/// The SNMP AgentX subagent (`src/io/agentx.rs`): read-only RSERPOOL-MIB (RFC 5525).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Snmp {
+    /// The AgentX master agent to connect to: a Unix socket path (net-snmp's default is
+    /// `/var/agentx/master`) or `tcp:HOST:PORT` / `HOST:PORT`. Default none (off). When the
+    /// master is away the subagent retries every few seconds; the registrar never stops for it.
+    pub agentx: Option<String>,
 }
 
 /// ENRP settings: peers and the RFC 5353 §4.2 thresholds, in milliseconds.
@@ -220,6 +232,7 @@ impl Default for Config {
             enrp: Enrp::default(),
             metrics: Metrics::default(),
             admin: Admin::default(),
+            snmp: Snmp::default(),
             timers: Timers::default(),
             limits: Limits::default(),
         }

@@ -214,6 +214,20 @@ where
             .map_err(|e| io::Error::new(e.kind(), format!("metrics.listen {listen}: {e}")))?;
         running.threads.push(thread);
     }
+    if let Some(master) = &config.snmp.agentx {
+        let context = crate::io::agentx::Context {
+            config: config.clone(),
+            registrar_id,
+            started,
+            management: Management::new(mailboxes.clone(), bells.clone()),
+        };
+        let master = crate::io::agentx::Master::parse(master);
+        let thread = crate::io::agentx::spawn(master, context, running.stop.clone()).map_err(|e| {
+            running.stop.store(true, Ordering::Relaxed);
+            e
+        })?;
+        running.threads.push(thread);
+    }
     if let (Some(listen), Some(token)) = (config.admin.listen, admin_token) {
         let context = crate::io::admin::Context {
             config: config.clone(),
