@@ -176,10 +176,7 @@ fn subagent_serves_and_survives_its_master() {
     bad[0] = 9;
     stream.write_all(&bad).unwrap();
     let close = read(&mut stream, &mut framer).expect("a Close");
-    assert!(
-        matches!(close.body, Body::Close { reason: close_reason::PARSE_ERROR }),
-        "{close:?}"
-    );
+    assert!(matches!(close.body, Body::Close { reason: close_reason::PARSE_ERROR }), "{close:?}");
     assert!(read(&mut stream, &mut framer).is_none(), "the subagent hangs up");
     assert!(registrar.0.try_wait().unwrap().is_none(), "the registrar runs on");
 

@@ -329,7 +329,9 @@ pub fn answer(
     let get_mib = |mib: &mut dyn FnMut() -> Option<Arc<Mib>>| mib();
     match &pdu.body {
         Body::Get(ranges) => match get_mib(mib) {
-            Some(m) => respond(error::NO_ERROR, 0, ranges.iter().map(|r| m.get(&r.start)).collect()),
+            Some(m) => {
+                respond(error::NO_ERROR, 0, ranges.iter().map(|r| m.get(&r.start)).collect())
+            }
             None => respond(error::GEN_ERR, 1, Vec::new()),
         },
         Body::GetNext(ranges) => match get_mib(mib) {
@@ -337,7 +339,9 @@ pub fn answer(
             None => respond(error::GEN_ERR, 1, Vec::new()),
         },
         Body::GetBulk { non_repeaters, max_repetitions, ranges } => match get_mib(mib) {
-            Some(m) => respond(error::NO_ERROR, 0, m.bulk(*non_repeaters, *max_repetitions, ranges)),
+            Some(m) => {
+                respond(error::NO_ERROR, 0, m.bulk(*non_repeaters, *max_repetitions, ranges))
+            }
             None => respond(error::GEN_ERR, 1, Vec::new()),
         },
         // Responses (to our own PDUs) and Close are the session loop's business; CleanupSet
@@ -348,7 +352,9 @@ pub fn answer(
         Body::Other(_) if h.ty == PduType::PING => respond(error::NO_ERROR, 0, Vec::new()),
         Body::Other(_) => respond(error::PROCESSING_ERROR, 0, Vec::new()),
         // A master never sends these to a subagent.
-        Body::Open { .. } | Body::Register { .. } => respond(error::PROCESSING_ERROR, 0, Vec::new()),
+        Body::Open { .. } | Body::Register { .. } => {
+            respond(error::PROCESSING_ERROR, 0, Vec::new())
+        }
     }
 }
 
@@ -369,7 +375,13 @@ fn read_frame(
             Ok(Some(frame)) => return Ok(Some(frame)),
             Ok(None) => {}
             Err(e) => {
-                let close = Pdu::new(PduType::CLOSE, 0, 0, 0, Body::Close { reason: close_reason::PARSE_ERROR });
+                let close = Pdu::new(
+                    PduType::CLOSE,
+                    0,
+                    0,
+                    0,
+                    Body::Close { reason: close_reason::PARSE_ERROR },
+                );
                 let _ = stream.write_all(&close.emit());
                 return Err(protocol_error(format!("unreadable PDU header: {e}")));
             }
@@ -400,7 +412,9 @@ fn exchange(
     stream.write_all(&request.emit())?;
     let deadline = Instant::now() + ANSWER_WAIT;
     loop {
-        let Some(frame) = read_frame(stream, framer, stop, Some(deadline))? else { return Ok(None) };
+        let Some(frame) = read_frame(stream, framer, stop, Some(deadline))? else {
+            return Ok(None);
+        };
         match frame {
             Frame::Pdu(Pdu { header, body: Body::Response { error, .. }, .. })
                 if header.packet_id == request.header.packet_id =>
@@ -454,7 +468,13 @@ fn session(master: &Master, source: &mut Snapshots, stop: &AtomicBool) -> io::Re
     source.served = true;
     loop {
         let Some(frame) = read_frame(&mut stream, &mut framer, stop, None)? else {
-            let close = Pdu::new(PduType::CLOSE, session_id, 0, 3, Body::Close { reason: close_reason::SHUTDOWN });
+            let close = Pdu::new(
+                PduType::CLOSE,
+                session_id,
+                0,
+                3,
+                Body::Close { reason: close_reason::SHUTDOWN },
+            );
             let _ = stream.write_all(&close.emit());
             return Ok(());
         };
@@ -468,7 +488,12 @@ fn session(master: &Master, source: &mut Snapshots, stop: &AtomicBool) -> io::Re
             }
             Frame::BadPayload(h, e) => {
                 tracing::debug!(error = %e, "AgentX: undecodable PDU from the master");
-                let body = Body::Response { sys_up_time: 0, error: error::PARSE_ERROR, index: 0, varbinds: Vec::new() };
+                let body = Body::Response {
+                    sys_up_time: 0,
+                    error: error::PARSE_ERROR,
+                    index: 0,
+                    varbinds: Vec::new(),
+                };
                 Some(Pdu::new(PduType::RESPONSE, h.session_id, h.transaction_id, h.packet_id, body))
             }
         };

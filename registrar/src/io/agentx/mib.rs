@@ -224,7 +224,12 @@ impl Mib {
     /// `max_repetitions` rounds of the others, each round going on from the last; a round
     /// in which every repeater has reached endOfMibView ends it. At most [`RANGES_MAX`]
     /// varbinds in all, so one request bounds its answer.
-    pub fn bulk(&self, non_repeaters: u16, max_repetitions: u16, ranges: &[SearchRange]) -> Vec<VarBind> {
+    pub fn bulk(
+        &self,
+        non_repeaters: u16,
+        max_repetitions: u16,
+        ranges: &[SearchRange],
+    ) -> Vec<VarBind> {
         let split = usize::from(non_repeaters).min(ranges.len());
         let (single, repeated) = ranges.split_at(split);
         let mut out: Vec<VarBind> = single.iter().map(|r| self.next(r)).collect();

@@ -263,7 +263,11 @@ impl Header {
         let mut r = Reader { bytes, at: 0, big: false };
         let version = r.u8("h.version")?;
         if version != 1 {
-            return Err(DecodeError { kind: DecodeErrorKind::Unknown, field: "h.version", offset: 0 });
+            return Err(DecodeError {
+                kind: DecodeErrorKind::Unknown,
+                field: "h.version",
+                offset: 0,
+            });
         }
         let ty = PduType(r.u8("h.type")?);
         let flags = r.u8("h.flags")?;
@@ -326,11 +330,8 @@ impl Oid {
     }
 
     fn emit(&self, include: bool, w: &mut Writer) {
-        let (prefix, rest) = if self.compressible() {
-            (self.0[4] as u8, &self.0[5..])
-        } else {
-            (0, &self.0[..])
-        };
+        let (prefix, rest) =
+            if self.compressible() { (self.0[4] as u8, &self.0[5..]) } else { (0, &self.0[..]) };
         // At most SUBIDS_MAX sub-identifiers are ever built or parsed (see `parse` and the
         // MIB), so the count fits its byte.
         w.u8(u8::try_from(rest.len()).unwrap_or(u8::MAX));
@@ -600,7 +601,13 @@ pub struct Pdu {
 
 impl Pdu {
     /// A PDU of `ty` with ids and no flags.
-    pub fn new(ty: PduType, session_id: u32, transaction_id: u32, packet_id: u32, body: Body) -> Self {
+    pub fn new(
+        ty: PduType,
+        session_id: u32,
+        transaction_id: u32,
+        packet_id: u32,
+        body: Body,
+    ) -> Self {
         let header = Header {
             version: 1,
             ty,
@@ -625,7 +632,11 @@ impl Pdu {
             });
         }
         if bytes.len() > total {
-            return Err(DecodeError { kind: DecodeErrorKind::Trailing, field: "payload", offset: total });
+            return Err(DecodeError {
+                kind: DecodeErrorKind::Trailing,
+                field: "payload",
+                offset: total,
+            });
         }
         let mut r = Reader { bytes, at: HEADER_LEN, big: header.network_byte_order() };
         let has_context = header.flags & flags::NON_DEFAULT_CONTEXT != 0;

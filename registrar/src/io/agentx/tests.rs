@@ -39,10 +39,10 @@ fn range(start: Oid, include: bool) -> SearchRange {
 fn header_and_body_read_in_either_byte_order() {
     let big: Vec<u8> = [
         &[1u8, 6, 0x10, 0][..],
-        &[0, 0, 0, 7], // session 7
-        &[0, 0, 1, 0], // transaction 256
-        &[0, 0, 0, 9], // packet 9
-        &[0, 0, 0, 16], // payload: one range, two OIDs
+        &[0, 0, 0, 7],                           // session 7
+        &[0, 0, 1, 0],                           // transaction 256
+        &[0, 0, 0, 9],                           // packet 9
+        &[0, 0, 0, 16],                          // payload: one range, two OIDs
         &[2, 3, 1, 0, 0, 0, 0, 125, 0, 0, 0, 1], // 1.3.6.1.3.125.1, include
         &[0, 0, 0, 0],                           // end: null
     ]
@@ -76,12 +76,13 @@ fn header_and_body_read_in_either_byte_order() {
 fn oid_prefix_compression_boundaries() {
     let emit = |o: &Oid| {
         let vb = VarBind { name: o.clone(), value: Value::Null };
-        let pdu = Pdu::new(PduType::RESPONSE, 0, 0, 0, Body::Response {
-            sys_up_time: 0,
-            error: 0,
-            index: 0,
-            varbinds: vec![vb],
-        });
+        let pdu = Pdu::new(
+            PduType::RESPONSE,
+            0,
+            0,
+            0,
+            Body::Response { sys_up_time: 0, error: 0, index: 0, varbinds: vec![vb] },
+        );
         // header 20, response fields 8, varbind type 4: the OID starts at 32.
         pdu.emit()[32..].to_vec()
     };
@@ -97,13 +98,24 @@ fn oid_prefix_compression_boundaries() {
     // The null OID.
     assert_eq!(emit(&Oid::default()), [0, 0, 0, 0]);
     // Read back: the full and the compressed form of one OID parse equal.
-    for o in [oid(&[1, 3, 6, 1, 3, 125, 1]), oid(&[1, 3, 6, 1, 0]), oid(&[1, 3, 6, 1, 255]), Oid::default()] {
-        let pdu = Pdu::new(PduType::RESPONSE, 0, 0, 0, Body::Response {
-            sys_up_time: 0,
-            error: 0,
-            index: 0,
-            varbinds: vec![VarBind { name: o.clone(), value: Value::Null }],
-        });
+    for o in [
+        oid(&[1, 3, 6, 1, 3, 125, 1]),
+        oid(&[1, 3, 6, 1, 0]),
+        oid(&[1, 3, 6, 1, 255]),
+        Oid::default(),
+    ] {
+        let pdu = Pdu::new(
+            PduType::RESPONSE,
+            0,
+            0,
+            0,
+            Body::Response {
+                sys_up_time: 0,
+                error: 0,
+                index: 0,
+                varbinds: vec![VarBind { name: o.clone(), value: Value::Null }],
+            },
+        );
         let back = Pdu::parse(&pdu.emit()).expect("parses");
         assert_eq!(back, emitted(&pdu), "{o}");
     }
@@ -128,11 +140,13 @@ fn oid_prefix_compression_boundaries() {
 fn octet_strings_pad_to_four_bytes() {
     for len in 0..=5usize {
         let descr: Vec<u8> = (b'a'..).take(len).collect();
-        let open = Pdu::new(PduType::OPEN, 0, 0, 1, Body::Open {
-            timeout: 5,
-            id: Oid::default(),
-            descr: descr.clone(),
-        });
+        let open = Pdu::new(
+            PduType::OPEN,
+            0,
+            0,
+            1,
+            Body::Open { timeout: 5, id: Oid::default(), descr: descr.clone() },
+        );
         let bytes = open.emit();
         let padded = len.div_ceil(4) * 4;
         // header, timeout + reserved, null OID, length, string, padding
@@ -161,19 +175,25 @@ fn octet_strings_pad_to_four_bytes() {
 #[test]
 fn response_varbinds_byte_exact() {
     let n = |x: u32| oid(&[1, 3, 6, 1, 3, x]);
-    let pdu = Pdu::new(PduType::RESPONSE, 1, 2, 3, Body::Response {
-        sys_up_time: 0x0102_0304,
-        error: error::NO_ERROR,
-        index: 0,
-        varbinds: vec![
-            VarBind { name: n(1), value: Value::Integer(-2) },
-            VarBind { name: n(2), value: Value::OctetString(b"abc".to_vec()) },
-            VarBind { name: n(3), value: Value::Gauge32(9) },
-            VarBind { name: n(4), value: Value::TimeTicks(100) },
-            VarBind { name: n(5), value: Value::Counter64(0x1_0000_0002) },
-            VarBind { name: n(6), value: Value::EndOfMibView },
-        ],
-    });
+    let pdu = Pdu::new(
+        PduType::RESPONSE,
+        1,
+        2,
+        3,
+        Body::Response {
+            sys_up_time: 0x0102_0304,
+            error: error::NO_ERROR,
+            index: 0,
+            varbinds: vec![
+                VarBind { name: n(1), value: Value::Integer(-2) },
+                VarBind { name: n(2), value: Value::OctetString(b"abc".to_vec()) },
+                VarBind { name: n(3), value: Value::Gauge32(9) },
+                VarBind { name: n(4), value: Value::TimeTicks(100) },
+                VarBind { name: n(5), value: Value::Counter64(0x1_0000_0002) },
+                VarBind { name: n(6), value: Value::EndOfMibView },
+            ],
+        },
+    );
     let want: Vec<u8> = [
         &[1u8, 18, 0x10, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 108][..],
         &[1, 2, 3, 4, 0, 0, 0, 0],
@@ -193,8 +213,9 @@ fn response_varbinds_byte_exact() {
 // defect at a time on a valid GetNext.
 #[test]
 fn malformed_pdus_are_named_errors() {
-    let good = Pdu::new(PduType::GET_NEXT, 1, 1, 1, Body::GetNext(vec![range(oid(&RSERPOOL_MIB), false)]))
-        .emit();
+    let good =
+        Pdu::new(PduType::GET_NEXT, 1, 1, 1, Body::GetNext(vec![range(oid(&RSERPOOL_MIB), false)]))
+            .emit();
     assert!(Pdu::parse(&good).is_ok());
     let with = |f: &dyn Fn(&mut Vec<u8>)| {
         let mut b = good.clone();
@@ -220,12 +241,18 @@ fn malformed_pdus_are_named_errors() {
     let e = Pdu::parse(&long.emit()).expect_err("too long");
     assert_eq!((e.kind, e.field), (DecodeErrorKind::BadLength, "n_subid"));
     // An unknown varbind type in a Response.
-    let mut response = Pdu::new(PduType::RESPONSE, 0, 0, 0, Body::Response {
-        sys_up_time: 0,
-        error: 0,
-        index: 0,
-        varbinds: vec![VarBind { name: Oid::default(), value: Value::Null }],
-    })
+    let mut response = Pdu::new(
+        PduType::RESPONSE,
+        0,
+        0,
+        0,
+        Body::Response {
+            sys_up_time: 0,
+            error: 0,
+            index: 0,
+            varbinds: vec![VarBind { name: Oid::default(), value: Value::Null }],
+        },
+    )
     .emit();
     response[29] = 99;
     let e = Pdu::parse(&response).expect_err("type 99");
@@ -238,21 +265,36 @@ fn malformed_pdus_are_named_errors() {
 #[test]
 fn mutated_pdus_never_panic() {
     let seeds = [
-        Pdu::new(PduType::GET_BULK, 1, 2, 3, Body::GetBulk {
-            non_repeaters: 1,
-            max_repetitions: 10,
-            ranges: vec![range(oid(&RSERPOOL_MIB), true), range(name(3, 2, &[1]), false)],
-        }),
-        Pdu::new(PduType::RESPONSE, 1, 2, 3, Body::Response {
-            sys_up_time: 5,
-            error: 0,
-            index: 0,
-            varbinds: vec![
-                VarBind { name: oid(&RSERPOOL_MIB), value: Value::OctetString(b"x".to_vec()) },
-                VarBind { name: oid(&[1, 2]), value: Value::IpAddress([127, 0, 0, 1]) },
-                VarBind { name: oid(&[1, 2]), value: Value::ObjectIdentifier(oid(&[1, 3, 6, 1, 4])) },
-            ],
-        }),
+        Pdu::new(
+            PduType::GET_BULK,
+            1,
+            2,
+            3,
+            Body::GetBulk {
+                non_repeaters: 1,
+                max_repetitions: 10,
+                ranges: vec![range(oid(&RSERPOOL_MIB), true), range(name(3, 2, &[1]), false)],
+            },
+        ),
+        Pdu::new(
+            PduType::RESPONSE,
+            1,
+            2,
+            3,
+            Body::Response {
+                sys_up_time: 5,
+                error: 0,
+                index: 0,
+                varbinds: vec![
+                    VarBind { name: oid(&RSERPOOL_MIB), value: Value::OctetString(b"x".to_vec()) },
+                    VarBind { name: oid(&[1, 2]), value: Value::IpAddress([127, 0, 0, 1]) },
+                    VarBind {
+                        name: oid(&[1, 2]),
+                        value: Value::ObjectIdentifier(oid(&[1, 3, 6, 1, 4])),
+                    },
+                ],
+            },
+        ),
     ]
     .map(|p| p.emit());
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
@@ -288,7 +330,13 @@ fn mutated_pdus_never_panic() {
 // with its header (so that it can be answered) but a bad header as an error.
 #[test]
 fn framer_splits_a_stream() {
-    let a = Pdu::new(PduType::GET, 1, 1, 1, Body::Get(vec![range(oid(&[1, 3, 6, 1, 3, 125, 1, 1]), false)]));
+    let a = Pdu::new(
+        PduType::GET,
+        1,
+        1,
+        1,
+        Body::Get(vec![range(oid(&[1, 3, 6, 1, 3, 125, 1, 1]), false)]),
+    );
     let b = Pdu::new(PduType::PING, 1, 1, 2, Body::Other(Vec::new()));
     let mut bad = a.emit();
     bad[20] = 9; // n_subid 9: runs past the payload
@@ -389,7 +437,8 @@ fn getnext_walks_the_tables_in_order() {
     }
     assert_eq!(walked.len(), mib.len());
     // ENRP row: 10 columns (no ASAP announce, so 7-9 are absent).
-    let server: Vec<_> = walked.iter().filter(|v| v.name.starts_with(&name(1, 0, &[]).0[..10])).collect();
+    let server: Vec<_> =
+        walked.iter().filter(|v| v.name.starts_with(&name(1, 0, &[]).0[..10])).collect();
     assert_eq!(server.len(), 8, "{server:?}");
     assert_eq!(mib.get(&name(1, 3, &[1])).value, Value::Gauge32(0xabc));
     assert_eq!(mib.get(&name(1, 5, &[1])).value, Value::TimeTicks(1_234));
@@ -429,7 +478,8 @@ fn search_range_bounds_and_get_errors() {
     let first_pool = name(3, 2, &[1, 1]);
     assert_eq!(mib.next(&range(first_pool.clone(), true)).name, first_pool, "include");
     assert_eq!(mib.next(&range(first_pool.clone(), false)).name, name(3, 2, &[1, 2]));
-    let bounded = SearchRange { start: first_pool.clone(), include: false, end: name(3, 2, &[1, 2]) };
+    let bounded =
+        SearchRange { start: first_pool.clone(), include: false, end: name(3, 2, &[1, 2]) };
     assert_eq!(mib.next(&bounded).value, Value::EndOfMibView, "the end is exclusive");
     let wider = SearchRange { start: first_pool.clone(), include: false, end: name(3, 2, &[1, 3]) };
     assert_eq!(mib.next(&wider).name, name(3, 2, &[1, 2]));
@@ -469,8 +519,13 @@ fn answers_to_the_master() {
     let mut have = || Some(mib.clone());
     let get = Pdu::new(PduType::GET, 4, 5, 6, Body::Get(vec![range(name(3, 2, &[1, 2]), false)]));
     let reply = answer(&get, 77, &mut have).expect("a response");
-    assert_eq!((reply.header.session_id, reply.header.transaction_id, reply.header.packet_id), (4, 5, 6));
-    let Body::Response { sys_up_time, error, varbinds, .. } = reply.body else { panic!("response") };
+    assert_eq!(
+        (reply.header.session_id, reply.header.transaction_id, reply.header.packet_id),
+        (4, 5, 6)
+    );
+    let Body::Response { sys_up_time, error, varbinds, .. } = reply.body else {
+        panic!("response")
+    };
     assert_eq!((sys_up_time, error), (77, error::NO_ERROR));
     assert_eq!(varbinds[0].value, Value::OctetString(b"beta".to_vec()));
     let set = Pdu::new(PduType::TEST_SET, 4, 5, 7, Body::Other(vec![0; 4]));
