@@ -222,11 +222,9 @@ where
             management: Management::new(mailboxes.clone(), bells.clone()),
         };
         let master = crate::io::agentx::Master::parse(master);
-        let thread =
-            crate::io::agentx::spawn(master, context, running.stop.clone()).map_err(|e| {
-                running.stop.store(true, Ordering::Relaxed);
-                e
-            })?;
+        let stop = running.stop.clone();
+        let thread = crate::io::agentx::spawn(master, context, stop)
+            .inspect_err(|_| running.stop.store(true, Ordering::Relaxed))?;
         running.threads.push(thread);
     }
     if let (Some(listen), Some(token)) = (config.admin.listen, admin_token) {
