@@ -31,8 +31,8 @@
 //!
 //! Served: `rserpoolENRPTable` (the local row), `rserpoolENRPPoolTable`,
 //! `rserpoolENRPPoolElementTable`, `rserpoolENRPASAPAddrTable`, `rserpoolENRPUserAddrTable`,
-//! `rserpoolENRPPeerTable`, `rserpoolENRPPeerAddrTable`. Not served: `rserpoolENRPENRPAddrTable`
-//! (the management model does not list our own ENRP addresses yet), the PE and PU branches
+//! `rserpoolENRPENRPAddrTable` (from the configuration: the address our ENRP endpoint is
+//! reached at), `rserpoolENRPPeerTable`, `rserpoolENRPPeerAddrTable`. Not served: the PE and PU branches
 //! (`rserpoolPoolElements`, `rserpoolPoolUsers`: they describe PE and PU processes, not a
 //! registrar), and the registrar's counters, for which RFC 5525 has no objects (they are on
 //! the Prometheus endpoint). Limits: at most 10 000 pools and 10 000 PEs a core are listed
@@ -120,7 +120,8 @@ pub fn spawn(
             match session(&master, &mut source, &stop) {
                 Ok(()) => {}
                 Err(e) if !logged_down => {
-                    tracing::warn!(master = ?master, error = %e, "AgentX master unreachable; retrying");
+                    let what = "AgentX master unreachable; retrying";
+                    tracing::warn!(master = ?master, error = %e, "{what}");
                     logged_down = true;
                 }
                 Err(e) => tracing::debug!(master = ?master, error = %e, "AgentX master"),
@@ -294,6 +295,7 @@ impl Snapshots {
                 self.context.registrar_id,
                 self.context.started,
             )),
+            enrp_addresses: enrp_addresses(&self.context.config),
             ..Data::default()
         };
         for answer in answers {
@@ -308,6 +310,19 @@ impl Snapshots {
         self.cached = Some((Instant::now(), mib.clone()));
         Some(mib)
     }
+}
+
+/// Our ENRP endpoint's addresses as the configuration gives them (a wildcard address is not
+/// one a peer can use, so it is left out).
+fn enrp_addresses(config: &Config) -> Vec<std::net::IpAddr> {
+    if !config.enrp.enabled {
+        return Vec::new();
+    }
+    let ip = config.enrp_address().ip();
+    if ip.is_unspecified() {
+        return Vec::new();
+    }
+    vec![ip]
 }
 
 /// The answer to one request from the master, or `None` for a PDU that takes none.

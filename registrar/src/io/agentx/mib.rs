@@ -36,6 +36,8 @@ mod table {
     pub(super) const ASAP_ADDR: u32 = 5;
     /// `rserpoolENRPUserAddrTable`.
     pub(super) const USER_ADDR: u32 = 6;
+    /// `rserpoolENRPENRPAddrTable`.
+    pub(super) const ENRP_ADDR: u32 = 7;
     /// `rserpoolENRPPeerTable`.
     pub(super) const PEER: u32 = 8;
     /// `rserpoolENRPPeerAddrTable`.
@@ -50,6 +52,7 @@ const COLUMNS: &[(u32, u32)] = &[
     (table::POOL_ELEMENT, 13),
     (table::ASAP_ADDR, 3),
     (table::USER_ADDR, 4),
+    (table::ENRP_ADDR, 3),
     (table::PEER, 4),
     (table::PEER_ADDR, 3),
 ];
@@ -59,6 +62,9 @@ const COLUMNS: &[(u32, u32)] = &[
 pub struct Data {
     /// The local row of `rserpoolENRPTable`.
     pub server: Option<EnrpServerEntry>,
+    /// The addresses of our ENRP transport endpoint (`rserpoolENRPENRPAddrTable`); none with
+    /// ENRP off.
+    pub enrp_addresses: Vec<IpAddr>,
     /// Every pool, any order.
     pub pools: Vec<PoolEntry>,
     /// Every PE, any order; `pool_url` names its pool (as [`PoolEntry::handle_url`]).
@@ -121,6 +127,11 @@ impl Mib {
                 put(t, 11, &[ME], ty);
                 put(t, 12, &[ME], addr);
             }
+        }
+        for (i, ip) in data.enrp_addresses.iter().enumerate() {
+            let (ty, addr) = inet(*ip);
+            put(table::ENRP_ADDR, 2, &[ME, index(i)], ty);
+            put(table::ENRP_ADDR, 3, &[ME, index(i)], addr);
         }
         // Pools in handle byte order (the hex of the bytes sorts as the bytes do).
         let mut pools: Vec<&PoolEntry> = data.pools.iter().collect();

@@ -402,6 +402,7 @@ fn data() -> Data {
             asap_announce: None,
             enrp_announce: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(239, 0, 0, 51)), 9901)),
         }),
+        enrp_addresses: vec![IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9))],
         // Given out of order, as cores answer: the MIB sorts.
         pools: vec![pool("beta"), pool("alpha")],
         elements: vec![pe("beta", 0x21, 7003), pe("alpha", 0x12, 7002), pe("alpha", 0x11, 7001)],
@@ -458,6 +459,9 @@ fn getnext_walks_the_tables_in_order() {
     assert_eq!(mib.get(&name(5, 3, &[1, 1, 1, 1])).value, Value::OctetString(vec![127, 0, 0, 1]));
     assert_eq!(mib.get(&name(6, 2, &[1, 2, 1, 2])).value, Value::Integer(2));
     assert_eq!(mib.get(&name(6, 3, &[1, 2, 1, 1])).value, Value::OctetString(vec![10, 0, 0, 1]));
+    // Our ENRP endpoint's address.
+    assert_eq!(mib.get(&name(7, 2, &[1, 1])).value, Value::Integer(1));
+    assert_eq!(mib.get(&name(7, 3, &[1, 1])).value, Value::OctetString(vec![127, 0, 0, 9]));
     // The peer.
     assert_eq!(mib.get(&name(8, 2, &[1])).value, Value::Gauge32(0xdef));
     assert_eq!(mib.get(&name(8, 4, &[1])).value, Value::TimeTicks(150));
@@ -485,7 +489,8 @@ fn search_range_bounds_and_get_errors() {
     assert_eq!(mib.next(&wider).name, name(3, 2, &[1, 2]));
     assert_eq!(mib.get(&name(3, 2, &[1, 99])).value, Value::NoSuchInstance);
     assert_eq!(mib.get(&name(3, 3, &[1, 1])).value, Value::NoSuchObject, "no column 3");
-    assert_eq!(mib.get(&name(7, 2, &[1, 1])).value, Value::NoSuchObject, "ENRP addr table");
+    assert_eq!(mib.get(&name(7, 2, &[1, 2])).value, Value::NoSuchInstance, "one ENRP address");
+    assert_eq!(mib.get(&name(7, 4, &[1, 1])).value, Value::NoSuchObject, "no column 4");
     assert_eq!(mib.get(&oid(&[1, 3, 6, 1, 2, 1, 1, 3, 0])).value, Value::NoSuchObject);
     assert!(Mib::build(&Data::default()).is_empty());
 }
