@@ -78,8 +78,8 @@ agentaddress udp:127.0.0.1:$snmp_port
 rocommunity $community 127.0.0.1
 EOF
 
-start_snmpd() {
-  snmpd -f -Lo -C -c "$work/snmpd.conf" -p "$work/snmpd.pid" >>"$work/snmpd.log" 2>&1 &
+start_snmpd() { # its persistent files in the temp dir too, not /var/lib/snmp
+  SNMP_PERSISTENT_DIR="$work/persist" snmpd -f -Lo -C -c "$work/snmpd.conf" -p "$work/snmpd.pid" >>"$work/snmpd.log" 2>&1 &
   snmpd_pid=$!
 }
 
@@ -188,4 +188,17 @@ check "a pool index that does not exist: noSuchInstance" $? "$missing"
 
 kill -0 "$registrar_pid" 2>/dev/null && ! grep -q "panicked" "$work/registrar.log"
 check "registrar still running, no panic in its log" $? "$(tail -5 "$work/registrar.log")"
+
+# The same over TCP: snmpd's AgentX on tcp:127.0.0.1:PORT, a second registrar told that address.
+kill "$snmpd_pid"; wait "$snmpd_pid" 2>/dev/null; snmpd_pid=
+agentx_port=$(free_port tcp)
+sed -i "s|^agentXSocket .*|agentXSocket tcp:127.0.0.1:$agentx_port|" "$work/snmpd.conf"
+start_snmpd
+udp_port2=$(free_port udp)
+"$target/registrar" --udp "127.0.0.1:$udp_port2" --workers 1 --no-announce --no-enrp \
+  --snmp-agentx "tcp:127.0.0.1:$agentx_port" --run-seconds 60 --log info 2>"$work/registrar2.log" &
+pids+=($!)
+tcp=$(walk_until rserpoolENRPIdentifier 20)
+grep -q "^rserpoolENRPIdentifier.1 = " <<<"$tcp" && ! grep -q "^rserpoolENRPIdentifier.1 = .*$own" <<<"$tcp"
+check "over AgentX/TCP: the second registrar's row (not the first's)" $? "$tcp"
 finish
