@@ -3,7 +3,10 @@
 //! to undecodable and refused PDUs, and its reconnecting after the master closes on it or
 //! goes away, the registrar running on throughout.
 
-use std::io::{Read, Write};
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -14,6 +17,11 @@ use registrar::io::agentx::pdu::{
     close_reason, error, Body, Oid, Pdu, PduType, SearchRange, Value,
 };
 use registrar::io::agentx::{Frame, Framer};
+
+use asap::Session;
+use codec::asap::{Deregistration, Message, Registration};
+use codec::{PoolElementId, PoolHandle};
+use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport};
 
 /// How long the subagent may take to (re)connect: its retry period (3 s) and slack for a
 /// loaded machine.
@@ -189,4 +197,97 @@ fn subagent_serves_and_survives_its_master() {
     let Body::Response { varbinds, .. } = &answer.body else { panic!("a Response") };
     assert_eq!(varbinds[0].name, first, "served again after reconnecting");
     assert!(registrar.0.try_wait().unwrap().is_none(), "the registrar still runs");
+}
+
+/// Every instance under `column` (a column OID), by GetNext from the column on.
+fn walk_column(
+    stream: &mut UnixStream,
+    framer: &mut Framer,
+    column: &[u32],
+) -> Vec<(Vec<u32>, Value)> {
+    let mut rows = Vec::new();
+    let mut at = column.to_vec();
+    for packet in 100.. {
+        stream.write_all(&little_endian_get_next(50, packet, &at)).unwrap();
+        let answer = read(stream, framer).expect("a Response");
+        let Body::Response { varbinds, .. } = answer.body else { panic!("a Response") };
+        let vb = varbinds.into_iter().next().expect("one varbind");
+        if !vb.name.starts_with(column) {
+            return rows;
+        }
+        at = vb.name.0.clone();
+        rows.push((vb.name.0[column.len()..].to_vec(), vb.value));
+        assert!(rows.len() < 100, "the walk ends");
+    }
+    unreachable!()
+}
+
+// Goal: what the subagent serves is what the cores hold: PEs registered over ASAP (in pools
+// on either of two cores) appear in rserpoolENRPPoolTable and rserpoolENRPPoolElementTable at
+// the RFC 5525 indexes, and a deregistered PE is gone from the next snapshot (after the 1 s
+// cache). Method: a registrar with 2 workers, three PEs registered with an ASAP session, the
+// test as the AgentX master walking the columns.
+#[test]
+fn tables_follow_the_handlespace() {
+    let dir = TempDir(std::env::temp_dir().join(format!("agentx-tables-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let socket = dir.0.join("master");
+    let listener = UnixListener::bind(&socket).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let udp_port = common::free_udp_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_registrar"))
+        .args(["--udp", &format!("127.0.0.1:{udp_port}"), "--workers", "2"])
+        .args(["--no-enrp", "--no-announce", "--keep-alive-interval-ms", "600000"])
+        .arg("--snmp-agentx")
+        .arg(&socket)
+        .args(["--run-seconds", "90", "--log", "warn"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the registrar binary runs");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let _registrar = Registrar(child);
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(line.starts_with("registrar ready"), "registrar said: {line}");
+    std::thread::spawn(move || stderr.lines().map_while(Result::ok).for_each(|l| eprintln!("{l}")));
+
+    let cfg = SctpUdpConfig { remote_udp_port: udp_port, ..Default::default() };
+    let transport = SctpUdpTransport::bind("127.0.0.1:0".parse().unwrap(), cfg, [7; 32]).unwrap();
+    let registrar = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 3863);
+    let mut pe = Session::connect(transport, registrar, Duration::from_secs(5)).unwrap();
+    let pool = |name: &str| PoolHandle::new(name.as_bytes()).unwrap();
+    for (name, id) in [("beta", 0x21), ("alpha", 0x12), ("alpha", 0x11)] {
+        let m = Registration { pool_handle: pool(name), pool_element: common::element(id) };
+        pe.send(&Message::Registration(m)).unwrap();
+        let answer = pe.recv(Duration::from_secs(5)).expect("a Registration Response");
+        assert!(
+            matches!(answer, Message::RegistrationResponse(ref r) if r.error.is_none()),
+            "{answer:?}"
+        );
+    }
+
+    let (mut stream, mut framer) = open_session(&listener, 50);
+    let tables = [1, 3, 6, 1, 3, 125, 1, 1];
+    let column = |table: u32, column: u32| [&tables[..], &[table, 1, column]].concat();
+    let handles = walk_column(&mut stream, &mut framer, &column(3, 2));
+    assert_eq!(
+        handles,
+        [
+            (vec![1, 1], Value::OctetString(b"alpha".to_vec())),
+            (vec![1, 2], Value::OctetString(b"beta".to_vec())),
+        ]
+    );
+    let ids = walk_column(&mut stream, &mut framer, &column(4, 2));
+    let want = [(vec![1, 1, 1], 0x11), (vec![1, 1, 2], 0x12), (vec![1, 2, 1], 0x21)];
+    assert_eq!(ids, want.map(|(i, id)| (i, Value::Gauge32(id))));
+    let ports = walk_column(&mut stream, &mut framer, &column(4, 5));
+    assert_eq!(ports[1], (vec![1, 1, 2], Value::Gauge32(20_000 + 0x12)), "common::element's port");
+
+    let m = Deregistration { pool_handle: pool("alpha"), pe_id: PoolElementId(0x11) };
+    pe.send(&Message::Deregistration(m)).unwrap();
+    pe.recv(Duration::from_secs(5)).expect("a Deregistration Response");
+    std::thread::sleep(Duration::from_millis(1_200)); // past the snapshot cache
+    let ids = walk_column(&mut stream, &mut framer, &column(4, 2));
+    let want = [(vec![1, 1, 1], 0x12), (vec![1, 2, 1], 0x21)];
+    assert_eq!(ids, want.map(|(i, id)| (i, Value::Gauge32(id))), "0x11 is gone; 0x12 moves up");
 }
