@@ -25,18 +25,26 @@
 //! The encoding (`pdu.rs`) is written here. The one Rust crate for it, `agentx` 0.1 (LINBIT,
 //! used by drbd-reactor), encodes every PDU type and would have worked, but it reports every
 //! decoding failure as a bare `io::ErrorKind::InvalidData` (the house style wants the field
-//! and offset, STYLE.md §2), accepts any `h.version` and any payload length (no cap on what
-//! a bad header makes us buffer), and never emits prefix-compressed OIDs; the part a
-//! read-only subagent needs is a few hundred lines, tested here byte by byte.
+//! and offset, STYLE.md §2), checks neither `h.version` nor `h.payload_length` (a multiple
+//! of 4, capped: framing is left to its user), and never emits prefix-compressed OIDs; the
+//! part a read-only subagent needs is a few hundred lines, tested here byte by byte.
 //!
 //! Served: `rserpoolENRPTable` (the local row), `rserpoolENRPPoolTable`,
 //! `rserpoolENRPPoolElementTable`, `rserpoolENRPASAPAddrTable`, `rserpoolENRPUserAddrTable`,
 //! `rserpoolENRPENRPAddrTable` (from the configuration: the address our ENRP endpoint is
-//! reached at), `rserpoolENRPPeerTable`, `rserpoolENRPPeerAddrTable`. Not served: the PE and PU branches
-//! (`rserpoolPoolElements`, `rserpoolPoolUsers`: they describe PE and PU processes, not a
-//! registrar), and the registrar's counters, for which RFC 5525 has no objects (they are on
-//! the Prometheus endpoint). Limits: at most 10 000 pools and 10 000 PEs a core are listed
-//! (the management model's caps); no traps (Notify); one context, the default.
+//! reached at), `rserpoolENRPPeerTable`, `rserpoolENRPPeerAddrTable`; indexes as `mib.rs`
+//! says (positions, 1-based). Not served: the PE and PU branches (`rserpoolPoolElements`,
+//! `rserpoolPoolUsers`: they describe PE and PU processes, not a registrar), and the
+//! registrar's counters, for which RFC 5525 has no objects (they are on the Prometheus
+//! endpoint). `rserpoolENRPDescription` is a fixed text and, like every read-write object,
+//! read-only here.
+//!
+//! Limits: at most 10 000 pools and 10 000 PEs a core are listed (the management model's
+//! caps); a refresh asks every core for all its PEs, about a millisecond of one turn of each
+//! core at 10 000 PEs, at most once a second and only while someone walks; no traps
+//! (Notify); one context, the default; no agentx-Ping, so a master that vanishes without
+//! closing the connection (possible only for a TCP master on another host) is noticed when a
+//! write to it fails.
 
 pub mod mib;
 pub mod pdu;
