@@ -271,11 +271,13 @@ struct Snapshots {
     cached: Option<(Instant, Arc<Mib>)>,
     /// A session got as far as registering (for the thread's logging).
     served: bool,
+    /// A cut listing was logged (once: it would be again every second of a walk).
+    warned_truncated: bool,
 }
 
 impl Snapshots {
     fn new(context: Context) -> Self {
-        Self { context, cached: None, served: false }
+        Self { context, cached: None, served: false, warned_truncated: false }
     }
 
     fn uptime_ticks(&self) -> u32 {
@@ -309,6 +311,10 @@ impl Snapshots {
         for answer in answers {
             if let Answer::Snapshot(s) = answer {
                 let s = *s;
+                if (s.pools_truncated || s.elements_truncated) && !self.warned_truncated {
+                    tracing::warn!(core = s.core, "AgentX: the core's listing was cut at 10 000");
+                    self.warned_truncated = true;
+                }
                 data.pools.extend(s.pools);
                 data.elements.extend(s.elements);
                 data.peers.extend(s.peers.unwrap_or_default());
