@@ -550,6 +550,7 @@ fn answers_to_the_master() {
     assert_eq!(back.header.flags, flags::NETWORK_BYTE_ORDER | flags::NON_DEFAULT_CONTEXT);
 }
 
+// Goal: `--snmp-agentx` tells a Unix socket path from a TCP address as net-snmp writes them.
 #[test]
 fn master_addresses() {
     assert_eq!(Master::parse("/var/agentx/master"), Master::Unix("/var/agentx/master".into()));
