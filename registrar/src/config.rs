@@ -51,6 +51,8 @@ pub struct Config {
     pub metrics: Metrics,
     /// The admin API and status page.
     pub admin: Admin,
+    /// The SNMP AgentX subagent (RFC 2741) serving RFC 5525's RSERPOOL-MIB.
+    pub snmp: Snmp,
     /// Timers.
     pub timers: Timers,
     /// Limits.
@@ -105,6 +107,16 @@ pub struct Admin {
     /// Let `listen` be a non-loopback address. The API is plain HTTP: the token crosses the
     /// network in clear, so put TLS in front (a reverse proxy) before turning this on.
     pub allow_non_loopback: bool,
+}
+
+/// The SNMP AgentX subagent (`src/io/agentx.rs`): read-only RSERPOOL-MIB (RFC 5525).
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Snmp {
+    /// The AgentX master agent to connect to: a Unix socket path (net-snmp's default is
+    /// `/var/agentx/master`) or `tcp:HOST:PORT` / `HOST:PORT`. Default none (off). When the
+    /// master is away the subagent retries every few seconds; the registrar never stops for it.
+    pub agentx: Option<String>,
 }
 
 /// ENRP settings: peers and the RFC 5353 §4.2 thresholds, in milliseconds.
@@ -220,6 +232,7 @@ impl Default for Config {
             enrp: Enrp::default(),
             metrics: Metrics::default(),
             admin: Admin::default(),
+            snmp: Snmp::default(),
             timers: Timers::default(),
             limits: Limits::default(),
         }
@@ -386,6 +399,12 @@ impl Config {
         if enrp.peers.len() > crate::proto::enrp::PEERS_MAX {
             return fail("enrp.peers", "too many peers");
         }
+        if let Some(master) = &self.snmp.agentx {
+            let rest = master.strip_prefix("tcp:").or(master.strip_prefix("unix:"));
+            if rest.unwrap_or(master).trim().is_empty() {
+                return fail("snmp.agentx", "a Unix socket path or tcp:HOST:PORT, not empty");
+            }
+        }
         if let Some(listen) = self.admin.listen {
             if !listen.ip().is_loopback() && !self.admin.allow_non_loopback {
                 let why = "not a loopback address (set admin.allow_non_loopback = true to allow)";
@@ -471,5 +490,21 @@ mod tests {
         let v6 = "[admin]\nlisten = \"[::1]:8080\"\ntoken_file = \"/t\"\n";
         assert_eq!(Config::from_toml(v6).unwrap().admin.listen, Some("[::1]:8080".parse().unwrap()));
         assert_eq!(Config::default().admin.listen, None, "off by default");
+    }
+
+    // Goal: the AgentX subagent is off by default, takes a socket path or a TCP address from
+    // `[snmp]`, and an empty one is refused at start with the field named.
+    #[test]
+    fn snmp_agentx_is_off_by_default_and_never_empty() {
+        assert_eq!(Config::default().snmp.agentx, None, "off by default");
+        let on = Config::from_toml("[snmp]\nagentx = \"/var/agentx/master\"\n").unwrap();
+        assert_eq!(on.snmp.agentx.as_deref(), Some("/var/agentx/master"));
+        assert!(on.validate().is_ok());
+        for empty in ["", "tcp:", " "] {
+            let c = Config { snmp: Snmp { agentx: Some(empty.into()) }, ..Config::default() };
+            let error = c.validate().unwrap_err();
+            assert!(error.0.starts_with("snmp.agentx"), "{empty:?}: {error}");
+        }
+        assert!(Config::from_toml("[snmp]\nagent = \"x\"\n").is_err(), "unknown keys refused");
     }
 }

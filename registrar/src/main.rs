@@ -112,6 +112,10 @@ struct Flags {
     /// File whose first line is the admin API's bearer token (required with --admin).
     #[arg(long, value_name = "PATH")]
     admin_token_file: Option<PathBuf>,
+    /// Serve RFC 5525's RSERPOOL-MIB (read-only) as an AgentX subagent of this master agent:
+    /// a Unix socket path (net-snmp: /var/agentx/master) or tcp:HOST:PORT (off by default).
+    #[arg(long, value_name = "SOCKET_OR_ADDR")]
+    snmp_agentx: Option<String>,
     /// Stop by itself after this many seconds (for tests and load runs).
     #[arg(long)]
     run_seconds: Option<u64>,
@@ -246,6 +250,9 @@ fn configure(flags: &Flags) -> Result<Config, String> {
     }
     if flags.admin_token_file.is_some() {
         config.admin.token_file = flags.admin_token_file.clone();
+    }
+    if flags.snmp_agentx.is_some() {
+        config.snmp.agentx = flags.snmp_agentx.clone();
     }
     set(&mut config.enrp.multicast_group, flags.enrp_multicast_group);
     set(&mut config.enrp.multicast_interface, flags.enrp_multicast_interface);

@@ -214,6 +214,19 @@ where
             .map_err(|e| io::Error::new(e.kind(), format!("metrics.listen {listen}: {e}")))?;
         running.threads.push(thread);
     }
+    if let Some(master) = &config.snmp.agentx {
+        let context = crate::io::agentx::Context {
+            config: config.clone(),
+            registrar_id,
+            started,
+            management: Management::new(mailboxes.clone(), bells.clone()),
+        };
+        let master = crate::io::agentx::Master::parse(master);
+        let stop = running.stop.clone();
+        let thread = crate::io::agentx::spawn(master, context, stop)
+            .inspect_err(|_| running.stop.store(true, Ordering::Relaxed))?;
+        running.threads.push(thread);
+    }
     if let (Some(listen), Some(token)) = (config.admin.listen, admin_token) {
         let context = crate::io::admin::Context {
             config: config.clone(),

@@ -1,6 +1,7 @@
 //! Glue from the per-core loops to the `transport` crate: which backend each core opens.
 
 pub mod admin;
+pub mod agentx;
 pub mod http;
 pub mod management;
 pub mod metrics;
