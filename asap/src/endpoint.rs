@@ -754,6 +754,12 @@ impl Endpoint {
         let event = match outcome {
             PeOutcome::Quiet => return,
             PeOutcome::Registered => Event::Registered { pe, id: self.pes[i].id() },
+            PeOutcome::Refused(cause) if self.busy_home(now, assoc, cause) => {
+                // The home has no room (it drains, or is full) and another registrar is
+                // known: the PE tries there ("a PE then registers with another registrar").
+                self.pes[i].rejoin();
+                return self.fail_home(now, assoc);
+            }
             PeOutcome::Refused(cause) => {
                 Event::RegistrationFailed { pe, failure: Failure::Refused(cause) }
             }
@@ -861,6 +867,24 @@ impl Endpoint {
     /// The registrar on `assoc` did not answer in time: drop it and hunt for another (§3.6:
     /// "when it fails to communicate with its Home ENRP server (i.e., timed out on an ENRP
     /// request), a PE or PU MUST establish a new Home ENRP server").
+    /// Whether a refusal with `cause` on `assoc` means the home has no room for the PE while
+    /// another registrar is known: then the home is avoided by the hunts of the next
+    /// RETRAN-MAX (`hunt_timeout_max`) and true is returned.
+    fn busy_home(&mut self, now: Instant, assoc: AssocId, cause: ErrorCause) -> bool {
+        if cause != ErrorCause::LACK_OF_RESOURCES || self.home != Some(assoc) {
+            return false;
+        }
+        let Some(peer) = self.links.iter().find(|l| l.assoc() == assoc).map(Link::peer) else {
+            return false;
+        };
+        if !self.hunt.has_alternative(now, peer) {
+            return false;
+        }
+        let until = now + self.config.hunt.hunt_timeout_max;
+        self.hunt.avoid(now, peer, until);
+        true
+    }
+
     fn fail_home(&mut self, now: Instant, assoc: AssocId) {
         if self.links.iter().any(|l| l.assoc() == assoc) {
             self.aborts.push_back(assoc);

@@ -7,6 +7,10 @@
 //! at RETRAN-MAX) and starts the next round with the next addresses in the list; so rounds are
 //! spaced T5, 2·T5, 4·T5, … apart, capped. An attempt that fails early is replaced at once by an
 //! address not yet tried in this round (SH4); with none left the round waits for T5.
+//!
+//! A registrar that refused a registration for lack of resources (a draining or full one) is
+//! avoided for a while ([`Hunt::avoid`]): rounds leave it out as long as another registrar is
+//! known, so that the PE finds a home that takes it.
 
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -23,6 +27,9 @@ pub const ASAP_PORT: u16 = 3863;
 /// Registrars learned from announces. An operational scope has a handful of registrars; 64
 /// bounds the list against a flood of forged announces.
 pub const LEARNED_REGISTRARS_MAX: usize = 64;
+
+/// Registrars avoided at once; beyond it the one whose avoidance ends first is forgotten.
+pub const AVOIDED_REGISTRARS_MAX: usize = 16;
 
 /// The most associations a hunt may try at once.
 //= https://www.rfc-editor.org/rfc/rfc5352#section-3.6
@@ -89,6 +96,8 @@ pub struct Hunt {
     timers: TimerTable<HuntTimer, 1>,
     connects: VecDeque<SocketAddr>,
     aborts: VecDeque<AssocId>,
+    /// Registrars left out of rounds until the instant given (see [`Hunt::avoid`]).
+    avoided: Vec<(SocketAddr, Instant)>,
 }
 
 #[derive(Debug)]
@@ -120,6 +129,42 @@ impl Hunt {
             timers: TimerTable::new(),
             connects: VecDeque::new(),
             aborts: VecDeque::new(),
+            avoided: Vec::new(),
+        }
+    }
+
+    /// Leaves `remote` out of the hunt's rounds until `until`, unless no other registrar is
+    /// known then: a registrar that refused a registration for lack of resources (draining,
+    /// or full) should not win the next hunt only because it answers first.
+    pub fn avoid(&mut self, now: Instant, remote: SocketAddr, until: Instant) {
+        self.avoided.retain(|&(a, end)| a != remote && now < end);
+        if self.avoided.len() >= AVOIDED_REGISTRARS_MAX {
+            let first = (0..self.avoided.len()).min_by_key(|&i| self.avoided[i].1);
+            first.map(|i| self.avoided.swap_remove(i));
+        }
+        self.avoided.push((remote, until));
+        assert!(self.avoided.len() <= AVOIDED_REGISTRARS_MAX);
+    }
+
+    /// Whether a registrar other than `remote`, and not avoided, is known at `now`: somewhere
+    /// else to go.
+    pub fn has_alternative(&self, now: Instant, remote: SocketAddr) -> bool {
+        self.candidates(now).iter().any(|&c| c != remote && !self.is_avoided(now, c))
+    }
+
+    fn is_avoided(&self, now: Instant, remote: SocketAddr) -> bool {
+        self.avoided.iter().any(|&(a, end)| a == remote && now < end)
+    }
+
+    /// The candidates a round takes from: the avoided ones left out, unless that leaves none.
+    fn round_candidates(&self, now: Instant) -> Vec<SocketAddr> {
+        let all = self.candidates(now);
+        let open: Vec<SocketAddr> =
+            all.iter().copied().filter(|&c| !self.is_avoided(now, c)).collect();
+        if open.is_empty() {
+            all
+        } else {
+            open
         }
     }
 
@@ -244,6 +289,7 @@ impl Hunt {
         //# for a transport address expires, the corresponding address is deleted
         //# from the managed list of transport addresses of the PU or PE.
         self.learned.retain(|l| now < l.expires_at);
+        self.avoided.retain(|&(_, end)| now < end);
         if self.timers.take_expired(now) != Some(HuntTimer::ServerHunt) {
             return;
         }
@@ -283,7 +329,7 @@ impl Hunt {
         //# connection, with no more than three ENRP servers.
         //# SH2)  The ASAP Endpoint shall start a T5-Serverhunt timer.
         self.tried.clear();
-        let candidates = self.candidates(now);
+        let candidates = self.round_candidates(now);
         if !candidates.is_empty() {
             self.cursor %= candidates.len();
         }
@@ -297,7 +343,7 @@ impl Hunt {
 
     /// Tops the round up to `parallel_max` attempts with addresses not tried in this round.
     fn refill(&mut self, now: Instant) {
-        let candidates = self.candidates(now);
+        let candidates = self.round_candidates(now);
         let n = candidates.len();
         for step in 0..n {
             if self.attempts.len() >= self.config.parallel_max {

@@ -5,9 +5,10 @@
 # no registrar, unknown pool, PE registration and deregistration (SIGINT, --run-seconds),
 # resolution as a table and as JSON, the terminal's echo and its failover to another PE when
 # one is killed, watch (live pool updates: each registration and removal, and the pool's end),
-# dump (the handlespace over ENRP), connect and the tcp_pool example (TCP PEs, failover on a
-# refused connect), a PE's move to another registrar when its home is killed, and two peered
-# registrars where the home of a PE and a terminal is killed -9.
+# dump (the handlespace over ENRP, and through the admin API), status, connect and the
+# tcp_pool example (TCP PEs, failover on a refused connect), a PE's move to another
+# registrar when its home is killed, and two peered registrars where the home of a PE and a
+# terminal is killed -9.
 # Method: registrars in userspace SCTP in UDP on $NET.1:9899 and $NET.2:9899 (no ENRP between
 # them), then $NET.3 and $NET.4 peered over ENRP; PEs, watchers and terminals as separate
 # processes, every wait bounded. Prints one line per check and ends with "N passed, M failed";
@@ -147,7 +148,11 @@ check "no registrar says so" contains "$WORK/none.out" \
     "^rserpool: no registrar reachable (tried $A:3863)$"
 
 # A speaks ENRP (no peers), so that `dump` can read its handlespace.
-check "registrar A starts" start_registrar a "$A" --enrp-port 9901
+# ... and has the admin API on, for `dump --admin` and `status`.
+ADMIN_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+head -c 18 /dev/urandom | base64 >"$WORK/admin.token"
+ADMIN=(--admin "127.0.0.1:$ADMIN_PORT" --admin-token-file "$WORK/admin.token")
+check "registrar A starts" start_registrar a "$A" --enrp-port 9901 "${ADMIN[@]}"
 G=(--registrar "$A" --timeout-ms 1000)
 
 "$R" --registrar "$A" resolve nopool >"$WORK/unknown.out" 2>&1
@@ -263,6 +268,22 @@ assert doc["registrar_id"].startswith("0x"), doc
 "$R" --registrar "$B" --timeout-ms 500 dump >"$WORK/dump-none.out" 2>&1
 check "dump without a registrar fails naming it" contains "$WORK/dump-none.out" \
     "^rserpool: no ENRP association to registrar $B:9901 within 500 ms"
+
+# The same handlespace through A's admin API, and A's status.
+"$R" dump "${ADMIN[@]}" >"$WORK/dump-admin.out" 2>&1
+check "dump --admin lists w1 and w2 homed here" \
+    [ "$(grep -c '^watched  *0x0000002[12]  *tcp  .* (here)$' "$WORK/dump-admin.out")" -eq 2 ]
+"$R" status "${ADMIN[@]}" >"$WORK/status.out" 2>&1
+check "status says serving" contains "$WORK/status.out" "^registrar 0x[0-9a-f]*  serving  up "
+check "status counts the PEs" contains "$WORK/status.out" "^PEs 2  pools 1 "
+check "status lists no ENRP peer" contains "$WORK/status.out" "^ENRP peers: none"
+echo wrong >"$WORK/wrong.token"
+"$R" status --admin "127.0.0.1:$ADMIN_PORT" --admin-token-file "$WORK/wrong.token" \
+    >"$WORK/status-401.out" 2>&1
+check "status with a wrong token fails naming it" contains "$WORK/status-401.out" \
+    "^rserpool: admin API 127.0.0.1:$ADMIN_PORT/api/v1/stats: 401, the token was refused"
+"$R" status >"$WORK/status-none.out" 2>&1
+check "status without --admin names it" contains "$WORK/status-none.out" "^rserpool: --admin"
 
 kill -INT "$(cat "$WORK/w2.pid")"
 check "watch sees w2 deregistered" wait_for "$WORK/watch.out" "^removed 0x00000022 " 5

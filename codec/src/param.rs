@@ -213,6 +213,9 @@ impl<T: AsRef<[u8]>> ParameterView<T> {
 }
 
 /// Any one parameter, owned. The fuzz and property tests go through this enum.
+// The SCTP transport's addresses are inline (`AddressList`, no heap on the decode path), so
+// this variant is larger than the others by design.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Parameter {
@@ -498,6 +501,9 @@ impl SctpTransport {
 
 /// A user transport (§3.3-§3.7, §3.16). DCCP, TCP, UDP and UDP-Lite carry exactly one address
 /// ("only one IP address parameter can be present").
+// The SCTP transport's addresses are inline (`AddressList`, no heap on the decode path), so
+// this variant is larger than the others by design.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum UserTransport {
     /// DCCP (§3.3): port, service code, one address. Always data only.
@@ -1336,6 +1342,9 @@ pub struct Cause {
 /// Parameter and Invalid Values carry a TLV, Unrecognized Message a message, Inconsistent
 /// Pooling Policy a policy, Inconsistent Transport Type a transport, the others nothing.
 /// Anything else a peer sends is kept as `Opaque`.
+// The SCTP transport's addresses are inline (`AddressList`, no heap on the decode path), so
+// this variant is larger than the others by design.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum CauseInfo {
     /// The offending message (Unrecognized Message, §3.12.3), as received.

@@ -165,7 +165,8 @@ fn pool_handle_cap_boundary() {
 #[test]
 fn addresses_per_transport_cap_boundary() {
     let at = |n: usize| {
-        let addresses: String = (0..n).map(|i| format!("0001 0008 c00002{:02x} ", i % 256)).collect();
+        let addresses: String =
+            (0..n).map(|i| format!("0001 0008 c00002{:02x} ", i % 256)).collect();
         hex(&format!("0004 {:04x} 1f90 0000 {addresses}", 8 + 8 * n))
     };
     let addresses = |n: usize| match codec::param::Parameter::parse(&at(n)).unwrap() {

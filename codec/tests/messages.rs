@@ -210,7 +210,7 @@ fn asap_handle_resolution_response_from_encoded_elements() {
     let handle = codec::PoolHandle::new(b"abc").unwrap(); // 3 bytes: padded handle TLV
     let stored: Vec<Vec<u8>> = [pool_element(), odd.clone()].iter().map(|pe| pe.encode()).collect();
     let home = RegistrarId(0x0102_0304);
-    let mut expected_elements = vec![pool_element(), odd];
+    let mut expected_elements = [pool_element(), odd];
     expected_elements.iter_mut().for_each(|pe| {
         pe.home_registrar = home;
         pe.asap_transport = None;
@@ -678,7 +678,8 @@ fn enrp_writers_from_encoded_elements() {
         assert_eq!(r.emit_to_vec(), owned.emit_to_vec());
     }
     let other = pool_handle();
-    let cases: [(&[(&codec::PoolHandle, usize)], bool, bool); 4] = [
+    type Case<'a> = (&'a [(&'a codec::PoolHandle, usize)], bool, bool);
+    let cases: [Case<'_>; 4] = [
         (&[(&odd, 2), (&other, 1)], true, false),
         (&[(&other, 1)], false, false),
         (&[], false, false),

@@ -361,7 +361,8 @@ impl Config {
         if self.announce.enabled && !self.announce.group.ip().is_multicast() {
             return fail("announce.group", "must be a multicast address");
         }
-        let v4_group = matches!(self.enrp.multicast_group.ip(), IpAddr::V4(ip) if ip.is_multicast());
+        let v4_group =
+            matches!(self.enrp.multicast_group.ip(), IpAddr::V4(ip) if ip.is_multicast());
         if self.enrp.multicast && !v4_group {
             return fail("enrp.multicast_group", "must be an IPv4 multicast address");
         }
@@ -488,7 +489,10 @@ mod tests {
         let tokenless = Config::from_toml("[admin]\nlisten = \"127.0.0.1:8080\"").unwrap_err();
         assert!(tokenless.0.contains("admin.token_file"), "{tokenless}");
         let v6 = "[admin]\nlisten = \"[::1]:8080\"\ntoken_file = \"/t\"\n";
-        assert_eq!(Config::from_toml(v6).unwrap().admin.listen, Some("[::1]:8080".parse().unwrap()));
+        assert_eq!(
+            Config::from_toml(v6).unwrap().admin.listen,
+            Some("[::1]:8080".parse().unwrap())
+        );
         assert_eq!(Config::default().admin.listen, None, "off by default");
     }
 

@@ -21,6 +21,7 @@ pub fn summary(s: &Stats) -> String {
                 ("keep-alives sent", s.keep_alives_sent),
                 ("subscriptions (now)", s.subscriptions),
                 ("subscription pushes", s.subscription_pushes),
+                ("PE associations handed off", s.handed_off),
             ],
         ),
         (
@@ -78,7 +79,9 @@ mod tests {
         s.enrp.takeovers_won = 2;
         let table = summary(&s);
         assert!(table.contains("PEs held (own shards)") && table.contains("           7"));
-        assert!(table.lines().any(|l| l.trim_start().starts_with("registrations") && l.ends_with("12345")));
+        assert!(table
+            .lines()
+            .any(|l| l.trim_start().starts_with("registrations") && l.ends_with("12345")));
         assert!(table.lines().any(|l| l.contains("takeovers won") && l.ends_with(" 2")));
         for title in ["ASAP", "PEs removed", "Trouble", "ENRP"] {
             assert!(table.lines().any(|l| l.trim() == title), "{title} in\n{table}");

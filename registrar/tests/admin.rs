@@ -325,6 +325,9 @@ fn drain_refuses_registrations_with_lack_of_resources() {
     );
     let (status, body) = call(port, "POST", "/api/v1/drain", "");
     assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["handed_off"], 0, "no ENRP peer to hand PEs to: {answer}");
+    assert!(answer["hand_off"].as_str().unwrap().contains("no active ENRP peer"), "{answer}");
     assert_eq!(get_json(port, "/api/v1/drain")["draining"], true);
     assert_eq!(get_json(port, "/api/v1/stats")["draining"], true);
     for name in one_pool_per_core() {
@@ -472,4 +475,102 @@ fn peers_and_learned_pes_over_enrp() {
     let gone = |v: &Value| v["pools"].as_array().is_some_and(|p| p.is_empty());
     assert!(gone(&poll_json(a.admin_port, "/api/v1/pools", gone)), "the peer heard of it");
     assert!(gone(&get_json(b.admin_port, "/api/v1/pools")));
+}
+
+// Goal: a drain hands the registrar's PEs to its ENRP peer without losing them: the PE's
+// association is shut down, the PE (the asap library, which knows both registrars) is
+// refused back at the draining one and registers at the peer, and the peer's Handle Update
+// re-homes it at the draining one too; the PE is listed at the peer at every look, and the
+// draining registrar removes nothing. Method: two ENRP peers on their own loopback
+// addresses, an asap PE homed at A (hunt order A then B) served in a thread, POST
+// /api/v1/drain at A, then the two admin APIs polled.
+#[test]
+fn drain_hands_the_pes_to_an_enrp_peer() {
+    use asap::blocking::PoolElement;
+    use asap::{EndpointConfig, PeConfig};
+    use codec::param::{AddressList, Policy, SctpTransport as SctpParam, UserTransport};
+    use codec::{PoolElementId, TransportUse};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let net = 100 + (std::process::id() % 150) as u8;
+    let ip = |last| IpAddr::V4(Ipv4Addr::new(127, 78, net, last));
+    let (a_ip, b_ip) = (ip(1), ip(2));
+    let enrp = |id: &str, peer: IpAddr| -> Vec<String> {
+        ["--workers", "2", "--registrar-id", id, "--enrp-heartbeat-ms", "300"]
+            .iter()
+            .chain(&["--enrp-max-time-last-heard-ms", "5000", "--enrp-mentor-hunt-timeout-ms"])
+            .chain(&["500"])
+            .map(|s| (*s).to_owned())
+            .chain(["--peer".to_owned(), SocketAddr::new(peer, 9901).to_string()])
+            .collect()
+    };
+    let a = start_with("handoff-a", SocketAddr::new(a_ip, 9899), &enrp("0xa1", b_ip));
+    let b = start_with("handoff-b", SocketAddr::new(b_ip, 9899), &enrp("0xb2", a_ip));
+    poll_json(a.admin_port, "/api/v1/peers", |v| v["peers"][0]["active"] == true);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let pe_thread = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let cfg = SctpUdpConfig { remote_udp_port: 9899, ..Default::default() };
+            let transport =
+                SctpUdpTransport::bind("127.0.0.1:0".parse().unwrap(), cfg, [9; 32]).unwrap();
+            let mut config = EndpointConfig::default();
+            config.hunt.registrars = vec![SocketAddr::new(a_ip, 3863), SocketAddr::new(b_ip, 3863)];
+            config.hunt.parallel_max = 1;
+            config.hunt.hunt_timeout_initial = asap::Duration::from_millis(500);
+            let user = UserTransport::Sctp(SctpParam {
+                port: 20_021,
+                transport_use: TransportUse::DATA_ONLY,
+                addresses: AddressList::from_slice(&[IpAddr::V4(Ipv4Addr::LOCALHOST)]).unwrap(),
+            });
+            let mut pe_config = PeConfig::new(pool("moving"), user, Policy::RoundRobin);
+            pe_config.id = Some(PoolElementId(21));
+            let mut pe =
+                PoolElement::register(transport, config, pe_config, 1, Duration::from_secs(10))
+                    .expect("registered at A");
+            while !stop.load(Ordering::Relaxed) {
+                pe.serve(Duration::from_millis(20)).expect("the PE keeps serving");
+            }
+        })
+    };
+
+    let element_at = |port: u16| -> Option<Value> {
+        let v = get_json(port, "/api/v1/pool-elements?pool=moving");
+        v["elements"].as_array().and_then(|e| e.first().cloned())
+    };
+    let homed = |v: &Value, home: u32| v["elements"][0]["home_enrp_server"] == home;
+    poll_json(b.admin_port, "/api/v1/pool-elements?pool=moving", |v| homed(v, 0xa1));
+    assert_eq!(element_at(a.admin_port).unwrap()["owned"], true, "homed at A first");
+
+    let (status, body) = call(a.admin_port, "POST", "/api/v1/drain", "{\"draining\": true}");
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (answer["handed_off"].clone(), answer["active_peers"].clone()),
+        (1.into(), 1.into())
+    );
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let mut looks = 0;
+    loop {
+        let at_b = element_at(b.admin_port).expect("the PE is listed at B at every look");
+        looks += 1;
+        if at_b["home_enrp_server"] == 0xb2 && at_b["owned"] == true {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not re-homed at B: {at_b}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(looks > 1, "the first look saw A's PE");
+    let re_homed = |v: &Value| homed(v, 0xb2) && v["elements"][0]["owned"] == false;
+    poll_json(a.admin_port, "/api/v1/pool-elements?pool=moving", re_homed);
+    let stats = get_json(a.admin_port, "/api/v1/stats")["stats"].clone();
+    assert_eq!(stats["handed_off"], 1, "{stats}");
+    for removal in ["session_removals", "keep_alive_timeouts", "lifetime_expiries"] {
+        assert_eq!(stats[removal], 0, "{removal}: {stats}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    pe_thread.join().expect("the PE thread ends cleanly");
 }

@@ -87,11 +87,12 @@ fn endpoint_of(i: u32, id: u32) -> usize {
 }
 
 fn library_config() -> EndpointConfig {
-    let mut config = EndpointConfig::default();
     // Every resolution asks the registrar, for all of a pool's PEs.
-    config.stale_cache = asap::Duration::ZERO;
-    config.items_wanted = Some(128);
-    config
+    EndpointConfig {
+        stale_cache: asap::Duration::ZERO,
+        items_wanted: Some(128),
+        ..EndpointConfig::default()
+    }
 }
 
 /// The PE ids the registrar lists for pool `i`, or the cause it refused with.

@@ -32,9 +32,11 @@ fn pe_asap_address() -> SocketAddr {
 
 fn config(core: u16, cores: u16) -> ServerConfig {
     let own = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 9901);
-    let mut handlespace = handlespace::Config::default();
-    handlespace.keep_alive_interval = Duration::from_secs(5);
-    handlespace.keep_alive_timeout = Duration::from_secs(5);
+    let handlespace = handlespace::Config {
+        keep_alive_interval: Duration::from_secs(5),
+        keep_alive_timeout: Duration::from_secs(5),
+        ..handlespace::Config::default()
+    };
     ServerConfig {
         registrar_id: OWN,
         core,

@@ -84,7 +84,10 @@ fn scrape(port: u16) -> prometheus_parse::Scrape {
 }
 
 /// Scrapes until `done` holds (the cores publish every 100 ms), at most 5 s.
-fn scrape_until(port: u16, done: impl Fn(&prometheus_parse::Scrape) -> bool) -> prometheus_parse::Scrape {
+fn scrape_until(
+    port: u16,
+    done: impl Fn(&prometheus_parse::Scrape) -> bool,
+) -> prometheus_parse::Scrape {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let s = scrape(port);

@@ -36,10 +36,12 @@ fn pool(i: u32) -> PoolHandle {
 /// One session: an endpoint on a socket of its own (cookie secret byte `secret`, which with
 /// tag steering decides the core its association lands on).
 fn session(udp_port: u16, secret: u8) -> LiveEndpoints {
-    let mut config = EndpointConfig::default();
     // Every resolution asks the registrar, for all of a pool's PEs.
-    config.stale_cache = asap::Duration::ZERO;
-    config.items_wanted = Some(128);
+    let config = EndpointConfig {
+        stale_cache: asap::Duration::ZERO,
+        items_wanted: Some(128),
+        ..EndpointConfig::default()
+    };
     LiveEndpoints::connect(udp_port, secret, 1, &config)
 }
 

@@ -5,7 +5,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use codec::asap::{Deregistration, HandleResolution, HandleResolutionResponse, Message, Registration};
+use codec::asap::{
+    Deregistration, HandleResolution, HandleResolutionResponse, Message, Registration,
+};
 use codec::param::{AddressList, SctpTransport};
 use codec::{ErrorCause, Policy, PoolElement, PoolElementId, PoolHandle, RegistrarId};
 use codec::{TransportUse, UserTransport};
@@ -216,10 +218,7 @@ fn the_end_of_the_association_ends_its_subscriptions() {
 #[test]
 fn a_pool_of_another_core_is_followed_through_the_replica() {
     let mut cores = [server(0, 2), server(1, 2)];
-    let name = (0..)
-        .map(|i| format!("pool-{i}"))
-        .find(|n| shard_of(&pool(n), 2) == 0)
-        .unwrap();
+    let name = (0..).map(|i| format!("pool-{i}")).find(|n| shard_of(&pool(n), 2) == 0).unwrap();
     up(&mut cores[0], 11);
     up(&mut cores[0], 12);
     up(&mut cores[1], 1);

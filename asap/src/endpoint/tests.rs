@@ -828,3 +828,57 @@ fn a_home_that_speaks_is_not_probed() {
         assert_eq!(sent(&mut ep), [(1, ack(5))], "at {t} s");
     }
 }
+
+// Goal: a home that refuses a registration with Lack of Resources (a draining or full
+// registrar, RFC 5354 §3.12.7) sends the PE to another registrar: no failure reaches the
+// user, the association to the busy one is aborted, the PE registers at the next home, and
+// the busy one is left out of the hunts of the next RETRAN-MAX even when it is next in
+// turn; afterwards it is a candidate again. With no other registrar known the refusal is the
+// user's, as any other. Method: two registrars, a refusal at the first; the second then
+// fails too (the hunt would rotate back to the first), at RETRAN-MAX - 1 µs and again after.
+#[test]
+fn lack_of_resources_sends_the_pe_to_another_registrar() {
+    let mut ep = Endpoint::new(config(&[addr(1), addr(2)]), 7);
+    let pe = ep.register(at(0), pe_config(5)).unwrap();
+    assert_eq!(bring_up(&mut ep, at(0), 1), addr(1));
+    sent(&mut ep);
+    let busy = registration_response("p", 5, Some(ErrorCause::LACK_OF_RESOURCES));
+    reply(&mut ep, at(10), 1, &busy);
+    let found = Event::RegistrarFound { assoc: AssocId(1), peer: addr(1) };
+    assert_eq!(events(&mut ep), [found, Event::RegistrarLost { assoc: AssocId(1) }]);
+    assert_eq!(ep.poll_abort(), Some(AssocId(1)));
+    assert_eq!(bring_up(&mut ep, at(20), 2), addr(2));
+    assert_eq!(sent(&mut ep), [(2, registration(5, Policy::RoundRobin))]);
+    reply(&mut ep, at(30), 2, &registration_response("p", 5, None));
+    let found = Event::RegistrarFound { assoc: AssocId(2), peer: addr(2) };
+    assert_eq!(events(&mut ep), [found, Event::Registered { pe, id: PoolElementId(5) }]);
+
+    // The second home fails within RETRAN-MAX of the refusal: the first is still avoided.
+    let retran_max = ep.config.hunt.hunt_timeout_max;
+    let last_avoided = at(10) + retran_max.saturating_sub(Duration::from_micros(1));
+    ep.handle_closed(last_avoided, AssocId(2));
+    events(&mut ep);
+    assert_eq!(bring_up(&mut ep, last_avoided, 3), addr(2), "the busy one stays out");
+    reply(&mut ep, last_avoided, 3, &registration_response("p", 5, None));
+    // Once RETRAN-MAX has passed it is in turn again.
+    let free = at(10) + retran_max;
+    ep.handle_timeout(free);
+    let mut tried = Vec::new();
+    for assoc in 3..5 {
+        ep.handle_closed(free, AssocId(assoc));
+        events(&mut ep);
+        tried.push(bring_up(&mut ep, free, assoc + 1));
+        reply(&mut ep, free, assoc + 1, &registration_response("p", 5, None));
+    }
+    assert_eq!(tried, [addr(2), addr(1)], "in turn again, no longer avoided");
+
+    // Alone, a busy registrar's refusal is the user's.
+    let mut alone = Endpoint::new(config(&[addr(1)]), 7);
+    let pe = alone.register(at(0), pe_config(5)).unwrap();
+    bring_up(&mut alone, at(0), 1);
+    sent(&mut alone);
+    reply(&mut alone, at(10), 1, &busy);
+    let failure = Failure::Refused(ErrorCause::LACK_OF_RESOURCES);
+    assert_eq!(events(&mut alone)[1], Event::RegistrationFailed { pe, failure });
+    assert_eq!(alone.poll_abort(), None);
+}

@@ -183,6 +183,7 @@ where
                     presence,
                     mailbox,
                     draining: false,
+                    shutdowns: Vec::new(),
                     associations: hashbrown::HashSet::new(),
                 }
                 .run()
@@ -204,8 +205,11 @@ where
             Err(_) => break,
         }
     }
+    // Set by the admin API's drain: a draining registrar stops announcing itself.
+    let draining = Arc::new(AtomicBool::new(false));
     if config.announce.enabled {
-        running.threads.push(spawn_announcer(config, registrar_id, running.stop.clone())?);
+        let stop = running.stop.clone();
+        running.threads.push(spawn_announcer(config, registrar_id, stop, draining.clone())?);
     }
     if let Some(listen) = config.metrics.listen {
         let handle = StatsHandle(running.stats.clone().into());
@@ -235,6 +239,7 @@ where
             stats: StatsHandle(running.stats.clone().into()),
             management: Management::new(mailboxes, bells),
             token,
+            draining,
         };
         let stop = running.stop.clone();
         let thread = crate::io::admin::spawn(listen, context, stop).map_err(|e| {
@@ -297,6 +302,7 @@ fn spawn_announcer(
     config: &Config,
     registrar_id: RegistrarId,
     stop: Arc<AtomicBool>,
+    draining: Arc<AtomicBool>,
 ) -> io::Result<JoinHandle<io::Result<()>>> {
     let IpAddr::V4(group) = config.announce.group.ip() else {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "announce.group: IPv4 only"));
@@ -330,7 +336,9 @@ fn spawn_announcer(
         let mut next = StdInstant::now();
         while !stop.load(Ordering::Relaxed) {
             if StdInstant::now() >= next {
-                if let Err(e) = sender.send(&announce) {
+                // A draining registrar is not to be found by hunts: it stays silent.
+                let silent = draining.load(Ordering::Relaxed);
+                if let Err(e) = if silent { Ok(()) } else { sender.send(&announce) } {
                     tracing::debug!(error = %e, "server announce not sent");
                 }
                 next += interval;
@@ -353,6 +361,7 @@ pub(crate) fn add(sum: &mut Stats, s: &Stats) {
     sum.lifetime_expiries += s.lifetime_expiries;
     sum.unreachable_removals += s.unreachable_removals;
     sum.session_removals += s.session_removals;
+    sum.handed_off += s.handed_off;
     sum.decode_errors += s.decode_errors;
     sum.dropped += s.dropped;
     sum.sessions_opened += s.sessions_opened;

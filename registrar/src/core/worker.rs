@@ -65,6 +65,8 @@ pub struct Worker<T: SctpTransport> {
     pub mailbox: Arc<Mailbox>,
     /// Set by the admin API's drain: registrations arriving here are refused.
     pub draining: bool,
+    /// Associations a drain hands off, to shut down once the mailbox is answered.
+    pub shutdowns: Vec<u32>,
     /// Associations up on this core (for the admin API's session counts).
     pub associations: HashSet<u32>,
 }
@@ -148,8 +150,7 @@ impl<T: SctpTransport> Worker<T> {
             let bell = &self.bells[self.core];
             bell.sleep();
             // Work queued between our drain and the flag would not ring: look once more.
-            if self.control.has_pending() || self.data.has_pending() || self.mailbox.is_pending()
-            {
+            if self.control.has_pending() || self.data.has_pending() || self.mailbox.is_pending() {
                 bell.awake();
                 self.transport.wait(now, Some(now))?;
                 continue;
@@ -185,7 +186,9 @@ impl<T: SctpTransport> Worker<T> {
                 server.handle_up(assoc.0, peer);
             }
             TransportEvent::Data { assoc, ppid, data, .. }
-                if ppid == Ppid::ASAP && draining && refuse_registration(server, core, assoc.0, data) => {}
+                if ppid == Ppid::ASAP
+                    && draining
+                    && refuse_registration(server, core, assoc.0, data) => {}
             TransportEvent::Data { assoc, ppid, data, .. } if ppid == Ppid::ASAP => {
                 server.handle_message(hs_now, assoc.0, data);
             }
@@ -210,8 +213,16 @@ impl<T: SctpTransport> Worker<T> {
             core: u16::try_from(self.core).expect("fewer cores than u16::MAX (checked at start)"),
             associations: self.associations.len() as u64,
             draining: &mut self.draining,
+            shutdowns: &mut self.shutdowns,
         };
         management::serve(&self.mailbox, &mut self.server, state, now);
+        // A drain's hand-off: each PE's association ends with a SHUTDOWN (its PEs stay).
+        let wall = StdInstant::now();
+        for assoc in std::mem::take(&mut self.shutdowns) {
+            if let Err(error) = self.transport.shutdown(wall, AssocId(assoc)) {
+                tracing::debug!(assoc, %error, "hand-off: shutdown refused");
+            }
+        }
     }
 
     fn drain_queues(&mut self, now: handlespace::Instant) -> usize {

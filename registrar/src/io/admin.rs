@@ -63,6 +63,8 @@ pub struct Context {
     pub management: Management,
     /// The bearer token.
     pub token: Vec<u8>,
+    /// Set while the registrar drains; the Server Announce thread is silent then.
+    pub draining: Arc<AtomicBool>,
 }
 
 /// Reads the bearer token: the file's first line, without its line end. Errors name the path.
@@ -368,24 +370,65 @@ fn drain_state(context: &Context) -> Result<Reply, ApiError> {
 }
 
 /// `POST /api/v1/drain`: an empty body or `{"draining": true}` starts draining,
-/// `{"draining": false}` stops it. Answers once every core has switched.
+/// `{"draining": false}` stops it. Answers once every core has switched. Draining refuses new
+/// registrations, silences the Server Announces and, unless `"hand_off": false`, hands the
+/// PEs to the ENRP peers when one is active: every PE association is shut down, and each PE
+/// registers at a peer (see `Server::hand_off`). The answer says how many were handed off,
+/// or why none were.
 fn drain(context: &Context, body: &[u8]) -> Result<Reply, ApiError> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct DrainBody {
         draining: bool,
+        #[serde(default = "yes")]
+        hand_off: bool,
     }
-    let on = if body.iter().all(u8::is_ascii_whitespace) {
+    fn yes() -> bool {
         true
+    }
+    let (on, hand_off) = if body.iter().all(u8::is_ascii_whitespace) {
+        (true, true)
     } else {
         let parsed: DrainBody = serde_json::from_slice(body)
             .map_err(|e| fail("400 Bad Request", format!("body: {e}")))?;
-        parsed.draining
+        (parsed.draining, parsed.hand_off)
     };
     let answers = context.management.ask_all(Ask::Drain(on)).map_err(unanswered)?;
     assert!(answers.iter().all(|a| matches!(a, Answer::Drained)), "every core drains");
+    context.draining.store(on, Ordering::Relaxed);
     tracing::info!(draining = on, "drain switched through the admin API");
-    Ok(json_reply("200 OK", &json!({ "draining": on })))
+    if !on {
+        return Ok(json_reply("200 OK", &json!({ "draining": false })));
+    }
+    let active_peers = snapshots(context, Elements::Omit)?
+        .iter()
+        .filter_map(|s| s.peers.as_ref())
+        .flatten()
+        .filter(|p| p.active)
+        .count();
+    let (handed_off, hand_off) = match (hand_off, active_peers) {
+        (false, _) => (0, "not asked"),
+        (true, 0) => (0, "no active ENRP peer to take the PEs: they stay"),
+        (true, _) => {
+            let answers = context.management.ask_all(Ask::HandOff).map_err(unanswered)?;
+            let count: u64 = answers
+                .iter()
+                .map(|a| match a {
+                    Answer::HandedOff(n) => *n,
+                    _ => 0,
+                })
+                .sum();
+            tracing::info!(associations = count, active_peers, "drain: PEs handed to the peers");
+            (count, "PE associations shut down: their PEs register at a peer")
+        }
+    };
+    let body = json!({
+        "draining": true,
+        "handed_off": handed_off,
+        "hand_off": hand_off,
+        "active_peers": active_peers,
+    });
+    Ok(json_reply("200 OK", &body))
 }
 
 fn drain_flags(context: &Context) -> Result<Vec<bool>, ApiError> {
@@ -499,6 +542,7 @@ fn stats_json(s: &Stats) -> Value {
         "lifetime_expiries": s.lifetime_expiries,
         "unreachable_removals": s.unreachable_removals,
         "session_removals": s.session_removals,
+        "handed_off": s.handed_off,
         "decode_errors": s.decode_errors,
         "dropped": s.dropped,
         "sessions_opened": s.sessions_opened,

@@ -60,6 +60,9 @@ pub enum Request {
     },
     /// Refuse (true) or accept again (false) new registrations arriving at this core.
     Drain(bool),
+    /// Shut down this core's PE associations so that their PEs register at a peer
+    /// ([`Server::hand_off`]); for a draining registrar with an active ENRP peer.
+    HandOff,
 }
 
 /// Which PEs a snapshot lists.
@@ -82,6 +85,8 @@ pub enum Answer {
     Deregistered(Deregistered),
     /// The drain switch is set as asked.
     Drained,
+    /// This many PE associations are being shut down.
+    HandedOff(u64),
 }
 
 /// What became of a [`Request::Deregister`].
@@ -377,6 +382,8 @@ pub struct CoreState<'a> {
     pub associations: u64,
     /// The core's drain switch, which a [`Request::Drain`] sets.
     pub draining: &'a mut bool,
+    /// Associations for the core loop to shut down after the answer ([`Request::HandOff`]).
+    pub shutdowns: &'a mut Vec<u32>,
 }
 
 /// Core side: answers the waiting request, if any, from and on this core's `server`.
@@ -395,6 +402,12 @@ pub fn serve(mailbox: &Mailbox, server: &mut Server, state: CoreState<'_>, now: 
         Request::Drain(on) => {
             *state.draining = on;
             Answer::Drained
+        }
+        Request::HandOff => {
+            let assocs = server.hand_off();
+            let count = assocs.len() as u64;
+            state.shutdowns.extend(assocs);
+            Answer::HandedOff(count)
         }
     };
     mailbox.answer(ticket, answer);

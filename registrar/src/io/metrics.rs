@@ -177,8 +177,7 @@ fn exposition(per_core: &[Stats], context: Context) -> String {
     };
     let registrations =
         counter(&mut registry, "registrations", "ASAP registrations handled, by outcome");
-    let deregistrations =
-        counter(&mut registry, "deregistrations", "ASAP deregistrations handled");
+    let deregistrations = counter(&mut registry, "deregistrations", "ASAP deregistrations handled");
     let resolutions = counter(
         &mut registry,
         "handle_resolutions",
@@ -197,10 +196,14 @@ fn exposition(per_core: &[Stats], context: Context) -> String {
         "subscription_pushes",
         "Handle Resolution Responses pushed to subscribers (the S bit) on pool changes",
     );
+    let handed_off = counter(
+        &mut registry,
+        "handed_off_associations",
+        "PE associations a drain shut down so that their PEs register at an ENRP peer",
+    );
     let elements = gauge(&mut registry, "pool_elements", "PEs in this core's shard");
     let pools = gauge(&mut registry, "pools", "Pools in this core's shard");
-    let replica =
-        gauge(&mut registry, "replica_pool_elements", "PEs in this core's read replica");
+    let replica = gauge(&mut registry, "replica_pool_elements", "PEs in this core's read replica");
     let subscriptions =
         gauge(&mut registry, "subscriptions", "Live pool update subscriptions held");
     let enrp_peers = Gauge::<i64>::default();
@@ -248,6 +251,7 @@ fn exposition(per_core: &[Stats], context: Context) -> String {
         add(&trouble, &[("reason", "keep_alive_unroutable")], s.keep_alives_unroutable);
         add(&sessions, &[], s.sessions_opened);
         add(&pushes, &[], s.subscription_pushes);
+        add(&handed_off, &[], s.handed_off);
         set(&elements, s.shard_elements);
         set(&pools, s.shard_pools);
         set(&replica, s.replica_elements);
@@ -288,9 +292,16 @@ mod tests {
         ];
         let context = Context { registrar_id: RegistrarId(0xab), enrp: false };
         let text = exposition(&per_core, context);
-        assert!(text.contains(r#"rserpool_registrar_registrations_total{core="0",outcome="accepted"} 3"#), "{text}");
-        assert!(text.contains(r#"rserpool_registrar_registrations_total{core="1",outcome="accepted"} 5"#));
-        assert!(text.contains(r#"rserpool_registrar_handle_resolutions_total{core="0",source="shard"} 6"#));
+        assert!(
+            text.contains(
+                r#"rserpool_registrar_registrations_total{core="0",outcome="accepted"} 3"#
+            ),
+            "{text}"
+        );
+        assert!(text
+            .contains(r#"rserpool_registrar_registrations_total{core="1",outcome="accepted"} 5"#));
+        assert!(text
+            .contains(r#"rserpool_registrar_handle_resolutions_total{core="0",source="shard"} 6"#));
         assert!(text.contains(r#"rserpool_registrar_pool_elements{core="1"} 2"#));
         assert!(text.contains(r#"rserpool_registrar_info{registrar_id="0x000000ab"} 1"#));
         assert!(text.contains("rserpool_registrar_ready 1"), "no ENRP: ready at once");

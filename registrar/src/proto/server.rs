@@ -91,6 +91,8 @@ pub struct Stats {
     pub unreachable_removals: u64,
     /// PEs removed because their session ended.
     pub session_removals: u64,
+    /// PE associations a drain shut down so that their PEs register at a peer.
+    pub handed_off: u64,
     /// Messages answered with an ASAP Error.
     pub decode_errors: u64,
     /// Messages dropped: a full queue, a send the transport refused (the association is
@@ -297,7 +299,9 @@ impl Server {
         if enrp {
             self.enrp_closed(now, session);
         }
-        if !known {
+        // A drain closed it so that its PEs register at a peer: they stay meanwhile.
+        let handed_off = self.sessions.take_handed_off(assoc);
+        if !known || handed_off {
             return;
         }
         if !self.config.remove_on_session_loss {
@@ -311,6 +315,17 @@ impl Server {
             }
         }
         self.publish();
+    }
+
+    /// A drain hands this core's PEs to the ENRP peers: the local associations that carried
+    /// a Registration (and no ENRP), for the caller to shut down. Their PEs are not removed
+    /// when they end: each PE hunts, registers at a peer (this registrar refuses it while it
+    /// drains), and the peer's Handle Update re-homes it here too; one that does not come
+    /// back anywhere is removed when its keep-alives fail, as any PE that went silent.
+    pub fn hand_off(&mut self) -> Vec<u32> {
+        let assocs = self.sessions.hand_off();
+        self.stats.handed_off += assocs.len() as u64;
+        assocs
     }
 
     /// One ASAP message (PPID 11) arrived on a local association.
@@ -334,6 +349,9 @@ impl Server {
         };
         // The masquerade rule (registrations) needs the peer's address; resolutions do not.
         let peer = self.sessions.peer(assoc);
+        if matches!(message, Message::Registration(_)) {
+            self.sessions.mark_registering(assoc);
+        }
         let Some(pool_handle) = request_pool_handle(&message) else {
             // A message a registrar never receives (a response, an announce, a cookie):
             // RFC 5352 gives it no meaning here, so it is dropped and counted.

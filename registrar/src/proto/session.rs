@@ -19,6 +19,11 @@ pub(crate) struct Sessions {
     by_session: HashMap<SessionId, HashSet<(PoolHandle, PoolElementId)>>,
     /// Local associations that carried ENRP (the ENRP core hears when they end).
     enrp: HashSet<u32>,
+    /// Local associations that carried an ASAP Registration: PEs, the ones a drain hands off.
+    registering: HashSet<u32>,
+    /// Local associations closed by a drain (see [`Sessions::hand_off`]): when they end, their
+    /// PEs stay until a peer re-homes them or their keep-alives fail.
+    handed_off: HashSet<u32>,
 }
 
 impl Sessions {
@@ -30,7 +35,30 @@ impl Sessions {
     /// A local association ended; false if it was not known (already closed). The second
     /// value: whether it carried ENRP.
     pub(crate) fn close(&mut self, assoc: u32) -> (bool, bool) {
+        self.registering.remove(&assoc);
         (self.peers.remove(&assoc).is_some(), self.enrp.remove(&assoc))
+    }
+
+    /// Records that a local association carried a Registration (a PE's).
+    pub(crate) fn mark_registering(&mut self, assoc: u32) {
+        if self.peers.contains_key(&assoc) {
+            self.registering.insert(assoc);
+        }
+    }
+
+    /// A drain: the live local associations that carried a Registration and no ENRP, in
+    /// order, each marked so that its end removes nothing ([`Sessions::take_handed_off`]).
+    pub(crate) fn hand_off(&mut self) -> Vec<u32> {
+        let mut out: Vec<u32> =
+            self.registering.iter().copied().filter(|a| !self.enrp.contains(a)).collect();
+        out.sort_unstable();
+        self.handed_off.extend(out.iter().copied());
+        out
+    }
+
+    /// Whether `assoc` was handed off by a drain (forgotten here).
+    pub(crate) fn take_handed_off(&mut self, assoc: u32) -> bool {
+        self.handed_off.remove(&assoc)
     }
 
     /// Records that a local association carries ENRP.

@@ -76,14 +76,15 @@ pub(crate) fn enrp_config(own: SocketAddr, peers: Vec<SocketAddr>) -> EnrpConfig
 fn sctp_config() -> EndpointConfig {
     // A LAN: 100 ms RTO floor, heartbeats every 1 s, so that a dead peer's associations fail
     // within seconds (as the fault tests in the lab do with the kernel's settings).
-    let mut c = EndpointConfig::default();
-    c.rto_initial = Duration::from_millis(200);
-    c.rto_min = Duration::from_millis(100);
-    c.rto_max = Duration::from_millis(1_000);
-    c.hb_interval = Duration::from_millis(1_000);
-    c.assoc_max_retrans = 5;
-    c.path_max_retrans = 5;
-    c
+    EndpointConfig {
+        rto_initial: Duration::from_millis(200),
+        rto_min: Duration::from_millis(100),
+        rto_max: Duration::from_millis(1_000),
+        hb_interval: Duration::from_millis(1_000),
+        assoc_max_retrans: 5,
+        path_max_retrans: 5,
+        ..EndpointConfig::default()
+    }
 }
 
 struct RegistrarNode {

@@ -97,6 +97,31 @@ pub(crate) enum Command {
     /// Follow a pool: one line per PE added, changed or removed, and one when the pool is
     /// gone (live updates where the registrar pushes them, else polling).
     Watch(WatchArgs),
+    /// A registrar's state, counters and ENRP peers, read from its admin API (--admin).
+    Status(StatusArgs),
+}
+
+/// The registrar's admin API (its `--admin` and `--admin-token-file`).
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AdminArgs {
+    /// The registrar's admin API, HOST:PORT (its --admin); `dump` then reads the API instead
+    /// of ENRP.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) admin: Option<String>,
+    /// File whose first line is the admin API's bearer token (the registrar's
+    /// --admin-token-file).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) admin_token_file: Option<std::path::PathBuf>,
+}
+
+/// `rserpool status`.
+#[derive(Args, Debug, PartialEq, Eq)]
+pub(crate) struct StatusArgs {
+    #[command(flatten)]
+    pub(crate) admin: AdminArgs,
+    /// Print the API's JSON instead of a summary.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// `rserpool connect`.
@@ -117,6 +142,8 @@ pub(crate) struct DumpArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) admin: AdminArgs,
 }
 
 /// `rserpool watch`.

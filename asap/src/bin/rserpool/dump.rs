@@ -1,6 +1,7 @@
 //! `rserpool dump`: a registrar's whole handlespace, read over ENRP as RSPLIB's `hsdump`
 //! does (see [`asap::dump`]): an association to the registrar's ENRP port (PPID 12), Handle
-//! Table Requests until a response without the M flag, then a graceful shutdown.
+//! Table Requests until a response without the M flag, then a graceful shutdown. With
+//! `--admin` it reads the registrar's admin API instead (`admin.rs`).
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -9,12 +10,19 @@ use asap::blocking::{dump_handlespace, DumpFailure};
 use asap::dump::TableDump;
 use codec::RegistrarId;
 
+use crate::admin;
 use crate::cli::{DumpArgs, Global};
 use crate::format;
 use crate::net;
 
 /// Dumps the first `--registrar`'s handlespace and prints it.
 pub(crate) fn run(global: &Global, args: &DumpArgs) -> anyhow::Result<()> {
+    if args.admin.admin.is_some() {
+        let api = admin::Admin::new(&args.admin, global.timeout())?;
+        let text = admin::dump(&api, args.json)?;
+        std::io::stdout().lock().write_all(text.as_bytes())?;
+        return Ok(());
+    }
     let registrar = SocketAddr::new(global.registrars()[0].ip(), args.enrp_port);
     let mut transport = net::transport(global, false)?;
     // A random non-zero server id, as a peer has; zero is no registrar's (RFC 5353 §2.1).

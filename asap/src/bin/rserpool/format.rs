@@ -68,7 +68,7 @@ fn row(e: &PoolElement) -> [String; 5] {
 }
 
 /// Rows under a header, each column padded to its widest cell, the last one not padded.
-fn aligned<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
+pub(crate) fn aligned<const N: usize>(header: &[String; N], rows: &[[String; N]]) -> String {
     let mut widths = header.clone().map(|h| h.len());
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {

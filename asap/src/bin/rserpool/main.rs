@@ -8,6 +8,8 @@
 //!   rserpool terminal echo           stdin lines to a PE of the pool, replies to stdout
 //!   rserpool watch echo [--json]     a line per PE added, changed or removed
 //!   rserpool dump [--json]           a registrar's whole handlespace, over ENRP
+//!   rserpool dump --admin H:P --admin-token-file F   ... read from its admin API instead
+//!   rserpool status --admin H:P --admin-token-file F a registrar's state, counters, peers
 //!   rserpool connect echo            stdin/stdout piped to a TCP PE of the pool
 //! ```
 //!
@@ -26,6 +28,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory as _, Parser as _};
 
+mod admin;
 mod cli;
 mod connect;
 mod dump;
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Watch(args) => watch::run(&cli.global, args),
         Command::Dump(args) => dump::run(&cli.global, args),
         Command::Connect(args) => connect::run(&cli.global, args),
+        Command::Status(args) => status(&cli.global, args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -91,6 +95,14 @@ fn resolve(global: &Global, args: &ResolveArgs) -> anyhow::Result<()> {
     } else {
         format::table(&elements)
     };
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// `rserpool status`: the registrar's admin API, summarised.
+fn status(global: &Global, args: &cli::StatusArgs) -> anyhow::Result<()> {
+    let api = admin::Admin::new(&args.admin, global.timeout())?;
+    let text = admin::status(&api, args.json)?;
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(())
 }
