@@ -64,6 +64,7 @@
 //! ```
 
 pub mod blocking;
+pub mod control;
 pub mod dump;
 pub mod endpoint;
 pub mod hunt;
