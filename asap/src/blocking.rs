@@ -27,7 +27,7 @@ mod dump;
 mod sctp;
 pub use dump::{dump_handlespace, DumpFailure};
 pub use sctp::{
-    ServiceEvent, SessionNote, SctpPoolSession, SctpService, SERVICE_ASSOCIATIONS_MAX,
+    SctpPoolSession, SctpService, ServiceEvent, SessionNote, SERVICE_ASSOCIATIONS_MAX,
     SESSION_INBOX_MAX, SESSION_NOTES_MAX,
 };
 

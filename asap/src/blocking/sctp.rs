@@ -431,8 +431,7 @@ impl<U: SctpTransport> SctpPoolSession<U> {
                 return;
             }
             let polled = self.transport.poll(OsInstant::now(), POLL_BUDGET, |e| {
-                if let TransportEvent::Closed { assoc: a } | TransportEvent::Lost { assoc: a } = e
-                {
+                if let TransportEvent::Closed { assoc: a } | TransportEvent::Lost { assoc: a } = e {
                     open &= a != assoc;
                 }
             });
