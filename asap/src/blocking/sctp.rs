@@ -332,6 +332,7 @@ impl<U: SctpTransport> SctpPoolSession<U> {
             self.note(SessionNote::CookieEchoed { pe: pe.id });
         }
         self.current = Some((assoc, pe));
+        self.failed = None;
         Ok(())
     }
 
