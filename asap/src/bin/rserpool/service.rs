@@ -5,8 +5,8 @@
 //! Over SCTP every user message is one line's worth: echo sends it back with its PPID and then
 //! an ASAP Cookie `pe=0x…;lines=N` (its PE id, and the messages this PU has sent so far,
 //! counting on from an echoed cookie); daytime answers each message with the time; discard
-//! drops them. A Cookie Echo, a Business Card and a dropped control message are one stdout
-//! line each.
+//! drops them. A new association, a Cookie Echo, a Business Card and a dropped control
+//! message are one stdout line each.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -102,6 +102,7 @@ fn sctp_loop(mut sctp: SctpService<crate::net::Backend>, service: Service, pe_id
         };
         match event {
             ServiceEvent::Up { assoc, peer } => {
+                say(format_args!("association from PU at {peer}"));
                 users.insert(assoc, PoolUserState { peer, lines: 0 });
             }
             ServiceEvent::Closed { assoc } => {
