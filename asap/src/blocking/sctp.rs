@@ -183,11 +183,11 @@ impl<U: SctpTransport> SctpService<U> {
             TransportEvent::Data { assoc, stream, ppid, data } => {
                 events.push_back(ServiceEvent::Data { assoc, stream, ppid, data: data.to_vec() });
             }
-            TransportEvent::Closed { assoc } | TransportEvent::Lost { assoc } => {
-                if associations.contains(&assoc) {
-                    associations.retain(|&a| a != assoc);
-                    events.push_back(ServiceEvent::Closed { assoc });
-                }
+            TransportEvent::Closed { assoc } | TransportEvent::Lost { assoc }
+                if associations.contains(&assoc) =>
+            {
+                associations.retain(|&a| a != assoc);
+                events.push_back(ServiceEvent::Closed { assoc });
             }
             _ => {}
         })?;

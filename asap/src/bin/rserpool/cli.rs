@@ -531,6 +531,24 @@ mod tests {
         assert_eq!(r.address, IpAddr::V4(Ipv4Addr::LOCALHOST));
     }
 
+    // Goal: the SCTP flags parse and default as documented: userspace backend, TCP PEs unless
+    // --transport sctp, the terminal reaching SCTP PEs at their SCTP port in UDP.
+    #[test]
+    fn sctp_flags() {
+        let cli = parse(&["pe", "--pool", "p", "--transport", "sctp", "--backend", "kernel"]);
+        let cli = cli.unwrap();
+        assert_eq!(cli.global.backend, BackendName::Kernel);
+        let Command::Pe(pe) = cli.command else { panic!() };
+        assert_eq!(pe.registration.transport, UserProtocol::Sctp);
+        let cli = parse(&["terminal", "p"]).unwrap();
+        assert_eq!(cli.global.backend, BackendName::Userspace);
+        let Command::Terminal(t) = cli.command else { panic!() };
+        assert_eq!(t.pe_udp_port, 0);
+        assert_eq!(registration(&[]).transport, UserProtocol::Tcp);
+        let e = parse(&["--backend", "dpdk", "resolve", "p"]).unwrap_err();
+        assert!(e.to_string().contains("--backend"), "{e}");
+    }
+
     // Goal: clap's own consistency checks pass for this command definition.
     #[test]
     fn command_is_consistent() {

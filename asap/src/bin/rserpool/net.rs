@@ -59,6 +59,8 @@ pub(crate) fn sctp_at(
 }
 
 /// The SCTP backend `--backend` chose: ours in UDP (RFC 6951), or the kernel's.
+// One per process part (registrar side, PE side), made once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Backend {
     /// RFC 6951 SCTP in UDP, our own stack.
     Userspace(SctpUdpTransport),
