@@ -25,7 +25,9 @@ say "kernel $(uname -r); rsplib $(dpkg-query -W -f='${Version}' rsplib-registrar
 start tshark tshark -i lo -q -w "$OUT/sctp.pcap" -f 'sctp'
 wait_for 30 log_has tshark 'Capture started' || say "tshark did not report 'Capture started'"
 start rsp rspregistrar $LOG -asapannounce=off -enrpannounce=off -asap=$RSP:3863 -enrp=$RSP:9901
-wait_for 20 bash -c "ss -Hln --sctp | grep -q '$RSP:3863'" || say "rspregistrar is not listening yet"
+# Its banner comes once its sockets are bound (ss does not list them while it binds with bindx).
+wait_for 20 log_has rsp 'ASAP Address' || say "rspregistrar printed no banner"
+sleep 1
 
 say "== 1: our SCTP echo PE at RSPLIB's registrar, RSPLIB's rspterminal as its PU"
 start pe "$TOOL" "${KERNEL[@]}" pe --pool EchoPool --service echo --transport sctp \
