@@ -18,11 +18,12 @@ use asap::blocking::{
     BlockingError, Driver, PeFailure, PoolUser, SctpPoolSession, SctpService, ServiceEvent,
     SessionNote,
 };
+use asap::control::ControlError;
 use asap::{EndpointConfig, PeConfig};
 use codec::param::{AddressList, Policy, SctpTransport, UserTransport};
 use codec::{PoolElementId, PoolHandle, TransportUse};
 use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport};
-use transport::Ppid;
+use transport::{Ppid, StreamId};
 
 mod common;
 use common::LOCALHOST;
@@ -230,4 +231,55 @@ fn an_unreachable_pe_is_a_typed_error() {
     pe.user_transport = UserTransport::Udp { port: closed, address: LOCALHOST };
     let got = session.open(&mut user, pe, TIMEOUT);
     assert!(matches!(got, Err(BlockingError::NoSctpPoolElement(_))), "{got:?}");
+}
+
+// Goal: bytes from a PU that are not ASAP, on the control channel (PPID 11), are a typed
+// event and leave the association working; a Cookie Echo is handed over unmodified. Method:
+// a raw SCTP client sends garbage with PPID 11, then a Cookie Echo, then a line.
+#[test]
+fn garbage_on_the_control_channel_is_dropped_with_a_typed_error() {
+    use transport::{SctpTransport as _, TransportEvent};
+    let pe = EchoPe::start(5);
+    let mut client = session_transport();
+    let assoc = client.connect(Instant::now(), SocketAddr::new(LOCALHOST, pe.port)).unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    let mut up = false;
+    let mut echoed = false;
+    let mut sent = false;
+    while !echoed && Instant::now() < deadline {
+        let now = Instant::now();
+        client.wait(now, Some(now + Duration::from_millis(10))).unwrap();
+        client
+            .poll(Instant::now(), 64, |e| match e {
+                TransportEvent::Up { .. } => up = true,
+                TransportEvent::Data { ppid, data, .. } if ppid == APP => {
+                    echoed = data == b"after";
+                }
+                _ => {}
+            })
+            .unwrap();
+        if up && !sent {
+            let echo = codec::asap::Message::CookieEcho(codec::asap::CookieEcho {
+                cookie: b"state".to_vec(),
+            });
+            let now = Instant::now();
+            client.send(now, assoc, StreamId(0), Ppid::ASAP, b"\x0b\x00\xff\xffjunk").unwrap();
+            client.send(now, assoc, StreamId(0), Ppid::ASAP, &echo.emit_to_vec()).unwrap();
+            client.send(now, assoc, StreamId(0), APP, b"after").unwrap();
+            sent = true;
+        }
+    }
+    assert!(echoed, "the line after the garbage was echoed");
+    let events = pe.until_data();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| match e {
+            ServiceEvent::Up { .. } => "up",
+            ServiceEvent::ControlDropped { error: ControlError::Decode(_), .. } => "dropped",
+            ServiceEvent::CookieEcho { cookie, .. } if cookie == b"state" => "echo",
+            ServiceEvent::Data { .. } => "data",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(kinds, ["up", "dropped", "echo", "data"]);
 }
