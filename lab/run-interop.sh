@@ -5,7 +5,9 @@
 # over the cores by SCTP tag), then ENRP between ours and RSPLIB's rspregistrar
 # (lab/guest-enrp-interop.sh), and mixed deployments of ours on the kernel backend and RSPLIB's
 # (lab/guest-enrp-mixed.sh: multicast discovery, table download times, three-registrar
-# takeovers), and our Debian package installed with dpkg -i (lab/guest-deb.sh). Builds the lab image first if needed (its
+# takeovers), our `rserpool` SCTP PE and terminal on the kernel backend with RSPLIB's
+# rspterminal and rspserver, with the ASAP control channel (lab/guest-sctp-interop.sh), and
+# our Debian package installed with dpkg -i (lab/guest-deb.sh). Builds the lab image first if needed (its
 # cache lives outside the repo, in $LAB_CACHE or ~/.cache/rserpool-lab).
 # Ends with the guest's 'N passed, M failed'. Output: target-lab/interop/.
 set -euo pipefail
@@ -22,11 +24,13 @@ mkdir -p "$project/target-lab/debs" && rm -f "$project/target-lab/debs"/*.deb
 deb_in_guest=/host/$(basename "$project")/${deb#"$project"/}
 bash "$lab/build-image.sh"
 name=$(basename "$project")
-mkdir -p "$project/target-lab/interop" "$project/target-lab/enrp" "$project/target-lab/enrp-mixed"
+mkdir -p "$project/target-lab/interop" "$project/target-lab/enrp" "$project/target-lab/enrp-mixed" \
+  "$project/target-lab/sctp"
 "$lab/vm-run.sh" -s "$project/.." -t "${LAB_TIMEOUT:-900}" -- \
   "bash /host/$name/lab/guest-rsplib-interop.sh /host/$name/target/release/registrar /host/$name/target-lab/interop; a=\$?;
    bash /host/$name/lab/guest-steering.sh /host/$name/target/release/registrar /host/$name/target-lab/steering; b=\$?;
    bash /host/$name/lab/guest-enrp-interop.sh /host/$name/target/release/registrar /host/$name/target/release/rserpool /host/$name/target-lab/enrp; c=\$?;
    bash /host/$name/lab/guest-enrp-mixed.sh /host/$name/target/release /host/$name/target-lab/enrp-mixed; d=\$?;
+   bash /host/$name/lab/guest-sctp-interop.sh /host/$name/target/release/rserpool /host/$name/target-lab/sctp; f=\$?;
    bash /host/$name/lab/guest-deb.sh $deb_in_guest /host/$name/target-lab/debs; e=\$?;
-   [ \$a = 0 ] && [ \$b = 0 ] && [ \$c = 0 ] && [ \$d = 0 ] && [ \$e = 0 ]"
+   [ \$a = 0 ] && [ \$b = 0 ] && [ \$c = 0 ] && [ \$d = 0 ] && [ \$e = 0 ] && [ \$f = 0 ]"

@@ -24,7 +24,12 @@ use crate::subscription::Updates;
 use crate::time::Instant;
 
 mod dump;
+mod sctp;
 pub use dump::{dump_handlespace, DumpFailure};
+pub use sctp::{
+    SctpPoolSession, SctpService, ServiceEvent, SessionNote, SERVICE_ASSOCIATIONS_MAX,
+    SESSION_INBOX_MAX, SESSION_NOTES_MAX,
+};
 
 /// The longest one wait blocks, so that a caller's deadline is checked at least this often.
 const WAIT_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
@@ -36,6 +41,8 @@ const POLL_BUDGET: usize = 256;
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum BlockingError {
+    /// A control message was not sent: it would break a cap (a cookie too long).
+    Control(crate::control::ControlError),
     /// The endpoint refused the call (a table is full, an unknown PE).
     Endpoint(EndpointError),
     /// The OS refused.
@@ -45,8 +52,19 @@ pub enum BlockingError {
         /// The registrars configured (announced ones come and go).
         tried: Vec<SocketAddr>,
     },
+    /// The pool's PEs offer no SCTP user transport ([`SctpPoolSession::connect`]).
+    NoSctpPoolElement(PoolHandle),
     /// The pool's PEs offer no TCP user transport ([`PoolUser::connect_tcp`]).
     NoTcpPoolElement(PoolHandle),
+    /// An [`SctpPoolSession`] has no association to a PE (never connected, or it failed).
+    NotConnected,
+    /// The SCTP association to a PE failed, or never came up.
+    PoolElementFailed {
+        /// The PE.
+        pe: PoolElementId,
+        /// How.
+        why: PeFailure,
+    },
     /// Every PE of the pool was reported unreachable since its last resolution.
     NoReachablePoolElement(PoolHandle),
     /// The registrar refused the registration with this RFC 5354 cause.
@@ -83,7 +101,13 @@ pub enum BlockingError {
 impl fmt::Display for BlockingError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Control(e) => write!(f, "control channel: {e}"),
             Self::Endpoint(e) => write!(f, "endpoint: {e:?}"),
+            Self::NoSctpPoolElement(p) => write!(f, "no PE of pool \"{p}\" offers SCTP"),
+            Self::NotConnected => f.write_str("no association to a PE"),
+            Self::PoolElementFailed { pe, why } => {
+                write!(f, "PE 0x{:08x}: {}", pe.0, why.as_str())
+            }
             Self::Io(e) => write!(f, "I/O: {e}"),
             Self::NoRegistrar { tried } => {
                 let tried: Vec<String> = tried.iter().map(ToString::to_string).collect();
@@ -119,6 +143,34 @@ impl std::error::Error for BlockingError {}
 impl From<io::Error> for BlockingError {
     fn from(e: io::Error) -> Self {
         Self::Io(e)
+    }
+}
+
+impl From<TransportError> for BlockingError {
+    fn from(e: TransportError) -> Self {
+        Self::Transport(e)
+    }
+}
+
+/// How an SCTP association to a PE failed ([`BlockingError::PoolElementFailed`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeFailure {
+    /// It was up, then aborted, lost or shut down.
+    Lost,
+    /// Connecting, nothing came back in time.
+    NoAnswer,
+    /// Connecting, the PE refused (an ABORT), or it has no address to connect to.
+    Refused,
+}
+
+impl PeFailure {
+    /// In words, for an error line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Lost => "association lost",
+            Self::NoAnswer => "no answer to the association setup",
+            Self::Refused => "association refused",
+        }
     }
 }
 

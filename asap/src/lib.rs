@@ -9,14 +9,19 @@
 //! ([`subscription`]); the server hunt with capped back-off ([`hunt`]); a PE that hears
 //! nothing from its home for `home_silence` re-registers early to find out
 //! ([`endpoint::HOME_SILENCE_DEFAULT`]); TCP connections to a pool's PEs with failover
-//! ([`blocking::PoolUser::connect_tcp`]); a registrar's handlespace read over ENRP ([`dump`]).
+//! ([`blocking::PoolUser::connect_tcp`]); SCTP user transports with the PE↔PU control channel
+//! (RFC 5352 §3.8-§3.9, ASAP with PPID 11 on the user's association): a PE's
+//! [`blocking::SctpService`] takes PUs' associations and sends them cookies, a PU's
+//! [`blocking::SctpPoolSession`] keeps the last cookie and, when its PE fails, reports it
+//! once, picks another and sends it the Cookie Echo first (the procedures, sans-IO, are
+//! [`pu::Failover`] and [`control`]); a registrar's handlespace read over ENRP ([`dump`]).
 //!
-//! This crate does **not** open or run the PE↔PU control channel (the application does, and
-//! hands control messages to [`pu::Failover`]; [`blocking::PoolUser::connect_tcp`] only
-//! connects), cannot cancel a subscription at the registrar (ASAP has no message for it; the
-//! endpoint ignores what follows), does not speak ASAP over TCP, does not listen on the
+//! This crate does **not** run the control channel over TCP (a TCP transport is data only,
+//! RFC 5354 §3.5), cannot cancel a subscription at the registrar (ASAP has no message for it;
+//! the endpoint ignores what follows), does not speak ASAP over TCP, does not listen on the
 //! Server Announce multicast group itself (feed datagrams to [`Endpoint::handle_announce`]),
-//! does not sign or verify cookies, and does not pick PEs by weight or priority: a PU goes
+//! does not sign or verify cookies, does not send Business Cards from a PE, tries only a
+//! PE's first address, and does not pick PEs by weight or priority: a PU goes
 //! round robin over the list the registrar chose, or least used where every PE carries a
 //! load. Outside [`blocking`] (and the `tokio` module), nothing here reads a clock, touches
 //! a socket or spawns a thread.
@@ -64,6 +69,7 @@
 //! ```
 
 pub mod blocking;
+pub mod control;
 pub mod dump;
 pub mod endpoint;
 pub mod hunt;

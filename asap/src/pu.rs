@@ -10,8 +10,8 @@
 //! means "never cache").
 
 use codec::asap::{BusinessCard, CookieEcho, EndpointUnreachable, Message};
-use codec::param::Policy;
-use codec::{DecodeError, DecodeErrorKind, PoolElement, PoolElementId, PoolHandle};
+use codec::param::{Policy, UserTransport};
+use codec::{DecodeError, DecodeErrorKind, PoolElement, PoolElementId, PoolHandle, TransportUse};
 
 use crate::time::{Duration, Instant};
 
@@ -240,6 +240,10 @@ impl Failover {
     /// One ASAP message from the current PE's control channel.
     pub fn handle_control(&mut self, bytes: &[u8]) -> Result<Control, DecodeError> {
         match Message::parse(bytes)? {
+            Message::Cookie(c) if c.cookie.len() > crate::control::COOKIE_LEN_MAX => {
+                // Kept in memory for the whole session: a peer must not make it large.
+                Err(DecodeError { kind: DecodeErrorKind::TooMany, field: "Cookie", offset: 0 })
+            }
             Message::Cookie(c) => {
                 //= https://www.rfc-editor.org/rfc/rfc5352#section-3.8
                 //# The PU's ASAP
@@ -257,6 +261,21 @@ impl Failover {
             }
             other => Ok(Control::Other(other)),
         }
+    }
+
+    /// Starts talking to `pe` on a new association: the first PE of the session, or the
+    /// next one after a failure. Returns the Cookie Echo to send as the first control message,
+    /// if any: only at a failover, only with a cookie, and only to a PE whose SCTP transport
+    /// carries control as well as data (a data-only PE has no control channel there).
+    pub fn open(&mut self, pe: &PoolElement) -> Option<Vec<u8>> {
+        if self.current.is_none() {
+            self.connect(pe.id);
+            return None;
+        }
+        let echo = self.fail_over(pe.id)?;
+        let control = matches!(&pe.user_transport,
+            UserTransport::Sctp(s) if s.transport_use == TransportUse::DATA_PLUS_CONTROL);
+        control.then_some(echo)
     }
 
     /// Fails over to `next`: returns the Cookie Echo to send it as the first control message,
@@ -386,6 +405,37 @@ mod tests {
         let echo = Message::CookieEcho(CookieEcho { cookie: b"state-42".to_vec() });
         assert_eq!(f.fail_over(PoolElementId(2)), Some(echo.emit_to_vec()));
         assert_eq!(f.current(), Some(PoolElementId(2)));
+    }
+
+    //= https://www.rfc-editor.org/rfc/rfc5352#section-3.8
+    //= type=test
+    //# If the PU's ASAP Endpoint detects a failure and initiates a failover
+    //# to a different PE, it SHOULD send the latest received cookie
+    //# parameter in an ASAP_COOKIE_ECHO message to the new PE as the first
+    //# message on the control channel.
+    // Goal: `open` echoes nothing to the first PE, the last cookie to the next one when it
+    // has a control channel, and nothing to a data-only one; an oversized cookie is dropped
+    // and the one kept stays. Method: three opens with a cookie between them.
+    #[test]
+    fn open_echoes_the_cookie_first_after_failover_only_on_control_channels() {
+        let with_use = |id, transport_use| {
+            let mut pe = pool_element(id);
+            let UserTransport::Sctp(s) = &mut pe.user_transport else { panic!() };
+            s.transport_use = transport_use;
+            pe
+        };
+        let mut f = Failover::new(pool("p"));
+        assert_eq!(f.open(&with_use(1, TransportUse::DATA_PLUS_CONTROL)), None, "first PE");
+        let cookie = Message::Cookie(codec::asap::Cookie { cookie: b"c1".to_vec() });
+        f.handle_control(&cookie.emit_to_vec()).unwrap();
+        let huge = vec![0; crate::control::COOKIE_LEN_MAX + 1];
+        let huge = Message::Cookie(codec::asap::Cookie { cookie: huge });
+        assert_eq!(f.handle_control(&huge.emit_to_vec()).unwrap_err().field, "Cookie");
+        assert_eq!(f.cookie(), Some(&b"c1"[..]));
+        let echo = Message::CookieEcho(CookieEcho { cookie: b"c1".to_vec() }).emit_to_vec();
+        assert_eq!(f.open(&with_use(2, TransportUse::DATA_PLUS_CONTROL)), Some(echo));
+        assert_eq!(f.open(&with_use(3, TransportUse::DATA_ONLY)), None, "no control channel");
+        assert_eq!(f.current(), Some(PoolElementId(3)));
     }
 
     // Goal: a Business Card survives encode then decode, and sets the failover order.

@@ -8,7 +8,8 @@
 # dump (the handlespace over ENRP, and through the admin API), status, connect and the
 # tcp_pool example (TCP PEs, failover on a refused connect), a PE's move to another
 # registrar when its home is killed, and two peered registrars where the home of a PE and a
-# terminal is killed -9.
+# terminal is killed -9; SCTP PEs with the control channel, whose terminal fails over with
+# the cookie echoed when its PE is killed -9.
 # Method: registrars in userspace SCTP in UDP on $NET.1:9899 and $NET.2:9899 (no ENRP between
 # them), then $NET.3 and $NET.4 peered over ENRP; PEs, watchers and terminals as separate
 # processes, every wait bounded. Prints one line per check and ends with "N passed, M failed";
@@ -239,6 +240,49 @@ check "daytime's closes are no failover" lacks "$WORK/day-term.out" "failover"
 kill -INT "$(cat "$WORK/udp.pid")" "$(cat "$WORK/day.pid")"
 check "udp PE exits 0" exited udp 0
 check "daytime PE exits 0" exited day 0
+
+# SCTP PEs with the ASAP control channel: three echo PEs and a terminal. Each echo sends a
+# cookie (its PE id and a line count) after each reply; when the PE serving the terminal is
+# killed -9, the next line is answered by another PE, which got that cookie echoed first.
+for i in 1 2 3; do start_pe "sctp$i" pe --pool sctp --transport sctp --id "0x5$i" "${G[@]}"; done
+for i in 1 2 3; do
+    check "sctp$i serves SCTP" wait_for "$WORK/sctp$i.out" \
+        "^serving echo on sctp 127.0.0.1:[0-9]* with the ASAP control channel$" 5
+    check "sctp$i registers" wait_for "$WORK/sctp$i.out" "^registered PE 0x0000005$i " 10
+done
+"$R" --registrar "$A" resolve sctp >"$WORK/sctp-table.out" 2>&1
+check "resolve lists the SCTP PEs" contains "$WORK/sctp-table.out" "^0x00000052  *sctp  *127.0.0.1:"
+mkfifo "$WORK/sctp.in"
+("$R" "${G[@]}" terminal sctp <"$WORK/sctp.in" >"$WORK/sctp-term.out" 2>"$WORK/sctp-term.err" &
+ echo $! >"$WORK/sctpterm.pid"
+ wait $!
+ echo $? >"$WORK/sctpterm.rc") >/dev/null 2>&1 &
+exec 8>"$WORK/sctp.in"
+echo s-one >&8
+echo s-two >&8
+check "the SCTP terminal is answered" wait_for "$WORK/sctp-term.out" "^s-two$" 10
+serving=$(grep -l "^association from PU at " "$WORK"/sctp[123].out | head -1)
+serving=${serving##*/sctp}
+serving=${serving%.out}
+check "one SCTP PE serves the terminal" [ -n "$serving" ]
+kill -9 "$(cat "$WORK/sctp$serving.pid")"
+echo s-three >&8
+check "the next line is answered by another PE" wait_for "$WORK/sctp-term.out" "^s-three$" 15
+others=()
+for i in 1 2 3; do [ "$i" != "$serving" ] && others+=("$WORK/sctp$i.out"); done
+check "the new PE got the killed PE's cookie echoed" bash -c \
+    "grep -q '^cookie echo from PU at .*: pe=0x0000005$serving;lines=[12]$' ${others[*]}"
+check "the terminal sent the cookie echo" contains "$WORK/sctp-term.err" "^cookie echo sent to PE 0x0000005"
+check "the terminal fails over from the killed PE" contains "$WORK/sctp-term.err" \
+    "^failover: PE 0x0000005$serving -> PE 0x0000005"
+check "the killed PE is reported once" \
+    [ "$(grep -c "^PE 0x0000005$serving at .* unreachable" "$WORK/sctp-term.err")" -eq 1 ]
+exec 8>&-
+check "the SCTP terminal exits 0 at the end of stdin" exited sctpterm 0
+for i in 1 2 3; do [ "$i" != "$serving" ] && kill -INT "$(cat "$WORK/sctp$i.pid")"; done
+for i in 1 2 3; do
+    if [ "$i" != "$serving" ]; then check "sctp$i exits 0" exited "sctp$i" 0; fi
+done
 
 # watch: the PEs present at the start, each registration and removal (deregistered, and
 # killed -9: removed when its keep-alives go unanswered), then the pool's end.

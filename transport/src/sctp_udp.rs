@@ -39,7 +39,9 @@ pub struct SctpUdpConfig {
     pub endpoint: sctp::EndpointConfig,
     /// UDP endpoint bounds. `send_buffer_size` must be at least `endpoint.mtu`.
     pub udp: UdpRingConfig,
-    /// UDP port of a peer we connect to, until its packets show another. Default 9899.
+    /// UDP port of a peer we connect to, until its packets show another. Default 9899; 0
+    /// means the peer's SCTP port, for peers that bind their UDP port to their SCTP port (as
+    /// `rserpool`'s pool elements do, so that several share one host).
     pub remote_udp_port: u16,
     /// SCTP source port for `connect`. Default 0: the first listened port, else the UDP port.
     pub local_sctp_port: u16,
@@ -280,7 +282,8 @@ impl<D: DatagramEndpoint> SctpTransport for SctpUdpTransport<D> {
         local_port: u16,
         remote: SocketAddr,
     ) -> Result<AssocId, TransportError> {
-        let udp_remote = SocketAddr::new(remote.ip(), self.remote_udp_port);
+        let udp_port = if self.remote_udp_port == 0 { remote.port() } else { self.remote_udp_port };
+        let udp_remote = SocketAddr::new(remote.ip(), udp_port);
         let now = self.sctp_now(now);
         let mut attempt = self.endpoint.connect(now, udp_remote, local_port, remote.port());
         // An association is named by its ports and addresses, so a further association to the

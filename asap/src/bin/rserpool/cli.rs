@@ -56,6 +56,19 @@ pub(crate) struct Global {
     #[arg(long, value_name = "MS", default_value_t = 15_000,
           value_parser = clap::value_parser!(u64).range(1..=3_600_000), global = true)]
     pub(crate) home_silence_ms: u64,
+    /// SCTP stack: ours in UDP (RFC 6951), or the kernel's where it has SCTP (then --udp
+    /// gives only the local IP).
+    #[arg(long, value_enum, default_value_t = BackendName::Userspace, global = true)]
+    pub(crate) backend: BackendName,
+}
+
+/// SCTP stacks the tool can run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum BackendName {
+    /// The kernel's SCTP (RFC 6458 sockets), as RSPLIB uses.
+    Kernel,
+    /// Our SCTP in UDP (RFC 6951); works where the kernel has no SCTP.
+    Userspace,
 }
 
 impl Global {
@@ -77,8 +90,8 @@ impl Global {
 /// The subcommands.
 #[derive(Subcommand, Debug, PartialEq, Eq)]
 pub(crate) enum Command {
-    /// Run a pool element: an echo, discard or daytime server (TCP and UDP) registered in a
-    /// pool until Ctrl-C, SIGTERM or --run-seconds.
+    /// Run a pool element: an echo, discard or daytime server (TCP and UDP, or SCTP with the
+    /// ASAP control channel) registered in a pool until Ctrl-C, SIGTERM or --run-seconds.
     Pe(PeArgs),
     /// Keep a registration alive without running a service (for tests).
     Register(RegisterArgs),
@@ -171,7 +184,8 @@ pub(crate) struct PeArgs {
     /// The service the PE runs.
     #[arg(long, value_enum, default_value_t = Service::Echo)]
     pub(crate) service: Service,
-    /// TCP and UDP port of the service (0: any free port, printed at start).
+    /// TCP and UDP port of the service, or its SCTP port (over UDP: its UDP port too) with
+    /// --transport sctp (0: any free port, printed at start).
     #[arg(long, default_value_t = 0)]
     pub(crate) port: u16,
 }
@@ -286,6 +300,10 @@ pub(crate) struct TerminalArgs {
     #[arg(long, value_name = "MS", default_value_t = 15_000,
           value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
     pub(crate) failover_ms: u64,
+    /// UDP port SCTP PEs receive SCTP in UDP on (0: the PE's SCTP port, as `rserpool` PEs
+    /// bind; 9899 for a kernel with net.sctp.udp_port=9899). Not used with --backend kernel.
+    #[arg(long, value_name = "PORT", default_value_t = 0)]
+    pub(crate) pe_udp_port: u16,
 }
 
 /// Services a PE can run.
@@ -347,6 +365,9 @@ impl PolicyName {
 /// User transports a PE can register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum UserProtocol {
+    /// SCTP with the ASAP control channel (RFC 5354 §3.3, transport use data plus control):
+    /// cookies to the PU, Cookie Echo and Business Card from it, as RSPLIB's PEs.
+    Sctp,
     /// TCP (RFC 5354 §3.5).
     Tcp,
     /// UDP (RFC 5354 §3.6).
@@ -535,6 +556,24 @@ mod tests {
         assert_eq!((r.id, r.lifetime_ms, r.run_seconds), (Some(42), 4_000, Some(3)));
         assert_eq!(r.transport, UserProtocol::Udp);
         assert_eq!(r.address, IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+
+    // Goal: the SCTP flags parse and default as documented: userspace backend, TCP PEs unless
+    // --transport sctp, the terminal reaching SCTP PEs at their SCTP port in UDP.
+    #[test]
+    fn sctp_flags() {
+        let cli = parse(&["pe", "--pool", "p", "--transport", "sctp", "--backend", "kernel"]);
+        let cli = cli.unwrap();
+        assert_eq!(cli.global.backend, BackendName::Kernel);
+        let Command::Pe(pe) = cli.command else { panic!() };
+        assert_eq!(pe.registration.transport, UserProtocol::Sctp);
+        let cli = parse(&["terminal", "p"]).unwrap();
+        assert_eq!(cli.global.backend, BackendName::Userspace);
+        let Command::Terminal(t) = cli.command else { panic!() };
+        assert_eq!(t.pe_udp_port, 0);
+        assert_eq!(registration(&[]).transport, UserProtocol::Tcp);
+        let e = parse(&["--backend", "dpdk", "resolve", "p"]).unwrap_err();
+        assert!(e.to_string().contains("--backend"), "{e}");
     }
 
     // Goal: clap's own consistency checks pass for this command definition.

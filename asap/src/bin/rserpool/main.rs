@@ -3,6 +3,7 @@
 //!
 //! ```text
 //!   rserpool pe --pool echo          a PE running an echo server, registered until Ctrl-C
+//!   rserpool pe --pool echo --transport sctp   the same over SCTP, with the control channel
 //!   rserpool register --pool p --port 7   a registration kept alive, no service
 //!   rserpool resolve echo [--json]   one Handle Resolution, as a table or JSON
 //!   rserpool terminal echo           stdin lines to a PE of the pool, replies to stdout
@@ -13,8 +14,10 @@
 //!   rserpool connect echo            stdin/stdout piped to a TCP PE of the pool
 //! ```
 //!
-//! It does not speak SCTP user transports to PEs (only TCP and UDP; `connect` only TCP),
-//! does not open the PE↔PU control channel (no business cards or cookies), and does not
+//! PEs serve TCP and UDP, or SCTP with the PE↔PU control channel (`--transport sctp`:
+//! cookies to the PU, Cookie Echo and Business Card from it); `terminal` speaks all three and
+//! echoes the last cookie to the next SCTP PE at a failover; `--backend kernel` runs on the
+//! kernel's SCTP, to meet RSPLIB's tools. `connect` speaks only TCP, and the tool does not
 //! listen for Server Announces: registrars come from `--registrar`. `watch` prints changes
 //! as the registrar pushes them: several changes in one registrar turn are one push, so the
 //! diff shows their sum; it ends when the pool is gone. `dump` asks the first `--registrar`

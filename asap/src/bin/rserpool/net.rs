@@ -3,22 +3,52 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::time::Instant;
 
 use anyhow::Context as _;
 use asap::blocking::{in_words, BlockingError};
 use asap::{Duration, EndpointConfig, Event};
 use codec::PoolHandle;
+use transport::kernel_sctp::{KernelSctp, KernelSctpConfig};
 use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport};
-use transport::{AssocId, SctpTransport as _};
+use transport::{AssocId, Ppid, SctpTransport, StreamId, TransportError, TransportEvent};
 
-use crate::cli::Global;
+use crate::cli::{BackendName, Global};
 
-/// Binds our SCTP stack on `--udp`. A PE (`listen`) also accepts associations on its SCTP port,
-/// so that a registrar taking it over (RFC 5352 §3.4, KA2.4) can reach it.
-pub(crate) fn transport(global: &Global, listen: bool) -> anyhow::Result<SctpUdpTransport> {
-    let config = SctpUdpConfig { remote_udp_port: global.registrar_udp_port, ..Default::default() };
-    let mut transport = SctpUdpTransport::bind(global.udp, config, rand::random())
-        .with_context(|| format!("cannot bind UDP {} for SCTP", global.udp))?;
+/// Binds our SCTP stack on `--udp` (the kernel's on its IP, with `--backend kernel`). A PE
+/// (`listen`) also accepts associations on its SCTP port, so that a registrar taking it over
+/// (RFC 5352 §3.4, KA2.4) can reach it.
+pub(crate) fn transport(global: &Global, listen: bool) -> anyhow::Result<Backend> {
+    let bind = match global.backend {
+        BackendName::Kernel => SocketAddr::new(global.udp.ip(), 0),
+        BackendName::Userspace => global.udp,
+    };
+    sctp_at(global, bind, global.registrar_udp_port, listen)
+}
+
+/// An SCTP endpoint of the `--backend` at `bind`; over UDP, peers are reached at their UDP
+/// port `remote_udp_port` (0: their SCTP port). With `listen`, it accepts associations on
+/// its own port (over UDP, SCTP port = UDP port).
+pub(crate) fn sctp_at(
+    global: &Global,
+    bind: SocketAddr,
+    remote_udp_port: u16,
+    listen: bool,
+) -> anyhow::Result<Backend> {
+    let mut transport = match global.backend {
+        BackendName::Kernel => {
+            let config = KernelSctpConfig { local_addrs: vec![bind], ..Default::default() };
+            let kernel = KernelSctp::open(config)
+                .with_context(|| format!("cannot open kernel SCTP on {bind}"))?;
+            Backend::Kernel(kernel)
+        }
+        BackendName::Userspace => {
+            let config = SctpUdpConfig { remote_udp_port, ..Default::default() };
+            let udp = SctpUdpTransport::bind(bind, config, rand::random())
+                .with_context(|| format!("cannot bind UDP {bind} for SCTP"))?;
+            Backend::Userspace(udp)
+        }
+    };
     if listen {
         let port = transport.local_addr().port();
         transport
@@ -26,6 +56,103 @@ pub(crate) fn transport(global: &Global, listen: bool) -> anyhow::Result<SctpUdp
             .map_err(|e| anyhow::anyhow!("cannot listen on SCTP port {port}: {e}"))?;
     }
     Ok(transport)
+}
+
+/// The SCTP backend `--backend` chose: ours in UDP (RFC 6951), or the kernel's.
+// One per process part (registrar side, PE side), made once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Backend {
+    /// RFC 6951 SCTP in UDP, our own stack.
+    Userspace(SctpUdpTransport),
+    /// The kernel's SCTP (RFC 6458 sockets).
+    Kernel(KernelSctp),
+}
+
+impl Backend {
+    /// The bound address: the UDP socket's, or the kernel socket's (its SCTP port).
+    pub(crate) fn local_addr(&self) -> SocketAddr {
+        match self {
+            Self::Userspace(t) => t.local_addr(),
+            Self::Kernel(t) => t.local_addr(),
+        }
+    }
+}
+
+/// Forwards each call to the backend in use.
+macro_rules! forward {
+    ($self:ident, $t:ident => $call:expr) => {
+        match $self {
+            Backend::Userspace($t) => $call,
+            Backend::Kernel($t) => $call,
+        }
+    };
+}
+
+impl SctpTransport for Backend {
+    fn listen(&mut self, port: u16) -> Result<(), TransportError> {
+        forward!(self, t => t.listen(port))
+    }
+
+    fn connect(&mut self, now: Instant, remote: SocketAddr) -> Result<AssocId, TransportError> {
+        forward!(self, t => t.connect(now, remote))
+    }
+
+    fn connect_from(
+        &mut self,
+        now: Instant,
+        local_port: u16,
+        remote: SocketAddr,
+    ) -> Result<AssocId, TransportError> {
+        forward!(self, t => t.connect_from(now, local_port, remote))
+    }
+
+    fn send(
+        &mut self,
+        now: Instant,
+        assoc: AssocId,
+        stream: StreamId,
+        ppid: Ppid,
+        data: &[u8],
+    ) -> Result<(), TransportError> {
+        forward!(self, t => t.send(now, assoc, stream, ppid, data))
+    }
+
+    fn shutdown(&mut self, now: Instant, assoc: AssocId) -> Result<(), TransportError> {
+        forward!(self, t => t.shutdown(now, assoc))
+    }
+
+    fn abort(&mut self, now: Instant, assoc: AssocId) -> Result<(), TransportError> {
+        forward!(self, t => t.abort(now, assoc))
+    }
+
+    fn peer_addresses(
+        &mut self,
+        assoc: AssocId,
+        out: &mut [SocketAddr],
+    ) -> Result<usize, TransportError> {
+        forward!(self, t => t.peer_addresses(assoc, out))
+    }
+
+    fn poll(
+        &mut self,
+        now: Instant,
+        budget: usize,
+        on_event: impl FnMut(TransportEvent<'_>),
+    ) -> std::io::Result<usize> {
+        forward!(self, t => t.poll(now, budget, on_event))
+    }
+
+    fn wait(&mut self, now: Instant, until: Option<Instant>) -> std::io::Result<()> {
+        forward!(self, t => t.wait(now, until))
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        forward!(self, t => t.next_deadline())
+    }
+
+    fn doorbell(&mut self) -> std::io::Result<Option<transport::Doorbell>> {
+        forward!(self, t => t.doorbell())
+    }
 }
 
 /// The RFC 5352 §7 defaults, with every request and hunt round bounded by `--timeout-ms`:

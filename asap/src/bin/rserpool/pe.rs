@@ -3,16 +3,15 @@
 //! or `--run-seconds`, then deregistered. One stdout line per event.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Instant as OsInstant;
 
 use anyhow::Context as _;
 use asap::blocking::{in_words, Driver};
 use asap::{Event, Failure, PeConfig, PeHandle};
-use codec::param::UserTransport;
+use codec::param::{AddressList, SctpTransport, UserTransport};
 use codec::{PoolHandle, TransportUse};
-use transport::sctp_udp::SctpUdpTransport;
 
 use crate::cli::{Global, Registration, Service, UserProtocol};
 use crate::format::id_hex;
@@ -31,7 +30,26 @@ pub(crate) fn run(
 ) -> anyhow::Result<()> {
     let policy = registration.policy().map_err(anyhow::Error::msg)?;
     let stop = stop_flag()?;
+    let pe_id = Arc::new(AtomicU32::new(0));
     let port = match service {
+        Some(service) if registration.transport == UserProtocol::Sctp => {
+            let bound = crate::service::start_sctp(
+                service,
+                global,
+                registration.address,
+                port,
+                Arc::clone(&pe_id),
+            )
+            .with_context(|| {
+                format!("cannot bind {} on sctp {}", service.as_str(), show(registration, port))
+            })?;
+            say(format_args!(
+                "serving {} on sctp {} with the ASAP control channel",
+                service.as_str(),
+                show(registration, bound)
+            ));
+            bound
+        }
         Some(service) => {
             let bound =
                 crate::service::start(service, registration.address, port).with_context(|| {
@@ -68,6 +86,9 @@ pub(crate) fn run(
         pe.driver.endpoint_mut().register(now, config).map_err(|e| {
             anyhow::anyhow!("cannot register in pool \"{}\": {e:?}", registration.pool)
         })?;
+    // Known from here on (the endpoint picks it at `register`); the SCTP service's cookies
+    // carry it.
+    pe_id.store(pe.id(), Ordering::Relaxed);
     let registered_by = OsInstant::now() + global.timeout();
     while !pe.registered {
         pe.turn()?;
@@ -86,7 +107,7 @@ pub(crate) fn run(
 
 /// A PE and what the tool knows about its registrars.
 struct Pe {
-    driver: Driver<SctpUdpTransport>,
+    driver: Driver<net::Backend>,
     handle: PeHandle,
     pool: PoolHandle,
     registrars: Registrars,
@@ -195,10 +216,20 @@ impl Pe {
     }
 }
 
-/// The user transport registered: TCP or UDP at `--address:port`.
+/// The user transport registered: SCTP, TCP or UDP at `--address:port`.
 fn user_transport(registration: &Registration, port: u16) -> UserTransport {
     let address = registration.address;
     match registration.transport {
+        //= https://www.rfc-editor.org/rfc/rfc5354#section-3.3
+        //# This field represents how the pool element intends this transport
+        //# address to be used.
+        // Data plus control: the PU sends Cookie Echo and Business Card on the association
+        // it opened for data, as RSPLIB's PUs do.
+        UserProtocol::Sctp => UserTransport::Sctp(SctpTransport {
+            port,
+            transport_use: TransportUse::DATA_PLUS_CONTROL,
+            addresses: AddressList::from_slice(&[address]).expect("one address fits the list"),
+        }),
         UserProtocol::Tcp => {
             UserTransport::Tcp { port, transport_use: TransportUse::DATA_ONLY, address }
         }

@@ -1,13 +1,26 @@
 //! The services a PE runs: echo (RFC 862), discard (RFC 863) and daytime (RFC 867), each on
-//! TCP and UDP at one port, in background threads that live as long as the process.
+//! TCP and UDP at one port, or on SCTP with the ASAP control channel (RFC 5352 §3.7-§3.9), in
+//! background threads that live as long as the process.
+//!
+//! Over SCTP every user message is one line's worth: echo sends it back with its PPID and then
+//! an ASAP Cookie `pe=0x…;lines=N` (its PE id, and the messages this PU has sent so far,
+//! counting on from an echoed cookie); daytime answers each message with the time; discard
+//! drops them. A new association, a Cookie Echo, a Business Card and a dropped control
+//! message are one stdout line each.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::cli::Service;
+use asap::blocking::{SctpService, ServiceEvent};
+use transport::{AssocId, Ppid, StreamId};
+
+use crate::cli::{Global, Service};
+use crate::format::id_hex;
+use crate::say;
 
 /// TCP connections served at once; one more is closed at accept, so a flood of clients
 /// costs a bounded number of threads.
@@ -30,6 +43,123 @@ pub(crate) fn start(service: Service, address: IpAddr, port: u16) -> io::Result<
         .spawn(move || accept_loop(&listener, service, &active))?;
     std::thread::Builder::new().name("udp".to_owned()).spawn(move || udp_loop(&udp, service))?;
     Ok(port)
+}
+
+/// Binds `service` on SCTP at `address:port` (over UDP: the UDP port is the SCTP port; 0: a
+/// free one) and serves it in the background, with `pe_id` (set once registered) in its
+/// cookies. Returns the port.
+pub(crate) fn start_sctp(
+    service: Service,
+    global: &Global,
+    address: IpAddr,
+    port: u16,
+    pe_id: Arc<AtomicU32>,
+) -> anyhow::Result<u16> {
+    let (bound_out, bound) = mpsc::channel();
+    let global = global.clone();
+    // The transport is made in its thread, which owns it for good.
+    std::thread::Builder::new().name("sctp".to_owned()).spawn(move || {
+        let started = crate::net::sctp_at(&global, SocketAddr::new(address, port), 0, false)
+            .and_then(|transport| {
+                let port = transport.local_addr().port();
+                let service = SctpService::new(transport, port)
+                    .map_err(|e| anyhow::anyhow!("cannot listen on SCTP port {port}: {e}"))?;
+                Ok((service, port))
+            });
+        match started {
+            Ok((sctp, port)) => {
+                let _ = bound_out.send(Ok(port));
+                sctp_loop(sctp, service, &pe_id);
+            }
+            Err(e) => {
+                let _ = bound_out.send(Err(e));
+            }
+        }
+    })?;
+    bound.recv().map_err(|_| anyhow::anyhow!("the SCTP service thread ended"))?
+}
+
+/// What the SCTP service knows of one PU's association.
+struct PoolUserState {
+    peer: SocketAddr,
+    lines: u64,
+}
+
+fn sctp_loop(mut sctp: SctpService<crate::net::Backend>, service: Service, pe_id: &AtomicU32) {
+    let mut users: HashMap<AssocId, PoolUserState> = HashMap::new();
+    loop {
+        let until = std::time::Instant::now() + Duration::from_millis(100);
+        let event = match sctp.next_event(until) {
+            Ok(Some(event)) => event,
+            Ok(None) => continue,
+            Err(e) => {
+                say(format_args!("SCTP service stopped: {e}"));
+                return;
+            }
+        };
+        let peer_of = |users: &HashMap<AssocId, PoolUserState>, assoc| {
+            users.get(&assoc).map_or_else(|| "?".to_owned(), |u| u.peer.to_string())
+        };
+        match event {
+            ServiceEvent::Up { assoc, peer } => {
+                say(format_args!("association from PU at {peer}"));
+                users.insert(assoc, PoolUserState { peer, lines: 0 });
+            }
+            ServiceEvent::Closed { assoc } => {
+                users.remove(&assoc);
+            }
+            ServiceEvent::CookieEcho { assoc, cookie } => {
+                let text = String::from_utf8_lossy(&cookie);
+                say(format_args!("cookie echo from PU at {}: {text}", peer_of(&users, assoc)));
+                if let (Some(user), Some(lines)) = (users.get_mut(&assoc), lines_in(&text)) {
+                    user.lines = lines;
+                }
+            }
+            ServiceEvent::BusinessCard { assoc, card } => say(format_args!(
+                "business card from PU at {}: pool \"{}\", {} PEs",
+                peer_of(&users, assoc),
+                card.pool_handle,
+                card.pool_elements.len()
+            )),
+            ServiceEvent::ControlDropped { assoc, error } => say(format_args!(
+                "dropped a control message from PU at {}: {error}",
+                peer_of(&users, assoc)
+            )),
+            ServiceEvent::Data { assoc, stream, ppid, data } => {
+                // A failed send means the PU went away; its Closed event follows.
+                let _ = answer(&mut sctp, service, assoc, stream, ppid, &data);
+                if service == Service::Echo {
+                    let Some(user) = users.get_mut(&assoc) else { continue };
+                    user.lines += 1;
+                    let id = id_hex(pe_id.load(Ordering::Relaxed));
+                    let state = format!("pe={id};lines={}", user.lines);
+                    let _ = sctp.send_cookie(assoc, state.as_bytes());
+                }
+            }
+        }
+    }
+}
+
+fn answer(
+    sctp: &mut SctpService<crate::net::Backend>,
+    service: Service,
+    assoc: AssocId,
+    stream: StreamId,
+    ppid: Ppid,
+    data: &[u8],
+) -> Result<(), asap::blocking::BlockingError> {
+    match service {
+        Service::Daytime => {
+            sctp.send(assoc, stream, ppid, daytime_line(SystemTime::now()).as_bytes())
+        }
+        Service::Discard => Ok(()),
+        Service::Echo => sctp.send(assoc, stream, ppid, data),
+    }
+}
+
+/// The line count of one of our cookies (`pe=…;lines=N`), if it is one.
+fn lines_in(cookie: &str) -> Option<u64> {
+    cookie.split(';').find_map(|field| field.strip_prefix("lines=")?.parse().ok())
 }
 
 /// The time as the daytime service sends it, one line: `2024-05-01 12:34:56 UTC\r\n`.
@@ -132,6 +262,15 @@ mod tests {
     use std::io::{BufRead, BufReader};
 
     use super::*;
+
+    // Goal: the line count is read back from our own cookies only. Method: ours, a foreign
+    // one, and a malformed count.
+    #[test]
+    fn cookie_line_counts() {
+        assert_eq!(lines_in("pe=0x00000001;lines=12"), Some(12));
+        assert_eq!(lines_in("rsplib-state"), None);
+        assert_eq!(lines_in("pe=1;lines=-3"), None);
+    }
 
     // Goal: the daytime line is the right civil date. Method: known instants, including a
     // leap day and the epoch.

@@ -1,22 +1,24 @@
-//! `rserpool terminal`: a pool user. Each stdin line goes to the PE in use over its TCP (or
-//! UDP) user transport and the reply line is printed. When the PE cannot be reached, does not
-//! answer or drops the connection, the terminal reports it to the registrar (Endpoint
+//! `rserpool terminal`: a pool user. Each stdin line goes to the PE in use over its SCTP, TCP
+//! or UDP user transport and the reply line is printed. When the PE cannot be reached, does
+//! not answer or drops the connection, the terminal reports it to the registrar (Endpoint
 //! Unreachable, RFC 5352 §3.5), picks another PE from a fresh resolution and sends the line
-//! again.
+//! again. Over SCTP the line is one message (PPID 0, without its newline) and the ASAP
+//! control channel runs beside it (PPID 11): the terminal keeps the PE's last cookie and, at
+//! a failover, sends it to the next PE in a Cookie Echo before the line (RFC 5352 §3.8).
 
 use std::io::{self, BufRead, BufReader, Read as _, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use asap::blocking::{BlockingError, PoolUser};
+use asap::blocking::{BlockingError, PoolUser, SctpPoolSession, SessionNote};
 use codec::param::UserTransport;
 use codec::{PoolElement, PoolHandle};
-use transport::sctp_udp::SctpUdpTransport;
+use transport::Ppid;
 
 use crate::cli::{Global, TerminalArgs};
 use crate::format::{endpoints, id_hex, transport_name};
-use crate::net::{self, Registrars};
+use crate::net::{self, Backend, Registrars};
 use crate::say;
 
 /// How long the terminal waits for a stdin line before it runs the SCTP stack again (to
@@ -36,12 +38,18 @@ const LINES_QUEUED_MAX: usize = 64;
 /// Longest stdin line; a longer one is cut into lines of this length.
 const LINE_LEN_MAX: usize = 60_000;
 
+/// The PPID of lines over SCTP: 0, "unspecified" (RFC 9260 §3.3.1), as for any text.
+const SCTP_PPID: Ppid = Ppid(0);
+
 /// Runs the terminal until stdin ends.
 pub(crate) fn run(global: &Global, args: &TerminalArgs) -> anyhow::Result<()> {
     let lines = read_stdin();
     let transport = net::transport(global, false)?;
+    let local = SocketAddr::new(global.udp.ip(), 0);
+    let to_pes = net::sctp_at(global, local, args.pe_udp_port, false)?;
     let mut terminal = Terminal {
         user: PoolUser::new(transport, net::endpoint_config(global), rand::random()),
+        sctp: SctpPoolSession::new(to_pes, args.pool, SCTP_PPID),
         pool: args.pool,
         current: None,
         reopen: None,
@@ -55,6 +63,7 @@ pub(crate) fn run(global: &Global, args: &TerminalArgs) -> anyhow::Result<()> {
             Ok(line) => terminal.send(&line)?,
             Err(RecvTimeoutError::Timeout) => terminal.idle()?,
             Err(RecvTimeoutError::Disconnected) => {
+                terminal.sctp.close(Duration::from_millis(500));
                 terminal.user.driver_mut().close(Duration::from_millis(500));
                 return Ok(());
             }
@@ -64,7 +73,9 @@ pub(crate) fn run(global: &Global, args: &TerminalArgs) -> anyhow::Result<()> {
 
 /// The pool user and the PE it talks to.
 struct Terminal {
-    user: PoolUser<SctpUdpTransport>,
+    user: PoolUser<Backend>,
+    /// The associations to SCTP PEs, with the control channel.
+    sctp: SctpPoolSession<Backend>,
     pool: PoolHandle,
     current: Option<(PoolElement, Connection)>,
     /// A PE to connect to again before any other.
@@ -104,7 +115,16 @@ impl Terminal {
             // Set: `pe_to_open` left the open connection there, or `connect` just put one
             // there (each failure above went round the loop again).
             let (pe, connection) = self.current.as_mut().expect("opened above");
-            match connection.exchange(line, self.no_reply, self.global.timeout()) {
+            let (no_reply, timeout) = (self.no_reply, self.global.timeout());
+            let exchanged = match connection {
+                Connection::Sctp => {
+                    exchange_sctp(&mut self.sctp, &mut self.user, line, no_reply, timeout)
+                }
+                other => other.exchange(line, no_reply, timeout),
+            };
+            let pe = pe.clone();
+            self.print_notes();
+            match exchanged {
                 Ok(reply) => {
                     if let Some(reply) = reply {
                         say(String::from_utf8_lossy(trim_newline(&reply)));
@@ -112,7 +132,6 @@ impl Terminal {
                     return Ok(());
                 }
                 Err(why) => {
-                    let pe = pe.clone();
                     self.current = None;
                     if reused && !retried {
                         // The PE may have closed the idle connection as the line left (a
@@ -135,11 +154,20 @@ impl Terminal {
         pe: PoolElement,
         failed_from: Option<u32>,
     ) -> anyhow::Result<Result<(), String>> {
-        match Connection::open(&pe, self.global.timeout()) {
+        let timeout = self.global.timeout();
+        let opened = match pe.user_transport {
+            UserTransport::Sctp(_) => match self.sctp.open(&mut self.user, pe.clone(), timeout) {
+                Ok(()) => Ok(Connection::Sctp),
+                Err(e) => Err(Unusable::Unreachable(in_words(&e))),
+            },
+            _ => Connection::open(&pe, timeout),
+        };
+        match opened {
             Ok(connection) => {
                 if let Some(from) = failed_from {
                     eprintln!("failover: PE {} -> PE {}", id_hex(from), id_hex(pe.id.0));
                 }
+                self.print_notes();
                 self.current = Some((pe, connection));
                 Ok(Ok(()))
             }
@@ -178,11 +206,37 @@ impl Terminal {
         }
     }
 
-    /// Runs the SCTP stack a little while no line waits.
+    /// Runs the SCTP stacks a little while no line waits.
     fn idle(&mut self) -> anyhow::Result<()> {
         self.user.driver_mut().serve(SERVE_SLICE)?;
+        if matches!(self.current, Some((_, Connection::Sctp))) {
+            // Cookies that came after the last reply, and heartbeats. A failure shows at the
+            // next line, which then fails over.
+            let _ = self.sctp.receive(&mut self.user, Instant::now());
+            self.print_notes();
+        }
         self.observe();
         Ok(())
+    }
+
+    /// One stderr line for each thing the control channel did that the user should see.
+    fn print_notes(&mut self) {
+        for note in self.sctp.take_notes() {
+            match note {
+                SessionNote::CookieEchoed { pe } => {
+                    eprintln!("cookie echo sent to PE {}", id_hex(pe.0));
+                }
+                SessionNote::BusinessCard(card) => eprintln!(
+                    "business card from the PE: pool \"{}\", {} PEs",
+                    card.pool_handle,
+                    card.pool_elements.len()
+                ),
+                SessionNote::ControlDropped(e) => eprintln!("dropped a control message: {e}"),
+                SessionNote::InboxFull => eprintln!("dropped a message: too many unread"),
+                // A cookie is kept silently: one per line would drown the replies.
+                SessionNote::Cookie(_) => {}
+            }
+        }
     }
 
     /// A PE from a fresh resolution; when every listed PE was reported unreachable, waits
@@ -225,8 +279,41 @@ impl Terminal {
 
 /// An open exchange with a PE.
 enum Connection {
-    Tcp { stream: TcpStream, reader: BufReader<TcpStream> },
+    /// The association of the terminal's [`SctpPoolSession`].
+    Sctp,
+    Tcp {
+        stream: TcpStream,
+        reader: BufReader<TcpStream>,
+    },
     Udp(UdpSocket),
+}
+
+/// Sends `line` as one message on the session's association and waits for one reply (unless
+/// `no_reply`); the error says why the PE is to be given up.
+fn exchange_sctp(
+    sctp: &mut SctpPoolSession<Backend>,
+    user: &mut PoolUser<Backend>,
+    line: &[u8],
+    no_reply: bool,
+    timeout: Duration,
+) -> Result<Option<Vec<u8>>, String> {
+    sctp.send(line).map_err(|e| in_words(&e))?;
+    // With `no_reply`, this only sends: the deadline is now.
+    let until = if no_reply { Instant::now() } else { Instant::now() + timeout };
+    match sctp.receive(user, until) {
+        Ok(_) if no_reply => Ok(None),
+        Ok(Some(reply)) => Ok(Some(reply)),
+        Ok(None) => Err(format!("no reply within {} ms", timeout.as_millis())),
+        Err(e) => Err(in_words(&e)),
+    }
+}
+
+/// A session error in the words of an unreachable line (the PE is named there already).
+fn in_words(e: &BlockingError) -> String {
+    match e {
+        BlockingError::PoolElementFailed { why, .. } => why.as_str().to_owned(),
+        other => other.to_string(),
+    }
 }
 
 /// Why a PE could not be used.
@@ -300,6 +387,7 @@ impl Connection {
                 let n = socket.recv(&mut reply).map_err(timed_out)?;
                 reply.truncate(n);
             }
+            Self::Sctp => unreachable!("SCTP exchanges go through exchange_sctp"),
         }
         Ok(Some(reply))
     }
@@ -307,6 +395,7 @@ impl Connection {
     /// Whether the PE closed a TCP connection after its last reply (a daytime server does);
     /// that is no failure, the next line just opens a new connection.
     fn is_closed(&mut self) -> bool {
+        // An SCTP association that failed shows at the next exchange, which reopens it.
         let Self::Tcp { stream, reader } = self else { return false };
         if !reader.buffer().is_empty() {
             return false;

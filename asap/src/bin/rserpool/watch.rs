@@ -146,10 +146,7 @@ fn note_updates(polled: &mut bool, updates: Updates, registrars: &Registrars, po
 }
 
 /// Registrar losses and new homes, on stderr.
-fn observe(
-    driver: &mut Driver<transport::sctp_udp::SctpUdpTransport>,
-    registrars: &mut Registrars,
-) {
+fn observe(driver: &mut Driver<crate::net::Backend>, registrars: &mut Registrars) {
     for event in driver.take_events() {
         let lost = match &event {
             Event::RegistrarLost { assoc } => registrars.peer(*assoc),
