@@ -143,6 +143,11 @@ impl Link {
         self.last_heard
     }
 
+    /// The registrar sent something the caller read itself (the endpoint's zero-copy paths).
+    pub fn heard(&mut self, now: Instant) {
+        self.last_heard = Some(now);
+    }
+
     /// Whether any request waits for its answer.
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()

@@ -96,7 +96,12 @@ impl Endpoint {
     /// resolution and carries no error is reported from the view, and the link is told its
     /// request was answered. Anything else (errors, malformed answers, other messages) goes
     /// the owned way through the link; returns whether it was handled here.
-    pub(super) fn handle_uncached_answer(&mut self, assoc: AssocId, bytes: &[u8]) -> bool {
+    pub(super) fn handle_uncached_answer(
+        &mut self,
+        now: Instant,
+        assoc: AssocId,
+        bytes: &[u8],
+    ) -> bool {
         if self.uncached.is_empty() {
             return false;
         }
@@ -122,6 +127,7 @@ impl Endpoint {
         };
         let answered = link.take_pending(&Request::Resolution { pool_handle });
         assert!(answered, "an uncached resolution is pending on its link until answered");
+        link.heard(now);
         // Answers mostly come in order, and pop_front is cheaper than remove.
         let taken = if at == 0 { self.uncached.pop_front() } else { self.uncached.remove(at) };
         assert!(taken.is_some(), "position came from this deque");
@@ -144,8 +150,12 @@ impl Endpoint {
             let Some((pool_handle, pe_id)) = handle_and_id(view.parameters()) else {
                 return false;
             };
-            let reject = view.header().flags() & REJECT_FLAG != 0;
-            let response = RegistrationResponse { reject, pool_handle, pe_id, error: None };
+            if view.header().flags() & REJECT_FLAG != 0 {
+                // A refusal carries its cause, which the PE acts on (Lack of Resources sends
+                // it elsewhere): the full parse reads it.
+                return false;
+            }
+            let response = RegistrationResponse { reject: false, pool_handle, pe_id, error: None };
             let request = Request::Registration { pool_handle, pe_id };
             (request, LinkEvent::Registered(response))
         } else if let Ok(view) = DeregistrationResponseView::new_checked(bytes) {
@@ -162,6 +172,7 @@ impl Endpoint {
         if !link.take_pending(&request) {
             return false;
         }
+        link.heard(now);
         self.handle_link_event(now, assoc, event);
         true
     }

@@ -882,3 +882,27 @@ fn lack_of_resources_sends_the_pe_to_another_registrar() {
     assert_eq!(events(&mut alone)[1], Event::RegistrationFailed { pe, failure });
     assert_eq!(alone.poll_abort(), None);
 }
+
+// Regression: "two PEs didn't leave a killed home within 15 s" (tool-smoke.sh, two peered
+// registrars). The registration's answer is read on the zero-copy path, which did not count
+// as hearing from the home; a PE that heard nothing else before its home died had no
+// silence deadline and stayed until T4 or SCTP's own failure detection. Goal: the answer
+// starts the silence clock. Method: a registration answered at 1 s and nothing after; the
+// probe leaves at 1 s + home_silence, not before.
+#[test]
+fn a_registration_answer_starts_the_home_silence_clock() {
+    let mut c = config(&[addr(1)]);
+    c.home_silence = HOME_SILENCE_DEFAULT;
+    let mut ep = Endpoint::new(c, 7);
+    ep.register(at(0), pe_config(5)).unwrap();
+    bring_up(&mut ep, at(0), 1);
+    sent(&mut ep);
+    let answered = at(Duration::from_secs(1).as_micros());
+    reply(&mut ep, answered, 1, &registration_response("p", 5, None));
+    let probe = answered + HOME_SILENCE_DEFAULT;
+    assert_eq!(ep.poll_timeout(), Some(probe), "the silence deadline, before T4");
+    ep.handle_timeout(at(probe.as_micros() - 1));
+    assert_eq!(sent(&mut ep), []);
+    ep.handle_timeout(probe);
+    assert_eq!(sent(&mut ep), [(1, registration(5, Policy::RoundRobin))]);
+}

@@ -404,7 +404,9 @@ fn drain(context: &Context, body: &[u8]) -> Result<Reply, ApiError> {
         .iter()
         .filter_map(|s| s.peers.as_ref())
         .flatten()
-        .filter(|p| p.active)
+        // Connected as well: a one-off reader such as hsdump or `rserpool dump` is listed as
+        // an active peer for a while after it left, and would take no PE.
+        .filter(|p| p.active && p.connected)
         .count();
     let (handed_off, hand_off) = match (hand_off, active_peers) {
         (false, _) => (0, "not asked"),
