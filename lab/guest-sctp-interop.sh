@@ -13,7 +13,11 @@ TOOL=$1
 OUT=${2:-sctp-interop-out}
 mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
 rm -f "$OUT"/*.log "$OUT"/*.pcap "$OUT"/*.txt
-RSP=192.0.2.1 OURS=192.0.2.2
+# Addresses of its own: in the full run the scripts before it leave 192.0.2.1's SCTP and UDP
+# ports busy for a while (rspregistrar then fails: "Unable to find suitable SCTP/UDP socket
+# pair: Address already in use").
+RSP=192.0.2.31 OURS=192.0.2.32
+for ip in 31 32; do ip addr add 192.0.2.$ip/32 dev lo 2>/dev/null; done
 LOG="-logcolor=off -loglevel=2"
 TAG=sctp
 # shellcheck source=guest-lib.sh
