@@ -53,7 +53,12 @@ INCARNATION=([r1]=0 [r2]=0 [r3]=0)
 NODES=("${REGISTRARS[@]}" "${PES[@]}" probe pu1)
 
 cleanup() {
+  exec 2>/dev/null   # no job-status noise for the processes killed here
   for n in "${!PID[@]}"; do kill -CONT "${PID[$n]}" 2>/dev/null; kill -9 "${PID[$n]}" 2>/dev/null; done
+  # Anything still inside our namespaces (nothing, unless a start went wrong).
+  for n in "${NODES[@]}"; do
+    for p in $(ip netns pids "$TAG-$n" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+  done
   wait 2>/dev/null
   for n in "${NODES[@]}"; do ip netns del "$TAG-$n" 2>/dev/null; done
   ip netns del "$HUB" 2>/dev/null
@@ -79,6 +84,8 @@ fault() { # NODE FAULT [REGISTRAR_ID] [DETAIL]
     "$(now_us)" "$1" "$2" "${3:+,\"registrar\":\"$3\"}" "${4:+,\"detail\":\"$4\"}" >>"$OUT/faults.jsonl"
 }
 inside() { local n=$1; shift; ip netns exec "$TAG-$n" "$@"; }
+# Background processes are started with `ip netns exec` itself, never through a function:
+# `f &` forks a subshell, and $! would be the subshell, not the process we signal.
 RUN_SECONDS=$((DURATION + 60))   # every process also stops by itself
 
 registrar_id() { printf '0x%x' $((0x1001 + ${1#r} - 1 + 16 * INCARNATION[$1])); }
@@ -86,7 +93,7 @@ start_registrar() {
   local n=$1 peers=() id; id=$(registrar_id "$n")
   for p in "${REGISTRARS[@]}"; do [ "$p" = "$n" ] || peers+=(--peer "${IP[$p]}:9901"); done
   fault "$n" start "$id"
-  inside "$n" "$BIN/registrar" --udp "${IP[$n]}:9899" --workers 1 --mesh-spin-us 0 --no-announce \
+  ip netns exec "$TAG-$n" "$BIN/registrar" --udp "${IP[$n]}:9899" --workers 1 --mesh-spin-us 0 --no-announce \
     --registrar-id "$id" "${peers[@]}" \
     --enrp-heartbeat-ms 500 --enrp-max-time-last-heard-ms 1200 --enrp-max-time-no-response-ms 600 \
     --enrp-mentor-hunt-timeout-ms 1500 --keep-alive-interval-ms 1000 --keep-alive-timeout-ms 2000 \
@@ -98,7 +105,7 @@ start_pe() {
   # Each PE lists the registrars starting from its own: pe1 homes at r1, pe2 at r2, ...
   for j in 0 1 2; do regs+=(--registrar "${IP[r$(( (k - 1 + j) % 3 + 1 ))]}:3863"); done
   fault "$n" start
-  inside "$n" "$BIN/faultlab" pe --history "$OUT/$n.jsonl" --name "$n" --pool P \
+  ip netns exec "$TAG-$n" "$BIN/faultlab" pe --history "$OUT/$n.jsonl" --name "$n" --pool P \
     --udp "${IP[$n]}:0" "${regs[@]}" --id "${ID[$n]}" --echo-port 7000 --lifetime-ms 6000 \
     --home-silence-ms 3000 --timeout-ms 1000 --run-seconds "$RUN_SECONDS" >>"$OUT/$n.log" 2>&1 &
   PID[$n]=$!; echo "$n ${PID[$n]}" >>"$OUT/pids"
@@ -151,11 +158,11 @@ for r in "${REGISTRARS[@]}"; do start_registrar "$r"; done
 sleep 2
 for p in "${PES[@]}"; do start_pe "$p"; done
 targets=(); for r in "${REGISTRARS[@]}"; do targets+=(--target "$r=${IP[$r]}:3863"); done
-inside probe "$BIN/faultlab" probe --history "$OUT/probe.jsonl" --name probe --pool P \
+ip netns exec "$TAG-probe" "$BIN/faultlab" probe --history "$OUT/probe.jsonl" --name probe --pool P \
   --udp "${IP[probe]}:0" "${targets[@]}" --interval-ms 250 --timeout-ms 500 \
   --run-seconds "$RUN_SECONDS" >"$OUT/probe.log" 2>&1 &
 PID[probe]=$!
-inside pu1 "$BIN/faultlab" pu --history "$OUT/pu1.jsonl" --name pu1 --pool P \
+ip netns exec "$TAG-pu1" "$BIN/faultlab" pu --history "$OUT/pu1.jsonl" --name pu1 --pool P \
   --udp "${IP[pu1]}:0" --registrar "${IP[r1]}:3863" --registrar "${IP[r2]}:3863" \
   --registrar "${IP[r3]}:3863" --interval-ms 200 --timeout-ms 1000 \
   --run-seconds "$RUN_SECONDS" >"$OUT/pu1.log" 2>&1 &

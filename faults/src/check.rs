@@ -74,8 +74,12 @@ impl Verdict {
 }
 
 /// Checks every property of `history` (sorted by time, as [`crate::history::parse`] leaves it).
+/// Times in the verdicts are milliseconds since the history's first entry.
 pub fn check(history: &[Entry], bounds: &Bounds) -> Vec<Verdict> {
-    let model = Model::new(history, bounds);
+    let t0 = history.first().map_or(0, |e| e.t_us);
+    let history: Vec<Entry> =
+        history.iter().map(|e| Entry { t_us: e.t_us - t0, ..e.clone() }).collect();
+    let model = Model::new(&history, bounds);
     vec![
         no_lost_registration(&model, bounds),
         departure_bound(&model, bounds),
