@@ -102,11 +102,13 @@ start_registrar() {
 }
 start_pe() {
   local n=$1 k=${1#pe} regs=()
+  # SCTP in UDP on port 9899 at the PE's own address (RFC 6951's port at both ends): that is
+  # where a registrar that took the PE over sends its keep-alives (KA2.4).
   # Each PE lists the registrars starting from its own: pe1 homes at r1, pe2 at r2, ...
   for j in 0 1 2; do regs+=(--registrar "${IP[r$(( (k - 1 + j) % 3 + 1 ))]}:3863"); done
   fault "$n" start
   ip netns exec "$TAG-$n" "$BIN/faultlab" pe --history "$OUT/$n.jsonl" --name "$n" --pool P \
-    --udp "${IP[$n]}:0" "${regs[@]}" --id "${ID[$n]}" --echo-port 7000 --lifetime-ms 6000 \
+    --udp "${IP[$n]}:9899" "${regs[@]}" --id "${ID[$n]}" --echo-port 7000 --lifetime-ms 6000 \
     --home-silence-ms 3000 --timeout-ms 1000 --run-seconds "$RUN_SECONDS" >>"$OUT/$n.log" 2>&1 &
   PID[$n]=$!; echo "$n ${PID[$n]}" >>"$OUT/pids"
 }
