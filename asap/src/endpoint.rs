@@ -506,7 +506,7 @@ impl Endpoint {
 
     /// One ASAP message (PPID 11) on `assoc`.
     pub fn handle_data(&mut self, now: Instant, assoc: AssocId, bytes: &[u8]) {
-        if self.handle_uncached_answer(assoc, bytes)
+        if self.handle_uncached_answer(now, assoc, bytes)
             || self.handle_outcome_answer(now, assoc, bytes)
         {
             return;

@@ -243,6 +243,12 @@ impl Link {
         taken.is_some()
     }
 
+    /// Notes that the registrar spoke at `now`, for an answer the caller read itself (the
+    /// endpoint's zero-copy paths): the home-silence probe must see every answer.
+    pub fn heard(&mut self, now: Instant) {
+        self.last_heard = Some(now);
+    }
+
     /// One ASAP message from the registrar.
     pub fn handle_data(&mut self, now: Instant, bytes: &[u8]) {
         self.last_heard = Some(now);

@@ -96,7 +96,12 @@ impl Endpoint {
     /// resolution and carries no error is reported from the view, and the link is told its
     /// request was answered. Anything else (errors, malformed answers, other messages) goes
     /// the owned way through the link; returns whether it was handled here.
-    pub(super) fn handle_uncached_answer(&mut self, assoc: AssocId, bytes: &[u8]) -> bool {
+    pub(super) fn handle_uncached_answer(
+        &mut self,
+        now: Instant,
+        assoc: AssocId,
+        bytes: &[u8],
+    ) -> bool {
         if self.uncached.is_empty() {
             return false;
         }
@@ -122,6 +127,7 @@ impl Endpoint {
         };
         let answered = link.take_pending(&Request::Resolution { pool_handle });
         assert!(answered, "an uncached resolution is pending on its link until answered");
+        link.heard(now);
         // Answers mostly come in order, and pop_front is cheaper than remove.
         let taken = if at == 0 { self.uncached.pop_front() } else { self.uncached.remove(at) };
         assert!(taken.is_some(), "position came from this deque");
@@ -162,6 +168,10 @@ impl Endpoint {
         if !link.take_pending(&request) {
             return false;
         }
+        // The owned path notes this in `Link::handle_data`; without it a probe's answer left
+        // the home silent, and the home-silence probe re-registered at once, on every answer
+        // (the fault lab's registration storm).
+        link.heard(now);
         self.handle_link_event(now, assoc, event);
         true
     }
