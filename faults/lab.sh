@@ -109,7 +109,7 @@ start_pe() {
   fault "$n" start
   ip netns exec "$TAG-$n" "$BIN/faultlab" pe --history "$OUT/$n.jsonl" --name "$n" --pool P \
     --udp "${IP[$n]}:9899" "${regs[@]}" --id "${ID[$n]}" --echo-port 7000 --lifetime-ms 6000 \
-    --home-silence-ms 3000 --timeout-ms 1000 --run-seconds "$RUN_SECONDS" >>"$OUT/$n.log" 2>&1 &
+    --home-silence-ms "${PE_HOME_SILENCE_MS:-3000}" --timeout-ms 1000 --run-seconds "$RUN_SECONDS" >>"$OUT/$n.log" 2>&1 &
   PID[$n]=$!; echo "$n ${PID[$n]}" >>"$OUT/pids"
 }
 expand() { case $1 in pes) echo "${PES[@]}" ;; registrars) echo "${REGISTRARS[@]}" ;; *) echo "$1" ;; esac; }

@@ -276,6 +276,8 @@ fn pe(args: &PeArgs) -> anyhow::Result<()> {
     while !stop.load(Ordering::Relaxed) && Instant::now() < until {
         driver.serve(Duration::from_millis(50)).context("PE stopped")?;
         for event in driver.take_events() {
+            // Every endpoint event on stderr (the lab keeps it in NODE.log), to debug a run.
+            eprintln!("{} {event:?}", now_us());
             match event {
                 Event::RegistrarFound { peer, .. } => home = Some(peer),
                 Event::Registered { pe, .. } if pe == handle => {
