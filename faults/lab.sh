@@ -184,21 +184,25 @@ rest_ns=$(( t0 + DURATION * 1000000000 - $(date +%s%N) ))
 say "timeline done; stopping the probe and the PU"
 for n in probe pu1; do kill -TERM "${PID[$n]}" 2>/dev/null; wait "${PID[$n]}" 2>/dev/null; unset "PID[$n]"; done
 
-# Takeovers, from the registrars' logs (the log names the target; the file names the winner).
+# Takeovers and peers heard (again), from the registrars' logs (the line names the target or
+# the peer; the file names the registrar).
 python3 - "$OUT" <<'EOF_PY' >"$OUT/takeovers.jsonl"
 import datetime, glob, json, os, re, sys
 for path in sorted(glob.glob(os.path.join(sys.argv[1], "r*.0x*.log"))):
     node, winner = os.path.basename(path).split(".")[:2]
     for line in open(path, errors="replace"):
         line = re.sub(r"\x1b\[[0-9;]*m", "", line)
-        if "takeover won" not in line:
+        if "takeover won" in line:
+            kind, m = "takeover", re.search(r"target=(\d+)", line)
+        elif "new peer" in line:
+            kind, m = "peer_up", re.search(r"peer=(\d+)", line)
+        else:
             continue
-        m = re.search(r"target=(\d+)", line)
         t = datetime.datetime.fromisoformat(line.split()[0].replace("Z", "+00:00"))
-        print(json.dumps({"t_us": int(t.timestamp() * 1e6), "process": node, "kind": "takeover",
+        print(json.dumps({"t_us": int(t.timestamp() * 1e6), "process": node, "kind": kind,
                           "outcome": "ok", "registrar": winner, "target": hex(int(m.group(1)))}))
 EOF_PY
-say "history: $(cat "$OUT"/*.jsonl | wc -l) entries ($(grep -c '"kind":"fault"' "$OUT/faults.jsonl") faults, $(wc -l <"$OUT/takeovers.jsonl") takeovers)"
+say "history: $(cat "$OUT"/*.jsonl | wc -l) entries ($(grep -c '"kind":"fault"' "$OUT/faults.jsonl") faults, $(grep -c '"takeover"' "$OUT/takeovers.jsonl") takeovers)"
 "$BIN/faultcheck" "$OUT"/*.jsonl --bounds "$BOUNDS" | tee "$OUT/verdict.txt"
 verdict=${PIPESTATUS[0]}
 case "$EXPECT:$verdict" in

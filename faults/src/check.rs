@@ -352,14 +352,21 @@ fn one_takeover_winner(m: &Model<'_>) -> Verdict {
             continue;
         };
         takeovers += 1;
-        // The epoch: how many disturbing faults the target's node had suffered by then.
-        let epoch = node_of.get(target).map_or(0, |node| {
-            m.history
-                .iter()
-                .take_while(|f| f.t_us <= e.t_us)
-                .filter(|f| f.process == *node && f.fault.is_some_and(Fault::disturbs))
-                .count()
-        });
+        // The epoch: how often the target had failed and come back by then, as its node's
+        // disturbing faults and any registrar hearing it again (a peer wrongly declared
+        // failed, under loss, is heard again without any fault of its own).
+        let node = node_of.get(target).copied();
+        let epoch = m
+            .history
+            .iter()
+            .take_while(|f| f.t_us <= e.t_us)
+            .filter(|f| {
+                let fault = node.is_some_and(|n| f.process == n)
+                    && f.fault.is_some_and(Fault::disturbs);
+                let heard = f.kind == Kind::PeerUp && f.target.as_deref() == Some(target);
+                fault || heard
+            })
+            .count();
         winners.entry((target, epoch)).or_default().insert(winner);
     }
     let mut violations = Vec::new();
@@ -634,6 +641,26 @@ mod tests {
         let v = verdict(&h, "one-takeover-winner");
         assert!(!v.passed);
         assert!(v.violations[0].contains("0x1002 and 0x1003"), "{:?}", v.violations);
+    }
+
+    // Goal: a live registrar wrongly declared failed twice (loss), heard again in between,
+    // may be taken over by a different winner each time; without the hearing in between the
+    // two winners are one failure's, and fail.
+    #[test]
+    fn peer_heard_again_starts_a_new_failure() {
+        let mut h = healthy();
+        h.push(takeover(30 * S, "0x1001", "0x1002"));
+        h.push(takeover(33 * S, "0x1003", "0x1002"));
+        h.sort_by_key(|e| e.t_us);
+        assert!(!verdict(&h, "one-takeover-winner").passed);
+        h.push(Entry {
+            registrar: Some("0x1003".into()),
+            target: Some("0x1002".into()),
+            ..Entry::new(31 * S, "r3", Kind::PeerUp, Outcome::Ok)
+        });
+        h.sort_by_key(|e| e.t_us);
+        let v = verdict(&h, "one-takeover-winner");
+        assert!(v.passed, "{:?}", v.violations);
     }
 
     // Goal: a PU outage longer than the bound fails property 5, as does one that never ends.

@@ -30,6 +30,9 @@ pub enum Kind {
     Failover,
     /// Registrar `registrar` (id in hex) won the takeover of registrar `target` (id in hex).
     Takeover,
+    /// Registrar `registrar` (id in hex) has an association with peer `target` (id in hex)
+    /// again, or for the first time: whatever failure of `target` came before is over.
+    PeerUp,
     /// A fault injected on node `process` (see [`Fault`]).
     Fault,
 }
