@@ -47,13 +47,13 @@ while kill -0 "$LAB" 2>/dev/null; do
 done
 wait "$LAB"; rc=$?
 trap - EXIT
-echo "resources ($CSV, CPU in ticks of 1/$TICK s): node first-sample -> last-sample"
+echo "resources ($CSV, CPU in ticks of 1/$TICK s): each process, first sample -> last"
 python3 - "$CSV" <<'EOF_PY'
 import csv, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 by = {}
 for r in rows:
-    by.setdefault(r["node"], []).append(r)
+    by.setdefault(f"{r['node']} (pid {r['pid']})", []).append(r)
 for node in sorted(by):
     a, b = by[node][0], by[node][-1]
     print(f"  {node}: rss {a['rss_kb']} -> {b['rss_kb']} kB, fds {a['fds']} -> {b['fds']}, "

@@ -233,10 +233,24 @@ fn no_lost_registration(m: &Model<'_>, bounds: &Bounds) -> Verdict {
     if judged == 0 {
         violations.push("no probe could be judged: nothing proven".to_owned());
     }
+    // Measured, not judged: how long a registration took to show at every registrar probed.
+    let mut spread_ms = 0u64;
+    for life in &m.lives {
+        for probes in m.probes.values() {
+            let until = life.gone_us.unwrap_or(u64::MAX);
+            let seen = probes
+                .iter()
+                .find(|(t, pes)| *t >= life.registered_us && *t < until && pes.contains(&life.pe));
+            if let Some((t, _)) = seen {
+                spread_ms = spread_ms.max(ms(t - life.registered_us));
+            }
+        }
+    }
     Verdict::new(
         "no-lost-registration",
         format!(
-            "{} registrations, {judged} judgements ({}), {count} missing",
+            "{} registrations, slowest reached every registrar in {spread_ms} ms, {judged} \
+             judgements ({}), {count} missing",
             m.lives.len(),
             per_registrar.iter().map(|(r, n)| format!("{r}:{n}")).collect::<Vec<_>>().join(" ")
         ),
@@ -361,8 +375,8 @@ fn one_takeover_winner(m: &Model<'_>) -> Verdict {
             .iter()
             .take_while(|f| f.t_us <= e.t_us)
             .filter(|f| {
-                let fault = node.is_some_and(|n| f.process == n)
-                    && f.fault.is_some_and(Fault::disturbs);
+                let fault =
+                    node.is_some_and(|n| f.process == n) && f.fault.is_some_and(Fault::disturbs);
                 let heard = f.kind == Kind::PeerUp && f.target.as_deref() == Some(target);
                 fault || heard
             })
@@ -495,8 +509,8 @@ mod tests {
         let mut h = vec![
             start(0, "r1", "0x1001"),
             start(0, "r2", "0x1002"),
-            register(1 * S, "pe1", 1),
-            register(1 * S, "pe2", 2),
+            register(S, "pe1", 1),
+            register(S, "pe2", 2),
         ];
         for s in 2..40 {
             let pes: &[u32] = if s < 12 { &[1, 2] } else { &[1] };
@@ -526,6 +540,8 @@ mod tests {
         for v in check(&healthy(), &BOUNDS) {
             assert!(v.passed, "{}: {} {:?}", v.property, v.summary, v.violations);
         }
+        let n = verdict(&healthy(), "no-lost-registration");
+        assert!(n.summary.contains("reached every registrar in 1000 ms"), "{}", n.summary);
         let d = verdict(&healthy(), "departure-bound");
         assert!(d.summary.contains("left every registrar 2000 ms"), "{}", d.summary);
     }
@@ -596,10 +612,8 @@ mod tests {
     // back after it still must have been seen gone.
     #[test]
     fn quick_restart_has_nothing_to_prove() {
-        let mut h: Vec<Entry> = healthy()
-            .into_iter()
-            .filter(|e| !(e.kind == Kind::Probe && e.t_us > 14 * S))
-            .collect();
+        let mut h: Vec<Entry> =
+            healthy().into_iter().filter(|e| !(e.kind == Kind::Probe && e.t_us > 14 * S)).collect();
         h.push(Entry::fault(13 * S, "pe2", Fault::Start));
         h.sort_by_key(|e| e.t_us);
         let v = verdict(&h, "departure-bound");
