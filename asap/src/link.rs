@@ -143,10 +143,6 @@ impl Link {
         self.last_heard
     }
 
-    /// The registrar sent something the caller read itself (the endpoint's zero-copy paths).
-    pub fn heard(&mut self, now: Instant) {
-        self.last_heard = Some(now);
-    }
 
     /// Whether any request waits for its answer.
     pub fn has_pending(&self) -> bool {
@@ -246,6 +242,12 @@ impl Link {
         // Answers mostly come in order, and pop_front is cheaper than remove.
         let taken = if at == 0 { self.pending.pop_front() } else { self.pending.remove(at) };
         taken.is_some()
+    }
+
+    /// Notes that the registrar spoke at `now`, for an answer the caller read itself (the
+    /// endpoint's zero-copy paths): the home-silence probe must see every answer.
+    pub fn heard(&mut self, now: Instant) {
+        self.last_heard = Some(now);
     }
 
     /// One ASAP message from the registrar.

@@ -172,6 +172,9 @@ impl Endpoint {
         if !link.take_pending(&request) {
             return false;
         }
+        // The owned path notes this in `Link::handle_data`; without it a probe's answer left
+        // the home silent, and the home-silence probe re-registered at once, on every answer
+        // (the fault lab's registration storm).
         link.heard(now);
         self.handle_link_event(now, assoc, event);
         true
@@ -456,7 +459,12 @@ mod tests {
         let ok = registration_response("p", 9, None).emit_to_vec();
         ep.handle_data(now, AssocId(1), &ok);
         assert_eq!(events(&mut ep), [Event::Registered { pe, id: PoolElementId(9) }]);
-        assert_eq!(ep.poll_timeout(), Some(Instant::from_micros(u64::MAX)), "no T4 of our own");
+        let pe_timer = ep.pool_element(pe).unwrap().poll_timeout();
+        assert_eq!(pe_timer, Some(Instant::from_micros(u64::MAX)), "no T4 of our own");
+        // The answer, read on the zero-copy path, counts as hearing the home: its silence
+        // deadline starts there (registration_storm_after_a_takeover).
+        let silence = now + crate::endpoint::HOME_SILENCE_DEFAULT;
+        assert_eq!(ep.poll_timeout(), Some(silence));
 
         ep.register_now(now, pe).unwrap();
         assert_eq!(sent(&mut ep), std::slice::from_ref(&registration));

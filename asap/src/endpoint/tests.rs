@@ -808,6 +808,36 @@ fn pe_hunting_a_and_b_reregisters_at_b_after_a_is_killed() {
     assert_eq!(events(&mut ep), [found, Event::Registered { pe, id: PoolElementId(5) }]);
 }
 
+// Regression: "registration storm after a takeover" (fault lab, registrar-sigstop.scn: two
+// PEs sent ~190 000 Registrations in 30 s to the registrar that had taken them over). The
+// answer to a home-silence probe is a plain Registration Response, read on the zero-copy path,
+// which did not note the home as heard: the silence deadline stayed in the past and every
+// answer triggered the next probe at once. Goal: a probe's answer moves the silence deadline
+// like any message. Method: PE 5 at A, a keep-alive at 5 s, the probe at 20 s answered 1 ms
+// later; nothing may leave until 15 s after that answer.
+#[test]
+fn registration_storm_after_a_takeover() {
+    let mut c = config(&[addr(1)]);
+    c.home_silence = HOME_SILENCE_DEFAULT;
+    let mut ep = Endpoint::new(c, 7);
+    let mut pe_c = pe_config(5);
+    pe_c.registration_life = Duration::from_secs(90);
+    ep.register(at(0), pe_c).unwrap();
+    bring_up(&mut ep, at(0), 1);
+    sent(&mut ep);
+    reply(&mut ep, at(0), 1, &registration_response("p", 5, None));
+    let s = |n: u64| Duration::from_secs(n).as_micros();
+    reply(&mut ep, at(s(5)), 1, &keep_alive(9, 5, false));
+    assert_eq!(sent(&mut ep), [(1, ack(5))]);
+    ep.handle_timeout(at(s(20)));
+    assert_eq!(sent(&mut ep).len(), 1, "the probe");
+    let answered = at(s(20) + 1_000);
+    reply(&mut ep, answered, 1, &registration_response("p", 5, None));
+    assert_eq!(ep.poll_timeout(), Some(answered + HOME_SILENCE_DEFAULT), "silence from the answer");
+    ep.handle_timeout(answered + Duration::from_micros(1_000));
+    assert_eq!(sent(&mut ep), [], "no second probe right after the answer");
+}
+
 // Goal: a home that keeps speaking is never probed: each keep-alive moves the deadline.
 // Method: keep-alives every 10 s for a minute; nothing but Acks leaves before T4 (70 s).
 #[test]
