@@ -10,6 +10,7 @@
 //! `ENRP_SIM_SEED=0x... [ENRP_SIM_SCENARIO=partition] cargo test -p registrar --test
 //! enrp_simulation one_seed -- --nocapture`.
 
+mod common;
 mod enrp_sim;
 
 use std::fmt::Write as _;
