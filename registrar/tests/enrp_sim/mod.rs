@@ -334,10 +334,10 @@ impl Sim {
     /// PU hunts (a running hunt goes on).
     fn resolve(&mut self) {
         let now = SimEndpoint::instant(self.net.now);
-        match self.pu.endpoint_mut().resolve_uncached(now, pool()) {
-            Err(EndpointError::NoHome) => self.pu.endpoint_mut().start(now),
-            // Busy: the home has its fill of requests waiting, whose timeouts will tell.
-            Err(_) | Ok(()) => {}
+        // Busy (the home has its fill of requests waiting) needs nothing: their timeouts tell.
+        let sent = self.pu.endpoint_mut().resolve_uncached(now, self.pool);
+        if sent == Err(EndpointError::NoHome) {
+            self.pu.endpoint_mut().start(now);
         }
         self.pu.turn(&mut self.net);
     }
