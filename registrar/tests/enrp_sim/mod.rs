@@ -535,9 +535,15 @@ fn pe_config(id: u32, address: IpAddr) -> PeConfig {
 ///   checks that registrars keep every PE that keeps trying.
 /// - T5 (hunt round): 2 s, doubling to 8 s. An association to a live registrar comes up in
 ///   one RTT plus INIT retransmissions (RTO 200 ms, then 400 ms, 800 ms, capped at 1 s: four
-///   INITs fit in 2.4 s), so a round that ends without one has tried a dead or cut-off
-///   registrar and the next round tries the next one. The 8 s cap (not 60 s) keeps a PE whose
-///   every registrar was briefly unreachable from waiting longer than the partition lasted.
+///   INITs fit in 2.4 s), so a round that ends without one has most likely tried a dead or
+///   cut-off registrar, and the next round tries the next one; a silent registrar costs one
+///   T5, less than SCTP's giving up on its INITs (8 retransmissions: 7.4 s), which is what the
+///   hand-written PEs waited. At 20 % loss a handshake to a live registrar sometimes takes
+///   longer (each exchange fails a try with 1 - 0.8² = 36 %) and is started over elsewhere;
+///   T5 at 5 s saves those but costs 5 s per try at a cut-off registrar, and the grid's worst
+///   absence rose from 5.0 s to 7.5 s with it, so 2 s it is. The 8 s cap (not 60 s) keeps a
+///   PE whose every registrar was briefly unreachable from waiting much longer than the 10 s
+///   fault lasts.
 /// - Home silence: 6 s, three keep-alive periods of 2 s, the library default's reasoning
 ///   (three of our registrar's keep-alive periods) at this timescale. With T4 at 3 s a
 ///   registered PE has a request out every 3 s, so T2 notices a dead home first; silence is
