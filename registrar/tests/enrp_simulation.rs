@@ -2,14 +2,17 @@
 //! audit and take over for each other, checked after every step from one printed seed.
 //!
 //! Goal: with loss, duplication and reordering, (1) PEs registered at any registrar reach every
-//! registrar, (2) once the network heals every handlespace converges to the same content and
-//! homes, with no PE homed at a dead registrar, within a stated bound, (3) no PE that keeps
-//! answering is missing from a reachable registrar for longer than a stated bound, (4) a
-//! crashed registrar is taken over by exactly one survivor and no target has two winners,
-//! (5) a step cap turns livelock into a failure. A failing seed replays exactly:
+//! registrar, (2) once the network heals every handlespace converges to the same content,
+//! homes and PE checksums, with no PE homed at a dead registrar, within a stated bound, (3) no
+//! PE that keeps answering is missing from a reachable registrar for longer than a stated
+//! bound, and none is held twice, (4) a crashed registrar is taken over by exactly one survivor
+//! and no target has two winners, (5) a step cap turns livelock into a failure. The PEs and
+//! the PU are the asap library's endpoints, seeded from the run's seed. A failing seed
+//! replays exactly:
 //! `ENRP_SIM_SEED=0x... [ENRP_SIM_SCENARIO=partition] cargo test -p registrar --test
 //! enrp_simulation one_seed -- --nocapture`.
 
+mod common;
 mod enrp_sim;
 
 use std::fmt::Write as _;
@@ -22,11 +25,15 @@ use sctp::testing::Faults;
 /// campaign (`registrar/tests/enrp-campaign.sh`).
 const SEEDS_DEFAULT: u64 = 1_000;
 /// Bound on convergence once the network heals (10 s after the fault): the PEs' move to
-/// another registrar (2 s request timeout, T4 3 s), an audit round (1 s heartbeats) and a
-/// re-synchronisation, and for SCTP to recover what it lost before the heal.
+/// another registrar (the library's, see `enrp_sim::asap_config`: T4 3 s + T2 2 s, then a
+/// hunt round of T5 2 s, doubled to at most 8 s while every try fails), an audit round (1 s
+/// heartbeats) and a re-synchronisation, and for SCTP to recover what it lost before the heal.
 const CONVERGENCE_BOUND: Duration = Duration::from_secs(30);
 /// Bound on a PE's absence from a reachable registrar while it answers: its home's death
-/// (3.5 s to detect, the taker's keep-alive timeout 2 s, the PE's move 5 s) and loss recovery.
+/// (3.5 s to detect, the taker's keep-alive timeout 2 s), the PE's move (the library notices
+/// the dead home by its next request: T4 3 s + T2 2 s = 5 s; home silence, 6 s, comes later;
+/// then the association to the next registrar, one T5 of 2 s at most: 7 s) and loss
+/// recovery: 3.5 + 2 + 7 = 12.5 s, under 20 s with room for SCTP's back-off at 20 % loss.
 const ABSENCE_BOUND: Duration = Duration::from_secs(20);
 
 fn faults(loss_per_mille: u32) -> Faults {

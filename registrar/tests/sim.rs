@@ -135,17 +135,17 @@ impl Sim {
     fn connect_all(&mut self) {
         let now = SimEndpoint::instant(self.net.now);
         for (i, pe) in self.pes.iter_mut().enumerate() {
-            pe.endpoint.register(now, pe_config(i + 1)).unwrap();
+            pe.endpoint_mut().register(now, pe_config(i + 1)).unwrap();
             pe.turn(&mut self.net);
         }
-        self.pu.endpoint.start(now);
+        self.pu.endpoint_mut().start(now);
         self.pu.turn(&mut self.net);
     }
 
     /// One Handle Resolution, once the PU has its registrar.
     fn resolve(&mut self) {
         let now = SimEndpoint::instant(self.net.now);
-        if self.pu.endpoint.resolve_uncached(now, pool()).is_ok() {
+        if self.pu.endpoint_mut().resolve_uncached(now, pool()).is_ok() {
             self.pu.turn(&mut self.net);
         }
     }

@@ -2,29 +2,37 @@
 //! `proto::Server` with ENRP), M PEs and one PU, all on one thread over `sctp::testing::Net`
 //! (loss, duplication, reordering by delay spread, a node cut off), from one printed seed.
 //!
-//! The PEs behave as the asap library's do: register at a registrar, answer keep-alives,
-//! re-register every T4, follow a keep-alive's H flag, and move to the next registrar when
-//! their home does not answer within the request timeout or their association fails.
+//! The PEs and the PU are the asap library's sans-IO `Endpoint`s (`common::sim_endpoint`), so
+//! nothing here writes PE or PU protocol: each PE knows every registrar (its own order, so
+//! that homes are spread), registers, answers keep-alives, re-registers every T4, follows a
+//! keep-alive's H flag, and hunts for the next registrar when a request to its home times out
+//! or its association fails. [`asap_config`] sets the library's timers to this network's
+//! timescale and says why.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use codec::asap::{EndpointKeepAliveAck, HandleResolution, Message, Registration};
+use asap::endpoint::EndpointError;
+use asap::{EndpointConfig as AsapConfig, Event as AsapEvent, PeConfig, PeHandle};
+use codec::asap::Message;
 use codec::param::{AddressList, SctpTransport as SctpParam};
 use codec::UserTransport;
-use codec::{Policy, PoolElement, PoolElementId, PoolHandle, RegistrarId, TransportUse};
+use codec::{Policy, PoolElementId, PoolHandle, RegistrarId, TransportUse};
 use registrar::proto::enrp::EnrpConfig;
 use registrar::proto::{Server, ServerConfig};
 use sctp::testing::{Faults, Net};
 use sctp::{AssociationHandle, Endpoint, EndpointConfig, Event, Instant};
+
+use crate::common::sim_endpoint::{SimEndpoint, SIM_UDP_PORT};
 
 const ASAP_PPID: u32 = 11;
 const ENRP_PPID: u32 = 12;
 const ASAP_PORT: u16 = 3863;
 const ENRP_PORT: u16 = 9901;
 
-/// PE re-registration interval (T4) and how long a PE waits for an answer before it moves on.
+/// PE re-registration interval (T4), and how long a PE or PU waits for an answer before it
+/// gives its home up and hunts (T2 for registrations, T1 for resolutions).
 const T4: Duration = Duration::from_millis(3_000);
 const REQUEST_TIMEOUT: Duration = Duration::from_millis(2_000);
 
@@ -44,11 +52,15 @@ fn ip(i: usize) -> IpAddr {
 }
 
 fn udp(i: usize) -> SocketAddr {
-    SocketAddr::new(ip(i), 9899)
+    SocketAddr::new(ip(i), SIM_UDP_PORT)
 }
 
 fn hs(t: Instant) -> handlespace::Instant {
     handlespace::Instant::from_micros(t.micros())
+}
+
+fn asap(d: Duration) -> asap::Duration {
+    asap::Duration::from_micros(d.as_micros() as u64)
 }
 
 fn since(now: Instant, then: Instant) -> Duration {
@@ -94,33 +106,27 @@ struct RegistrarNode {
     seen: usize,
 }
 
-#[derive(Debug)]
 struct PeNode {
     id: u32,
-    /// The registrar it talks to now.
-    target: usize,
-    assoc: Option<AssociationHandle>,
-    /// When its outstanding registration was sent.
-    pending_since: Option<Instant>,
-    next_register: Instant,
+    /// The library's endpoint, with this one PE.
+    sim: SimEndpoint,
+    /// Whether its first registration was acknowledged.
     acknowledged: bool,
-    events_seen: usize,
-    seen: usize,
 }
 
 /// The simulation.
 pub(crate) struct Sim {
     /// The network.
     pub(crate) net: Net,
-    shape: Shape,
     registrars: Vec<RegistrarNode>,
     pes: Vec<PeNode>,
-    pu_assoc: Option<AssociationHandle>,
-    /// The registrar the PU talks to, and when its oldest unanswered resolution was sent.
-    pu_target: usize,
-    pu_waiting_since: Option<Instant>,
+    pu: SimEndpoint,
+    /// Messages of the PU's node already checked.
     pu_seen: usize,
+    /// Resolutions the PU had answered.
     answered: u64,
+    /// Keep-alives with the H flag a PE followed (RFC 5352 §3.4 KA2.4).
+    homes_changed: u64,
     /// (registrar, PE) -> since when the PE is missing there while it answers.
     absent_since: BTreeMap<(usize, u32), Instant>,
     longest_absence: Duration,
@@ -128,6 +134,10 @@ pub(crate) struct Sim {
     settled_at: Option<Instant>,
     /// Registrars cut off until the instant (partition).
     cut_until: BTreeMap<usize, Instant>,
+    /// The pool, made once.
+    pool: PoolHandle,
+    /// `check_step`'s table: whether PE `1 + i` is listed by the registrar it looks at.
+    present: Vec<bool>,
 }
 
 impl Sim {
@@ -165,41 +175,38 @@ impl Sim {
             });
         }
         let mut pes = Vec::new();
+        let now = SimEndpoint::instant(net.now);
         for p in 0..shape.pes {
+            let node = n + p;
             let mut secret = [0u8; 32];
             secret[..8].copy_from_slice(&(p as u64 + 1000).to_le_bytes());
-            net.add(Endpoint::new(sctp_config(), secret), udp(n + p));
-            pes.push(PeNode {
-                id: 1 + p as u32,
-                target: p % n,
-                assoc: None,
-                pending_since: None,
-                next_register: net.now,
-                acknowledged: false,
-                events_seen: 0,
-                seen: 0,
-            });
+            net.add(Endpoint::new(sctp_config(), secret), udp(node));
+            // Its hunt starts at registrar p % n and goes on round the ring from there.
+            let config = asap_config((0..n).map(|k| (p + k) % n));
+            let mut sim = SimEndpoint::new(node, config, endpoint_seed(seed, node), 5_000);
+            sim.endpoint_mut().register(now, pe_config(1 + p as u32, ip(node))).expect("one PE");
+            pes.push(PeNode { id: 1 + p as u32, sim, acknowledged: false });
         }
-        net.add(Endpoint::new(sctp_config(), [0xaa; 32]), udp(n + shape.pes));
+        let pu_node = n + shape.pes;
+        net.add(Endpoint::new(sctp_config(), [0xaa; 32]), udp(pu_node));
+        let pu_config = asap_config(0..n);
+        let mut pu = SimEndpoint::new(pu_node, pu_config, endpoint_seed(seed, pu_node), 6_000);
+        pu.endpoint_mut().start(now);
         Sim {
             net,
-            shape,
             registrars,
             pes,
-            pu_assoc: None,
-            pu_target: 0,
-            pu_waiting_since: None,
+            pu,
             pu_seen: 0,
             answered: 0,
+            homes_changed: 0,
             absent_since: BTreeMap::new(),
             longest_absence: Duration::ZERO,
             settled_at: None,
             cut_until: BTreeMap::new(),
+            pool: pool(),
+            present: Vec::new(),
         }
-    }
-
-    fn pu_node(&self) -> usize {
-        self.shape.registrars + self.shape.pes
     }
 
     /// Kills registrar `r` (as kill -9: silent from now on, its state gone).
@@ -303,167 +310,88 @@ impl Sim {
         }
     }
 
+    /// The PEs: the library's endpoints, each turned at `net.now`; the harness only watches
+    /// what they tell their user.
     fn pe_apps(&mut self) {
-        let now = self.net.now;
-        let n = self.shape.registrars;
-        for p in 0..self.pes.len() {
-            let node = n + p;
-            let events: Vec<Event> = self.net.nodes[node].events[self.pes[p].events_seen..]
-                .iter()
-                .map(|(_, e)| *e)
-                .collect();
-            self.pes[p].events_seen += events.len();
-            for e in events {
-                if let Event::CommunicationLost(h) | Event::Closed(h) = e {
-                    if self.pes[p].assoc == Some(h) {
-                        self.move_on(p);
-                    }
-                }
-            }
-            let received: Vec<_> = self.net.nodes[node].received[self.pes[p].seen..].to_vec();
-            self.pes[p].seen += received.len();
-            for m in received {
-                match Message::parse(&m.data).expect("registrars send valid ASAP") {
-                    Message::RegistrationResponse(r) if !r.reject => {
-                        self.pes[p].acknowledged = true;
-                        self.pes[p].pending_since = None;
-                        self.pes[p].next_register = now + T4;
-                    }
-                    Message::RegistrationResponse(r) => {
-                        panic!("PE {} refused: {:?}", self.pes[p].id, r.error)
-                    }
-                    Message::EndpointKeepAlive(k) => {
-                        let ack = EndpointKeepAliveAck {
-                            pool_handle: k.pool_handle,
-                            pe_id: k.pe_id.unwrap_or(PoolElementId(self.pes[p].id)),
-                        };
-                        let bytes = Message::EndpointKeepAliveAck(ack).emit_to_vec();
-                        let endpoint = &mut self.net.nodes[node].endpoint;
-                        let _ = endpoint.send(now, m.assoc, 0, ASAP_PPID, false, &bytes);
-                        if k.home {
-                            // RFC 5352 §3.5: the sender is the new home.
-                            self.pes[p].assoc = Some(m.assoc);
-                        }
+        for pe in &mut self.pes {
+            pe.sim.turn(&mut self.net);
+            for event in pe.sim.events.drain(..) {
+                match event {
+                    AsapEvent::Registered { .. } => pe.acknowledged = true,
+                    AsapEvent::HomeChanged { .. } => self.homes_changed += 1,
+                    // Every registrar takes every PE here: a refusal is a registrar bug, and
+                    // with `registration_attempts_max` unbounded the library never gives up.
+                    AsapEvent::RegistrationFailed { failure, .. } => {
+                        panic!("PE {} not registered: {failure:?}", pe.id)
                     }
                     _ => {}
                 }
             }
-            self.pe_timers(p);
         }
     }
 
-    /// The PE's home did not answer or its association failed: the next registrar.
-    fn move_on(&mut self, p: usize) {
-        let now = self.net.now;
-        let node = self.shape.registrars + p;
-        if let Some(h) = self.pes[p].assoc.take() {
-            self.net.nodes[node].endpoint.abort(now, h);
-        }
-        self.pes[p].target = (self.pes[p].target + 1) % self.shape.registrars;
-        self.pes[p].pending_since = None;
-        self.pes[p].next_register = now;
-    }
-
-    fn pe_timers(&mut self, p: usize) {
-        let now = self.net.now;
-        let node = self.shape.registrars + p;
-        if self.pes[p].pending_since.is_some_and(|t| since(now, t) > REQUEST_TIMEOUT) {
-            self.move_on(p);
-        }
-        if now < self.pes[p].next_register || self.pes[p].pending_since.is_some() {
-            return;
-        }
-        let assoc = match self.pes[p].assoc {
-            Some(h) => h,
-            None => {
-                let target = udp(self.pes[p].target);
-                let local_port = 5_000 + (p as u16) * 16 + (self.net.rng.below(16) as u16);
-                let endpoint = &mut self.net.nodes[node].endpoint;
-                let Ok(h) = endpoint.connect(now, target, local_port, ASAP_PORT) else {
-                    self.pes[p].next_register = now + Duration::from_millis(100);
-                    return;
-                };
-                self.pes[p].assoc = Some(h);
-                h
-            }
-        };
-        let bytes = registration(self.pes[p].id, ip(node));
-        let _ = self.net.nodes[node].endpoint.send(now, assoc, 0, ASAP_PPID, false, &bytes);
-        self.pes[p].pending_since = Some(now);
-    }
-
+    /// One uncached Handle Resolution, sent at once when the PU has a home; without one, the
+    /// PU hunts (a running hunt goes on).
     fn resolve(&mut self) {
-        let pu = self.pu_node();
-        let now = self.net.now;
-        // A PU whose registrar stays silent past the request timeout moves to the next one.
-        if self.pu_waiting_since.is_some_and(|t| since(now, t) > REQUEST_TIMEOUT) {
-            if let Some(h) = self.pu_assoc.take() {
-                self.net.nodes[pu].endpoint.abort(now, h);
-            }
-            self.pu_target = (self.pu_target + 1) % self.shape.registrars;
-            self.pu_waiting_since = None;
+        let now = SimEndpoint::instant(self.net.now);
+        // Busy (the home has its fill of requests waiting) needs nothing: their timeouts tell.
+        let sent = self.pu.endpoint_mut().resolve_uncached(now, self.pool);
+        if sent == Err(EndpointError::NoHome) {
+            self.pu.endpoint_mut().start(now);
         }
-        if self.pu_assoc.is_none() {
-            let port = 6_000 + self.net.rng.below(1_000) as u16;
-            let target = udp(self.pu_target);
-            self.pu_assoc = self.net.nodes[pu].endpoint.connect(now, target, port, ASAP_PORT).ok();
-        }
-        self.pu_waiting_since.get_or_insert(now);
-        let Some(h) = self.pu_assoc else { return };
-        let request =
-            HandleResolution { subscribe: false, pool_handle: pool(), items_wanted: Some(64) };
-        let bytes = Message::HandleResolution(request).emit_to_vec();
-        let _ = self.net.nodes[pu].endpoint.send(now, h, 0, ASAP_PPID, false, &bytes);
+        self.pu.turn(&mut self.net);
     }
 
+    /// The PU: the library counts answers; the harness checks, on the wire, that every
+    /// answer names only PEs that exist.
     fn pu_app(&mut self) {
-        let pu = self.pu_node();
-        let events: Vec<Event> = self.net.nodes[pu].events.iter().map(|(_, e)| *e).collect();
-        for e in events {
-            if let Event::CommunicationLost(h) | Event::Closed(h) = e {
-                if self.pu_assoc == Some(h) {
-                    self.pu_assoc = None;
-                    self.pu_target = (self.pu_target + 1) % self.shape.registrars;
-                }
+        self.pu.turn(&mut self.net);
+        for event in self.pu.events.drain(..) {
+            if let AsapEvent::ResolvedUncached { .. } = event {
+                self.answered += 1;
             }
         }
-        self.net.nodes[pu].events.clear();
-        let received: Vec<_> = self.net.nodes[pu].received[self.pu_seen..].to_vec();
-        self.pu_seen += received.len();
-        for m in received {
+        let node = &self.net.nodes[self.pu.node];
+        for m in &node.received[self.pu_seen..] {
             if let Ok(Message::HandleResolutionResponse(r)) = Message::parse(&m.data) {
                 for pe in &r.pool_elements {
-                    // Only PEs that exist are ever named.
                     assert!((1..=self.pes.len() as u32).contains(&pe.id.0), "{:?}", pe.id);
                 }
-                self.answered += 1;
-                self.pu_waiting_since = None;
             }
         }
+        self.pu_seen = node.received.len();
     }
 
-    /// After every step: no PE with two entries in one handlespace (by construction of the
-    /// handlespace, checked anyway), and absence tracking for every answering PE.
+    /// After every step: no PE with two entries (so two homes) in one handlespace (by
+    /// construction of the handlespace, checked anyway), and absence tracking for every
+    /// answering PE. One pass over each pool into a reused table, no lookups by key: this
+    /// runs at every step, and PE-by-PE lookups were half the simulation's time.
     fn check_step(&mut self) {
         let now = self.net.now;
         if self.settled_at.is_none() && self.pes.iter().all(|p| p.acknowledged) {
             self.settled_at = Some(now);
         }
-        let Some(settled) = self.settled_at else { return };
         // Give the handlespaces one heartbeat cycle after everyone registered once.
-        if since(now, settled) < Duration::from_secs(2) {
-            return;
-        }
+        let settled = self.settled_at.is_some_and(|t| since(now, t) >= Duration::from_secs(2));
+        let mut present = std::mem::take(&mut self.present);
+        // Dead registrars too: their handlespaces stand still, and an absence there ends.
         for r in 0..self.registrars.len() {
+            present.clear();
+            present.resize(self.pes.len(), false);
+            let hs = self.registrars[r].server.handlespace();
+            for e in hs.pool(&self.pool).into_iter().flat_map(|p| p.elements()) {
+                let id = e.id().0;
+                assert!((1..=self.pes.len() as u32).contains(&id), "registrar {r} holds {id}");
+                let seen = std::mem::replace(&mut present[id as usize - 1], true);
+                assert!(!seen, "registrar {r} holds PE {id} twice at {now:?}");
+            }
+            if !settled {
+                continue;
+            }
             let reachable = self.reachable(r);
-            for pe in &self.pes {
+            for (p, pe) in self.pes.iter().enumerate() {
                 let key = (r, pe.id);
-                let present = self.registrars[r]
-                    .server
-                    .handlespace()
-                    .element(&pool(), PoolElementId(pe.id))
-                    .is_some();
-                if present || !reachable {
+                if present[p] || !reachable {
                     if let Some(start) = self.absent_since.remove(&key) {
                         self.longest_absence = self.longest_absence.max(since(now, start));
                     }
@@ -472,6 +400,7 @@ impl Sim {
                 self.absent_since.entry(key).or_insert(now);
             }
         }
+        self.present = present;
     }
 
     /// The longest absence so far, counting those still running.
@@ -488,6 +417,7 @@ impl Sim {
             .map(|r| 0x100 + r as u32)
             .collect();
         let mut contents = Vec::new();
+        let mut checksums = Vec::new();
         for r in (0..self.registrars.len()).filter(|&r| self.registrars[r].alive) {
             let hs = self.registrars[r].server.handlespace();
             let mut entries: BTreeSet<(u32, u32)> = BTreeSet::new();
@@ -495,10 +425,13 @@ impl Sim {
                 entries.extend(pool.elements().map(|e| (e.id().0, e.home().0)));
             }
             contents.push(entries);
+            let homes = (0..self.registrars.len()).map(|h| RegistrarId(0x100 + h as u32));
+            checksums.push(homes.map(|h| hs.pe_checksum(h)).collect::<Vec<u16>>());
         }
         let all_present = contents.first().is_some_and(|c| c.len() == self.pes.len());
         let homed_alive = contents.iter().flatten().all(|(_, home)| !dead.contains(home));
-        all_present && homed_alive && contents.windows(2).all(|w| w[0] == w[1])
+        let same = contents.windows(2).all(|w| w[0] == w[1]);
+        all_present && homed_alive && same && checksums.windows(2).all(|w| w[0] == w[1])
     }
 
     /// Runs until converged (checked every 100 ms of simulated time), at most `limit`; the time
@@ -560,24 +493,72 @@ impl Sim {
             );
         }
         for pe in &self.pes {
-            out += &format!("PE {} -> registrar {} acked {}\n", pe.id, pe.target, pe.acknowledged);
+            let fsm = pe.sim.endpoint().pool_element(PeHandle(0)).expect("one PE");
+            let (home, state) = (fsm.home_registrar(), fsm.state());
+            out += &format!("PE {} home {home:x?} {state:?} acked {}\n", pe.id, pe.acknowledged);
         }
+        out += &format!("H flags followed {}\n", self.homes_changed);
         out
     }
 }
 
-fn registration(id: u32, address: IpAddr) -> Vec<u8> {
-    let pe = PoolElement {
-        id: PoolElementId(id),
-        home_registrar: RegistrarId(0),
-        registration_life_ms: 3_600_000,
-        user_transport: UserTransport::Sctp(SctpParam {
-            port: 7,
-            transport_use: TransportUse::DATA_ONLY,
-            addresses: AddressList::from_slice(&[address]).unwrap(),
-        }),
-        policy: Policy::RoundRobin,
-        asap_transport: None,
-    };
-    Message::Registration(Registration { pool_handle: pool(), pool_element: pe }).emit_to_vec()
+/// The seed of the endpoint on `node`: from the run's seed, so that one printed seed replays
+/// the library's randomness too.
+fn endpoint_seed(seed: u64, node: usize) -> u64 {
+    seed ^ (node as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+/// PE `id` on `address`: round robin, registered for an hour (T4 renews it long before).
+fn pe_config(id: u32, address: IpAddr) -> PeConfig {
+    let user_transport = UserTransport::Sctp(SctpParam {
+        port: 7,
+        transport_use: TransportUse::DATA_ONLY,
+        addresses: AddressList::from_slice(&[address]).unwrap(),
+    });
+    let mut config = PeConfig::new(pool(), user_transport, Policy::RoundRobin);
+    config.id = Some(PoolElementId(id));
+    config.registration_life = asap::Duration::from_secs(3_600);
+    config.reregistration = Some(asap(T4));
+    config
+}
+
+/// An endpoint that hunts `registrars` (by index, in that order) one at a time, with the
+/// library's timers set for this network (a LAN: 100 ms to 1 s RTO, registrars whose
+/// keep-alives come every 2 s ±50 % and time out after 2 s) instead of the RFC's defaults
+/// for the Internet, which would make every move take tens of seconds:
+///
+/// - T2 and T1 (registration and resolution timeouts): 2 s, as the hand-written PEs had. A
+///   live registrar answers in one RTT plus SCTP's retransmissions (at 20 % loss, one or two
+///   at 100-400 ms each), so a timeout means a dead or cut-off home, and the hunt follows.
+/// - MAX-REG-ATTEMPT: unbounded. The library's default (2 timeouts in a row) gives up, but
+///   here a PE that gave up would be a PE missing by its own choice, and the simulation
+///   checks that registrars keep every PE that keeps trying.
+/// - T5 (hunt round): 2 s, doubling to 8 s. An association to a live registrar comes up in
+///   one RTT plus INIT retransmissions (RTO 200 ms, then 400 ms, 800 ms, capped at 1 s: four
+///   INITs fit in 2.4 s), so a round that ends without one has most likely tried a dead or
+///   cut-off registrar, and the next round tries the next one; a silent registrar costs one
+///   T5, less than SCTP's giving up on its INITs (8 retransmissions: 7.4 s), which is what the
+///   hand-written PEs waited. At 20 % loss a handshake to a live registrar sometimes takes
+///   longer (each exchange fails a try with 1 - 0.8² = 36 %) and is started over elsewhere;
+///   T5 at 5 s saves those but costs 5 s per try at a cut-off registrar, and the grid's worst
+///   absence rose from 5.0 s to 7.5 s with it, so 2 s it is. The 8 s cap (not 60 s) keeps a
+///   PE whose every registrar was briefly unreachable from waiting much longer than the 10 s
+///   fault lasts.
+/// - Home silence: 6 s, three keep-alive periods of 2 s, the library default's reasoning
+///   (three of our registrar's keep-alive periods) at this timescale. With T4 at 3 s a
+///   registered PE has a request out every 3 s, so T2 notices a dead home first; silence is
+///   the backstop.
+/// - Parallel 1: one attempt at a time, so that the order of `registrars` decides the home.
+fn asap_config(registrars: impl Iterator<Item = usize>) -> AsapConfig {
+    let mut config = AsapConfig::default();
+    config.hunt.registrars = registrars.map(|r| SocketAddr::new(ip(r), ASAP_PORT)).collect();
+    config.hunt.parallel_max = 1;
+    config.hunt.hunt_timeout_initial = asap(REQUEST_TIMEOUT);
+    config.hunt.hunt_timeout_max = asap(Duration::from_secs(8));
+    config.registration_timeout = asap(REQUEST_TIMEOUT);
+    config.request_timeout = asap(REQUEST_TIMEOUT);
+    config.registration_attempts_max = u32::MAX;
+    config.home_silence = asap(Duration::from_secs(6));
+    config.items_wanted = Some(64);
+    config
 }
