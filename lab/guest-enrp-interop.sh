@@ -23,10 +23,10 @@ TAG=enrp
 # shellcheck source=guest-lib.sh
 source "$(dirname "$0")/guest-lib.sh"
 DECODE="-d udp.port==9899,sctp -d udp.port==9900,sctp"
-pes_at() { timeout 20 hsdump "$1:9901" -logcolor=off 2>/dev/null | sed -n 's/.*(\([0-9]*\) Pools, \([0-9]*\) PoolElements.*/\2/p' | head -1; }
+pes_at() { timeout -k 5 20 hsdump "$1:9901" -logcolor=off 2>/dev/null | sed -n 's/.*(\([0-9]*\) Pools, \([0-9]*\) PoolElements.*/\2/p' | head -1; }
 pes_at_is() { [ "$(pes_at "$1")" = "$2" ]; }
 # hsdump speaks kernel SCTP; ours is reached in UDP, so its new association is encapsulated.
-hsdump_ours() { sysctl -qw net.sctp.encap_port=9900; timeout 20 hsdump $OURS:9901 -logcolor=off >"$OUT/$1" 2>&1; sysctl -qw net.sctp.encap_port=0; }
+hsdump_ours() { sysctl -qw net.sctp.encap_port=9900; timeout -k 5 20 hsdump $OURS:9901 -logcolor=off >"$OUT/$1" 2>&1; sysctl -qw net.sctp.encap_port=0; }
 ours() {
   start "$1" "$BIN" --backend userspace --udp $OURS:9900 --workers 1 --no-announce --registrar-id "$2" \
     --peer $RSP:9901 --enrp-heartbeat-ms 2000 --enrp-max-time-last-heard-ms 5000 \
@@ -66,7 +66,7 @@ start pe-ours "$TOOL" --registrar $OURS:3863 --registrar-udp-port 9900 --udp $OU
   register --pool OursPool --port 7 --id 0x7777 --address 192.0.2.3 --run-seconds 150
 check "our PE registered at ours" wait_for 30 log_has pe-ours 'registered'
 check "RSPLIB's registrar holds both PEs (hsdump)" wait_for 30 pes_at_is $RSP 2
-timeout 20 hsdump $RSP:9901 -logcolor=off >"$OUT/hsdump-rsp.log" 2>&1
+timeout -k 5 20 hsdump $RSP:9901 -logcolor=off >"$OUT/hsdump-rsp.log" 2>&1
 check "RSPLIB's registrar lists ours as a peer (hsdump)" grep -q '\$00002222' "$OUT/hsdump-rsp.log"
 hsdump_ours hsdump-ours.log
 check "RSPLIB's hsdump reads our handlespace: both PEs" grep -q '2 PoolElements' "$OUT/hsdump-ours.log"

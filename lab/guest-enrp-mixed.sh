@@ -29,7 +29,7 @@ PES_FILL=${PES_FILL:-300}
 TIMERS=(--enrp-heartbeat-ms 2000 --enrp-max-time-last-heard-ms 5000
   --enrp-mentor-hunt-timeout-ms 8000 --keep-alive-interval-ms 2000 --keep-alive-timeout-ms 4000)
 # The PEs in a registrar's handlespace, as RSPLIB's hsdump reads it (its output kept).
-pes_at() { timeout 60 hsdump "$1:9901" -logcolor=off >"$OUT/hsdump-$1.txt" 2>&1
+pes_at() { timeout -k 5 60 hsdump "$1:9901" -logcolor=off >"$OUT/hsdump-$1.txt" 2>&1
   sed -n 's/.*(\([0-9]*\) Pools, \([0-9]*\) PoolElements.*/\2/p' "$OUT/hsdump-$1.txt" | head -1; }
 pes_at_is() { [ "$(pes_at "$1")" = "$2" ]; }
 # ours NAME IP ID [FLAGS...]: our registrar on the kernel backend at IP.
@@ -80,7 +80,7 @@ rsp m-rsp 192.0.2.6 -asapannounce=off -enrpannounce=239.0.0.51:9901
 # Whichever hears the other first connects (RSPLIB's usually hears our first Presence, sent
 # at start); the other then has nothing to learn.
 peered() { log_has m-ours 'registrar heard on the multicast channel' ||
-  timeout 20 hsdump 192.0.2.6:9901 -logcolor=off 2>/dev/null | grep -q '\$00005555'; }
+  timeout -k 5 20 hsdump 192.0.2.6:9901 -logcolor=off 2>/dev/null | grep -q '\$00005555'; }
 check "ours and RSPLIB's became peers over the channel" wait_for 40 peered
 pe m-pe-ours MOursPool 0x5001 192.0.2.5
 check "our PE registered at ours" wait_for 30 log_has m-pe-ours 'registered'

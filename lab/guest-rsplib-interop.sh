@@ -35,7 +35,7 @@ check "our registrar sent keep-alives and the PE kept its registration" \
 
 say "PU: rspterminal -registrar=$PR:3863, 3 lines"
 ( for i in 1 2 3; do echo "interop-line-$i"; sleep 1; done; sleep 3 ) |
-  timeout 20 stdbuf -oL rspterminal $LOG -registrar=$PR:3863 >"$OUT/pu.log" 2>&1
+  timeout -k 5 20 stdbuf -oL rspterminal $LOG -registrar=$PR:3863 >"$OUT/pu.log" 2>&1
 # rspterminal sends what it read while it was still resolving in one message, so under the
 # lab's emulation two lines can come back in one reply: each line is counted once, wherever.
 echoed() { grep 'from PE .*>' "$OUT/pu.log" | grep -o 'interop-line-[123]' | sort -u | wc -l; }

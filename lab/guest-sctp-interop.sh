@@ -40,7 +40,7 @@ check "our PE serves echo on kernel SCTP" wait_for 20 log_has pe "^serving echo 
 check "our PE registered at RSPLIB's registrar" \
   wait_for 30 log_has pe "^registered PE 0x00005151 in pool \"EchoPool\" at $RSP:3863"
 ( for i in 1 2 3; do echo "sctp-line-$i"; sleep 1; done; sleep 3 ) |
-  timeout 30 stdbuf -oL rspterminal $LOG -registrar=$RSP:3863 >"$OUT/rspterminal.log" 2>&1
+  timeout -k 5 30 stdbuf -oL rspterminal $LOG -registrar=$RSP:3863 >"$OUT/rspterminal.log" 2>&1
 check "rspterminal got 3 lines echoed by our PE" lines_in rspterminal 'from PE .*> sctp-line-[123]' 3
 check "rspterminal's lines came from our PE" grep -q 'from PE \$00005151' "$OUT/rspterminal.log"
 check "our PE took rspterminal's association" log_has pe '^association from PU at '
