@@ -143,7 +143,6 @@ impl Link {
         self.last_heard
     }
 
-
     /// Whether any request waits for its answer.
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()

@@ -90,6 +90,7 @@ impl Enrp {
             peer.probe_deadline = None;
         }
         self.peer_gone(target);
+        tracing::info!(target = target.0, initiator = sender.0, "takeover of a peer acknowledged");
         let servers = Servers { sender: self.own, receiver: sender };
         self.send(session, InitTakeoverAck { servers, target }.emit_to_vec().into());
     }
