@@ -14,7 +14,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use asap::{EndpointConfig, Event, Failure, PeConfig, PeHandle, Resolution};
+use asap::{EndpointConfig, Event, PeConfig, PeHandle};
 use codec::{ErrorCause, PoolElementId, PoolHandle};
 use common::live::LiveEndpoints;
 
@@ -97,23 +97,7 @@ fn library_config() -> EndpointConfig {
 
 /// The PE ids the registrar lists for pool `i`, or the cause it refused with.
 fn resolve_ids(live: &mut LiveEndpoints, pu: usize, i: u32) -> Result<BTreeSet<u32>, ErrorCause> {
-    let now = live.now();
-    let pending = live.endpoint(pu).resolve(now, pool(i)).unwrap();
-    assert_eq!(pending, Resolution::Pending, "nothing is cached");
-    let answer = |e: &Event| match e {
-        Event::Resolved { pool_handle, elements } if *pool_handle == pool(i) => {
-            Some(Ok(elements.iter().map(|e| e.id.0).collect()))
-        }
-        Event::ResolutionFailed { pool_handle, failure } if *pool_handle == pool(i) => {
-            match failure {
-                Failure::Refused(cause) => Some(Err(*cause)),
-                Failure::TimedOut => panic!("pool {i}: the resolution timed out"),
-            }
-        }
-        _ => None,
-    };
-    let events = live.run_until(STEP, |events| events.iter().any(|(_, e)| answer(e).is_some()));
-    events.iter().find_map(|(_, e)| answer(e)).expect("run_until returned on it")
+    live.resolve_ids(pu, pool(i), STEP)
 }
 
 fn run(workers: usize) {

@@ -15,7 +15,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use asap::{EndpointConfig, Event, Failure, PeConfig, Resolution};
+use asap::{EndpointConfig, Event, PeConfig};
 use codec::{ErrorCause, PoolElementId, PoolHandle};
 use common::live::LiveEndpoints;
 use handlespace::ChecksumAccumulator;
@@ -65,22 +65,7 @@ fn wait_for(s: &mut LiveEndpoints, count: usize, kind: fn(&Event) -> bool) {
 }
 
 fn resolve(s: &mut LiveEndpoints, i: u32) -> Result<BTreeSet<u32>, ErrorCause> {
-    let now = s.now();
-    assert_eq!(s.endpoint(0).resolve(now, pool(i)).unwrap(), Resolution::Pending);
-    let answer = |e: &Event| match e {
-        Event::Resolved { pool_handle, elements } if *pool_handle == pool(i) => {
-            Some(Ok(elements.iter().map(|e| e.id.0).collect()))
-        }
-        Event::ResolutionFailed { pool_handle, failure } if *pool_handle == pool(i) => {
-            match failure {
-                Failure::Refused(cause) => Some(Err(*cause)),
-                Failure::TimedOut => panic!("pool {i}: the resolution timed out"),
-            }
-        }
-        _ => None,
-    };
-    let events = s.run_until(STEP, |events| events.iter().any(|(_, e)| answer(e).is_some()));
-    events.iter().find_map(|(_, e)| answer(e)).expect("run_until returned on it")
+    s.resolve_ids(0, pool(i), STEP)
 }
 
 /// Every PU resolves every pool and must get `expected[pool]` (empty: Unknown Pool Handle).

@@ -8,11 +8,12 @@
 //!  test ◀─ (i, Event) ◀─ run_until / serve ◀─ handle_up / _data / _closed ◀─┘
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use asap::{Endpoint, EndpointConfig, Event};
+use asap::{Endpoint, EndpointConfig, Event, Failure, Resolution};
+use codec::{ErrorCause, PoolHandle};
 use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport};
 use transport::{AssocId, Ppid, SctpTransport, StreamId, TransportEvent};
 
@@ -73,6 +74,35 @@ impl LiveEndpoints {
     /// Endpoint `i`, to call `register`, `resolve`, `deregister` on (then `run_until`).
     pub(crate) fn endpoint(&mut self, i: usize) -> &mut Endpoint {
         &mut self.endpoints[i]
+    }
+
+    /// A resolution of `pool_handle` by endpoint `i`, whose cache must be off (the tests set a
+    /// zero stale-cache value), run until it is answered within `timeout`: the PE ids listed,
+    /// or the cause it was refused with. A timed-out resolution panics.
+    pub(crate) fn resolve_ids(
+        &mut self,
+        i: usize,
+        pool_handle: PoolHandle,
+        timeout: Duration,
+    ) -> Result<BTreeSet<u32>, ErrorCause> {
+        let now = self.now();
+        let pending = self.endpoint(i).resolve(now, pool_handle).unwrap();
+        assert_eq!(pending, Resolution::Pending, "nothing is cached");
+        let answer = |e: &Event| match e {
+            Event::Resolved { pool_handle: p, elements } if *p == pool_handle => {
+                Some(Ok(elements.iter().map(|e| e.id.0).collect()))
+            }
+            Event::ResolutionFailed { pool_handle: p, failure } if *p == pool_handle => {
+                match failure {
+                    Failure::Refused(cause) => Some(Err(*cause)),
+                    Failure::TimedOut => panic!("{pool_handle}: the resolution timed out"),
+                }
+            }
+            _ => None,
+        };
+        let events =
+            self.run_until(timeout, |events| events.iter().any(|(_, e)| answer(e).is_some()));
+        events.iter().find_map(|(_, e)| answer(e)).expect("run_until returned on it")
     }
 
     /// From now on, endpoint `i` hears no ASAP: a hung application whose SCTP still
