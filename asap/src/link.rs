@@ -360,19 +360,11 @@ impl Link {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{pool, registration_response, resolution_response, PEER};
-    use codec::asap::{HandleResolution, Registration};
+    use crate::testing::{pool, registration_response, resolution, resolution_response, PEER};
+    use codec::asap::Registration;
 
     fn link() -> Link {
         Link::new(AssocId(7), PEER)
-    }
-
-    fn resolution(name: &str) -> Message {
-        Message::HandleResolution(HandleResolution {
-            subscribe: false,
-            pool_handle: pool(name),
-            items_wanted: None,
-        })
     }
 
     // Goal: Handle Resolution Responses match their requests by pool handle, first in first

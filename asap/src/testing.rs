@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use codec::asap::{HandleResolutionResponse, Message, RegistrationResponse};
+use codec::asap::{HandleResolution, HandleResolutionResponse, Message, RegistrationResponse};
 use codec::param::{AddressList, OperationalError, Policy, SctpTransport, UserTransport};
 use codec::{ErrorCause, PoolElement, PoolElementId, PoolHandle, RegistrarId, TransportUse};
 
@@ -43,6 +43,15 @@ pub(crate) fn registration_response(name: &str, id: u32, refused: Option<ErrorCa
         pool_handle: pool(name),
         pe_id: PoolElementId(id),
         error: refused.map(OperationalError::single),
+    })
+}
+
+/// A Handle Resolution of pool `name` as an endpoint sends it (no subscription, no count).
+pub(crate) fn resolution(name: &str) -> Message {
+    Message::HandleResolution(HandleResolution {
+        subscribe: false,
+        pool_handle: pool(name),
+        items_wanted: None,
     })
 }
 

@@ -257,13 +257,15 @@ fn handle_and_id(parameters: Parameters<'_>) -> Option<(PoolHandle, PoolElementI
 
 #[cfg(test)]
 mod tests {
-    use codec::asap::{HandleResolution, Message};
+    use codec::asap::Message;
     use codec::param::Policy;
     use codec::{ErrorCause, PoolElementId};
     use transport::AssocId;
 
     use crate::pe::PeState;
-    use crate::testing::{pool, registration_response, resolution_response, user_transport};
+    use crate::testing::{
+        pool, registration_response, resolution, resolution_response, user_transport,
+    };
     use crate::time::{Duration, Instant};
     use crate::{Endpoint, EndpointConfig, Event, Failure, PeConfig, PeHandle};
 
@@ -289,14 +291,6 @@ mod tests {
 
     fn events(ep: &mut Endpoint) -> Vec<Event> {
         std::iter::from_fn(|| ep.poll_event()).collect()
-    }
-
-    fn resolution(name: &str) -> Message {
-        Message::HandleResolution(HandleResolution {
-            subscribe: false,
-            pool_handle: pool(name),
-            items_wanted: None,
-        })
     }
 
     // Goal: every uncached resolution puts its own Handle Resolution on the wire and gets its
