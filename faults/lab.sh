@@ -94,7 +94,7 @@ start_registrar() {
   for p in "${REGISTRARS[@]}"; do [ "$p" = "$n" ] || peers+=(--peer "${IP[$p]}:9901"); done
   fault "$n" start "$id"
   ip netns exec "$TAG-$n" "$BIN/registrar" --udp "${IP[$n]}:9899" --workers 1 --mesh-spin-us 0 --no-announce \
-    --registrar-id "$id" "${peers[@]}" \
+    --registrar-id "$id" "${peers[@]}" --sctp-rto-max-ms "${REG_RTO_MAX_MS:-1000}" \
     --enrp-heartbeat-ms 500 --enrp-max-time-last-heard-ms 1200 --enrp-max-time-no-response-ms 600 \
     --enrp-mentor-hunt-timeout-ms 1500 --keep-alive-interval-ms 1000 --keep-alive-timeout-ms 2000 \
     --run-seconds "$RUN_SECONDS" --log registrar=debug,info >"$OUT/$n.$id.log" 2>&1 &

@@ -25,6 +25,13 @@ pub struct Config {
     /// a 9000-byte jumbo-frame LAN: 8972) and more answers share one datagram; receive and
     /// send buffers grow to match (2 × 1024 × this many bytes per core).
     pub sctp_mtu: u16,
+    /// Upper bound on the SCTP retransmission timeout (RTO.Max, RFC 9260 §16) of the
+    /// userspace backend, 1 000-60 000 ms. Default 60 000 (the RFC's). The RTO doubles with
+    /// each unanswered retransmission up to this, so after a partition or a pause an
+    /// association is silent for up to this long after the network is back: ENRP peers heard
+    /// again late are taken for dead (the fault lab). Lower it, as SIGTRAN deployments do,
+    /// where peers must be back within a second or two of a heal.
+    pub sctp_rto_max_ms: u32,
     /// Send runs of 8 or more same-sized SCTP packets to one peer as one UDP segmentation
     /// offload send (userspace backend). With many PUs or PEs behind one peer socket it more
     /// than halves the CPU per answer on loopback (BENCHMARKS.md). Default off: Linux's own
@@ -215,6 +222,11 @@ pub struct Limits {
     pub resolution_items_default: u32,
 }
 
+/// RFC 9260 §16 RTO.Max.
+pub const SCTP_RTO_MAX_MS_DEFAULT: u32 = 60_000;
+/// `sctp_rto_max_ms` accepted: not below RTO.Min (1 s), not above the RFC's default.
+pub const SCTP_RTO_MAX_MS_RANGE: std::ops::RangeInclusive<u32> = 1_000..=60_000;
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -223,6 +235,7 @@ impl Default for Config {
             backend: Backend::Userspace,
             udp_encapsulation: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9899),
             sctp_mtu: 1200,
+            sctp_rto_max_ms: SCTP_RTO_MAX_MS_DEFAULT,
             udp_gso: false,
             asap_port: 3863,
             enrp_port: 9901,
@@ -343,6 +356,10 @@ impl Config {
         let fail = |field: &str, why: &str| Err(ConfigError(format!("{field}: {why}")));
         if self.asap_port == 0 {
             return fail("asap_port", "must not be 0");
+        }
+        if !SCTP_RTO_MAX_MS_RANGE.contains(&self.sctp_rto_max_ms) {
+            let (low, high) = (SCTP_RTO_MAX_MS_RANGE.start(), SCTP_RTO_MAX_MS_RANGE.end());
+            return fail("sctp_rto_max_ms", &format!("must be in {low}..={high}"));
         }
         let mtus = transport::sctp_udp::MTU_RANGE;
         if !mtus.contains(&self.sctp_mtu) {
@@ -469,6 +486,8 @@ mod tests {
         assert!(unknown.0.contains("wrokers"), "{unknown}");
         let typed = Config::from_toml("[timers]\nkeep_alive_timeout_ms = \"x\"").unwrap_err();
         assert!(typed.0.contains("invalid"), "{typed}");
+        let rto = Config::from_toml("sctp_rto_max_ms = 500").unwrap_err();
+        assert!(rto.0.contains("sctp_rto_max_ms"), "{rto}");
         let mtu = Config::from_toml("sctp_mtu = 100").unwrap_err();
         assert!(mtu.0.contains("sctp_mtu"), "{mtu}");
         let relation = Config::from_toml("asap_port = 9901").unwrap_err();

@@ -31,6 +31,10 @@ struct Flags {
     /// Largest SCTP packet of the userspace backend (UDP payload bytes, 512-65507).
     #[arg(long)]
     sctp_mtu: Option<u16>,
+    /// Upper bound on the SCTP retransmission timeout of the userspace backend (RTO.Max,
+    /// 1000-60000 ms; default 60000): how late an association speaks again after a heal.
+    #[arg(long)]
+    sctp_rto_max_ms: Option<u32>,
     /// SCTP port of the ASAP service.
     #[arg(long)]
     asap_port: Option<u16>,
@@ -229,6 +233,7 @@ fn configure(flags: &Flags) -> Result<Config, String> {
     set(&mut config.backend, flags.backend);
     set(&mut config.udp_encapsulation, flags.udp);
     set(&mut config.sctp_mtu, flags.sctp_mtu);
+    set(&mut config.sctp_rto_max_ms, flags.sctp_rto_max_ms);
     set(&mut config.asap_port, flags.asap_port);
     set(&mut config.registrar_id, flags.registrar_id);
     set(&mut config.announce.group, flags.announce_group);

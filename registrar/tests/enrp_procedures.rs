@@ -91,7 +91,13 @@ fn drain(e: &mut Enrp) -> Vec<Out> {
 
 fn describe(op: &PeerOp) -> String {
     match op {
-        PeerOp::Upsert(r) => format!("upsert {} {:#x} home {:#x}", r.pool_handle, r.id.0, r.home.0),
+        PeerOp::Upsert { registration: r, may_rehome } => format!(
+            "upsert {} {:#x} home {:#x}{}",
+            r.pool_handle,
+            r.id.0,
+            r.home.0,
+            if *may_rehome { "" } else { " (no re-homing)" }
+        ),
         PeerOp::Remove { pool_handle, id, home } => {
             format!("remove {pool_handle} {:#x} home {:#x}", id.0, home.0)
         }
@@ -1003,4 +1009,119 @@ fn pages_of_pes_with_many_addresses_stay_under_64_kib() {
     assert!(pages >= 3, "{pages} pages for 180 KB");
     seen.sort_unstable();
     assert_eq!(seen, (1..=256).collect::<Vec<_>>(), "each PE exactly once");
+}
+
+// Found by the fault lab (partition-heal, partition-oneway): r1, cut off from r2 and r3 but not
+// from the PEs, declared both dead, won both takeovers with nobody left to object, and its
+// H-flagged keep-alives moved their PEs away from the majority that still served them.
+// Goal: a registrar that loses most of the registrars it knows takes none over; once a
+// majority is heard again, a peer still silent is probed again and taken over then. Method: we
+// know PEER and THIRD (both with PEs); both fall silent; no Init Takeover, no re-homing; PEER
+// speaks again; THIRD, still silent, fails MAX-TIME-LAST-HEARD + MAX-TIME-NO-RESPONSE later
+// and its arbitration starts.
+#[test]
+fn a_registrar_cut_off_from_its_peers_takes_none_over() {
+    let h = hs_peers();
+    let view = View::new(&h, None);
+    let mut e = with_two_peers(&view);
+    e.handle_timeout(at(LAST_HEARD + MS), &view);
+    drain(&mut e);
+    e.handle_timeout(at(LAST_HEARD + MS + NO_RESPONSE), &view);
+    let out = drain(&mut e);
+    let takes_over = |out: &[Out]| {
+        out.iter().any(|o| {
+            matches!(o, Out::Send(_, Message::InitTakeover(_)))
+                || matches!(o, Out::Apply(a) if a.starts_with("take over"))
+        })
+    };
+    assert!(!takes_over(&out), "one of three registrars alone takes nobody over: {out:?}");
+    assert!(e.takeovers_started().next().is_none());
+    assert_eq!(e.peers().ids(), [PEER, THIRD], "both stay on the list");
+    // The heal: PEER is heard again; THIRD is monitored afresh, not failed on the spot.
+    let healed = LAST_HEARD + NO_RESPONSE + 10 * MS;
+    deliver(&mut e, healed, session(1), &presence(PEER, false, 0xffff), &view);
+    e.handle_timeout(at(healed), &view);
+    assert!(!takes_over(&drain(&mut e)), "THIRD gets its MAX-TIME-LAST-HEARD first");
+    // THIRD stays silent (PEER keeps talking): probed, then failed, with a majority now.
+    let probe_at = healed + LAST_HEARD + MS;
+    deliver(&mut e, probe_at, session(1), &presence(PEER, false, 0xffff), &view);
+    e.handle_timeout(at(probe_at), &view);
+    drain(&mut e);
+    deliver(&mut e, probe_at + NO_RESPONSE, session(1), &presence(PEER, false, 0xffff), &view);
+    e.handle_timeout(at(probe_at + NO_RESPONSE), &view);
+    let init = Message::InitTakeover(InitTakeover {
+        servers: Servers { sender: OWN, receiver: RegistrarId(0) },
+        target: THIRD,
+    });
+    assert!(drain(&mut e).contains(&Out::Send(session(1), init)));
+}
+
+// Found by the fault lab (partition-heal, after the first fix): peers cut off together do not
+// come due in the same instant. r1 found r3 dead 0.5 s before r2's failure came due, counted
+// r2 as heard, and took r3 over. Goal: a peer whose probe is unanswered does not count towards
+// the majority. Method: THIRD is probed first (PEER quiet, and overdue at THIRD's failure).
+#[test]
+fn a_peer_being_probed_does_not_count_towards_the_majority() {
+    let h = hs_peers();
+    let view = View::new(&h, None);
+    let mut e = with_two_peers(&view);
+    // PEER last heard at 2 ms: its probe comes due 2 ms after THIRD's.
+    deliver(&mut e, 2 * MS, session(1), &presence(PEER, false, 0xffff), &view);
+    drain(&mut e);
+    e.handle_timeout(at(LAST_HEARD + MS), &view);
+    drain(&mut e);
+    e.handle_timeout(at(LAST_HEARD + 3 * MS), &view);
+    drain(&mut e);
+    // THIRD fails; PEER's probe is still unanswered.
+    e.handle_timeout(at(LAST_HEARD + MS + NO_RESPONSE), &view);
+    let out = drain(&mut e);
+    assert!(
+        !out.iter().any(|o| matches!(o, Out::Send(_, Message::InitTakeover(_)))),
+        "an unanswered probe is no majority: {out:?}"
+    );
+    assert!(e.takeovers_started().next().is_none());
+}
+
+// Found by the fault lab (registrar-sigstop): r1, resumed after SIGSTOP, first served its PEs'
+// queued re-registrations and announced them (ADD_PE, home r1), then dropped them with their
+// associations (DEL_PE): the takeover winner, where the PEs had re-registered meanwhile,
+// applied both and lost them until their next re-registration. The same happens after a
+// partition, when SCTP delivers what the cut-off registrar sent meanwhile. Goal: during its
+// rejoin window (MAX-TIME-LAST-HEARD + MAX-TIME-NO-RESPONSE after it is heard again), what a
+// registrar taken over says moves no PE homed elsewhere; after it, claims apply as before.
+// Method: PEER takes THIRD over (Takeover Server); THIRD speaks again with an ADD_PE; the
+// upsert is marked "no re-homing"; after the window an ADD_PE is an ordinary upsert.
+#[test]
+fn claims_of_a_registrar_taken_over_move_no_pe_during_its_rejoin_window() {
+    let h = hs();
+    let view = View::new(&h, None);
+    let mut e = with_two_peers(&view);
+    let done = Message::TakeoverServer(TakeoverServer {
+        servers: Servers { sender: PEER, receiver: RegistrarId(0) },
+        target: THIRD,
+    });
+    deliver(&mut e, 10, session(1), &done, &view);
+    drain(&mut e);
+    let update = Message::HandleUpdate(HandleUpdate {
+        takeover_suggested: false,
+        servers: Servers { sender: THIRD, receiver: RegistrarId(0) },
+        action: UpdateAction::ADD_PE,
+        pool_handle: PoolHandle::new(b"P").unwrap(),
+        pool_element: pool_element(7, THIRD),
+    });
+    let back = 20 * MS;
+    deliver(&mut e, back, session(2), &update, &view);
+    let stale = format!("upsert P {:#x} home {:#x} (no re-homing)", 7, THIRD.0);
+    assert!(drain(&mut e).contains(&Out::Apply(stale)));
+    // The last instant of the window, then the first after it (the timeout ends it).
+    let end = back + LAST_HEARD + NO_RESPONSE;
+    deliver(&mut e, end - 1, session(2), &update, &view);
+    assert!(drain(&mut e)
+        .iter()
+        .any(|o| matches!(o, Out::Apply(a) if a.ends_with("(no re-homing)"))));
+    e.handle_timeout(at(end), &view);
+    drain(&mut e);
+    deliver(&mut e, end, session(2), &update, &view);
+    let fresh = format!("upsert P {:#x} home {:#x}", 7, THIRD.0);
+    assert!(drain(&mut e).contains(&Out::Apply(fresh)));
 }

@@ -120,7 +120,14 @@ fn seeds() -> u64 {
 
 fn sweep(first: u64, count: u64, registrars: usize, loss: u32, fault: Fault) -> Outcome {
     let mut worst = Outcome::default();
+    // ENRP_SIM_ONLY=0x...: that one seed (with ENRP_SIM_TRACE=1, its registrars' logs).
+    let only = std::env::var("ENRP_SIM_ONLY")
+        .ok()
+        .and_then(|s| u64::from_str_radix(s.trim_start_matches("0x"), 16).ok());
     for seed in first..first + count {
+        if only.is_some_and(|only| only != seed) {
+            continue;
+        }
         let outcome = run(seed, registrars, loss, fault).unwrap_or_else(|e| panic!("{e}"));
         worst.converged = worst.converged.max(outcome.converged);
         worst.absence = worst.absence.max(outcome.absence);

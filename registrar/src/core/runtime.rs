@@ -375,6 +375,7 @@ pub(crate) fn add(sum: &mut Stats, s: &Stats) {
     sum.peer_upserts += s.peer_upserts;
     sum.peer_removals += s.peer_removals;
     sum.peer_rejected += s.peer_rejected;
+    sum.peer_claims_refused += s.peer_claims_refused;
     sum.keep_alives_unroutable += s.keep_alives_unroutable;
     // ENRP runs on one core (the others report zeros).
     if s.enrp != crate::proto::enrp::EnrpStats::default() {

@@ -555,6 +555,7 @@ fn stats_json(s: &Stats) -> Value {
         "peer_upserts": s.peer_upserts,
         "peer_removals": s.peer_removals,
         "peer_rejected": s.peer_rejected,
+        "peer_claims_refused": s.peer_claims_refused,
         "keep_alives_unroutable": s.keep_alives_unroutable,
         "subscriptions": s.subscriptions,
         "subscription_pushes": s.subscription_pushes,

@@ -259,6 +259,7 @@ fn exposition(per_core: &[Stats], context: Context) -> String {
         add(&peer_changes, &[("change", "applied")], s.peer_upserts);
         add(&peer_changes, &[("change", "removed")], s.peer_removals);
         add(&peer_changes, &[("change", "refused")], s.peer_rejected);
+        add(&peer_changes, &[("change", "stale_claim_refused")], s.peer_claims_refused);
     }
     if context.enrp {
         if let Some(s) = per_core.first() {

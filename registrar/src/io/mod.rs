@@ -34,6 +34,7 @@ pub fn start(config: &Config) -> io::Result<Running> {
             let enrp_port = config.enrp.enabled.then_some(config.enrp_port);
             let sessions = config.limits.sessions_per_core_max;
             let mtu = config.sctp_mtu;
+            let rto_max = std::time::Duration::from_millis(u64::from(config.sctp_rto_max_ms));
             let gso = config.udp_gso;
             let cores = u32::try_from(config.worker_count()).unwrap_or(u32::MAX);
             // One secret for every core: a cookie issued by the core an INIT reached is opened
@@ -51,6 +52,7 @@ pub fn start(config: &Config) -> io::Result<Running> {
                     cfg.udp.gso_segments_max = transport::GSO_SEGMENTS_MAX;
                 }
                 cfg.endpoint.associations_max = sessions.min(sctp::ASSOCIATIONS_LIMIT);
+                cfg.endpoint.rto_max = rto_max.max(cfg.endpoint.rto_initial);
                 cfg.endpoint.tag_steering = (cores > 1).then_some(TagSteering { cores, core });
                 cfg.epoch = Some(epoch);
                 let mut transport = SctpUdpTransport::bind(udp, cfg, secret)

@@ -122,6 +122,9 @@ pub struct Stats {
     pub peer_removals: u64,
     /// PE changes of peers this core's shard could not hold (its limits).
     pub peer_rejected: u64,
+    /// Claims of a registrar just back from a takeover (paused, partitioned) that would have
+    /// moved a PE homed elsewhere to it, not applied (`PeerOp::Upsert::may_rehome`).
+    pub peer_claims_refused: u64,
     /// Keep-alives for PEs with no association here (taken over from a failed peer), not
     /// sent: such a PE stays if it re-registers before its keep-alive timeout.
     pub keep_alives_unroutable: u64,
@@ -613,7 +616,9 @@ impl Server {
     /// Sends a change from ENRP to the shard of its pool, or to every shard.
     fn route_peer_op(&mut self, now: Instant, op: PeerOp) {
         let shard = match &op {
-            PeerOp::Upsert(r) => shard_of(&r.pool_handle, self.config.cores),
+            PeerOp::Upsert { registration, .. } => {
+                shard_of(&registration.pool_handle, self.config.cores)
+            }
             PeerOp::Remove { pool_handle, .. } => shard_of(pool_handle, self.config.cores),
             PeerOp::TakeOver { source, target } => {
                 for core in (0..self.config.cores).filter(|&c| c != self.config.core) {
@@ -634,10 +639,17 @@ impl Server {
     /// like any other change.
     fn apply_peer_op(&mut self, now: Instant, op: PeerOp) {
         match op {
-            PeerOp::Upsert(registration) => {
+            PeerOp::Upsert { registration, may_rehome } => {
                 let (pool_handle, id) = (registration.pool_handle, registration.id);
-                let previous =
-                    self.shard.handlespace.element(&pool_handle, id).map(|e| e.registrator());
+                let existing = self.shard.handlespace.element(&pool_handle, id);
+                if !may_rehome && existing.is_some_and(|e| e.home() != registration.home) {
+                    // A stale claim of a registrar back from a takeover: the PE has a home.
+                    tracing::info!(pool = %pool_handle, pe = id.0, claimed = registration.home.0,
+                        "stale claim of a registrar taken over: refused");
+                    self.stats.peer_claims_refused += 1;
+                    return;
+                }
+                let previous = existing.map(|e| e.registrator());
                 match self.shard.register(now, *registration) {
                     Ok(outcome) => {
                         tracing::debug!(pool = %pool_handle, pe = id.0, ?outcome, "peer PE applied");

@@ -143,6 +143,9 @@ pub(crate) struct Sim {
 impl Sim {
     /// A network of `shape`, from `seed`.
     pub(crate) fn new(seed: u64, shape: Shape) -> Sim {
+        if std::env::var_os("ENRP_SIM_TRACE").is_some() {
+            let _ = tracing_subscriber::fmt().with_env_filter("registrar=debug").try_init();
+        }
         let mut net = Net::new(seed, shape.faults.clone());
         let n = shape.registrars;
         let mut registrars = Vec::new();
@@ -257,6 +260,9 @@ impl Sim {
             if !self.registrars[r].alive {
                 continue;
             }
+            // ENRP_SIM_TRACE=1: the registrars' logs, each line under its index and sim time.
+            let t_ms = now.micros() / 1000;
+            let _span = tracing::info_span!("r", i = r, t_ms).entered();
             let node = &self.net.nodes[r];
             let events: Vec<Event> =
                 node.events[self.registrars[r].events_seen..].iter().map(|(_, e)| *e).collect();

@@ -21,7 +21,7 @@ mod takeover;
 
 // Ordered maps throughout: what ENRP sends follows from its inputs alone (no per-process hash
 // seed), so a simulation seed replays exactly; the tables are small (peers ≤ PEERS_MAX).
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -94,7 +94,15 @@ pub const NO_SESSION: u64 = u64::MAX;
 #[derive(Debug)]
 pub enum PeerOp {
     /// Add or replace a PE homed at a peer (Handle Update ADD_PE, table download).
-    Upsert(Box<HsRegistration>),
+    Upsert {
+        /// The PE as the peer describes it.
+        registration: Box<HsRegistration>,
+        /// Whether the claim may move a PE the shard holds with another home. False for a
+        /// registrar back from a takeover (paused, or cut off from its peers), during its
+        /// rejoin window: what it says of PEs that have since re-registered elsewhere is
+        /// stale (found by the fault lab: registrar-sigstop, partition-heal).
+        may_rehome: bool,
+    },
     /// Remove a PE if it is still homed at `home` (Handle Update DEL_PE, resync sweep).
     Remove {
         /// The pool.
@@ -213,6 +221,13 @@ pub struct Enrp {
     won: VecDeque<RegistrarId>,
     /// The registrars this one started an arbitration for (the last `WON_LOG_MAX`).
     started: VecDeque<RegistrarId>,
+    /// Peers declared dead while this registrar heard fewer than half of the registrars it
+    /// knows: not taken over (it may be the one cut off), until a majority is heard again.
+    lost: BTreeSet<RegistrarId>,
+    /// Registrars taken over (by us or a peer), with the end of their rejoin window once
+    /// heard again (`None` until then): until it ends, their claims move no PE that has a
+    /// home here ([`PeerOp::Upsert`]'s `may_rehome`).
+    displaced: BTreeMap<RegistrarId, Option<Instant>>,
 }
 
 /// Takeovers remembered for [`Enrp::takeovers_won`].
@@ -257,6 +272,8 @@ impl Enrp {
             stats: EnrpStats::default(),
             won: VecDeque::new(),
             started: VecDeque::new(),
+            lost: BTreeSet::new(),
+            displaced: BTreeMap::new(),
         };
         enrp.connect_links(now);
         enrp
@@ -356,6 +373,19 @@ impl Enrp {
         }
         if let Some(link) = self.links.iter().find(|l| l.session == Some(session)) {
             peer.address.get_or_insert(link.address);
+        }
+        if self.lost.remove(&sender) {
+            tracing::info!(peer = sender.0, "peer lost without a majority is heard again");
+            peer.active = true;
+        }
+        if let Some(window @ None) = self.displaced.get_mut(&sender) {
+            let until = now + self.config.max_time_last_heard + self.config.max_time_no_response;
+            *window = Some(until);
+            tracing::info!(
+                peer = sender.0,
+                "a registrar taken over is heard again: \
+                its claims move no PE homed elsewhere during its rejoin window"
+            );
         }
         //= https://www.rfc-editor.org/rfc/rfc5353#section-3.4.1
         //# The ENRP server MUST send an ENRP_PRESENCE message with the Reply-required flag set
@@ -472,6 +502,7 @@ impl Enrp {
             self.heartbeat_at = now + self.config.heartbeat_cycle;
         }
         self.check_peers(now, view);
+        self.check_lost(now);
         self.check_init(now);
         self.check_takeovers(now, view);
         self.check_syncs(now);
@@ -571,6 +602,7 @@ impl Enrp {
             let deadline = now + self.config.max_time_no_response;
             self.peers.get_mut(id).expect("listed ids exist").probe_deadline = Some(deadline);
         }
+        let mut failed = Vec::new();
         for id in dead {
             tracing::warn!(peer = id.0, "peer failed (RFC 5353 §3.4.3)");
             self.stats.peers_failed += 1;
@@ -586,7 +618,65 @@ impl Enrp {
             peer.active = false;
             peer.probe_deadline = None;
             self.peer_gone(id);
-            self.start_takeover(now, id, view);
+            failed.push(id);
+        }
+        // Judged once every failure of this round is counted: peers lost together are the
+        // sign of this registrar being the one cut off.
+        let quorum = self.has_quorum(now);
+        for id in failed {
+            if quorum {
+                self.start_takeover(now, id, view);
+            } else {
+                tracing::warn!(
+                    peer = id.0,
+                    "peer failed, but fewer than half of the registrars \
+                    are heard: no takeover (this registrar may be the one cut off)"
+                );
+                self.lost.insert(id);
+            }
+        }
+    }
+
+    /// Whether this registrar and the peers it still monitors are at least half of the
+    /// registrars it knows (itself and its whole peer list, failed peers not yet taken over
+    /// included). RFC 5353 §3.5 lets any survivor take a failed peer over; a registrar cut
+    /// off from the others by a partition would then take every peer's PEs, and the H-flagged
+    /// keep-alives would move them away from the majority that still serves them (the fault
+    /// lab's partition-heal and partition-oneway). With two registrars, one alone is half:
+    /// the survivor still takes over, as the RFC has it.
+    ///
+    /// A peer counts as heard while it is monitored, not probed (§3.4.3) and heard within
+    /// MAX-TIME-LAST-HEARD: peers cut off together are not found dead in the same instant,
+    /// and the first failure must not be judged while the others are only overdue (the fault
+    /// lab's partition-heal: r1 took r3 over 0.5 s before r2's failure came due).
+    fn has_quorum(&self, now: Instant) -> bool {
+        let known = 1 + self.peers.len();
+        let heard = 1 + self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.active && p.probe_deadline.is_none() && now < self.probe_due(p))
+            .count();
+        2 * heard >= known
+    }
+
+    /// Once a majority is heard again, the peers lost without one are monitored again, as if
+    /// just heard: one still silent after MAX-TIME-LAST-HEARD is probed (§3.4.3) and, failing
+    /// with a majority behind the decision, taken over. Not probed at once: after a heal the
+    /// registrars come back one by one, each association after its own SCTP back-off, and
+    /// the first one heard must not make the others look dead (found by the ENRP
+    /// simulation, partition seed 0xf000035: a live registrar was taken over).
+    fn check_lost(&mut self, now: Instant) {
+        if self.lost.is_empty() || !self.has_quorum(now) {
+            return;
+        }
+        for id in std::mem::take(&mut self.lost) {
+            let Some(peer) = self.peers.get_mut(id) else { continue };
+            if !peer.active {
+                tracing::info!(peer = id.0, "a majority is heard again: monitoring a lost peer");
+                peer.active = true;
+                peer.last_heard = now;
+                peer.probe_deadline = None;
+            }
         }
     }
 
@@ -773,6 +863,7 @@ impl Enrp {
     /// A peer left the list of the living: nothing of ours waits for it any more.
     fn peer_gone(&mut self, id: RegistrarId) {
         self.resyncs.remove(&id);
+        self.lost.remove(&id);
         for takeover in self.takeovers.values_mut() {
             takeover.pending.remove(&id);
         }

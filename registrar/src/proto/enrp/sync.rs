@@ -237,6 +237,10 @@ impl Enrp {
     //# actions:
     pub(super) fn on_handle_update(&mut self, sender: RegistrarId, u: HandleUpdate) {
         self.stats.updates_received += 1;
+        if let Some(resync) = self.resyncs.get_mut(&sender) {
+            // Newer than the table being downloaded: the sweep must not undo it.
+            resync.marked.remove(&(u.pool_handle, u.pool_element.id));
+        }
         match u.action {
             UpdateAction::ADD_PE => self.upsert(sender, u.pool_handle, u.pool_element),
             //= https://www.rfc-editor.org/rfc/rfc5353#section-3.3.2
@@ -285,7 +289,8 @@ impl Enrp {
             registrator: NO_SESSION,
             wire: element.encode().into(),
         };
-        self.apply(PeerOp::Upsert(Box::new(registration)));
+        let may_rehome = !self.displaced.contains_key(&sender);
+        self.apply(PeerOp::Upsert { registration: Box::new(registration), may_rehome });
     }
 
     //= https://www.rfc-editor.org/rfc/rfc5353#section-3.6.1
@@ -322,6 +327,7 @@ impl Enrp {
     pub(super) fn check_syncs(&mut self, now: Instant) {
         self.resyncs.retain(|_, r| now < r.deadline);
         self.downloads.retain(|_, d| now < d.expires);
+        self.displaced.retain(|_, until| until.is_none_or(|until| now < until));
     }
 }
 

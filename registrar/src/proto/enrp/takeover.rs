@@ -142,6 +142,7 @@ impl Enrp {
             self.won.pop_front();
         }
         self.won.push_back(target);
+        self.displace(target);
         //= https://www.rfc-editor.org/rfc/rfc5353#section-3.5.2
         //# The initiating ENRP server MUST first send, via an announcement, an
         //# ENRP_TAKEOVER_SERVER message to inform all its active peers that the takeover has
@@ -181,7 +182,17 @@ impl Enrp {
         }
         self.takeovers.remove(&target);
         self.remove_peer(target);
+        self.displace(target);
         self.apply(PeerOp::TakeOver { source: target, target: sender });
+    }
+
+    /// Remembers a registrar taken over, for its rejoin window should it be heard again
+    /// (it was paused, or cut off, and does not know that its PEs moved).
+    fn displace(&mut self, id: RegistrarId) {
+        if self.displaced.len() >= super::PEERS_MAX {
+            self.displaced.pop_first();
+        }
+        self.displaced.insert(id, None);
     }
 
     fn remove_peer(&mut self, id: RegistrarId) {
