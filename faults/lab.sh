@@ -12,6 +12,9 @@
 #   bounds converge=MS,depart=MS,failover=MS
 #   duration SECONDS                the timeline's length (the run adds setup and a tail)
 #   expect pass|fail
+#   env NAME=VALUE                  sets a timer of the lab for this scenario: ENRP_NO_RESPONSE_MS
+#                                   (600), KA_TIMEOUT_MS (2000), PE_TIMEOUT_MS (1000),
+#                                   PE_HOME_SILENCE_MS (3000), REG_RTO_MAX_MS (1000)
 #   at SECONDS ACTION NODE [ARG]    ACTION: kill stop cont term restart partition heal loss
 #                                   loss-end; NODE: r1..r3, pe1..pe4, or `pes`/`registrars`;
 #                                   partition ARG `oneway` drops only what the peers send;
@@ -37,6 +40,11 @@ while read -r word rest; do
     bounds) BOUNDS=$rest ;;
     duration) DURATION=$rest ;;
     expect) EXPECT=$rest ;;
+    env) case ${rest%%=*} in
+           ENRP_NO_RESPONSE_MS|KA_TIMEOUT_MS|PE_TIMEOUT_MS|PE_HOME_SILENCE_MS|REG_RTO_MAX_MS)
+             export "${rest?}" ;;
+           *) echo "$SCEN: env: unknown timer ${rest%%=*}"; exit 2 ;;
+         esac ;;
     at) TIMELINE+=("$rest") ;;
     *) echo "$SCEN: unknown directive $word"; exit 2 ;;
   esac
@@ -95,8 +103,8 @@ start_registrar() {
   fault "$n" start "$id"
   ip netns exec "$TAG-$n" "$BIN/registrar" --udp "${IP[$n]}:9899" --workers 1 --mesh-spin-us 0 --no-announce \
     --registrar-id "$id" "${peers[@]}" --sctp-rto-max-ms "${REG_RTO_MAX_MS:-1000}" \
-    --enrp-heartbeat-ms 500 --enrp-max-time-last-heard-ms 1200 --enrp-max-time-no-response-ms 600 \
-    --enrp-mentor-hunt-timeout-ms 1500 --keep-alive-interval-ms 1000 --keep-alive-timeout-ms 2000 \
+    --enrp-heartbeat-ms 500 --enrp-max-time-last-heard-ms 1200 --enrp-max-time-no-response-ms "${ENRP_NO_RESPONSE_MS:-600}" \
+    --enrp-mentor-hunt-timeout-ms 1500 --keep-alive-interval-ms 1000 --keep-alive-timeout-ms "${KA_TIMEOUT_MS:-2000}" \
     --run-seconds "$RUN_SECONDS" --log registrar=debug,info >"$OUT/$n.$id.log" 2>&1 &
   PID[$n]=$!; echo "$n ${PID[$n]}" >>"$OUT/pids"
 }
@@ -109,7 +117,7 @@ start_pe() {
   fault "$n" start
   ip netns exec "$TAG-$n" "$BIN/faultlab" pe --history "$OUT/$n.jsonl" --name "$n" --pool P \
     --udp "${IP[$n]}:9899" "${regs[@]}" --id "${ID[$n]}" --echo-port 7000 --lifetime-ms 6000 \
-    --home-silence-ms "${PE_HOME_SILENCE_MS:-3000}" --timeout-ms 1000 --run-seconds "$RUN_SECONDS" >>"$OUT/$n.log" 2>&1 &
+    --home-silence-ms "${PE_HOME_SILENCE_MS:-3000}" --timeout-ms "${PE_TIMEOUT_MS:-1000}" --run-seconds "$RUN_SECONDS" >>"$OUT/$n.log" 2>&1 &
   PID[$n]=$!; echo "$n ${PID[$n]}" >>"$OUT/pids"
 }
 expand() { case $1 in pes) echo "${PES[@]}" ;; registrars) echo "${REGISTRARS[@]}" ;; *) echo "$1" ;; esac; }

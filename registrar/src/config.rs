@@ -351,6 +351,27 @@ impl Config {
         }
     }
 
+    /// Settings that work but defeat themselves, each naming its field: timers below SCTP's
+    /// RTO.Min (1 s), after which a lost packet is retransmitted, turn one loss into a failure
+    /// (the fault lab's random-loss: live peers declared dead, PEs dropped at 10 % loss).
+    pub fn warnings(&self) -> Vec<String> {
+        const RTO_MIN_MS: u64 = 1_000;
+        let mut out = Vec::new();
+        let mut check = |field: &str, ms: u64| {
+            if ms <= RTO_MIN_MS {
+                out.push(format!(
+                    "{field} = {ms} ms is not above SCTP's RTO.Min ({RTO_MIN_MS} ms): one lost \
+                     packet, retransmitted after RTO.Min, makes a live peer look failed"
+                ));
+            }
+        };
+        if self.enrp.enabled {
+            check("enrp.max_time_no_response_ms", self.enrp.max_time_no_response_ms);
+        }
+        check("timers.keep_alive_timeout_ms", self.timers.keep_alive_timeout_ms);
+        out
+    }
+
     /// Checks relationships between fields; each error names the field.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |field: &str, why: &str| Err(ConfigError(format!("{field}: {why}")));
@@ -486,6 +507,11 @@ mod tests {
         assert!(unknown.0.contains("wrokers"), "{unknown}");
         let typed = Config::from_toml("[timers]\nkeep_alive_timeout_ms = \"x\"").unwrap_err();
         assert!(typed.0.contains("invalid"), "{typed}");
+        assert!(Config::default().warnings().is_empty(), "the defaults are consistent");
+        let short = Config::from_toml("[timers]\nkeep_alive_timeout_ms = 800").unwrap();
+        let warnings = short.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("timers.keep_alive_timeout_ms"), "{warnings:?}");
         let rto = Config::from_toml("sctp_rto_max_ms = 500").unwrap_err();
         assert!(rto.0.contains("sctp_rto_max_ms"), "{rto}");
         let mtu = Config::from_toml("sctp_mtu = 100").unwrap_err();

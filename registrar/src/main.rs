@@ -199,6 +199,9 @@ fn main() -> ExitCode {
 
 fn run(flags: Flags) -> Result<(), String> {
     let config = configure(&flags)?;
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     let running = registrar::io::start(&config).map_err(|e| e.to_string())?;
     let stop = running.stop_flag();
     ctrlc::set_handler(move || stop.store(true, std::sync::atomic::Ordering::Relaxed))
