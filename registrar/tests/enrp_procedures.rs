@@ -1125,3 +1125,41 @@ fn claims_of_a_registrar_taken_over_move_no_pe_during_its_rejoin_window() {
     let fresh = format!("upsert P {:#x} home {:#x}", 7, THIRD.0);
     assert!(drain(&mut e).contains(&Out::Apply(fresh)));
 }
+
+// Found while chasing the fault lab's crossing re-synchronisations (flapping-link): a Handle
+// Update that arrives while a re-synchronisation with its sender is under way is newer than the
+// table being downloaded, but the PE stayed marked and the sweep removed what the update had
+// just added. Goal: a PE the peer announces during the resync is not swept. Method: we hold PE
+// 1 of PEER; a checksum mismatch starts the resync (1 marked); PEER's ADD_PE for 1 arrives;
+// the table (cut before it) lists only 2: 2 is applied, 1 is not swept.
+#[test]
+fn a_handle_update_during_a_resync_is_not_swept() {
+    let mut h = hs();
+    register(&mut h, "P", 1, PEER);
+    let view = View::new(&h, None);
+    let mut e = enrp(Vec::new());
+    deliver(&mut e, 0, session(1), &presence(PEER, false, 0x1234), &view);
+    drain(&mut e);
+    assert_eq!(e.stats().resyncs, 1);
+    let update = Message::HandleUpdate(HandleUpdate {
+        takeover_suggested: false,
+        servers: Servers { sender: PEER, receiver: RegistrarId(0) },
+        action: UpdateAction::ADD_PE,
+        pool_handle: PoolHandle::new(b"P").unwrap(),
+        pool_element: pool_element(1, PEER),
+    });
+    deliver(&mut e, 10, session(1), &update, &view);
+    drain(&mut e);
+    let answer = Message::HandleTableResponse(HandleTableResponse {
+        more_to_send: false,
+        reject: false,
+        servers: Servers { sender: PEER, receiver: OWN },
+        pools: vec![codec::enrp::PoolEntry {
+            pool_handle: PoolHandle::new(b"P").unwrap(),
+            pool_elements: vec![pool_element(2, PEER)],
+        }],
+    });
+    deliver(&mut e, 20, session(1), &answer, &view);
+    let upsert = Out::Apply(format!("upsert P {:#x} home {:#x}", 2, PEER.0));
+    assert_eq!(drain(&mut e), [upsert], "PE 1, announced meanwhile, stays");
+}
