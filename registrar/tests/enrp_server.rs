@@ -168,3 +168,29 @@ fn enrp_associations_leave_from_the_enrp_port_only_with_one_worker() {
     assert_eq!(server().enrp_local_port(), Some(9901));
     assert_eq!(Server::new(config(0, 2)).enrp_local_port(), None);
 }
+
+// Found by the fault lab (registrar-sigstop): a registrar resumed after SIGSTOP announced the
+// queued re-registrations of PEs that had meanwhile moved to the takeover winner (ADD_PE, home
+// itself), then dropped them with their associations (DEL_PE). The winner applied both and lost
+// the PEs until their next re-registration. Goal: the winner keeps the PE homed where it is.
+// Method: we take PEER over (its PE 7 is now ours); PEER speaks again with ADD_PE then DEL_PE
+// for PE 7; PE 7 stays, homed here, and the refused claim is counted.
+#[test]
+fn a_registrar_resumed_after_a_takeover_cannot_replay_its_pes_away() {
+    let (mut s, now) = after_takeover();
+    let update = |action| {
+        Enrp::HandleUpdate(HandleUpdate {
+            takeover_suggested: false,
+            servers: Servers { sender: PEER, receiver: RegistrarId(0) },
+            action,
+            pool_handle: pool(),
+            pool_element: peer_pe(),
+        })
+        .emit_to_vec()
+    };
+    s.handle_enrp_message(at(now + S), 1, &update(UpdateAction::ADD_PE));
+    s.handle_enrp_message(at(now + S + 1_000), 1, &update(UpdateAction::DEL_PE));
+    let element = s.handlespace().element(&pool(), PoolElementId(7)).expect("PE 7 stays");
+    assert_eq!(element.home(), OWN);
+    assert_eq!(s.stats().peer_claims_refused, 1);
+}
