@@ -642,6 +642,7 @@ impl Endpoint {
         };
         let slot = &mut self.slots[index as usize];
         assert!(slot.assoc.is_none());
+        assert!(!slot.queued, "a free slot is in no transmit turn");
         let h = AssociationHandle::new(index, slot.generation);
         slot.assoc = Some(Box::new(make(&self.cfg, h)));
         slot.heap_deadline = None;
@@ -663,6 +664,11 @@ impl Endpoint {
         a.recycle_buffers(&mut self.pool);
         slot.generation = (slot.generation + 1) & GENERATION_MASK;
         slot.heap_deadline = None;
+        // An association freed while it waits in `transmit_queue` leaves its stale handle
+        // there, which `poll_transmit` skips by generation without touching the slot. Left set,
+        // `queued` would keep every later occupant of the slot out of the queue: it would
+        // never send (RELIABILITY.md bug 5: COOKIE ECHOs never answered).
+        slot.queued = false;
         self.live -= 1;
         self.free.push(h.index() as u32);
     }

@@ -400,6 +400,60 @@ fn peer_restart() {
     assert_eq!(net.nodes[B].endpoint.remote(hb), Some(net.nodes[A].addr));
 }
 
+// Goal: an association closed and freed while it waits in the transmit queue leaves its slot
+// usable. Regression (RELIABILITY.md bug 5, "a PU whose only registrar was paused never
+// reaches it again"): a COOKIE ECHO and an ABORT read in one batch (a hunt aborting its losing
+// attempt, or a registrar reading the backlog of a SIGSTOP) created an association, queued it
+// for its COOKIE ACK and closed it; polling the terminal event freed the slot before
+// `poll_transmit` skipped the stale queue entry, so the slot stayed marked as queued and every
+// later association in it (the next one from the free list) never sent a packet: INIT ACKs
+// went out, COOKIE ECHOs were never answered. Method: by hand, A's COOKIE ECHO and ABORT reach
+// B together and B drains events before it transmits; then A connects again with the same
+// ports and must get in and carry data.
+#[test]
+fn association_freed_while_queued_leaves_its_slot_usable() {
+    let mut a = Endpoint::new(fast_config(), [1; 32]);
+    let mut b = Endpoint::new(fast_config(), [2; 32]);
+    b.listen(PORT_B);
+    let now = Instant(1_000_000);
+    let mut buf = vec![0u8; 65_536];
+    let mut drain = |from: &mut Endpoint| -> Vec<Vec<u8>> {
+        std::iter::from_fn(|| from.poll_transmit(now, &mut buf).map(|t| buf[..t.len].to_vec()))
+            .collect()
+    };
+    let first = a.connect(now, addr(2), PORT_A, PORT_B).unwrap();
+    for p in drain(&mut a) {
+        b.handle_packet(now, addr(1), addr(2), &p); // INIT
+    }
+    for p in drain(&mut b) {
+        a.handle_packet(now, addr(2), addr(1), &p); // INIT ACK
+    }
+    let mut batch = drain(&mut a); // COOKIE ECHO
+    a.abort(now, first);
+    batch.extend(drain(&mut a)); // ABORT
+    assert_eq!(batch.len(), 2, "a COOKIE ECHO and an ABORT");
+    for p in &batch {
+        b.handle_packet(now, addr(1), addr(2), p);
+    }
+    let events: Vec<Event> = std::iter::from_fn(|| b.poll_event()).collect();
+    assert!(matches!(events[..], [Event::Connected(_), .., Event::CommunicationLost(_)]));
+    assert_eq!(b.association_count(), 0, "polling the terminal event freed the slot");
+    drain(&mut b);
+    while a.poll_event().is_some() {}
+
+    let mut net = Net::new(0xb065, Faults::default());
+    net.add(a, addr(1));
+    net.add(b, addr(2));
+    let now = net.now;
+    let ha = net.nodes[A].endpoint.connect(now, addr(2), PORT_A, PORT_B).unwrap();
+    net.run_until(20_000, |n| {
+        n.has_event(A, |e| matches!(e, Event::Connected(_) | Event::CommunicationLost(_)))
+    });
+    assert!(net.has_event(A, |e| *e == Event::Connected(ha)), "B never answered the COOKIE ECHO");
+    let hb = connected_handle(&net, B);
+    exchange(&mut net, ha, hb, 3, 200, 10_000);
+}
+
 // Goal: a flood of 100 000 INITs from random addresses and ports creates zero associations,
 // keeps the reply queue within `responses_max`, and a real client still gets in afterwards.
 #[test]
