@@ -153,6 +153,17 @@ fn pool_element(id: u32, home: RegistrarId) -> PoolElement {
     }
 }
 
+/// A Handle Update from `sender` for PE `id` of pool "P", homed at `sender`.
+fn update_from(sender: RegistrarId, action: UpdateAction, id: u32) -> Message {
+    Message::HandleUpdate(HandleUpdate {
+        takeover_suggested: false,
+        servers: Servers { sender, receiver: RegistrarId(0) },
+        action,
+        pool_handle: PoolHandle::new(b"P").unwrap(),
+        pool_element: pool_element(id, sender),
+    })
+}
+
 fn register(h: &mut Handlespace, pool: &str, id: u32, home: RegistrarId) {
     register_element(h, pool, pool_element(id, home));
 }
@@ -204,13 +215,7 @@ fn a_new_peer_is_asked_who_it_is() {
     let h = hs();
     let view = View::new(&h, None);
     let mut e = enrp(Vec::new());
-    let update = Message::HandleUpdate(HandleUpdate {
-        takeover_suggested: false,
-        servers: Servers { sender: PEER, receiver: RegistrarId(0) },
-        action: UpdateAction::ADD_PE,
-        pool_handle: PoolHandle::new(b"P").unwrap(),
-        pool_element: pool_element(7, PEER),
-    });
+    let update = update_from(PEER, UpdateAction::ADD_PE, 7);
     deliver(&mut e, 0, session(1), &update, &view);
     let out = drain(&mut e);
     let empty = h.pe_checksum(OWN);
@@ -525,13 +530,7 @@ fn handle_updates_go_to_the_shards() {
         (UpdateAction::ADD_PE, format!("upsert P {:#x} home {:#x}", 7, PEER.0)),
         (UpdateAction::DEL_PE, format!("remove P {:#x} home {:#x}", 7, PEER.0)),
     ] {
-        let update = Message::HandleUpdate(HandleUpdate {
-            takeover_suggested: false,
-            servers: Servers { sender: PEER, receiver: RegistrarId(0) },
-            action,
-            pool_handle: PoolHandle::new(b"P").unwrap(),
-            pool_element: pool_element(7, PEER),
-        });
+        let update = update_from(PEER, action, 7);
         deliver(&mut e, 10, session(1), &update, &view);
         assert_eq!(drain(&mut e), [Out::Apply(expected)]);
     }
@@ -1102,13 +1101,7 @@ fn claims_of_a_registrar_taken_over_move_no_pe_during_its_rejoin_window() {
     });
     deliver(&mut e, 10, session(1), &done, &view);
     drain(&mut e);
-    let update = Message::HandleUpdate(HandleUpdate {
-        takeover_suggested: false,
-        servers: Servers { sender: THIRD, receiver: RegistrarId(0) },
-        action: UpdateAction::ADD_PE,
-        pool_handle: PoolHandle::new(b"P").unwrap(),
-        pool_element: pool_element(7, THIRD),
-    });
+    let update = update_from(THIRD, UpdateAction::ADD_PE, 7);
     let back = 20 * MS;
     deliver(&mut e, back, session(2), &update, &view);
     let stale = format!("upsert P {:#x} home {:#x} (no re-homing)", 7, THIRD.0);
@@ -1141,13 +1134,7 @@ fn a_handle_update_during_a_resync_is_not_swept() {
     deliver(&mut e, 0, session(1), &presence(PEER, false, 0x1234), &view);
     drain(&mut e);
     assert_eq!(e.stats().resyncs, 1);
-    let update = Message::HandleUpdate(HandleUpdate {
-        takeover_suggested: false,
-        servers: Servers { sender: PEER, receiver: RegistrarId(0) },
-        action: UpdateAction::ADD_PE,
-        pool_handle: PoolHandle::new(b"P").unwrap(),
-        pool_element: pool_element(1, PEER),
-    });
+    let update = update_from(PEER, UpdateAction::ADD_PE, 1);
     deliver(&mut e, 10, session(1), &update, &view);
     drain(&mut e);
     let answer = Message::HandleTableResponse(HandleTableResponse {
