@@ -18,7 +18,10 @@
 #   at SECONDS ACTION NODE [ARG]    ACTION: kill stop cont term restart partition heal loss
 #                                   loss-end; NODE: r1..r3, pe1..pe4, or `pes`/`registrars`;
 #                                   partition ARG `oneway` drops only what the peers send;
-#                                   loss ARG: percent dropped both ways (numgen random).
+#                                   loss ARG: percent dropped both ways (numgen random);
+#                                   delay ARG: what the NFQUEUE shim (faultq) does to the node's
+#                                   outgoing packets, e.g. delay=40,jitter=30,reorder=10,duplicate=5
+#                                   (ms, ms, %, %; any subset); delay-end removes it.
 set -u
 cd "$(dirname "$0")/.."
 SCEN=${1:?usage: faults/lab.sh SCENARIO.scn}
@@ -28,12 +31,17 @@ OUT=${OUT:-target/faults/$NAME}
 TAG=fl$$
 HUB=$TAG-hub
 mkdir -p "$OUT"; rm -f "$OUT"/*.log "$OUT"/*.jsonl "$OUT/pids"
-for b in registrar faultlab faultcheck; do
+for b in registrar faultlab faultcheck faultq; do
   [ -x "$BIN/$b" ] || { echo "missing $BIN/$b (cargo build --release -p registrar -p faults)"; exit 2; }
 done
 command -v nft >/dev/null || { echo "nft missing (apt-get install -y nftables)"; exit 2; }
+# NFQUEUE is reached through the xtables target (this kernel has no nft `queue` expression).
+IPT=$(command -v iptables-legacy || command -v iptables)
+if grep -q '^at .* delay ' "$SCEN" && [ -z "$IPT" ]; then
+  echo "iptables missing (apt-get install -y iptables)"; exit 2
+fi
 
-BOUNDS="" DURATION=30 EXPECT=pass TIMELINE=()
+BOUNDS="" DURATION=30 EXPECT=pass TIMELINE=() SHIM_FAILED=()
 while read -r word rest; do
   case "$word" in
     ''|'#'*) ;;
@@ -52,7 +60,7 @@ done <"$SCEN"
 [ -n "$BOUNDS" ] || { echo "$SCEN: no bounds"; exit 2; }
 
 say() { printf '[lab %s %s] %s\n' "$NAME" "$(date +%T.%2N)" "$*"; }
-declare -A PID IP ID INCARNATION
+declare -A PID IP ID INCARNATION SHIM
 REGISTRARS=(r1 r2 r3) PES=(pe1 pe2 pe3 pe4)
 IP=([r1]=10.77.0.11 [r2]=10.77.0.12 [r3]=10.77.0.13 [pe1]=10.77.0.21 [pe2]=10.77.0.22
     [pe3]=10.77.0.23 [pe4]=10.77.0.24 [probe]=10.77.0.31 [pu1]=10.77.0.41)
@@ -63,6 +71,7 @@ NODES=("${REGISTRARS[@]}" "${PES[@]}" probe pu1)
 cleanup() {
   exec 2>/dev/null   # no job-status noise for the processes killed here
   for n in "${!PID[@]}"; do kill -CONT "${PID[$n]}" 2>/dev/null; kill -9 "${PID[$n]}" 2>/dev/null; done
+  for n in "${!SHIM[@]}"; do kill -9 "${SHIM[$n]}" 2>/dev/null; done
   # Anything still inside our namespaces (nothing, unless a start went wrong).
   for n in "${NODES[@]}"; do
     for p in $(ip netns pids "$TAG-$n" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
@@ -158,6 +167,33 @@ add rule inet flloss out numgen random mod 100 < $arg drop
 EOT
         ;;
       loss-end) fault "$n" loss_end; inside "$n" nft delete table inet flloss ;;
+      delay)
+        [ -z "${SHIM[$n]:-}" ] || { say "$n already has a delay"; exit 2; }
+        local shim_args=() kv
+        for kv in ${arg//,/ }; do
+          case ${kv%%=*} in
+            delay|jitter) shim_args+=("--${kv%%=*}-ms" "${kv#*=}") ;;
+            reorder|duplicate) shim_args+=("--${kv%%=*}-pct" "${kv#*=}") ;;
+            *) say "delay: unknown setting $kv"; exit 2 ;;
+          esac
+        done
+        fault "$n" delay "" "$arg"
+        # The shim first, so that no packet waits on an unbound queue (--queue-bypass lets
+        # them through meanwhile anyway); duplicates carry mark 7 and are not queued again.
+        ip netns exec "$TAG-$n" "$BIN/faultq" --queue 0 --mark 7 "${shim_args[@]}" \
+          --run-seconds "$RUN_SECONDS" >>"$OUT/$n.faultq.log" 2>&1 &
+        SHIM[$n]=$!
+        sleep 0.2
+        inside "$n" "$IPT" -t mangle -A OUTPUT -o eth0 -m mark ! --mark 7 \
+          -j NFQUEUE --queue-num 0 --queue-bypass || say "iptables failed" ;;
+      delay-end)
+        fault "$n" delay_end
+        inside "$n" "$IPT" -t mangle -F OUTPUT
+        kill -TERM "${SHIM[$n]}" 2>/dev/null; wait "${SHIM[$n]}" 2>/dev/null; unset "SHIM[$n]"
+        local counts; counts=$(grep 'packets=' "$OUT/$n.faultq.log" | tail -1)
+        say "$n shim: ${counts:-no counts}"
+        # A shim that saw nothing injected nothing: the run proves nothing about delay.
+        [[ $counts == *"packets="[1-9]* ]] || SHIM_FAILED+=("$n") ;;
       *) say "unknown action $action"; exit 2 ;;
     esac
   done
@@ -213,6 +249,9 @@ EOF_PY
 say "history: $(cat "$OUT"/*.jsonl | wc -l) entries ($(grep -c '"kind":"fault"' "$OUT/faults.jsonl") faults, $(grep -c '"takeover"' "$OUT/takeovers.jsonl") takeovers)"
 "$BIN/faultcheck" "$OUT"/*.jsonl --bounds "$BOUNDS" | tee "$OUT/verdict.txt"
 verdict=${PIPESTATUS[0]}
+if ((${#SHIM_FAILED[@]})); then
+  say "RESULT unexpected: the delay shim on ${SHIM_FAILED[*]} saw no packet"; exit 1
+fi
 case "$EXPECT:$verdict" in
   pass:0|fail:1) say "RESULT ok (expected $EXPECT)"; exit 0 ;;
   *) say "RESULT unexpected (expected $EXPECT, faultcheck exit $verdict)"; exit 1 ;;

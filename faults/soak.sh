@@ -4,7 +4,10 @@
 # partition and heal of a registrar, SIGSTOP/SIGCONT of a registrar, 5% random loss on every
 # registrar), judged by faultcheck at the end like any scenario. Meanwhile every 5 s it samples
 # each lab process's RSS, open fds and CPU time to target/faults/soak/resources.csv, and ends
-# by printing each node's first and last sample (growth there is a leak to chase).
+# by printing each node's first and last sample, judging them against the resource bounds
+# (RSS_GROWTH_MB, FD_GROWTH, CPU_PCT: growth there is a leak to chase), plotting them to
+# target/faults/soak/resources.svg (faults/plot.py), and printing 'N passed, M failed' over the
+# checker's properties and the resource bounds.
 set -u
 cd "$(dirname "$0")/.."
 SECONDS_WANTED=${1:-3600}
@@ -50,15 +53,50 @@ done
 wait "$LAB"; rc=$?
 trap - EXIT
 echo "resources ($CSV, CPU in ticks of 1/$TICK s): each process, first sample -> last"
-python3 - "$CSV" <<'EOF_PY'
-import csv, sys
+# The resource bounds, per process (a restarted node is a new process): resident memory may grow
+# by at most RSS_GROWTH_MB over its life, it may end with at most FD_GROWTH more descriptors
+# than it started with, and its CPU time may average at most CPU_PCT % of one core. Then the
+# checker's properties and these bounds are counted together.
+RSS_GROWTH_MB=${RSS_GROWTH_MB:-16} FD_GROWTH=${FD_GROWTH:-2} CPU_PCT=${CPU_PCT:-10} \
+python3 - "$CSV" "$OUT/verdict.txt" "$TICK" <<'EOF_PY'
+import csv, os, re, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
+tick = int(sys.argv[3])
+rss_mb, fd_growth, cpu_pct = (float(os.environ[k]) for k in ("RSS_GROWTH_MB", "FD_GROWTH", "CPU_PCT"))
 by = {}
 for r in rows:
     by.setdefault(f"{r['node']} (pid {r['pid']})", []).append(r)
+bad = {"rss": [], "fds": [], "cpu": []}
 for node in sorted(by):
     a, b = by[node][0], by[node][-1]
     print(f"  {node}: rss {a['rss_kb']} -> {b['rss_kb']} kB, fds {a['fds']} -> {b['fds']}, "
           f"cpu {a['cpu_ticks']} -> {b['cpu_ticks']} ticks over {a['t_s']}..{b['t_s']} s")
+    span = int(b["t_s"]) - int(a["t_s"])
+    if span == 0:
+        continue
+    grew = (int(b["rss_kb"]) - int(a["rss_kb"])) / 1024
+    if grew > rss_mb:
+        bad["rss"].append(f"{node} +{grew:.1f} MB")
+    if int(b["fds"]) - int(a["fds"]) > fd_growth:
+        bad["fds"].append(f"{node} {a['fds']} -> {b['fds']}")
+    share = 100 * (int(b["cpu_ticks"]) - int(a["cpu_ticks"])) / tick / span
+    if share > cpu_pct:
+        bad["cpu"].append(f"{node} {share:.1f} %")
+passed = failed = 0
+try:
+    for line in open(sys.argv[2]):
+        if line.startswith("PASS "): passed += 1
+        elif line.startswith("FAIL "): failed += 1
+except FileNotFoundError:
+    print("FAIL checker: no verdict"); failed += 1
+for name, limit in (("rss", f"growth <= {rss_mb:g} MB"), ("fds", f"growth <= {fd_growth:g}"),
+                    ("cpu", f"<= {cpu_pct:g} % of a core")):
+    word = "FAIL" if bad[name] else "PASS"
+    passed, failed = passed + (not bad[name]), failed + bool(bad[name])
+    print(f"{word} resource-{name} ({limit}, {len(by)} processes){': ' + ', '.join(bad[name]) if bad[name] else ''}")
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
 EOF_PY
-exit $rc
+bounds_rc=$?
+python3 faults/plot.py "$CSV" "$OUT/resources.svg"
+((rc == 0 && bounds_rc == 0))

@@ -72,6 +72,12 @@ pub enum Fault {
     Loss,
     /// The loss rule was removed.
     LossEnd,
+    /// The node's outgoing packets go through the NFQUEUE shim (`faultq`): delayed, jittered,
+    /// reordered or duplicated as `detail` says. The node stays reachable, so, like loss,
+    /// this excuses nothing.
+    Delay,
+    /// The shim's rule was removed and the shim stopped.
+    DelayEnd,
 }
 
 impl Fault {
