@@ -1055,6 +1055,47 @@ fn a_registrar_cut_off_from_its_peers_takes_none_over() {
     assert!(drain(&mut e).contains(&Out::Send(session(1), init)));
 }
 
+// Found by the one-hour soak (no-lost-registration, 1 201 judgements; a 10-minute soak: 262):
+// r2, partitioned from r1 and r3, found both dead in one round. r1 owned no PEs at that moment
+// and was removed from the list at once, so r2 was "half of two" and took r3 over; r3's PEs
+// followed r2's H-flagged keep-alives and left r1 and r3 for 6 s. Goal: a failed peer without
+// PEs still counts among the registrars known until the round's majority is judged. Method:
+// PEER owns nothing, THIRD owns a PE; both go silent together.
+#[test]
+fn a_failed_peer_without_pes_still_counts_against_a_lone_registrars_majority() {
+    let mut h = hs();
+    register(&mut h, "T", 0x98, THIRD);
+    let view = View::new(&h, None);
+    let mut e = with_two_peers(&view);
+    e.handle_timeout(at(LAST_HEARD + MS), &view);
+    drain(&mut e);
+    e.handle_timeout(at(LAST_HEARD + MS + NO_RESPONSE), &view);
+    let out = drain(&mut e);
+    assert!(
+        !out.iter().any(|o| matches!(o, Out::Send(_, Message::InitTakeover(_)))
+            || matches!(o, Out::Apply(a) if a.starts_with("take over"))),
+        "one of three registrars alone takes nobody over: {out:?}"
+    );
+    assert!(e.takeovers_started().next().is_none());
+    assert_eq!(e.peers().ids(), [PEER, THIRD], "both stay on the list while cut off");
+    // The heal: PEER is heard again, THIRD stays silent and is taken over, with a majority.
+    let healed = LAST_HEARD + NO_RESPONSE + 10 * MS;
+    deliver(&mut e, healed, session(1), &presence(PEER, false, 0xffff), &view);
+    e.handle_timeout(at(healed), &view);
+    drain(&mut e);
+    let probe_at = healed + LAST_HEARD + MS;
+    deliver(&mut e, probe_at, session(1), &presence(PEER, false, 0xffff), &view);
+    e.handle_timeout(at(probe_at), &view);
+    drain(&mut e);
+    deliver(&mut e, probe_at + NO_RESPONSE, session(1), &presence(PEER, false, 0xffff), &view);
+    e.handle_timeout(at(probe_at + NO_RESPONSE), &view);
+    let out = drain(&mut e);
+    assert!(
+        out.iter().any(|o| matches!(o, Out::Send(_, Message::InitTakeover(t)) if t.target == THIRD)),
+        "with PEER heard, THIRD is taken over: {out:?}"
+    );
+}
+
 // Found by the fault lab (partition-heal, after the first fix): peers cut off together do not
 // come due in the same instant. r1 found r3 dead 0.5 s before r2's failure came due, counted
 // r2 as heard, and took r3 over. Goal: a peer whose probe is unanswered does not count towards

@@ -606,14 +606,6 @@ impl Enrp {
         for id in dead {
             tracing::warn!(peer = id.0, "peer failed (RFC 5353 §3.4.3)");
             self.stats.peers_failed += 1;
-            if view.owned_count(id) == 0 {
-                // Nothing to take over (a registrar without PEs, or a tool such as RSPLIB's
-                // hsdump that spoke ENRP once): it leaves the peer list, as in RSPLIB.
-                tracing::info!(peer = id.0, "failed peer owned no PEs: removed");
-                self.peers.remove(id);
-                self.peer_gone(id);
-                continue;
-            }
             let peer = self.peers.get_mut(id).expect("listed ids exist");
             peer.active = false;
             peer.probe_deadline = None;
@@ -621,17 +613,20 @@ impl Enrp {
             failed.push(id);
         }
         // Judged once every failure of this round is counted: peers lost together are the
-        // sign of this registrar being the one cut off.
+        // sign of this registrar being the one cut off. A failed peer stays on the list until
+        // then, PEs or not: removing one first shrank the majority it is judged against (the
+        // soak: r2, cut off from r1 and r3, dropped PE-less r1, then was "half of two" and
+        // took r3's PEs).
         let quorum = self.has_quorum(now);
         for id in failed {
-            if quorum {
+            if quorum && view.owned_count(id) == 0 {
+                // Nothing to take over (a registrar without PEs, or a tool such as RSPLIB's
+                // hsdump that spoke ENRP once): it leaves the peer list, as in RSPLIB.
+                tracing::info!(peer = id.0, "failed peer owned no PEs: removed");
+                self.peers.remove(id);
+            } else if quorum {
                 self.start_takeover(now, id, view);
             } else {
-                tracing::warn!(
-                    peer = id.0,
-                    "peer failed, but fewer than half of the registrars \
-                    are heard: no takeover (this registrar may be the one cut off)"
-                );
                 self.lost.insert(id);
             }
         }
