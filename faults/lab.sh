@@ -23,6 +23,8 @@
 #                                   outgoing packets, e.g. delay=40,jitter=30,reorder=10,duplicate=5
 #                                   (ms, ms, %, %; any subset); delay-end removes it.
 set -u
+# Read whole before it runs (a brace group): editing the script during a run cannot change it.
+{
 cd "$(dirname "$0")/.."
 SCEN=${1:?usage: faults/lab.sh SCENARIO.scn}
 NAME=$(basename "$SCEN" .scn)
@@ -256,3 +258,5 @@ case "$EXPECT:$verdict" in
   pass:0|fail:1) say "RESULT ok (expected $EXPECT)"; exit 0 ;;
   *) say "RESULT unexpected (expected $EXPECT, faultcheck exit $verdict)"; exit 1 ;;
 esac
+exit
+}

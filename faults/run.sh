@@ -6,6 +6,8 @@
 # scenarios that still fail on open bugs (RELIABILITY.md) are in --all only.
 # --all (default): every faults/scenarios/*.scn (~10 minutes).
 set -u
+# Read whole before it runs (a brace group): editing the script during a run cannot change it.
+{
 cd "$(dirname "$0")/.."
 MODE=${1:---all}
 BIN=${BIN_DIR:-target/release}
@@ -25,3 +27,5 @@ done
 ((FAIL)) && echo "failed: ${FAILED[*]} (histories and logs under target/faults/)"
 echo "$PASS passed, $FAIL failed"
 [ "$FAIL" = 0 ]
+exit
+}

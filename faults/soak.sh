@@ -9,6 +9,8 @@
 # target/faults/soak/resources.svg (faults/plot.py), and printing 'N passed, M failed' over the
 # checker's properties and the resource bounds.
 set -u
+# Read whole before it runs (a brace group): editing the script during a run cannot change it.
+{
 cd "$(dirname "$0")/.."
 SECONDS_WANTED=${1:-3600}
 OUT=target/faults/soak
@@ -100,3 +102,5 @@ EOF_PY
 bounds_rc=$?
 python3 faults/plot.py "$CSV" "$OUT/resources.svg"
 ((rc == 0 && bounds_rc == 0))
+exit
+}
