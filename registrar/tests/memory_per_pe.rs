@@ -105,9 +105,7 @@ fn heap_bytes_per_pe_stay_within_the_committed_figures() {
     COUNTED.with(|c| c.set(true));
     let slot = std::mem::size_of::<Option<handlespace::PoolElement>>() as f64;
 
-    let rss_before = rss_bytes();
-    let server = measure_server();
-    let rss = (rss_bytes().saturating_sub(rss_before)) as f64 / f64::from(PES);
+    let (server, rss) = measure_server();
     let (handlespace, wire, addresses) = measure_handlespace();
     let owner = measure_owner_of_two();
     let replica = measure_replica();
@@ -140,8 +138,10 @@ fn check(what: &str, measured: f64, committed: u64) {
     );
 }
 
-/// Live bytes grown per PE over the measured registrations on a one-core `Server`.
-fn measure_server() -> f64 {
+/// Live bytes grown per PE over the measured registrations on a one-core `Server`, and the
+/// resident bytes grown per PE from before the server was built.
+fn measure_server() -> (f64, f64) {
+    let rss_before = rss_bytes();
     let mut server = Server::new(config(0, 1));
     for pe in 0..WARM_UP_PES {
         register(&mut server, warm_up_handle(), pe);
@@ -151,10 +151,11 @@ fn measure_server() -> f64 {
         register(&mut server, pool_handle(0, pe), pe);
     }
     let grown = live() - before;
+    let rss = rss_bytes().saturating_sub(rss_before);
     assert_eq!(server.stats().registrations, u64::from(WARM_UP_PES + PES));
     assert_eq!(server.stats().shard_elements, u64::from(WARM_UP_PES + PES));
     drop(server);
-    grown as f64 / f64::from(PES)
+    (grown as f64 / f64::from(PES), rss as f64 / f64::from(PES))
 }
 
 /// Live bytes grown per PE when the same PEs go straight into a `Handlespace`, with the share
