@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use codec::{PoolElementId, PoolHandle};
 use handlespace::Handlespace;
+use hashbrown::hash_map::Entry;
 use hashbrown::{HashMap, HashSet};
 
 use super::cross_core::SessionId;
@@ -16,7 +17,7 @@ pub(crate) struct Sessions {
     /// Primary peer address of each live local association.
     peers: HashMap<u32, SocketAddr>,
     /// PEs of this core's shard by the session that registered them.
-    by_session: HashMap<SessionId, HashSet<(PoolHandle, PoolElementId)>>,
+    by_session: HashMap<SessionId, SessionElements>,
     /// Local associations that carried ENRP (the ENRP core hears when they end).
     enrp: HashSet<u32>,
     /// Local associations that carried an ASAP Registration: PEs, the ones a drain hands off.
@@ -73,7 +74,12 @@ impl Sessions {
 
     /// Records that `session` registered a PE of this shard.
     pub(crate) fn link(&mut self, session: SessionId, pool_handle: PoolHandle, id: PoolElementId) {
-        self.by_session.entry(session).or_default().insert((pool_handle, id));
+        match self.by_session.entry(session) {
+            Entry::Vacant(vacant) => {
+                vacant.insert(SessionElements::One((pool_handle, id)));
+            }
+            Entry::Occupied(mut occupied) => occupied.get_mut().insert((pool_handle, id)),
+        }
     }
 
     /// Forgets that `session` registered the PE (it left, or another session took it).
@@ -83,20 +89,16 @@ impl Sessions {
         pool_handle: PoolHandle,
         id: PoolElementId,
     ) {
-        if let Some(set) = self.by_session.get_mut(&session) {
-            set.remove(&(pool_handle, id));
-            if set.is_empty() {
+        if let Some(elements) = self.by_session.get_mut(&session) {
+            if elements.remove((pool_handle, id)) {
                 self.by_session.remove(&session);
             }
         }
     }
 
-    /// The PEs of this shard that `session` registered, forgotten here.
-    pub(crate) fn take(
-        &mut self,
-        session: SessionId,
-    ) -> Option<HashSet<(PoolHandle, PoolElementId)>> {
-        self.by_session.remove(&session)
+    /// The PEs of this shard that `session` registered, forgotten here, in no order.
+    pub(crate) fn take(&mut self, session: SessionId) -> Option<Vec<(PoolHandle, PoolElementId)>> {
+        self.by_session.remove(&session).map(SessionElements::into_vec)
     }
 
     /// The masquerade rule (RFC 5355 §3.1): only the session that registered a PE may change
@@ -111,6 +113,51 @@ impl Sessions {
     ) -> bool {
         let Some(element) = handlespace.element(pool_handle, id) else { return true };
         element.registrator() == session.to_u64() || element.addresses().contains(&peer.ip())
+    }
+}
+
+/// The PEs of this shard one session registered. Nearly every PE has an association of its
+/// own, so one PE is kept inline: as a set of one it cost a table of its own, 308 bytes
+/// (hashbrown's smallest, 4 buckets of 72 bytes), the largest part of a PE's memory
+/// (BENCHMARKS.md, "Memory per PE"). Never empty: the session's entry goes with its last PE.
+#[derive(Debug)]
+enum SessionElements {
+    /// Two or more (or one, after the others left).
+    Many(HashSet<(PoolHandle, PoolElementId)>),
+    /// Exactly one.
+    One((PoolHandle, PoolElementId)),
+}
+
+impl SessionElements {
+    fn insert(&mut self, element: (PoolHandle, PoolElementId)) {
+        match self {
+            Self::Many(set) => {
+                set.insert(element);
+            }
+            Self::One(only) if *only == element => {}
+            Self::One(only) => {
+                let first = *only;
+                *self = Self::Many([first, element].into_iter().collect());
+            }
+        }
+    }
+
+    /// Removes `element` if present; true when none is left (the entry is to go).
+    fn remove(&mut self, element: (PoolHandle, PoolElementId)) -> bool {
+        match self {
+            Self::Many(set) => {
+                set.remove(&element);
+                set.is_empty()
+            }
+            Self::One(only) => *only == element,
+        }
+    }
+
+    fn into_vec(self) -> Vec<(PoolHandle, PoolElementId)> {
+        match self {
+            Self::Many(set) => set.into_iter().collect(),
+            Self::One(only) => vec![only],
+        }
     }
 }
 
@@ -194,5 +241,52 @@ impl PeLinks {
         if let Some(address) = self.by_assoc.remove(&assoc) {
             self.by_address.remove(&address);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn element(name: &str, id: u32) -> (PoolHandle, PoolElementId) {
+        (PoolHandle::new(name.as_bytes()).unwrap(), PoolElementId(id))
+    }
+
+    /// Goal: the inline single PE and the set behave as one set. Method: link and unlink
+    /// through every transition (none, one, the same one again, two, back to one, none) and
+    /// compare what `take` returns.
+    #[test]
+    fn session_elements_behave_as_a_set() {
+        let mut sessions = Sessions::default();
+        let session = SessionId { core: 1, assoc: 9 };
+        let (a, b) = (element("pool-a", 1), element("pool-b", 2));
+        sessions.unlink(session, a.0, a.1);
+        assert!(sessions.take(session).is_none(), "unlinking from nothing adds nothing");
+
+        sessions.link(session, a.0, a.1);
+        sessions.link(session, a.0, a.1);
+        assert_eq!(sessions.take(session), Some(vec![a]), "linked twice, held once");
+
+        sessions.link(session, a.0, a.1);
+        sessions.unlink(session, b.0, b.1);
+        sessions.unlink(session, a.0, a.1);
+        assert!(sessions.take(session).is_none(), "the last PE takes the entry with it");
+
+        sessions.link(session, a.0, a.1);
+        sessions.link(session, b.0, b.1);
+        let mut both = sessions.take(session).unwrap();
+        both.sort_unstable();
+        assert_eq!(both, vec![a, b]);
+
+        sessions.link(session, a.0, a.1);
+        sessions.link(session, b.0, b.1);
+        sessions.unlink(session, a.0, a.1);
+        assert_eq!(sessions.take(session), Some(vec![b]));
+        sessions.link(session, a.0, a.1);
+        sessions.link(session, b.0, b.1);
+        sessions.unlink(session, a.0, a.1);
+        sessions.unlink(session, b.0, b.1);
+        assert!(sessions.take(session).is_none(), "a set emptied takes the entry with it");
+        assert!(sessions.by_session.is_empty());
     }
 }
