@@ -30,10 +30,11 @@ use registrar::proto::{Server, ServerConfig};
 
 /// Heap bytes per PE of a one-core registrar (`Server` with its shard and sessions), including
 /// the PE's slot in the reserved element table. Measured by this test on 2026-12-02 (x86_64,
-/// the workspace's toolchain, hashbrown 0.15; the same in debug and release): 445.5, rounded
-/// up, of which the sessions' bookkeeping is 172 (BENCHMARKS.md, "Memory per PE"). It was 701
-/// before a session's single PE was kept inline (a set of one cost a 308-byte table).
-const COMMITTED_BYTES_PER_PE: u64 = 446;
+/// the workspace's toolchain, hashbrown 0.15; the same in debug and release): 363.8, rounded
+/// up, of which the sessions' bookkeeping is 90 (BENCHMARKS.md, "Memory per PE"). It was 701
+/// with each session's PEs in a set of their own, and 446 with one PE inline but its handle in
+/// full.
+const COMMITTED_BYTES_PER_PE: u64 = 364;
 
 /// Heap bytes per PE of one read replica (on every other core when replicas are on), measured
 /// the same way and on the same day: 167.5, rounded up.
