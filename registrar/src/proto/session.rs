@@ -138,8 +138,9 @@ impl Sessions {
 /// The PEs of this shard one session registered, by pool key and id. Nearly every PE has an
 /// association of its own, so one PE is kept inline and only two or more get a set; as a set
 /// of one with its 65-byte handle, a PE cost 372 bytes here, the largest part of its memory
-/// (BENCHMARKS.md, "Memory per PE"); inline and keyed, 24. Never empty: the session's entry
-/// goes with its last PE, and a set left with one PE turns back into `One`.
+/// (BENCHMARKS.md, "Memory per PE"); inline and keyed, its map entry is 24 bytes (33 at the
+/// map's load). Never empty: the session's entry goes with its last PE, and a set left with
+/// one PE turns back into `One`.
 #[derive(Debug)]
 enum SessionElements {
     /// Two or more; boxed, so that the common case does not carry a table's size inline.
