@@ -397,9 +397,8 @@ impl Server {
 
     /// Drops the PEs of this shard that an ended session registered.
     pub(crate) fn drop_session(&mut self, session: SessionId) {
-        let Some(elements) = self.sessions.take(session) else { return };
+        let Some(mut elements) = self.sessions.take(session) else { return };
         // In a fixed order, so that the removals (and what they publish) replay exactly.
-        let mut elements: Vec<_> = elements.into_iter().collect();
         elements.sort_unstable();
         for (pool_handle, id) in elements {
             // Only if it is still this session's: a PE re-registered elsewhere since (another

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use codec::{PoolElementId, PoolHandle};
 use handlespace::Handlespace;
+use hashbrown::hash_map::Entry;
 use hashbrown::{HashMap, HashSet};
 
 use super::cross_core::SessionId;
@@ -16,7 +17,9 @@ pub(crate) struct Sessions {
     /// Primary peer address of each live local association.
     peers: HashMap<u32, SocketAddr>,
     /// PEs of this core's shard by the session that registered them.
-    by_session: HashMap<SessionId, HashSet<(PoolHandle, PoolElementId)>>,
+    by_session: HashMap<SessionId, SessionElements>,
+    /// The pools `by_session` names.
+    pool_keys: PoolKeys,
     /// Local associations that carried ENRP (the ENRP core hears when they end).
     enrp: HashSet<u32>,
     /// Local associations that carried an ASAP Registration: PEs, the ones a drain hands off.
@@ -73,7 +76,18 @@ impl Sessions {
 
     /// Records that `session` registered a PE of this shard.
     pub(crate) fn link(&mut self, session: SessionId, pool_handle: PoolHandle, id: PoolElementId) {
-        self.by_session.entry(session).or_default().insert((pool_handle, id));
+        let key = self.pool_keys.acquire(pool_handle);
+        let added = match self.by_session.entry(session) {
+            Entry::Vacant(vacant) => {
+                vacant.insert(SessionElements::One((key, id)));
+                true
+            }
+            Entry::Occupied(mut occupied) => occupied.get_mut().insert((key, id)),
+        };
+        if !added {
+            // Linked already: the entry holds its reference from then.
+            self.pool_keys.release(key);
+        }
     }
 
     /// Forgets that `session` registered the PE (it left, or another session took it).
@@ -83,20 +97,27 @@ impl Sessions {
         pool_handle: PoolHandle,
         id: PoolElementId,
     ) {
-        if let Some(set) = self.by_session.get_mut(&session) {
-            set.remove(&(pool_handle, id));
-            if set.is_empty() {
-                self.by_session.remove(&session);
-            }
+        let Some(key) = self.pool_keys.get(&pool_handle) else { return };
+        let Some(elements) = self.by_session.get_mut(&session) else { return };
+        let Some(last) = elements.remove((key, id)) else { return };
+        if last {
+            self.by_session.remove(&session);
         }
+        self.pool_keys.release(key);
     }
 
-    /// The PEs of this shard that `session` registered, forgotten here.
-    pub(crate) fn take(
-        &mut self,
-        session: SessionId,
-    ) -> Option<HashSet<(PoolHandle, PoolElementId)>> {
-        self.by_session.remove(&session)
+    /// The PEs of this shard that `session` registered, forgotten here, in no order.
+    pub(crate) fn take(&mut self, session: SessionId) -> Option<Vec<(PoolHandle, PoolElementId)>> {
+        let elements = self.by_session.remove(&session)?.into_vec();
+        let taken = elements
+            .into_iter()
+            .map(|(key, id)| {
+                let pool_handle = self.pool_keys.handle(key);
+                self.pool_keys.release(key);
+                (pool_handle, id)
+            })
+            .collect();
+        Some(taken)
     }
 
     /// The masquerade rule (RFC 5355 §3.1): only the session that registered a PE may change
@@ -111,6 +132,126 @@ impl Sessions {
     ) -> bool {
         let Some(element) = handlespace.element(pool_handle, id) else { return true };
         element.registrator() == session.to_u64() || element.addresses().contains(&peer.ip())
+    }
+}
+
+/// The PEs of this shard one session registered, by pool key and id. Nearly every PE has an
+/// association of its own, so one PE is kept inline and only two or more get a set; as a set
+/// of one with its 65-byte handle, a PE cost 372 bytes here, the largest part of its memory
+/// (BENCHMARKS.md, "Memory per PE"); inline and keyed, its map entry is 24 bytes (33 at the
+/// map's load). Never empty: the session's entry goes with its last PE, and a set left with
+/// one PE turns back into `One`.
+#[derive(Debug)]
+enum SessionElements {
+    /// Two or more; boxed, so that the common case does not carry a table's size inline.
+    Many(Box<HashSet<(PoolKey, PoolElementId)>>),
+    /// Exactly one.
+    One((PoolKey, PoolElementId)),
+}
+
+impl SessionElements {
+    /// Adds `element`; false if it was there already.
+    fn insert(&mut self, element: (PoolKey, PoolElementId)) -> bool {
+        match self {
+            Self::Many(set) => set.insert(element),
+            Self::One(only) if *only == element => false,
+            Self::One(only) => {
+                let first = *only;
+                *self = Self::Many(Box::new([first, element].into_iter().collect()));
+                true
+            }
+        }
+    }
+
+    /// Removes `element`: `None` if it was not there, else whether it was the last one (the
+    /// caller drops the entry then).
+    fn remove(&mut self, element: (PoolKey, PoolElementId)) -> Option<bool> {
+        match self {
+            Self::Many(set) => {
+                if !set.remove(&element) {
+                    return None;
+                }
+                assert!(!set.is_empty(), "a set holds two or more");
+                if set.len() == 1 {
+                    let only = set.iter().next().copied().expect("one left");
+                    *self = Self::One(only);
+                }
+                Some(false)
+            }
+            Self::One(only) => (*only == element).then_some(true),
+        }
+    }
+
+    fn into_vec(self) -> Vec<(PoolKey, PoolElementId)> {
+        match self {
+            Self::Many(set) => set.into_iter().collect(),
+            Self::One(only) => vec![only],
+        }
+    }
+}
+
+/// A pool handle interned by [`PoolKeys`]: session entries name a pool by these 4 bytes rather
+/// than by its 65-byte handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct PoolKey(u32);
+
+/// The pool handles that `by_session` names, each counted once per PE that names it; a handle
+/// is forgotten with the last such PE and its key is reused. One entry per pool, not per PE.
+#[derive(Debug, Default)]
+struct PoolKeys {
+    by_handle: HashMap<PoolHandle, PoolKey>,
+    /// By key: the handle and how many session entries hold the key (0: the key is free).
+    slots: Vec<(PoolHandle, u32)>,
+    free: Vec<PoolKey>,
+}
+
+impl PoolKeys {
+    /// The key of `pool_handle`, held once more.
+    fn acquire(&mut self, pool_handle: PoolHandle) -> PoolKey {
+        if let Some(&key) = self.by_handle.get(&pool_handle) {
+            let slot = &mut self.slots[key.0 as usize];
+            assert!(slot.1 > 0, "a known handle is held");
+            slot.1 = slot.1.checked_add(1).expect("held at most once per PE, a u32");
+            return key;
+        }
+        let key = match self.free.pop() {
+            Some(key) => {
+                assert_eq!(self.slots[key.0 as usize].1, 0, "a free key is held by none");
+                self.slots[key.0 as usize] = (pool_handle, 1);
+                key
+            }
+            None => {
+                let key = PoolKey(u32::try_from(self.slots.len()).expect("a key per pool, a u32"));
+                self.slots.push((pool_handle, 1));
+                key
+            }
+        };
+        self.by_handle.insert(pool_handle, key);
+        key
+    }
+
+    /// The key, if some session entry holds it.
+    fn get(&self, pool_handle: &PoolHandle) -> Option<PoolKey> {
+        self.by_handle.get(pool_handle).copied()
+    }
+
+    /// The handle of a held key.
+    fn handle(&self, key: PoolKey) -> PoolHandle {
+        let (pool_handle, held) = self.slots[key.0 as usize];
+        assert!(held > 0, "only held keys name a pool");
+        pool_handle
+    }
+
+    /// Held once less; the last release forgets the handle.
+    fn release(&mut self, key: PoolKey) {
+        let slot = &mut self.slots[key.0 as usize];
+        assert!(slot.1 > 0, "released at most as often as acquired");
+        slot.1 -= 1;
+        if slot.1 == 0 {
+            let removed = self.by_handle.remove(&slot.0);
+            assert_eq!(removed, Some(key));
+            self.free.push(key);
+        }
     }
 }
 
@@ -193,6 +334,104 @@ impl PeLinks {
     pub(crate) fn closed(&mut self, assoc: u32) {
         if let Some(address) = self.by_assoc.remove(&assoc) {
             self.by_address.remove(&address);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn element(name: &str, id: u32) -> (PoolHandle, PoolElementId) {
+        (PoolHandle::new(name.as_bytes()).unwrap(), PoolElementId(id))
+    }
+
+    /// Goal: the inline single PE and the set behave as one set. Method: link and unlink
+    /// through every transition (none, one, the same one again, two, back to one, none) and
+    /// compare what `take` returns.
+    #[test]
+    fn session_elements_behave_as_a_set() {
+        let mut sessions = Sessions::default();
+        let session = SessionId { core: 1, assoc: 9 };
+        let (a, b) = (element("pool-a", 1), element("pool-b", 2));
+        sessions.unlink(session, a.0, a.1);
+        assert!(sessions.take(session).is_none(), "unlinking from nothing adds nothing");
+
+        sessions.link(session, a.0, a.1);
+        sessions.link(session, a.0, a.1);
+        assert_eq!(sessions.take(session), Some(vec![a]), "linked twice, held once");
+
+        sessions.link(session, a.0, a.1);
+        sessions.unlink(session, b.0, b.1);
+        sessions.unlink(session, a.0, a.1);
+        assert!(sessions.take(session).is_none(), "the last PE takes the entry with it");
+
+        sessions.link(session, a.0, a.1);
+        sessions.link(session, b.0, b.1);
+        let mut both = sessions.take(session).unwrap();
+        both.sort_unstable();
+        assert_eq!(both, vec![a, b]);
+
+        sessions.link(session, a.0, a.1);
+        sessions.link(session, b.0, b.1);
+        sessions.unlink(session, a.0, a.1);
+        assert_eq!(sessions.take(session), Some(vec![b]));
+        sessions.link(session, a.0, a.1);
+        sessions.link(session, b.0, b.1);
+        sessions.unlink(session, a.0, a.1);
+        sessions.unlink(session, b.0, b.1);
+        assert!(sessions.take(session).is_none(), "a set emptied takes the entry with it");
+        assert!(sessions.by_session.is_empty());
+        assert!(sessions.pool_keys.by_handle.is_empty(), "no PE left, no handle kept");
+    }
+
+    /// Goal: the interned, inline bookkeeping is the plain map of sets it replaced, and keeps
+    /// no handle that no PE names. Method: 20 000 random links, unlinks and takes over a few
+    /// sessions, pools and ids (so that every transition recurs), from a fixed seed, against a
+    /// model; after each step the keys' counts must equal the PEs that name them.
+    #[test]
+    fn session_elements_match_a_map_of_sets() {
+        use rand::rngs::SmallRng;
+        use rand::{Rng, SeedableRng};
+        use std::collections::{BTreeSet, HashMap as Model};
+
+        let mut rng = SmallRng::seed_from_u64(14);
+        let mut sessions = Sessions::default();
+        let mut model: Model<SessionId, BTreeSet<(PoolHandle, PoolElementId)>> = Model::new();
+        let pools = ["a", "b", "c", "d", "e"].map(|n| PoolHandle::new(n.as_bytes()).unwrap());
+        for step in 0..20_000 {
+            let session = SessionId { core: rng.random_range(0..2), assoc: rng.random_range(0..4) };
+            let element =
+                (pools[rng.random_range(0..pools.len())], PoolElementId(rng.random_range(0..3)));
+            match rng.random_range(0..10) {
+                0..=4 => {
+                    sessions.link(session, element.0, element.1);
+                    model.entry(session).or_default().insert(element);
+                }
+                5..=8 => {
+                    sessions.unlink(session, element.0, element.1);
+                    if let Some(set) = model.get_mut(&session) {
+                        set.remove(&element);
+                        if set.is_empty() {
+                            model.remove(&session);
+                        }
+                    }
+                }
+                _ => {
+                    let taken = sessions.take(session).map(|v| v.into_iter().collect());
+                    assert_eq!(taken, model.remove(&session), "step {step}: take");
+                }
+            }
+            let mut held: Model<PoolHandle, u32> = Model::new();
+            for (pool_handle, _) in model.values().flatten() {
+                *held.entry(*pool_handle).or_default() += 1;
+            }
+            assert_eq!(sessions.by_session.len(), model.len(), "step {step}: sessions");
+            assert_eq!(sessions.pool_keys.by_handle.len(), held.len(), "step {step}: handles");
+            for (pool_handle, count) in held {
+                let key = sessions.pool_keys.get(&pool_handle).expect("a named pool has a key");
+                assert_eq!(sessions.pool_keys.slots[key.0 as usize], (pool_handle, count));
+            }
         }
     }
 }
