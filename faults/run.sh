@@ -1,21 +1,21 @@
 #!/usr/bin/env bash
 # faults/run.sh [--short|--all] - runs fault-lab scenarios (faults/lab.sh) one after another and
 # ends with 'N passed, M failed'; exit 0 only if every scenario met its expectation.
-# --short (CI, ~3 minutes): kill -9 of a PE, the same judged against an impossible bound (must
-# fail: the checker bites), kill -9 and restart of a registrar, a PE stopped (SIGSTOP). The
-# scenarios that still fail on open bugs (RELIABILITY.md) are in --all only.
-# --all (default): every faults/scenarios/*.scn (~10 minutes).
+# --short (CI, ~4 minutes): kill -9 of a PE, the same judged against an impossible bound (must
+# fail: the checker bites), kill -9 and restart of a registrar, a PE stopped (SIGSTOP), and
+# reordering with duplication through the NFQUEUE shim (needs iptables).
+# --all (default): every faults/scenarios/*.scn (~12 minutes).
 set -u
 # Read whole before it runs (a brace group): editing the script during a run cannot change it.
 {
 cd "$(dirname "$0")/.."
 MODE=${1:---all}
 BIN=${BIN_DIR:-target/release}
-if [ ! -x "$BIN/registrar" ] || [ ! -x "$BIN/faultlab" ] || [ ! -x "$BIN/faultcheck" ]; then
+if [ ! -x "$BIN/registrar" ] || [ ! -x "$BIN/faultlab" ] || [ ! -x "$BIN/faultcheck" ] || [ ! -x "$BIN/faultq" ]; then
   cargo build --release -p registrar -p faults >/dev/null 2>&1 || { echo "build failed"; exit 2; }
 fi
 case $MODE in
-  --short) scenarios=(kill-pe kill-pe-tight-bound kill-registrar pe-sigstop) ;;
+  --short) scenarios=(kill-pe kill-pe-tight-bound kill-registrar pe-sigstop reorder-duplicate) ;;
   --all) scenarios=(); for f in faults/scenarios/*.scn; do scenarios+=("$(basename "$f" .scn)"); done ;;
   *) echo "usage: faults/run.sh [--short|--all]"; exit 2 ;;
 esac

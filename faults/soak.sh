@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # faults/soak.sh [SECONDS] - the soak (issue #16; not in CI): one fault-lab run of SECONDS
-# (default 3600) whose timeline repeats a 60 s cycle of faults (kill -9 and restart of a PE,
-# partition and heal of a registrar, SIGSTOP/SIGCONT of a registrar, 5% random loss on every
-# registrar), judged by faultcheck at the end like any scenario. Meanwhile every 5 s it samples
+# (default 3600) whose timeline repeats a 60 s cycle of faults (3 s of delay, jitter,
+# reordering and duplication on every registrar through the NFQUEUE shim, kill -9 and restart
+# of a PE, partition and heal of a registrar, SIGSTOP/SIGCONT of a registrar, 5% random loss on
+# every registrar), judged by faultcheck at the end like any scenario. Meanwhile every 5 s it samples
 # each lab process's RSS, open fds and CPU time to target/faults/soak/resources.csv, and ends
 # by printing each node's first and last sample, judging them against the resource bounds
 # (RSS_GROWTH_MB, FD_GROWTH, CPU_PCT: growth there is a leak to chase), plotting them to
@@ -24,6 +25,8 @@ SCEN=$OUT/soak.scn
   echo "duration $SECONDS_WANTED"
   for ((c = 0, k = 0; c + 60 <= SECONDS_WANTED; c += 60, k++)); do
     pe=pe$((k % 4 + 1)) r=r$((k % 3 + 1)) s=r$(((k + 1) % 3 + 1))
+    echo "at $((c + 1)) delay registrars delay=20,jitter=20,reorder=10,duplicate=5"
+    echo "at $((c + 4)) delay-end registrars"
     echo "at $((c + 5)) kill $pe";        echo "at $((c + 12)) restart $pe"
     echo "at $((c + 20)) partition $r";   echo "at $((c + 30)) heal $r"
     echo "at $((c + 38)) stop $s";        echo "at $((c + 42)) cont $s"
