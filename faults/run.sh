@@ -3,7 +3,8 @@
 # ends with 'N passed, M failed'; exit 0 only if every scenario met its expectation.
 # --short (CI, ~4 minutes): kill -9 of a PE, the same judged against an impossible bound (must
 # fail: the checker bites), kill -9 and restart of a registrar, a PE stopped (SIGSTOP), and
-# reordering with duplication through the NFQUEUE shim (needs iptables).
+# reordering with duplication through the NFQUEUE shim (needs iptables), after the shim's own
+# check (faults/faultq-check.sh, needs ping).
 # --all (default): every faults/scenarios/*.scn (~12 minutes).
 set -u
 # Read whole before it runs (a brace group): editing the script during a run cannot change it.
@@ -20,6 +21,8 @@ case $MODE in
   *) echo "usage: faults/run.sh [--short|--all]"; exit 2 ;;
 esac
 PASS=0 FAIL=0 FAILED=()
+# The shim on its own first: the scenarios that use it rely on it.
+if timeout 120 faults/faultq-check.sh; then PASS=$((PASS + 1)); else FAIL=$((FAIL + 1)); FAILED+=(faultq-check); fi
 for s in "${scenarios[@]}"; do
   if timeout 300 faults/lab.sh "faults/scenarios/$s.scn"; then PASS=$((PASS + 1))
   else FAIL=$((FAIL + 1)); FAILED+=("$s"); fi
