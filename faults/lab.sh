@@ -17,8 +17,12 @@
 #                                   PE_HOME_SILENCE_MS (3000), REG_RTO_MAX_MS (1000)
 #   at SECONDS ACTION NODE [ARG]    ACTION: kill stop cont term restart partition heal loss
 #                                   loss-end; NODE: r1..r3, pe1..pe4, or `pes`/`registrars`;
-#                                   partition ARG `oneway` drops only what the peers send;
-#                                   loss ARG: percent dropped both ways (numgen random);
+#                                   partition ARG: `oneway` drops only what the peers send,
+#                                   `from=rN` cuts the node from that registrar only (the
+#                                   others still reach both: a non-transitive partition);
+#                                   both as `oneway,from=r2`;
+#                                   loss ARG: percent dropped (numgen random), both ways, or
+#                                   one way as PERCENT/in or PERCENT/out;
 #                                   delay ARG: what the NFQUEUE shim (faultq) does to the node's
 #                                   outgoing packets, e.g. delay=40,jitter=30,reorder=10,duplicate=5
 #                                   (ms, ms, %, %; any subset); delay-end removes it.
@@ -149,25 +153,37 @@ act() { # ACTION NODE [ARG]
       partition)
         local rules="add table inet flpart
 add chain inet flpart in { type filter hook input priority 0; }
-add chain inet flpart out { type filter hook output priority 0; }" p
-        for p in "${REGISTRARS[@]}"; do
+add chain inet flpart out { type filter hook output priority 0; }" p oneway="" peers=() word
+        for word in ${arg//,/ }; do
+          case $word in
+            oneway) oneway=1 ;;
+            from=r[0-9]) peers+=("${word#from=}") ;;
+            *) say "partition: unknown setting $word"; exit 2 ;;
+          esac
+        done
+        ((${#peers[@]})) || peers=("${REGISTRARS[@]}")
+        for p in "${peers[@]}"; do
           [ "$p" = "$n" ] && continue
           rules+=$'\n'"add rule inet flpart in ip saddr ${IP[$p]} drop"
-          [ "$arg" = oneway ] || rules+=$'\n'"add rule inet flpart out ip daddr ${IP[$p]} drop"
+          [ -n "$oneway" ] || rules+=$'\n'"add rule inet flpart out ip daddr ${IP[$p]} drop"
         done
-        fault "$n" partition "" "${arg:-both ways} from the other registrars"
+        local how="both ways"; [ -n "$oneway" ] && how="one way (what they send is dropped)"
+        fault "$n" partition "" "$how from ${peers[*]/$n}"
         inside "$n" nft -f - <<<"$rules" || say "nft failed" ;;
       heal) fault "$n" heal; inside "$n" nft delete table inet flpart ;;
       loss)
-        fault "$n" loss "" "$arg% both ways"
-        inside "$n" nft -f - <<EOT || say "nft failed"
-add table inet flloss
+        # ARG: PERCENT (both ways), PERCENT/in or PERCENT/out (one way: what the node
+        # receives, or what it sends).
+        local pct=${arg%%/*} way=both rules
+        [[ $arg == */* ]] && way=${arg#*/}
+        [[ $pct =~ ^[0-9]+$ && $way =~ ^(both|in|out)$ ]] || { say "loss: bad argument $arg"; exit 2; }
+        rules="add table inet flloss
 add chain inet flloss in { type filter hook input priority 0; }
-add chain inet flloss out { type filter hook output priority 0; }
-add rule inet flloss in numgen random mod 100 < $arg drop
-add rule inet flloss out numgen random mod 100 < $arg drop
-EOT
-        ;;
+add chain inet flloss out { type filter hook output priority 0; }"
+        [ "$way" = out ] || rules+=$'\n'"add rule inet flloss in numgen random mod 100 < $pct drop"
+        [ "$way" = in ] || rules+=$'\n'"add rule inet flloss out numgen random mod 100 < $pct drop"
+        fault "$n" loss "" "$pct% $( [ "$way" = both ] && echo "both ways" || echo "$way only")"
+        inside "$n" nft -f - <<<"$rules" || say "nft failed" ;;
       loss-end) fault "$n" loss_end; inside "$n" nft delete table inet flloss ;;
       delay)
         [ -z "${SHIM[$n]:-}" ] || { say "$n already has a delay"; exit 2; }
