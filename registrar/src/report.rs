@@ -54,6 +54,7 @@ pub fn summary(s: &Stats) -> String {
                 ("peer PEs removed", s.peer_removals),
                 ("peers failed", e.peers_failed),
                 ("takeovers won", e.takeovers_won),
+                ("takeover acks withheld", e.takeover_acks_withheld),
                 ("resynchronisations", e.resyncs),
             ],
         ),

@@ -478,6 +478,38 @@ fn a_presence_from_the_target_cancels_the_takeover() {
     assert!(e.peers().get(THIRD).unwrap().active, "the target is active again");
 }
 
+// Found by the fault lab (partition-nontransitive, 52 missing judgements): r1 and r2 cut from
+// each other while r3 reached both; each heard a majority (itself and r3), took the other over
+// with r3's acks, and each then dropped the PEs the other's keep-alives had moved. Goal: a
+// peer that still hears the target does not acknowledge its takeover; once the target has been
+// silent here past MAX-TIME-LAST-HEARD, the initiator's next Init Takeover is acknowledged.
+// Method: THIRD heard at 10 ms; PEER's Init Takeover of THIRD at 20 ms, and again after
+// THIRD's silence.
+#[test]
+fn a_peer_that_still_hears_the_target_withholds_its_takeover_ack() {
+    let h = hs_peers();
+    let view = View::new(&h, None);
+    let mut e = with_two_peers(&view);
+    deliver(&mut e, 10 * MS, session(2), &presence(THIRD, false, 0xffff), &view);
+    drain(&mut e);
+    let theirs = Message::InitTakeover(InitTakeover {
+        servers: Servers { sender: PEER, receiver: RegistrarId(0) },
+        target: THIRD,
+    });
+    deliver(&mut e, 20 * MS, session(1), &theirs, &view);
+    assert_eq!(drain(&mut e), [], "THIRD was heard 10 ms ago: no ack");
+    assert!(e.peers().get(THIRD).unwrap().active, "THIRD is still monitored");
+    assert_eq!(e.stats().takeover_acks_withheld, 1);
+    // THIRD silent past MAX-TIME-LAST-HEARD: PEER asks again and gets the ack.
+    deliver(&mut e, 10 * MS + LAST_HEARD + 2 * MS, session(1), &theirs, &view);
+    let ack = Message::InitTakeoverAck(InitTakeoverAck {
+        servers: Servers { sender: OWN, receiver: PEER },
+        target: THIRD,
+    });
+    assert_eq!(drain(&mut e), [Out::Send(session(1), ack)]);
+    assert!(!e.peers().get(THIRD).unwrap().active, "marked not active (§3.5.1)");
+}
+
 //= https://www.rfc-editor.org/rfc/rfc5353#section-3.5.1
 //= type=test
 //# If the peer server determines that it (itself) is the target server indicated in the

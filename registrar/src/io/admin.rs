@@ -568,6 +568,7 @@ fn stats_json(s: &Stats) -> Value {
             "updates_received": e.updates_received,
             "peers_failed": e.peers_failed,
             "takeovers_won": e.takeovers_won,
+            "takeover_acks_withheld": e.takeover_acks_withheld,
             "resyncs": e.resyncs,
             "decode_errors": e.decode_errors,
         },

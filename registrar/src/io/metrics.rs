@@ -273,6 +273,10 @@ fn exposition(per_core: &[Stats], context: Context) -> String {
             let event = |k: &str| labels(&[("event", k)]);
             enrp_events.family.get_or_create(&event("peer_failed")).inc_by(e.peers_failed);
             enrp_events.family.get_or_create(&event("takeover_won")).inc_by(e.takeovers_won);
+            enrp_events
+                .family
+                .get_or_create(&event("takeover_ack_withheld"))
+                .inc_by(e.takeover_acks_withheld);
             enrp_events.family.get_or_create(&event("resync")).inc_by(e.resyncs);
         }
     }

@@ -167,6 +167,8 @@ pub struct EnrpStats {
     pub peers_failed: u64,
     /// Takeovers won (§3.5.2).
     pub takeovers_won: u64,
+    /// Init Takeovers not acknowledged because we still heard their target.
+    pub takeover_acks_withheld: u64,
     /// Re-synchronisations started after a checksum mismatch (§3.6.3).
     pub resyncs: u64,
     /// Messages answered with an ENRP Error, or dropped as undecodable.
@@ -416,7 +418,9 @@ impl Enrp {
             Message::HandleTableRequest(r) => self.on_table_request(now, session, sender, r, view),
             Message::HandleTableResponse(r) => self.on_table_response(now, session, sender, r),
             Message::HandleUpdate(u) => self.on_handle_update(sender, u),
-            Message::InitTakeover(m) => self.on_init_takeover(session, sender, m.target, view),
+            Message::InitTakeover(m) => {
+                self.on_init_takeover(now, session, sender, m.target, view);
+            }
             Message::InitTakeoverAck(m) => self.on_init_takeover_ack(now, sender, m.target, view),
             Message::TakeoverServer(m) => self.on_takeover_server(sender, m.target),
             Message::Error(e) => {

@@ -57,6 +57,7 @@ impl Enrp {
 
     pub(super) fn on_init_takeover(
         &mut self,
+        now: Instant,
         session: SessionId,
         sender: RegistrarId,
         target: RegistrarId,
@@ -81,6 +82,25 @@ impl Enrp {
             }
             tracing::info!(target = target.0, winner = sender.0, "takeover yielded");
             self.takeovers.remove(&target);
+        }
+        // Not while we hear the target ourselves (a deviation from the MUST below): in a
+        // non-transitive partition (the fault lab's partition-nontransitive: r1 and r2 cut
+        // from each other, r3 reaching both), each of r1 and r2 hears a majority and takes the
+        // other over, the PEs follow the H-flagged keep-alives both ways, and each side drops
+        // the PEs the other took (52 missing judgements). Withheld, the initiator asks again
+        // every MAX-TIME-NO-RESPONSE (`check_takeovers`); once the target is silent here too,
+        // the ack goes out, so a registrar that really died is still taken over, and one that
+        // is heard again cancels the takeover (§3.5.1).
+        if let Some(peer) = self.peers.get(target) {
+            if peer.active && peer.probe_deadline.is_none() && now < self.probe_due(peer) {
+                self.stats.takeover_acks_withheld += 1;
+                tracing::info!(
+                    target = target.0,
+                    initiator = sender.0,
+                    "takeover of a peer we still hear: not acknowledged"
+                );
+                return;
+            }
         }
         //# mark the target server as "not active" on its internal peer list so that its status
         //# will no longer be monitored by this peer, and b) MUST reply to the initiating server
