@@ -14,7 +14,8 @@
 #   expect pass|fail
 #   env NAME=VALUE                  sets a timer of the lab for this scenario: ENRP_NO_RESPONSE_MS
 #                                   (600), KA_TIMEOUT_MS (2000), PE_TIMEOUT_MS (1000),
-#                                   PE_HOME_SILENCE_MS (3000), REG_RTO_MAX_MS (1000)
+#                                   PE_HOME_SILENCE_MS (3000), REG_RTO_MAX_MS (1000),
+#                                   PE_RTO_MAX_MS (the PEs' SCTP RTO.Max; unset: the stack's 60 s)
 #   at SECONDS ACTION NODE [ARG]    ACTION: kill stop cont term restart partition heal loss
 #                                   loss-end; NODE: r1..r3, pe1..pe4, or `pes`/`registrars`;
 #                                   partition ARG: `oneway` drops only what the peers send,
@@ -55,7 +56,7 @@ while read -r word rest; do
     duration) DURATION=$rest ;;
     expect) EXPECT=$rest ;;
     env) case ${rest%%=*} in
-           ENRP_NO_RESPONSE_MS|KA_TIMEOUT_MS|PE_TIMEOUT_MS|PE_HOME_SILENCE_MS|REG_RTO_MAX_MS)
+           ENRP_NO_RESPONSE_MS|KA_TIMEOUT_MS|PE_TIMEOUT_MS|PE_HOME_SILENCE_MS|REG_RTO_MAX_MS|PE_RTO_MAX_MS)
              export "${rest?}" ;;
            *) echo "$SCEN: env: unknown timer ${rest%%=*}"; exit 2 ;;
          esac ;;
@@ -132,7 +133,8 @@ start_pe() {
   fault "$n" start
   ip netns exec "$TAG-$n" "$BIN/faultlab" pe --history "$OUT/$n.jsonl" --name "$n" --pool P \
     --udp "${IP[$n]}:9899" "${regs[@]}" --id "${ID[$n]}" --echo-port 7000 --lifetime-ms 6000 \
-    --home-silence-ms "${PE_HOME_SILENCE_MS:-3000}" --timeout-ms "${PE_TIMEOUT_MS:-1000}" --run-seconds "$RUN_SECONDS" >>"$OUT/$n.log" 2>&1 &
+    --home-silence-ms "${PE_HOME_SILENCE_MS:-3000}" --timeout-ms "${PE_TIMEOUT_MS:-1000}" \
+    ${PE_RTO_MAX_MS:+--rto-max-ms "$PE_RTO_MAX_MS"} --run-seconds "$RUN_SECONDS" >>"$OUT/$n.log" 2>&1 &
   PID[$n]=$!; echo "$n ${PID[$n]}" >>"$OUT/pids"
 }
 expand() { case $1 in pes) echo "${PES[@]}" ;; registrars) echo "${REGISTRARS[@]}" ;; *) echo "$1" ;; esac; }

@@ -67,6 +67,10 @@ struct Common {
     /// Stop after this long.
     #[arg(long, default_value_t = 120)]
     run_seconds: u64,
+    /// Upper bound of our SCTP's retransmission timeout (RTO.Max), as the registrar's
+    /// `--sctp-rto-max-ms` (default: the stack's, 60 s).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1000..=60_000))]
+    rto_max_ms: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -172,7 +176,10 @@ fn pool_handle(pool: &str) -> anyhow::Result<PoolHandle> {
 }
 
 fn transport(common: &Common, listen: bool) -> anyhow::Result<SctpUdpTransport> {
-    let config = SctpUdpConfig::default();
+    let mut config = SctpUdpConfig::default();
+    if let Some(ms) = common.rto_max_ms {
+        config.endpoint.rto_max = Duration::from_millis(ms).max(config.endpoint.rto_initial);
+    }
     let mut t = SctpUdpTransport::bind(common.udp, config, rand::random())
         .with_context(|| format!("cannot bind UDP {}", common.udp))?;
     if listen {
