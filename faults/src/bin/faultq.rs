@@ -16,7 +16,11 @@
 //! Verdicts are given out of order, which NFQUEUE allows. The netlink socket is read without
 //! blocking every `--tick-us`, so that is the shim's time resolution. On SIGTERM, SIGINT or
 //! `--run-seconds` it accepts every packet it still holds and exits, printing its counts; if it
-//! dies instead, `--queue-bypass` lets the node's packets through.
+//! dies instead, `--queue-bypass` lets the node's packets through. Packets the kernel drops
+//! from the queue while they are held (it flushes a namespace's queued packets when one of its
+//! netfilter hooks goes away, as when the lab deletes its loss table) are counted as
+//! `verdicts_unknown`: the kernel answers their verdict with ENOENT. `copy_errors` counts
+//! duplicates the node's own rules refused (the lab's loss rule drops them on output too).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -85,6 +89,7 @@ struct Counts {
     duplicated: u64,
     copies_skipped: u64,
     copy_errors: u64,
+    verdicts_unknown: u64,
 }
 
 /// Packets ordered by when they are due (`seq` keeps arrival order among equal times).
@@ -237,6 +242,13 @@ fn main() -> anyhow::Result<()> {
                 Ok(msg) => msg,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                // The answer to an earlier verdict: the kernel no longer held that packet (it
+                // drops what a queue holds when a netfilter hook of the namespace goes, as
+                // when the lab deletes its loss table). That packet is lost, the shim is not.
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    counts.verdicts_unknown += 1;
+                    continue;
+                }
                 Err(e) => bail!("NFQUEUE receive: {e}"),
             };
             counts.packets += 1;
@@ -272,11 +284,13 @@ fn main() -> anyhow::Result<()> {
         release(held, &mut queue, &mut counts)?;
     }
     let _ = queue.unbind(cli.queue);
-    let Counts { packets, reordered, duplicated, copies_skipped, copy_errors } = counts;
+    let Counts { packets, reordered, duplicated, copies_skipped, copy_errors, verdicts_unknown } =
+        counts;
     // lab.sh reads this line: a shim that saw no packet injected nothing.
     eprintln!(
         "faultq: packets={packets} reordered={reordered} duplicated={duplicated} \
-         copies_skipped={copies_skipped} copy_errors={copy_errors}"
+         copies_skipped={copies_skipped} copy_errors={copy_errors} \
+         verdicts_unknown={verdicts_unknown}"
     );
     Ok(())
 }
