@@ -103,12 +103,11 @@ struct Control {
     shutdown: bool,
     shutdown_ack: bool,
     heartbeat: bool,
-    heartbeat_ack_len: usize,
-    error_len: usize,
     sack_now: bool,
 }
 
-/// Heartbeat Info we echo back, at most this long; Linux sends 48 bytes.
+/// Heartbeat Info we echo back, at most this long; Linux sends 48 bytes. Held in a pooled
+/// buffer from the HEARTBEAT's arrival until the HEARTBEAT ACK is written.
 const HEARTBEAT_INFO_MAX: usize = 256;
 /// Error causes queued for one ERROR chunk, at most this many bytes.
 const ERROR_BYTES_MAX: usize = 256;
@@ -148,8 +147,12 @@ pub(crate) struct Association {
     pub(crate) peer_tie_tag: u32,
     timers: [Option<Instant>; TIMER_COUNT],
     ctl: Control,
-    heartbeat_info: [u8; HEARTBEAT_INFO_MAX],
-    error_bytes: [u8; ERROR_BYTES_MAX],
+    /// The Heartbeat Info to echo while a HEARTBEAT ACK is queued; otherwise empty, holding no
+    /// buffer (a pooled one, given back once written: 2 × 256 bytes inline cost every idle
+    /// association that much, issue 14).
+    heartbeat_ack: Vec<u8>,
+    /// Error causes for the next ERROR chunk while any are queued; a pooled buffer likewise.
+    errors: Vec<u8>,
     /// The peer's cookie to echo, while in COOKIE-ECHOED.
     cookie: Vec<u8>,
     init_retransmits: u32,
@@ -290,8 +293,8 @@ impl Association {
             peer_tie_tag: 0,
             timers: [None; TIMER_COUNT],
             ctl: Control::default(),
-            heartbeat_info: [0; HEARTBEAT_INFO_MAX],
-            error_bytes: [0; ERROR_BYTES_MAX],
+            heartbeat_ack: Vec::new(),
+            errors: Vec::new(),
             cookie: Vec::new(),
             init_retransmits: 0,
             initial_tsn: local_tsn,
@@ -449,9 +452,9 @@ impl Association {
 
     /// §5.2.4 A in SHUTDOWN-ACK-SENT: resend SHUTDOWN ACK plus "Cookie Received While Shutting
     /// Down".
-    pub(crate) fn cookie_while_shutting_down(&mut self) {
+    pub(crate) fn cookie_while_shutting_down(&mut self, pool: &mut BufferPool) {
         self.ctl.shutdown_ack = true;
-        self.queue_error(cause::COOKIE_WHILE_SHUTTING_DOWN, &[]);
+        self.queue_error(pool, cause::COOKIE_WHILE_SHUTTING_DOWN, &[]);
     }
 
     /// Handles one chunk of a packet whose tag was verified.
@@ -464,7 +467,7 @@ impl Association {
             ChunkType::SACK => self.on_sack(ctx, now, c.value),
             ChunkType::INIT_ACK => self.on_init_ack(ctx, now, c.value),
             ChunkType::COOKIE_ACK => self.on_cookie_ack(ctx, now),
-            ChunkType::HEARTBEAT => self.on_heartbeat(c.value),
+            ChunkType::HEARTBEAT => self.on_heartbeat(ctx, c.value),
             ChunkType::HEARTBEAT_ACK => self.on_heartbeat_ack(ctx, now, c.value),
             ChunkType::ABORT => {
                 self.on_abort(ctx, c.value);
@@ -476,15 +479,15 @@ impl Association {
             ChunkType::ERROR => self.on_error(ctx, now, c.value),
             // INIT and COOKIE ECHO are the endpoint's; a second one inside a packet is ignored.
             ChunkType::INIT | ChunkType::COOKIE_ECHO => Flow::Continue,
-            _ => self.on_unknown(c),
+            _ => self.on_unknown(ctx, c),
         }
     }
 
     /// §3.2: an unrecognised chunk type is handled by its upper two bits.
-    fn on_unknown(&mut self, c: Chunk<'_>) -> Flow {
+    fn on_unknown(&mut self, ctx: &mut Ctx<'_>, c: Chunk<'_>) -> Flow {
         let action = wire::UnknownAction::from_top_bits(u16::from(c.ty.0 >> 6));
         if action.reports() {
-            self.queue_error(cause::UNRECOGNIZED_CHUNK, c.raw);
+            self.queue_error(ctx.pool, cause::UNRECOGNIZED_CHUNK, c.raw);
         }
         if action.skips() {
             Flow::Continue
@@ -530,7 +533,7 @@ impl Association {
         };
         if payload.is_empty() {
             // §6.2: DATA without user data: the RFC says ABORT with "No User Data".
-            self.queue_error(cause::NO_USER_DATA, &h.tsn.to_be_bytes());
+            self.queue_error(ctx.pool, cause::NO_USER_DATA, &h.tsn.to_be_bytes());
             return Flow::Continue;
         }
         self.data_in_packet = true;
@@ -554,7 +557,7 @@ impl Association {
             // §6.5: acknowledge but do not deliver; report Invalid Stream Identifier.
             let mut info = [0u8; 4];
             info[..2].copy_from_slice(&h.stream.to_be_bytes());
-            self.queue_error(cause::INVALID_STREAM, &info);
+            self.queue_error(ctx.pool, cause::INVALID_STREAM, &info);
             self.mark_received(h.tsn);
             return Flow::Continue;
         }
@@ -964,7 +967,7 @@ impl Association {
         self.cookie.clear();
         self.cookie.extend_from_slice(cookie);
         if report.len > 0 {
-            self.queue_error(cause::UNRECOGNIZED_PARAMETERS, &report.bytes[..report.len]);
+            self.queue_error(ctx.pool, cause::UNRECOGNIZED_PARAMETERS, &report.bytes[..report.len]);
         }
         self.state = State::CookieEchoed;
         self.stop(Timer::T1Init);
@@ -983,11 +986,18 @@ impl Association {
         Flow::Continue
     }
 
-    fn on_heartbeat(&mut self, value: &[u8]) -> Flow {
-        // §8.3: echo the Heartbeat Info parameter unchanged.
+    fn on_heartbeat(&mut self, ctx: &mut Ctx<'_>, value: &[u8]) -> Flow {
+        // §8.3: echo the Heartbeat Info parameter unchanged; a later HEARTBEAT replaces it.
         if value.len() <= HEARTBEAT_INFO_MAX {
-            self.heartbeat_info[..value.len()].copy_from_slice(value);
-            self.ctl.heartbeat_ack_len = value.len();
+            if value.is_empty() {
+                release(ctx.pool, &mut self.heartbeat_ack);
+                return Flow::Continue;
+            }
+            if self.heartbeat_ack.capacity() == 0 {
+                self.heartbeat_ack = ctx.pool.take(HEARTBEAT_INFO_MAX);
+            }
+            self.heartbeat_ack.clear();
+            self.heartbeat_ack.extend_from_slice(value);
         }
         Flow::Continue
     }
@@ -1212,6 +1222,8 @@ impl Association {
         self.state = State::Closed;
         self.timers = [None; TIMER_COUNT];
         self.ctl = Control::default();
+        release(ctx.pool, &mut self.heartbeat_ack);
+        release(ctx.pool, &mut self.errors);
         self.tx.clear();
         self.tx_bytes.clear();
         self.tx_unsent = 0;
@@ -1226,6 +1238,8 @@ impl Association {
 
     /// Returns every pooled buffer; called when the slot is freed.
     pub(crate) fn recycle_buffers(&mut self, pool: &mut BufferPool) {
+        release(pool, &mut self.heartbeat_ack);
+        release(pool, &mut self.errors);
         for r in self.rx.drain(..) {
             pool.give(r.buf);
         }
@@ -1397,8 +1411,8 @@ impl Association {
             || c.shutdown
             || c.shutdown_ack
             || c.heartbeat
-            || c.heartbeat_ack_len > 0
-            || c.error_len > 0
+            || !self.heartbeat_ack.is_empty()
+            || !self.errors.is_empty()
             || c.sack_now
             || self.can_send_data()
     }
@@ -1425,6 +1439,7 @@ impl Association {
     pub(crate) fn poll_transmit(
         &mut self,
         cfg: &EndpointConfig,
+        pool: &mut BufferPool,
         now: Instant,
         buf: &mut [u8],
     ) -> Option<usize> {
@@ -1444,7 +1459,7 @@ impl Association {
             self.ctl.init = false;
             self.write_init(cfg, &mut w);
         } else {
-            self.write_control(cfg, now, &mut w);
+            self.write_control(cfg, pool, now, &mut w);
             if self.data_allowed() {
                 self.write_data(now, &mut w);
             }
@@ -1478,7 +1493,13 @@ impl Association {
         w.end_chunk(start);
     }
 
-    fn write_control(&mut self, cfg: &EndpointConfig, now: Instant, w: &mut Writer<'_>) {
+    fn write_control(
+        &mut self,
+        cfg: &EndpointConfig,
+        pool: &mut BufferPool,
+        now: Instant,
+        w: &mut Writer<'_>,
+    ) {
         if self.ctl.cookie_echo && w.room() >= padded(4 + self.cookie.len()) {
             self.ctl.cookie_echo = false;
             let s = w.begin_chunk(ChunkType::COOKIE_ECHO, 0);
@@ -1490,18 +1511,18 @@ impl Association {
             let s = w.begin_chunk(ChunkType::COOKIE_ACK, 0);
             w.end_chunk(s);
         }
-        if self.ctl.error_len > 0 && w.room() >= padded(4 + self.ctl.error_len) {
+        if !self.errors.is_empty() && w.room() >= padded(4 + self.errors.len()) {
             let s = w.begin_chunk(ChunkType::ERROR, 0);
-            w.put_slice(&self.error_bytes[..self.ctl.error_len]);
+            w.put_slice(&self.errors);
             w.end_chunk(s);
-            self.ctl.error_len = 0;
+            release(pool, &mut self.errors);
         }
-        let hb = self.ctl.heartbeat_ack_len;
+        let hb = self.heartbeat_ack.len();
         if hb > 0 && w.room() >= padded(4 + hb) {
             let s = w.begin_chunk(ChunkType::HEARTBEAT_ACK, 0);
-            w.put_slice(&self.heartbeat_info[..hb]);
+            w.put_slice(&self.heartbeat_ack);
             w.end_chunk(s);
-            self.ctl.heartbeat_ack_len = 0;
+            release(pool, &mut self.heartbeat_ack);
         }
         if self.ctl.shutdown_ack && w.room() >= 4 {
             self.ctl.shutdown_ack = false;
@@ -1648,18 +1669,19 @@ impl Association {
     }
 
     /// Queues an error cause for the next ERROR chunk; drops it when the buffer is full.
-    fn queue_error(&mut self, code: u16, info: &[u8]) {
+    fn queue_error(&mut self, pool: &mut BufferPool, code: u16, info: &[u8]) {
         let need = padded(4 + info.len());
-        let at = self.ctl.error_len;
+        let at = self.errors.len();
         if at + need > ERROR_BYTES_MAX || 4 + info.len() > usize::from(u16::MAX) {
             return;
         }
-        let b = &mut self.error_bytes[at..at + need];
-        b.fill(0);
-        b[..2].copy_from_slice(&code.to_be_bytes());
-        b[2..4].copy_from_slice(&((4 + info.len()) as u16).to_be_bytes());
-        b[4..4 + info.len()].copy_from_slice(info);
-        self.ctl.error_len += need;
+        if self.errors.capacity() == 0 {
+            self.errors = pool.take(ERROR_BYTES_MAX);
+        }
+        self.errors.extend_from_slice(&code.to_be_bytes());
+        self.errors.extend_from_slice(&((4 + info.len()) as u16).to_be_bytes());
+        self.errors.extend_from_slice(info);
+        self.errors.resize(at + need, 0);
     }
 
     /// Unsent plus unacknowledged user bytes (for tests and flow control by the caller).
@@ -1704,6 +1726,13 @@ pub struct AssociationStats {
     pub fast_retransmits: u64,
     /// T3-rtx expirations (§6.3.3).
     pub t3_expirations: u64,
+}
+
+/// Gives a control buffer back to the pool, leaving `v` empty and unallocated.
+fn release(pool: &mut BufferPool, v: &mut Vec<u8>) {
+    if v.capacity() > 0 {
+        pool.give(core::mem::take(v));
+    }
 }
 
 /// Largest user-data piece per DATA chunk: a packet minus headers and a reserved SACK.

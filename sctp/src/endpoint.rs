@@ -411,7 +411,7 @@ impl Endpoint {
             let Some(a) = slot.assoc.as_mut() else {
                 continue;
             };
-            let Some(len) = a.poll_transmit(&self.cfg, now, buf) else {
+            let Some(len) = a.poll_transmit(&self.cfg, &mut self.pool, now, buf) else {
                 continue;
             };
             let remote = a.remote;
@@ -847,7 +847,7 @@ impl Endpoint {
         if !local_match && !peer_match && ties_match && c.local_tie_tag != 0 {
             // Table 12 (A): the peer restarted.
             if a.state == State::ShutdownAckSent {
-                a.cookie_while_shutting_down();
+                a.cookie_while_shutting_down(&mut self.pool);
                 self.touch(h);
                 return None;
             }
