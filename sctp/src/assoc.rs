@@ -113,6 +113,8 @@ const HEARTBEAT_INFO_MAX: usize = 256;
 const ERROR_BYTES_MAX: usize = 256;
 /// TSNs tracked above the cumulative TSN; a DATA chunk further ahead is dropped.
 pub(crate) const RX_TSN_WINDOW: u32 = 4096;
+const RX_BITMAP_WORDS: usize = (RX_TSN_WINDOW / 64) as usize;
+type RxBitmap = [u64; RX_BITMAP_WORDS];
 /// Received chunks plus unread messages held at once. Each holds a pooled buffer of at least
 /// `mtu` bytes, so this bounds memory when a peer sends tiny messages, which the byte window
 /// alone does not: 1024 × 1200 B ≈ 1.2 MiB per association at worst.
@@ -198,7 +200,11 @@ pub(crate) struct Association {
     /// Cumulative TSN received.
     rx_cum_tsn: u32,
     rx_highest_tsn: u32,
-    rx_bitmap: [u64; (RX_TSN_WINDOW / 64) as usize],
+    /// TSNs received above `rx_cum_tsn`, a ring of `RX_TSN_WINDOW` bits indexed by TSN.
+    /// Allocated when a TSN first arrives out of order and then kept, so loss and reordering
+    /// never allocate again; in order, only `rx_cum_tsn` moves. 512 bytes inline cost every
+    /// association that much, though most never see a gap (issue 14).
+    rx_bitmap: Option<Box<RxBitmap>>,
     dup_tsns: [u32; DUP_TSNS_MAX],
     dup_count: usize,
     rx: Vec<RxChunk>,
@@ -330,7 +336,7 @@ impl Association {
             last_sent: Instant(0),
             rx_cum_tsn: 0,
             rx_highest_tsn: 0,
-            rx_bitmap: [0; (RX_TSN_WINDOW / 64) as usize],
+            rx_bitmap: None,
             dup_tsns: [0; DUP_TSNS_MAX],
             dup_count: 0,
             rx: Vec::new(),
@@ -376,7 +382,9 @@ impl Association {
         self.ssthresh = rwnd.max(4 * u32::from(cfg.mtu));
         self.rx_cum_tsn = peer_tsn.wrapping_sub(1);
         self.rx_highest_tsn = self.rx_cum_tsn;
-        self.rx_bitmap = [0; (RX_TSN_WINDOW / 64) as usize];
+        if let Some(b) = &mut self.rx_bitmap {
+            b.fill(0);
+        }
     }
 
     fn establish(&mut self, now: Instant) {
@@ -594,29 +602,36 @@ impl Association {
     }
 
     fn rx_bit(&self, tsn: u32) -> bool {
+        let Some(b) = &self.rx_bitmap else { return false };
         let i = (tsn % RX_TSN_WINDOW) as usize;
-        self.rx_bitmap[i / 64] & (1 << (i % 64)) != 0
+        b[i / 64] & (1 << (i % 64)) != 0
     }
 
-    fn set_rx_bit(&mut self, tsn: u32, on: bool) {
-        let i = (tsn % RX_TSN_WINDOW) as usize;
-        if on {
-            self.rx_bitmap[i / 64] |= 1 << (i % 64);
-        } else {
-            self.rx_bitmap[i / 64] &= !(1 << (i % 64));
-        }
-    }
-
-    /// Records a TSN and advances the cumulative TSN over any now-contiguous run.
+    /// Records a TSN and advances the cumulative TSN over any now-contiguous run. A TSN
+    /// above `rx_cum_tsn + 1` takes a bit (the first one allocates the bitmap); the next
+    /// in-order TSN takes none, and each bit the cumulative TSN passes is cleared, freeing it
+    /// for the TSN one window ahead.
     fn mark_received(&mut self, tsn: u32) {
-        self.set_rx_bit(tsn, true);
         if tsn_lt(self.rx_highest_tsn, tsn) {
             self.rx_highest_tsn = tsn;
         }
-        while self.rx_bit(self.rx_cum_tsn.wrapping_add(1)) {
-            self.rx_cum_tsn = self.rx_cum_tsn.wrapping_add(1);
-            // Free the slot for the TSN one window ahead.
-            self.set_rx_bit(self.rx_cum_tsn, false);
+        if tsn != self.rx_cum_tsn.wrapping_add(1) {
+            // The bit of `rx_cum_tsn + 1` is never set, so the cumulative TSN stays.
+            let b = self.rx_bitmap.get_or_insert_with(|| Box::new([0; RX_BITMAP_WORDS]));
+            let i = (tsn % RX_TSN_WINDOW) as usize;
+            b[i / 64] |= 1 << (i % 64);
+            return;
+        }
+        self.rx_cum_tsn = tsn;
+        if let Some(b) = &mut self.rx_bitmap {
+            loop {
+                let i = (self.rx_cum_tsn.wrapping_add(1) % RX_TSN_WINDOW) as usize;
+                if b[i / 64] & (1 << (i % 64)) == 0 {
+                    break;
+                }
+                b[i / 64] &= !(1 << (i % 64));
+                self.rx_cum_tsn = self.rx_cum_tsn.wrapping_add(1);
+            }
         }
         assert!(!tsn_lt(self.rx_highest_tsn, self.rx_cum_tsn));
     }
