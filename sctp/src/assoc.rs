@@ -282,8 +282,9 @@ impl Association {
     ) -> Self {
         assert_ne!(local_tag, 0, "§5.3.1: tags are never zero");
         let mtu = u32::from(cfg.mtu);
-        let mut addresses = Vec::with_capacity(ADDRESSES_MAX + 1);
-        addresses.push(remote.ip());
+        // Sized to the peer's addresses at setup (`adopt_addresses`), not to ADDRESSES_MAX + 1:
+        // most peers have one, and 9 × 17 bytes per association add up (issue 14).
+        let addresses = vec![remote.ip()];
         Association {
             handle,
             state: State::CookieWait,
@@ -359,13 +360,19 @@ impl Association {
         self.peer_tie_tag = 0;
         self.addresses.truncate(1);
         self.addresses_mapped = 0;
-        for a in c.addresses.iter().flatten() {
+        self.adopt_addresses(&c.addresses);
+        self.set_peer(cfg, c.peer_tsn, c.peer_rwnd, c.out_streams, c.in_streams);
+        self.establish(now);
+    }
+
+    /// Adds the INIT / INIT ACK address parameters not yet known; the list keeps no spare room.
+    fn adopt_addresses(&mut self, addrs: &[Option<IpAddr>; ADDRESSES_MAX]) {
+        for a in addrs.iter().flatten() {
             if !self.addresses.contains(a) {
                 self.addresses.push(*a);
             }
         }
-        self.set_peer(cfg, c.peer_tsn, c.peer_rwnd, c.out_streams, c.in_streams);
-        self.establish(now);
+        self.addresses.shrink_to_fit();
     }
 
     /// Sizes the per-stream tables and the receive tracking once the peer is known.
@@ -971,11 +978,7 @@ impl Association {
             return Flow::Stop;
         }
         self.peer_tag = init.initiate_tag;
-        for a in addrs.iter().flatten() {
-            if !self.addresses.contains(a) {
-                self.addresses.push(*a);
-            }
-        }
+        self.adopt_addresses(&addrs);
         let os = ctx.cfg.num_ostreams.min(init.inbound_streams);
         let is = ctx.cfg.max_instreams.min(init.outbound_streams);
         self.set_peer(ctx.cfg, init.initial_tsn, init.a_rwnd, os, is);
