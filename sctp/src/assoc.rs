@@ -43,6 +43,9 @@ enum Timer {
 }
 
 const TIMER_COUNT: usize = 6;
+/// A stopped timer's deadline: 8 bytes a timer where `Option<Instant>` takes 16 (issue 14).
+/// A deadline that saturates there (`Instant + Duration`) is "never" anyway.
+const NEVER: Instant = Instant(u64::MAX);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TxState {
@@ -147,7 +150,8 @@ pub(crate) struct Association {
     pub(crate) peer_tag: u32,
     pub(crate) local_tie_tag: u32,
     pub(crate) peer_tie_tag: u32,
-    timers: [Option<Instant>; TIMER_COUNT],
+    /// Deadlines by `Timer`; `NEVER` when stopped.
+    timers: [Instant; TIMER_COUNT],
     ctl: Control,
     /// The Heartbeat Info to echo while a HEARTBEAT ACK is queued; otherwise empty, holding no
     /// buffer (a pooled one, given back once written: 2 × 256 bytes inline cost every idle
@@ -298,7 +302,7 @@ impl Association {
             peer_tag: 0,
             local_tie_tag: 0,
             peer_tie_tag: 0,
-            timers: [None; TIMER_COUNT],
+            timers: [NEVER; TIMER_COUNT],
             ctl: Control::default(),
             heartbeat_ack: Vec::new(),
             errors: Vec::new(),
@@ -525,8 +529,8 @@ impl Association {
             // §6.2: SACK at least every second packet with DATA, and within the delay.
             if self.data_packets_unacked >= 2 || ctx.cfg.delayed_ack.is_zero() {
                 self.ctl.sack_now = true;
-            } else if self.timers[Timer::DelayedAck as usize].is_none() {
-                self.timers[Timer::DelayedAck as usize] = Some(now + ctx.cfg.delayed_ack);
+            } else if self.timers[Timer::DelayedAck as usize] == NEVER {
+                self.timers[Timer::DelayedAck as usize] = now + ctx.cfg.delayed_ack;
             }
         }
         if self.state == State::ShutdownSent && self.ctl.sack_now {
@@ -866,7 +870,7 @@ impl Association {
         if self.in_flight == 0 {
             self.stop(Timer::T3Rtx);
         } else if cum_advanced {
-            self.timers[Timer::T3Rtx as usize] = Some(now + self.rto);
+            self.timers[Timer::T3Rtx as usize] = now + self.rto;
         }
         let _ = ctx;
     }
@@ -1238,7 +1242,7 @@ impl Association {
             ctx.events.push(Event::SendFailed { assoc: self.handle, messages: unsent as u32 });
         }
         self.state = State::Closed;
-        self.timers = [None; TIMER_COUNT];
+        self.timers = [NEVER; TIMER_COUNT];
         self.ctl = Control::default();
         release(ctx.pool, &mut self.heartbeat_ack);
         release(ctx.pool, &mut self.errors);
@@ -1270,19 +1274,19 @@ impl Association {
 
     /// Earliest deadline in the timer table.
     pub(crate) fn next_timeout(&self) -> Option<Instant> {
-        self.timers.iter().flatten().min().copied()
+        self.timers.iter().copied().filter(|&t| t != NEVER).min()
     }
 
     fn start(&mut self, t: Timer, now: Instant) {
-        self.timers[t as usize] = Some(now + self.rto);
+        self.timers[t as usize] = now + self.rto;
     }
 
     fn stop(&mut self, t: Timer) {
-        self.timers[t as usize] = None;
+        self.timers[t as usize] = NEVER;
     }
 
     fn start_t2(&mut self, now: Instant) {
-        self.timers[Timer::T2Shutdown as usize] = Some(now + self.rto);
+        self.timers[Timer::T2Shutdown as usize] = now + self.rto;
     }
 
     pub(crate) fn arm_heartbeat(&mut self, cfg: &EndpointConfig, now: Instant) {
@@ -1291,7 +1295,7 @@ impl Association {
         }
         // §8.3: once per RTO plus HB.interval on an idle path. We leave out the jitter: the
         // caller's timing is already noisy and determinism makes the failure bound exact.
-        self.timers[Timer::Heartbeat as usize] = Some(now + self.rto + cfg.hb_interval);
+        self.timers[Timer::Heartbeat as usize] = now + self.rto + cfg.hb_interval;
     }
 
     /// Runs every expired timer.
@@ -1300,11 +1304,11 @@ impl Association {
             if self.state == State::Closed {
                 return;
             }
-            let Some(at) = self.timers[t] else { continue };
-            if at > now {
+            let at = self.timers[t];
+            if at == NEVER || at > now {
                 continue;
             }
-            self.timers[t] = None;
+            self.timers[t] = NEVER;
             match t {
                 0 | 1 => self.expire_t1(ctx, now, t == 0),
                 2 => self.expire_t2(ctx, now),
@@ -1663,8 +1667,8 @@ impl Association {
         self.in_flight += c.len;
         self.peer_rwnd = self.peer_rwnd.saturating_sub(c.len);
         // §6.3.2 R1.
-        if self.timers[Timer::T3Rtx as usize].is_none() {
-            self.timers[Timer::T3Rtx as usize] = Some(now + self.rto);
+        if self.timers[Timer::T3Rtx as usize] == NEVER {
+            self.timers[Timer::T3Rtx as usize] = now + self.rto;
         }
     }
 
