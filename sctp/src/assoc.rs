@@ -220,6 +220,9 @@ pub(crate) struct Association {
     data_packets_unacked: u32,
     /// Set by DATA in the packet being processed; counted once per packet in `after_packet`.
     data_in_packet: bool,
+    /// Messages `on_data` put straight on `ready` in the packet being processed (at most
+    /// RX_HELD_MAX); `deliver` announces them, or `close` drops them as it drops `rx`.
+    ready_in_packet: u16,
     last_a_rwnd: u32,
     /// Set when the association ended and its terminal event is queued.
     pub(crate) terminal_queued: bool,
@@ -352,6 +355,7 @@ impl Association {
             readable_signalled: false,
             data_packets_unacked: 0,
             data_in_packet: false,
+            ready_in_packet: 0,
             last_a_rwnd: cfg.rwnd,
             terminal_queued: false,
         }
@@ -595,14 +599,32 @@ impl Association {
         }
         let mut buf = ctx.pool.take(payload.len());
         buf.extend_from_slice(payload);
-        let chunk =
-            RxChunk { tsn: h.tsn, stream: h.stream, ssn: h.ssn, ppid: h.ppid, flags: c.flags, buf };
-        let base = self.rx_cum_tsn.wrapping_sub(1 << 30);
-        let at = self
-            .rx
-            .binary_search_by_key(&h.tsn.wrapping_sub(base), |r| r.tsn.wrapping_sub(base))
-            .unwrap_or_else(|i| i);
-        self.rx.insert(at, chunk);
+        let whole = data_flag::BEGIN | data_flag::END;
+        let unordered = c.flags & data_flag::UNORDERED != 0;
+        let stream = usize::from(h.stream);
+        if self.rx.is_empty()
+            && c.flags & whole == whole
+            && (unordered || h.ssn == self.in_ssn[stream])
+        {
+            // A whole message, its turn, nothing held before it: `deliver` would move it to
+            // `ready` at once, so put it there now. A peer exchanging small messages in order
+            // then never gives `rx` storage (160 bytes per association kept, issue 14).
+            if !unordered {
+                self.in_ssn[stream] = self.in_ssn[stream].wrapping_add(1);
+            }
+            let info = MessageInfo { stream: h.stream, ppid: h.ppid, unordered };
+            self.ready.push_back(Ready { info, buf });
+            self.ready_in_packet += 1;
+        } else {
+            let (tsn, ssn, ppid, flags) = (h.tsn, h.ssn, h.ppid, c.flags);
+            let chunk = RxChunk { tsn, stream: h.stream, ssn, ppid, flags, buf };
+            let base = self.rx_cum_tsn.wrapping_sub(1 << 30);
+            let at = self
+                .rx
+                .binary_search_by_key(&h.tsn.wrapping_sub(base), |r| r.tsn.wrapping_sub(base))
+                .unwrap_or_else(|i| i);
+            self.rx.insert(at, chunk);
+        }
         self.rx_bytes += len;
         self.mark_received(h.tsn);
         if tsn_lt(self.rx_cum_tsn, self.rx_highest_tsn) {
@@ -649,7 +671,8 @@ impl Association {
 
     /// Moves every complete, deliverable message from `rx` to `ready` (§6.5, §6.6, §6.9).
     fn deliver(&mut self, ctx: &mut Ctx<'_>) {
-        let before = self.ready.len();
+        // Messages `on_data` put on `ready` in this packet count as delivered now.
+        let before = self.ready.len() - usize::from(core::mem::take(&mut self.ready_in_packet));
         let mut i = 0;
         while i < self.rx.len() {
             let first = &self.rx[i];
@@ -1253,6 +1276,12 @@ impl Association {
         self.in_flight = 0;
         for r in self.rx.drain(..) {
             ctx.pool.give(r.buf);
+        }
+        // Closed mid-packet: what this packet completed had not been delivered yet.
+        for _ in 0..core::mem::take(&mut self.ready_in_packet) {
+            if let Some(r) = self.ready.pop_back() {
+                ctx.pool.give(r.buf);
+            }
         }
         self.terminal_queued = true;
         ctx.events.push(terminal);
