@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use crate::config::EndpointConfig;
 use crate::cookie::{CookieState, ADDRESSES_MAX};
 use crate::endpoint::{BufferPool, Event, EventQueue, MessageInfo, Responses};
-use crate::time::Instant;
+use crate::time::{Instant, NEVER};
 use crate::wire::{
     self, cause, data_flag, padded, param, Chunk, ChunkType, CommonHeader, DataHeader, Init, Sack,
     Writer, DATA_HEADER_LEN, HEADER_LEN, SACK_HEADER_LEN,
@@ -43,9 +43,6 @@ enum Timer {
 }
 
 const TIMER_COUNT: usize = 6;
-/// A stopped timer's deadline: 8 bytes a timer where `Option<Instant>` takes 16 (issue 14).
-/// A deadline that saturates there (`Instant + Duration`) is "never" anyway.
-const NEVER: Instant = Instant(u64::MAX);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TxState {
@@ -150,7 +147,8 @@ pub(crate) struct Association {
     pub(crate) peer_tag: u32,
     pub(crate) local_tie_tag: u32,
     pub(crate) peer_tie_tag: u32,
-    /// Deadlines by `Timer`; `NEVER` when stopped.
+    /// Deadlines by `Timer`; `NEVER` when stopped (8 bytes a timer where `Option<Instant>`
+    /// takes 16, issue 14).
     timers: [Instant; TIMER_COUNT],
     ctl: Control,
     /// The Heartbeat Info to echo while a HEARTBEAT ACK is queued; otherwise empty, holding no

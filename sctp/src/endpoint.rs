@@ -10,7 +10,7 @@ use crate::assoc::{
 };
 use crate::config::EndpointConfig;
 use crate::cookie::{CookieState, TagSource, ADDRESSES_MAX, COOKIE_LEN_MAX};
-use crate::time::Instant;
+use crate::time::{Instant, NEVER};
 use crate::wire::{
     self, cause, padded, param, ChunkIter, ChunkType, CommonHeader, Init, Writer, FLAG_T,
     PACKET_BYTES_MAX,
@@ -183,8 +183,9 @@ enum TagOwner {
 struct Slot {
     generation: u32,
     assoc: Option<Box<Association>>,
-    /// Earliest deadline of this slot present in the timer heap.
-    heap_deadline: Option<Instant>,
+    /// Earliest deadline of this slot present in the timer heap; `NEVER` for none (8 bytes a
+    /// slot less than an `Option`, issue 14).
+    heap_deadline: Instant,
     queued: bool,
 }
 
@@ -383,10 +384,10 @@ impl Endpoint {
             let Some(slot) = self.slots.get_mut(h.index()) else {
                 continue;
             };
-            if slot.generation != h.generation() || slot.heap_deadline != Some(t) {
+            if slot.generation != h.generation() || slot.heap_deadline != t {
                 continue; // stale entry
             }
-            slot.heap_deadline = None;
+            slot.heap_deadline = NEVER;
             self.with_assoc(h, |a, ctx| a.handle_timeout(ctx, now));
         }
     }
@@ -594,8 +595,9 @@ impl Endpoint {
             self.transmit_queue.push_back(h);
         }
         if let Some(next) = a.next_timeout() {
-            if !matches!(slot.heap_deadline, Some(d) if d <= next) {
-                slot.heap_deadline = Some(next);
+            // `next` is never NEVER, so a slot without a heap entry always gets one.
+            if slot.heap_deadline > next {
+                slot.heap_deadline = next;
                 if self.timers.len() == self.timers.capacity() {
                     self.compact_timers();
                 }
@@ -609,12 +611,12 @@ impl Endpoint {
     fn compact_timers(&mut self) {
         self.timers.clear();
         for (i, slot) in self.slots.iter_mut().enumerate() {
-            slot.heap_deadline = None;
+            slot.heap_deadline = NEVER;
             let Some(a) = slot.assoc.as_ref() else {
                 continue;
             };
             if let Some(next) = a.next_timeout() {
-                slot.heap_deadline = Some(next);
+                slot.heap_deadline = next;
                 let h = AssociationHandle::new(i as u32, slot.generation);
                 self.timers.push(Reverse((next, h)));
             }
@@ -634,7 +636,7 @@ impl Endpoint {
                 self.slots.push(Slot {
                     generation: 0,
                     assoc: None,
-                    heap_deadline: None,
+                    heap_deadline: NEVER,
                     queued: false,
                 });
                 (self.slots.len() - 1) as u32
@@ -645,7 +647,7 @@ impl Endpoint {
         assert!(!slot.queued, "a free slot is in no transmit turn");
         let h = AssociationHandle::new(index, slot.generation);
         slot.assoc = Some(Box::new(make(&self.cfg, h)));
-        slot.heap_deadline = None;
+        slot.heap_deadline = NEVER;
         self.live += 1;
         Some(h)
     }
@@ -663,7 +665,7 @@ impl Endpoint {
         assert_eq!(a.state, State::Closed, "only closed associations are freed");
         a.recycle_buffers(&mut self.pool);
         slot.generation = (slot.generation + 1) & GENERATION_MASK;
-        slot.heap_deadline = None;
+        slot.heap_deadline = NEVER;
         // An association freed while it waits in `transmit_queue` leaves its stale handle
         // there, which `poll_transmit` skips by generation without touching the slot. Left set,
         // `queued` would keep every later occupant of the slot out of the queue: it would
