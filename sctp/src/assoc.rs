@@ -207,8 +207,10 @@ pub(crate) struct Association {
     /// never allocate again; in order, only `rx_cum_tsn` moves. 512 bytes inline cost every
     /// association that much, though most never see a gap (issue 14).
     rx_bitmap: Option<Box<RxBitmap>>,
-    dup_tsns: [u32; DUP_TSNS_MAX],
-    dup_count: usize,
+    /// Duplicate TSNs for the next SACK, big-endian as they go on the wire, at most
+    /// DUP_TSNS_MAX: a pooled buffer while any are queued, else empty and unallocated (72
+    /// bytes inline cost every association that much, issue 14).
+    dup_tsns: Vec<u8>,
     rx: Vec<RxChunk>,
     rx_bytes: u32,
     in_ssn: Vec<u16>,
@@ -343,8 +345,7 @@ impl Association {
             rx_cum_tsn: 0,
             rx_highest_tsn: 0,
             rx_bitmap: None,
-            dup_tsns: [0; DUP_TSNS_MAX],
-            dup_count: 0,
+            dup_tsns: Vec::new(),
             rx: Vec::new(),
             rx_bytes: 0,
             in_ssn: Vec::new(),
@@ -564,9 +565,11 @@ impl Association {
         let offset = h.tsn.wrapping_sub(self.rx_cum_tsn);
         if offset == 0 || offset > u32::MAX / 2 || self.rx_bit(h.tsn) {
             // Already received: report it and SACK at once (§6.2).
-            if self.dup_count < DUP_TSNS_MAX {
-                self.dup_tsns[self.dup_count] = h.tsn;
-                self.dup_count += 1;
+            if self.dup_tsns.len() < 4 * DUP_TSNS_MAX {
+                if self.dup_tsns.capacity() == 0 {
+                    self.dup_tsns = ctx.pool.take(4 * DUP_TSNS_MAX);
+                }
+                self.dup_tsns.extend_from_slice(&h.tsn.to_be_bytes());
             }
             self.ctl.sack_now = true;
             return Flow::Continue;
@@ -1267,6 +1270,7 @@ impl Association {
         self.ctl = Control::default();
         release(ctx.pool, &mut self.heartbeat_ack);
         release(ctx.pool, &mut self.errors);
+        release(ctx.pool, &mut self.dup_tsns);
         self.tx.clear();
         self.tx_bytes.clear();
         self.tx_unsent = 0;
@@ -1289,6 +1293,7 @@ impl Association {
     pub(crate) fn recycle_buffers(&mut self, pool: &mut BufferPool) {
         release(pool, &mut self.heartbeat_ack);
         release(pool, &mut self.errors);
+        release(pool, &mut self.dup_tsns);
         for r in self.rx.drain(..) {
             pool.give(r.buf);
         }
@@ -1580,7 +1585,7 @@ impl Association {
         }
         let bundle = self.data_packets_unacked > 0 && self.can_send_data();
         if (self.ctl.sack_now || bundle) && self.established_like() {
-            self.write_sack(cfg, now, w);
+            self.write_sack(cfg, pool, now, w);
         }
     }
 
@@ -1589,7 +1594,13 @@ impl Association {
     }
 
     /// A SACK with as many gap blocks as fit (§3.3.4, §6.2).
-    fn write_sack(&mut self, cfg: &EndpointConfig, _now: Instant, w: &mut Writer<'_>) {
+    fn write_sack(
+        &mut self,
+        cfg: &EndpointConfig,
+        pool: &mut BufferPool,
+        _now: Instant,
+        w: &mut Writer<'_>,
+    ) {
         if w.room() < SACK_HEADER_LEN {
             return;
         }
@@ -1618,11 +1629,9 @@ impl Association {
             gaps += 1;
             off += 1;
         }
-        let dups = self.dup_count.min((w.room() / 4).saturating_sub(1));
-        for d in &self.dup_tsns[..dups] {
-            w.put_u32(*d);
-        }
-        self.dup_count = 0;
+        let dups = (self.dup_tsns.len() / 4).min((w.room() / 4).saturating_sub(1));
+        w.put_slice(&self.dup_tsns[..4 * dups]);
+        release(pool, &mut self.dup_tsns);
         w.patch_u16(counts_at, gaps);
         w.patch_u16(counts_at + 2, dups as u16);
         w.end_chunk(s);
