@@ -138,7 +138,6 @@ pub(crate) struct Association {
     pub(crate) remote_port: u16,
     /// Primary path: peer IP and its UDP encapsulation port (RFC 6951 §5.4).
     pub(crate) remote: SocketAddr,
-    pub(crate) local: SocketAddr,
     /// Peer addresses: the packet source first, then INIT/INIT ACK address parameters.
     pub(crate) addresses: Vec<IpAddr>,
     /// How many of `addresses` the endpoint has put in its lookup table.
@@ -251,12 +250,11 @@ impl Association {
         now: Instant,
         handle: AssociationHandle,
         remote: SocketAddr,
-        local: SocketAddr,
         ports: (u16, u16),
         local_tag: u32,
         local_tsn: u32,
     ) -> Self {
-        let mut a = Association::blank(cfg, handle, remote, local, ports, local_tag, local_tsn);
+        let mut a = Association::blank(cfg, handle, remote, ports, local_tag, local_tsn);
         a.ctl.init = true;
         a.start(Timer::T1Init, now);
         a
@@ -268,11 +266,10 @@ impl Association {
         now: Instant,
         handle: AssociationHandle,
         remote: SocketAddr,
-        local: SocketAddr,
         c: &CookieState,
     ) -> Self {
         let ports = (c.local_port, c.remote_port);
-        let mut a = Association::blank(cfg, handle, remote, local, ports, c.local_tag, c.local_tsn);
+        let mut a = Association::blank(cfg, handle, remote, ports, c.local_tag, c.local_tsn);
         a.adopt_cookie(cfg, now, c);
         a.ctl.cookie_ack = true;
         a
@@ -282,7 +279,6 @@ impl Association {
         cfg: &EndpointConfig,
         handle: AssociationHandle,
         remote: SocketAddr,
-        local: SocketAddr,
         ports: (u16, u16),
         local_tag: u32,
         local_tsn: u32,
@@ -298,7 +294,6 @@ impl Association {
             local_port: ports.0,
             remote_port: ports.1,
             remote,
-            local,
             addresses,
             addresses_mapped: 0,
             local_tag,
@@ -417,7 +412,6 @@ impl Association {
             ctx.cfg,
             self.handle,
             self.remote,
-            self.local,
             (c.local_port, c.remote_port),
             c.local_tag,
             c.local_tsn,

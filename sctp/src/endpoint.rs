@@ -267,10 +267,9 @@ impl Endpoint {
         }
         let tag = self.local_tag(TagOwner::ThisCore);
         let tsn = self.tags.next_nonzero();
-        let local = unspecified_like(remote);
         let ports = (local_sctp_port, remote_sctp_port);
         let handle = self
-            .insert(|cfg, h| Association::connect(cfg, now, h, remote, local, ports, tag, tsn))
+            .insert(|cfg, h| Association::connect(cfg, now, h, remote, ports, tag, tsn))
             .ok_or(ConnectError::TooMany)?;
         self.by_addr.insert(key, handle);
         self.touch(handle);
@@ -433,11 +432,13 @@ impl Endpoint {
     }
 
     /// Feeds one received SCTP packet (a UDP payload) from `remote` (IP and UDP source port).
+    /// `local`, the address it arrived on, is not kept: an association has one path, and a
+    /// [`Transmit`] names only the remote.
     pub fn handle_packet(
         &mut self,
         now: Instant,
         remote: SocketAddr,
-        local: SocketAddr,
+        _local: SocketAddr,
         packet: &[u8],
     ) {
         if packet.len() > PACKET_BYTES_MAX || !wire::checksum_ok(packet) {
@@ -483,7 +484,7 @@ impl Endpoint {
                 return;
             }
             ChunkType::COOKIE_ECHO => {
-                if let Some(h) = self.on_cookie_echo(now, remote, local, &hdr, first.value, found) {
+                if let Some(h) = self.on_cookie_echo(now, remote, &hdr, first.value, found) {
                     self.run_chunks(now, h, packet, 1);
                 }
                 return;
@@ -514,7 +515,6 @@ impl Endpoint {
         // RFC 6951 §5.4: remember the peer's encapsulation port from each verified packet.
         if a.remote.ip() == remote.ip() {
             a.remote = remote;
-            a.local = local;
         }
         self.run_chunks(now, h, packet, 0);
     }
@@ -796,7 +796,6 @@ impl Endpoint {
         &mut self,
         now: Instant,
         remote: SocketAddr,
-        local: SocketAddr,
         hdr: &CommonHeader,
         value: &[u8],
         found: Option<AssociationHandle>,
@@ -821,8 +820,7 @@ impl Endpoint {
                 self.responses.abort(remote, lport, rport, c.peer_tag, 0);
                 return None;
             }
-            let Some(h) =
-                self.insert(|cfg, h| Association::from_cookie(cfg, now, h, remote, local, &c))
+            let Some(h) = self.insert(|cfg, h| Association::from_cookie(cfg, now, h, remote, &c))
             else {
                 self.responses.abort(remote, lport, rport, c.peer_tag, cause::OUT_OF_RESOURCE);
                 return None;
@@ -843,7 +841,6 @@ impl Endpoint {
         // UDP port (RFC 6951 §5.4), so replies follow it.
         if a.remote.ip() == remote.ip() {
             a.remote = remote;
-            a.local = local;
         }
         let ties_match = c.local_tie_tag == a.local_tag && c.peer_tie_tag == a.peer_tag;
         if !local_match && !peer_match && ties_match && c.local_tie_tag != 0 {
@@ -938,13 +935,6 @@ fn slot_assoc(slots: &mut [Slot], h: AssociationHandle) -> Option<&mut Associati
         return None;
     }
     slot.assoc.as_deref_mut()
-}
-
-fn unspecified_like(remote: SocketAddr) -> SocketAddr {
-    match remote {
-        SocketAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
-        SocketAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
-    }
 }
 
 /// Events waiting for the caller; non-terminal ones beyond the bound are dropped and counted.
