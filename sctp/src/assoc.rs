@@ -57,7 +57,8 @@ enum TxState {
 }
 
 /// One DATA chunk we own until the peer's cumulative ack passes it. Its bytes live in the
-/// association's byte ring at `offset` (absolute, so ring trimming does not renumber).
+/// association's byte ring at `offset` (absolute, so ring trimming does not renumber). 32
+/// bytes, so a send queue's first allocation of 4 takes 128 (issue 14).
 #[derive(Clone, Copy, Debug)]
 struct TxChunk {
     tsn: u32,
@@ -65,11 +66,15 @@ struct TxChunk {
     ssn: u16,
     ppid: u32,
     flags: u8,
-    offset: u64,
+    /// The low 32 bits of the absolute offset. Offsets are only subtracted from each other
+    /// (wrapping), which is exact because the ring holds at most `send_buffer_bytes_max`, a
+    /// `u32`, bytes.
+    offset: u32,
     len: u32,
     state: TxState,
     sent_at: Instant,
-    sent_count: u16,
+    /// Transmissions, saturating: only whether it is 0, 1 or more matters (§6.3.1 C5).
+    sent_count: u8,
     /// Miss indications (§7.2.4); `FAST_DONE` once fast-retransmitted.
     misses: u8,
 }
@@ -818,9 +823,9 @@ impl Association {
                 // unsent ones; treat it like an already-acked chunk all the same.
                 TxState::GapAcked | TxState::Unsent => {}
             }
-            let drop_to = c.offset + u64::from(c.len) - self.tx_bytes_base;
+            let drop_to = c.offset.wrapping_add(c.len).wrapping_sub(self.tx_bytes_base as u32);
             self.tx_bytes.drain(..drop_to as usize);
-            self.tx_bytes_base += drop_to;
+            self.tx_bytes_base += u64::from(drop_to);
         }
         self.acked_tsn = cum;
         // Gap blocks.
@@ -1187,7 +1192,7 @@ impl Association {
                 ssn,
                 ppid,
                 flags,
-                offset,
+                offset: offset as u32,
                 len: piece.len() as u32,
                 state: TxState::Unsent,
                 sent_at: Instant(0),
@@ -1673,7 +1678,7 @@ impl Association {
         w.put_u16(c.stream);
         w.put_u16(c.ssn);
         w.put_u32(c.ppid);
-        let from = (c.offset - self.tx_bytes_base) as usize;
+        let from = c.offset.wrapping_sub(self.tx_bytes_base as u32) as usize;
         let (a, b) = self.tx_bytes.as_slices();
         let to = from + c.len as usize;
         if to <= a.len() {
@@ -1734,6 +1739,13 @@ impl Association {
         self.errors.extend_from_slice(&((4 + info.len()) as u16).to_be_bytes());
         self.errors.extend_from_slice(info);
         self.errors.resize(at + need, 0);
+    }
+
+    /// Moves the send ring's absolute origin, so that a test sees offsets cross 2^32.
+    #[cfg(test)]
+    pub(crate) fn rebase_tx_bytes(&mut self, base: u64) {
+        assert!(self.tx.is_empty() && self.tx_bytes.is_empty(), "only while nothing is queued");
+        self.tx_bytes_base = base;
     }
 
     /// Unsent plus unacknowledged user bytes (for tests and flow control by the caller).
