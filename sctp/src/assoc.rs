@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use crate::config::EndpointConfig;
 use crate::cookie::{CookieState, ADDRESSES_MAX};
 use crate::endpoint::{BufferPool, Event, EventQueue, MessageInfo, Responses};
-use crate::time::Instant;
+use crate::time::{Instant, NEVER};
 use crate::wire::{
     self, cause, data_flag, padded, param, Chunk, ChunkType, CommonHeader, DataHeader, Init, Sack,
     Writer, DATA_HEADER_LEN, HEADER_LEN, SACK_HEADER_LEN,
@@ -57,7 +57,8 @@ enum TxState {
 }
 
 /// One DATA chunk we own until the peer's cumulative ack passes it. Its bytes live in the
-/// association's byte ring at `offset` (absolute, so ring trimming does not renumber).
+/// association's byte ring at `offset` (absolute, so ring trimming does not renumber). 32
+/// bytes, so a send queue's first allocation of 4 takes 128 (issue 14).
 #[derive(Clone, Copy, Debug)]
 struct TxChunk {
     tsn: u32,
@@ -65,11 +66,15 @@ struct TxChunk {
     ssn: u16,
     ppid: u32,
     flags: u8,
-    offset: u64,
+    /// The low 32 bits of the absolute offset. Offsets are only subtracted from each other
+    /// (wrapping), which is exact because the ring holds at most `send_buffer_bytes_max`, a
+    /// `u32`, bytes.
+    offset: u32,
     len: u32,
     state: TxState,
     sent_at: Instant,
-    sent_count: u16,
+    /// Transmissions, saturating: only whether it is 0, 1 or more matters (§6.3.1 C5).
+    sent_count: u8,
     /// Miss indications (§7.2.4); `FAST_DONE` once fast-retransmitted.
     misses: u8,
 }
@@ -103,17 +108,18 @@ struct Control {
     shutdown: bool,
     shutdown_ack: bool,
     heartbeat: bool,
-    heartbeat_ack_len: usize,
-    error_len: usize,
     sack_now: bool,
 }
 
-/// Heartbeat Info we echo back, at most this long; Linux sends 48 bytes.
+/// Heartbeat Info we echo back, at most this long; Linux sends 48 bytes. Held in a pooled
+/// buffer from the HEARTBEAT's arrival until the HEARTBEAT ACK is written.
 const HEARTBEAT_INFO_MAX: usize = 256;
 /// Error causes queued for one ERROR chunk, at most this many bytes.
 const ERROR_BYTES_MAX: usize = 256;
 /// TSNs tracked above the cumulative TSN; a DATA chunk further ahead is dropped.
 pub(crate) const RX_TSN_WINDOW: u32 = 4096;
+const RX_BITMAP_WORDS: usize = (RX_TSN_WINDOW / 64) as usize;
+type RxBitmap = [u64; RX_BITMAP_WORDS];
 /// Received chunks plus unread messages held at once. Each holds a pooled buffer of at least
 /// `mtu` bytes, so this bounds memory when a peer sends tiny messages, which the byte window
 /// alone does not: 1024 × 1200 B ≈ 1.2 MiB per association at worst.
@@ -137,7 +143,6 @@ pub(crate) struct Association {
     pub(crate) remote_port: u16,
     /// Primary path: peer IP and its UDP encapsulation port (RFC 6951 §5.4).
     pub(crate) remote: SocketAddr,
-    pub(crate) local: SocketAddr,
     /// Peer addresses: the packet source first, then INIT/INIT ACK address parameters.
     pub(crate) addresses: Vec<IpAddr>,
     /// How many of `addresses` the endpoint has put in its lookup table.
@@ -146,10 +151,16 @@ pub(crate) struct Association {
     pub(crate) peer_tag: u32,
     pub(crate) local_tie_tag: u32,
     pub(crate) peer_tie_tag: u32,
-    timers: [Option<Instant>; TIMER_COUNT],
+    /// Deadlines by `Timer`; `NEVER` when stopped (8 bytes a timer where `Option<Instant>`
+    /// takes 16, issue 14).
+    timers: [Instant; TIMER_COUNT],
     ctl: Control,
-    heartbeat_info: [u8; HEARTBEAT_INFO_MAX],
-    error_bytes: [u8; ERROR_BYTES_MAX],
+    /// The Heartbeat Info to echo while a HEARTBEAT ACK is queued; otherwise empty, holding no
+    /// buffer (a pooled one, given back once written: 2 × 256 bytes inline cost every idle
+    /// association that much, issue 14).
+    heartbeat_ack: Vec<u8>,
+    /// Error causes for the next ERROR chunk while any are queued; a pooled buffer likewise.
+    errors: Vec<u8>,
     /// The peer's cookie to echo, while in COOKIE-ECHOED.
     cookie: Vec<u8>,
     init_retransmits: u32,
@@ -173,7 +184,7 @@ pub(crate) struct Association {
     partial_bytes_acked: u32,
     fast_recovery_exit: Option<u32>,
     fast_retransmit_now: bool,
-    counters: AssociationStats,
+    counters: Counters,
     /// The last SACK advertised less than one packet of window.
     peer_window_closed: bool,
     /// A SACK arrived since the last T3 expiry.
@@ -195,9 +206,15 @@ pub(crate) struct Association {
     /// Cumulative TSN received.
     rx_cum_tsn: u32,
     rx_highest_tsn: u32,
-    rx_bitmap: [u64; (RX_TSN_WINDOW / 64) as usize],
-    dup_tsns: [u32; DUP_TSNS_MAX],
-    dup_count: usize,
+    /// TSNs received above `rx_cum_tsn`, a ring of `RX_TSN_WINDOW` bits indexed by TSN.
+    /// Allocated when a TSN first arrives out of order and then kept, so loss and reordering
+    /// never allocate again; in order, only `rx_cum_tsn` moves. 512 bytes inline cost every
+    /// association that much, though most never see a gap (issue 14).
+    rx_bitmap: Option<Box<RxBitmap>>,
+    /// Duplicate TSNs for the next SACK, big-endian as they go on the wire, at most
+    /// DUP_TSNS_MAX: a pooled buffer while any are queued, else empty and unallocated (72
+    /// bytes inline cost every association that much, issue 14).
+    dup_tsns: Vec<u8>,
     rx: Vec<RxChunk>,
     rx_bytes: u32,
     in_ssn: Vec<u16>,
@@ -207,6 +224,9 @@ pub(crate) struct Association {
     data_packets_unacked: u32,
     /// Set by DATA in the packet being processed; counted once per packet in `after_packet`.
     data_in_packet: bool,
+    /// Messages `on_data` put straight on `ready` in the packet being processed (at most
+    /// RX_HELD_MAX); `deliver` announces them, or `close` drops them as it drops `rx`.
+    ready_in_packet: u16,
     last_a_rwnd: u32,
     /// Set when the association ended and its terminal event is queued.
     pub(crate) terminal_queued: bool,
@@ -235,12 +255,11 @@ impl Association {
         now: Instant,
         handle: AssociationHandle,
         remote: SocketAddr,
-        local: SocketAddr,
         ports: (u16, u16),
         local_tag: u32,
         local_tsn: u32,
     ) -> Self {
-        let mut a = Association::blank(cfg, handle, remote, local, ports, local_tag, local_tsn);
+        let mut a = Association::blank(cfg, handle, remote, ports, local_tag, local_tsn);
         a.ctl.init = true;
         a.start(Timer::T1Init, now);
         a
@@ -252,11 +271,10 @@ impl Association {
         now: Instant,
         handle: AssociationHandle,
         remote: SocketAddr,
-        local: SocketAddr,
         c: &CookieState,
     ) -> Self {
         let ports = (c.local_port, c.remote_port);
-        let mut a = Association::blank(cfg, handle, remote, local, ports, c.local_tag, c.local_tsn);
+        let mut a = Association::blank(cfg, handle, remote, ports, c.local_tag, c.local_tsn);
         a.adopt_cookie(cfg, now, c);
         a.ctl.cookie_ack = true;
         a
@@ -266,32 +284,31 @@ impl Association {
         cfg: &EndpointConfig,
         handle: AssociationHandle,
         remote: SocketAddr,
-        local: SocketAddr,
         ports: (u16, u16),
         local_tag: u32,
         local_tsn: u32,
     ) -> Self {
         assert_ne!(local_tag, 0, "§5.3.1: tags are never zero");
         let mtu = u32::from(cfg.mtu);
-        let mut addresses = Vec::with_capacity(ADDRESSES_MAX + 1);
-        addresses.push(remote.ip());
+        // Sized to the peer's addresses at setup (`adopt_addresses`), not to ADDRESSES_MAX + 1:
+        // most peers have one, and 9 × 17 bytes per association add up (issue 14).
+        let addresses = vec![remote.ip()];
         Association {
             handle,
             state: State::CookieWait,
             local_port: ports.0,
             remote_port: ports.1,
             remote,
-            local,
             addresses,
             addresses_mapped: 0,
             local_tag,
             peer_tag: 0,
             local_tie_tag: 0,
             peer_tie_tag: 0,
-            timers: [None; TIMER_COUNT],
+            timers: [NEVER; TIMER_COUNT],
             ctl: Control::default(),
-            heartbeat_info: [0; HEARTBEAT_INFO_MAX],
-            error_bytes: [0; ERROR_BYTES_MAX],
+            heartbeat_ack: Vec::new(),
+            errors: Vec::new(),
             cookie: Vec::new(),
             init_retransmits: 0,
             initial_tsn: local_tsn,
@@ -312,7 +329,7 @@ impl Association {
             partial_bytes_acked: 0,
             fast_recovery_exit: None,
             fast_retransmit_now: false,
-            counters: AssociationStats::default(),
+            counters: Counters::default(),
             peer_window_closed: false,
             sack_since_t3: false,
             rtt_gate: Instant(0),
@@ -327,9 +344,8 @@ impl Association {
             last_sent: Instant(0),
             rx_cum_tsn: 0,
             rx_highest_tsn: 0,
-            rx_bitmap: [0; (RX_TSN_WINDOW / 64) as usize],
-            dup_tsns: [0; DUP_TSNS_MAX],
-            dup_count: 0,
+            rx_bitmap: None,
+            dup_tsns: Vec::new(),
             rx: Vec::new(),
             rx_bytes: 0,
             in_ssn: Vec::new(),
@@ -338,6 +354,7 @@ impl Association {
             readable_signalled: false,
             data_packets_unacked: 0,
             data_in_packet: false,
+            ready_in_packet: 0,
             last_a_rwnd: cfg.rwnd,
             terminal_queued: false,
         }
@@ -350,13 +367,19 @@ impl Association {
         self.peer_tie_tag = 0;
         self.addresses.truncate(1);
         self.addresses_mapped = 0;
-        for a in c.addresses.iter().flatten() {
+        self.adopt_addresses(&c.addresses);
+        self.set_peer(cfg, c.peer_tsn, c.peer_rwnd, c.out_streams, c.in_streams);
+        self.establish(now);
+    }
+
+    /// Adds the INIT / INIT ACK address parameters not yet known; the list keeps no spare room.
+    fn adopt_addresses(&mut self, addrs: &[Option<IpAddr>; ADDRESSES_MAX]) {
+        for a in addrs.iter().flatten() {
             if !self.addresses.contains(a) {
                 self.addresses.push(*a);
             }
         }
-        self.set_peer(cfg, c.peer_tsn, c.peer_rwnd, c.out_streams, c.in_streams);
-        self.establish(now);
+        self.addresses.shrink_to_fit();
     }
 
     /// Sizes the per-stream tables and the receive tracking once the peer is known.
@@ -373,7 +396,9 @@ impl Association {
         self.ssthresh = rwnd.max(4 * u32::from(cfg.mtu));
         self.rx_cum_tsn = peer_tsn.wrapping_sub(1);
         self.rx_highest_tsn = self.rx_cum_tsn;
-        self.rx_bitmap = [0; (RX_TSN_WINDOW / 64) as usize];
+        if let Some(b) = &mut self.rx_bitmap {
+            b.fill(0);
+        }
     }
 
     fn establish(&mut self, now: Instant) {
@@ -392,7 +417,6 @@ impl Association {
             ctx.cfg,
             self.handle,
             self.remote,
-            self.local,
             (c.local_port, c.remote_port),
             c.local_tag,
             c.local_tsn,
@@ -449,9 +473,9 @@ impl Association {
 
     /// §5.2.4 A in SHUTDOWN-ACK-SENT: resend SHUTDOWN ACK plus "Cookie Received While Shutting
     /// Down".
-    pub(crate) fn cookie_while_shutting_down(&mut self) {
+    pub(crate) fn cookie_while_shutting_down(&mut self, pool: &mut BufferPool) {
         self.ctl.shutdown_ack = true;
-        self.queue_error(cause::COOKIE_WHILE_SHUTTING_DOWN, &[]);
+        self.queue_error(pool, cause::COOKIE_WHILE_SHUTTING_DOWN, &[]);
     }
 
     /// Handles one chunk of a packet whose tag was verified.
@@ -464,7 +488,7 @@ impl Association {
             ChunkType::SACK => self.on_sack(ctx, now, c.value),
             ChunkType::INIT_ACK => self.on_init_ack(ctx, now, c.value),
             ChunkType::COOKIE_ACK => self.on_cookie_ack(ctx, now),
-            ChunkType::HEARTBEAT => self.on_heartbeat(c.value),
+            ChunkType::HEARTBEAT => self.on_heartbeat(ctx, c.value),
             ChunkType::HEARTBEAT_ACK => self.on_heartbeat_ack(ctx, now, c.value),
             ChunkType::ABORT => {
                 self.on_abort(ctx, c.value);
@@ -476,15 +500,15 @@ impl Association {
             ChunkType::ERROR => self.on_error(ctx, now, c.value),
             // INIT and COOKIE ECHO are the endpoint's; a second one inside a packet is ignored.
             ChunkType::INIT | ChunkType::COOKIE_ECHO => Flow::Continue,
-            _ => self.on_unknown(c),
+            _ => self.on_unknown(ctx, c),
         }
     }
 
     /// §3.2: an unrecognised chunk type is handled by its upper two bits.
-    fn on_unknown(&mut self, c: Chunk<'_>) -> Flow {
+    fn on_unknown(&mut self, ctx: &mut Ctx<'_>, c: Chunk<'_>) -> Flow {
         let action = wire::UnknownAction::from_top_bits(u16::from(c.ty.0 >> 6));
         if action.reports() {
-            self.queue_error(cause::UNRECOGNIZED_CHUNK, c.raw);
+            self.queue_error(ctx.pool, cause::UNRECOGNIZED_CHUNK, c.raw);
         }
         if action.skips() {
             Flow::Continue
@@ -507,8 +531,8 @@ impl Association {
             // §6.2: SACK at least every second packet with DATA, and within the delay.
             if self.data_packets_unacked >= 2 || ctx.cfg.delayed_ack.is_zero() {
                 self.ctl.sack_now = true;
-            } else if self.timers[Timer::DelayedAck as usize].is_none() {
-                self.timers[Timer::DelayedAck as usize] = Some(now + ctx.cfg.delayed_ack);
+            } else if self.timers[Timer::DelayedAck as usize] == NEVER {
+                self.timers[Timer::DelayedAck as usize] = now + ctx.cfg.delayed_ack;
             }
         }
         if self.state == State::ShutdownSent && self.ctl.sack_now {
@@ -530,7 +554,7 @@ impl Association {
         };
         if payload.is_empty() {
             // §6.2: DATA without user data: the RFC says ABORT with "No User Data".
-            self.queue_error(cause::NO_USER_DATA, &h.tsn.to_be_bytes());
+            self.queue_error(ctx.pool, cause::NO_USER_DATA, &h.tsn.to_be_bytes());
             return Flow::Continue;
         }
         self.data_in_packet = true;
@@ -540,9 +564,11 @@ impl Association {
         let offset = h.tsn.wrapping_sub(self.rx_cum_tsn);
         if offset == 0 || offset > u32::MAX / 2 || self.rx_bit(h.tsn) {
             // Already received: report it and SACK at once (§6.2).
-            if self.dup_count < DUP_TSNS_MAX {
-                self.dup_tsns[self.dup_count] = h.tsn;
-                self.dup_count += 1;
+            if self.dup_tsns.len() < 4 * DUP_TSNS_MAX {
+                if self.dup_tsns.capacity() == 0 {
+                    self.dup_tsns = ctx.pool.take(4 * DUP_TSNS_MAX);
+                }
+                self.dup_tsns.extend_from_slice(&h.tsn.to_be_bytes());
             }
             self.ctl.sack_now = true;
             return Flow::Continue;
@@ -554,7 +580,7 @@ impl Association {
             // §6.5: acknowledge but do not deliver; report Invalid Stream Identifier.
             let mut info = [0u8; 4];
             info[..2].copy_from_slice(&h.stream.to_be_bytes());
-            self.queue_error(cause::INVALID_STREAM, &info);
+            self.queue_error(ctx.pool, cause::INVALID_STREAM, &info);
             self.mark_received(h.tsn);
             return Flow::Continue;
         }
@@ -573,14 +599,32 @@ impl Association {
         }
         let mut buf = ctx.pool.take(payload.len());
         buf.extend_from_slice(payload);
-        let chunk =
-            RxChunk { tsn: h.tsn, stream: h.stream, ssn: h.ssn, ppid: h.ppid, flags: c.flags, buf };
-        let base = self.rx_cum_tsn.wrapping_sub(1 << 30);
-        let at = self
-            .rx
-            .binary_search_by_key(&h.tsn.wrapping_sub(base), |r| r.tsn.wrapping_sub(base))
-            .unwrap_or_else(|i| i);
-        self.rx.insert(at, chunk);
+        let whole = data_flag::BEGIN | data_flag::END;
+        let unordered = c.flags & data_flag::UNORDERED != 0;
+        let stream = usize::from(h.stream);
+        if self.rx.is_empty()
+            && c.flags & whole == whole
+            && (unordered || h.ssn == self.in_ssn[stream])
+        {
+            // A whole message, its turn, nothing held before it: `deliver` would move it to
+            // `ready` at once, so put it there now. A peer exchanging small messages in order
+            // then never gives `rx` storage (160 bytes per association kept, issue 14).
+            if !unordered {
+                self.in_ssn[stream] = self.in_ssn[stream].wrapping_add(1);
+            }
+            let info = MessageInfo { stream: h.stream, ppid: h.ppid, unordered };
+            self.ready.push_back(Ready { info, buf });
+            self.ready_in_packet += 1;
+        } else {
+            let (tsn, ssn, ppid, flags) = (h.tsn, h.ssn, h.ppid, c.flags);
+            let chunk = RxChunk { tsn, stream: h.stream, ssn, ppid, flags, buf };
+            let base = self.rx_cum_tsn.wrapping_sub(1 << 30);
+            let at = self
+                .rx
+                .binary_search_by_key(&h.tsn.wrapping_sub(base), |r| r.tsn.wrapping_sub(base))
+                .unwrap_or_else(|i| i);
+            self.rx.insert(at, chunk);
+        }
         self.rx_bytes += len;
         self.mark_received(h.tsn);
         if tsn_lt(self.rx_cum_tsn, self.rx_highest_tsn) {
@@ -591,36 +635,44 @@ impl Association {
     }
 
     fn rx_bit(&self, tsn: u32) -> bool {
+        let Some(b) = &self.rx_bitmap else { return false };
         let i = (tsn % RX_TSN_WINDOW) as usize;
-        self.rx_bitmap[i / 64] & (1 << (i % 64)) != 0
+        b[i / 64] & (1 << (i % 64)) != 0
     }
 
-    fn set_rx_bit(&mut self, tsn: u32, on: bool) {
-        let i = (tsn % RX_TSN_WINDOW) as usize;
-        if on {
-            self.rx_bitmap[i / 64] |= 1 << (i % 64);
-        } else {
-            self.rx_bitmap[i / 64] &= !(1 << (i % 64));
-        }
-    }
-
-    /// Records a TSN and advances the cumulative TSN over any now-contiguous run.
+    /// Records a TSN and advances the cumulative TSN over any now-contiguous run. A TSN
+    /// above `rx_cum_tsn + 1` takes a bit (the first one allocates the bitmap); the next
+    /// in-order TSN takes none, and each bit the cumulative TSN passes is cleared, freeing it
+    /// for the TSN one window ahead.
     fn mark_received(&mut self, tsn: u32) {
-        self.set_rx_bit(tsn, true);
         if tsn_lt(self.rx_highest_tsn, tsn) {
             self.rx_highest_tsn = tsn;
         }
-        while self.rx_bit(self.rx_cum_tsn.wrapping_add(1)) {
-            self.rx_cum_tsn = self.rx_cum_tsn.wrapping_add(1);
-            // Free the slot for the TSN one window ahead.
-            self.set_rx_bit(self.rx_cum_tsn, false);
+        if tsn != self.rx_cum_tsn.wrapping_add(1) {
+            // The bit of `rx_cum_tsn + 1` is never set, so the cumulative TSN stays.
+            let b = self.rx_bitmap.get_or_insert_with(|| Box::new([0; RX_BITMAP_WORDS]));
+            let i = (tsn % RX_TSN_WINDOW) as usize;
+            b[i / 64] |= 1 << (i % 64);
+            return;
+        }
+        self.rx_cum_tsn = tsn;
+        if let Some(b) = &mut self.rx_bitmap {
+            loop {
+                let i = (self.rx_cum_tsn.wrapping_add(1) % RX_TSN_WINDOW) as usize;
+                if b[i / 64] & (1 << (i % 64)) == 0 {
+                    break;
+                }
+                b[i / 64] &= !(1 << (i % 64));
+                self.rx_cum_tsn = self.rx_cum_tsn.wrapping_add(1);
+            }
         }
         assert!(!tsn_lt(self.rx_highest_tsn, self.rx_cum_tsn));
     }
 
     /// Moves every complete, deliverable message from `rx` to `ready` (§6.5, §6.6, §6.9).
     fn deliver(&mut self, ctx: &mut Ctx<'_>) {
-        let before = self.ready.len();
+        // Messages `on_data` put on `ready` in this packet count as delivered now.
+        let before = self.ready.len() - usize::from(core::mem::take(&mut self.ready_in_packet));
         let mut i = 0;
         while i < self.rx.len() {
             let first = &self.rx[i];
@@ -771,9 +823,9 @@ impl Association {
                 // unsent ones; treat it like an already-acked chunk all the same.
                 TxState::GapAcked | TxState::Unsent => {}
             }
-            let drop_to = c.offset + u64::from(c.len) - self.tx_bytes_base;
+            let drop_to = c.offset.wrapping_add(c.len).wrapping_sub(self.tx_bytes_base as u32);
             self.tx_bytes.drain(..drop_to as usize);
-            self.tx_bytes_base += drop_to;
+            self.tx_bytes_base += u64::from(drop_to);
         }
         self.acked_tsn = cum;
         // Gap blocks.
@@ -841,7 +893,7 @@ impl Association {
         if self.in_flight == 0 {
             self.stop(Timer::T3Rtx);
         } else if cum_advanced {
-            self.timers[Timer::T3Rtx as usize] = Some(now + self.rto);
+            self.timers[Timer::T3Rtx as usize] = now + self.rto;
         }
         let _ = ctx;
     }
@@ -953,18 +1005,14 @@ impl Association {
             return Flow::Stop;
         }
         self.peer_tag = init.initiate_tag;
-        for a in addrs.iter().flatten() {
-            if !self.addresses.contains(a) {
-                self.addresses.push(*a);
-            }
-        }
+        self.adopt_addresses(&addrs);
         let os = ctx.cfg.num_ostreams.min(init.inbound_streams);
         let is = ctx.cfg.max_instreams.min(init.outbound_streams);
         self.set_peer(ctx.cfg, init.initial_tsn, init.a_rwnd, os, is);
         self.cookie.clear();
         self.cookie.extend_from_slice(cookie);
         if report.len > 0 {
-            self.queue_error(cause::UNRECOGNIZED_PARAMETERS, &report.bytes[..report.len]);
+            self.queue_error(ctx.pool, cause::UNRECOGNIZED_PARAMETERS, &report.bytes[..report.len]);
         }
         self.state = State::CookieEchoed;
         self.stop(Timer::T1Init);
@@ -983,11 +1031,18 @@ impl Association {
         Flow::Continue
     }
 
-    fn on_heartbeat(&mut self, value: &[u8]) -> Flow {
-        // §8.3: echo the Heartbeat Info parameter unchanged.
+    fn on_heartbeat(&mut self, ctx: &mut Ctx<'_>, value: &[u8]) -> Flow {
+        // §8.3: echo the Heartbeat Info parameter unchanged; a later HEARTBEAT replaces it.
         if value.len() <= HEARTBEAT_INFO_MAX {
-            self.heartbeat_info[..value.len()].copy_from_slice(value);
-            self.ctl.heartbeat_ack_len = value.len();
+            if value.is_empty() {
+                release(ctx.pool, &mut self.heartbeat_ack);
+                return Flow::Continue;
+            }
+            if self.heartbeat_ack.capacity() == 0 {
+                self.heartbeat_ack = ctx.pool.take(HEARTBEAT_INFO_MAX);
+            }
+            self.heartbeat_ack.clear();
+            self.heartbeat_ack.extend_from_slice(value);
         }
         Flow::Continue
     }
@@ -1137,7 +1192,7 @@ impl Association {
                 ssn,
                 ppid,
                 flags,
-                offset,
+                offset: offset as u32,
                 len: piece.len() as u32,
                 state: TxState::Unsent,
                 sent_at: Instant(0),
@@ -1210,8 +1265,11 @@ impl Association {
             ctx.events.push(Event::SendFailed { assoc: self.handle, messages: unsent as u32 });
         }
         self.state = State::Closed;
-        self.timers = [None; TIMER_COUNT];
+        self.timers = [NEVER; TIMER_COUNT];
         self.ctl = Control::default();
+        release(ctx.pool, &mut self.heartbeat_ack);
+        release(ctx.pool, &mut self.errors);
+        release(ctx.pool, &mut self.dup_tsns);
         self.tx.clear();
         self.tx_bytes.clear();
         self.tx_unsent = 0;
@@ -1220,12 +1278,21 @@ impl Association {
         for r in self.rx.drain(..) {
             ctx.pool.give(r.buf);
         }
+        // Closed mid-packet: what this packet completed had not been delivered yet.
+        for _ in 0..core::mem::take(&mut self.ready_in_packet) {
+            if let Some(r) = self.ready.pop_back() {
+                ctx.pool.give(r.buf);
+            }
+        }
         self.terminal_queued = true;
         ctx.events.push(terminal);
     }
 
     /// Returns every pooled buffer; called when the slot is freed.
     pub(crate) fn recycle_buffers(&mut self, pool: &mut BufferPool) {
+        release(pool, &mut self.heartbeat_ack);
+        release(pool, &mut self.errors);
+        release(pool, &mut self.dup_tsns);
         for r in self.rx.drain(..) {
             pool.give(r.buf);
         }
@@ -1238,19 +1305,19 @@ impl Association {
 
     /// Earliest deadline in the timer table.
     pub(crate) fn next_timeout(&self) -> Option<Instant> {
-        self.timers.iter().flatten().min().copied()
+        self.timers.iter().copied().filter(|&t| t != NEVER).min()
     }
 
     fn start(&mut self, t: Timer, now: Instant) {
-        self.timers[t as usize] = Some(now + self.rto);
+        self.timers[t as usize] = now + self.rto;
     }
 
     fn stop(&mut self, t: Timer) {
-        self.timers[t as usize] = None;
+        self.timers[t as usize] = NEVER;
     }
 
     fn start_t2(&mut self, now: Instant) {
-        self.timers[Timer::T2Shutdown as usize] = Some(now + self.rto);
+        self.timers[Timer::T2Shutdown as usize] = now + self.rto;
     }
 
     pub(crate) fn arm_heartbeat(&mut self, cfg: &EndpointConfig, now: Instant) {
@@ -1259,7 +1326,7 @@ impl Association {
         }
         // §8.3: once per RTO plus HB.interval on an idle path. We leave out the jitter: the
         // caller's timing is already noisy and determinism makes the failure bound exact.
-        self.timers[Timer::Heartbeat as usize] = Some(now + self.rto + cfg.hb_interval);
+        self.timers[Timer::Heartbeat as usize] = now + self.rto + cfg.hb_interval;
     }
 
     /// Runs every expired timer.
@@ -1268,11 +1335,11 @@ impl Association {
             if self.state == State::Closed {
                 return;
             }
-            let Some(at) = self.timers[t] else { continue };
-            if at > now {
+            let at = self.timers[t];
+            if at == NEVER || at > now {
                 continue;
             }
-            self.timers[t] = None;
+            self.timers[t] = NEVER;
             match t {
                 0 | 1 => self.expire_t1(ctx, now, t == 0),
                 2 => self.expire_t2(ctx, now),
@@ -1397,8 +1464,8 @@ impl Association {
             || c.shutdown
             || c.shutdown_ack
             || c.heartbeat
-            || c.heartbeat_ack_len > 0
-            || c.error_len > 0
+            || !self.heartbeat_ack.is_empty()
+            || !self.errors.is_empty()
             || c.sack_now
             || self.can_send_data()
     }
@@ -1425,6 +1492,7 @@ impl Association {
     pub(crate) fn poll_transmit(
         &mut self,
         cfg: &EndpointConfig,
+        pool: &mut BufferPool,
         now: Instant,
         buf: &mut [u8],
     ) -> Option<usize> {
@@ -1444,7 +1512,7 @@ impl Association {
             self.ctl.init = false;
             self.write_init(cfg, &mut w);
         } else {
-            self.write_control(cfg, now, &mut w);
+            self.write_control(cfg, pool, now, &mut w);
             if self.data_allowed() {
                 self.write_data(now, &mut w);
             }
@@ -1478,7 +1546,13 @@ impl Association {
         w.end_chunk(start);
     }
 
-    fn write_control(&mut self, cfg: &EndpointConfig, now: Instant, w: &mut Writer<'_>) {
+    fn write_control(
+        &mut self,
+        cfg: &EndpointConfig,
+        pool: &mut BufferPool,
+        now: Instant,
+        w: &mut Writer<'_>,
+    ) {
         if self.ctl.cookie_echo && w.room() >= padded(4 + self.cookie.len()) {
             self.ctl.cookie_echo = false;
             let s = w.begin_chunk(ChunkType::COOKIE_ECHO, 0);
@@ -1490,18 +1564,18 @@ impl Association {
             let s = w.begin_chunk(ChunkType::COOKIE_ACK, 0);
             w.end_chunk(s);
         }
-        if self.ctl.error_len > 0 && w.room() >= padded(4 + self.ctl.error_len) {
+        if !self.errors.is_empty() && w.room() >= padded(4 + self.errors.len()) {
             let s = w.begin_chunk(ChunkType::ERROR, 0);
-            w.put_slice(&self.error_bytes[..self.ctl.error_len]);
+            w.put_slice(&self.errors);
             w.end_chunk(s);
-            self.ctl.error_len = 0;
+            release(pool, &mut self.errors);
         }
-        let hb = self.ctl.heartbeat_ack_len;
+        let hb = self.heartbeat_ack.len();
         if hb > 0 && w.room() >= padded(4 + hb) {
             let s = w.begin_chunk(ChunkType::HEARTBEAT_ACK, 0);
-            w.put_slice(&self.heartbeat_info[..hb]);
+            w.put_slice(&self.heartbeat_ack);
             w.end_chunk(s);
-            self.ctl.heartbeat_ack_len = 0;
+            release(pool, &mut self.heartbeat_ack);
         }
         if self.ctl.shutdown_ack && w.room() >= 4 {
             self.ctl.shutdown_ack = false;
@@ -1510,7 +1584,7 @@ impl Association {
         }
         let bundle = self.data_packets_unacked > 0 && self.can_send_data();
         if (self.ctl.sack_now || bundle) && self.established_like() {
-            self.write_sack(cfg, now, w);
+            self.write_sack(cfg, pool, now, w);
         }
     }
 
@@ -1519,7 +1593,13 @@ impl Association {
     }
 
     /// A SACK with as many gap blocks as fit (§3.3.4, §6.2).
-    fn write_sack(&mut self, cfg: &EndpointConfig, _now: Instant, w: &mut Writer<'_>) {
+    fn write_sack(
+        &mut self,
+        cfg: &EndpointConfig,
+        pool: &mut BufferPool,
+        _now: Instant,
+        w: &mut Writer<'_>,
+    ) {
         if w.room() < SACK_HEADER_LEN {
             return;
         }
@@ -1548,11 +1628,9 @@ impl Association {
             gaps += 1;
             off += 1;
         }
-        let dups = self.dup_count.min((w.room() / 4).saturating_sub(1));
-        for d in &self.dup_tsns[..dups] {
-            w.put_u32(*d);
-        }
-        self.dup_count = 0;
+        let dups = (self.dup_tsns.len() / 4).min((w.room() / 4).saturating_sub(1));
+        w.put_slice(&self.dup_tsns[..4 * dups]);
+        release(pool, &mut self.dup_tsns);
         w.patch_u16(counts_at, gaps);
         w.patch_u16(counts_at + 2, dups as u16);
         w.end_chunk(s);
@@ -1600,7 +1678,7 @@ impl Association {
         w.put_u16(c.stream);
         w.put_u16(c.ssn);
         w.put_u32(c.ppid);
-        let from = (c.offset - self.tx_bytes_base) as usize;
+        let from = c.offset.wrapping_sub(self.tx_bytes_base as u32) as usize;
         let (a, b) = self.tx_bytes.as_slices();
         let to = from + c.len as usize;
         if to <= a.len() {
@@ -1624,8 +1702,8 @@ impl Association {
         self.in_flight += c.len;
         self.peer_rwnd = self.peer_rwnd.saturating_sub(c.len);
         // §6.3.2 R1.
-        if self.timers[Timer::T3Rtx as usize].is_none() {
-            self.timers[Timer::T3Rtx as usize] = Some(now + self.rto);
+        if self.timers[Timer::T3Rtx as usize] == NEVER {
+            self.timers[Timer::T3Rtx as usize] = now + self.rto;
         }
     }
 
@@ -1648,18 +1726,26 @@ impl Association {
     }
 
     /// Queues an error cause for the next ERROR chunk; drops it when the buffer is full.
-    fn queue_error(&mut self, code: u16, info: &[u8]) {
+    fn queue_error(&mut self, pool: &mut BufferPool, code: u16, info: &[u8]) {
         let need = padded(4 + info.len());
-        let at = self.ctl.error_len;
+        let at = self.errors.len();
         if at + need > ERROR_BYTES_MAX || 4 + info.len() > usize::from(u16::MAX) {
             return;
         }
-        let b = &mut self.error_bytes[at..at + need];
-        b.fill(0);
-        b[..2].copy_from_slice(&code.to_be_bytes());
-        b[2..4].copy_from_slice(&((4 + info.len()) as u16).to_be_bytes());
-        b[4..4 + info.len()].copy_from_slice(info);
-        self.ctl.error_len += need;
+        if self.errors.capacity() == 0 {
+            self.errors = pool.take(ERROR_BYTES_MAX);
+        }
+        self.errors.extend_from_slice(&code.to_be_bytes());
+        self.errors.extend_from_slice(&((4 + info.len()) as u16).to_be_bytes());
+        self.errors.extend_from_slice(info);
+        self.errors.resize(at + need, 0);
+    }
+
+    /// Moves the send ring's absolute origin, so that a test sees offsets cross 2^32.
+    #[cfg(test)]
+    pub(crate) fn rebase_tx_bytes(&mut self, base: u64) {
+        assert!(self.tx.is_empty() && self.tx_bytes.is_empty(), "only while nothing is queued");
+        self.tx_bytes_base = base;
     }
 
     /// Unsent plus unacknowledged user bytes (for tests and flow control by the caller).
@@ -1676,7 +1762,10 @@ impl Association {
             in_flight_bytes: self.in_flight,
             peer_rwnd_bytes: self.peer_rwnd,
             error_count: self.error_count,
-            ..self.counters
+            data_chunks_sent: self.counters.data_chunks_sent,
+            retransmitted_chunks: self.counters.retransmitted_chunks,
+            fast_retransmits: self.counters.fast_retransmits,
+            t3_expirations: self.counters.t3_expirations,
         }
     }
 }
@@ -1704,6 +1793,23 @@ pub struct AssociationStats {
     pub fast_retransmits: u64,
     /// T3-rtx expirations (§6.3.3).
     pub t3_expirations: u64,
+}
+
+/// The counters of [`AssociationStats`]; its other fields are read from the association's
+/// state when a snapshot is taken, so they are not kept twice (40 bytes, issue 14).
+#[derive(Clone, Copy, Debug, Default)]
+struct Counters {
+    data_chunks_sent: u64,
+    retransmitted_chunks: u64,
+    fast_retransmits: u64,
+    t3_expirations: u64,
+}
+
+/// Gives a control buffer back to the pool, leaving `v` empty and unallocated.
+fn release(pool: &mut BufferPool, v: &mut Vec<u8>) {
+    if v.capacity() > 0 {
+        pool.give(core::mem::take(v));
+    }
 }
 
 /// Largest user-data piece per DATA chunk: a packet minus headers and a reserved SACK.

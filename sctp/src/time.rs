@@ -9,6 +9,10 @@ use core::time::Duration;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Instant(pub u64);
 
+/// A deadline that never comes: a stopped timer. A deadline that saturates here
+/// (`Instant + Duration`) means never anyway, so no `Option` (and its 8 more bytes) is needed.
+pub(crate) const NEVER: Instant = Instant(u64::MAX);
+
 impl Instant {
     /// Microseconds since the caller's epoch.
     pub fn micros(self) -> u64 {

@@ -599,6 +599,45 @@ fn unknown_chunk_bits() {
     }
 }
 
+// Goal: each repeated arrival of a DATA chunk is reported in the next SACK's duplicate TSNs
+// (§6.2, §3.3.4), and in that SACK only. Method: one DATA packet from A handed to B three times
+// before B sends, then once more; B's SACKs dissected.
+#[test]
+fn duplicate_tsns_reported_once() {
+    let (mut net, ha, _hb) = pair(5, Faults::default(), fast_config());
+    let mut buf = [0u8; 2048];
+    let now = net.now;
+    net.nodes[A].endpoint.send(now, ha, 0, 11, false, b"dup").unwrap();
+    let t = net.nodes[A].endpoint.poll_transmit(now, &mut buf).unwrap();
+    let packet = buf[..t.len].to_vec();
+    let (_, chunks) = dissect(&packet);
+    let tsn = chunks.iter().find(|c| c.0 == 0).expect("DATA").2[..4].to_vec();
+    let b = &mut net.nodes[B].endpoint;
+    let mut sacks_after = |arrivals: usize| {
+        for _ in 0..arrivals {
+            b.handle_packet(now, addr(1), addr(2), &packet);
+        }
+        let mut sacks = Vec::new();
+        while let Some(t) = b.poll_transmit(now, &mut buf) {
+            let (_, chunks) = dissect(&buf[..t.len]);
+            sacks.extend(chunks.into_iter().filter(|c| c.0 == 3).map(|c| c.2));
+        }
+        sacks
+    };
+    for (arrivals, dups) in [(3, 2u16), (1, 1)] {
+        let sacks = sacks_after(arrivals);
+        assert_eq!(sacks.len(), 1, "one SACK after {arrivals} arrivals");
+        let v = &sacks[0];
+        assert_eq!(v[..4], tsn[..], "cumulative TSN");
+        assert_eq!(u16::from_be_bytes([v[8], v[9]]), 0, "no gaps");
+        assert_eq!(u16::from_be_bytes([v[10], v[11]]), dups, "duplicates");
+        assert_eq!(v.len(), 12 + 4 * usize::from(dups));
+        for d in v[12..].chunks(4) {
+            assert_eq!(d, &tsn[..]);
+        }
+    }
+}
+
 // Goal: the peer's address parameters from INIT are exposed, source address first; the Linux
 // INIT parameters (ECN 0x8000, Forward-TSN 0xc000, Supported Extensions 0x8008, Supported
 // Address Types) do not break setup, and Forward-TSN is reported as unrecognized in INIT ACK.
