@@ -12,6 +12,8 @@
 #   bounds converge=MS,depart=MS,failover=MS
 #   duration SECONDS                the timeline's length (the run adds setup and a tail)
 #   expect pass|fail
+#   expect-log NODE REGEX           the run also fails unless a log of NODE (any incarnation)
+#                                   has a line matching REGEX (grep -E), e.g. that it happened
 #   env NAME=VALUE                  sets a timer of the lab for this scenario: ENRP_NO_RESPONSE_MS
 #                                   (600), KA_TIMEOUT_MS (2000), PE_TIMEOUT_MS (1000),
 #                                   PE_HOME_SILENCE_MS (3000), REG_RTO_MAX_MS (1000),
@@ -48,13 +50,14 @@ if grep -q '^at .* delay ' "$SCEN" && [ -z "$IPT" ]; then
   echo "iptables missing (apt-get install -y iptables)"; exit 2
 fi
 
-BOUNDS="" DURATION=30 EXPECT=pass TIMELINE=() SHIM_FAILED=()
+BOUNDS="" DURATION=30 EXPECT=pass TIMELINE=() SHIM_FAILED=() EXPECT_LOGS=()
 while read -r word rest; do
   case "$word" in
     ''|'#'*) ;;
     bounds) BOUNDS=$rest ;;
     duration) DURATION=$rest ;;
     expect) EXPECT=$rest ;;
+    expect-log) EXPECT_LOGS+=("$rest") ;;
     env) case ${rest%%=*} in
            ENRP_NO_RESPONSE_MS|KA_TIMEOUT_MS|PE_TIMEOUT_MS|PE_HOME_SILENCE_MS|REG_RTO_MAX_MS|PE_RTO_MAX_MS)
              export "${rest?}" ;;
@@ -269,6 +272,14 @@ EOF_PY
 say "history: $(cat "$OUT"/*.jsonl | wc -l) entries ($(grep -c '"kind":"fault"' "$OUT/faults.jsonl") faults, $(grep -c '"takeover"' "$OUT/takeovers.jsonl") takeovers)"
 "$BIN/faultcheck" "$OUT"/*.jsonl --bounds "$BOUNDS" | tee "$OUT/verdict.txt"
 verdict=${PIPESTATUS[0]}
+for want in "${EXPECT_LOGS[@]}"; do
+  read -r node regex <<<"$want"
+  if sed 's/\x1b\[[0-9;]*m//g' "$OUT/$node".*log 2>/dev/null | grep -qE "$regex"; then
+    say "expect-log $node: found /$regex/"
+  else
+    say "RESULT unexpected: no log line of $node matches /$regex/"; exit 1
+  fi
+done
 if ((${#SHIM_FAILED[@]})); then
   say "RESULT unexpected: the delay shim on ${SHIM_FAILED[*]} saw no packet"; exit 1
 fi

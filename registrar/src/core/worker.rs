@@ -182,7 +182,12 @@ impl<T: SctpTransport> Worker<T> {
         let associations = &mut self.associations;
         self.transport.poll(now, EVENTS_PER_TURN_MAX, |event| match event {
             TransportEvent::Up { assoc, peer } => {
-                associations.insert(assoc.0);
+                if !associations.insert(assoc.0) {
+                    // Up again without a close: the peer came back with the same addresses
+                    // and ports and restarted the association (RFC 9260 §5.2.4), a PE whose
+                    // host or process restarted.
+                    tracing::info!(assoc = assoc.0, %peer, "association restarted by its peer");
+                }
                 server.handle_up(assoc.0, peer);
             }
             TransportEvent::Data { assoc, ppid, data, .. }
