@@ -764,7 +764,9 @@ fn startup_through_a_mentor() {
 //# If so, the ENRP server SHOULD silently remove those "marked" entries.
 // Goal: audit and mark-and-sweep. Method: we hold PEs 1 and 2 of PEER; its Presence announces
 // another checksum; we ask for its own PEs (W = 1); its answer lists 2 and 3: 3 is applied, 2
-// unmarked, 1 swept. A matching checksum asks for nothing.
+// unmarked, 1 swept, MAX-TIME-LAST-HEARD later (found by the one-hour soak: "not PEER's" is
+// not "gone"; a PE another registrar claims meanwhile has moved, and the removal, which names
+// PEER as the home, leaves it). A matching checksum asks for nothing.
 #[test]
 fn checksum_mismatch_resynchronises_and_sweeps() {
     let mut h = hs();
@@ -794,7 +796,16 @@ fn checksum_mismatch_resynchronises_and_sweeps() {
     deliver(&mut e, 20, session(1), &answer, &view);
     let upsert = |id: u32| Out::Apply(format!("upsert P {id:#x} home {:#x}", PEER.0));
     let sweep = Out::Apply(format!("remove P {:#x} home {:#x}", 1, PEER.0));
-    assert_eq!(drain(&mut e), [upsert(2), upsert(3), sweep]);
+    assert_eq!(drain(&mut e), [upsert(2), upsert(3)], "nothing removed yet");
+    // PEER's next Presence, still mismatching (our view still counts PE 1): no second table.
+    deliver(&mut e, 30, session(1), &presence(PEER, false, 0x1234), &view);
+    assert!(!drain(&mut e).iter().any(|o| matches!(o, Out::Send(_, Message::HandleTableRequest(_)))));
+    let due = 20 + LAST_HEARD;
+    assert!(e.poll_timeout().is_some_and(|t| t <= at(due)), "the sweep is a timer");
+    e.handle_timeout(at(due - 1), &view);
+    assert!(!drain(&mut e).contains(&sweep), "not before MAX-TIME-LAST-HEARD");
+    e.handle_timeout(at(due), &view);
+    assert!(drain(&mut e).contains(&sweep));
 }
 
 //= https://www.rfc-editor.org/rfc/rfc5353#section-3.7

@@ -217,6 +217,9 @@ pub struct Enrp {
     takeovers: BTreeMap<RegistrarId, Takeover>,
     downloads: BTreeMap<SessionId, Download>,
     resyncs: BTreeMap<RegistrarId, Resync>,
+    /// PEs a re-synchronisation left marked, removed when due unless claimed meanwhile (in
+    /// due order: every entry waits the same MAX-TIME-LAST-HEARD).
+    sweeps: VecDeque<sync::Sweep>,
     actions: VecDeque<EnrpAction>,
     stats: EnrpStats,
     /// The registrars this one took over, oldest first (the last `WON_LOG_MAX`).
@@ -270,6 +273,7 @@ impl Enrp {
             takeovers: BTreeMap::new(),
             downloads: BTreeMap::new(),
             resyncs: BTreeMap::new(),
+            sweeps: VecDeque::new(),
             actions: VecDeque::new(),
             stats: EnrpStats::default(),
             won: VecDeque::new(),
@@ -534,6 +538,9 @@ impl Enrp {
         }
         for resync in self.resyncs.values() {
             next = next.min(resync.deadline);
+        }
+        if let Some(sweep) = self.sweeps.front() {
+            next = next.min(sweep.due);
         }
         Some(next)
     }

@@ -116,6 +116,16 @@ pub(super) struct Resync {
     pub(super) deadline: Instant,
 }
 
+/// A PE a re-synchronisation with `owner` left marked: removed at `due` if `owner` is still
+/// its home then.
+#[derive(Debug)]
+pub(super) struct Sweep {
+    pub(super) due: Instant,
+    pool_handle: PoolHandle,
+    id: PoolElementId,
+    owner: RegistrarId,
+}
+
 impl Enrp {
     //= https://www.rfc-editor.org/rfc/rfc5353#section-3.2.3
     //# Upon the reception of this message, the mentor peer MUST start a download session in
@@ -221,14 +231,26 @@ impl Enrp {
             //# the ENRP server SHOULD check whether there are still PE entries that remain
             //# "marked" in its local handlespace.  If so, the ENRP server SHOULD silently
             //# remove those "marked" entries.
+            //
+            // Not at once: "not mine" from the peer is not "gone". Found by the one-hour soak:
+            // r2 had just re-homed three PEs to r3 on r3's claims; r1, which had not heard
+            // those claims yet, re-synchronised with r2, found them unlisted, and removed PEs
+            // alive at r3 for a second. They are removed after MAX-TIME-LAST-HEARD, within
+            // which every live peer speaks (its claims, or a Presence whose checksum makes us
+            // re-synchronise with it), and only if the peer is still their home then.
             let mut marked: Vec<_> = resync.marked.into_iter().collect();
             marked
                 .sort_unstable_by_key(|(pool, id)| (*pool.as_bytes().first().unwrap_or(&0), id.0));
             let swept = marked.len();
+            let due = now + self.config.max_time_last_heard;
             for (pool_handle, id) in marked {
-                self.apply(PeerOp::Remove { pool_handle, id, home: sender });
+                self.sweeps.push_back(Sweep { due, pool_handle, id, owner: sender });
             }
-            tracing::info!(peer = sender.0, swept, "re-synchronisation complete");
+            tracing::info!(
+                peer = sender.0,
+                swept,
+                "re-synchronisation complete (unlisted PEs go after MAX-TIME-LAST-HEARD unless claimed)"
+            );
         }
     }
 
@@ -308,6 +330,11 @@ impl Enrp {
         if announced == view.checksum(peer) || self.resyncs.contains_key(&peer) {
             return;
         }
+        if self.sweeps.iter().any(|s| s.owner == peer) {
+            // Our checksum of the peer still counts the PEs waiting to be swept: another
+            // table now would tell nothing new.
+            return;
+        }
         let Some(session) = self.peers.get(peer).and_then(|p| p.session) else { return };
         tracing::info!(peer = peer.0, "PE checksum mismatch: re-synchronising");
         self.stats.resyncs += 1;
@@ -325,6 +352,11 @@ impl Enrp {
     /// Re-synchronisations whose peer went silent are abandoned (the next Presence audits
     /// again), and stale download sessions are dropped.
     pub(super) fn check_syncs(&mut self, now: Instant) {
+        while self.sweeps.front().is_some_and(|s| s.due <= now) {
+            let Sweep { pool_handle, id, owner, .. } = self.sweeps.pop_front().expect("checked");
+            // Removes nothing that moved to another home meanwhile (`apply_peer_op`).
+            self.apply(PeerOp::Remove { pool_handle, id, home: owner });
+        }
         self.resyncs.retain(|_, r| now < r.deadline);
         self.downloads.retain(|_, d| now < d.expires);
         self.displaced.retain(|_, until| until.is_none_or(|until| now < until));
