@@ -194,3 +194,76 @@ fn a_registrar_resumed_after_a_takeover_cannot_replay_its_pes_away() {
     assert_eq!(element.home(), OWN);
     assert_eq!(s.stats().peer_claims_refused, 1);
 }
+
+// Found by the one-hour soak (bug 11 in RELIABILITY.md): r2 had just re-homed PEs to r3 on
+// r3's claims; r1, which had not heard the claims yet, re-synchronised with r2, found the PEs
+// unlisted, swept them at once and lost live PEs for a second. Goal: a PE that another
+// registrar claims between the re-synchronisation and its sweep stays; one nobody claims goes
+// after MAX-TIME-LAST-HEARD, not before. Method: PE 7 homed at PEER; PEER's checksum differs;
+// its table lists nothing; THIRD then claims PE 7 (or nobody does); time passes.
+#[test]
+fn a_pe_claimed_elsewhere_before_the_resync_sweep_stays() {
+    const THIRD: RegistrarId = RegistrarId(0x30);
+    for claimed in [true, false] {
+        let mut s = server();
+        s.handle_up(1, SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)), 9901));
+        s.handle_up(2, SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 3)), 9901));
+        let presence = |sender, checksum| {
+            Enrp::Presence(Presence {
+                reply_required: false,
+                servers: Servers { sender, receiver: RegistrarId(0) },
+                checksum: Some(PeChecksum(checksum)),
+                server_information: None,
+            })
+            .emit_to_vec()
+        };
+        let add = |sender, home| {
+            let pool_element = PoolElement { home_registrar: home, ..peer_pe() };
+            Enrp::HandleUpdate(HandleUpdate {
+                takeover_suggested: false,
+                servers: Servers { sender, receiver: RegistrarId(0) },
+                action: UpdateAction::ADD_PE,
+                pool_handle: pool(),
+                pool_element,
+            })
+            .emit_to_vec()
+        };
+        s.handle_enrp_message(at(0), 1, &presence(PEER, 0xffff));
+        s.handle_enrp_message(at(0), 2, &presence(THIRD, 0xffff));
+        s.handle_enrp_message(at(1), 1, &add(PEER, PEER));
+        s.handle_enrp_message(at(2), 1, &presence(PEER, 0x1234));
+        let mut asked = false;
+        while let Some(out) = s.poll_transmit_enrp() {
+            asked |= out.assoc == 1
+                && matches!(Enrp::parse(&out.bytes), Ok(Enrp::HandleTableRequest(_)));
+        }
+        assert!(asked, "a checksum mismatch asks PEER for its table");
+        let empty = Enrp::HandleTableResponse(codec::enrp::HandleTableResponse {
+            more_to_send: false,
+            reject: false,
+            servers: Servers { sender: PEER, receiver: OWN },
+            pools: Vec::new(),
+        });
+        s.handle_enrp_message(at(3), 1, &empty.emit_to_vec());
+        assert!(s.handlespace().element(&pool(), PoolElementId(7)).is_some(), "not swept at once");
+        if claimed {
+            s.handle_enrp_message(at(S), 2, &add(THIRD, THIRD));
+        }
+        // Both peers keep talking; MAX-TIME-LAST-HEARD (61 s) after the table, the sweep.
+        for t in [30 * S, 60 * S] {
+            s.handle_enrp_message(at(t), 1, &presence(PEER, 0x1234));
+            s.handle_enrp_message(at(t), 2, &presence(THIRD, 0xffff));
+            s.handle_timeout(at(t));
+            while s.poll_transmit_enrp().is_some() {}
+        }
+        assert!(s.handlespace().element(&pool(), PoolElementId(7)).is_some(), "not before");
+        s.handle_timeout(at(3 + 61 * S));
+        while s.poll_transmit_enrp().is_some() {}
+        let element = s.handlespace().element(&pool(), PoolElementId(7));
+        if claimed {
+            assert_eq!(element.map(|e| e.home()), Some(THIRD), "claimed by THIRD: it stays");
+        } else {
+            assert!(element.is_none(), "unclaimed: swept after MAX-TIME-LAST-HEARD");
+        }
+    }
+}
