@@ -799,7 +799,9 @@ fn checksum_mismatch_resynchronises_and_sweeps() {
     assert_eq!(drain(&mut e), [upsert(2), upsert(3)], "nothing removed yet");
     // PEER's next Presence, still mismatching (our view still counts PE 1): no second table.
     deliver(&mut e, 30, session(1), &presence(PEER, false, 0x1234), &view);
-    assert!(!drain(&mut e).iter().any(|o| matches!(o, Out::Send(_, Message::HandleTableRequest(_)))));
+    assert!(!drain(&mut e)
+        .iter()
+        .any(|o| matches!(o, Out::Send(_, Message::HandleTableRequest(_)))));
     let due = 20 + LAST_HEARD;
     assert!(e.poll_timeout().is_some_and(|t| t <= at(due)), "the sweep is a timer");
     e.handle_timeout(at(due - 1), &view);
@@ -1134,7 +1136,8 @@ fn a_failed_peer_without_pes_still_counts_against_a_lone_registrars_majority() {
     e.handle_timeout(at(probe_at + NO_RESPONSE), &view);
     let out = drain(&mut e);
     assert!(
-        out.iter().any(|o| matches!(o, Out::Send(_, Message::InitTakeover(t)) if t.target == THIRD)),
+        out.iter()
+            .any(|o| matches!(o, Out::Send(_, Message::InitTakeover(t)) if t.target == THIRD)),
         "with PEER heard, THIRD is taken over: {out:?}"
     );
 }

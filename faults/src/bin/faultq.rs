@@ -195,7 +195,8 @@ fn main() -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = Arc::clone(&stop);
-        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed)).context("signal handler")?;
+        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
+            .context("signal handler")?;
     }
     let mut rng = match cli.seed {
         Some(s) => SmallRng::seed_from_u64(s),
