@@ -5,7 +5,7 @@
 # fail: the checker bites), kill -9 and restart of a registrar, a PE stopped (SIGSTOP), and
 # reordering with duplication through the NFQUEUE shim (needs iptables), after the shim's own
 # check (faults/faultq-check.sh, needs ping).
-# --all (default): every faults/scenarios/*.scn (~12 minutes).
+# --all (default): the shim check and every faults/scenarios/*.scn (~18 minutes).
 set -u
 # Read whole before it runs (a brace group): editing the script during a run cannot change it.
 {
