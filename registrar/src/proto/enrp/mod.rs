@@ -655,13 +655,15 @@ impl Enrp {
     /// MAX-TIME-LAST-HEARD: peers cut off together are not found dead in the same instant,
     /// and the first failure must not be judged while the others are only overdue (the fault
     /// lab's partition-heal: r1 took r3 over 0.5 s before r2's failure came due).
+    /// Whether `peer` counts as heard now: monitored, not being probed, and heard within
+    /// MAX-TIME-LAST-HEARD (the majority rule and the withheld takeover ack both ask this).
+    pub(super) fn hears(&self, peer: &Peer, now: Instant) -> bool {
+        peer.active && peer.probe_deadline.is_none() && now < self.probe_due(peer)
+    }
+
     fn has_quorum(&self, now: Instant) -> bool {
         let known = 1 + self.peers.len();
-        let heard = 1 + self
-            .peers
-            .iter()
-            .filter(|(_, p)| p.active && p.probe_deadline.is_none() && now < self.probe_due(p))
-            .count();
+        let heard = 1 + self.peers.iter().filter(|(_, p)| self.hears(p, now)).count();
         2 * heard >= known
     }
 

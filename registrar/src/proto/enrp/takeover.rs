@@ -92,7 +92,7 @@ impl Enrp {
         // the ack goes out, so a registrar that really died is still taken over, and one that
         // is heard again cancels the takeover (§3.5.1).
         if let Some(peer) = self.peers.get(target) {
-            if peer.active && peer.probe_deadline.is_none() && now < self.probe_due(peer) {
+            if self.hears(peer, now) {
                 self.stats.takeover_acks_withheld += 1;
                 tracing::info!(
                     target = target.0,
