@@ -68,6 +68,22 @@ pub struct TargetConfig {
     /// Largest SCTP packet (UDP payload) our SCTP sends to a registrar target, and the embedded
     /// registrar's too. Default 1200, as the registrar's `sctp_mtu`.
     pub sctp_mtu: u16,
+    /// Whose SCTP a registrar target's PEs and PUs use: ours over UDP (RFC 6951; `address`
+    /// is then the registrar's UDP encapsulation address) or the kernel's, one one-to-one
+    /// socket per association as RSPLIB's library opens them (`address` is then the
+    /// registrar's SCTP address, port 3863; needs a kernel with SCTP and a running registrar).
+    pub client: ClientKind,
+}
+
+/// The SCTP a registrar target's clients use.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientKind {
+    /// One-to-one kernel SCTP sockets (`transport::kernel_sctp::KernelSctpOneToOne`).
+    Kernel,
+    /// Our userspace SCTP over UDP, one transport per worker.
+    #[default]
+    Userspace,
 }
 
 /// Kinds of target, alphabetical.
@@ -282,6 +298,19 @@ impl Scenario {
                 format!("{address:?} is not ip:port"),
             )?;
         }
+        if target.client == ClientKind::Kernel {
+            check(
+                target.kind == TargetKind::Registrar,
+                "target.client",
+                "kernel clients speak ASAP: target.kind must be registrar",
+            )?;
+            check(
+                target.address.is_some(),
+                "target.client",
+                "kernel clients need target.address (the registrar's SCTP address, port 3863): \
+                 the embedded registrar speaks SCTP over UDP only",
+            )?;
+        }
         self.validate_population()
     }
 
@@ -378,6 +407,7 @@ impl Scenario {
         set!(server_threads => target.server_threads);
         set!(payload_bytes => target.payload_bytes);
         set!(sctp_mtu => target.sctp_mtu);
+        set!(client => target.client);
         set!(pools => pools.count);
         set!(handle_prefix => pools.handle_prefix);
         if let Some(exponent) = o.zipf {
@@ -450,6 +480,10 @@ pub struct Overrides {
     /// target.sctp_mtu: largest SCTP packet (UDP payload) to and of a registrar target
     #[arg(long)]
     pub sctp_mtu: Option<u16>,
+    /// target.client: the SCTP of a registrar target's clients (kernel: one-to-one sockets to
+    /// the registrar's SCTP address; userspace: ours over UDP)
+    #[arg(long, value_enum)]
+    pub client: Option<ClientKind>,
     /// pools.count: number of pools
     #[arg(long)]
     pub pools: Option<u32>,
@@ -525,6 +559,7 @@ impl Default for TargetConfig {
             server_threads: 1,
             payload_bytes: 64,
             sctp_mtu: 1_200,
+            client: ClientKind::Userspace,
         }
     }
 }
@@ -669,6 +704,16 @@ mod tests {
         assert_eq!(invalid_field("[target]\naddress = \"nowhere\""), "target.address");
         assert_eq!(invalid_field("[target]\npayload_bytes = 3"), "target.payload_bytes");
         assert_eq!(invalid_field("[target]\nsctp_mtu = 511"), "target.sctp_mtu");
+        // Kernel clients: only to a registrar, and only to one already listening.
+        let kernel = "[target]\nkind = \"registrar\"\nclient = \"kernel\"";
+        assert_eq!(invalid_field(kernel), "target.client");
+        let to_echo =
+            "[target]\nkind = \"udp-echo\"\nclient = \"kernel\"\naddress = \"127.0.0.1:9\"";
+        assert_eq!(invalid_field(to_echo), "target.client");
+        let listening = format!("{kernel}\naddress = \"192.0.2.1:3863\"");
+        let s = Scenario::from_toml(&listening).unwrap();
+        assert_eq!(s.target.client, ClientKind::Kernel);
+        assert_eq!(Scenario::from_toml(&s.to_toml()).unwrap(), s);
         assert_eq!(
             invalid_field("[pe]\nlifetime = { dist = \"exponential\", mean_ms = 0 }"),
             "pe.lifetime.mean_ms"

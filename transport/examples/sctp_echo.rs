@@ -8,6 +8,10 @@
 //!                                      at once (kernel on 127.0.0.1:9916, ours on UDP 9900)
 //! sctp_echo kernel-server ADDR SECS    echo on ADDR (kernel SCTP) for SECS seconds
 //! sctp_echo kernel-client ADDR         run the client checks against an echo server at ADDR
+//! sctp_echo one-to-one-selftest        one-to-one kernel client sockets (loadgen's kernel
+//!                                      clients) <-> the one-to-many kernel server, in one
+//!                                      process, and a connect to a closed port (Lost)
+//! sctp_echo one-to-one-client ADDR     the client checks from one-to-one sockets against ADDR
 //! sctp_echo udp-server PORT UDP SECS   userspace SCTP (RFC 6951) echo on SCTP PORT, UDP addr UDP
 //! sctp_echo udp-client ADDR UDP RPORT  userspace client from UDP addr UDP to SCTP ADDR,
 //!                                      whose UDP port is RPORT (the kernel's net.sctp.udp_port)
@@ -20,7 +24,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use transport::kernel_sctp::{KernelSctp, KernelSctpConfig};
+use transport::kernel_sctp::{KernelSctp, KernelSctpConfig, KernelSctpOneToOne};
 use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport, SCTP_UDP_PORT};
 use transport::{AssocId, Ppid, SctpTransport, StreamId, TransportEvent, UdpRingConfig};
 
@@ -49,6 +53,18 @@ fn main() -> ExitCode {
         }
         "kernel-client" => {
             let mut client = kernel("0.0.0.0:0".parse().unwrap());
+            let mut report = Report::default();
+            run_client_checks(
+                &mut client,
+                None::<&mut KernelSctp>,
+                parse_addr(args.get(2)),
+                &mut report,
+            );
+            report
+        }
+        "one-to-one-selftest" => one_to_one_selftest(),
+        "one-to-one-client" => {
+            let mut client = one_to_one("0.0.0.0:0".parse().unwrap());
             let mut report = Report::default();
             run_client_checks(
                 &mut client,
@@ -164,6 +180,35 @@ fn kernel_selftest() -> Report {
     let mut client = kernel("127.0.0.1:0".parse().unwrap());
     let target: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     run_client_checks(&mut client, Some(&mut server), target, &mut report);
+    report
+}
+
+/// One-to-one client sockets against the one-to-many server, then a connect to a port nobody
+/// listens on, which must end in `Lost` (the kernel answers INIT with ABORT).
+fn one_to_one_selftest() -> Report {
+    let mut report = Report::default();
+    let mut server = kernel("127.0.0.1:0".parse().unwrap());
+    let port = server.local_addr().port();
+    report.check("kernel listen", server.listen(port).is_ok());
+    let mut client = one_to_one("127.0.0.1:0".parse().unwrap());
+    let target: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    run_client_checks(&mut client, Some(&mut server), target, &mut report);
+    report.check("every association ended and its socket closed", client.associations() == 0);
+    let mut echo = EchoState::default();
+    let closed: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    match client.connect(Instant::now(), closed) {
+        Ok(assoc) => {
+            let lost = drive(
+                &mut client,
+                &mut Some(&mut server),
+                &mut echo,
+                |ev| matches!(ev, Seen::Lost(a) if *a == assoc),
+            );
+            report.check("connect to a closed port ends in Lost", lost);
+        }
+        Err(e) => report.check(&format!("connect to a closed port: {e}"), false),
+    }
+    report.check("its socket is closed too", client.associations() == 0);
     report
 }
 
@@ -366,6 +411,17 @@ fn serve_once<S: SctpTransport>(server: &mut S, echo: &mut EchoState, now: Insta
 fn kernel(addr: SocketAddr) -> KernelSctp {
     let cfg = KernelSctpConfig { local_addrs: vec![addr], ..Default::default() };
     match KernelSctp::open(cfg) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("sctp_echo: {e}");
+            std::process::exit(3);
+        }
+    }
+}
+
+fn one_to_one(addr: SocketAddr) -> KernelSctpOneToOne {
+    let cfg = KernelSctpConfig { local_addrs: vec![addr], ..Default::default() };
+    match KernelSctpOneToOne::open(cfg) {
         Ok(k) => k,
         Err(e) => {
             eprintln!("sctp_echo: {e}");

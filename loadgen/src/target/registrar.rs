@@ -17,6 +17,10 @@
 //! the workload says (`register_now`; the endpoint's own T4 is off), and resolutions bypass the
 //! PU cache (`resolve_uncached`).
 //!
+//! With `target.client = "kernel"` the same endpoints sit on one-to-one kernel SCTP sockets
+//! instead ([`KernelSctpOneToOne`], one per association, as RSPLIB's library opens them),
+//! straight to the registrar's SCTP address: what a deployment of RSPLIB PEs and PUs offers.
+//!
 //! Departures from the client loadgen had before: a resolution or deregistration that times
 //! out makes its endpoint replace its home registrar (RFC 5352 §3.6, §3.7.2), so the
 //! association is aborted and opened again, and its other operations in flight fail as
@@ -34,6 +38,7 @@ use asap::{Endpoint, EndpointConfig, Event, Failure, PeConfig, PeHandle};
 use codec::asap::MessageType;
 use codec::param::{AddressList, SctpTransport as SctpParam};
 use codec::{MessageView, Policy, PoolElementId, PoolHandle, TransportUse};
+use transport::kernel_sctp::{KernelSctpConfig, KernelSctpOneToOne};
 use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport};
 use transport::{AssocId, Ppid, SctpTransport, StreamId, TransportError, TransportEvent};
 
@@ -41,7 +46,7 @@ use crate::client::{
     Client, Launcher, PoolElementPlan, RunningTarget, SubmitError, Target, WorkerPlan,
 };
 use crate::op::{AssociationId, Completion, ErrorCause, Op, OpKind, Outcome};
-use crate::scenario::Scenario;
+use crate::scenario::{ClientKind, Scenario};
 
 /// SCTP port of the registrar's ASAP service (RFC 5352 §6).
 pub const ASAP_PORT: u16 = 3863;
@@ -93,7 +98,7 @@ impl Launcher for RegistrarLauncher {
 }
 
 /// A client for a registrar already listening at `address`: its SCTP-over-UDP address (the
-/// ASAP SCTP port is 3863 inside it).
+/// ASAP SCTP port is 3863 inside it) for userspace clients, its SCTP address for kernel ones.
 pub fn connect(address: SocketAddr) -> anyhow::Result<Box<dyn Target>> {
     Ok(Box::new(RegistrarTarget { address }))
 }
@@ -137,6 +142,21 @@ impl Target for RegistrarTarget {
     }
 
     fn connect(&self, scenario: &Scenario, plan: &WorkerPlan) -> anyhow::Result<Box<dyn Client>> {
+        if scenario.target.client == ClientKind::Kernel {
+            // One one-to-one kernel socket per association, each bound to the registrar's IP
+            // (as the userspace transport is), straight to its SCTP port.
+            let cfg = KernelSctpConfig {
+                local_addrs: vec![SocketAddr::new(self.address.ip(), 0)],
+                ..KernelSctpConfig::default()
+            };
+            let transport = KernelSctpOneToOne::open(cfg)?;
+            return Ok(Box::new(RegistrarClient::connect(
+                transport,
+                self.address,
+                scenario,
+                plan,
+            )?));
+        }
         let cfg = SctpUdpConfig {
             remote_udp_port: self.address.port(),
             ..SctpUdpConfig::with_mtu(scenario.target.sctp_mtu)

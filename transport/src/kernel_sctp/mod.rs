@@ -12,9 +12,11 @@
 //! Not done: `SCTP_REUSE_PORT` across cores (each core may open its own port instead), partial
 //! delivery of messages larger than the receive buffer, and PR-SCTP.
 
+pub mod one_to_one;
 pub mod ports;
 pub mod wire;
 
+pub use one_to_one::KernelSctpOneToOne;
 pub use ports::KernelSctpPorts;
 
 use std::io;
@@ -323,45 +325,7 @@ impl SctpTransport for KernelSctp {
         assoc: AssocId,
         out: &mut [SocketAddr],
     ) -> Result<usize, TransportError> {
-        // struct sctp_getaddrs { assoc_id i32, addr_num u32, addrs[] } (RFC 6458 §9.3).
-        let buffer = &mut self.peer_buffer;
-        buffer.fill(0);
-        buffer[0..4].copy_from_slice(&assoc.0.to_ne_bytes());
-        let mut len = buffer.len() as libc::socklen_t;
-        // SAFETY: buffer is valid for len bytes.
-        let rc = unsafe {
-            libc::getsockopt(
-                self.fd.as_raw_fd(),
-                wire::SOL_SCTP,
-                wire::SCTP_GET_PEER_ADDRS,
-                buffer.as_mut_ptr().cast(),
-                &mut len,
-            )
-        };
-        if rc < 0 {
-            let e = io::Error::last_os_error();
-            return Err(match e.raw_os_error() {
-                Some(libc::EINVAL) => TransportError::UnknownAssoc,
-                _ => TransportError::Io(e),
-            });
-        }
-        let count = u32::from_ne_bytes([buffer[4], buffer[5], buffer[6], buffer[7]]) as usize;
-        let mut rest = &buffer[8..(len as usize).min(buffer.len())];
-        let mut written = 0;
-        while written < out.len() {
-            let Some(addr) = sockaddr::parse(rest) else {
-                break;
-            };
-            out[written] = addr;
-            written += 1;
-            let step = if addr.is_ipv4() {
-                mem::size_of::<libc::sockaddr_in>()
-            } else {
-                mem::size_of::<libc::sockaddr_in6>()
-            };
-            rest = rest.get(step..).unwrap_or(&[]);
-        }
-        Ok(count.max(written))
+        read_peer_addresses(self.fd.as_raw_fd(), assoc, &mut self.peer_buffer, out)
     }
 
     fn poll(
@@ -425,6 +389,54 @@ impl SctpTransport for KernelSctp {
         // The kernel runs SCTP's timers itself.
         None
     }
+}
+
+/// `SCTP_GET_PEER_ADDRS` of `assoc` on `fd` (struct sctp_getaddrs { assoc_id i32, addr_num
+/// u32, addrs[] }, RFC 6458 §9.3) through `buffer`: writes up to `out.len()` addresses and
+/// returns how many there are.
+fn read_peer_addresses(
+    fd: std::os::fd::RawFd,
+    assoc: AssocId,
+    buffer: &mut [u8],
+    out: &mut [SocketAddr],
+) -> Result<usize, TransportError> {
+    buffer.fill(0);
+    buffer[0..4].copy_from_slice(&assoc.0.to_ne_bytes());
+    let mut len = buffer.len() as libc::socklen_t;
+    // SAFETY: buffer is valid for len bytes.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            wire::SOL_SCTP,
+            wire::SCTP_GET_PEER_ADDRS,
+            buffer.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        return Err(match e.raw_os_error() {
+            Some(libc::EINVAL) => TransportError::UnknownAssoc,
+            _ => TransportError::Io(e),
+        });
+    }
+    let count = u32::from_ne_bytes([buffer[4], buffer[5], buffer[6], buffer[7]]) as usize;
+    let mut rest = &buffer[8..(len as usize).min(buffer.len())];
+    let mut written = 0;
+    while written < out.len() {
+        let Some(addr) = sockaddr::parse(rest) else {
+            break;
+        };
+        out[written] = addr;
+        written += 1;
+        let step = if addr.is_ipv4() {
+            mem::size_of::<libc::sockaddr_in>()
+        } else {
+            mem::size_of::<libc::sockaddr_in6>()
+        };
+        rest = rest.get(step..).unwrap_or(&[]);
+    }
+    Ok(count.max(written))
 }
 
 /// Blocks until one of `fds` is readable or `until` passes (never, if `None`); a signal ends

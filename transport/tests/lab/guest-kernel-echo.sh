@@ -2,6 +2,8 @@
 # Runs inside the lab VM (see transport/lab/kernel-sctp-echo.sh). $1: the sctp_echo binary.
 # 1. kernel backend against itself in one process (multi-address server via sctp_bindx);
 # 2. a kernel client process against a kernel echo server process;
+# 2a. one-to-one client sockets (loadgen's kernel clients) against the one-to-many server, in
+#     one process and from another process;
 # 2b. our userspace SCTP against itself;
 # then with kernel SCTP over UDP (RFC 6951: net.sctp.udp_port=9899, encap_port=9900):
 # 3. our userspace client (UDP 9900) against the kernel echo server;
@@ -22,6 +24,11 @@ run "kernel selftest" timeout 300 "$bin" kernel-selftest
 "$bin" kernel-server 127.0.0.1:9911 120 & server=$!
 sleep 2
 run "kernel client -> kernel server" timeout 120 "$bin" kernel-client 127.0.0.1:9911
+kill "$server" 2>/dev/null; wait "$server" 2>/dev/null
+run "one-to-one selftest" timeout 300 "$bin" one-to-one-selftest
+"$bin" kernel-server 127.0.0.1:9918 120 & server=$!
+sleep 2
+run "one-to-one client -> kernel server" timeout 120 "$bin" one-to-one-client 127.0.0.1:9918
 kill "$server" 2>/dev/null; wait "$server" 2>/dev/null
 
 run "userspace selftest (UDP)" timeout 120 "$bin" udp-selftest
