@@ -160,7 +160,7 @@ pub enum Lifetime {
         /// Mean lifetime.
         mean_ms: u64,
     },
-    /// Always exactly this long.
+    /// Always exactly this long (0: deregister as soon as the registration is answered).
     Fixed {
         /// The lifetime.
         ms: u64,
@@ -333,7 +333,8 @@ impl Scenario {
             Lifetime::Exponential { mean_ms } => {
                 check(mean_ms > 0, "pe.lifetime.mean_ms", "must be > 0")?
             }
-            Lifetime::Fixed { ms } => check(ms > 0, "pe.lifetime.ms", "must be > 0")?,
+            // 0: deregister as soon as registered (the tightest churn).
+            Lifetime::Fixed { .. } => {}
             Lifetime::Forever => {}
             Lifetime::Uniform { min_ms, max_ms } => check(
                 min_ms > 0 && min_ms <= max_ms,
