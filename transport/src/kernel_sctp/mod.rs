@@ -6,8 +6,13 @@
 //! shutdown and send-failed notifications. Messages go out with one `sendmsg` carrying an
 //! `SCTP_SNDINFO` cmsg (§5.3.4: association, stream, PPID); they come in with `SCTP_RCVINFO`.
 //!
-//! Bounds: `message_len_max` bytes of receive buffer (a larger message is dropped and counted,
-//! since the kernel then delivers it in parts); `peer_addresses_max` addresses per query.
+//! Reads take up to [`RECV_BATCH`] messages per `recvmmsg`, and a batch that comes back short
+//! ends the turn's reading: at one request in flight that is one receive call per request
+//! instead of two (the second only to learn the socket is empty; issue 14).
+//!
+//! Bounds: `message_len_max` bytes of receive buffer per slot (a larger message is dropped and
+//! counted, since the kernel then delivers it in parts); `peer_addresses_max` addresses per
+//! query.
 //!
 //! Not done: `SCTP_REUSE_PORT` across cores (each core may open its own port instead), partial
 //! delivery of messages larger than the receive buffer, and PR-SCTP.
@@ -78,9 +83,13 @@ pub struct KernelSctp {
     fd: OwnedFd,
     local: SocketAddr,
     cfg: KernelSctpConfig,
+    /// [`RECV_BATCH`] receive slots of `message_len_max` bytes each, one per message of a
+    /// `recvmmsg` (untouched slots cost no resident memory).
     recv_buffer: Vec<u8>,
-    /// Room for the cmsgs we enable (SCTP_RCVINFO), 8-byte aligned as cmsghdr needs.
-    control: [u64; CONTROL_WORDS],
+    /// Room for the cmsgs we enable (SCTP_RCVINFO) per slot, 8-byte aligned as cmsghdr needs.
+    control: [[u64; CONTROL_WORDS]; RECV_BATCH],
+    /// What the last `recvmmsg` put in each slot.
+    received: [Received; RECV_BATCH],
     peer_buffer: Vec<u8>,
     /// True while skipping the rest of a message larger than the receive buffer.
     discarding: bool,
@@ -137,8 +146,9 @@ impl KernelSctp {
         Ok(Self {
             fd,
             local,
-            recv_buffer: vec![0u8; cfg.message_len_max],
-            control: [0; CONTROL_WORDS],
+            recv_buffer: vec![0u8; cfg.message_len_max * RECV_BATCH],
+            control: [[0; CONTROL_WORDS]; RECV_BATCH],
+            received: [Received { len: 0, flags: 0, control_len: 0, from: first }; RECV_BATCH],
             peer_buffer: vec![
                 0u8;
                 8 + cfg.peer_addresses_max * mem::size_of::<libc::sockaddr_in6>()
@@ -195,48 +205,68 @@ impl KernelSctp {
         }
     }
 
-    /// Receives one message or notification; `Ok(None)` when nothing is waiting.
-    fn recv_one(&mut self) -> io::Result<Option<Received>> {
+    /// Receives up to `max` (at most [`RECV_BATCH`]) messages or notifications with one
+    /// `recvmmsg` into `received`; returns how many (0 when nothing is waiting). Fewer than
+    /// `max` means the socket was read dry: the kernel stops the batch at the first empty read.
+    fn recv_batch(&mut self, max: usize) -> io::Result<usize> {
+        let max = max.min(RECV_BATCH);
+        let slot_len = self.cfg.message_len_max;
         // SAFETY: all-zero values are valid for these C structs.
-        let mut name: libc::sockaddr_storage = unsafe { mem::zeroed() };
-        let mut iov = libc::iovec {
-            iov_base: self.recv_buffer.as_mut_ptr().cast(),
-            iov_len: self.recv_buffer.len(),
-        };
-        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-        msg.msg_name = (&mut name as *mut libc::sockaddr_storage).cast();
-        msg.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = self.control.as_mut_ptr().cast();
-        msg.msg_controllen = CONTROL_WORDS * 8;
-        // SAFETY: msg points at live buffers owned by self or this frame.
-        let n = unsafe { libc::recvmsg(self.fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
-        if n < 0 {
+        let mut names: [libc::sockaddr_storage; RECV_BATCH] = unsafe { mem::zeroed() };
+        let mut iovs = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; RECV_BATCH];
+        let mut msgs: [libc::mmsghdr; RECV_BATCH] = unsafe { mem::zeroed() };
+        let buffers = self.recv_buffer.chunks_exact_mut(slot_len);
+        for (i, (buffer, control)) in buffers.zip(self.control.iter_mut()).take(max).enumerate() {
+            iovs[i] = libc::iovec { iov_base: buffer.as_mut_ptr().cast(), iov_len: slot_len };
+            let msg = &mut msgs[i].msg_hdr;
+            msg.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
+            msg.msg_namelen = mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            msg.msg_iov = &mut iovs[i];
+            msg.msg_iovlen = 1;
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = CONTROL_WORDS * 8;
+        }
+        let n = loop {
+            // SAFETY: the first `max` entries point at live buffers owned by self or this frame.
+            let n = unsafe {
+                libc::recvmmsg(
+                    self.fd.as_raw_fd(),
+                    msgs.as_mut_ptr(),
+                    max as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                    std::ptr::null_mut(),
+                )
+            };
+            if n >= 0 {
+                break n as usize;
+            }
             let e = io::Error::last_os_error();
-            return match e.raw_os_error() {
-                Some(libc::EAGAIN) | Some(libc::EINTR) => Ok(None),
-                _ => Err(e),
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => return Ok(0),
+                _ => return Err(e),
+            }
+        };
+        for (i, msg) in msgs.iter().take(n).enumerate() {
+            let hdr = &msg.msg_hdr;
+            let from = sockaddr::parse(sockaddr::storage_bytes(&names[i], hdr.msg_namelen))
+                .unwrap_or(self.local);
+            self.received[i] = Received {
+                len: msg.msg_len as usize,
+                flags: hdr.msg_flags,
+                control_len: hdr.msg_controllen.min(CONTROL_WORDS * 8),
+                from,
             };
         }
-        let from =
-            sockaddr::parse(sockaddr::storage_bytes(&name, msg.msg_namelen)).unwrap_or(self.local);
-        let controllen = msg.msg_controllen.min(CONTROL_WORDS * 8);
-        Ok(Some(Received { len: n as usize, flags: msg.msg_flags, control_len: controllen, from }))
-    }
-
-    fn control_bytes(&self, len: usize) -> &[u8] {
-        // SAFETY: viewing the u64 control array as bytes; len is clamped by the caller.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.control.as_ptr().cast::<u8>(),
-                len.min(CONTROL_WORDS * 8),
-            )
-        }
+        Ok(n)
     }
 }
 
-/// One `recvmsg` result: payload length, `msg_flags`, control length and source.
+/// Messages (or notifications) read by one `recvmmsg`: one receive slot each.
+const RECV_BATCH: usize = 8;
+
+/// One received message: payload length, `msg_flags`, control length and source.
+#[derive(Clone, Copy)]
 struct Received {
     len: usize,
     flags: i32,
@@ -335,48 +365,60 @@ impl SctpTransport for KernelSctp {
         mut on_event: impl FnMut(TransportEvent<'_>),
     ) -> io::Result<usize> {
         let mut delivered = 0;
+        let slot_len = self.cfg.message_len_max;
         while delivered < budget {
-            let Some(Received { len, flags, control_len, from }) = self.recv_one()? else {
-                break;
-            };
-            let complete = flags & libc::MSG_EOR != 0;
-            if self.discarding || !complete {
-                // A message larger than the buffer arrives in parts: drop it whole.
-                if !self.discarding {
-                    self.stats.messages_too_long += 1;
+            let want = (budget - delivered).min(RECV_BATCH);
+            let got = self.recv_batch(want)?;
+            for i in 0..got {
+                let Received { len, flags, control_len, from } = self.received[i];
+                let complete = flags & libc::MSG_EOR != 0;
+                if self.discarding || !complete {
+                    // A message larger than the buffer arrives in parts: drop it whole.
+                    if !self.discarding {
+                        self.stats.messages_too_long += 1;
+                    }
+                    self.discarding = !complete;
+                    continue;
                 }
-                self.discarding = !complete;
-                continue;
-            }
-            let data = &self.recv_buffer[..len];
-            if flags & MSG_NOTIFICATION != 0 {
-                let event = match wire::parse_notification(data) {
-                    Ok(n) => notification_event(n, from),
-                    Err(_) => None,
-                };
-                match event {
-                    Some(event) => on_event(event),
-                    None => {
+                let data = &self.recv_buffer[i * slot_len..i * slot_len + len];
+                if flags & MSG_NOTIFICATION != 0 {
+                    let event = match wire::parse_notification(data) {
+                        Ok(n) => notification_event(n, from),
+                        Err(_) => None,
+                    };
+                    match event {
+                        Some(event) => on_event(event),
+                        None => {
+                            self.stats.notifications_ignored += 1;
+                            continue;
+                        }
+                    }
+                } else {
+                    // SAFETY: viewing a u64 control array as bytes, clamped to its size.
+                    let control = unsafe {
+                        std::slice::from_raw_parts(
+                            self.control[i].as_ptr().cast::<u8>(),
+                            control_len.min(CONTROL_WORDS * 8),
+                        )
+                    };
+                    let Some(info) = wire::find_rcvinfo(control) else {
                         self.stats.notifications_ignored += 1;
                         continue;
-                    }
+                    };
+                    self.stats.messages_received += 1;
+                    on_event(TransportEvent::Data {
+                        assoc: info.assoc,
+                        stream: info.stream,
+                        ppid: info.ppid,
+                        data,
+                    });
                 }
-            } else {
-                let control = self.control_bytes(control_len);
-                let Some(info) = wire::find_rcvinfo(control) else {
-                    self.stats.notifications_ignored += 1;
-                    continue;
-                };
-                self.stats.messages_received += 1;
-                let data = &self.recv_buffer[..len];
-                on_event(TransportEvent::Data {
-                    assoc: info.assoc,
-                    stream: info.stream,
-                    ppid: info.ppid,
-                    data,
-                });
+                delivered += 1;
             }
-            delivered += 1;
+            if got < want {
+                // Read dry (or nothing at all): no second, empty read to find that out.
+                break;
+            }
         }
         Ok(delivered)
     }
