@@ -43,7 +43,7 @@ churn-1x1=churn-tight,pe-count=1
 churn-8x4=churn-tight,pe-count=32"
 # BENCH_SCENARIOS alone (the older knob) runs just those scenarios.
 POINTS=${BENCH_POINTS:-}
-[[ -z $POINTS && -z ${BENCH_SCENARIOS:-} ]] && POINTS=$DEFAULT_POINTS
+[[ -z ${POINTS// /} && -z ${BENCH_SCENARIOS// /} ]] && POINTS=$DEFAULT_POINTS
 for s in ${BENCH_SCENARIOS:-}; do POINTS="$POINTS $s"; done
 CLIENTS=${BENCH_CLIENTS:-userspace kernel}
 # Every point measures 8 s after 1 s of warm-up, whatever its scenario file says.

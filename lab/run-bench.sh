@@ -24,7 +24,7 @@ name=$(basename "$project")
 bin=/host/$name/${CARGO_TARGET_DIR#"$project"/}/release
 rm -rf "$project/target-lab/bench" && mkdir -p "$project/target-lab/bench"
 # Points and knobs travel as one quoted word each; a newline-separated list becomes spaces.
-q() { printf '%q' "$(echo "$1" | tr '\n' ' ')"; }
+q() { printf '%q' "$(printf '%s' "$1" | tr '\n' ' ')"; }
 "$lab/vm-run.sh" -s "$project/.." -t "${LAB_TIMEOUT:-2400}" -- \
   "BENCH_POINTS=$(q "${BENCH_POINTS:-}") BENCH_SCENARIOS=$(q "${BENCH_SCENARIOS:-}") \
    BENCH_CLIENTS=$(q "${BENCH_CLIENTS:-userspace kernel}") \
