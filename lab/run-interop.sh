@@ -7,7 +7,9 @@
 # (lab/guest-enrp-mixed.sh: multicast discovery, table download times, three-registrar
 # takeovers), our `rserpool` SCTP PE and terminal on the kernel backend with RSPLIB's
 # rspterminal and rspserver, with the ASAP control channel (lab/guest-sctp-interop.sh), and
-# our Debian package installed with dpkg -i (lab/guest-deb.sh). Builds the lab image first if needed (its
+# our Debian package installed with dpkg -i (lab/guest-deb.sh), and ours on the kernel backend
+# with 2 workers serving RSPLIB PEs, rspterminal and loadgen's kernel-SCTP clients
+# (lab/guest-kernel-workers.sh). Builds the lab image first if needed (its
 # cache lives outside the repo, in $LAB_CACHE or ~/.cache/rserpool-lab).
 # Ends with the guest's 'N passed, M failed'. Output: target-lab/interop/.
 set -euo pipefail
@@ -25,7 +27,7 @@ deb_in_guest=/host/$(basename "$project")/${deb#"$project"/}
 bash "$lab/build-image.sh"
 name=$(basename "$project")
 mkdir -p "$project/target-lab/interop" "$project/target-lab/enrp" "$project/target-lab/enrp-mixed" \
-  "$project/target-lab/sctp"
+  "$project/target-lab/sctp" "$project/target-lab/kernel-workers"
 "$lab/vm-run.sh" -s "$project/.." -t "${LAB_TIMEOUT:-900}" -- \
   "bash /host/$name/lab/guest-rsplib-interop.sh /host/$name/target/release/registrar /host/$name/target-lab/interop; a=\$?;
    bash /host/$name/lab/guest-steering.sh /host/$name/target/release/registrar /host/$name/target-lab/steering; b=\$?;
@@ -33,4 +35,5 @@ mkdir -p "$project/target-lab/interop" "$project/target-lab/enrp" "$project/targ
    bash /host/$name/lab/guest-enrp-mixed.sh /host/$name/target/release /host/$name/target-lab/enrp-mixed; d=\$?;
    bash /host/$name/lab/guest-sctp-interop.sh /host/$name/target/release/rserpool /host/$name/target-lab/sctp; f=\$?;
    bash /host/$name/lab/guest-deb.sh $deb_in_guest /host/$name/target-lab/debs; e=\$?;
-   [ \$a = 0 ] && [ \$b = 0 ] && [ \$c = 0 ] && [ \$d = 0 ] && [ \$e = 0 ] && [ \$f = 0 ]"
+   bash /host/$name/lab/guest-kernel-workers.sh /host/$name/target/release /host/$name/target-lab/kernel-workers; g=\$?;
+   [ \$a = 0 ] && [ \$b = 0 ] && [ \$c = 0 ] && [ \$d = 0 ] && [ \$e = 0 ] && [ \$f = 0 ] && [ \$g = 0 ]"

@@ -147,6 +147,46 @@ fn a_taken_pe_that_answers_the_h_flagged_keep_alive_stays() {
     assert!(s.poll_connect_pe().is_none(), "one association per PE address");
 }
 
+// Goal: a keep-alive lost with its association (a link kept from an earlier takeover that the
+// PE's restarted process aborts as out of the blue, the soak's bug 12) goes again, once, on a
+// new association, and the PE that answers there stays; a second unanswered end is not retried.
+// Method: the first link comes up, carries the keep-alive and ends unanswered; the retry link
+// carries the same keep-alive; its ack keeps the PE past the keep-alive timeout. Then a later
+// keep-alive's link ends unanswered twice: one retry, no third association.
+#[test]
+fn a_keep_alive_lost_with_its_association_goes_again_on_a_new_one() {
+    let (mut s, now) = after_takeover();
+    let (first, now) = keep_alive_association(&mut s, now);
+    let sent = s.poll_transmit().expect("the keep-alive on the first link");
+    assert_eq!(sent.assoc, first);
+    s.handle_closed(at(now), first);
+    let address = s.poll_connect_pe().expect("a second association for the unanswered keep-alive");
+    assert_eq!(address, pe_asap_address());
+    s.handle_connecting_pe(address, Some(43));
+    s.handle_up(43, address);
+    let again = s.poll_transmit().expect("the keep-alive again, on the new link");
+    assert_eq!((again.assoc, &again.bytes), (43, &sent.bytes));
+    let ack = Asap::EndpointKeepAliveAck(EndpointKeepAliveAck {
+        pool_handle: pool(),
+        pe_id: PoolElementId(7),
+    });
+    s.handle_message(at(now + 1_000), 43, &ack.emit_to_vec());
+    s.handle_timeout(at(now + 6 * S));
+    assert!(s.handlespace().element(&pool(), PoolElementId(7)).is_some(), "answered: stays");
+    assert_eq!(s.stats().keep_alive_timeouts, 0);
+    // The next keep-alive reuses link 43; it ends unanswered, and so does its retry.
+    s.handle_timeout(at(now + 12 * S));
+    assert!(s.poll_connect_pe().is_none(), "link 43 is up: reused");
+    assert_eq!(s.poll_transmit().map(|o| o.assoc), Some(43));
+    s.handle_closed(at(now + 12 * S + 1), 43);
+    let address = s.poll_connect_pe().expect("one retry for the unanswered keep-alive");
+    s.handle_connecting_pe(address, Some(44));
+    s.handle_up(44, address);
+    assert_eq!(s.poll_transmit().map(|o| o.assoc), Some(44));
+    s.handle_closed(at(now + 12 * S + 2), 44);
+    assert!(s.poll_connect_pe().is_none(), "a retry that ends unanswered is not retried");
+}
+
 #[test]
 fn a_taken_pe_that_stays_silent_is_removed_after_the_timeout() {
     let (mut s, now) = after_takeover();

@@ -72,20 +72,23 @@ pub fn start(config: &Config) -> io::Result<Running> {
             })
         }
         Backend::Kernel => {
-            let mut single = config.clone();
-            if single.workers != 1 {
-                tracing::info!("the kernel backend runs one worker (one one-to-many socket)");
-                single.workers = 1;
-            }
             let asap_port = config.asap_port;
-            // ASAP and ENRP on their own ports: one one-to-many socket each.
+            // ASAP and ENRP on their own ports: one one-to-many socket each, per core. With
+            // several cores every core's sockets share the ports (SO_REUSEPORT): the kernel
+            // gives each new association to one of them, and it stays there; ENRP messages
+            // that reach another core than the ENRP core are forwarded to it, as on the
+            // userspace backend.
             let mut ports = vec![asap_port];
             ports.extend(config.enrp.enabled.then_some(config.enrp_port));
             let local_addrs: Vec<SocketAddr> =
                 config.kernel_addresses.iter().map(|ip| SocketAddr::new(*ip, asap_port)).collect();
-            core::start(&single, move |_core| {
-                let cfg =
-                    KernelSctpConfig { local_addrs: local_addrs.clone(), ..Default::default() };
+            let reuse_port = config.worker_count() > 1;
+            core::start(config, move |_core| {
+                let cfg = KernelSctpConfig {
+                    local_addrs: local_addrs.clone(),
+                    reuse_port,
+                    ..Default::default()
+                };
                 let mut transport = KernelSctpPorts::open(&cfg, &ports)?;
                 for &port in &ports {
                     transport.listen(port).map_err(io::Error::other)?;

@@ -295,7 +295,9 @@ impl Server {
 
     /// A local association closed or failed: every shard drops the PEs registered over it.
     pub fn handle_closed(&mut self, now: Instant, assoc: u32) {
-        self.pe_links.closed(assoc);
+        if self.pe_links.closed(assoc) {
+            tracing::debug!(assoc, "association to a PE ended unanswered: keep-alives go again");
+        }
         self.unsubscribe(assoc);
         let (known, enrp) = self.sessions.close(assoc);
         let session = SessionId { core: self.config.core, assoc };
@@ -345,6 +347,10 @@ impl Server {
                 self.forward.push_back((shard, CrossCore::Resolve { session, request }));
             }
             return;
+        }
+        if !self.pe_links.is_empty() {
+            // A PE answering on an association we opened to it (a keep-alive's ack).
+            self.pe_links.heard(assoc);
         }
         let message = match Message::parse(bytes) {
             Ok(message) => message,

@@ -270,12 +270,35 @@ struct PeLink {
     up: Option<u32>,
     /// Keep-alives waiting for it to come up.
     waiting: Vec<Vec<u8>>,
+    /// Keep-alives sent on it that the PE has not answered anything since: if the association
+    /// ends before it does, they go again once on a new one. An association kept from an
+    /// earlier takeover can outlive its PE process: when the PE restarts at the same address
+    /// its new stack aborts the old association as out of the blue (RFC 9260 §8.4), taking
+    /// the keep-alive with it, and a lost H-flagged keep-alive is a live PE dropped after the
+    /// keep-alive timeout (found by the fault lab's soak, RELIABILITY.md bug 12).
+    sent: Vec<Vec<u8>>,
+    /// This link is the one retry of a link that ended unanswered.
+    retried: bool,
 }
 
 /// Associations to PEs at most per core, and keep-alives queued per association: a takeover
 /// of a large peer re-homes many PEs, and each needs only its next keep-alive through.
 const PE_LINKS_MAX: usize = 4_096;
 const PE_LINK_WAITING_MAX: usize = 64;
+
+impl PeLink {
+    /// Keeps copies of keep-alives going out on the link until the PE answers on it (the
+    /// latest [`PE_LINK_WAITING_MAX`]; a keep-alive is a few dozen bytes, and links are only
+    /// used for PEs taken over from a failed peer).
+    fn remember(&mut self, out: &[Vec<u8>]) {
+        for bytes in out {
+            if self.sent.len() >= PE_LINK_WAITING_MAX {
+                self.sent.remove(0);
+            }
+            self.sent.push(bytes.clone());
+        }
+    }
+}
 
 impl PeLinks {
     /// Queues `bytes` for the PE at `address`: on its association if it is up, behind it if it
@@ -318,23 +341,52 @@ impl PeLinks {
         let Some(address) = self.by_assoc.get(&assoc) else { return Vec::new() };
         let Some(link) = self.by_address.get_mut(address) else { return Vec::new() };
         link.up = Some(assoc);
-        std::mem::take(&mut link.waiting)
+        let out = std::mem::take(&mut link.waiting);
+        link.remember(&out);
+        out
     }
 
     /// Moves what waits on links that are up into `out` (association, bytes).
     pub(crate) fn drain_ready(&mut self, out: &mut Vec<(u32, Vec<u8>)>) {
         for link in self.by_address.values_mut() {
             if let Some(assoc) = link.up {
-                out.extend(link.waiting.drain(..).map(|b| (assoc, b)));
+                let waiting = std::mem::take(&mut link.waiting);
+                link.remember(&waiting);
+                out.extend(waiting.into_iter().map(|b| (assoc, b)));
             }
         }
     }
 
-    /// An association ended: forget the link (the next keep-alive opens a new one).
-    pub(crate) fn closed(&mut self, assoc: u32) {
-        if let Some(address) = self.by_assoc.remove(&assoc) {
-            self.by_address.remove(&address);
+    /// Whether any link exists (so that the hot path skips [`heard`](Self::heard)).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_assoc.is_empty()
+    }
+
+    /// The PE answered on `assoc`: what was sent on it arrived.
+    pub(crate) fn heard(&mut self, assoc: u32) {
+        let Some(address) = self.by_assoc.get(&assoc) else { return };
+        if let Some(link) = self.by_address.get_mut(address) {
+            link.sent.clear();
+            link.retried = false;
         }
+    }
+
+    /// An association ended: forget the link (the next keep-alive opens a new one). If it
+    /// ended with keep-alives the PE never answered (or never sent, the association never
+    /// came up), they go again on a new association, once: returns true then.
+    pub(crate) fn closed(&mut self, assoc: u32) -> bool {
+        let Some(address) = self.by_assoc.remove(&assoc) else { return false };
+        let Some(mut link) = self.by_address.remove(&address) else { return false };
+        if link.retried || (link.sent.is_empty() && link.waiting.is_empty()) {
+            return false;
+        }
+        let mut again = std::mem::take(&mut link.sent);
+        again.append(&mut link.waiting);
+        again.truncate(PE_LINK_WAITING_MAX);
+        let retry = PeLink { up: None, waiting: again, sent: Vec::new(), retried: true };
+        self.by_address.insert(address, retry);
+        self.connects.push_back(address);
+        true
     }
 }
 

@@ -50,6 +50,10 @@ pub struct KernelSctpConfig {
     pub peer_addresses_max: usize,
     /// `listen` backlog (associations being accepted). Default 1 024.
     pub listen_backlog: i32,
+    /// `SO_REUSEPORT` before binding, so that one socket per core shares the port and the
+    /// kernel spreads new associations over them (an association stays on the socket it
+    /// started on). Default off.
+    pub reuse_port: bool,
 }
 
 impl Default for KernelSctpConfig {
@@ -61,6 +65,7 @@ impl Default for KernelSctpConfig {
             streams_in_max: 16,
             peer_addresses_max: 16,
             listen_backlog: 1_024,
+            reuse_port: false,
         }
     }
 }
@@ -141,6 +146,9 @@ impl KernelSctp {
         initmsg[0..2].copy_from_slice(&cfg.streams_out.to_ne_bytes());
         initmsg[2..4].copy_from_slice(&cfg.streams_in_max.to_ne_bytes());
         set_opt(&fd, wire::SOL_SCTP, wire::SCTP_INITMSG, &initmsg)?;
+        if cfg.reuse_port {
+            set_opt(&fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, &1i32.to_ne_bytes())?;
+        }
         bind_all(&fd, &cfg.local_addrs)?;
         let local = local_addr(&fd)?;
         Ok(Self {
@@ -424,7 +432,7 @@ impl SctpTransport for KernelSctp {
     }
 
     fn wait(&mut self, now: Instant, until: Option<Instant>) -> io::Result<()> {
-        wait_readable(&[self.fd.as_raw_fd()], now, until)
+        wait_readable(&[self.fd.as_raw_fd()], now, until).map(|_| ())
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -482,19 +490,21 @@ fn read_peer_addresses(
 }
 
 /// Blocks until one of `fds` is readable or `until` passes (never, if `None`); a signal ends
-/// the wait early, as readiness would.
+/// the wait early, as readiness would. Returns which were readable, bit `i` for `fds[i]` (all
+/// bits after a signal, since nothing is known then).
 pub(crate) fn wait_readable(
     fds: &[std::os::fd::RawFd],
     now: Instant,
     until: Option<Instant>,
-) -> io::Result<()> {
+) -> io::Result<u32> {
     let timeout_ms = match until {
         None => -1,
         Some(t) => t.saturating_duration_since(now).as_millis().min(i32::MAX as u128) as i32,
     };
     // On the stack: this runs every loop turn, and allocates nothing.
-    let mut pollfds = [libc::pollfd { fd: -1, events: libc::POLLIN, revents: 0 }; ports::PORTS_MAX];
-    assert!(fds.len() <= pollfds.len(), "at most PORTS_MAX sockets");
+    let mut pollfds =
+        [libc::pollfd { fd: -1, events: libc::POLLIN, revents: 0 }; ports::PORTS_MAX + 1];
+    assert!(fds.len() <= pollfds.len(), "at most PORTS_MAX sockets and a doorbell");
     for (slot, &fd) in pollfds.iter_mut().zip(fds) {
         slot.fd = fd;
     }
@@ -504,8 +514,16 @@ pub(crate) fn wait_readable(
         if e.raw_os_error() != Some(libc::EINTR) {
             return Err(e);
         }
+        return Ok(u32::MAX);
     }
-    Ok(())
+    // Errors and hang-ups count as readable: the read reports them.
+    let mut ready = 0;
+    for (i, slot) in pollfds.iter().take(fds.len()).enumerate() {
+        if slot.revents != 0 {
+            ready |= 1 << i;
+        }
+    }
+    Ok(ready)
 }
 
 /// `MSG_NOTIFICATION` (linux/socket.h: 0x8000).

@@ -9,7 +9,8 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
 use std::time::Instant;
 
 use super::{KernelSctp, KernelSctpConfig};
@@ -27,6 +28,12 @@ pub struct KernelSctpPorts {
     sockets: Vec<KernelSctp>,
     /// The socket `poll` starts with, turned each call so that none starves the others.
     first: usize,
+    /// The sockets the last `wait` found readable (bit per socket): the next `poll` reads only
+    /// those, so that a quiet ENRP socket costs no empty read per ASAP request. `None` (no
+    /// wait since the last poll): read them all.
+    ready: Option<u32>,
+    /// The eventfd behind [`SctpTransport::doorbell`], watched by `wait` beside the sockets.
+    bell: Option<Arc<OwnedFd>>,
 }
 
 impl KernelSctpPorts {
@@ -46,7 +53,7 @@ impl KernelSctpPorts {
                 .map_err(|e| io::Error::new(e.kind(), format!("SCTP port {port}: {e}")))?;
             sockets.push(socket);
         }
-        Ok(Self { sockets, first: 0 })
+        Ok(Self { sockets, first: 0, ready: None, bell: None })
     }
 
     /// The first socket's local address.
@@ -160,12 +167,16 @@ impl SctpTransport for KernelSctpPorts {
         mut on_event: impl FnMut(TransportEvent<'_>),
     ) -> io::Result<usize> {
         let count = self.sockets.len();
+        let ready = self.ready.take().unwrap_or(u32::MAX);
         let mut delivered = 0;
         for step in 0..count {
             let index = (self.first + step) % count;
             let left = budget - delivered;
             if left == 0 {
                 break;
+            }
+            if ready & (1 << index) == 0 {
+                continue;
             }
             delivered += self.sockets[index].poll(now, left, |event| {
                 if let Some(event) = tag(index, event) {
@@ -178,11 +189,44 @@ impl SctpTransport for KernelSctpPorts {
     }
 
     fn wait(&mut self, now: Instant, until: Option<Instant>) -> io::Result<()> {
-        let mut fds = [-1; PORTS_MAX];
+        let mut fds = [-1; PORTS_MAX + 1];
         for (slot, socket) in fds.iter_mut().zip(&self.sockets) {
             *slot = socket.fd.as_raw_fd();
         }
-        super::wait_readable(&fds[..self.sockets.len()], now, until)
+        let count = self.sockets.len();
+        let mut watched = count;
+        if let Some(bell) = &self.bell {
+            fds[count] = bell.as_raw_fd();
+            watched += 1;
+        }
+        let ready = super::wait_readable(&fds[..watched], now, until)?;
+        if ready & (1 << count) != 0 {
+            if let Some(bell) = &self.bell {
+                // Rung: reset the counter so that the next wait sleeps again.
+                let mut sink = 0u64;
+                // SAFETY: reads 8 bytes into a live u64 from our non-blocking eventfd.
+                let _ = unsafe {
+                    libc::read(bell.as_raw_fd(), (&mut sink as *mut u64).cast::<libc::c_void>(), 8)
+                };
+            }
+        }
+        self.ready = Some(ready & ((1 << count) - 1));
+        Ok(())
+    }
+
+    fn doorbell(&mut self) -> io::Result<Option<crate::Doorbell>> {
+        if let Some(bell) = &self.bell {
+            return Ok(Some(crate::Doorbell::new(bell.clone())));
+        }
+        // SAFETY: eventfd takes no pointers; a negative result is an error we report.
+        let raw = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `raw` is a fresh descriptor that nothing else owns.
+        let bell = Arc::new(unsafe { OwnedFd::from_raw_fd(raw) });
+        self.bell = Some(bell.clone());
+        Ok(Some(crate::Doorbell::new(bell)))
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -196,7 +240,7 @@ mod tests {
 
     #[test]
     fn ids_carry_their_socket_and_come_apart_again() {
-        let ports = KernelSctpPorts { sockets: Vec::new(), first: 0 };
+        let ports = KernelSctpPorts { sockets: Vec::new(), first: 0, ready: None, bell: None };
         let tagged = join(1, AssocId(41)).unwrap();
         assert_ne!(tagged, AssocId(41));
         // `split` checks the index against the sockets opened: none here.
