@@ -50,7 +50,7 @@ for f in "$dir"/rsplib-*.txt; do
   point=${key%@*}; client=${key#*@}; [[ $key == *@* ]] || client=userspace
   op=$(op_of "$point")
   read -r base_rate base_cpu _ < <(figures "$f" "$op")
-  for who in rsplib ours ours-userspace ours-userspace-gso base base-userspace; do
+  for who in rsplib ours ours-2w ours-userspace ours-userspace-gso base base-userspace; do
     file=$dir/$who-$key.txt
     [[ -f $file ]] || continue
     read -r rate cpu sys < <(figures "$file" "$op")

@@ -2,7 +2,8 @@
 # guest-bench.sh BIN_DIR OUTDIR - runs INSIDE the lab VM. The same loadgen, with the same
 # scenarios and settings, drives RSPLIB 3.4.4's rspregistrar, then our registrar with the
 # kernel SCTP backend, then ours with its own userspace SCTP in UDP, then that again with UDP
-# segmentation offload on its sends (1 worker each), at every load point of BENCH_POINTS, with
+# segmentation offload on its sends (1 worker each; the kernel backend also with 2 workers,
+# "ours-2w"), at every load point of BENCH_POINTS, with
 # each client kind of BENCH_CLIENTS:
 #  - userspace: loadgen's own SCTP in UDP. Kernel SCTP accepts SCTP in UDP (RFC 6951) on port
 #    9899, so it reaches RSPLIB and our kernel backend through the kernel's encapsulation;
@@ -43,7 +44,8 @@ churn-1x1=churn-tight,pe-count=1
 churn-8x4=churn-tight,pe-count=32"
 # BENCH_SCENARIOS alone (the older knob) runs just those scenarios.
 POINTS=${BENCH_POINTS:-}
-[[ -z ${POINTS// /} && -z ${BENCH_SCENARIOS// /} ]] && POINTS=$DEFAULT_POINTS
+SCENARIOS=${BENCH_SCENARIOS:-}
+[[ -z ${POINTS// /} && -z ${SCENARIOS// /} ]] && POINTS=$DEFAULT_POINTS
 for s in ${BENCH_SCENARIOS:-}; do POINTS="$POINTS $s"; done
 CLIENTS=${BENCH_CLIENTS:-userspace kernel}
 # Every point measures 8 s after 1 s of warm-up, whatever its scenario file says.
@@ -106,9 +108,10 @@ start() {
         -asapannounce=off -enrpannounce=off >>"$OUT/rspregistrar.log" 2>&1 &
       PID=$!
       sleep 7 ;; # RSPLIB spends its first ~5 s in mentor discovery
-    ours)
-      "$BIN/registrar" --backend kernel --kernel-address "$PR" --no-announce --run-seconds 300 \
-        --log warn >>"$OUT/ours.log" 2>&1 &
+    ours | ours-2w)
+      workers=1; [[ $1 == ours-2w ]] && workers=2
+      "$BIN/registrar" --backend kernel --kernel-address "$PR" --workers $workers \
+        --no-announce --run-seconds 300 --log warn >>"$OUT/$1.log" 2>&1 &
       PID=$!; sleep 2 ;;
     base)
       "$BASE_BIN/registrar" --backend kernel --kernel-address "$PR" --no-announce \
@@ -132,9 +135,9 @@ for spec in $POINTS; do
   flags=($flags)
   for client in $CLIENTS; do
     if [[ $client == userspace ]]; then
-      registrars="rsplib ours ours-userspace ours-userspace-gso"
+      registrars="rsplib ours ours-2w ours-userspace ours-userspace-gso"
     else
-      registrars="rsplib ours ours-userspace"
+      registrars="rsplib ours ours-2w ours-userspace"
     fi
     # A baseline build of ours (BENCH_BASE_BIN): the same points, for a same-boot A/B.
     [[ -n $BASE_BIN ]] && registrars="$registrars base base-userspace"
@@ -172,9 +175,10 @@ if [[ ${BENCH_SYSCALLS:-0} == 1 ]]; then
         rsplib) cmd=(rspregistrar -logcolor=off -loglevel=1 -asap="$PR:3863" -enrp="$PR:9901"
                      -asapannounce=off -enrpannounce=off); settle=9 ;;
         ours) cmd=("$BIN/registrar" --backend kernel --kernel-address "$PR" --no-announce
-                   --run-seconds 300 --log warn); settle=3 ;;
+                   --run-seconds 300 --log warn); settle=4 ;;
+        # Under strace its io_uring set-up takes longer than the others' start.
         ours-userspace) cmd=("$BIN/registrar" --backend userspace --udp "$PR:9900" --workers 1
-                             --sctp-mtu $MTU --no-announce --run-seconds 300 --log warn); settle=3 ;;
+                             --sctp-mtu $MTU --no-announce --run-seconds 300 --log warn); settle=8 ;;
       esac
       strace -c -f -o "$OUT/strace-$who-$point.txt" "${cmd[@]}" >>"$OUT/strace-run.log" 2>&1 &
       PID=$!
