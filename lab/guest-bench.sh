@@ -174,8 +174,8 @@ if [[ ${BENCH_SYSCALLS:-0} == 1 ]]; then
       case $who in
         rsplib) cmd=(rspregistrar -logcolor=off -loglevel=1 -asap="$PR:3863" -enrp="$PR:9901"
                      -asapannounce=off -enrpannounce=off); settle=9 ;;
-        ours) cmd=("$BIN/registrar" --backend kernel --kernel-address "$PR" --no-announce
-                   --run-seconds 300 --log warn); settle=4 ;;
+        ours) cmd=("$BIN/registrar" --backend kernel --kernel-address "$PR" --workers 1
+                   --no-announce --run-seconds 300 --log warn); settle=4 ;;
         # Under strace its io_uring set-up takes longer than the others' start.
         ours-userspace) cmd=("$BIN/registrar" --backend userspace --udp "$PR:9900" --workers 1
                              --sctp-mtu $MTU --no-announce --run-seconds 300 --log warn); settle=8 ;;

@@ -54,7 +54,7 @@ for spec in $POINTS; do
         pid=$!; sleep 7 ;;
       ours)
         sysctl -qw net.sctp.udp_port=0 net.sctp.encap_port=0
-        "$BIN/registrar" --backend kernel --kernel-address "$PR" --no-announce \
+        "$BIN/registrar" --backend kernel --kernel-address "$PR" --workers 1 --no-announce \
           --run-seconds 300 --log warn >>"$OUT/ours.log" 2>&1 &
         pid=$!; sleep 2 ;;
       ours-userspace)

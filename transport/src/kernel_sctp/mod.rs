@@ -112,40 +112,9 @@ impl KernelSctp {
         let first = *cfg.local_addrs.first().ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "kernel SCTP: no local address")
         })?;
-        let family = if first.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
-        // SAFETY: plain socket(2) call; the result is checked.
-        let raw = unsafe {
-            libc::socket(
-                family,
-                libc::SOCK_SEQPACKET | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                libc::IPPROTO_SCTP,
-            )
-        };
-        if raw < 0 {
-            let e = io::Error::last_os_error();
-            return Err(if is_no_sctp(&e) {
-                let msg = format!(
-                    "kernel has no SCTP (socket(SOCK_SEQPACKET, IPPROTO_SCTP): {e}); \
-                     use the UDP-encapsulated userspace backend"
-                );
-                io::Error::new(io::ErrorKind::Unsupported, msg)
-            } else {
-                e
-            });
-        }
-        // SAFETY: `raw` is a fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        set_opt(&fd, wire::SOL_SCTP, wire::SCTP_NODELAY, &1i32.to_ne_bytes())?;
-        set_opt(&fd, wire::SOL_SCTP, wire::SCTP_RECVRCVINFO, &1i32.to_ne_bytes())?;
-        for kind in
-            [wire::SCTP_ASSOC_CHANGE, wire::SCTP_SHUTDOWN_EVENT, wire::SCTP_SEND_FAILED_EVENT]
-        {
-            set_opt(&fd, wire::SOL_SCTP, wire::SCTP_EVENT, &wire::sctp_event(kind, true))?;
-        }
-        let mut initmsg = [0u8; 8];
-        initmsg[0..2].copy_from_slice(&cfg.streams_out.to_ne_bytes());
-        initmsg[2..4].copy_from_slice(&cfg.streams_in_max.to_ne_bytes());
-        set_opt(&fd, wire::SOL_SCTP, wire::SCTP_INITMSG, &initmsg)?;
+        let fd =
+            sctp_socket(first, libc::SOCK_SEQPACKET, "use the UDP-encapsulated userspace backend")?;
+        configure(&fd, &cfg)?;
         if cfg.reuse_port {
             set_opt(&fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, &1i32.to_ne_bytes())?;
         }
@@ -179,38 +148,16 @@ impl KernelSctp {
 
     /// Sends `data` with the given send flags (`SCTP_EOF`, `SCTP_ABORT`, `SCTP_UNORDERED`).
     fn send_flags(&mut self, info: MessageInfo, data: &[u8]) -> Result<(), TransportError> {
-        let mut control = [0u64; 4];
-        // SAFETY: viewing a u64 array as bytes.
-        let control_bytes =
-            unsafe { std::slice::from_raw_parts_mut(control.as_mut_ptr().cast::<u8>(), 32) };
-        let control_len = wire::write_sndinfo_cmsg(control_bytes, &info);
-        let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut _, iov_len: data.len() };
-        // SAFETY: all-zero msghdr is valid.
-        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = control_len;
-        loop {
-            // SAFETY: msg points at live iov, data and control.
-            let n = unsafe {
-                libc::sendmsg(self.fd.as_raw_fd(), &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL)
-            };
-            if n >= 0 {
-                self.stats.messages_sent += 1;
-                return Ok(());
+        send_with_info(self.fd.as_raw_fd(), &info, data).map_err(|e| match e {
+            TransportError::Io(e)
+                if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::EPIPE | libc::ENOENT)) =>
+            {
+                TransportError::UnknownAssoc
             }
-            let e = io::Error::last_os_error();
-            return Err(match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::EAGAIN) => TransportError::Full,
-                Some(libc::EMSGSIZE) => TransportError::TooLong,
-                Some(libc::EINVAL) | Some(libc::EPIPE) | Some(libc::ENOENT) => {
-                    TransportError::UnknownAssoc
-                }
-                _ => TransportError::Io(e),
-            });
-        }
+            other => other,
+        })?;
+        self.stats.messages_sent += 1;
+        Ok(())
     }
 
     /// Receives up to `max` (at most [`RECV_BATCH`]) messages or notifications with one
@@ -548,6 +495,77 @@ fn notification_event(n: Notification<'_>, from: SocketAddr) -> Option<Transport
         }),
         // The peer started a shutdown; `Closed` follows with SHUTDOWN_COMP.
         Notification::Shutdown { .. } | Notification::Unknown { .. } => None,
+    }
+}
+
+/// A fresh non-blocking SCTP socket of `addr`'s family and `kind` (`SOCK_SEQPACKET`:
+/// one-to-many, `SOCK_STREAM`: one-to-one). On a kernel without SCTP the error says so, and
+/// what to use instead (`instead`).
+fn sctp_socket(addr: SocketAddr, kind: i32, instead: &str) -> io::Result<OwnedFd> {
+    let family = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
+    // SAFETY: plain socket(2) call; the result is checked.
+    let raw = unsafe {
+        libc::socket(family, kind | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, libc::IPPROTO_SCTP)
+    };
+    if raw < 0 {
+        let e = io::Error::last_os_error();
+        if is_no_sctp(&e) {
+            let style = if kind == libc::SOCK_STREAM { "SOCK_STREAM" } else { "SOCK_SEQPACKET" };
+            let msg = format!("kernel has no SCTP (socket({style}, IPPROTO_SCTP): {e}); {instead}");
+            return Err(io::Error::new(io::ErrorKind::Unsupported, msg));
+        }
+        return Err(e);
+    }
+    // SAFETY: `raw` is a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// The options every socket of ours has: `SCTP_NODELAY`, `SCTP_RECVRCVINFO`, the association
+/// change, shutdown and send-failed notifications, and `cfg`'s stream counts (`SCTP_INITMSG`).
+fn configure(fd: &OwnedFd, cfg: &KernelSctpConfig) -> io::Result<()> {
+    set_opt(fd, wire::SOL_SCTP, wire::SCTP_NODELAY, &1i32.to_ne_bytes())?;
+    set_opt(fd, wire::SOL_SCTP, wire::SCTP_RECVRCVINFO, &1i32.to_ne_bytes())?;
+    for kind in [wire::SCTP_ASSOC_CHANGE, wire::SCTP_SHUTDOWN_EVENT, wire::SCTP_SEND_FAILED_EVENT] {
+        set_opt(fd, wire::SOL_SCTP, wire::SCTP_EVENT, &wire::sctp_event(kind, true))?;
+    }
+    let mut initmsg = [0u8; 8];
+    initmsg[0..2].copy_from_slice(&cfg.streams_out.to_ne_bytes());
+    initmsg[2..4].copy_from_slice(&cfg.streams_in_max.to_ne_bytes());
+    set_opt(fd, wire::SOL_SCTP, wire::SCTP_INITMSG, &initmsg)
+}
+
+/// One `sendmsg` of `data` with an `SCTP_SNDINFO` cmsg. `EAGAIN` is `Full`, `EMSGSIZE`
+/// `TooLong`; other errors are the caller's to map.
+fn send_with_info(
+    fd: std::os::fd::RawFd,
+    info: &MessageInfo,
+    data: &[u8],
+) -> Result<(), TransportError> {
+    let mut control = [0u64; 4];
+    // SAFETY: viewing a u64 array as bytes.
+    let control_bytes =
+        unsafe { std::slice::from_raw_parts_mut(control.as_mut_ptr().cast::<u8>(), 32) };
+    let control_len = wire::write_sndinfo_cmsg(control_bytes, info);
+    let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut _, iov_len: data.len() };
+    // SAFETY: all-zero msghdr is valid.
+    let mut msg: libc::msghdr = unsafe { mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = control_len;
+    loop {
+        // SAFETY: msg points at live iov, data and control.
+        let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+        if n >= 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        return Err(match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) => TransportError::Full,
+            Some(libc::EMSGSIZE) => TransportError::TooLong,
+            _ => TransportError::Io(e),
+        });
     }
 }
 

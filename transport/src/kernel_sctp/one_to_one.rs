@@ -27,7 +27,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Instant;
 
 use super::wire::{self, AssocState, MessageInfo, Notification};
-use super::{is_no_sctp, read_peer_addresses, set_opt, KernelSctpConfig, KernelSctpStats};
+use super::{configure, read_peer_addresses, sctp_socket, send_with_info, set_opt};
+use super::{KernelSctpConfig, KernelSctpStats};
 use super::{CONTROL_WORDS, MSG_NOTIFICATION};
 use crate::api::{AssocId, Ppid, SctpTransport, StreamId, TransportError, TransportEvent};
 use crate::sockaddr;
@@ -150,34 +151,10 @@ impl KernelSctpOneToOne {
         info: MessageInfo,
         data: &[u8],
     ) -> Result<(), TransportError> {
-        let mut control = [0u64; 4];
-        // SAFETY: viewing a u64 array as bytes.
-        let control_bytes =
-            unsafe { std::slice::from_raw_parts_mut(control.as_mut_ptr().cast::<u8>(), 32) };
-        let control_len = wire::write_sndinfo_cmsg(control_bytes, &info);
-        let mut iov = libc::iovec { iov_base: data.as_ptr() as *mut _, iov_len: data.len() };
-        // SAFETY: all-zero msghdr is valid.
-        let mut msg: libc::msghdr = unsafe { mem::zeroed() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = control_len;
-        loop {
-            // SAFETY: msg points at live iov, data and control.
-            let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
-            if n >= 0 {
-                self.stats.messages_sent += 1;
-                return Ok(());
-            }
-            let e = io::Error::last_os_error();
-            return Err(match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::EAGAIN) => TransportError::Full,
-                Some(libc::EMSGSIZE) => TransportError::TooLong,
-                // The association is going or gone; its terminal event follows from `poll`.
-                _ => TransportError::Io(e),
-            });
-        }
+        // Other errors: the association is going or gone; its terminal event follows.
+        send_with_info(fd, &info, data)?;
+        self.stats.messages_sent += 1;
+        Ok(())
     }
 
     fn recv_one(&mut self, fd: RawFd) -> Read {
@@ -344,17 +321,7 @@ impl SctpTransport for KernelSctpOneToOne {
 
     fn connect(&mut self, _now: Instant, remote: SocketAddr) -> Result<AssocId, TransportError> {
         let fd = socket_for(remote)?;
-        set_opt(&fd, wire::SOL_SCTP, wire::SCTP_NODELAY, &1i32.to_ne_bytes())?;
-        set_opt(&fd, wire::SOL_SCTP, wire::SCTP_RECVRCVINFO, &1i32.to_ne_bytes())?;
-        for kind in
-            [wire::SCTP_ASSOC_CHANGE, wire::SCTP_SHUTDOWN_EVENT, wire::SCTP_SEND_FAILED_EVENT]
-        {
-            set_opt(&fd, wire::SOL_SCTP, wire::SCTP_EVENT, &wire::sctp_event(kind, true))?;
-        }
-        let mut initmsg = [0u8; 8];
-        initmsg[0..2].copy_from_slice(&self.cfg.streams_out.to_ne_bytes());
-        initmsg[2..4].copy_from_slice(&self.cfg.streams_in_max.to_ne_bytes());
-        set_opt(&fd, wire::SOL_SCTP, wire::SCTP_INITMSG, &initmsg)?;
+        configure(&fd, &self.cfg)?;
         let local = self.cfg.local_addrs[0];
         if !local.ip().is_unspecified() || local.port() != 0 {
             // SAFETY: all-zero sockaddr_storage is valid.
@@ -537,28 +504,7 @@ impl SctpTransport for KernelSctpOneToOne {
 
 /// A fresh non-blocking one-to-one SCTP socket of `addr`'s family.
 fn socket_for(addr: SocketAddr) -> io::Result<OwnedFd> {
-    let family = if addr.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
-    // SAFETY: plain socket(2) call; the result is checked.
-    let raw = unsafe {
-        libc::socket(
-            family,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            libc::IPPROTO_SCTP,
-        )
-    };
-    if raw < 0 {
-        let e = io::Error::last_os_error();
-        if is_no_sctp(&e) {
-            let msg = format!(
-                "kernel has no SCTP (socket(SOCK_STREAM, IPPROTO_SCTP): {e}); \
-                 use the userspace SCTP-over-UDP clients"
-            );
-            return Err(io::Error::new(io::ErrorKind::Unsupported, msg));
-        }
-        return Err(e);
-    }
-    // SAFETY: `raw` is a fresh descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+    sctp_socket(addr, libc::SOCK_STREAM, "use the userspace SCTP-over-UDP clients")
 }
 
 /// The socket's pending error (`SO_ERROR`), 0 if none.
