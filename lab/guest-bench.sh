@@ -61,17 +61,8 @@ sys_ticks() { awk '{print $15}' "/proc/$1/stat"; }
 encap() { sysctl -qw net.sctp.udp_port="$1" net.sctp.encap_port="$2"; }
 
 # The point's scenario file and its flags.
-point_args() { # SPEC -> prints "SCENARIO FLAG VALUE ..."
-  local spec=$1 rest scenario kv
-  rest=${spec#*=}; [[ $spec == *=* ]] || rest=$spec
-  IFS=, read -r scenario kv <<<"$rest"
-  printf '%s' "$scenario"
-  local IFS=,
-  for kv in ${rest#"$scenario"}; do
-    [[ -n $kv ]] && printf ' --%s %s' "${kv%%=*}" "${kv#*=}"
-  done
-  echo
-}
+# shellcheck source=bench-lib.sh
+source "$(dirname "$0")/bench-lib.sh"
 
 run_load() { # WHO POINT CLIENT ADDRESS PID SCENARIO FLAGS...
   local who=$1 point=$2 client=$3 address=$4 pid=$5 scenario=$6; shift 6

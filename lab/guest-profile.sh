@@ -24,17 +24,8 @@ churn-1x1=churn-tight,pe-count=1"
 POINTS=${PROFILE_POINTS:-}
 [[ -z ${POINTS// /} ]] && POINTS=$DEFAULT_POINTS
 
-point_args() { # SPEC -> prints "SCENARIO FLAG VALUE ..."
-  local spec=$1 rest scenario kv
-  rest=${spec#*=}; [[ $spec == *=* ]] || rest=$spec
-  IFS=, read -r scenario kv <<<"$rest"
-  printf '%s' "$scenario"
-  local IFS=,
-  for kv in ${rest#"$scenario"}; do
-    [[ -n $kv ]] && printf ' --%s %s' "${kv%%=*}" "${kv#*=}"
-  done
-  echo
-}
+# shellcheck source=bench-lib.sh
+source "$(dirname "$0")/bench-lib.sh"
 
 ip=100
 for spec in $POINTS; do
