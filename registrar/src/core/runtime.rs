@@ -294,6 +294,7 @@ fn enrp_config(config: &Config) -> crate::proto::enrp::EnrpConfig {
     c.mentor_hunt_timeout = ms(enrp.mentor_hunt_timeout_ms);
     c.table_page_elements_max = enrp.table_page_elements_max as usize;
     c.multicast = enrp.multicast;
+    c.one_association_table = config.backend == crate::config::Backend::Kernel;
     c
 }
 

@@ -448,14 +448,17 @@ impl Server {
 
     /// The local SCTP port associations to peers leave from: the ENRP port of our ENRP
     /// address (RSPLIB matches a peer's Server Information against the association's ports),
-    /// with one worker. With several, `None` (the transport's own port): two registrars that
-    /// open ENRP-port-to-ENRP-port associations to each other at once collide on one 4-tuple
-    /// (RFC 9260 §5.2.1), and when the two INITs reach different cores no core sees the
-    /// collision, so one side is left with an association the other replaced (README, "Not
-    /// implemented": SCTP restart detection across cores).
+    /// with one worker or on the kernel's SCTP. With several workers on our own SCTP, `None`
+    /// (the transport's own port): two registrars that open ENRP-port-to-ENRP-port
+    /// associations to each other at once collide on one 4-tuple (RFC 9260 §5.2.1), and when
+    /// the two INITs reach different cores no core sees the collision, so one side is left with
+    /// an association the other replaced (README, "Not implemented": SCTP restart detection
+    /// across cores). The kernel keeps one association table for all its sockets, so there
+    /// the collision meets the association wherever the INIT arrives.
     pub fn enrp_local_port(&self) -> Option<u16> {
-        let port = self.config.enrp.as_ref().map(|c| c.own_address.port());
-        port.filter(|_| self.config.cores == 1)
+        let enrp = self.config.enrp.as_ref()?;
+        let port = enrp.own_address.port();
+        (self.config.cores == 1 || enrp.one_association_table).then_some(port)
     }
 
     /// The next PE ASAP endpoint the caller is to open an association to (keep-alives to PEs

@@ -63,6 +63,11 @@ pub struct EnrpConfig {
     /// Also announce our Presence on the ENRP multicast channel every PEER-HEARTBEAT-CYCLE
     /// (and at start), and connect to registrars heard there (§3.1 "group-casts").
     pub multicast: bool,
+    /// The transport's associations are in one table for every core (the kernel's SCTP: an
+    /// INIT is matched to an existing association before any socket is picked), so two
+    /// registrars' crossing INITs collide where the RFC resolves them even with several
+    /// cores, and associations to peers may leave from the ENRP port on any number of cores.
+    pub one_association_table: bool,
 }
 
 impl EnrpConfig {
@@ -77,6 +82,7 @@ impl EnrpConfig {
             table_page_elements_max: TABLE_PAGE_ELEMENTS_DEFAULT,
             mentor_hunt_timeout: Duration::from_micros(15_000_000),
             multicast: false,
+            one_association_table: false,
         }
     }
 }
