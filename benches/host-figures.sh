@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=target/bench-figures
 mkdir -p "$out"
-cargo build --release -p loadgen -p registrar --examples
+cargo build --release -p loadgen -p registrar --bins --examples
 L=target/release/loadgen
 S=loadgen/scenarios/quickstart.toml
 { date -u; uptime; nproc; uname -r; } | tee "$out/host.txt"

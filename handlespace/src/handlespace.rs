@@ -8,7 +8,9 @@ use hashbrown::HashMap;
 use rand::Rng;
 
 use crate::checksum::{element_sum, handle_sum, ChecksumAccumulator};
-use crate::element::{KeepAlive, PoolElement, Protocol, Registration, Removed, Settings};
+use crate::element::{
+    Addresses, KeepAlive, PoolElement, Protocol, Registration, Removed, Settings,
+};
 use crate::error::{RegistrationError, ResolveError};
 use crate::limits::Config;
 use crate::policy::{stride, Family, Fenwick, Ordered, Policy, SLOTS_MAX};
@@ -581,7 +583,7 @@ impl Handlespace {
             keep_alive_at: NEVER,
             registrator: registration.registrator,
             wire: registration.wire,
-            addresses: registration.transport.addresses,
+            addresses: Addresses::new(&registration.transport.addresses),
             id: registration.id,
             home: registration.home,
             pool: pool_slot,
@@ -635,7 +637,7 @@ impl Handlespace {
         element.degradation = 0;
         element.unreachable_reports = 0;
         element.port = registration.transport.port;
-        element.addresses = registration.transport.addresses;
+        element.addresses = Addresses::new(&registration.transport.addresses);
         element.registrator = registration.registrator;
         element.wire = registration.wire;
         selector_reinsert(pool, element, slot);
@@ -1003,6 +1005,8 @@ fn maintain(pool: &mut Pool, elements: &mut [Option<PoolElement>]) {
 
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+
     use super::*;
 
     // Goal: pin the per-PE footprint the 1 000 000-PE memory budget was computed with.
@@ -1010,6 +1014,22 @@ mod tests {
     fn pool_element_stays_120_bytes() {
         assert_eq!(std::mem::size_of::<PoolElement>(), 120);
         assert_eq!(std::mem::size_of::<Option<PoolElement>>(), 120);
+        assert_eq!(std::mem::size_of::<Addresses>(), 16);
+    }
+
+    // Goal: one IPv4 address is stored in the element, anything else in its own block, and
+    // both read back as registered, in order.
+    #[test]
+    fn addresses_read_back_as_registered() {
+        let v4: IpAddr = "10.0.0.1".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        for list in [vec![v4], vec![v6], vec![v6, v4], vec![v4, v6, "10.0.0.2".parse().unwrap()]] {
+            let stored = Addresses::new(&list);
+            assert_eq!(stored.to_vec(), list);
+            assert_eq!(stored.len(), list.len());
+            assert!(list.iter().all(|ip| stored.contains(ip)));
+            assert!(!stored.contains(&"10.9.9.9".parse().unwrap()));
+        }
     }
 
     fn registration(id: u32, policy_type: PolicyType, load: u32, weight: u32) -> Registration {

@@ -91,7 +91,9 @@ pub mod shard;
 pub mod time;
 
 pub use checksum::ChecksumAccumulator;
-pub use element::{PolicySettings, PoolElement, Protocol, Registration, Removed, TransportInfo};
+pub use element::{
+    Addresses, PolicySettings, PoolElement, Protocol, Registration, Removed, TransportInfo,
+};
 pub use error::{RegistrationError, ResolveError};
 pub use handlespace::{
     Expiry, Handlespace, PoolView, Registered, Resolution, TableCursor, TableEntry, Unreachable,

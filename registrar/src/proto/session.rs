@@ -1,7 +1,7 @@
 //! The associations of one core and the PEs registered over them, and the masquerade rule
 //! (RFC 5355 §3.1) that ties a PE to the association that registered it.
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, SocketAddrV4, SocketAddrV6};
 
 use codec::{PoolElementId, PoolHandle};
 use handlespace::Handlespace;
@@ -14,16 +14,15 @@ use super::cross_core::SessionId;
 /// them, so that they can be dropped when it ends.
 #[derive(Debug, Default)]
 pub(crate) struct Sessions {
-    /// Primary peer address of each live local association.
-    peers: HashMap<u32, SocketAddr>,
+    /// Primary peer address of each live local association, and whether it carried an ASAP
+    /// Registration (a PE's: the associations a drain hands off).
+    peers: HashMap<u32, Peer>,
     /// PEs of this core's shard by the session that registered them.
     by_session: HashMap<SessionId, SessionElements>,
     /// The pools `by_session` names.
     pool_keys: PoolKeys,
     /// Local associations that carried ENRP (the ENRP core hears when they end).
     enrp: HashSet<u32>,
-    /// Local associations that carried an ASAP Registration: PEs, the ones a drain hands off.
-    registering: HashSet<u32>,
     /// Local associations closed by a drain (see [`Sessions::hand_off`]): when they end, their
     /// PEs stay until a peer re-homes them or their keep-alives fail.
     handed_off: HashSet<u32>,
@@ -32,28 +31,29 @@ pub(crate) struct Sessions {
 impl Sessions {
     /// A local association came up.
     pub(crate) fn open(&mut self, assoc: u32, peer: SocketAddr) {
-        self.peers.insert(assoc, peer);
+        self.peers.insert(assoc, Peer::new(peer));
     }
 
     /// A local association ended; false if it was not known (already closed). The second
     /// value: whether it carried ENRP.
     pub(crate) fn close(&mut self, assoc: u32) -> (bool, bool) {
-        self.registering.remove(&assoc);
         (self.peers.remove(&assoc).is_some(), self.enrp.remove(&assoc))
     }
 
     /// Records that a local association carried a Registration (a PE's).
     pub(crate) fn mark_registering(&mut self, assoc: u32) {
-        if self.peers.contains_key(&assoc) {
-            self.registering.insert(assoc);
+        if let Some(peer) = self.peers.get_mut(&assoc) {
+            peer.mark_registering();
         }
     }
 
     /// A drain: the live local associations that carried a Registration and no ENRP, in
     /// order, each marked so that its end removes nothing ([`Sessions::take_handed_off`]).
     pub(crate) fn hand_off(&mut self) -> Vec<u32> {
-        let mut out: Vec<u32> =
-            self.registering.iter().copied().filter(|a| !self.enrp.contains(a)).collect();
+        let mut out: Vec<u32> = (self.peers.iter())
+            .filter(|(assoc, peer)| peer.registering() && !self.enrp.contains(*assoc))
+            .map(|(&assoc, _)| assoc)
+            .collect();
         out.sort_unstable();
         self.handed_off.extend(out.iter().copied());
         out
@@ -71,7 +71,7 @@ impl Sessions {
 
     /// The primary peer address of a local association (unspecified if it is gone).
     pub(crate) fn peer(&self, assoc: u32) -> SocketAddr {
-        self.peers.get(&assoc).copied().unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)))
+        self.peers.get(&assoc).map_or(SocketAddr::from(([0, 0, 0, 0], 0)), Peer::addr)
     }
 
     /// Records that `session` registered a PE of this shard.
@@ -132,6 +132,45 @@ impl Sessions {
     ) -> bool {
         let Some(element) = handlespace.element(pool_handle, id) else { return true };
         element.registrator() == session.to_u64() || element.addresses().contains(&peer.ip())
+    }
+}
+
+/// A live local association's peer address as kept per association: an IPv4 peer (nearly
+/// every PE) in place, an IPv6 one behind a pointer, and the "carried a Registration" flag
+/// beside it, 16 bytes in all where a `SocketAddr` alone is 32 (sized for IPv6) and the flag
+/// was a set of its own. One per PE association, so 24-byte map buckets instead of 36 plus the
+/// set's (BENCHMARKS.md, "Memory per PE").
+#[derive(Debug)]
+enum Peer {
+    V4 { addr: SocketAddrV4, registering: bool },
+    V6 { addr: Box<SocketAddrV6>, registering: bool },
+}
+
+impl Peer {
+    fn new(addr: SocketAddr) -> Self {
+        match addr {
+            SocketAddr::V4(addr) => Self::V4 { addr, registering: false },
+            SocketAddr::V6(addr) => Self::V6 { addr: Box::new(addr), registering: false },
+        }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        match self {
+            Self::V4 { addr, .. } => SocketAddr::V4(*addr),
+            Self::V6 { addr, .. } => SocketAddr::V6(**addr),
+        }
+    }
+
+    fn registering(&self) -> bool {
+        match self {
+            Self::V4 { registering, .. } | Self::V6 { registering, .. } => *registering,
+        }
+    }
+
+    fn mark_registering(&mut self) {
+        match self {
+            Self::V4 { registering, .. } | Self::V6 { registering, .. } => *registering = true,
+        }
     }
 }
 
@@ -393,6 +432,32 @@ impl PeLinks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Goal: the compact peer record gives back the address it was given, IPv4 or IPv6, keeps
+    /// the Registration flag, and stays 16 bytes. Method: open, mark and close associations,
+    /// then read `peer` and a drain's `hand_off`.
+    #[test]
+    fn peers_keep_their_addresses_and_the_registering_mark() {
+        assert_eq!(std::mem::size_of::<Peer>(), 16);
+        let mut sessions = Sessions::default();
+        let v4: SocketAddr = "192.0.2.1:4000".parse().unwrap();
+        let v6: SocketAddr = "[2001:db8::1%3]:4001".parse().unwrap();
+        sessions.open(1, v4);
+        sessions.open(2, v6);
+        sessions.open(3, v4);
+        sessions.open(4, v4);
+        assert_eq!((sessions.peer(1), sessions.peer(2)), (v4, v6));
+        assert_eq!(sessions.peer(9), SocketAddr::from(([0, 0, 0, 0], 0)), "unknown");
+        sessions.mark_registering(2);
+        sessions.mark_registering(3);
+        sessions.mark_registering(4);
+        sessions.mark_registering(9);
+        sessions.mark_enrp(4);
+        assert_eq!(sessions.close(3), (true, false));
+        assert_eq!(sessions.close(3), (false, false), "closed twice");
+        assert_eq!(sessions.hand_off(), vec![2], "registering, open, not ENRP");
+        assert_eq!(sessions.peer(2), v6, "a hand-off keeps the peer until it closes");
+    }
 
     fn element(name: &str, id: u32) -> (PoolHandle, PoolElementId) {
         (PoolHandle::new(name.as_bytes()).unwrap(), PoolElementId(id))
