@@ -73,6 +73,12 @@ pub struct TargetConfig {
     /// socket per association as RSPLIB's library opens them (`address` is then the
     /// registrar's SCTP address, port 3863; needs a kernel with SCTP and a running registrar).
     pub client: ClientKind,
+    /// Local IP addresses of a registrar target's clients, one per worker in turn (worker `w`
+    /// binds entry `w % len`). Empty (the default): the registrar's own IP, as on loopback.
+    /// An association is named by its addresses and SCTP ports, so one local address carries
+    /// at most the 16 384 ephemeral ports' worth of associations to one registrar; a fill of
+    /// more PEs spreads over workers with addresses of their own.
+    pub client_addresses: Vec<std::net::IpAddr>,
 }
 
 /// The SCTP a registrar target's clients use.
@@ -298,6 +304,11 @@ impl Scenario {
                 format!("{address:?} is not ip:port"),
             )?;
         }
+        check(
+            target.client_addresses.is_empty() || target.kind == TargetKind::Registrar,
+            "target.client_addresses",
+            "only a registrar target's clients bind addresses of their own",
+        )?;
         if target.client == ClientKind::Kernel {
             check(
                 target.kind == TargetKind::Registrar,
@@ -409,6 +420,7 @@ impl Scenario {
         set!(payload_bytes => target.payload_bytes);
         set!(sctp_mtu => target.sctp_mtu);
         set!(client => target.client);
+        set!(client_addresses => target.client_addresses);
         set!(pools => pools.count);
         set!(handle_prefix => pools.handle_prefix);
         if let Some(exponent) = o.zipf {
@@ -485,6 +497,10 @@ pub struct Overrides {
     /// the registrar's SCTP address; userspace: ours over UDP)
     #[arg(long, value_enum)]
     pub client: Option<ClientKind>,
+    /// target.client_addresses: local IPs of the clients, one per worker in turn
+    /// (comma-separated)
+    #[arg(long, value_delimiter = ',')]
+    pub client_addresses: Option<Vec<std::net::IpAddr>>,
     /// pools.count: number of pools
     #[arg(long)]
     pub pools: Option<u32>,
@@ -561,6 +577,7 @@ impl Default for TargetConfig {
             payload_bytes: 64,
             sctp_mtu: 1_200,
             client: ClientKind::Userspace,
+            client_addresses: Vec::new(),
         }
     }
 }
@@ -715,6 +732,13 @@ mod tests {
         let s = Scenario::from_toml(&listening).unwrap();
         assert_eq!(s.target.client, ClientKind::Kernel);
         assert_eq!(Scenario::from_toml(&s.to_toml()).unwrap(), s);
+        // Client addresses: a registrar's clients only; they survive the round trip.
+        let spread = "[target]\nkind = \"registrar\"\nclient_addresses = [\"192.0.2.7\", \"::1\"]";
+        let s = Scenario::from_toml(spread).unwrap();
+        assert_eq!(s.target.client_addresses.len(), 2);
+        assert_eq!(Scenario::from_toml(&s.to_toml()).unwrap(), s);
+        let echo = "[target]\nkind = \"udp-echo\"\nclient_addresses = [\"192.0.2.7\"]";
+        assert_eq!(invalid_field(echo), "target.client_addresses");
         assert_eq!(
             invalid_field("[pe]\nlifetime = { dist = \"exponential\", mean_ms = 0 }"),
             "pe.lifetime.mean_ms"

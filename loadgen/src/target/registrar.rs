@@ -52,6 +52,8 @@ use crate::scenario::{ClientKind, Scenario};
 pub const ASAP_PORT: u16 = 3863;
 /// How long `connect` waits for every association of a worker to come up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Added to `CONNECT_TIMEOUT` for each association a worker opens at start.
+const CONNECT_TIME_PER_FLOW: Duration = Duration::from_millis(5);
 /// Transport events handled per `poll` batch.
 const EVENTS_PER_BATCH: usize = 1_024;
 /// Pools whose handles a client formats once at start (65 bytes each, so 4 MiB per worker at
@@ -142,29 +144,44 @@ impl Target for RegistrarTarget {
     }
 
     fn connect(&self, scenario: &Scenario, plan: &WorkerPlan) -> anyhow::Result<Box<dyn Client>> {
+        // This worker's local address: its turn of `client_addresses`, else the registrar's.
+        let addresses = &scenario.target.client_addresses;
+        let local = match addresses.len() {
+            0 => self.address.ip(),
+            n => addresses[usize::from(plan.worker) % n],
+        };
         if scenario.target.client == ClientKind::Kernel {
-            // One one-to-one kernel socket per association, each bound to the registrar's IP
-            // (as the userspace transport is), straight to its SCTP port.
+            // One one-to-one kernel socket per association, each bound to the local address
+            // (as the userspace transport is), straight to the registrar's SCTP port.
             let cfg = KernelSctpConfig {
-                local_addrs: vec![SocketAddr::new(self.address.ip(), 0)],
+                local_addrs: vec![SocketAddr::new(local, 0)],
                 ..KernelSctpConfig::default()
             };
             let transport = KernelSctpOneToOne::open(cfg)?;
             return Ok(Box::new(RegistrarClient::connect(
                 transport,
                 self.address,
+                local,
                 scenario,
                 plan,
             )?));
         }
-        let cfg = SctpUdpConfig {
+        let mut cfg = SctpUdpConfig {
             remote_udp_port: self.address.port(),
             ..SctpUdpConfig::with_mtu(scenario.target.sctp_mtu)
         };
-        let bind = SocketAddr::new(self.address.ip(), 0);
-        let transport = SctpUdpTransport::bind(bind, cfg, rand_secret())?;
+        // One association per PE and per PU association of this worker, with room for the
+        // ones a re-hunt opens while the old one closes: a fill of many PEs (issue 14's memory
+        // figures) would otherwise stop at the endpoint's default table.
+        let flows = (plan.pool_elements.len() + plan.pool_users.len()) as u32;
+        cfg.endpoint.associations_max = cfg
+            .endpoint
+            .associations_max
+            .max(flows.saturating_add(flows / 8))
+            .min(sctp::ASSOCIATIONS_LIMIT);
+        let transport = SctpUdpTransport::bind(SocketAddr::new(local, 0), cfg, rand_secret())?;
         let registrar = SocketAddr::new(self.address.ip(), ASAP_PORT);
-        Ok(Box::new(RegistrarClient::connect(transport, registrar, scenario, plan)?))
+        Ok(Box::new(RegistrarClient::connect(transport, registrar, local, scenario, plan)?))
     }
 }
 
@@ -245,6 +262,7 @@ impl<T: SctpTransport> RegistrarClient<T> {
     pub fn connect(
         transport: T,
         registrar: SocketAddr,
+        local: IpAddr,
         scenario: &Scenario,
         plan: &WorkerPlan,
     ) -> anyhow::Result<Self> {
@@ -278,7 +296,8 @@ impl<T: SctpTransport> RegistrarClient<T> {
             op_timeout,
             prefix: scenario.pools.handle_prefix.clone(),
             registration_life: asap::Duration::from_millis(reregister_ms.saturating_mul(3)),
-            pe_address: registrar.ip(),
+            // The PEs' user transport is on the address their associations come from.
+            pe_address: local,
             failed: Vec::new(),
             next_sweep: epoch,
             next_sweep_all: epoch,
@@ -297,7 +316,9 @@ impl<T: SctpTransport> RegistrarClient<T> {
         let now = Instant::now();
         let start = self.instant(now);
         self.flows.iter_mut().for_each(|f| f.endpoint.start(start));
-        let deadline = now + CONNECT_TIMEOUT;
+        // Every association's handshake at once: a worker of many PEs gets more time (5 ms
+        // each, 75 s more for 15 000; an emulated registrar takes ~1 ms per handshake).
+        let deadline = now + CONNECT_TIMEOUT + CONNECT_TIME_PER_FLOW * self.flows.len() as u32;
         let mut sink = Vec::new();
         loop {
             let now = Instant::now();

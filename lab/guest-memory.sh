@@ -1,0 +1,129 @@
+#!/bin/bash
+# guest-memory.sh BIN_DIR OUTDIR - runs INSIDE the lab VM. Resident memory per PE the way an
+# operator measures it (issue 14): the registrar process's VmRSS before and after N PEs that
+# register and stay, each on an association of its own, for RSPLIB 3.4.4's rspregistrar and for
+# ours (kernel SCTP backend with 1 and 2 workers, userspace SCTP in UDP with 1), in one boot.
+#   - loadgen's userspace SCTP clients, one association per PE (RFC 6951 through the guest
+#     kernel's encapsulation to the kernel-SCTP registrars): their association state is in
+#     loadgen, the registrar's side of each association in the guest kernel for RSPLIB and our
+#     kernel backend, and in our process for the userspace backend (counted: it is ours);
+#   - keep-alives every 300 s (RSPLIB's longest), re-registration every hour: the PEs stay and
+#     the registrar is quiet while it is measured;
+#   - VmRSS idle (the registrar up, nothing registered, 5 s after start), then with N PEs:
+#     read MEM_HOLD_S (20 s) after the last registration of the fill was due, while loadgen
+#     still holds every association; the count stored is loadgen's successful registrations
+#     (lifetime forever: none leaves), checked against the registrar's own count where it has
+#     one (our metrics).
+# MEM_PES: the sizes (default "20000"); MEM_WHO: which registrars (default all four).
+# Writes OUTDIR/memory.txt, one line per (registrar, N):
+#   who=W pes=N stored=S idle_kb=I filled_kb=F bytes_per_pe=B
+# Ends with 'N passed, M failed' (a pass: every PE of the fill stored and measured).
+set -u
+BIN=$1
+OUT=${2:-memory-out}
+mkdir -p "$OUT" && OUT=$(cd "$OUT" && pwd)
+HERE=$(cd "$(dirname "$0")" && pwd)
+cd "$OUT" || exit 1   # loadgen writes its reports under the working directory
+TAG=memory
+# shellcheck source=guest-lib.sh
+source "$(dirname "$0")/guest-lib.sh"
+PES_LIST=${MEM_PES:-20000}
+WHO_LIST=${MEM_WHO:-rsplib ours ours-2w ours-userspace}
+HOLD_S=${MEM_HOLD_S:-20}
+MTU=65507
+ulimit -n 1048576 2>/dev/null || ulimit -n 65536
+# Userspace clients reach the kernel registrars through the kernel's SCTP in UDP on 9899.
+sysctl -qw net.sctp.udp_port=9899 net.sctp.encap_port=9899
+: >"$OUT/memory.txt"
+
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
+# Our registrar's PEs (every core's shard) from its metrics.
+our_pes() {
+  python3 - "$1" <<'EOF'
+import sys, urllib.request
+text = urllib.request.urlopen(f"http://{sys.argv[1]}/metrics", timeout=10).read().decode()
+print(int(sum(float(l.split()[-1]) for l in text.splitlines()
+              if l.startswith("rserpool_registrar_pool_elements{"))))
+EOF
+}
+
+# loadgen's workers, each on a local address of its own: one address carries at most the
+# 16 384 ephemeral SCTP ports' worth of associations to one registrar.
+PER_WORKER=15000
+for k in $(seq 0 99); do ip addr add "192.0.2.$((100 + k))/32" dev lo 2>/dev/null; done
+ip addr add 192.0.2.20/32 dev lo 2>/dev/null
+
+# Idle: the registrar up, nothing registered; the userspace backend also with the 64 KiB
+# packets of loopback (its datagram buffers are sized by the MTU and touched at start).
+idle_only() { # NAME COMMAND...
+  start "$1" "${@:2}"; sleep 5
+  local kb; kb=$(rss_kb "${PID[$1]}")
+  echo "who=$1 idle_kb=$kb" | tee -a "$OUT/memory.txt"
+  check "$1 idle: VmRSS $kb kB" test -n "$kb"
+  stop "$1"
+}
+idle_only idle-ours-userspace-64k "$BIN/registrar" --backend userspace --udp 192.0.2.20:9900 \
+  --workers 1 --sctp-mtu $MTU --no-announce --no-enrp --run-seconds 60 --log warn
+
+ip=20
+for n in $PES_LIST; do
+  # Registrations spread over 1.5 ms each (the emulated registrars answer ~1 000-3 000/s).
+  ramp_ms=$(( n * 3 / 2 ))
+  workers=$(( (n + PER_WORKER - 1) / PER_WORKER ))
+  clients=$(for k in $(seq 0 $((workers - 1))); do printf '192.0.2.%s,' $((100 + k)); done)
+  clients=${clients%,}
+  # Our userspace backend holds an SCTP association per PE: its table must fit them.
+  printf '[limits]\nsessions_per_core_max = %s\n' $(( n + 1024 > 65536 ? n + 1024 : 65536 )) \
+    >"$OUT/limits-$n.toml"
+
+  duration_ms=$(( ramp_ms + (HOLD_S + 40) * 1000 ))
+  for who in $WHO_LIST; do
+    ip=$((ip + 1)); addr=192.0.2.$ip
+    ip addr add "$addr/32" dev lo 2>/dev/null
+    metrics=127.0.0.1:$((9400 + ip))
+    case $who in
+      rsplib)
+        start "$who-$n" rspregistrar -logcolor=off -loglevel=1 -asap="$addr:3863" -enrp="$addr:9901" \
+          -asapannounce=off -enrpannounce=off -endpointkeepalivetransmissioninterval=300000 \
+          -endpointkeepalivetimeoutinterval=60000
+        target=$addr:9899; settle=7 ;; # RSPLIB spends its first ~5 s in mentor discovery
+      ours | ours-2w)
+        cores=1; [[ $who == ours-2w ]] && cores=2
+        start "$who-$n" "$BIN/registrar" --backend kernel --kernel-address "$addr" --workers $cores \
+          --no-announce --no-enrp --keep-alive-interval-ms 300000 --keep-alive-timeout-ms 60000 \
+          --metrics "$metrics" --run-seconds 900 --log warn
+        target=$addr:9899; settle=5 ;;
+      ours-userspace)
+        # The default packet size (1 200), as an operator runs it off loopback.
+        start "$who-$n" "$BIN/registrar" --config "$OUT/limits-$n.toml" --backend userspace \
+          --udp "$addr:9900" --workers 1 --no-announce --no-enrp --keep-alive-interval-ms 300000 \
+          --keep-alive-timeout-ms 60000 --metrics "$metrics" --run-seconds 900 --log warn
+        target=$addr:9900; settle=5 ;;
+    esac
+    mtu=$MTU; [[ $who == ours-userspace ]] && mtu=1200
+    pid=${PID[$who-$n]}
+    sleep $settle
+    idle=$(rss_kb "$pid")
+    say "$who idle: VmRSS $idle kB; filling $n PEs over $ramp_ms ms"
+    start "fill-$who-$n" "$BIN/loadgen" run --scenario "$HERE/scenarios/fill.toml" \
+      --address "$target" --sctp-mtu "$mtu" --workers $workers --client-addresses "$clients" \
+      --pe-count "$n" --pools 100 --ramp-ms $ramp_ms \
+      --reregister-ms 3600000 --op-timeout-ms 30000 --in-flight-max $(( n + 64 )) \
+      --duration-ms $duration_ms --drain-ms 0 --name "mem-$who-$n"
+    sleep $(( ramp_ms / 1000 + 20 + HOLD_S ))
+    filled=$(rss_kb "$pid")
+    stored_here=-
+    [[ $who == ours* ]] && stored_here=$(our_pes "$metrics" 2>/dev/null || echo "?")
+    say "$who with the fill: VmRSS $filled kB (registrar's own count: $stored_here)"
+    wait "${PID[fill-$who-$n]}" 2>/dev/null; unset "PID[fill-$who-$n]"
+    stored=$(awk '$1 == "register" { print $2 }' "$OUT/fill-$who-$n.log" | head -1)
+    stored=${stored:-0}
+    per=$(python3 -c "print(round(($filled - $idle) * 1024 / $n))")
+    echo "who=$who pes=$n stored=$stored registrar_count=$stored_here idle_kb=$idle filled_kb=$filled bytes_per_pe=$per" \
+      | tee -a "$OUT/memory.txt"
+    check "$who: all $n PEs stored (loadgen: $stored; registrar: $stored_here), $per B per PE" \
+      test "$stored" = "$n" -a \( "$stored_here" = - -o "$stored_here" = "$n" \)
+    stop "$who-$n"
+  done
+done
+finish
