@@ -50,6 +50,13 @@ pub struct Config {
     /// memory (every core holds every PE's record; the PE's encoded parameter is shared), so
     /// turn it off for very large handlespaces on many cores.
     pub replicas: bool,
+    /// Let the heap grow in transparent huge pages (2 MiB) where the host's THP setting
+    /// allows them. Default off: the allocator reserves its arenas in 2 MiB-aligned blocks, so
+    /// with huge pages every first touch of a block makes 2 MiB resident, and an idle
+    /// one-worker registrar holds 40 MB instead of 10 (90 instead of 15 on two workers;
+    /// BENCHMARKS.md). Turn it on for a very large handlespace on a host with memory to
+    /// spare, where fewer TLB misses matter more than resident size.
+    pub huge_pages: bool,
     /// Server Announce (RFC 5352 §3.6) settings.
     pub announce: Announce,
     /// ENRP (RFC 5353) with peer registrars.
@@ -241,6 +248,7 @@ impl Default for Config {
             enrp_port: 9901,
             kernel_addresses: vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)],
             replicas: true,
+            huge_pages: false,
             announce: Announce::default(),
             enrp: Enrp::default(),
             metrics: Metrics::default(),
@@ -496,8 +504,10 @@ mod tests {
         assert_eq!(config.timers.keep_alive_interval_ms, Timers::default().keep_alive_interval_ms);
         Config::default().validate().unwrap();
         assert!(config.replicas && !config.udp_gso, "replicas on, offload off by default");
-        let switched = Config::from_toml("replicas = false\nudp_gso = true\n").unwrap();
-        assert!(!switched.replicas && switched.udp_gso);
+        assert!(!config.huge_pages, "no huge pages by default");
+        let switched =
+            Config::from_toml("replicas = false\nudp_gso = true\nhuge_pages = true\n").unwrap();
+        assert!(!switched.replicas && switched.udp_gso && switched.huge_pages);
     }
 
     // Goal: bad input names the field. Method: an unknown key, a wrong type, a bad relation.

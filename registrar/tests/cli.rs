@@ -74,3 +74,51 @@ fn feature_switches_run() {
     assert!(output.status.success(), "{text}");
     assert!(text.contains("registrar ready") && text.contains("registrar stopped"), "{text}");
 }
+
+/// The `RssAnon` and `AnonHugePages` (kB) of a registrar started with `extra`, read once it
+/// says it is ready; then it is stopped.
+fn idle_anonymous_kb(extra: &[&str]) -> (u64, u64) {
+    use std::io::{BufRead, BufReader};
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_registrar"))
+        .args(["--udp", &format!("127.0.0.1:{port}"), "--workers", "1", "--no-announce"])
+        .args(["--no-enrp", "--run-seconds", "20", "--log", "warn"])
+        .args(extra)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the binary runs");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    assert!(
+        lines.by_ref().map_while(Result::ok).any(|l| l.contains("registrar ready")),
+        "no 'registrar ready'"
+    );
+    let field = |file: &str, name: &str| -> u64 {
+        let text = std::fs::read_to_string(format!("/proc/{}/{file}", child.id())).unwrap();
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name}"));
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    };
+    let figures = (field("status", "RssAnon:"), field("smaps_rollup", "AnonHugePages:"));
+    eprintln!("{extra:?}: RssAnon {} kB, AnonHugePages {} kB", figures.0, figures.1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    figures
+}
+
+// Goal: an idle registrar stays small: the tables and buffers reserved at start are touched
+// sparsely, and under transparent huge pages each touch would make a 2 MiB block of the
+// allocator's arenas resident (40 MB for one idle worker instead of 10-14, BENCHMARKS.md).
+// Method: one worker, its anonymous resident memory once ready: below 24 MB, at most the 4 MiB
+// of huge pages the runtime faults in before `main`; with `--huge-pages`, on a host whose THP
+// setting allows them, more huge pages than that (the switch works).
+#[test]
+fn idle_registrar_keeps_its_heap_in_small_pages() {
+    let (anon, huge) = idle_anonymous_kb(&[]);
+    assert!(anon < 24 * 1024, "idle RssAnon {anon} kB");
+    assert!(huge <= 4 * 1024, "AnonHugePages {huge} kB without --huge-pages");
+    let thp =
+        std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
+    if thp.contains("[always]") || thp.contains("[madvise]") {
+        let (_, huge_on) = idle_anonymous_kb(&["--huge-pages"]);
+        assert!(huge_on > huge, "--huge-pages: AnonHugePages {huge_on} kB, without {huge} kB");
+    }
+}
