@@ -50,10 +50,10 @@ use crate::scenario::{ClientKind, Scenario};
 
 /// SCTP port of the registrar's ASAP service (RFC 5352 §6).
 pub const ASAP_PORT: u16 = 3863;
-/// How long `connect` waits for every association of a worker to come up.
+/// How long `connect` waits for one more of a worker's associations to come up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
-/// Added to `CONNECT_TIMEOUT` for each association a worker opens at start.
-const CONNECT_TIME_PER_FLOW: Duration = Duration::from_millis(5);
+/// Handshakes a worker has under way at once while it connects.
+const CONNECTS_IN_FLIGHT_MAX: usize = 128;
 /// Transport events handled per `poll` batch.
 const EVENTS_PER_BATCH: usize = 1_024;
 /// Pools whose handles a client formats once at start (65 bytes each, so 4 MiB per worker at
@@ -313,26 +313,36 @@ impl<T: SctpTransport> RegistrarClient<T> {
     }
 
     fn wait_for_homes(&mut self, registrar: SocketAddr) -> anyhow::Result<()> {
-        let now = Instant::now();
-        let start = self.instant(now);
-        self.flows.iter_mut().for_each(|f| f.endpoint.start(start));
-        // Every association's handshake at once: a worker of many PEs gets more time (5 ms
-        // each, 75 s more for 15 000; an emulated registrar takes ~1 ms per handshake).
-        let deadline = now + CONNECT_TIMEOUT + CONNECT_TIME_PER_FLOW * self.flows.len() as u32;
+        // Handshakes go out CONNECTS_IN_FLIGHT_MAX at a time: thousands of INITs at once
+        // overflow the peer's socket buffer (a kernel registrar's encapsulation socket drops
+        // them), and each lost one waits out a doubling RTO from 1 s.
+        let (mut started, mut up) = (0, 0);
+        let mut progress = Instant::now();
         let mut sink = Vec::new();
         loop {
             let now = Instant::now();
+            let at = self.instant(now);
+            while started < self.flows.len() && started - up < CONNECTS_IN_FLIGHT_MAX {
+                self.flows[started].endpoint.start(at);
+                self.touched.push(started);
+                started += 1;
+            }
             let lost = self.read_events(now)?;
             anyhow::ensure!(lost == 0, "the registrar at {registrar} refused associations");
             self.settle(now, &mut sink);
-            let up = self.flows.iter().filter(|f| f.endpoint.home().is_some()).count();
-            if up == self.flows.len() {
+            let homed = self.flows.iter().filter(|f| f.endpoint.home().is_some()).count();
+            if homed == self.flows.len() {
                 return Ok(());
             }
+            if homed > up {
+                (up, progress) = (homed, now);
+            }
             anyhow::ensure!(
-                now < deadline,
-                "only {up} of {} associations to the registrar at {registrar} came up",
-                self.flows.len()
+                now.duration_since(progress) < CONNECT_TIMEOUT,
+                "only {up} of {} associations to the registrar at {registrar} came up \
+                 (none more for {} s)",
+                self.flows.len(),
+                CONNECT_TIMEOUT.as_secs()
             );
             self.transport.wait(now, Some(now + Duration::from_millis(5)))?;
         }
