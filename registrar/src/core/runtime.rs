@@ -185,6 +185,7 @@ where
                     draining: false,
                     shutdowns: Vec::new(),
                     associations: hashbrown::HashSet::new(),
+                    unsent: super::worker::Outbox::default(),
                 }
                 .run()
             },

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use hashbrown::HashSet;
-use transport::{AssocId, Ppid, SctpTransport, StreamId, TransportEvent};
+use transport::{AssocId, Ppid, SctpTransport, StreamId, TransportError, TransportEvent};
 
 use super::bells::Bell;
 use super::mesh::MeshPort;
@@ -29,6 +29,14 @@ pub const MESH_POLL_INTERVAL: StdDuration = StdDuration::from_micros(200);
 pub const STOP_POLL_INTERVAL: StdDuration = StdDuration::from_millis(50);
 /// An iteration slower than this is logged as a stall, with its phase.
 pub const STALL_THRESHOLD: StdDuration = StdDuration::from_millis(50);
+/// Messages the transport refused for want of room (`Full`: the kernel socket's send buffer,
+/// an association's send queue), held in order for the next turns; one beyond is dropped and
+/// counted. A registrar's answers are small, so this is a few MB at most.
+pub const UNSENT_MAX: usize = 65_536;
+/// How soon a core with refused messages tries them again when nothing wakes it sooner: the
+/// kernel frees send buffer as the peers' SACKs arrive, and a socket that cannot be sent on
+/// does not wake a wait for reading.
+pub const UNSENT_RETRY: StdDuration = StdDuration::from_millis(1);
 
 /// Everything a worker thread owns.
 pub struct Worker<T: SctpTransport> {
@@ -69,6 +77,111 @@ pub struct Worker<T: SctpTransport> {
     pub shutdowns: Vec<u32>,
     /// Associations up on this core (for the admin API's session counts).
     pub associations: HashSet<u32>,
+    /// Messages the transport refused with `Full`, waiting for room.
+    pub unsent: Outbox,
+}
+
+/// Messages the transport refused with `Full` (`UNSENT_MAX`), oldest first: an answer the
+/// transport has no room for now (a kernel socket's EAGAIN under a burst) waits for the next
+/// turns instead of being lost, so the PE is not left to time out and retry. While any wait,
+/// new messages queue behind them, so that an association's messages keep their order.
+#[derive(Default)]
+pub struct Outbox {
+    queue: VecDeque<Unsent>,
+}
+
+impl Outbox {
+    /// Offers `message` to `transmit` unless older ones wait; `done` gets every message that
+    /// leaves the box, and whether it was dropped (refused otherwise than `Full`, or the box
+    /// full).
+    fn send(
+        &mut self,
+        message: Unsent,
+        transmit: impl FnOnce(&Unsent) -> Result<(), TransportError>,
+        mut done: impl FnMut(Unsent, bool),
+    ) {
+        if !self.queue.is_empty() {
+            return self.hold(message, &mut done);
+        }
+        match transmit(&message) {
+            Err(TransportError::Full) => self.hold(message, &mut done),
+            sent => done(message, sent.is_err()),
+        }
+    }
+
+    /// Offers the waiting messages to `transmit`, oldest first, until it refuses with `Full`.
+    fn retry(
+        &mut self,
+        mut transmit: impl FnMut(&Unsent) -> Result<(), TransportError>,
+        mut done: impl FnMut(Unsent, bool),
+    ) {
+        while let Some(message) = self.queue.pop_front() {
+            match transmit(&message) {
+                Err(TransportError::Full) => {
+                    self.queue.push_front(message);
+                    return;
+                }
+                // Refused otherwise (its association closed meanwhile): nobody to answer.
+                sent => done(message, sent.is_err()),
+            }
+        }
+    }
+
+    fn hold(&mut self, message: Unsent, done: &mut impl FnMut(Unsent, bool)) {
+        if self.queue.len() < UNSENT_MAX {
+            self.queue.push_back(message);
+        } else {
+            done(message, true);
+        }
+    }
+}
+
+/// Hands `message` to the transport on stream 0.
+fn transmit<T: SctpTransport>(
+    transport: &mut T,
+    now: StdInstant,
+    message: &Unsent,
+) -> Result<(), TransportError> {
+    transport.send(now, AssocId(message.assoc), StreamId(0), message.ppid(), message.bytes())
+}
+
+/// A message that left the outbox: counted if dropped, its buffer back to the server's pool.
+fn finish(server: &mut Server, message: Unsent, dropped: bool) {
+    if dropped {
+        server.count_dropped();
+    }
+    if let Payload::Asap(bytes) = message.payload {
+        server.recycle(bytes);
+    }
+}
+
+/// A message waiting for room in the transport.
+pub struct Unsent {
+    assoc: u32,
+    payload: Payload,
+}
+
+/// An ASAP message (its buffer goes back to the server's pool once sent) or an ENRP one
+/// (shared with the other peers it goes to).
+enum Payload {
+    Asap(Vec<u8>),
+    Enrp(Arc<[u8]>),
+}
+
+impl Unsent {
+    fn ppid(&self) -> Ppid {
+        match self.payload {
+            Payload::Asap(_) => Ppid::ASAP,
+            Payload::Enrp(_) => Ppid::ENRP,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match &self.payload {
+            Payload::Asap(bytes) => bytes,
+            Payload::Enrp(bytes) => bytes,
+        }
+    }
 }
 
 impl<T: SctpTransport> Worker<T> {
@@ -276,20 +389,12 @@ impl<T: SctpTransport> Worker<T> {
                 self.bells[core].nudge();
             }
         }
+        self.send_unsent(now);
         while let Some(out) = self.server.poll_transmit() {
-            let sent =
-                self.transport.send(now, AssocId(out.assoc), StreamId(0), Ppid::ASAP, &out.bytes);
-            if sent.is_err() {
-                self.server.count_dropped();
-            }
-            self.server.recycle(out.bytes);
+            self.send(now, Unsent { assoc: out.assoc, payload: Payload::Asap(out.bytes) });
         }
         while let Some(out) = self.server.poll_transmit_enrp() {
-            let sent =
-                self.transport.send(now, AssocId(out.assoc), StreamId(0), Ppid::ENRP, &out.bytes);
-            if sent.is_err() {
-                self.server.count_dropped();
-            }
+            self.send(now, Unsent { assoc: out.assoc, payload: Payload::Enrp(out.bytes) });
         }
         while let Some(bytes) = self.server.poll_multicast() {
             if let Some(presence) = self.presence.as_ref() {
@@ -324,6 +429,22 @@ impl<T: SctpTransport> Worker<T> {
         handlespace::Instant::from_micros(micros)
     }
 
+    /// Sends one message, or queues it behind the refused ones (see [`Outbox`]).
+    fn send(&mut self, now: StdInstant, message: Unsent) {
+        let (transport, server) = (&mut self.transport, &mut self.server);
+        self.unsent.send(
+            message,
+            |m| transmit(transport, now, m),
+            |m, dropped| finish(server, m, dropped),
+        );
+    }
+
+    /// Sends the refused messages, oldest first, until the transport refuses again.
+    fn send_unsent(&mut self, now: StdInstant) {
+        let (transport, server) = (&mut self.transport, &mut self.server);
+        self.unsent.retry(|m| transmit(transport, now, m), |m, dropped| finish(server, m, dropped));
+    }
+
     fn deadline(&self, now: StdInstant) -> Option<StdInstant> {
         let server =
             self.server.poll_timeout().map(|t| self.epoch + StdDuration::from_micros(t.micros()));
@@ -331,7 +452,8 @@ impl<T: SctpTransport> Worker<T> {
         let unbelled = self.control.cores() > 1 && !self.bells[self.core].is_installed();
         let mesh = unbelled.then(|| now + MESH_POLL_INTERVAL);
         let stop = Some(now + STOP_POLL_INTERVAL);
-        [server, transport, mesh, stop].into_iter().flatten().min()
+        let retry = (!self.unsent.queue.is_empty()).then(|| now + UNSENT_RETRY);
+        [server, transport, mesh, stop, retry].into_iter().flatten().min()
     }
 }
 
@@ -461,5 +583,69 @@ mod tests {
         }
         assert_eq!(seen, [1, 2, 3]);
         assert!(backlog.is_empty());
+    }
+
+    fn asap(assoc: u32, byte: u8) -> Unsent {
+        Unsent { assoc, payload: Payload::Asap(vec![byte]) }
+    }
+
+    /// A transport with room for `room` more messages, which knows no association 9.
+    struct Link {
+        room: usize,
+        wire: Vec<u8>,
+        finished: Vec<(u8, bool)>,
+    }
+
+    impl Link {
+        /// Offers `message` (or, with `None`, the waiting ones) through `outbox`.
+        fn offer(&mut self, outbox: &mut Outbox, message: Option<Unsent>) {
+            let (room, wire, finished) = (&mut self.room, &mut self.wire, &mut self.finished);
+            let mut transmit = |u: &Unsent| match (u.assoc, *room) {
+                (9, _) => Err(TransportError::UnknownAssoc),
+                (_, 0) => Err(TransportError::Full),
+                _ => {
+                    *room -= 1;
+                    wire.push(u.bytes()[0]);
+                    Ok(())
+                }
+            };
+            let done = |u: Unsent, dropped: bool| finished.push((u.bytes()[0], dropped));
+            match message {
+                Some(m) => outbox.send(m, transmit, done),
+                None => outbox.retry(&mut transmit, done),
+            }
+        }
+    }
+
+    // Goal: an answer the transport refuses for want of room (`Full`, a kernel socket's
+    // EAGAIN) is sent later, in order, not dropped; other refusals and a full box drop and
+    // count. Method: two answers while the transport has no room (held); a third when room
+    // is back must not overtake them; a retry with room for one; one refused as unknown
+    // (dropped); a retry with room for all.
+    #[test]
+    fn outbox_holds_refused_answers_in_order() {
+        let mut outbox = Outbox::default();
+        let mut link = Link { room: 0, wire: Vec::new(), finished: Vec::new() };
+        link.offer(&mut outbox, Some(asap(1, 1)));
+        link.offer(&mut outbox, Some(asap(1, 2)));
+        link.room = 5;
+        link.offer(&mut outbox, Some(asap(1, 3)));
+        assert!(link.wire.is_empty(), "the new one waits behind the held ones");
+        link.room = 1;
+        link.offer(&mut outbox, None);
+        assert_eq!(link.wire, [1]);
+        link.offer(&mut outbox, Some(asap(9, 4)));
+        link.room = 5;
+        link.offer(&mut outbox, None);
+        assert_eq!(link.wire, [1, 2, 3], "in order, none lost");
+        assert_eq!(link.finished, [(1, false), (2, false), (3, false), (4, true)]);
+        assert!(outbox.queue.is_empty());
+
+        // A full box drops (and counts) what it cannot hold.
+        let mut full = Outbox::default();
+        full.queue.extend((0..UNSENT_MAX).map(|_| asap(1, 0)));
+        let mut dropped = Vec::new();
+        full.send(asap(1, 7), |_| Ok(()), |u, d| dropped.push((u.bytes()[0], d)));
+        assert_eq!(dropped, [(7, true)]);
     }
 }
