@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
-use hashbrown::HashSet;
+use hashbrown::{HashMap, HashSet};
 use transport::{AssocId, Ppid, SctpTransport, StreamId, TransportError, TransportEvent};
 
 use super::bells::Bell;
@@ -82,25 +82,34 @@ pub struct Worker<T: SctpTransport> {
 }
 
 /// Messages the transport refused with `Full` (`UNSENT_MAX`), oldest first: an answer the
-/// transport has no room for now (a kernel socket's EAGAIN under a burst) waits for the next
-/// turns instead of being lost, so the PE is not left to time out and retry. While any wait,
-/// new messages queue behind them, so that an association's messages keep their order.
+/// transport has no room for now (a kernel socket's EAGAIN under a burst, an association's
+/// full send queue) waits for the next turns instead of being lost, so the PE is not left to
+/// time out and retry. A new message for an association with messages waiting queues behind
+/// them, so that each association's messages keep their order; other associations' messages
+/// go on, so that one peer that stopped reading does not hold up the rest.
 #[derive(Default)]
 pub struct Outbox {
     queue: VecDeque<Unsent>,
+    /// Messages waiting, by association.
+    held: HashMap<u32, u32>,
 }
 
+/// Refusals (`Full`) after which one retry pass stops: when the refusal is the whole
+/// socket's (the kernel backend's shared send buffer), trying every waiting message each
+/// turn would be a system call each for nothing.
+const RETRY_REFUSALS_MAX: usize = 8;
+
 impl Outbox {
-    /// Offers `message` to `transmit` unless older ones wait; `done` gets every message that
-    /// leaves the box, and whether it was dropped (refused otherwise than `Full`, or the box
-    /// full).
+    /// Offers `message` to `transmit` unless older ones of its association wait; `done` gets
+    /// every message that leaves the box, and whether it was dropped (refused otherwise than
+    /// `Full`, or the box full).
     fn send(
         &mut self,
         message: Unsent,
         transmit: impl FnOnce(&Unsent) -> Result<(), TransportError>,
         mut done: impl FnMut(Unsent, bool),
     ) {
-        if !self.queue.is_empty() {
+        if self.held.contains_key(&message.assoc) {
             return self.hold(message, &mut done);
         }
         match transmit(&message) {
@@ -109,29 +118,55 @@ impl Outbox {
         }
     }
 
-    /// Offers the waiting messages to `transmit`, oldest first, until it refuses with `Full`.
+    /// Offers the waiting messages to `transmit`, oldest first; an association refused with
+    /// `Full` keeps the rest of its messages for the next pass, and the pass ends after
+    /// `RETRY_REFUSALS_MAX` refusals.
     fn retry(
         &mut self,
         mut transmit: impl FnMut(&Unsent) -> Result<(), TransportError>,
         mut done: impl FnMut(Unsent, bool),
     ) {
-        while let Some(message) = self.queue.pop_front() {
+        let mut refused: Vec<u32> = Vec::new();
+        for _ in 0..self.queue.len() {
+            let Some(message) = self.queue.pop_front() else { break };
+            if refused.len() >= RETRY_REFUSALS_MAX || refused.contains(&message.assoc) {
+                self.queue.push_back(message);
+                continue;
+            }
             match transmit(&message) {
                 Err(TransportError::Full) => {
-                    self.queue.push_front(message);
-                    return;
+                    refused.push(message.assoc);
+                    self.queue.push_back(message);
                 }
                 // Refused otherwise (its association closed meanwhile): nobody to answer.
-                sent => done(message, sent.is_err()),
+                sent => {
+                    self.release(message.assoc);
+                    done(message, sent.is_err());
+                }
             }
         }
     }
 
+    /// Whether messages wait.
+    fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
     fn hold(&mut self, message: Unsent, done: &mut impl FnMut(Unsent, bool)) {
         if self.queue.len() < UNSENT_MAX {
+            *self.held.entry(message.assoc).or_default() += 1;
             self.queue.push_back(message);
         } else {
             done(message, true);
+        }
+    }
+
+    fn release(&mut self, assoc: u32) {
+        if let hashbrown::hash_map::Entry::Occupied(mut entry) = self.held.entry(assoc) {
+            *entry.get_mut() -= 1;
+            if *entry.get() == 0 {
+                entry.remove();
+            }
         }
     }
 }
@@ -452,7 +487,7 @@ impl<T: SctpTransport> Worker<T> {
         let unbelled = self.control.cores() > 1 && !self.bells[self.core].is_installed();
         let mesh = unbelled.then(|| now + MESH_POLL_INTERVAL);
         let stop = Some(now + STOP_POLL_INTERVAL);
-        let retry = (!self.unsent.queue.is_empty()).then(|| now + UNSENT_RETRY);
+        let retry = (!self.unsent.is_empty()).then(|| now + UNSENT_RETRY);
         [server, transport, mesh, stop, retry].into_iter().flatten().min()
     }
 }
@@ -618,10 +653,11 @@ mod tests {
     }
 
     // Goal: an answer the transport refuses for want of room (`Full`, a kernel socket's
-    // EAGAIN) is sent later, in order, not dropped; other refusals and a full box drop and
-    // count. Method: two answers while the transport has no room (held); a third when room
-    // is back must not overtake them; a retry with room for one; one refused as unknown
-    // (dropped); a retry with room for all.
+    // EAGAIN) is sent later, in its association's order, not dropped; other associations'
+    // messages are not held up; other refusals and a full box drop and count. Method: two
+    // answers on association 1 while the transport has no room (held); with room back, a
+    // third on 1 must not overtake them while one on 2 goes at once; a retry with room for
+    // one; one for an unknown association (9: dropped at once); a retry with room for all.
     #[test]
     fn outbox_holds_refused_answers_in_order() {
         let mut outbox = Outbox::default();
@@ -630,20 +666,25 @@ mod tests {
         link.offer(&mut outbox, Some(asap(1, 2)));
         link.room = 5;
         link.offer(&mut outbox, Some(asap(1, 3)));
-        assert!(link.wire.is_empty(), "the new one waits behind the held ones");
+        assert!(link.wire.is_empty(), "the new one waits behind its association's");
+        link.offer(&mut outbox, Some(asap(2, 5)));
+        assert_eq!(link.wire, [5], "another association's goes on");
         link.room = 1;
         link.offer(&mut outbox, None);
-        assert_eq!(link.wire, [1]);
+        assert_eq!(link.wire, [5, 1]);
         link.offer(&mut outbox, Some(asap(9, 4)));
         link.room = 5;
         link.offer(&mut outbox, None);
-        assert_eq!(link.wire, [1, 2, 3], "in order, none lost");
-        assert_eq!(link.finished, [(1, false), (2, false), (3, false), (4, true)]);
-        assert!(outbox.queue.is_empty());
+        assert_eq!(link.wire, [5, 1, 2, 3], "in order, none lost");
+        assert_eq!(link.finished, [(5, false), (1, false), (4, true), (2, false), (3, false)]);
+        assert!(outbox.is_empty() && outbox.held.is_empty());
 
         // A full box drops (and counts) what it cannot hold.
         let mut full = Outbox::default();
-        full.queue.extend((0..UNSENT_MAX).map(|_| asap(1, 0)));
+        let mut sink = |_: Unsent, _: bool| {};
+        for _ in 0..UNSENT_MAX {
+            full.hold(asap(1, 0), &mut sink);
+        }
         let mut dropped = Vec::new();
         full.send(asap(1, 7), |_| Ok(()), |u, d| dropped.push((u.bytes()[0], d)));
         assert_eq!(dropped, [(7, true)]);
