@@ -10,21 +10,10 @@
 # BENCH_SYSCALLS=1 (system calls per operation at the 1x1 points, under strace),
 # BENCH_BASE_BIN (a release directory inside the project holding a baseline build of our
 # registrar, e.g. target/base/release: run at every point too, for a same-boot A/B).
-set -euo pipefail
-project=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-lab=${LAB_DIR:-$project/../shared/lab}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$project/target}
-case $CARGO_TARGET_DIR in
-  "$project"/*) ;;
-  *) echo "run-bench: CARGO_TARGET_DIR must be inside $project (the VM shares it)" >&2; exit 2 ;;
-esac
-(cd "$project" && cargo build --release -p registrar -p loadgen)
-bash "$lab/build-image.sh"
-name=$(basename "$project")
-bin=/host/$name/${CARGO_TARGET_DIR#"$project"/}/release
+# shellcheck source=run-lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/run-lib.sh" run-bench
+lab_build
 rm -rf "$project/target-lab/bench" && mkdir -p "$project/target-lab/bench"
-# Points and knobs travel as one quoted word each; a newline-separated list becomes spaces.
-q() { printf '%q' "$(printf '%s' "$1" | tr '\n' ' ')"; }
 "$lab/vm-run.sh" -s "$project/.." -t "${LAB_TIMEOUT:-2400}" -- \
   "BENCH_POINTS=$(q "${BENCH_POINTS:-}") BENCH_SCENARIOS=$(q "${BENCH_SCENARIOS:-}") \
    BENCH_CLIENTS=$(q "${BENCH_CLIENTS:-userspace kernel}") \
