@@ -53,7 +53,7 @@ pub struct Config {
     /// Let the heap grow in transparent huge pages (2 MiB) where the host's THP setting
     /// allows them. Default off: the allocator reserves its arenas in 2 MiB-aligned blocks, so
     /// with huge pages every first touch of a block makes 2 MiB resident, and an idle
-    /// one-worker registrar holds 40 MB instead of 10 (90 instead of 15 on two workers;
+    /// one-worker registrar holds 40 MB instead of 14 (87 instead of 19 on two workers;
     /// BENCHMARKS.md). Turn it on for a very large handlespace on a host with memory to
     /// spare, where fewer TLB misses matter more than resident size.
     pub huge_pages: bool,

@@ -74,7 +74,7 @@ struct Flags {
     #[arg(long)]
     no_replicas: bool,
     /// Let the heap use transparent huge pages (`huge_pages`): fewer TLB misses, but every
-    /// touched 2 MiB block resident (an idle registrar 40 MB instead of 10).
+    /// touched 2 MiB block resident (an idle registrar 40 MB instead of 14).
     #[arg(long)]
     huge_pages: bool,
     /// A peer registrar's ENRP address, IP:SCTP-port (repeat for several; the first to answer

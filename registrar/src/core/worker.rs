@@ -109,7 +109,8 @@ impl Outbox {
         transmit: impl FnOnce(&Unsent) -> Result<(), TransportError>,
         mut done: impl FnMut(Unsent, bool),
     ) {
-        if self.held.contains_key(&message.assoc) {
+        // The common case, nothing waiting, costs one length check, not a hash lookup.
+        if !self.held.is_empty() && self.held.contains_key(&message.assoc) {
             return self.hold(message, &mut done);
         }
         match transmit(&message) {
