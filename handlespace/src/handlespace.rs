@@ -13,7 +13,7 @@ use crate::element::{
 };
 use crate::error::{RegistrationError, ResolveError};
 use crate::limits::Config;
-use crate::policy::{stride, Family, Fenwick, Ordered, Policy, SLOTS_MAX};
+use crate::policy::{stride, Family, Fenwick, Ordered, Policy, SLOTS_MAX, SLOT_BITS};
 use crate::time::Instant;
 
 /// "No deadline" for the per-element deadline fields.
@@ -37,9 +37,9 @@ pub struct Handlespace {
     /// (pool slot, PE id) -> element slot. Ordered, so that table pages group PEs by pool and a
     /// cursor stays valid across insertions and removals.
     index: BTreeMap<(u32, u32), u32>,
-    /// (deadline µs, element slot): the timer table, one entry per PE at the earlier of its
-    /// lifetime and keep-alive deadlines; its first entry is `next_timeout`.
-    timers: BTreeSet<(u64, u32)>,
+    /// The timer table: one [`TimerKey`] per PE, at the earlier of its lifetime and keep-alive
+    /// deadlines rounded up to the millisecond; its first entry is `next_timeout`.
+    timers: BTreeSet<TimerKey>,
     owners: HashMap<RegistrarId, Owner>,
     scratch: Vec<u32>,
 }
@@ -323,45 +323,54 @@ impl Handlespace {
         Some(Unreachable::Counted(reports))
     }
 
-    /// The earliest pending deadline, if any. O(log n).
+    /// The earliest pending deadline, if any, rounded up to the millisecond: timers have
+    /// millisecond resolution (RFC 5354's Registration Life is in milliseconds), so a deadline is
+    /// due from the first whole millisecond at or after it. O(log n).
     pub fn next_timeout(&self) -> Option<Instant> {
-        self.timers.first().map(|&(at, _)| Instant::from_micros(at))
+        self.timers.first().map(|key| key.due())
     }
 
-    /// Fires timers due at or before `now`, at most `budget` of them, appending to `out` in
-    /// deadline order. Each fired timer costs O(log n). Call again if `out` grew by `budget`.
+    /// Fires timers due at or before `now` (see [`Handlespace::next_timeout`]), at most `budget`
+    /// of them, appending to `out` in deadline order (by millisecond; within one, by slot).
+    /// Each fired timer costs O(log n). Call again if `out` grew by `budget`.
     pub fn expire(&mut self, now: Instant, budget: usize, out: &mut Vec<Expiry>) {
         for _ in 0..budget {
-            let Some(&(at, slot)) = self.timers.first() else {
-                return;
-            };
-            if at > now.micros() {
+            let Some(&key) = self.timers.first() else { return };
+            if key.due() > now {
                 return;
             }
-            let element = self.elements[slot as usize].as_ref().expect("timers name live slots");
-            assert_eq!(element.deadline(), at);
-            if element.lifetime_at == at {
-                out.push(Expiry::LifetimeExpired(self.remove_element(slot)));
-                continue;
+            let slot = key.slot();
+            let at = self.elements[slot as usize].as_ref().expect("live slots").deadline();
+            assert_eq!(TimerKey::new(at, slot), key);
+            self.fire(now, at, slot, out);
+        }
+    }
+
+    /// Fires the timer of `slot` at its deadline `at` (due at `now`).
+    fn fire(&mut self, now: Instant, at: u64, slot: u32, out: &mut Vec<Expiry>) {
+        let element = self.elements[slot as usize].as_ref().expect("timers name live slots");
+        assert_eq!(element.deadline(), at);
+        if element.lifetime_at == at {
+            out.push(Expiry::LifetimeExpired(self.remove_element(slot)));
+            return;
+        }
+        assert_eq!(element.keep_alive_at, at);
+        match element.keep_alive {
+            KeepAlive::Due | KeepAlive::DueHomeChanged => {
+                let pool = self.pool_slots[element.pool as usize].as_ref().expect("live");
+                out.push(Expiry::KeepAliveDue {
+                    pool_handle: pool.handle,
+                    id: element.id,
+                    registrator: element.registrator,
+                    home_changed: element.keep_alive == KeepAlive::DueHomeChanged,
+                });
+                let timeout = now.saturating_add(self.config.keep_alive_timeout);
+                self.arm_keep_alive(slot, KeepAlive::Waiting, timeout);
             }
-            assert_eq!(element.keep_alive_at, at);
-            match element.keep_alive {
-                KeepAlive::Due | KeepAlive::DueHomeChanged => {
-                    let pool = self.pool_slots[element.pool as usize].as_ref().expect("live");
-                    out.push(Expiry::KeepAliveDue {
-                        pool_handle: pool.handle,
-                        id: element.id,
-                        registrator: element.registrator,
-                        home_changed: element.keep_alive == KeepAlive::DueHomeChanged,
-                    });
-                    let timeout = now.saturating_add(self.config.keep_alive_timeout);
-                    self.arm_keep_alive(slot, KeepAlive::Waiting, timeout);
-                }
-                KeepAlive::Waiting => {
-                    out.push(Expiry::KeepAliveTimedOut(self.remove_element(slot)));
-                }
-                KeepAlive::Idle => unreachable!("an idle keep-alive has no deadline"),
+            KeepAlive::Waiting => {
+                out.push(Expiry::KeepAliveTimedOut(self.remove_element(slot)));
             }
+            KeepAlive::Idle => unreachable!("an idle keep-alive has no deadline"),
         }
     }
 
@@ -612,7 +621,7 @@ impl Handlespace {
             element.keep_alive_at = now.saturating_add(self.config.keep_alive_interval).micros();
         }
         if element.deadline() != NEVER {
-            self.timers.insert((element.deadline(), slot));
+            self.timers.insert(TimerKey::new(element.deadline(), slot));
         }
         self.elements[slot as usize] = Some(element);
         self.element_count += 1;
@@ -736,16 +745,50 @@ impl Handlespace {
         change(element);
         let after = element.deadline();
         assert!(element.keep_alive != KeepAlive::Idle || element.keep_alive_at == NEVER);
+        let (before, after) = (TimerKey::new(before, slot), TimerKey::new(after, slot));
         if before == after {
             return;
         }
-        if before != NEVER {
-            let removed = self.timers.remove(&(before, slot));
+        if before != TimerKey::NEVER {
+            let removed = self.timers.remove(&before);
             assert!(removed);
         }
-        if after != NEVER {
-            self.timers.insert((after, slot));
+        if after != TimerKey::NEVER {
+            self.timers.insert(after);
         }
+    }
+}
+
+/// A timer-table entry packed into one word: the deadline in whole milliseconds (rounded up) in
+/// the top 40 bits, the element slot in the low 24 ([`SLOT_BITS`]). As a `(deadline µs, slot)`
+/// pair the table cost 34 bytes per PE (BENCHMARKS.md, "Memory per PE"). 2^40 ms is 34 years
+/// from the caller's epoch; later deadlines are clamped to just below it (and fire then, early:
+/// the registrar's epoch is its start).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct TimerKey(u64);
+
+impl TimerKey {
+    /// The key of a deadline of [`NEVER`]: not in the table.
+    const NEVER: Self = Self(u64::MAX);
+    /// The last millisecond a real deadline can be clamped to (below `NEVER`'s).
+    const MILLIS_MAX: u64 = (1 << (64 - SLOT_BITS)) - 2;
+
+    fn new(deadline_micros: u64, slot: u32) -> Self {
+        if deadline_micros == NEVER {
+            return Self::NEVER;
+        }
+        debug_assert!(slot < SLOTS_MAX);
+        let millis = deadline_micros.div_ceil(1_000).min(Self::MILLIS_MAX);
+        Self(millis << SLOT_BITS | u64::from(slot))
+    }
+
+    /// When the entry is due: its millisecond.
+    fn due(self) -> Instant {
+        Instant::from_micros((self.0 >> SLOT_BITS) * 1_000)
+    }
+
+    fn slot(self) -> u32 {
+        (self.0 & ((1 << SLOT_BITS) - 1)) as u32
     }
 }
 

@@ -114,14 +114,14 @@ fn reregistration_replaces_attributes_and_moves_ownership() {
     let mut own = registration("p", 1, rr());
     own.transport.port = 4711;
     own.wire = std::sync::Arc::from(&b"new"[..]);
-    let outcome = hs.register(at(10), own).unwrap();
+    let outcome = hs.register(at(10_000), own).unwrap();
     assert_eq!(outcome, Registered::Updated { previous_home: PEER });
     assert_eq!((hs.owned_count(PEER), hs.owned_count(OWN)), (0, 1));
     let pe = hs.element(&handle("p"), PoolElementId(1)).unwrap();
     assert_eq!((pe.port(), &pe.wire()[..]), (4711, &b"new"[..]));
     assert_eq!(hs.pe_checksum(OWN), hs.pe_checksum_from_scratch(OWN));
     assert_eq!(hs.pe_checksum(PEER), 0xffff);
-    assert_eq!(hs.next_timeout(), Some(at(10 + 5_000_000)), "now owned: keep-alive due");
+    assert_eq!(hs.next_timeout(), Some(at(10_000 + 5_000_000)), "now owned: keep-alive due");
 }
 
 // Goal: the keep-alive cycle: due after the interval, then a timeout that an ack cancels, and a
@@ -139,13 +139,13 @@ fn keep_alive_due_ack_and_timeout() {
     assert!(matches!(out.as_slice(), [Expiry::KeepAliveDue { registrator: 1, .. }]));
     out.clear();
     assert_eq!(hs.next_timeout(), Some(at(2 * interval)));
-    assert!(hs.handle_keep_alive_ack(at(interval + 7), &handle("p"), PoolElementId(1)));
-    assert_eq!(hs.next_timeout(), Some(at(2 * interval + 7)));
-    hs.expire(at(2 * interval + 7), 16, &mut out);
-    hs.expire(at(3 * interval + 6), 16, &mut out);
+    assert!(hs.handle_keep_alive_ack(at(interval + 7_000), &handle("p"), PoolElementId(1)));
+    assert_eq!(hs.next_timeout(), Some(at(2 * interval + 7_000)));
+    hs.expire(at(2 * interval + 7_000), 16, &mut out);
+    hs.expire(at(3 * interval + 6_999), 16, &mut out);
     assert_eq!(out.len(), 1);
     assert_eq!(hs.element_count(), 1);
-    hs.expire(at(3 * interval + 7), 16, &mut out);
+    hs.expire(at(3 * interval + 7_000), 16, &mut out);
     assert!(matches!(&out[1], Expiry::KeepAliveTimedOut(removed) if removed.id.0 == 1));
     assert_eq!((hs.element_count(), hs.pool_count(), hs.next_timeout()), (0, 0, None));
     hs.check_invariants();
@@ -175,6 +175,49 @@ fn lifetime_expiry_and_budget() {
     assert_eq!(out.len(), 2);
     assert!(out.iter().all(|e| matches!(e, Expiry::LifetimeExpired(_))));
     assert_eq!(hs.next_timeout(), Some(at(150_000)));
+}
+
+// Goal: timers have millisecond resolution: a deadline inside a millisecond fires at the end of
+// that millisecond, never before its deadline, and those of one millisecond fire together in
+// one call. Method: deadlines spread over three milliseconds, registered out of order, expired
+// one microsecond at a time with budget 1 (the rest then waits for the next call) and 16.
+#[test]
+fn deadlines_fire_at_the_end_of_their_millisecond() {
+    for budget in [1, 16] {
+        let mut hs = handlespace();
+        // PE id -> registration time (µs); every lifetime is 1 ms, so deadlines are 1 000 later.
+        let times = [(1, 1_900), (2, 1_001), (3, 1_500), (4, 2_300), (5, 1_000), (6, 2_000)];
+        for (id, t) in times {
+            let mut r = registration("p", id, rr());
+            r.home = PEER;
+            r.lifetime = Duration::from_millis(1);
+            hs.register(at(t), r).unwrap();
+        }
+        let mut fired = Vec::new();
+        for now in 1_990..=3_400 {
+            let next = hs.next_timeout();
+            let mut out = Vec::new();
+            hs.expire(at(now), budget, &mut out);
+            assert!(out.len() <= budget);
+            for expiry in out {
+                let Expiry::LifetimeExpired(removed) = expiry else { panic!("only lifetimes") };
+                assert!(next.is_some_and(|next| next <= at(now)), "announced by next_timeout");
+                fired.push((removed.id.0, now));
+            }
+        }
+        fired.sort_unstable();
+        // PE 5's deadline (2 000) ends a millisecond, PE 2's (2 001) and PE 6's (3 000) begin
+        // and end the next one; with budget 1 one PE fires per call, in slot order.
+        let expected = if budget == 1 {
+            [(1, 3_000), (2, 3_001), (3, 3_002), (4, 4_000), (5, 2_000), (6, 3_003)]
+        } else {
+            [(1, 3_000), (2, 3_000), (3, 3_000), (4, 4_000), (5, 2_000), (6, 3_000)]
+        };
+        let expected: Vec<_> = expected.into_iter().filter(|&(_, t)| t <= 3_400).collect();
+        assert_eq!(fired, expected, "budget {budget}");
+        assert_eq!(hs.next_timeout(), Some(at(4_000)), "PE 4's, rounded up");
+        hs.check_invariants();
+    }
 }
 
 //= https://www.rfc-editor.org/rfc/rfc5352#section-3.5
@@ -212,7 +255,10 @@ fn takeover_moves_ownership_and_announces() {
     assert_eq!(hs.pe_checksum(OWN), hs.pe_checksum_from_scratch(OWN));
     assert_eq!(hs.owned_count(PEER), 0);
     let mut out = Vec::new();
-    hs.expire(at(100), 16, &mut out);
+    // Due at once, that is at the next whole millisecond (timers have millisecond resolution).
+    hs.expire(at(999), 16, &mut out);
+    assert!(out.is_empty());
+    hs.expire(at(1_000), 16, &mut out);
     assert_eq!(out.len(), 5);
     assert!(out.iter().all(|e| matches!(e, Expiry::KeepAliveDue { home_changed: true, .. })));
 }

@@ -17,8 +17,17 @@ pub(crate) struct Sessions {
     /// Primary peer address of each live local association, and whether it carried an ASAP
     /// Registration (a PE's: the associations a drain hands off).
     peers: HashMap<u32, Peer>,
+    /// The IPv6 peer addresses `peers` points at, by index (a `None` is free).
+    peers_v6: Vec<Option<SocketAddrV6>>,
+    /// Free indexes of `peers_v6`.
+    peers_v6_free: Vec<u32>,
     /// PEs of this core's shard by the session that registered them.
     by_session: HashMap<SessionId, SessionElements>,
+    /// The sets of two or more PEs that `by_session` entries point at, by index (an empty set
+    /// is free).
+    sets: Vec<HashSet<(PoolKey, PoolElementId)>>,
+    /// Free indexes of `sets`.
+    sets_free: Vec<u32>,
     /// The pools `by_session` names.
     pool_keys: PoolKeys,
     /// Local associations that carried ENRP (the ENRP core hears when they end).
@@ -31,13 +40,40 @@ pub(crate) struct Sessions {
 impl Sessions {
     /// A local association came up.
     pub(crate) fn open(&mut self, assoc: u32, peer: SocketAddr) {
-        self.peers.insert(assoc, Peer::new(peer));
+        let record = match peer {
+            SocketAddr::V4(addr) => Peer::v4(addr),
+            SocketAddr::V6(addr) => {
+                let index = match self.peers_v6_free.pop() {
+                    Some(index) => index,
+                    None => {
+                        let index = u32::try_from(self.peers_v6.len()).expect("one per assoc");
+                        self.peers_v6.push(None);
+                        index
+                    }
+                };
+                self.peers_v6[index as usize] = Some(addr);
+                Peer::v6(index, addr.port())
+            }
+        };
+        if let Some(old) = self.peers.insert(assoc, record) {
+            self.forget_peer(old);
+        }
     }
 
     /// A local association ended; false if it was not known (already closed). The second
     /// value: whether it carried ENRP.
     pub(crate) fn close(&mut self, assoc: u32) -> (bool, bool) {
-        (self.peers.remove(&assoc).is_some(), self.enrp.remove(&assoc))
+        let known = self.peers.remove(&assoc).map(|old| self.forget_peer(old)).is_some();
+        (known, self.enrp.remove(&assoc))
+    }
+
+    /// Frees what a removed peer record pointed at.
+    fn forget_peer(&mut self, peer: Peer) {
+        if let Some(index) = peer.v6_index() {
+            let freed = self.peers_v6[index as usize].take();
+            assert!(freed.is_some(), "a record's IPv6 entry is live");
+            self.peers_v6_free.push(index);
+        }
     }
 
     /// Records that a local association carried a Registration (a PE's).
@@ -71,7 +107,11 @@ impl Sessions {
 
     /// The primary peer address of a local association (unspecified if it is gone).
     pub(crate) fn peer(&self, assoc: u32) -> SocketAddr {
-        self.peers.get(&assoc).map_or(SocketAddr::from(([0, 0, 0, 0], 0)), Peer::addr)
+        let Some(peer) = self.peers.get(&assoc) else { return SocketAddr::from(([0, 0, 0, 0], 0)) };
+        match peer.v6_index() {
+            None => SocketAddr::V4(peer.addr_v4()),
+            Some(index) => SocketAddr::V6(self.peers_v6[index as usize].expect("live")),
+        }
     }
 
     /// Records that `session` registered a PE of this shard.
@@ -79,10 +119,32 @@ impl Sessions {
         let key = self.pool_keys.acquire(pool_handle);
         let added = match self.by_session.entry(session) {
             Entry::Vacant(vacant) => {
-                vacant.insert(SessionElements::One((key, id)));
+                vacant.insert(SessionElements::one((key, id)));
                 true
             }
-            Entry::Occupied(mut occupied) => occupied.get_mut().insert((key, id)),
+            Entry::Occupied(mut occupied) => {
+                let elements = occupied.get_mut();
+                match elements.set() {
+                    Some(set) => self.sets[set as usize].insert((key, id)),
+                    None if elements.only() == (key, id) => false,
+                    None => {
+                        let first = elements.only();
+                        let set = match self.sets_free.pop() {
+                            Some(set) => set,
+                            None => {
+                                let set = u32::try_from(self.sets.len()).expect("one per session");
+                                self.sets.push(HashSet::new());
+                                set
+                            }
+                        };
+                        let members = &mut self.sets[set as usize];
+                        assert!(members.is_empty(), "a free set is empty");
+                        members.extend([first, (key, id)]);
+                        *elements = SessionElements::many(set);
+                        true
+                    }
+                }
+            }
         };
         if !added {
             // Linked already: the entry holds its reference from then.
@@ -99,16 +161,38 @@ impl Sessions {
     ) {
         let Some(key) = self.pool_keys.get(&pool_handle) else { return };
         let Some(elements) = self.by_session.get_mut(&session) else { return };
-        let Some(last) = elements.remove((key, id)) else { return };
-        if last {
-            self.by_session.remove(&session);
+        match elements.set() {
+            None if elements.only() == (key, id) => {
+                self.by_session.remove(&session);
+            }
+            None => return,
+            Some(set) => {
+                let members = &mut self.sets[set as usize];
+                if !members.remove(&(key, id)) {
+                    return;
+                }
+                assert!(!members.is_empty(), "a set holds two or more");
+                if members.len() == 1 {
+                    let only = members.drain().next().expect("one left");
+                    *elements = SessionElements::one(only);
+                    self.free_set(set);
+                }
+            }
         }
         self.pool_keys.release(key);
     }
 
     /// The PEs of this shard that `session` registered, forgotten here, in no order.
     pub(crate) fn take(&mut self, session: SessionId) -> Option<Vec<(PoolHandle, PoolElementId)>> {
-        let elements = self.by_session.remove(&session)?.into_vec();
+        let elements = self.by_session.remove(&session)?;
+        let elements = match elements.set() {
+            None => vec![elements.only()],
+            Some(set) => {
+                let members: Vec<_> = self.sets[set as usize].drain().collect();
+                self.free_set(set);
+                members
+            }
+        };
         let taken = elements
             .into_iter()
             .map(|(key, id)| {
@@ -118,6 +202,17 @@ impl Sessions {
             })
             .collect();
         Some(taken)
+    }
+
+    /// Returns an emptied set to the free list.
+    fn free_set(&mut self, set: u32) {
+        let members = &mut self.sets[set as usize];
+        assert!(members.is_empty());
+        if members.capacity() > 4 {
+            // A session that held many PEs does not keep their table.
+            *members = HashSet::new();
+        }
+        self.sets_free.push(set);
     }
 
     /// The masquerade rule (RFC 5355 §3.1): only the session that registered a PE may change
@@ -135,97 +230,82 @@ impl Sessions {
     }
 }
 
-/// A live local association's peer address as kept per association: an IPv4 peer (nearly
-/// every PE) in place, an IPv6 one behind a pointer, and the "carried a Registration" flag
-/// beside it, 16 bytes in all where a `SocketAddr` alone is 32 (sized for IPv6) and the flag
-/// was a set of its own. One per PE association, so 24-byte map buckets instead of 36 plus the
-/// set's (BENCHMARKS.md, "Memory per PE").
-#[derive(Debug)]
-enum Peer {
-    V4 { addr: SocketAddrV4, registering: bool },
-    V6 { addr: Box<SocketAddrV6>, registering: bool },
+/// A live local association's peer address as kept per association, 8 bytes: an IPv4 peer
+/// (nearly every PE) in place, an IPv6 one as an index into `Sessions::peers_v6`, the port,
+/// and the "carried a Registration" flag. One per PE association, so 12-byte map buckets, where
+/// a `SocketAddr` and a separate set took 36 bytes and more (BENCHMARKS.md, "Memory per PE").
+#[derive(Clone, Copy, Debug)]
+struct Peer {
+    /// The IPv4 address, or the IPv6 index (big-endian) if `flags` has [`Peer::V6`].
+    word: [u8; 4],
+    port: u16,
+    flags: u8,
 }
 
 impl Peer {
-    fn new(addr: SocketAddr) -> Self {
-        match addr {
-            SocketAddr::V4(addr) => Self::V4 { addr, registering: false },
-            SocketAddr::V6(addr) => Self::V6 { addr: Box::new(addr), registering: false },
-        }
+    const REGISTERING: u8 = 1;
+    const V6: u8 = 2;
+
+    fn v4(addr: SocketAddrV4) -> Self {
+        Self { word: addr.ip().octets(), port: addr.port(), flags: 0 }
     }
 
-    fn addr(&self) -> SocketAddr {
-        match self {
-            Self::V4 { addr, .. } => SocketAddr::V4(*addr),
-            Self::V6 { addr, .. } => SocketAddr::V6(**addr),
-        }
+    fn v6(index: u32, port: u16) -> Self {
+        Self { word: index.to_be_bytes(), port, flags: Self::V6 }
+    }
+
+    fn v6_index(self) -> Option<u32> {
+        (self.flags & Self::V6 != 0).then(|| u32::from_be_bytes(self.word))
+    }
+
+    fn addr_v4(self) -> SocketAddrV4 {
+        SocketAddrV4::new(self.word.into(), self.port)
     }
 
     fn registering(&self) -> bool {
-        match self {
-            Self::V4 { registering, .. } | Self::V6 { registering, .. } => *registering,
-        }
+        self.flags & Self::REGISTERING != 0
     }
 
     fn mark_registering(&mut self) {
-        match self {
-            Self::V4 { registering, .. } | Self::V6 { registering, .. } => *registering = true,
-        }
+        self.flags |= Self::REGISTERING;
     }
 }
 
-/// The PEs of this shard one session registered, by pool key and id. Nearly every PE has an
-/// association of its own, so one PE is kept inline and only two or more get a set; as a set
-/// of one with its 65-byte handle, a PE cost 372 bytes here, the largest part of its memory
-/// (BENCHMARKS.md, "Memory per PE"); inline and keyed, its map entry is 24 bytes (33 at the
-/// map's load). Never empty: the session's entry goes with its last PE, and a set left with
-/// one PE turns back into `One`.
-#[derive(Debug)]
-enum SessionElements {
-    /// Two or more; boxed, so that the common case does not carry a table's size inline.
-    Many(Box<HashSet<(PoolKey, PoolElementId)>>),
-    /// Exactly one.
-    One((PoolKey, PoolElementId)),
+/// The PEs of this shard one session registered, by pool key and id, 8 bytes. Nearly every PE
+/// has an association of its own, so one PE is kept inline and only two or more get a set, in
+/// `Sessions::sets`, which the entry names by index; as a set of one with its 65-byte handle, a
+/// PE cost 372 bytes here, the largest part of its memory (BENCHMARKS.md, "Memory per PE");
+/// inline and keyed, its map entry is 16 bytes. Never empty: the session's entry goes with its
+/// last PE, and a set left with one PE turns back into one inline.
+#[derive(Clone, Copy, Debug)]
+struct SessionElements {
+    /// The one PE's pool, or [`SessionElements::MANY`]: `id` is then the set's index.
+    key: PoolKey,
+    id: u32,
 }
 
 impl SessionElements {
-    /// Adds `element`; false if it was there already.
-    fn insert(&mut self, element: (PoolKey, PoolElementId)) -> bool {
-        match self {
-            Self::Many(set) => set.insert(element),
-            Self::One(only) if *only == element => false,
-            Self::One(only) => {
-                let first = *only;
-                *self = Self::Many(Box::new([first, element].into_iter().collect()));
-                true
-            }
-        }
+    /// The key no pool has: the entry names a set.
+    const MANY: PoolKey = PoolKey(u32::MAX);
+
+    fn one((key, id): (PoolKey, PoolElementId)) -> Self {
+        assert!(key != Self::MANY, "keys stay below u32::MAX");
+        Self { key, id: id.0 }
     }
 
-    /// Removes `element`: `None` if it was not there, else whether it was the last one (the
-    /// caller drops the entry then).
-    fn remove(&mut self, element: (PoolKey, PoolElementId)) -> Option<bool> {
-        match self {
-            Self::Many(set) => {
-                if !set.remove(&element) {
-                    return None;
-                }
-                assert!(!set.is_empty(), "a set holds two or more");
-                if set.len() == 1 {
-                    let only = set.iter().next().copied().expect("one left");
-                    *self = Self::One(only);
-                }
-                Some(false)
-            }
-            Self::One(only) => (*only == element).then_some(true),
-        }
+    fn many(set: u32) -> Self {
+        Self { key: Self::MANY, id: set }
     }
 
-    fn into_vec(self) -> Vec<(PoolKey, PoolElementId)> {
-        match self {
-            Self::Many(set) => set.into_iter().collect(),
-            Self::One(only) => vec![only],
-        }
+    /// The index of the set, if two or more.
+    fn set(self) -> Option<u32> {
+        (self.key == Self::MANY).then_some(self.id)
+    }
+
+    /// The one PE (only if not a set).
+    fn only(self) -> (PoolKey, PoolElementId) {
+        debug_assert!(self.key != Self::MANY);
+        (self.key, PoolElementId(self.id))
     }
 }
 
@@ -261,6 +341,7 @@ impl PoolKeys {
             }
             None => {
                 let key = PoolKey(u32::try_from(self.slots.len()).expect("a key per pool, a u32"));
+                assert!(key != SessionElements::MANY, "a key per pool, below u32::MAX");
                 self.slots.push((pool_handle, 1));
                 key
             }
@@ -434,11 +515,13 @@ mod tests {
     use super::*;
 
     /// Goal: the compact peer record gives back the address it was given, IPv4 or IPv6, keeps
-    /// the Registration flag, and stays 16 bytes. Method: open, mark and close associations,
+    /// the Registration flag, and stays 8 bytes. Method: open, mark and close associations,
     /// then read `peer` and a drain's `hand_off`.
     #[test]
     fn peers_keep_their_addresses_and_the_registering_mark() {
-        assert_eq!(std::mem::size_of::<Peer>(), 16);
+        assert_eq!(std::mem::size_of::<Peer>(), 8);
+        assert_eq!(std::mem::size_of::<(u32, Peer)>(), 12, "the map's bucket");
+        assert_eq!(std::mem::size_of::<(SessionId, SessionElements)>(), 16, "the map's bucket");
         let mut sessions = Sessions::default();
         let v4: SocketAddr = "192.0.2.1:4000".parse().unwrap();
         let v6: SocketAddr = "[2001:db8::1%3]:4001".parse().unwrap();
@@ -457,6 +540,21 @@ mod tests {
         assert_eq!(sessions.close(3), (false, false), "closed twice");
         assert_eq!(sessions.hand_off(), vec![2], "registering, open, not ENRP");
         assert_eq!(sessions.peer(2), v6, "a hand-off keeps the peer until it closes");
+
+        // IPv6 entries are freed with their association and reused, also when an association
+        // id is opened again without a close.
+        let other: SocketAddr = "[2001:db8::2]:4002".parse().unwrap();
+        assert_eq!(sessions.close(2), (true, false));
+        sessions.open(5, other);
+        sessions.open(5, v6);
+        sessions.open(6, other);
+        assert_eq!((sessions.peer(5), sessions.peer(6)), (v6, other));
+        assert_eq!(sessions.peers_v6.iter().flatten().count(), 2, "one entry per live peer");
+        sessions.open(6, v4);
+        assert_eq!(sessions.peer(6), v4);
+        assert_eq!(sessions.close(5), (true, false));
+        assert!(sessions.peers_v6.iter().all(Option::is_none), "none left");
+        assert!(sessions.peers_v6.len() <= 2, "freed entries are reused");
     }
 
     fn element(name: &str, id: u32) -> (PoolHandle, PoolElementId) {
@@ -544,6 +642,10 @@ mod tests {
                 *held.entry(*pool_handle).or_default() += 1;
             }
             assert_eq!(sessions.by_session.len(), model.len(), "step {step}: sessions");
+            let sets = model.values().filter(|set| set.len() > 1).count();
+            let live = sessions.sets.iter().filter(|set| !set.is_empty()).count();
+            assert_eq!(live, sets, "step {step}: one set per session of two or more");
+            assert_eq!(live + sessions.sets_free.len(), sessions.sets.len(), "step {step}: free");
             assert_eq!(sessions.pool_keys.by_handle.len(), held.len(), "step {step}: handles");
             for (pool_handle, count) in held {
                 let key = sessions.pool_keys.get(&pool_handle).expect("a named pool has a key");
