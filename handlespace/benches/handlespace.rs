@@ -3,14 +3,13 @@
 //!
 //! Run briefly: `cargo bench -p handlespace -- --quick` or, for one slice,
 //! `cargo bench -p handlespace -- 'resolve/LeastUsed/'`.
-//! The 1 000 000-PE pools share one `Arc` wire blob and one single-address transport shape, so
+//! The 1 000 000-PE pools share one `Wire` blob and one single-address transport shape, so
 //! setting one up costs about a second per policy.
 
 // criterion_group! generates an undocumented function.
 #![allow(missing_docs)]
 
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::{Duration as WallDuration, Instant as WallInstant};
 
 use codec::{PolicyType, PoolElementId, PoolHandle, RegistrarId, TransportUse};
@@ -30,7 +29,7 @@ const POLICIES: [PolicyType; 18] = handlespace::policy::SUPPORTED;
 struct Fixture {
     hs: Handlespace,
     handle: PoolHandle,
-    wire: Arc<[u8]>,
+    wire: handlespace::Wire,
     policy_type: PolicyType,
 }
 
@@ -45,7 +44,7 @@ impl Fixture {
         let mut fixture = Self {
             hs: Handlespace::new(RegistrarId(1), config),
             handle: PoolHandle::new(b"BenchPool").unwrap(),
-            wire: Arc::from(&[0u8; 64][..]),
+            wire: handlespace::Wire::from(&[0u8; 64][..]),
             policy_type,
         };
         for id in 0..size {
@@ -61,7 +60,7 @@ impl Fixture {
 
 fn make_registration(
     handle: PoolHandle,
-    wire: &Arc<[u8]>,
+    wire: &handlespace::Wire,
     policy_type: PolicyType,
     id: u32,
 ) -> Registration {
@@ -89,7 +88,7 @@ fn make_registration(
         },
         lifetime: Duration::from_secs(30),
         registrator: u64::from(id),
-        wire: Arc::clone(wire),
+        wire: wire.clone(),
     }
 }
 

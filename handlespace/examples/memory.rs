@@ -12,7 +12,6 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 
 use codec::{PolicyType, PoolElementId, PoolHandle, RegistrarId, TransportUse};
 use handlespace::{
@@ -65,7 +64,7 @@ fn main() {
 }
 
 fn measure(policy_type: PolicyType) {
-    let wire: Arc<[u8]> = Arc::from(&[0u8; 64][..]);
+    let wire = handlespace::Wire::from(&[0u8; 64][..]);
     let limits = Limits { pool_elements_max: PES, ..Limits::default() };
     let live_before = LIVE.load(Ordering::Relaxed);
     let rss_before = rss_bytes();
@@ -93,7 +92,7 @@ fn measure(policy_type: PolicyType) {
             },
             lifetime: Duration::from_secs(30),
             registrator: u64::from(id),
-            wire: Arc::clone(&wire),
+            wire: wire.clone(),
         };
         hs.register(Instant::from_micros(0), registration).unwrap();
     }

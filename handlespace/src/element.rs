@@ -1,12 +1,12 @@
 //! What the handlespace stores about a pool element, and what the registrar hands in.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
 
 use codec::{PolicyType, PoolElementId, PoolHandle, RegistrarId, TransportUse};
 
 use crate::policy::Policy;
 use crate::time::Duration;
+use crate::wire::Wire;
 
 /// The policy parameters of one PE (RFC 5356 §4-5 and RSPLIB's private policies), converted by the
 /// registrar from the Member Selection Policy parameter. Fields a policy does not use are ignored.
@@ -85,12 +85,12 @@ pub struct Registration {
     /// (including the ASAP Transport of rule 4). Resolutions and table pages hand it back, so a
     /// response is a memcpy. The Home ENRP Server Identifier inside it goes stale on takeover:
     /// the registrar overwrites those 4 bytes from [`PoolElement::home`] when emitting.
-    pub wire: Arc<[u8]>,
+    pub wire: Wire,
 }
 
 /// A pool element as stored. Read-only for the registrar.
 ///
-/// Kept to 120 bytes (plus its wire blob on the heap, and an address list other than one IPv4
+/// Kept to 112 bytes (plus its wire blob on the heap, and an address list other than one IPv4
 /// address): fields are ordered by alignment and the transport is flattened so that the small
 /// fields share one word.
 #[derive(Debug)]
@@ -100,7 +100,7 @@ pub struct PoolElement {
     pub(crate) lifetime_at: u64,
     pub(crate) keep_alive_at: u64,
     pub(crate) registrator: u64,
-    pub(crate) wire: Arc<[u8]>,
+    pub(crate) wire: Wire,
     pub(crate) addresses: Addresses,
     pub(crate) id: PoolElementId,
     pub(crate) home: RegistrarId,
@@ -169,7 +169,7 @@ impl PoolElement {
     }
 
     /// The opaque encoded Pool Element parameter given at registration.
-    pub fn wire(&self) -> &Arc<[u8]> {
+    pub fn wire(&self) -> &Wire {
         &self.wire
     }
 
@@ -256,7 +256,7 @@ pub struct Removed {
     /// The opaque registrator handle.
     pub registrator: u64,
     /// The opaque encoded Pool Element parameter.
-    pub wire: Arc<[u8]>,
+    pub wire: Wire,
 }
 
 /// Keep-alive state of an owned PE: which keep-alive timer runs.

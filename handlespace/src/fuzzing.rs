@@ -6,7 +6,6 @@
 //! resolution returns must be registered. Any panic is a finding.
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
 
 use codec::{PoolElementId, PoolHandle, RegistrarId, TransportUse};
 use rand::rngs::SmallRng;
@@ -32,7 +31,7 @@ pub fn ops(data: &[u8]) {
     let mut rng = SmallRng::seed_from_u64(0);
     let mut now = 0u64;
     let mut expired = Vec::new();
-    let wire: Arc<[u8]> = Arc::from(&[0u8; 24][..]);
+    let wire = crate::Wire::from(&[0u8; 24][..]);
     for record in data.chunks_exact(8) {
         let pool = PoolHandle::new(&[b'p', record[1] % 4]).expect("two bytes");
         let id = PoolElementId(u32::from(record[2] % 64));

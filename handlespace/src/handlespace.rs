@@ -1054,9 +1054,9 @@ mod tests {
 
     // Goal: pin the per-PE footprint the 1 000 000-PE memory budget was computed with.
     #[test]
-    fn pool_element_stays_120_bytes() {
-        assert_eq!(std::mem::size_of::<PoolElement>(), 120);
-        assert_eq!(std::mem::size_of::<Option<PoolElement>>(), 120);
+    fn pool_element_stays_112_bytes() {
+        assert_eq!(std::mem::size_of::<PoolElement>(), 112);
+        assert_eq!(std::mem::size_of::<Option<PoolElement>>(), 112);
         assert_eq!(std::mem::size_of::<Addresses>(), 16);
     }
 
@@ -1089,7 +1089,7 @@ mod tests {
             },
             lifetime: crate::Duration::INFINITE,
             registrator: 0,
-            wire: std::sync::Arc::from(&[][..]),
+            wire: crate::Wire::from(&[][..]),
         }
     }
 

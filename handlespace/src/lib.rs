@@ -48,7 +48,6 @@
 //! # Example
 //!
 //! ```
-//! use std::sync::Arc;
 //! use codec::{PolicyType, PoolElementId, PoolHandle, RegistrarId, TransportUse};
 //! use handlespace::{Config, Duration, Handlespace, Instant, PolicySettings, Protocol,
 //!                   Registration, TransportInfo};
@@ -70,7 +69,7 @@
 //!     },
 //!     lifetime: Duration::from_secs(30),
 //!     registrator: 0,
-//!     wire: Arc::from(&b"encoded PE parameter"[..]),
+//!     wire: handlespace::Wire::from(&b"encoded PE parameter"[..]),
 //! };
 //! hs.register(Instant::from_micros(0), registration).unwrap();
 //! let mut rng = SmallRng::seed_from_u64(1);
@@ -89,6 +88,7 @@ pub mod limits;
 pub mod policy;
 pub mod shard;
 pub mod time;
+pub mod wire;
 
 pub use checksum::ChecksumAccumulator;
 pub use element::{
@@ -101,3 +101,4 @@ pub use handlespace::{
 pub use limits::{Config, Limits};
 pub use shard::{shard_of, ShardedHandlespace};
 pub use time::{Duration, Instant};
+pub use wire::Wire;

@@ -113,7 +113,7 @@ fn reregistration_replaces_attributes_and_moves_ownership() {
     assert_eq!(hs.next_timeout(), None, "a peer's PE with infinite life has no timer");
     let mut own = registration("p", 1, rr());
     own.transport.port = 4711;
-    own.wire = std::sync::Arc::from(&b"new"[..]);
+    own.wire = handlespace::Wire::from(&b"new"[..]);
     let outcome = hs.register(at(10_000), own).unwrap();
     assert_eq!(outcome, Registered::Updated { previous_home: PEER });
     assert_eq!((hs.owned_count(PEER), hs.owned_count(OWN)), (0, 1));

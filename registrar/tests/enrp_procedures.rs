@@ -4,7 +4,6 @@
 //! changes it).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 
 use codec::enrp::{
     HandleTableRequest, HandleTableResponse, HandleUpdate, InitTakeover, InitTakeoverAck,
@@ -582,7 +581,7 @@ fn announcements_reach_every_peer_once() {
     let announcement = Announcement {
         action: UpdateAction::ADD_PE,
         pool_handle: PoolHandle::new(b"P").unwrap(),
-        wire: Arc::from(pe.encode()),
+        wire: handlespace::Wire::from(pe.encode()),
     };
     let mut alone = enrp(Vec::new());
     alone.announce(&announcement);

@@ -118,7 +118,7 @@ fn heap_bytes_per_pe_stay_within_the_committed_figures() {
     println!("  one-core Server (shard + sessions)      {server_per_pe:7.1}");
     println!("    handlespace alone                     {handlespace_per_pe:7.1}");
     println!("      element slot (reserved table)       {slot:7.1}");
-    println!("      encoded PE parameter (Arc)          {wire:7.1}");
+    println!("      encoded PE parameter (Wire)         {wire:7.1}");
     println!("      address list (beyond one IPv4)      {addresses:7.1}");
     let rest = handlespace - wire - addresses;
     println!("      indexes, timers, pool members       {rest:7.1}");
@@ -172,8 +172,8 @@ fn measure_handlespace() -> (f64, f64, f64) {
     let (mut wire, mut addresses) = (0, 0);
     for pe in WARM_UP_PES..WARM_UP_PES + PES {
         let registration = handlespace_registration(pool_handle(0, pe), pe);
-        // An `Arc<[u8]>` is its two counts and the bytes.
-        wire += 2 * std::mem::size_of::<usize>() + registration.wire.len();
+        // A `Wire` is its 4-byte count, its 4-byte length and the bytes, padded to 8.
+        wire += (8 + registration.wire.len()).next_multiple_of(8);
         // What the stored form of the list allocates (nothing for one IPv4 address).
         let (start, stored) =
             (live(), handlespace::Addresses::new(&registration.transport.addresses));

@@ -1,7 +1,6 @@
 //! Helpers shared by the handlespace integration tests.
 #![allow(dead_code, unreachable_pub)]
 
-use std::sync::Arc;
 
 use codec::{PolicyType, PoolElementId, PoolHandle, RegistrarId, TransportUse};
 use handlespace::{
@@ -43,7 +42,7 @@ pub fn registration(pool: &str, id: u32, settings: PolicySettings) -> Registrati
         },
         lifetime: Duration::INFINITE,
         registrator: u64::from(id),
-        wire: Arc::from(&id.to_be_bytes()[..]),
+        wire: handlespace::Wire::from(&id.to_be_bytes()[..]),
     }
 }
 

@@ -585,7 +585,7 @@ impl Server {
             }
             _ => return,
         };
-        let announcement = Announcement { action, pool_handle, wire: Arc::clone(wire) };
+        let announcement = Announcement { action, pool_handle, wire: wire.clone() };
         if let Some(enrp) = self.enrp.as_mut() {
             enrp.announce(&announcement);
             self.drain_enrp(self.last_now);

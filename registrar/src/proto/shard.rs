@@ -27,7 +27,7 @@ pub enum ShardChange {
         /// Its home registrar when it left.
         home: RegistrarId,
         /// Its encoded Pool Element parameter (a Handle Update DEL_PE carries it, §3.3.2).
-        wire: std::sync::Arc<[u8]>,
+        wire: handlespace::Wire,
     },
     /// Every PE homed at `source` moved to `target` (ENRP takeover).
     TakenOver {
@@ -141,7 +141,7 @@ impl Shard {
         }
         if self.publish {
             let (pool_handle, id, home) = (removed.pool_handle, removed.id, removed.home);
-            let wire = std::sync::Arc::clone(&removed.wire);
+            let wire = removed.wire.clone();
             self.changes.push_back(ShardChange::Removed { pool_handle, id, home, wire });
         }
     }
@@ -219,11 +219,11 @@ impl Shard {
 }
 
 /// What a subscriber sees of one PE: its encoded parameter and its home (`None`: absent).
-type Fingerprint = Option<(std::sync::Arc<[u8]>, RegistrarId)>;
+type Fingerprint = Option<(handlespace::Wire, RegistrarId)>;
 
 fn fingerprint(handlespace: &Handlespace, registration: &HsRegistration) -> Fingerprint {
     let element = handlespace.element(&registration.pool_handle, registration.id)?;
-    Some((std::sync::Arc::clone(element.wire()), element.home()))
+    Some((element.wire().clone(), element.home()))
 }
 
 impl Shard {

@@ -155,7 +155,7 @@ pub struct Announcement {
     /// The pool.
     pub pool_handle: PoolHandle,
     /// The PE parameter as stored at registration.
-    pub wire: Arc<[u8]>,
+    pub wire: handlespace::Wire,
 }
 
 /// Counters of the ENRP core.
