@@ -29,16 +29,18 @@ use handlespace::{Duration, Handlespace, Instant, PolicySettings, Protocol, Tran
 use registrar::proto::{Server, ServerConfig};
 
 /// Heap bytes per PE of a one-core registrar (`Server` with its shard and sessions), including
-/// the PE's slot in the reserved element table. Measured by this test on 2026-12-02 (x86_64,
-/// the workspace's toolchain, hashbrown 0.15; the same in debug and release): 324.5, rounded
-/// up, of which the sessions' bookkeeping is 68 (BENCHMARKS.md, "Memory per PE"). It was 701
+/// the PE's slot in the reserved element table. Measured by this test on 2026-12-03 (x86_64,
+/// the workspace's toolchain, hashbrown 0.15; the same in debug and release): 267.7, rounded
+/// up, of which the sessions' bookkeeping is 41.5 (BENCHMARKS.md, "Memory per PE"). It was 701
 /// with each session's PEs in a set of their own, 446 with one PE inline but its handle in
-/// full, and 364 with the address list in a block of its own and a `SocketAddr` per peer.
-const COMMITTED_BYTES_PER_PE: u64 = 325;
+/// full, 364 with the address list in a block of its own and a `SocketAddr` per peer, and 325
+/// with (µs, slot) timer pairs, 24-byte session buckets and an `Arc<[u8]>` per parameter.
+const COMMITTED_BYTES_PER_PE: u64 = 268;
 
 /// Heap bytes per PE of one read replica (on every other core when replicas are on), measured
-/// the same way and on the same day: 150.5, rounded up (167.5 with the address list's block).
-const COMMITTED_REPLICA_BYTES_PER_PE: u64 = 151;
+/// the same way and on the same day: 142.5, rounded up (150.5 with an `Arc<[u8]>` pointer in
+/// the slot, 167.5 with the address list's block).
+const COMMITTED_REPLICA_BYTES_PER_PE: u64 = 143;
 
 /// A measurement may exceed its committed figure by this much (percent) before the test fails:
 /// room for a toolchain's or a dependency's different growth policy, not for a new field.

@@ -29,6 +29,10 @@ pub const MESH_POLL_INTERVAL: StdDuration = StdDuration::from_micros(200);
 pub const STOP_POLL_INTERVAL: StdDuration = StdDuration::from_millis(50);
 /// An iteration slower than this is logged as a stall, with its phase.
 pub const STALL_THRESHOLD: StdDuration = StdDuration::from_millis(50);
+/// A core that goes idle after work publishes its counters at most this often (a load that
+/// each turn reads dry makes every turn end idle); one that then sleeps wakes this long after
+/// its last publication to publish the rest.
+pub const IDLE_PUBLISH_INTERVAL: StdDuration = StdDuration::from_millis(1);
 /// Messages the transport refused for want of room (`Full`: the kernel socket's send buffer,
 /// an association's send queue), held in order for the next turns; one beyond is dropped and
 /// counted. A registrar's answers are small, so this is a few MB at most.
@@ -289,8 +293,9 @@ impl<T: SctpTransport> Worker<T> {
             // Every 100 ms while busy, and before going idle after work: a reader (the
             // metrics, the admin API) then sees a quiet core's counters complete, not up to
             // 100 ms old. Going idle costs a system call anyway; this adds one lock and copy.
-            let stale = now.duration_since(last_publish) > StdDuration::from_millis(100);
-            if stale || (unpublished && !busy) {
+            let since = now.duration_since(last_publish);
+            let stale = since > StdDuration::from_millis(100);
+            if stale || (unpublished && !busy && since >= IDLE_PUBLISH_INTERVAL) {
                 *self.published.lock().expect("no thread panics holding it") = self.server.stats();
                 last_publish = now;
                 unpublished = false;
@@ -308,7 +313,12 @@ impl<T: SctpTransport> Worker<T> {
                 self.transport.wait(now, Some(now))?;
                 continue;
             }
-            let until = self.deadline(now);
+            let mut until = self.deadline(now);
+            if unpublished {
+                // Counters this idle turn did not publish: wake to publish them.
+                let publish = last_publish + IDLE_PUBLISH_INTERVAL;
+                until = Some(until.map_or(publish, |until| until.min(publish)));
+            }
             let waited = self.transport.wait(now, until);
             self.bells[self.core].awake();
             waited?;
