@@ -1,7 +1,6 @@
 //! Helpers shared by the handlespace integration tests.
 #![allow(dead_code, unreachable_pub)]
 
-
 use codec::{PolicyType, PoolElementId, PoolHandle, RegistrarId, TransportUse};
 use handlespace::{
     Config, Duration, Handlespace, Instant, PolicySettings, Protocol, Registration, TransportInfo,
