@@ -19,7 +19,7 @@
 //!  deregistration, DEL_PE ─────────────deregister──▶          ├─ members + selector
 //!  Handle Resolution ──────────resolve(items, rng)──▶          │   (cursor / Fenwick / B-tree)
 //!                         ◀── Resolution: &PoolElement… (wire blobs, best first)
-//!  Endpoint Keep Alive Ack ─handle_keep_alive_ack(now)─▶ timers: BTreeSet<(deadline, pe, kind)>
+//!  Endpoint Keep Alive Ack ─handle_keep_alive_ack(now)─▶ timers: BTreeSet<ms deadline | slot>
 //!  Endpoint Unreachable ──────report_unreachable──▶    counters ──▶ Unreachable::{Counted,Removed}
 //!  core loop ───────next_timeout() / expire(now)──▶    ◀── Expiry::{KeepAliveDue, …TimedOut,
 //!                                                                LifetimeExpired}
@@ -39,6 +39,9 @@
 //! - LUD-DPF scales both sides of its comparison the same way; RSPLIB scales them differently.
 //! - Unreachable reports remove a PE when the count *exceeds* MAX-BAD-PE-REPORT (RFC 5352
 //!   §3.5); RSPLIB removes on reaching it.
+//! - Timers have millisecond resolution: a deadline fires at the end of its millisecond, never
+//!   before it (one-word timer keys halve the table, BENCHMARKS.md "Memory per PE"). RFC 5354's
+//!   Registration Life is in milliseconds; RSPLIB's timers are in microseconds.
 //! - The PE checksum is the RFC 1071 value over big-endian words; see [`checksum`] for how that
 //!   relates to RSPLIB's host-order sum.
 //! - Not here: removing every PE of a broken ASAP association (the registrar knows its sessions),

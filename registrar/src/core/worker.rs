@@ -29,10 +29,9 @@ pub const MESH_POLL_INTERVAL: StdDuration = StdDuration::from_micros(200);
 pub const STOP_POLL_INTERVAL: StdDuration = StdDuration::from_millis(50);
 /// An iteration slower than this is logged as a stall, with its phase.
 pub const STALL_THRESHOLD: StdDuration = StdDuration::from_millis(50);
-/// A core that goes idle after work publishes its counters at most this often (a load that
-/// each turn reads dry makes every turn end idle); one that then sleeps wakes this long after
-/// its last publication to publish the rest.
-pub const IDLE_PUBLISH_INTERVAL: StdDuration = StdDuration::from_millis(1);
+/// A turn whose transport delivered fewer events than this read it dry, and the core sleeps
+/// (one request in flight: one event a turn); a turn with this many or more spins once more.
+pub const EVENTS_DRY_MAX: usize = 8;
 /// Messages the transport refused for want of room (`Full`: the kernel socket's send buffer,
 /// an association's send queue), held in order for the next turns; one beyond is dropped and
 /// counted. A registrar's answers are small, so this is a few MB at most.
@@ -285,17 +284,18 @@ impl<T: SctpTransport> Worker<T> {
             }
             unpublished |= events > 0 || forwarded + sent > 0;
             let spinning = last_mesh.is_some_and(|t| now.duration_since(t) < self.mesh_spin);
-            // A transport that delivered less than a full turn's events was read dry: going
-            // to sleep now costs nothing when more has arrived (the wait returns at once), and
+            // A transport that delivered only a few events was read dry: going to sleep now
             // saves the spin turn's clock read, zero-timeout wait and empty read (three of the
-            // eight system calls per request at one request in flight, issue 14).
-            let busy = events >= EVENTS_PER_TURN_MAX || forwarded > 0 || spinning || backlogged > 0;
+            // eight system calls per request at one request in flight, issue 14). A turn with
+            // more spins once more, as under load the next events are on their way: sleeping
+            // after every turn that read less than a full batch cost 15-20 % under loadgen
+            // and 3-6 % in core_scaling (BENCHMARKS.md, host A/B of 2026-12-03).
+            let busy = events >= EVENTS_DRY_MAX || forwarded > 0 || spinning || backlogged > 0;
             // Every 100 ms while busy, and before going idle after work: a reader (the
             // metrics, the admin API) then sees a quiet core's counters complete, not up to
             // 100 ms old. Going idle costs a system call anyway; this adds one lock and copy.
-            let since = now.duration_since(last_publish);
-            let stale = since > StdDuration::from_millis(100);
-            if stale || (unpublished && !busy && since >= IDLE_PUBLISH_INTERVAL) {
+            let stale = now.duration_since(last_publish) > StdDuration::from_millis(100);
+            if stale || (unpublished && !busy) {
                 *self.published.lock().expect("no thread panics holding it") = self.server.stats();
                 last_publish = now;
                 unpublished = false;
@@ -313,12 +313,7 @@ impl<T: SctpTransport> Worker<T> {
                 self.transport.wait(now, Some(now))?;
                 continue;
             }
-            let mut until = self.deadline(now);
-            if unpublished {
-                // Counters this idle turn did not publish: wake to publish them.
-                let publish = last_publish + IDLE_PUBLISH_INTERVAL;
-                until = Some(until.map_or(publish, |until| until.min(publish)));
-            }
+            let until = self.deadline(now);
             let waited = self.transport.wait(now, until);
             self.bells[self.core].awake();
             waited?;
