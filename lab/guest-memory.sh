@@ -73,15 +73,19 @@ idle_only idle-ours-userspace-64k "$BIN/registrar" --backend userspace --udp 192
 
 # The registrar's VmRSS every 2 s while loadgen runs, the largest kept (the PEs never leave,
 # so it is the reading with all of them stored): prints "MAX_KB COUNT_AT_MAX".
-watch_rss() { # PID LOADGEN_PID METRICS_OR_-
-  local max=0 count=- kb c
+watch_rss() { # PID LOADGEN_PID METRICS_OR_- N
+  # The largest reading while the registrar holds all N PEs (where it can say so): once
+  # loadgen ends, its associations close and the PEs go, and that work must not count. With
+  # no reading at N (or no metrics), the largest reading at all.
+  local max=0 count=- full=0 fullcount=- kb c
   while running "$2"; do
     kb=$(rss_kb "$1") || break
     c=-; [[ $3 != - ]] && c=$(our_pes "$3" 2>/dev/null || echo "?")
     (( kb > max )) && { max=$kb; count=$c; }
+    [[ $c == "$4" ]] && (( kb > full )) && { full=$kb; fullcount=$c; }
     sleep 2
   done
-  echo "$max $count"
+  if (( full > 0 )); then echo "$full $fullcount"; else echo "$max $count"; fi
 }
 
 ip=20
@@ -135,7 +139,7 @@ for n in $PES_LIST; do
       --pe-count "$n" --pools 100 --ramp-ms $ramp_ms \
       --reregister-ms 3600000 --op-timeout-ms 60000 --in-flight-max $(( n + 64 )) \
       --duration-ms $duration_ms --drain-ms 0 --name "mem-$who-$n"
-    read -r filled count <<<"$(watch_rss "$pid" "${PID[fill-$who-$n]}" "$metrics")"
+    read -r filled count <<<"$(watch_rss "$pid" "${PID[fill-$who-$n]}" "$metrics" "$n")"
     wait "${PID[fill-$who-$n]}" 2>/dev/null; unset "PID[fill-$who-$n]"
     stored=$(awk '$1 == "register" { print $2 }' "$OUT/fill-$who-$n.log" | head -1)
     failed=$(awk '$1 == "register" { print $3 }' "$OUT/fill-$who-$n.log" | head -1)

@@ -288,8 +288,8 @@ impl<T: SctpTransport> Worker<T> {
             // saves the spin turn's clock read, zero-timeout wait and empty read (three of the
             // eight system calls per request at one request in flight, issue 14). A turn with
             // more spins once more, as under load the next events are on their way: sleeping
-            // after every turn that read less than a full batch cost 15-20 % under loadgen
-            // and 3-6 % in core_scaling (BENCHMARKS.md, host A/B of 2026-12-03).
+            // after every turn that read less than a full batch cost core_scaling 3-6 %
+            // (BENCHMARKS.md, host A/B of 2026-12-03).
             let busy = events >= EVENTS_DRY_MAX || forwarded > 0 || spinning || backlogged > 0;
             // Every 100 ms while busy, and before going idle after work: a reader (the
             // metrics, the admin API) then sees a quiet core's counters complete, not up to
