@@ -339,17 +339,16 @@ impl Handlespace {
             if key.due() > now {
                 return;
             }
-            let slot = key.slot();
-            let at = self.elements[slot as usize].as_ref().expect("live slots").deadline();
-            assert_eq!(TimerKey::new(at, slot), key);
-            self.fire(now, at, slot, out);
+            self.fire(now, key, out);
         }
     }
 
-    /// Fires the timer of `slot` at its deadline `at` (due at `now`).
-    fn fire(&mut self, now: Instant, at: u64, slot: u32, out: &mut Vec<Expiry>) {
+    /// Fires the timer-table entry `key` (due at `now`).
+    fn fire(&mut self, now: Instant, key: TimerKey, out: &mut Vec<Expiry>) {
+        let slot = key.slot();
         let element = self.elements[slot as usize].as_ref().expect("timers name live slots");
-        assert_eq!(element.deadline(), at);
+        let at = element.deadline();
+        assert_eq!(TimerKey::new(at, slot), key);
         if element.lifetime_at == at {
             out.push(Expiry::LifetimeExpired(self.remove_element(slot)));
             return;

@@ -17,17 +17,12 @@ pub(crate) struct Sessions {
     /// Primary peer address of each live local association, and whether it carried an ASAP
     /// Registration (a PE's: the associations a drain hands off).
     peers: HashMap<u32, Peer>,
-    /// The IPv6 peer addresses `peers` points at, by index (a `None` is free).
-    peers_v6: Vec<Option<SocketAddrV6>>,
-    /// Free indexes of `peers_v6`.
-    peers_v6_free: Vec<u32>,
+    /// The IPv6 peer addresses `peers` points at, by index.
+    peers_v6: Slots<SocketAddrV6>,
     /// PEs of this core's shard by the session that registered them.
     by_session: HashMap<SessionId, SessionElements>,
-    /// The sets of two or more PEs that `by_session` entries point at, by index (an empty set
-    /// is free).
-    sets: Vec<HashSet<(PoolKey, PoolElementId)>>,
-    /// Free indexes of `sets`.
-    sets_free: Vec<u32>,
+    /// The sets of two or more PEs that `by_session` entries point at, by index.
+    sets: Slots<HashSet<(PoolKey, PoolElementId)>>,
     /// The pools `by_session` names.
     pool_keys: PoolKeys,
     /// Local associations that carried ENRP (the ENRP core hears when they end).
@@ -42,18 +37,7 @@ impl Sessions {
     pub(crate) fn open(&mut self, assoc: u32, peer: SocketAddr) {
         let record = match peer {
             SocketAddr::V4(addr) => Peer::v4(addr),
-            SocketAddr::V6(addr) => {
-                let index = match self.peers_v6_free.pop() {
-                    Some(index) => index,
-                    None => {
-                        let index = u32::try_from(self.peers_v6.len()).expect("one per assoc");
-                        self.peers_v6.push(None);
-                        index
-                    }
-                };
-                self.peers_v6[index as usize] = Some(addr);
-                Peer::v6(index, addr.port())
-            }
+            SocketAddr::V6(addr) => Peer::v6(self.peers_v6.insert(addr), addr.port()),
         };
         if let Some(old) = self.peers.insert(assoc, record) {
             self.forget_peer(old);
@@ -70,9 +54,7 @@ impl Sessions {
     /// Frees what a removed peer record pointed at.
     fn forget_peer(&mut self, peer: Peer) {
         if let Some(index) = peer.v6_index() {
-            let freed = self.peers_v6[index as usize].take();
-            assert!(freed.is_some(), "a record's IPv6 entry is live");
-            self.peers_v6_free.push(index);
+            self.peers_v6.remove(index);
         }
     }
 
@@ -110,7 +92,7 @@ impl Sessions {
         let Some(peer) = self.peers.get(&assoc) else { return SocketAddr::from(([0, 0, 0, 0], 0)) };
         match peer.v6_index() {
             None => SocketAddr::V4(peer.addr_v4()),
-            Some(index) => SocketAddr::V6(self.peers_v6[index as usize].expect("live")),
+            Some(index) => SocketAddr::V6(*self.peers_v6.get(index)),
         }
     }
 
@@ -125,22 +107,11 @@ impl Sessions {
             Entry::Occupied(mut occupied) => {
                 let elements = occupied.get_mut();
                 match elements.set() {
-                    Some(set) => self.sets[set as usize].insert((key, id)),
+                    Some(set) => self.sets.get_mut(set).insert((key, id)),
                     None if elements.only() == (key, id) => false,
                     None => {
-                        let first = elements.only();
-                        let set = match self.sets_free.pop() {
-                            Some(set) => set,
-                            None => {
-                                let set = u32::try_from(self.sets.len()).expect("one per session");
-                                self.sets.push(HashSet::new());
-                                set
-                            }
-                        };
-                        let members = &mut self.sets[set as usize];
-                        assert!(members.is_empty(), "a free set is empty");
-                        members.extend([first, (key, id)]);
-                        *elements = SessionElements::many(set);
+                        let members = [elements.only(), (key, id)].into_iter().collect();
+                        *elements = SessionElements::many(self.sets.insert(members));
                         true
                     }
                 }
@@ -167,15 +138,14 @@ impl Sessions {
             }
             None => return,
             Some(set) => {
-                let members = &mut self.sets[set as usize];
+                let members = self.sets.get_mut(set);
                 if !members.remove(&(key, id)) {
                     return;
                 }
                 assert!(!members.is_empty(), "a set holds two or more");
                 if members.len() == 1 {
-                    let only = members.drain().next().expect("one left");
+                    let only = self.sets.remove(set).into_iter().next().expect("one left");
                     *elements = SessionElements::one(only);
-                    self.free_set(set);
                 }
             }
         }
@@ -187,11 +157,7 @@ impl Sessions {
         let elements = self.by_session.remove(&session)?;
         let elements = match elements.set() {
             None => vec![elements.only()],
-            Some(set) => {
-                let members: Vec<_> = self.sets[set as usize].drain().collect();
-                self.free_set(set);
-                members
-            }
+            Some(set) => self.sets.remove(set).into_iter().collect(),
         };
         let taken = elements
             .into_iter()
@@ -202,17 +168,6 @@ impl Sessions {
             })
             .collect();
         Some(taken)
-    }
-
-    /// Returns an emptied set to the free list.
-    fn free_set(&mut self, set: u32) {
-        let members = &mut self.sets[set as usize];
-        assert!(members.is_empty());
-        if members.capacity() > 4 {
-            // A session that held many PEs does not keep their table.
-            *members = HashSet::new();
-        }
-        self.sets_free.push(set);
     }
 
     /// The masquerade rule (RFC 5355 §3.1): only the session that registered a PE may change
@@ -227,6 +182,54 @@ impl Sessions {
     ) -> bool {
         let Some(element) = handlespace.element(pool_handle, id) else { return true };
         element.registrator() == session.to_u64() || element.addresses().contains(&peer.ip())
+    }
+}
+
+/// Values named by a `u32` index that stays theirs while they live (the rare IPv6 peer, the
+/// rare session of two or more PEs), so that a record can hold 4 bytes instead of a pointer;
+/// freed indexes are reused.
+#[derive(Debug)]
+struct Slots<T> {
+    /// By index; `None` is free.
+    entries: Vec<Option<T>>,
+    free: Vec<u32>,
+}
+
+impl<T> Default for Slots<T> {
+    fn default() -> Self {
+        Self { entries: Vec::new(), free: Vec::new() }
+    }
+}
+
+impl<T> Slots<T> {
+    fn insert(&mut self, value: T) -> u32 {
+        match self.free.pop() {
+            Some(index) => {
+                let slot = &mut self.entries[index as usize];
+                assert!(slot.is_none(), "a free index holds nothing");
+                *slot = Some(value);
+                index
+            }
+            None => {
+                let index = u32::try_from(self.entries.len()).expect("one per association");
+                self.entries.push(Some(value));
+                index
+            }
+        }
+    }
+
+    fn get(&self, index: u32) -> &T {
+        self.entries[index as usize].as_ref().expect("a live index")
+    }
+
+    fn get_mut(&mut self, index: u32) -> &mut T {
+        self.entries[index as usize].as_mut().expect("a live index")
+    }
+
+    fn remove(&mut self, index: u32) -> T {
+        let value = self.entries[index as usize].take().expect("a live index");
+        self.free.push(index);
+        value
     }
 }
 
@@ -549,12 +552,16 @@ mod tests {
         sessions.open(5, v6);
         sessions.open(6, other);
         assert_eq!((sessions.peer(5), sessions.peer(6)), (v6, other));
-        assert_eq!(sessions.peers_v6.iter().flatten().count(), 2, "one entry per live peer");
+        assert_eq!(
+            sessions.peers_v6.entries.iter().flatten().count(),
+            2,
+            "one entry per live peer"
+        );
         sessions.open(6, v4);
         assert_eq!(sessions.peer(6), v4);
         assert_eq!(sessions.close(5), (true, false));
-        assert!(sessions.peers_v6.iter().all(Option::is_none), "none left");
-        assert!(sessions.peers_v6.len() <= 2, "freed entries are reused");
+        assert!(sessions.peers_v6.entries.iter().all(Option::is_none), "none left");
+        assert!(sessions.peers_v6.entries.len() <= 2, "freed entries are reused");
     }
 
     fn element(name: &str, id: u32) -> (PoolHandle, PoolElementId) {
@@ -643,9 +650,10 @@ mod tests {
             }
             assert_eq!(sessions.by_session.len(), model.len(), "step {step}: sessions");
             let sets = model.values().filter(|set| set.len() > 1).count();
-            let live = sessions.sets.iter().filter(|set| !set.is_empty()).count();
+            let live = sessions.sets.entries.iter().flatten().count();
             assert_eq!(live, sets, "step {step}: one set per session of two or more");
-            assert_eq!(live + sessions.sets_free.len(), sessions.sets.len(), "step {step}: free");
+            let all = sessions.sets.entries.len();
+            assert_eq!(live + sessions.sets.free.len(), all, "step {step}: free");
             assert_eq!(sessions.pool_keys.by_handle.len(), held.len(), "step {step}: handles");
             for (pool_handle, count) in held {
                 let key = sessions.pool_keys.get(&pool_handle).expect("a named pool has a key");
