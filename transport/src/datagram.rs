@@ -9,7 +9,7 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A UDP endpoint that batches sends and receives.
 pub trait DatagramEndpoint {
@@ -28,6 +28,12 @@ pub trait DatagramEndpoint {
     /// Submits queued sends and waits for at least one completion, or for `wait` to elapse
     /// (`None`: no limit; `Some(Duration::ZERO)`: submit only).
     fn submit_and_wait(&mut self, wait: Option<Duration>) -> io::Result<()>;
+    /// As [`Self::submit_and_wait`] with the wait ending at `until` (`None`: no limit), `now`
+    /// being the caller's clock. io_uring keeps a timer armed across calls instead of a
+    /// timeout on each (see `WakeTimer`); the default converts to a timeout.
+    fn submit_and_wait_until(&mut self, now: Instant, until: Option<Instant>) -> io::Result<()> {
+        self.submit_and_wait(until.map(|t| t.saturating_duration_since(now)))
+    }
     /// Calls `f(from, payload)` for up to `budget` received datagrams; returns how many.
     fn recv_batch(&mut self, budget: usize, f: impl FnMut(SocketAddr, &[u8])) -> usize;
 
@@ -242,6 +248,12 @@ impl DatagramEndpoint for AnyDatagramEndpoint {
         match self {
             Self::Ring(r) => r.submit_and_wait(wait),
             Self::Batch(b) => b.submit_and_wait(wait),
+        }
+    }
+    fn submit_and_wait_until(&mut self, now: Instant, until: Option<Instant>) -> io::Result<()> {
+        match self {
+            Self::Ring(r) => r.submit_and_wait_until(now, until),
+            Self::Batch(b) => b.submit_and_wait_until(now, until),
         }
     }
     fn recv_batch(&mut self, budget: usize, f: impl FnMut(SocketAddr, &[u8])) -> usize {

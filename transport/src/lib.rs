@@ -54,6 +54,7 @@ pub mod sctp_udp;
 mod sockaddr;
 pub mod udp;
 pub mod udp_batch;
+mod wake_timer;
 
 pub use api::{AssocId, Ppid, SctpTransport, StreamId, TransportError, TransportEvent};
 pub use datagram::{

@@ -379,8 +379,7 @@ impl<D: DatagramEndpoint> SctpTransport for SctpUdpTransport<D> {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let wait = deadline.map(|d| d.saturating_duration_since(now));
-        self.udp.submit_and_wait(wait)
+        self.udp.submit_and_wait_until(now, deadline)
     }
 
     fn next_deadline(&self) -> Option<Instant> {

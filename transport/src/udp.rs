@@ -30,6 +30,7 @@ use crate::datagram::{
     DatagramEndpoint, DatagramStats, Doorbell, RecvMode, SendError, UdpRingConfig,
 };
 use crate::sockaddr;
+use crate::wake_timer::{Timeout, WakeTimer};
 
 /// First `user_data` value reserved for internal operations; send slots sit below it.
 pub const USER_DATA_INTERNAL_MIN: u64 = u64::MAX - 0x1_0000 - 0xff;
@@ -39,10 +40,13 @@ const USER_DATA_RECV_MULTI: u64 = u64::MAX;
 const USER_DATA_CANCEL: u64 = u64::MAX - 1;
 /// The doorbell's eventfd read.
 const USER_DATA_DOORBELL: u64 = u64::MAX - 2;
+/// The read kept posted on the wait's timer (`submit_and_wait_until`).
+const USER_DATA_TIMER: u64 = u64::MAX - 3;
 /// Plain receive `i` is `USER_DATA_RECV_PLAIN + i`, for `i < 2^16`.
 const USER_DATA_RECV_PLAIN: u64 = USER_DATA_INTERNAL_MIN;
 
-const _: () = assert!(USER_DATA_RECV_PLAIN + 0x1_0000 < USER_DATA_DOORBELL);
+const _: () = assert!(USER_DATA_RECV_PLAIN + 0x1_0000 < USER_DATA_TIMER);
+const _: () = assert!(USER_DATA_TIMER < USER_DATA_DOORBELL);
 const _: () = assert!(USER_DATA_DOORBELL < USER_DATA_CANCEL);
 const _: () = assert!((u16::MAX as u64) < USER_DATA_INTERNAL_MIN);
 
@@ -92,6 +96,18 @@ struct State {
     leak_on_drop: bool,
     /// The eventfd another thread rings to end our wait, once asked for.
     doorbell: Option<DoorbellState>,
+    /// The deadline of `submit_and_wait_until`, once one was asked for.
+    timer: Option<TimerState>,
+}
+
+/// A [`WakeTimer`] with an 8-byte read posted in the ring while it is set: the read completes
+/// when the timer fires, which ends the wait as a receive would. A wait then needs no timeout
+/// of its own, whose high-resolution timer the kernel would start and stop on every call.
+struct TimerState {
+    timer: WakeTimer,
+    /// Where the posted read lands; leaked on purpose, as the doorbell's sink.
+    sink: &'static mut u64,
+    posted: bool,
 }
 
 /// An eventfd with an 8-byte read kept posted in the ring.
@@ -248,6 +264,7 @@ impl UdpRing {
             stats: DatagramStats::default(),
             leak_on_drop: false,
             doorbell: None,
+            timer: None,
         };
         let mut this = Self { ring, state };
         this.submit_and_wait(Some(Duration::ZERO))?;
@@ -351,6 +368,35 @@ impl UdpRing {
         Ok(())
     }
 
+    /// As [`Self::submit_and_wait`], waiting until `until` (`None`: no limit) on a timer kept
+    /// set across calls (see `TimerState`); a plain timeout if the timer cannot be made.
+    pub fn submit_and_wait_until(
+        &mut self,
+        now: Instant,
+        until: Option<Instant>,
+    ) -> io::Result<()> {
+        let Some(deadline) = until else { return self.submit_and_wait(None) };
+        if deadline <= now {
+            return self.submit_and_wait(Some(Duration::ZERO));
+        }
+        if self.state.timer.is_none() {
+            // Blocking: io_uring waits on a blocking timerfd's read by polling it.
+            match WakeTimer::new(false) {
+                Ok(timer) => {
+                    let sink = Box::leak(Box::new(0u64));
+                    self.state.timer = Some(TimerState { timer, sink, posted: false });
+                }
+                Err(_) => return self.submit_and_wait(Some(deadline - now)),
+            }
+        }
+        let timer = self.state.timer.as_mut().expect("made above");
+        match timer.timer.arm(now, Some(deadline))? {
+            Timeout::Now => self.submit_and_wait(Some(Duration::ZERO)),
+            // `push_pending` posts the read if it is not in the ring yet.
+            Timeout::Fd => self.submit_and_wait(None),
+        }
+    }
+
     /// Delivers up to `min(budget, batch_budget)` received datagrams to `f(from, payload)`, in
     /// arrival order, recycling each buffer after its callback. Returns how many.
     pub fn recv_batch(&mut self, budget: usize, mut f: impl FnMut(SocketAddr, &[u8])) -> usize {
@@ -405,6 +451,19 @@ impl UdpRing {
             i += sent;
         }
         self.state.send.queued.clear();
+        if let Some(timer) = self.state.timer.as_mut().filter(|t| !t.posted && t.timer.is_set()) {
+            let target: *mut u64 = &mut *timer.sink;
+            let sqe = opcode::Read::new(Fd(timer.timer.fd()), target.cast::<u8>(), 8)
+                .build()
+                .user_data(USER_DATA_TIMER);
+            timer.posted = true;
+            if let Err(e) = self.push(&sqe) {
+                if let Some(timer) = self.state.timer.as_mut() {
+                    timer.posted = false;
+                }
+                return Err(e);
+            }
+        }
         if let Some(bell) = self.state.doorbell.as_mut().filter(|b| !b.armed) {
             let target: *mut u64 = &mut *bell.sink;
             let sqe = opcode::Read::new(Fd(bell.fd.as_raw_fd()), target.cast::<u8>(), 8)
@@ -552,6 +611,13 @@ impl State {
                 self.complete_multi(&cqe);
             } else if user_data == USER_DATA_CANCEL {
                 // The cancelled operation reports on its own CQE.
+            } else if user_data == USER_DATA_TIMER {
+                // Fired (or failed, e.g. cancelled at teardown): set it again at the next wait
+                // with a deadline.
+                if let Some(timer) = self.timer.as_mut() {
+                    timer.posted = false;
+                    timer.timer.forget();
+                }
             } else if user_data == USER_DATA_DOORBELL {
                 // Rung (or failed): either way the wait it was posted for is over; re-post it
                 // at the next submit.
@@ -986,6 +1052,9 @@ impl DatagramEndpoint for UdpRing {
     fn submit_and_wait(&mut self, wait: Option<Duration>) -> io::Result<()> {
         UdpRing::submit_and_wait(self, wait)
     }
+    fn submit_and_wait_until(&mut self, now: Instant, until: Option<Instant>) -> io::Result<()> {
+        UdpRing::submit_and_wait_until(self, now, until)
+    }
     fn recv_batch(&mut self, budget: usize, f: impl FnMut(SocketAddr, &[u8])) -> usize {
         UdpRing::recv_batch(self, budget, f)
     }
@@ -1060,6 +1129,39 @@ mod tests {
 
     fn config(mode: RecvMode) -> UdpRingConfig {
         UdpRingConfig { recv_mode: mode, ..UdpRingConfig::default() }
+    }
+
+    // Goal: a wait with a deadline ends at it, on a timer that later deadlines leave set, and a
+    // datagram still ends the wait before it. Method: wait until +30 ms, then a hundred times
+    // with deadlines that move later, each ended by a datagram sent to ourselves.
+    #[test]
+    fn waits_until_a_deadline_on_a_timer_kept_set() {
+        let mut ring = UdpRing::bind(loopback(), config(RecvMode::Auto)).unwrap();
+        let start = Instant::now();
+        let first = start + Duration::from_millis(30);
+        while Instant::now() < first {
+            assert!(start.elapsed() < DEADLINE);
+            ring.submit_and_wait_until(Instant::now(), Some(first)).unwrap();
+        }
+        let sets = |ring: &UdpRing| ring.state.timer.as_ref().map(|t| t.timer.sets());
+        let after_first = sets(&ring).expect("a timer was made");
+        assert!(after_first >= 1);
+        let to = ring.local_addr();
+        for i in 0..100u64 {
+            let now = Instant::now();
+            ring.send_to(to, b"wake").unwrap();
+            ring.submit_and_wait_until(now, Some(now + DEADLINE + Duration::from_millis(i)))
+                .unwrap();
+            let mut got = 0;
+            while got == 0 {
+                assert!(start.elapsed() < 2 * DEADLINE, "the datagram ends the wait");
+                got = ring.recv_batch(usize::MAX, |_, _| {});
+                if got == 0 {
+                    ring.submit_and_wait(Some(STEP)).unwrap();
+                }
+            }
+        }
+        assert_eq!(sets(&ring), Some(after_first + 1), "set once for all the later deadlines");
     }
 
     // Goal: io_uring with multishot recvmsg and a buffer ring works on this kernel, and both

@@ -32,6 +32,7 @@ use std::time::Instant;
 
 use crate::api::{AssocId, Ppid, SctpTransport, StreamId, TransportError, TransportEvent};
 use crate::sockaddr;
+use crate::wake_timer::{Timeout, WakeTimer};
 use wire::{AssocState, MessageInfo, Notification};
 
 /// Bounds and options of a kernel SCTP endpoint.
@@ -388,7 +389,7 @@ impl SctpTransport for KernelSctp {
     }
 
     fn wait(&mut self, now: Instant, until: Option<Instant>) -> io::Result<()> {
-        wait_readable(&[self.fd.as_raw_fd()], now, until).map(|_| ())
+        wait_readable(&[self.fd.as_raw_fd()], now, until, None).map(|_| ())
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -448,29 +449,50 @@ fn read_peer_addresses(
 /// Blocks until one of `fds` is readable or `until` passes (never, if `None`); a signal ends
 /// the wait early, as readiness would. Returns which were readable, bit `i` for `fds[i]` (all
 /// bits after a signal, since nothing is known then).
+///
+/// With a `timer`, the deadline is the timer's (set only when it moves earlier, see
+/// [`WakeTimer`]) and the wait itself has none; the timer's fd is watched after `fds`, and read
+/// when it fired.
 pub(crate) fn wait_readable(
     fds: &[std::os::fd::RawFd],
     now: Instant,
     until: Option<Instant>,
+    mut timer: Option<&mut WakeTimer>,
 ) -> io::Result<u32> {
-    let timeout_ms = match until {
-        None => -1,
-        Some(t) => t.saturating_duration_since(now).as_millis().min(i32::MAX as u128) as i32,
-    };
     // On the stack: this runs every loop turn, and allocates nothing.
     let mut pollfds =
-        [libc::pollfd { fd: -1, events: libc::POLLIN, revents: 0 }; ports::PORTS_MAX + 1];
-    assert!(fds.len() <= pollfds.len(), "at most PORTS_MAX sockets and a doorbell");
+        [libc::pollfd { fd: -1, events: libc::POLLIN, revents: 0 }; ports::PORTS_MAX + 2];
+    assert!(fds.len() < pollfds.len(), "at most PORTS_MAX sockets and a doorbell");
     for (slot, &fd) in pollfds.iter_mut().zip(fds) {
         slot.fd = fd;
     }
-    // SAFETY: the first `fds.len()` entries of `pollfds` are valid pollfds.
-    if unsafe { libc::poll(pollfds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) } < 0 {
+    let mut watched = fds.len();
+    let timeout_ms = match timer.as_deref_mut() {
+        Some(timer) => match timer.arm(now, until)? {
+            Timeout::Now => 0,
+            Timeout::Fd => {
+                pollfds[watched].fd = timer.fd();
+                watched += 1;
+                -1
+            }
+        },
+        None => match until {
+            None => -1,
+            Some(t) => t.saturating_duration_since(now).as_millis().min(i32::MAX as u128) as i32,
+        },
+    };
+    // SAFETY: the first `watched` entries of `pollfds` are valid pollfds.
+    if unsafe { libc::poll(pollfds.as_mut_ptr(), watched as libc::nfds_t, timeout_ms) } < 0 {
         let e = io::Error::last_os_error();
         if e.raw_os_error() != Some(libc::EINTR) {
             return Err(e);
         }
         return Ok(u32::MAX);
+    }
+    if let Some(timer) = timer {
+        if watched > fds.len() && pollfds[fds.len()].revents != 0 {
+            timer.expired();
+        }
     }
     // Errors and hang-ups count as readable: the read reports them.
     let mut ready = 0;

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use super::{KernelSctp, KernelSctpConfig};
 use crate::api::{AssocId, Ppid, SctpTransport, StreamId, TransportError, TransportEvent};
+use crate::wake_timer::WakeTimer;
 
 /// Bits of an association id that name the socket.
 pub const PORT_BITS: u32 = 2;
@@ -34,6 +35,8 @@ pub struct KernelSctpPorts {
     ready: Option<u32>,
     /// The eventfd behind [`SctpTransport::doorbell`], watched by `wait` beside the sockets.
     bell: Option<Arc<OwnedFd>>,
+    /// `wait`'s deadline, kept set across waits (see [`WakeTimer`]).
+    timer: WakeTimer,
 }
 
 impl KernelSctpPorts {
@@ -53,7 +56,7 @@ impl KernelSctpPorts {
                 .map_err(|e| io::Error::new(e.kind(), format!("SCTP port {port}: {e}")))?;
             sockets.push(socket);
         }
-        Ok(Self { sockets, first: 0, ready: None, bell: None })
+        Ok(Self { sockets, first: 0, ready: None, bell: None, timer: WakeTimer::new(true)? })
     }
 
     /// The first socket's local address.
@@ -199,7 +202,7 @@ impl SctpTransport for KernelSctpPorts {
             fds[count] = bell.as_raw_fd();
             watched += 1;
         }
-        let ready = super::wait_readable(&fds[..watched], now, until)?;
+        let ready = super::wait_readable(&fds[..watched], now, until, Some(&mut self.timer))?;
         if ready & (1 << count) != 0 {
             if let Some(bell) = &self.bell {
                 // Rung: reset the counter so that the next wait sleeps again.
@@ -240,7 +243,13 @@ mod tests {
 
     #[test]
     fn ids_carry_their_socket_and_come_apart_again() {
-        let ports = KernelSctpPorts { sockets: Vec::new(), first: 0, ready: None, bell: None };
+        let ports = KernelSctpPorts {
+            sockets: Vec::new(),
+            first: 0,
+            ready: None,
+            bell: None,
+            timer: WakeTimer::new(true).unwrap(),
+        };
         let tagged = join(1, AssocId(41)).unwrap();
         assert_ne!(tagged, AssocId(41));
         // `split` checks the index against the sockets opened: none here.
