@@ -22,6 +22,9 @@
 # BENCH_FLOOR: FLOWSxWINDOW shapes of the plain UDP echo floor (e.g. "1x1 16x8"); empty skips.
 # BENCH_BASE_BIN: a directory with a baseline build of our registrar (e.g. the previous
 # commit's), run at every point too as "base" and "base-userspace": a same-boot A/B.
+# BENCH_WHO: the registrars to run, of rsplib ours ours-2w ours-userspace ours-userspace-gso
+# base base-userspace (default: all that apply); points may repeat under other names (r1-...,
+# r2-...) for an alternating A/B.
 # BENCH_SYSCALLS=1: then also count the system calls per operation of each registrar at the
 # 1 x 1 points (strace -c -f; the counts are exact, the run's speed under strace is not).
 set -u
@@ -132,6 +135,12 @@ for spec in $POINTS; do
     fi
     # A baseline build of ours (BENCH_BASE_BIN): the same points, for a same-boot A/B.
     [[ -n $BASE_BIN ]] && registrars="$registrars base base-userspace"
+    # BENCH_WHO: only these of them (e.g. "ours base" for an A/B of one backend).
+    if [[ -n ${BENCH_WHO:-} ]]; then
+      kept=""
+      for who in $registrars; do [[ " $BENCH_WHO " == *" $who "* ]] && kept="$kept $who"; done
+      registrars=$kept
+    fi
     for who in $registrars; do
       # Userspace clients: the kernel decapsulates on 9899 and answers to the sender's port.
       # Kernel clients: plain SCTP to kernel registrars, encapsulated only toward ours on UDP.

@@ -7,7 +7,8 @@
 # 1x1, 4x4 and 16x8, registration + deregistration at 1x1 and 8x4), BENCH_SCENARIOS (bare
 # scenarios of lab/scenarios/ added to the points; the older knob), BENCH_CLIENTS (default
 # "userspace kernel"), BENCH_FLOOR (UDP echo floor shapes, default "1x1 4x4 16x8"),
-# BENCH_SYSCALLS=1 (system calls per operation at the 1x1 points, under strace),
+# BENCH_WHO (the registrars to run, default all), BENCH_SYSCALLS=1 (system calls per operation
+# at the 1x1 points, under strace),
 # BENCH_BASE_BIN (a release directory inside the project holding a baseline build of our
 # registrar, e.g. target/base/release: run at every point too, for a same-boot A/B).
 # shellcheck source=run-lib.sh
@@ -18,5 +19,6 @@ rm -rf "$project/target-lab/bench" && mkdir -p "$project/target-lab/bench"
   "BENCH_POINTS=$(q "${BENCH_POINTS:-}") BENCH_SCENARIOS=$(q "${BENCH_SCENARIOS:-}") \
    BENCH_CLIENTS=$(q "${BENCH_CLIENTS:-userspace kernel}") \
    BENCH_FLOOR=$(q "${BENCH_FLOOR-1x1 4x4 16x8}") BENCH_SYSCALLS=${BENCH_SYSCALLS:-0} \
+   BENCH_WHO=$(q "${BENCH_WHO:-}") \
    BENCH_BASE_BIN=$(q "${BENCH_BASE_BIN:+/host/$name/${BENCH_BASE_BIN#"$project"/}}") \
    bash /host/$name/lab/guest-bench.sh $bin /host/$name/target-lab/bench"
