@@ -40,7 +40,7 @@ figures() { # FILE OP
     }
   ' "$1"
 }
-op_of() { case $1 in churn*) echo deregister ;; fill*) echo register ;; *) echo resolve ;; esac; }
+op_of() { case $1 in *churn*) echo deregister ;; *fill*) echo register ;; *) echo resolve ;; esac; }
 
 printf '%-14s %-9s %-19s %10s %8s %11s %8s %5s\n' point clients registrar 'ops/s' '÷rsplib' \
   'cpu µs/op' 'rsplib÷' 'sys%'
