@@ -7,8 +7,8 @@ use crate::error::{DecodeError, DecodeErrorKind};
 use crate::message::{collect, message, Allowed, Body, MessageView};
 use crate::param::{
     emit_pe_identifier, emit_pool_handle, pe_identifier_length, pool_handle_length,
-    Cookie as CookieParameter, EncodedPoolElement, HandleResolutionOption, OperationalError,
-    ParameterType, Policy, PoolElement, UserTransport,
+    Cookie as CookieParameter, HandleResolutionOption, OperationalError, ParameterType, Policy,
+    PoolElement, PoolElementRef, UserTransport,
 };
 use crate::types::{PoolElementId, PoolHandle, RegistrarId};
 use crate::wire::{list_len, required, walk, Reader, Writer, MESSAGE_HEADER_LEN};
@@ -554,14 +554,15 @@ impl HandleResolutionResponseRef<'_> {
 }
 
 impl HandleResolutionResponseRef<'_> {
-    /// Writes into `out` (cleared first) this response followed by PEs already encoded at
-    /// registration, each with its current home registrar and without its ASAP Transport
-    /// (registrars' business): the registrar's answer path, a header emit and one copy per PE. `self.pool_elements` must be empty (the PEs come from
-    /// `encoded` instead).
+    /// Writes into `out` (cleared first) this response followed by PEs as the registrar keeps
+    /// them (encoded at registration, or fields encoded here), each with its current home
+    /// registrar and without its ASAP Transport (registrars' business): the registrar's answer
+    /// path, a header emit and one copy or field encode per PE. `self.pool_elements` must be
+    /// empty (the PEs come from `encoded` instead).
     pub fn emit_with_encoded<'e>(
         &self,
         out: &mut Vec<u8>,
-        encoded: impl IntoIterator<Item = (EncodedPoolElement<'e>, RegistrarId)>,
+        encoded: impl IntoIterator<Item = (PoolElementRef<'e>, RegistrarId)>,
     ) {
         assert!(self.pool_elements.is_empty(), "PEs come either borrowed or encoded");
         out.clear();

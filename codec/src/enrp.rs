@@ -12,8 +12,8 @@ use core::fmt;
 use crate::error::{DecodeError, DecodeErrorKind};
 use crate::message::{collect, message, Allowed, Body, MessageView};
 use crate::param::{
-    emit_pool_handle, parse_pool_handle, pool_handle_length, EncodedPoolElement, OperationalError,
-    ParameterType, PeChecksum, PoolElement, ServerInformation,
+    emit_pool_handle, parse_pool_handle, pool_handle_length, OperationalError, ParameterType,
+    PeChecksum, PoolElement, PoolElementRef, ServerInformation,
 };
 use crate::types::{PoolHandle, RegistrarId};
 use crate::wire::{list_len, required, walk, Reader, Writer};
@@ -629,7 +629,7 @@ pub struct HandleUpdateRef<'a> {
     /// The pool.
     pub pool_handle: &'a PoolHandle,
     /// The PE, as encoded.
-    pub pool_element: EncodedPoolElement<'a>,
+    pub pool_element: PoolElementRef<'a>,
     /// The PE's home registrar, written into the parameter.
     pub home: RegistrarId,
 }
@@ -638,7 +638,7 @@ impl HandleUpdateRef<'_> {
     /// Bytes [`Self::emit`] writes.
     pub fn buffer_len(&self) -> usize {
         let body = Servers::LEN + 4 + pool_handle_length(self.pool_handle).next_multiple_of(4);
-        crate::wire::MESSAGE_HEADER_LEN + body + self.pool_element.as_bytes().len()
+        crate::wire::MESSAGE_HEADER_LEN + body + self.pool_element.buffer_len()
     }
 
     /// Emits into `buf` (at least [`Self::buffer_len`] bytes); returns the length written.
@@ -685,7 +685,7 @@ impl HandleTableResponseRef {
     pub fn emit_with_encoded<'e>(
         &self,
         out: &mut Vec<u8>,
-        entries: impl IntoIterator<Item = (&'e PoolHandle, EncodedPoolElement<'e>, RegistrarId)>,
+        entries: impl IntoIterator<Item = (&'e PoolHandle, PoolElementRef<'e>, RegistrarId)>,
     ) {
         let reject = if self.reject { BIT_0 } else { 0 };
         let flags = reject | if self.more_to_send { BIT_1 } else { 0 };

@@ -71,7 +71,10 @@ pub use error::{DecodeError, DecodeErrorKind, ErrorCause};
 pub use message::{
     MessageView, PARAMETERS_PER_MESSAGE_MAX, POOL_ELEMENTS_PER_MESSAGE_MAX, SERVERS_PER_MESSAGE_MAX,
 };
-pub use param::{EncodedPoolElement, Parameter, Policy, PoolElement, SctpTransport, UserTransport};
+pub use param::{
+    EncodedPoolElement, Parameter, Policy, PoolElement, PoolElementFields, PoolElementRef,
+    SctpTransport, UserTransport,
+};
 pub use types::{
     PolicyType, PoolElementId, PoolHandle, RegistrarId, TransportUse, POOL_HANDLE_LENGTH_MAX,
 };

@@ -245,8 +245,8 @@ pub enum Parameter {
 
 impl Parameter {
     /// Parses exactly one parameter (with optional padding) from `bytes`.
-    pub fn parse(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::new(bytes, 0);
+    pub fn parse(bytes: impl AsRef<[u8]>) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes.as_ref(), 0);
         let tlv = r.tlv()?.ok_or(DecodeError::new(DecodeErrorKind::Truncated, "Parameter", 0))?;
         r.finish("Parameter")?;
         let parameter = Self::parse_tlv(&tlv)?;
@@ -1204,6 +1204,28 @@ impl<'a> EncodedPoolElement<'a> {
         PoolElementId(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
+    /// The Registration Life inside, as the PE registered it.
+    pub fn registration_life_ms(&self) -> u32 {
+        let b = &self.bytes[REGISTRATION_LIFE_OFFSET..REGISTRATION_LIFE_OFFSET + 4];
+        u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+    }
+
+    /// The ASAP Transport: the one SCTP transport after the policy, as [`PoolElement::encode`]
+    /// places it. `None` when there is none, or when what follows the policy is not exactly one
+    /// well-formed SCTP transport.
+    pub fn asap_transport(&self) -> Option<SctpTransport> {
+        let (cut, _) = self.without_asap_transport();
+        if cut == self.bytes.len() {
+            return None;
+        }
+        let mut r = Reader::new(&self.bytes[cut..], cut);
+        let tlv = r.tlv().ok()??;
+        if !r.is_empty() {
+            return None;
+        }
+        SctpTransport::parse_tlv(&tlv).ok()
+    }
+
     /// Appends the parameter as pool users get it: without the ASAP Transport (which tells
     /// registrars how to reach the PE's ASAP endpoint, §3.10; RSPLIB's registrar leaves it out
     /// of ASAP answers too), with `home` as its Home ENRP Server Identifier. Returns the
@@ -1264,6 +1286,8 @@ impl<'a> EncodedPoolElement<'a> {
 /// Offset of the Home ENRP Server Identifier in a Pool Element parameter (§3.10): after the TLV
 /// header and the PE identifier.
 const HOME_REGISTRAR_OFFSET: usize = TLV_HEADER_LEN + 4;
+/// Offset of the Registration Life (§3.10): after the home registrar.
+const REGISTRATION_LIFE_OFFSET: usize = HOME_REGISTRAR_OFFSET + 4;
 
 impl PoolElement {
     /// The parameter as it goes on the wire, padded: what [`EncodedPoolElement`] wraps.
@@ -1275,6 +1299,429 @@ impl PoolElement {
         bytes
     }
 }
+
+// ---- Pool element from borrowed fields (§3.10) ----
+
+/// A Pool Element parameter (§3.10) from borrowed fields, encoded without building a
+/// [`PoolElement`] and without allocating: what a registrar that keeps a PE's fields, rather
+/// than its encoded parameter, writes into its answers. [`Self::emit`] writes exactly the bytes
+/// [`PoolElement::encode`] makes of the same values (`codec/tests/roundtrip.rs` checks it over
+/// generated PEs). Every child TLV a field can name is a multiple of four bytes long (addresses
+/// are 8 or 20, policy values 4 each), so the parameter has no padding and its length is known
+/// before a byte is written: nothing is patched afterwards.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolElementFields<'a> {
+    /// PE identifier.
+    pub id: PoolElementId,
+    /// Home registrar.
+    pub home_registrar: RegistrarId,
+    /// Registration life, as the PE registered it.
+    pub registration_life_ms: u32,
+    /// User transport.
+    pub user_transport: UserTransportRef<'a>,
+    /// Member selection policy.
+    pub policy: PolicyValues,
+    /// ASAP transport, when a registrar describes the PE to others.
+    pub asap_transport: Option<SctpTransportRef<'a>>,
+}
+
+/// A user transport (§3.3-§3.7) with borrowed addresses, for [`PoolElementFields`]: every
+/// [`UserTransport`] but opaque transport data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UserTransportRef<'a> {
+    /// DCCP (§3.3).
+    Dccp {
+        /// DCCP port.
+        port: u16,
+        /// DCCP service code.
+        service_code: u32,
+        /// The address.
+        address: IpAddr,
+    },
+    /// SCTP (§3.4).
+    Sctp(SctpTransportRef<'a>),
+    /// TCP (§3.5), with the transport use RSPLIB writes.
+    Tcp {
+        /// TCP port.
+        port: u16,
+        /// Transport use.
+        transport_use: TransportUse,
+        /// The address.
+        address: IpAddr,
+    },
+    /// UDP (§3.6).
+    Udp {
+        /// UDP port.
+        port: u16,
+        /// The address.
+        address: IpAddr,
+    },
+    /// UDP-Lite (§3.7).
+    UdpLite {
+        /// UDP-Lite port.
+        port: u16,
+        /// The address.
+        address: IpAddr,
+    },
+}
+
+/// An SCTP transport (§3.4) with borrowed addresses. The first address stands apart so that a
+/// caller who keeps a single address inline lends it without building a slice (an SCTP
+/// transport has at least one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SctpTransportRef<'a> {
+    /// SCTP port.
+    pub port: u16,
+    /// Data only, or data plus control.
+    pub transport_use: TransportUse,
+    /// The first address.
+    pub first: IpAddr,
+    /// The others, in order: fewer than [`ADDRESSES_PER_TRANSPORT_MAX`].
+    pub rest: &'a [IpAddr],
+}
+
+/// A known policy (§3.8) as its type and its 32-bit values in wire order: the `Copy` form of a
+/// [`Policy`] other than `Unknown`, for [`PoolElementFields`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PolicyValues {
+    policy_type: PolicyType,
+    values: [u32; 4],
+    count: u8,
+}
+
+/// A Pool Element parameter for the writers that carry PEs (Handle Resolution Response, ENRP
+/// Handle Update, Handle Table Response): bytes encoded earlier, or fields encoded as they are
+/// written. Either way the writer puts in the PE's current home registrar.
+#[derive(Clone, Copy, Debug)]
+pub enum PoolElementRef<'a> {
+    /// Encoded earlier, by [`PoolElement::encode`].
+    Encoded(EncodedPoolElement<'a>),
+    /// Encoded as it is written.
+    Fields(PoolElementFields<'a>),
+}
+
+impl PoolElementFields<'_> {
+    /// Bytes on the wire (there is no padding: see the type's docs).
+    pub fn buffer_len(&self) -> usize {
+        self.length(true)
+    }
+
+    /// Emits into `buf`, which must be at least [`Self::buffer_len`] bytes; returns the length
+    /// written.
+    pub fn emit(&self, buf: &mut [u8]) -> usize {
+        let length = self.buffer_len();
+        self.put(&mut buf[..length], self.home_registrar, true);
+        length
+    }
+
+    /// The parameter in a new vector: the bytes [`PoolElement::encode`] makes of these values.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut bytes = vec![0; self.buffer_len()];
+        self.emit(&mut bytes);
+        bytes
+    }
+
+    /// Whether `bytes` are exactly what [`Self::emit`] writes; checked without allocating.
+    pub fn emits(&self, bytes: &[u8]) -> bool {
+        if bytes.len() != self.buffer_len() {
+            return false;
+        }
+        let mut buf = [0u8; FIELDS_BUFFER_LEN_MAX];
+        let length = self.emit(&mut buf);
+        buf[..length] == *bytes
+    }
+
+    /// The parameter's length, with its ASAP Transport if `asap`.
+    fn length(&self, asap: bool) -> usize {
+        let asap_length = match (&self.asap_transport, asap) {
+            (Some(transport), true) => transport.length(),
+            _ => 0,
+        };
+        TLV_HEADER_LEN
+            + POOL_ELEMENT_FIXED_LEN
+            + self.user_transport.length()
+            + self.policy.length()
+            + asap_length
+    }
+
+    /// Appends the parameter with `home` as its Home ENRP Server Identifier, and with its ASAP
+    /// Transport only if `asap`; returns its end (it has no padding to leave out).
+    fn append(&self, out: &mut Vec<u8>, home: RegistrarId, asap: bool) -> usize {
+        let length = self.length(asap);
+        let start = out.len();
+        out.resize(start + length, 0);
+        self.put(&mut out[start..], home, asap);
+        start + length
+    }
+
+    /// Writes the parameter into `buf`, which is exactly its length.
+    fn put(&self, buf: &mut [u8], home: RegistrarId, asap: bool) {
+        let mut p = Put { buf, at: 0 };
+        p.header(ParameterType::POOL_ELEMENT, p.buf.len());
+        p.u32(self.id.0);
+        p.u32(home.0);
+        p.u32(self.registration_life_ms);
+        self.user_transport.put(&mut p);
+        self.policy.put(&mut p);
+        if let (Some(transport), true) = (&self.asap_transport, asap) {
+            transport.put(&mut p);
+        }
+        assert_eq!(p.at, p.buf.len(), "wrote the length computed");
+    }
+}
+
+impl UserTransportRef<'_> {
+    fn length(&self) -> usize {
+        match self {
+            Self::Dccp { address, .. } => TLV_HEADER_LEN + 8 + address_length(address),
+            Self::Sctp(sctp) => sctp.length(),
+            Self::Tcp { address, .. }
+            | Self::Udp { address, .. }
+            | Self::UdpLite { address, .. } => TLV_HEADER_LEN + 4 + address_length(address),
+        }
+    }
+
+    /// The same fields, in the same order, as [`UserTransport::emit`].
+    fn put(&self, p: &mut Put<'_>) {
+        let (ty, port, second, address) = match *self {
+            Self::Dccp { port, service_code, address } => {
+                p.header(ParameterType::DCCP_TRANSPORT, self.length());
+                p.u16(port);
+                // Reserved.
+                p.u16(0);
+                p.u32(service_code);
+                p.address(&address);
+                return;
+            }
+            Self::Sctp(sctp) => return sctp.put(p),
+            Self::Tcp { port, transport_use, address } => {
+                (ParameterType::TCP_TRANSPORT, port, transport_use.0, address)
+            }
+            // The second 16 bits are reserved in UDP and UDP-Lite.
+            Self::Udp { port, address } => (ParameterType::UDP_TRANSPORT, port, 0, address),
+            Self::UdpLite { port, address } => {
+                (ParameterType::UDP_LITE_TRANSPORT, port, 0, address)
+            }
+        };
+        p.header(ty, self.length());
+        p.u16(port);
+        p.u16(second);
+        p.address(&address);
+    }
+}
+
+impl SctpTransportRef<'_> {
+    fn length(&self) -> usize {
+        assert!(self.rest.len() < ADDRESSES_PER_TRANSPORT_MAX, "an SCTP transport within the cap");
+        let rest: usize = self.rest.iter().map(address_length).sum();
+        TLV_HEADER_LEN + 4 + address_length(&self.first) + rest
+    }
+
+    /// The same fields, in the same order, as [`SctpTransport::emit`].
+    fn put(&self, p: &mut Put<'_>) {
+        p.header(ParameterType::SCTP_TRANSPORT, self.length());
+        p.u16(self.port);
+        p.u16(self.transport_use.0);
+        p.address(&self.first);
+        self.rest.iter().for_each(|address| p.address(address));
+    }
+}
+
+impl PolicyValues {
+    /// `policy`'s type and values; `None` for [`Policy::Unknown`], whose value is opaque.
+    pub fn new(policy: &Policy) -> Option<Self> {
+        if let Policy::Unknown { .. } = policy {
+            return None;
+        }
+        let (values, count) = policy.fields();
+        let count = u8::try_from(count).expect("a policy has at most four values");
+        Some(Self { policy_type: policy.policy_type(), values, count })
+    }
+
+    /// The policy type.
+    pub fn policy_type(&self) -> PolicyType {
+        self.policy_type
+    }
+
+    /// The values after the policy type, in wire order.
+    pub fn values(&self) -> &[u32] {
+        &self.values[..usize::from(self.count)]
+    }
+
+    fn length(&self) -> usize {
+        TLV_HEADER_LEN + 4 + 4 * usize::from(self.count)
+    }
+
+    /// The same fields, in the same order, as [`Policy::emit`].
+    fn put(&self, p: &mut Put<'_>) {
+        p.header(ParameterType::POOL_MEMBER_SELECTION_POLICY, self.length());
+        p.u32(self.policy_type.0);
+        self.values().iter().for_each(|&value| p.u32(value));
+    }
+}
+
+impl<'a> PoolElementRef<'a> {
+    /// Bytes of the whole parameter (ASAP Transport included) on the wire, padded.
+    pub fn buffer_len(&self) -> usize {
+        match self {
+            Self::Encoded(encoded) => encoded.as_bytes().len(),
+            Self::Fields(fields) => fields.buffer_len(),
+        }
+    }
+
+    /// The PE identifier.
+    pub fn id(&self) -> PoolElementId {
+        match self {
+            Self::Encoded(encoded) => encoded.id(),
+            Self::Fields(fields) => fields.id,
+        }
+    }
+
+    /// The parameter in a new vector, as encoded or as its fields encode it.
+    pub fn to_vec(&self) -> Vec<u8> {
+        match self {
+            Self::Encoded(encoded) => encoded.as_bytes().to_vec(),
+            Self::Fields(fields) => fields.encode(),
+        }
+    }
+
+    /// Appends the parameter as pool users get it: without the ASAP Transport, with `home` as
+    /// its Home ENRP Server Identifier. Returns the unpadded end.
+    pub(crate) fn append_for_pool_users(&self, out: &mut Vec<u8>, home: RegistrarId) -> usize {
+        match self {
+            Self::Encoded(encoded) => encoded.append_for_pool_users(out, home),
+            Self::Fields(fields) => fields.append(out, home, false),
+        }
+    }
+
+    /// Appends the whole parameter with `home` as its Home ENRP Server Identifier; returns the
+    /// unpadded end.
+    pub(crate) fn append_with_home(&self, out: &mut Vec<u8>, home: RegistrarId) -> usize {
+        match self {
+            Self::Encoded(encoded) => encoded.append_with_home(out, home),
+            Self::Fields(fields) => fields.append(out, home, true),
+        }
+    }
+
+    /// Writes the whole parameter with `home` as its Home ENRP Server Identifier.
+    pub(crate) fn emit_with_home(&self, w: &mut Writer<'_>, home: RegistrarId) {
+        match self {
+            Self::Encoded(encoded) => encoded.emit_with_home(w, home),
+            Self::Fields(fields) => fields.put(w.take(fields.buffer_len()), home, true),
+        }
+    }
+}
+
+impl<'a> From<EncodedPoolElement<'a>> for PoolElementRef<'a> {
+    fn from(encoded: EncodedPoolElement<'a>) -> Self {
+        Self::Encoded(encoded)
+    }
+}
+
+impl<'a> From<PoolElementFields<'a>> for PoolElementRef<'a> {
+    fn from(fields: PoolElementFields<'a>) -> Self {
+        Self::Fields(fields)
+    }
+}
+
+impl PoolElement {
+    /// This parameter's borrowed fields; `None` for what they cannot say: opaque transport
+    /// data, an unknown policy, or an SCTP transport without an address.
+    pub fn fields(&self) -> Option<PoolElementFields<'_>> {
+        fn sctp(t: &SctpTransport) -> Option<SctpTransportRef<'_>> {
+            let (first, rest) = t.addresses.as_slice().split_first()?;
+            let (port, transport_use) = (t.port, t.transport_use);
+            Some(SctpTransportRef { port, transport_use, first: *first, rest })
+        }
+        let user_transport = match &self.user_transport {
+            UserTransport::Dccp { port, service_code, address } => UserTransportRef::Dccp {
+                port: *port,
+                service_code: *service_code,
+                address: *address,
+            },
+            UserTransport::Opaque(_) => return None,
+            UserTransport::Sctp(t) => UserTransportRef::Sctp(sctp(t)?),
+            UserTransport::Tcp { port, transport_use, address } => UserTransportRef::Tcp {
+                port: *port,
+                transport_use: *transport_use,
+                address: *address,
+            },
+            UserTransport::Udp { port, address } => {
+                UserTransportRef::Udp { port: *port, address: *address }
+            }
+            UserTransport::UdpLite { port, address } => {
+                UserTransportRef::UdpLite { port: *port, address: *address }
+            }
+        };
+        let asap_transport = match &self.asap_transport {
+            Some(t) => Some(sctp(t)?),
+            None => None,
+        };
+        Some(PoolElementFields {
+            id: self.id,
+            home_registrar: self.home_registrar,
+            registration_life_ms: self.registration_life_ms,
+            user_transport,
+            policy: PolicyValues::new(&self.policy)?,
+            asap_transport,
+        })
+    }
+}
+
+/// Writes big-endian fields one after another into a buffer of exactly the parameter's length:
+/// [`PoolElementFields`]'s writer. Unlike [`Writer`] it patches and pads nothing, because every
+/// length is known before writing.
+struct Put<'a> {
+    buf: &'a mut [u8],
+    at: usize,
+}
+
+impl Put<'_> {
+    #[inline]
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.buf[self.at..self.at + bytes.len()].copy_from_slice(bytes);
+        self.at += bytes.len();
+    }
+
+    #[inline]
+    fn u16(&mut self, v: u16) {
+        self.bytes(&v.to_be_bytes());
+    }
+
+    #[inline]
+    fn u32(&mut self, v: u32) {
+        self.bytes(&v.to_be_bytes());
+    }
+
+    #[inline]
+    fn header(&mut self, ty: ParameterType, length: usize) {
+        self.u16(ty.0);
+        self.u16(u16::try_from(length).expect("bounded by FIELDS_BUFFER_LEN_MAX"));
+    }
+
+    #[inline]
+    fn address(&mut self, address: &IpAddr) {
+        match address {
+            IpAddr::V4(a) => {
+                self.header(ParameterType::IPV4_ADDRESS, TLV_HEADER_LEN + 4);
+                self.bytes(&a.octets());
+            }
+            IpAddr::V6(a) => {
+                self.header(ParameterType::IPV6_ADDRESS, TLV_HEADER_LEN + 16);
+                self.bytes(&a.octets());
+            }
+        }
+    }
+}
+
+/// The longest SCTP transport [`SctpTransportRef`] names: the address cap, all IPv6.
+const SCTP_REF_LEN_MAX: usize =
+    TLV_HEADER_LEN + 4 + ADDRESSES_PER_TRANSPORT_MAX * (TLV_HEADER_LEN + 16);
+/// The longest parameter [`PoolElementFields`] writes: two maximal SCTP transports (a DCCP one
+/// is shorter) and a policy of four values.
+const FIELDS_BUFFER_LEN_MAX: usize =
+    TLV_HEADER_LEN + POOL_ELEMENT_FIXED_LEN + 2 * SCTP_REF_LEN_MAX + TLV_HEADER_LEN + 4 + 16;
+const _: () = assert!(FIELDS_BUFFER_LEN_MAX <= u16::MAX as usize);
 
 // ---- Server information (§3.11) ----
 

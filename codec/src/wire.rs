@@ -148,6 +148,14 @@ impl<'a> Writer<'a> {
         self.bytes(&v.to_be_bytes());
     }
 
+    /// The next `n` bytes, for a caller that writes them whole (a value without padding).
+    pub(crate) fn take(&mut self, n: usize) -> &mut [u8] {
+        let start = self.pos;
+        self.pos += n;
+        self.last_padding = 0;
+        &mut self.buf[start..self.pos]
+    }
+
     /// Overwrites four already written bytes at `at` (an absolute position).
     pub(crate) fn patch_u32(&mut self, at: usize, v: u32) {
         assert!(at + 4 <= self.pos, "patches only what was written");

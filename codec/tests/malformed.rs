@@ -66,8 +66,8 @@ fn unknown_parameter_action_bits() {
 fn unknown_parameter_inside_transport() {
     let skip = "0004 0018 1f90 0000 8123 0008 00000000 0001 0008 c0000201";
     let stop = "0004 0018 1f90 0000 0123 0008 00000000 0001 0008 c0000201";
-    assert!(codec::param::Parameter::parse(&hex(skip)).is_ok());
-    let e = codec::param::Parameter::parse(&hex(stop)).unwrap_err();
+    assert!(codec::param::Parameter::parse(hex(skip)).is_ok());
+    let e = codec::param::Parameter::parse(hex(stop)).unwrap_err();
     assert_eq!(e.kind, DecodeErrorKind::UnknownParameter { report: false });
 }
 
@@ -130,7 +130,7 @@ fn bad_lengths_are_rejected() {
     assert_eq!(e.kind, DecodeErrorKind::BadLength);
     // A known policy with the wrong length (RSPLIB's Least Used carries exactly one field).
     let e =
-        codec::param::Parameter::parse(&hex("0008 0010 40000001 00000001 00000002")).unwrap_err();
+        codec::param::Parameter::parse(hex("0008 0010 40000001 00000001 00000002")).unwrap_err();
     assert_eq!(e.kind, DecodeErrorKind::BadLength);
 }
 
@@ -169,7 +169,7 @@ fn addresses_per_transport_cap_boundary() {
             (0..n).map(|i| format!("0001 0008 c00002{:02x} ", i % 256)).collect();
         hex(&format!("0004 {:04x} 1f90 0000 {addresses}", 8 + 8 * n))
     };
-    let addresses = |n: usize| match codec::param::Parameter::parse(&at(n)).unwrap() {
+    let addresses = |n: usize| match codec::param::Parameter::parse(at(n)).unwrap() {
         codec::param::Parameter::Transport(codec::UserTransport::Sctp(t)) => t.addresses,
         other => panic!("expected an SCTP transport, got {other:?}"),
     };
@@ -182,10 +182,10 @@ fn addresses_per_transport_cap_boundary() {
     let walked = codec::param::ADDRESSES_WALKED_MAX;
     assert_eq!(addresses(walked).len(), max);
     assert_eq!(
-        codec::param::Parameter::parse(&at(walked + 1)).unwrap_err().kind,
+        codec::param::Parameter::parse(at(walked + 1)).unwrap_err().kind,
         DecodeErrorKind::TooMany
     );
-    assert_eq!(codec::param::Parameter::parse(&at(0)).unwrap_err().kind, DecodeErrorKind::Missing);
+    assert_eq!(codec::param::Parameter::parse(at(0)).unwrap_err().kind, DecodeErrorKind::Missing);
 }
 
 // Goal: the PEs-per-message cap is a boundary pair on a Business Card.
@@ -266,13 +266,13 @@ fn truncation_loops_on_fixed_messages() {
 #[test]
 fn rsplib_short_priority_least_used_is_accepted() {
     use codec::param::Parameter;
-    let short = Parameter::parse(&hex("0008 000c 40000003 00001000")).unwrap();
+    let short = Parameter::parse(hex("0008 000c 40000003 00001000")).unwrap();
     let p = codec::Policy::PriorityLeastUsed { load: 0x1000, load_degradation: 0 };
     assert_eq!(short, Parameter::Policy(p));
     let mut buf = vec![0xa5; short.buffer_len()];
     short.emit(&mut buf);
     assert_eq!(buf, hex("0008 0010 40000003 00001000 00000000"));
-    let odd = Parameter::parse(&hex("0008 0014 40000003 00001000 00000000 00000000"));
+    let odd = Parameter::parse(hex("0008 0014 40000003 00001000 00000000 00000000"));
     assert_eq!(odd.unwrap_err().kind, DecodeErrorKind::BadLength);
 }
 

@@ -197,10 +197,11 @@ fn asap_handle_resolution_response() {
     assert_eq!(buf, hex(&bytes));
 }
 
-// Goal: the registrar's answer path (PEs encoded once at registration, home rewritten per
-// answer) writes exactly what the owned Repr emits. Method: encode PEs whose home and padding
-// differ, emit through `emit_with_encoded` into a dirty buffer with another home, and compare
-// with the Repr carrying that home; then zero PEs, and the checks `EncodedPoolElement` makes.
+// Goal: the registrar's answer path (PEs encoded once at registration, or encoded from their
+// fields per answer; home rewritten per answer) writes exactly what the owned Repr emits.
+// Method: PEs whose home and padding differ, emitted through `emit_with_encoded` both as
+// stored bytes and as fields, into a dirty buffer with another home, compared with the Repr
+// carrying that home; then zero PEs, and the checks `EncodedPoolElement` makes.
 #[test]
 fn asap_handle_resolution_response_from_encoded_elements() {
     let mut odd = pool_element();
@@ -208,7 +209,12 @@ fn asap_handle_resolution_response_from_encoded_elements() {
     // Registrars keep the ASAP Transport (ENRP carries it); pool users never see it.
     odd.asap_transport = Some(sctp(50_205, [192, 0, 2, 9]));
     let handle = codec::PoolHandle::new(b"abc").unwrap(); // 3 bytes: padded handle TLV
-    let stored: Vec<Vec<u8>> = [pool_element(), odd.clone()].iter().map(|pe| pe.encode()).collect();
+    let reprs = [pool_element(), odd.clone()];
+    let stored: Vec<Vec<u8>> = reprs.iter().map(|pe| pe.encode()).collect();
+    let encoded: Vec<codec::PoolElementRef<'_>> =
+        stored.iter().map(|b| codec::EncodedPoolElement::new_checked(b).unwrap().into()).collect();
+    let fields: Vec<codec::PoolElementRef<'_>> =
+        reprs.iter().map(|pe| pe.fields().unwrap().into()).collect();
     let home = RegistrarId(0x0102_0304);
     let mut expected_elements = [pool_element(), odd];
     expected_elements.iter_mut().for_each(|pe| {
@@ -229,14 +235,13 @@ fn asap_handle_resolution_response_from_encoded_elements() {
             overall_policy: Some(&Policy::RoundRobin),
             pool_elements: &[],
         };
-        let mut out = vec![0xa5; 300];
-        let encoded = stored[..count]
-            .iter()
-            .map(|b| (codec::EncodedPoolElement::new_checked(b).unwrap(), home));
-        r.emit_with_encoded(&mut out, encoded);
-        assert_eq!(out, owned.emit_to_vec(), "{count} PEs");
-        let parsed = asap::Message::parse(&out).unwrap();
-        assert_eq!(parsed, asap::Message::HandleResolutionResponse(owned));
+        for (form, elements) in [("encoded", &encoded), ("fields", &fields)] {
+            let mut out = vec![0xa5; 300];
+            r.emit_with_encoded(&mut out, elements[..count].iter().map(|&e| (e, home)));
+            assert_eq!(out, owned.emit_to_vec(), "{count} PEs, {form}");
+            let parsed = asap::Message::parse(&out).unwrap();
+            assert_eq!(parsed, asap::Message::HandleResolutionResponse(owned.clone()));
+        }
     }
     let good = &stored[0];
     assert_eq!(
@@ -647,17 +652,37 @@ fn typed_views_agree_with_reprs() {
     assert!(enrp::InitTakeoverView::new_checked(&hex("07 00 000c 0a0b0c0d 01010101")[..]).is_err());
 }
 
-// Goal: ENRP's announcement and download writers (PEs encoded once, home written per message)
-// emit exactly what the owned Reprs emit. Method: a Handle Update and Handle Table Responses
-// (two pools, one pool, none, a refusal) through both paths, compared byte for byte and parsed.
+// Goal: ENRP's announcement and download writers (PEs encoded once or from their fields, home
+// written per message) emit exactly what the owned Reprs emit. Method: a Handle Update and
+// Handle Table Responses (two pools, one pool, none, a refusal) through the owned path and
+// both borrowed forms, compared byte for byte and parsed.
 #[test]
 fn enrp_writers_from_encoded_elements() {
+    for fields in [false, true] {
+        enrp_writers_from(fields);
+    }
+}
+
+/// `pe` for the writers: as its `bytes`, or as its fields.
+fn as_ref<'a>(fields: bool, pe: &'a PoolElement, bytes: &'a [u8]) -> codec::PoolElementRef<'a> {
+    if fields {
+        pe.fields().unwrap().into()
+    } else {
+        codec::EncodedPoolElement::new_checked(bytes).unwrap().into()
+    }
+}
+
+fn enrp_writers_from(fields: bool) {
     let servers = enrp::Servers { sender: RegistrarId(5), receiver: RegistrarId(0) };
     let home = RegistrarId(9);
     let mut pe = pool_element();
     pe.home_registrar = home;
-    let stored = pool_element().encode();
-    let encoded = codec::EncodedPoolElement::new_checked(&stored).unwrap();
+    // With an ASAP Transport, which ENRP carries.
+    pe.asap_transport = Some(sctp(50_205, [192, 0, 2, 9]));
+    let mut stored_pe = pe.clone();
+    stored_pe.home_registrar = RegistrarId(0x0a0b_0c0d);
+    let stored = stored_pe.encode();
+    let encoded = as_ref(fields, &stored_pe, &stored);
     let odd = codec::PoolHandle::new(b"odd").unwrap();
     for action in [enrp::UpdateAction::ADD_PE, enrp::UpdateAction::DEL_PE] {
         let owned = enrp::HandleUpdate {
@@ -697,15 +722,15 @@ fn enrp_writers_from_encoded_elements() {
             }
             owned_pools.push(enrp::PoolEntry { pool_handle: *handle, pool_elements: elements });
         }
-        let stored: Vec<(codec::PoolHandle, Vec<u8>)> = owned_pools
+        let stored: Vec<(codec::PoolHandle, &PoolElement, Vec<u8>)> = owned_pools
             .iter()
-            .flat_map(|p| p.pool_elements.iter().map(move |e| (p.pool_handle, e.encode())))
+            .flat_map(|p| p.pool_elements.iter().map(move |e| (p.pool_handle, e, e.encode())))
             .collect();
-        for (handle, bytes) in &stored {
-            let element = codec::EncodedPoolElement::new_checked(bytes).unwrap();
-            entries.push((handle, element, home));
+        for (handle, pe, bytes) in &stored {
+            entries.push((handle, as_ref(fields, pe, bytes), home));
         }
-        let owned = enrp::HandleTableResponse { more_to_send, reject, servers, pools: owned_pools };
+        let owned =
+            enrp::HandleTableResponse { more_to_send, reject, servers, pools: owned_pools.clone() };
         let r = enrp::HandleTableResponseRef { more_to_send, reject, servers };
         let mut out = vec![0xa5; 7];
         r.emit_with_encoded(&mut out, entries);

@@ -219,7 +219,7 @@ impl Server {
                     // Stored by `register` from `PoolElement::encode`, or from a peer's update.
                     let encoded = EncodedPoolElement::new_checked(e.wire())
                         .expect("stored PE parameters are whole");
-                    (encoded, e.home())
+                    (encoded.into(), e.home())
                 });
                 response.emit_with_encoded(&mut bytes, elements);
                 bytes

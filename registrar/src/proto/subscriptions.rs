@@ -148,7 +148,7 @@ impl Server {
                     let elements = pool.elements().take(PUSH_ELEMENTS_MAX).map(|e| {
                         let encoded = EncodedPoolElement::new_checked(e.wire())
                             .expect("stored PE parameters are whole");
-                        (encoded, e.home())
+                        (encoded.into(), e.home())
                     });
                     response.emit_with_encoded(&mut bytes, elements);
                     false

@@ -458,7 +458,7 @@ impl Enrp {
             servers: Servers { sender: self.own, receiver: RegistrarId(0) },
             action: announcement.action,
             pool_handle: &announcement.pool_handle,
-            pool_element,
+            pool_element: pool_element.into(),
             home: self.own,
         };
         let bytes: Arc<[u8]> = update.emit_to_vec().into();

@@ -167,7 +167,7 @@ impl Enrp {
             // Stored from `PoolElement::encode` (ASAP registration or a peer's update).
             let element = EncodedPoolElement::new_checked(e.element.wire())
                 .expect("stored PE parameters are whole");
-            (e.pool_handle, element, e.element.home())
+            (e.pool_handle, element.into(), e.element.home())
         });
         //# the mentor peer MUST set the M flag to '1' in the outbound
         //# ENRP_HANDLE_TABLE_RESPONSE if there is more data to be transferred and MUST keep
