@@ -184,7 +184,8 @@ impl DatagramEndpoint for UdpSocketBatch {
         }
         let timeout_ms = match wait {
             None => -1,
-            Some(d) => d.as_millis().min(i32::MAX as u128) as i32,
+            // Rounded up: a sub-millisecond wait must sleep, not spin on poll(0) until it passes.
+            Some(d) => d.as_micros().div_ceil(1_000).min(i32::MAX as u128) as i32,
         };
         let mut pfd =
             libc::pollfd { fd: self.socket.as_raw_fd(), events: libc::POLLIN, revents: 0 };

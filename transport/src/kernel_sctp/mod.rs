@@ -478,7 +478,11 @@ pub(crate) fn wait_readable(
         },
         None => match until {
             None => -1,
-            Some(t) => t.saturating_duration_since(now).as_millis().min(i32::MAX as u128) as i32,
+            // Rounded up: a sub-millisecond wait must sleep, not spin on poll(0) until it passes.
+            Some(t) => {
+                let d = t.saturating_duration_since(now);
+                d.as_micros().div_ceil(1_000).min(i32::MAX as u128) as i32
+            }
         },
     };
     // SAFETY: the first `watched` entries of `pollfds` are valid pollfds.
