@@ -203,6 +203,25 @@ pub struct Timers {
     /// cross-core messages). 0 always sleeps; choose 0 where the registrar shares its cores
     /// with other busy processes. A single worker never spins.
     pub mesh_spin_us: u64,
+    /// Which clock a loop turn reads (`registrar::core::clock`): `auto` reads the coarse clock
+    /// on a single worker where a precise read is a system call (measured at start: hosts
+    /// whose clocksource the vDSO cannot read, such as an emulated HPET), `precise` always the
+    /// precise one, `coarse` the coarse one on a single worker whatever a precise read costs.
+    /// Several workers always read precisely (their cross-core spin is 50 µs).
+    pub clock: TurnClockSetting,
+}
+
+/// [`Timers::clock`].
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum TurnClockSetting {
+    /// Coarse where precise reads are expensive, on a single worker.
+    #[default]
+    Auto,
+    /// Always precise.
+    Precise,
+    /// Coarse on a single worker.
+    Coarse,
 }
 
 /// Every table, slab and queue bound. A full one is an error cause to the peer, never a panic
@@ -278,6 +297,7 @@ impl Default for Timers {
             keep_alive_timeout_ms: 5_000,
             registration_life_max_ms: 3_600_000,
             mesh_spin_us: 50,
+            clock: TurnClockSetting::Auto,
         }
     }
 }

@@ -65,6 +65,10 @@ struct Flags {
     /// µs a core keeps polling after cross-core traffic instead of sleeping (0: always sleep).
     #[arg(long)]
     mesh_spin_us: Option<u64>,
+    /// Which clock a loop turn reads: auto (coarse on one worker where precise reads are
+    /// system calls), precise, coarse.
+    #[arg(long, value_enum)]
+    clock: Option<registrar::config::TurnClockSetting>,
     /// Send runs of same-sized packets to one peer with UDP segmentation offload (never with
     /// kernel-SCTP peers: Linux's SCTP in UDP crashes on it).
     #[arg(long)]
@@ -267,6 +271,7 @@ fn configure(flags: &Flags) -> Result<Config, String> {
     set(&mut config.timers.keep_alive_timeout_ms, flags.keep_alive_timeout_ms);
     set(&mut config.limits.pool_elements_max, flags.pool_elements_max);
     set(&mut config.timers.mesh_spin_us, flags.mesh_spin_us);
+    set(&mut config.timers.clock, flags.clock);
     set(&mut config.enrp_port, flags.enrp_port);
     set(&mut config.enrp.heartbeat_cycle_ms, flags.enrp_heartbeat_ms);
     set(&mut config.enrp.max_time_last_heard_ms, flags.enrp_max_time_last_heard_ms);

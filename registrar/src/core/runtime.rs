@@ -1,5 +1,6 @@
 //! Starts one pinned worker per core, plus the announce thread, and stops them.
 
+use super::clock::{ClockChoice, TurnClock};
 use std::collections::VecDeque;
 use std::io;
 use std::net::IpAddr;
@@ -127,6 +128,12 @@ where
     let (ready_tx, ready_rx) = mpsc::channel::<Result<(), String>>();
     let bells: Arc<[Bell]> = (0..cores).map(|_| Bell::default()).collect();
     let mesh_spin = std::time::Duration::from_micros(config.timers.mesh_spin_us);
+    // Several workers read precisely: a coarse tick would stretch their 50 µs mesh spin.
+    let clock_choice = match (cores, config.timers.clock) {
+        (1, crate::config::TurnClockSetting::Auto) => ClockChoice::Auto,
+        (1, crate::config::TurnClockSetting::Coarse) => ClockChoice::Coarse,
+        _ => ClockChoice::Precise,
+    };
     let mut threads = Vec::new();
     let mut stats = Vec::new();
     let mailboxes: Arc<[Arc<Mailbox>]> = (0..cores).map(|_| Arc::new(Mailbox::default())).collect();
@@ -167,6 +174,14 @@ where
                 drop(ready);
                 let nudge = vec![false; bells.len()];
                 let backlog = (0..bells.len()).map(|_| VecDeque::new()).collect();
+                let clock = TurnClock::new(clock_choice);
+                if let Some(tick) = clock.tick() {
+                    tracing::info!(
+                        core,
+                        tick_us = tick.as_micros() as u64,
+                        "loop turns read the coarse clock (precise reads are system calls here)"
+                    );
+                }
                 Worker {
                     core,
                     transport,
@@ -186,6 +201,7 @@ where
                     shutdowns: Vec::new(),
                     associations: hashbrown::HashSet::new(),
                     unsent: super::worker::Outbox::default(),
+                    clock,
                 }
                 .run()
             },

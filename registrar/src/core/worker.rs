@@ -82,6 +82,8 @@ pub struct Worker<T: SctpTransport> {
     pub associations: HashSet<u32>,
     /// Messages the transport refused with `Full`, waiting for room.
     pub unsent: Outbox,
+    /// The turn's clock read (coarse on a single worker where precise reads are system calls).
+    pub clock: super::clock::TurnClock,
 }
 
 /// Messages the transport refused with `Full` (`UNSENT_MAX`), oldest first: an answer the
@@ -241,8 +243,15 @@ impl<T: SctpTransport> Worker<T> {
         let mut unslept: Option<StdInstant> = None;
         // The last iteration that sent or received cross-core work.
         let mut last_mesh: Option<StdInstant> = None;
+        // The deadline the last wait was given: a turn whose clock reads coarse reads precisely
+        // when it is near, so that the deadline is seen to pass (and not waited for again, a
+        // spin until the coarse clock's next tick).
+        let mut last_until: Option<StdInstant> = None;
         while !self.stop.load(Ordering::Relaxed) {
-            let now = StdInstant::now();
+            let mut now = self.clock.now(false);
+            if self.clock.is_coarse() && self.clock.is_near(now, last_until) {
+                now = self.clock.now(true);
+            }
             let now_us = u64::try_from(now.duration_since(self.epoch).as_micros())
                 .expect("584 000 years of uptime");
             assert!(now_us >= last_us, "monotonic clock went backwards");
@@ -303,6 +312,7 @@ impl<T: SctpTransport> Worker<T> {
             if busy {
                 self.transport.wait(now, Some(now))?;
                 unslept = Some(now);
+                last_until = Some(now);
                 continue;
             }
             let bell = &self.bells[self.core];
@@ -311,9 +321,11 @@ impl<T: SctpTransport> Worker<T> {
             if self.control.has_pending() || self.data.has_pending() || self.mailbox.is_pending() {
                 bell.awake();
                 self.transport.wait(now, Some(now))?;
+                last_until = Some(now);
                 continue;
             }
             let until = self.deadline(now);
+            last_until = until;
             let waited = self.transport.wait(now, until);
             self.bells[self.core].awake();
             waited?;
