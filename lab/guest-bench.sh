@@ -36,6 +36,19 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 say() { printf '[bench %6.2fs] %s\n' "$(awk '{print $1}' /proc/uptime)" "$*"; }
 # Every kernel-client association is one socket per PE or PU.
 ulimit -n 65536
+# The load generator runs on the last vCPU and a one-worker registrar on the first (ours pins
+# its worker there itself; RSPLIB and the echo server are put there). Left to the scheduler,
+# the load generator's thread was sometimes woken onto the registrar's vCPU and stayed: whole
+# runs at half the speed (churn 1 x 1: median latency 1.5 ms against 0.75 in the next run of
+# the same build, 2026-12-07). Two-worker registrars use both vCPUs. BENCH_PIN=0: no pinning.
+NCPU=$(nproc)
+if [[ ${BENCH_PIN:-1} == 1 && $NCPU -ge 2 ]]; then
+  LOADGEN_PIN=(taskset -c $((NCPU - 1)))
+  SERVER_PIN=(taskset -c 0)
+else
+  LOADGEN_PIN=()
+  SERVER_PIN=()
+fi
 
 # The load points of issue 14's table: C associations x W requests in flight. A PE has one
 # operation in flight at a time on its own association, so C x W registrations in flight are
@@ -72,7 +85,7 @@ run_load() { # WHO POINT CLIENT ADDRESS PID SCENARIO FLAGS...
   local name="$who-$point@$client" before sys_before
   say "loadgen $point ($client clients) against $who at $address"
   before=$(cpu_ticks "$pid"); sys_before=$(sys_ticks "$pid")
-  (cd "$OUT" && timeout 120 "$BIN/loadgen" run --scenario "$HERE/scenarios/$scenario.toml" \
+  (cd "$OUT" && timeout 120 "${LOADGEN_PIN[@]}" "$BIN/loadgen" run --scenario "$HERE/scenarios/$scenario.toml" \
       --address "$address" --client "$client" "${TIMING[@]}" "$@" --name "$name" \
       >"$OUT/$name.txt" 2>&1)
   local rc=$?
@@ -98,7 +111,7 @@ start() {
   next_ip
   case $1 in
     rsplib)
-      rspregistrar -logcolor=off -loglevel=1 -asap="$PR:3863" -enrp="$PR:9901" \
+      "${SERVER_PIN[@]}" rspregistrar -logcolor=off -loglevel=1 -asap="$PR:3863" -enrp="$PR:9901" \
         -asapannounce=off -enrpannounce=off >>"$OUT/rspregistrar.log" 2>&1 &
       PID=$!
       sleep 7 ;; # RSPLIB spends its first ~5 s in mentor discovery
@@ -172,7 +185,7 @@ if [[ ${BENCH_SYSCALLS:-0} == 1 ]]; then
       case $who in ours-userspace) encap 9899 9900 ;; *) encap 0 0 ;; esac
       next_ip
       case $who in
-        rsplib) cmd=(rspregistrar -logcolor=off -loglevel=1 -asap="$PR:3863" -enrp="$PR:9901"
+        rsplib) cmd=("${SERVER_PIN[@]}" rspregistrar -logcolor=off -loglevel=1 -asap="$PR:3863" -enrp="$PR:9901"
                      -asapannounce=off -enrpannounce=off); settle=9 ;;
         ours) cmd=("$BIN/registrar" --backend kernel --kernel-address "$PR" --workers 1
                    --no-announce --run-seconds 300 --log warn); settle=4 ;;
@@ -202,11 +215,11 @@ for shape in ${BENCH_FLOOR:-}; do
   flows=${shape%x*}; window=${shape#*x}
   next_ip
   say "start udp echo server (floor $shape)"
-  "$BIN/loadgen" udp-echo --serve "$PR:7777" --seconds 60 >"$OUT/echo-$shape.log" 2>&1 &
+  "${SERVER_PIN[@]}" "$BIN/loadgen" udp-echo --serve "$PR:7777" --seconds 60 >"$OUT/echo-$shape.log" 2>&1 &
   pid=$!
   sleep 1
   before=$(cpu_ticks $pid); sys_before=$(sys_ticks $pid)
-  (cd "$OUT" && timeout 60 "$BIN/loadgen" udp-echo --address "$PR:7777" --flows "$flows" \
+  (cd "$OUT" && timeout 60 "${LOADGEN_PIN[@]}" "$BIN/loadgen" udp-echo --address "$PR:7777" --flows "$flows" \
       --window "$window" --seconds 10 --report-dir "$OUT/floor-$shape" >"$OUT/floor-$shape.txt" 2>&1)
   echo "registrar_cpu_ticks=$(( $(cpu_ticks $pid) - before )) ticks_per_s=$(getconf CLK_TCK)" \
     "registrar_sys_ticks=$(( $(sys_ticks $pid) - sys_before ))" >>"$OUT/floor-$shape.txt"
