@@ -121,7 +121,7 @@ start() {
         --no-announce --run-seconds 300 --log warn >>"$OUT/$1.log" 2>&1 &
       PID=$!; sleep 2 ;;
     base)
-      "$BASE_BIN/registrar" --backend kernel --kernel-address "$PR" --no-announce \
+      "$BASE_BIN/registrar" --backend kernel --kernel-address "$PR" --workers 1 --no-announce \
         --run-seconds 300 --log warn >>"$OUT/base.log" 2>&1 &
       PID=$!; sleep 2 ;;
     ours-userspace | ours-userspace-gso | base-userspace)
