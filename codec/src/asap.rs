@@ -8,7 +8,7 @@ use crate::message::{collect, message, Allowed, Body, MessageView};
 use crate::param::{
     emit_pe_identifier, emit_pool_handle, pe_identifier_length, pool_handle_length,
     Cookie as CookieParameter, HandleResolutionOption, OperationalError, ParameterType, Policy,
-    PoolElement, PoolElementRef, UserTransport,
+    PoolElement, PoolElementSource, UserTransport,
 };
 use crate::types::{PoolElementId, PoolHandle, RegistrarId};
 use crate::wire::{list_len, required, walk, Reader, Writer, MESSAGE_HEADER_LEN};
@@ -559,10 +559,10 @@ impl HandleResolutionResponseRef<'_> {
     /// registrar and without its ASAP Transport (registrars' business): the registrar's answer
     /// path, a header emit and one copy or field encode per PE. `self.pool_elements` must be
     /// empty (the PEs come from `encoded` instead).
-    pub fn emit_with_encoded<'e>(
+    pub fn emit_with_encoded<'e, S: PoolElementSource + ?Sized + 'e>(
         &self,
         out: &mut Vec<u8>,
-        encoded: impl IntoIterator<Item = (PoolElementRef<'e>, RegistrarId)>,
+        encoded: impl IntoIterator<Item = (&'e S, RegistrarId)>,
     ) {
         assert!(self.pool_elements.is_empty(), "PEs come either borrowed or encoded");
         out.clear();

@@ -13,7 +13,7 @@ use crate::error::{DecodeError, DecodeErrorKind};
 use crate::message::{collect, message, Allowed, Body, MessageView};
 use crate::param::{
     emit_pool_handle, parse_pool_handle, pool_handle_length, OperationalError, ParameterType,
-    PeChecksum, PoolElement, PoolElementRef, ServerInformation,
+    PeChecksum, PoolElement, PoolElementRef, PoolElementSource, ServerInformation,
 };
 use crate::types::{PoolHandle, RegistrarId};
 use crate::wire::{list_len, required, walk, Reader, Writer};
@@ -682,10 +682,10 @@ impl HandleTableResponseRef {
     /// by pool (a pool that reappears gets a second pool entry, which §3.2.3 rule C allows).
     /// At most [`crate::POOL_ELEMENTS_PER_MESSAGE_MAX`] entries, whose total must fit a
     /// message (64 KiB): callers page by that count.
-    pub fn emit_with_encoded<'e>(
+    pub fn emit_with_encoded<'e, S: PoolElementSource + ?Sized + 'e>(
         &self,
         out: &mut Vec<u8>,
-        entries: impl IntoIterator<Item = (&'e PoolHandle, PoolElementRef<'e>, RegistrarId)>,
+        entries: impl IntoIterator<Item = (&'e PoolHandle, &'e S, RegistrarId)>,
     ) {
         let reject = if self.reject { BIT_0 } else { 0 };
         let flags = reject | if self.more_to_send { BIT_1 } else { 0 };
@@ -701,7 +701,7 @@ impl HandleTableResponseRef {
                 append_pool_handle(out, pool_handle);
                 pool = Some(pool_handle);
             }
-            end = element.append_with_home(out, home);
+            end = element.pool_element().append_with_home(out, home);
             count += 1;
         }
         assert!(!self.reject || count == 0, "a refusal carries no entries (§3.2.3)");

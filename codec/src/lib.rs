@@ -72,8 +72,8 @@ pub use message::{
     MessageView, PARAMETERS_PER_MESSAGE_MAX, POOL_ELEMENTS_PER_MESSAGE_MAX, SERVERS_PER_MESSAGE_MAX,
 };
 pub use param::{
-    EncodedPoolElement, Parameter, Policy, PoolElement, PoolElementFields, PoolElementRef,
-    SctpTransport, UserTransport,
+    CompactPoolElement, EncodedPoolElement, Parameter, Policy, PoolElement, PoolElementFields,
+    PoolElementRef, PoolElementSource, SctpTransport, UserTransport,
 };
 pub use types::{
     PolicyType, PoolElementId, PoolHandle, RegistrarId, TransportUse, POOL_HANDLE_LENGTH_MAX,

@@ -820,6 +820,7 @@ impl Policy {
     }
 
     /// Number of 32-bit fields of a known policy type, or `None` for an unknown one.
+    #[inline]
     fn field_count(policy_type: PolicyType) -> Option<usize> {
         Some(match policy_type {
             PolicyType::ROUND_ROBIN | PolicyType::RANDOM => 0,
@@ -1389,15 +1390,131 @@ pub struct PolicyValues {
     count: u8,
 }
 
+/// The common Pool Element parameter (§3.10) in a fixed layout: an SCTP user transport with
+/// one IPv4 address, a known policy, and no ASAP Transport or one at that address with its own
+/// port, data only (what a registrar records for a PE registered over an association). Nearly
+/// every PE in a registrar's answers has this shape, so its encoder writes fixed offsets into
+/// one stack buffer and appends that once; [`PoolElementFields`] takes any other shape. The
+/// bytes are those [`PoolElement::encode`] makes of the same values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CompactPoolElement {
+    /// PE identifier.
+    pub id: PoolElementId,
+    /// Home registrar.
+    pub home_registrar: RegistrarId,
+    /// Registration life, as the PE registered it.
+    pub registration_life_ms: u32,
+    /// The SCTP user transport's port.
+    pub port: u16,
+    /// The SCTP user transport's use.
+    pub transport_use: TransportUse,
+    /// The one address, of the user transport and of the ASAP Transport.
+    pub address: Ipv4Addr,
+    /// Member selection policy.
+    pub policy: PolicyValues,
+    /// The ASAP Transport's SCTP port; 0 for none (a port the shape cannot carry).
+    pub asap_port: u16,
+}
+
 /// A Pool Element parameter for the writers that carry PEs (Handle Resolution Response, ENRP
 /// Handle Update, Handle Table Response): bytes encoded earlier, or fields encoded as they are
 /// written. Either way the writer puts in the PE's current home registrar.
 #[derive(Clone, Copy, Debug)]
 pub enum PoolElementRef<'a> {
+    /// The common shape, encoded as it is written.
+    Compact(CompactPoolElement),
     /// Encoded earlier, by [`PoolElement::encode`].
     Encoded(EncodedPoolElement<'a>),
-    /// Encoded as it is written.
+    /// Any other shape, encoded as it is written.
     Fields(PoolElementFields<'a>),
+}
+
+impl CompactPoolElement {
+    /// Bytes on the wire (there is no padding).
+    pub fn buffer_len(&self) -> usize {
+        self.length(true)
+    }
+
+    /// Whether `bytes` are exactly what this encodes to.
+    pub fn emits(&self, bytes: &[u8]) -> bool {
+        let (words, length) = self.words(self.home_registrar, true);
+        words.as_flattened()[..length] == *bytes
+    }
+
+    fn length(&self, asap: bool) -> usize {
+        let asap_length = if asap && self.asap_port != 0 { COMPACT_ASAP_LEN } else { 0 };
+        COMPACT_POLICY_VALUES_AT + 4 * usize::from(self.policy.count) + asap_length
+    }
+
+    /// Appends the parameter as pool users get it: without the ASAP Transport, with `home` as
+    /// its Home ENRP Server Identifier. Returns its end (it has no padding to leave out).
+    #[inline]
+    pub fn append_for_pool_users(&self, out: &mut Vec<u8>, home: RegistrarId) -> usize {
+        let (words, length) = self.words(home, false);
+        let bytes = words.as_flattened();
+        // One copy of a length known here (the policy has 0 to 4 values), not a memcpy call.
+        match self.policy.count {
+            0 => out.extend_from_slice(&bytes[..COMPACT_POLICY_VALUES_AT]),
+            1 => out.extend_from_slice(&bytes[..COMPACT_POLICY_VALUES_AT + 4]),
+            2 => out.extend_from_slice(&bytes[..COMPACT_POLICY_VALUES_AT + 8]),
+            3 => out.extend_from_slice(&bytes[..COMPACT_POLICY_VALUES_AT + 12]),
+            _ => out.extend_from_slice(&bytes[..COMPACT_POLICY_VALUES_AT + 16]),
+        }
+        debug_assert_eq!(length, COMPACT_POLICY_VALUES_AT + 4 * usize::from(self.policy.count));
+        out.len()
+    }
+
+    /// Appends the parameter with `home` as its Home ENRP Server Identifier, and with its ASAP
+    /// Transport only if `asap`; returns its end (it has no padding to leave out).
+    #[inline]
+    fn append(&self, out: &mut Vec<u8>, home: RegistrarId, asap: bool) -> usize {
+        let (words, length) = self.words(home, asap);
+        out.extend_from_slice(&words.as_flattened()[..length]);
+        out.len()
+    }
+
+    /// The parameter as big-endian words at the offsets this shape fixes, and its length in
+    /// bytes (the words past it are not part of it). The same fields, in the same order, as
+    /// [`PoolElement::emit`]. One array literal: nothing is zeroed first or bounds-checked.
+    #[inline(always)]
+    fn words(&self, home: RegistrarId, asap: bool) -> ([[u8; 4]; COMPACT_LEN_MAX / 4], usize) {
+        let count = usize::from(self.policy.count);
+        let length = self.length(asap);
+        let pair = |a: u16, b: usize| {
+            let b = u16::try_from(b).expect("a length under COMPACT_LEN_MAX");
+            let (a, b) = (a.to_be_bytes(), b.to_be_bytes());
+            [a[0], a[1], b[0], b[1]]
+        };
+        let [v0, v1, v2, v3] = self.policy.values.map(u32::to_be_bytes);
+        let address = self.address.octets();
+        let policy_length = TLV_HEADER_LEN + 4 + 4 * count;
+        let mut words = [
+            pair(ParameterType::POOL_ELEMENT.0, length),
+            self.id.0.to_be_bytes(),
+            home.0.to_be_bytes(),
+            self.registration_life_ms.to_be_bytes(),
+            COMPACT_SCTP_HEADER,
+            pair(self.port, usize::from(self.transport_use.0)),
+            COMPACT_IPV4_HEADER,
+            address,
+            pair(ParameterType::POOL_MEMBER_SELECTION_POLICY.0, policy_length),
+            self.policy.policy_type.0.to_be_bytes(),
+            // All four: those past the policy's count are past its end, or overwritten below.
+            v0,
+            v1,
+            v2,
+            v3,
+            COMPACT_SCTP_HEADER,
+            pair(self.asap_port, usize::from(TransportUse::DATA_ONLY.0)),
+            COMPACT_IPV4_HEADER,
+            address,
+        ];
+        if asap && self.asap_port != 0 && count < 4 {
+            // The ASAP Transport follows the policy's last value.
+            words.copy_within(14..18, 10 + count);
+        }
+        (words, length)
+    }
 }
 
 impl PoolElementFields<'_> {
@@ -1538,6 +1655,22 @@ impl PolicyValues {
         Some(Self { policy_type: policy.policy_type(), values, count })
     }
 
+    /// A known policy type with its first `count` `values` in wire order (those of its
+    /// [`Policy`] variant; the rest are ignored); `None` for an unknown type or a count not the
+    /// type's. Fixed-size, so that building one on a hot path copies no slice.
+    #[inline]
+    pub fn with_values(policy_type: PolicyType, values: [u32; 4], count: usize) -> Option<Self> {
+        if Policy::field_count(policy_type)? != count {
+            return None;
+        }
+        let mut values = values;
+        for (i, value) in values.iter_mut().enumerate() {
+            *value = if i < count { *value } else { 0 };
+        }
+        let count = u8::try_from(count).expect("at most four");
+        Some(Self { policy_type, values, count })
+    }
+
     /// The policy type.
     pub fn policy_type(&self) -> PolicyType {
         self.policy_type
@@ -1564,6 +1697,7 @@ impl<'a> PoolElementRef<'a> {
     /// Bytes of the whole parameter (ASAP Transport included) on the wire, padded.
     pub fn buffer_len(&self) -> usize {
         match self {
+            Self::Compact(compact) => compact.buffer_len(),
             Self::Encoded(encoded) => encoded.as_bytes().len(),
             Self::Fields(fields) => fields.buffer_len(),
         }
@@ -1572,23 +1706,43 @@ impl<'a> PoolElementRef<'a> {
     /// The PE identifier.
     pub fn id(&self) -> PoolElementId {
         match self {
+            Self::Compact(compact) => compact.id,
             Self::Encoded(encoded) => encoded.id(),
             Self::Fields(fields) => fields.id,
         }
     }
 
-    /// The parameter in a new vector, as encoded or as its fields encode it.
-    pub fn to_vec(&self) -> Vec<u8> {
+    /// Whether `bytes` are exactly the whole parameter; checked without allocating.
+    pub fn emits(&self, bytes: &[u8]) -> bool {
         match self {
-            Self::Encoded(encoded) => encoded.as_bytes().to_vec(),
-            Self::Fields(fields) => fields.encode(),
+            Self::Compact(compact) => compact.emits(bytes),
+            Self::Encoded(encoded) => encoded.as_bytes() == bytes,
+            Self::Fields(fields) => fields.emits(bytes),
         }
     }
 
-    /// Appends the parameter as pool users get it: without the ASAP Transport, with `home` as
-    /// its Home ENRP Server Identifier. Returns the unpadded end.
-    pub(crate) fn append_for_pool_users(&self, out: &mut Vec<u8>, home: RegistrarId) -> usize {
+    /// The whole parameter in a new vector.
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(self.buffer_len());
         match self {
+            Self::Compact(compact) => compact.append(&mut bytes, compact.home_registrar, true),
+            Self::Encoded(encoded) => {
+                bytes.extend_from_slice(encoded.as_bytes());
+                bytes.len()
+            }
+            Self::Fields(fields) => fields.append(&mut bytes, fields.home_registrar, true),
+        };
+        bytes
+    }
+
+    /// Appends the parameter as pool users get it: without the ASAP Transport (which tells
+    /// registrars how to reach the PE's ASAP endpoint, §3.10), with `home` as its Home ENRP
+    /// Server Identifier. Returns the unpadded end (a message's length excludes its last
+    /// parameter's padding, RFC 5354 §2).
+    #[inline]
+    pub fn append_for_pool_users(&self, out: &mut Vec<u8>, home: RegistrarId) -> usize {
+        match self {
+            Self::Compact(compact) => compact.append_for_pool_users(out, home),
             Self::Encoded(encoded) => encoded.append_for_pool_users(out, home),
             Self::Fields(fields) => fields.append(out, home, false),
         }
@@ -1598,6 +1752,7 @@ impl<'a> PoolElementRef<'a> {
     /// unpadded end.
     pub(crate) fn append_with_home(&self, out: &mut Vec<u8>, home: RegistrarId) -> usize {
         match self {
+            Self::Compact(compact) => compact.append(out, home, true),
             Self::Encoded(encoded) => encoded.append_with_home(out, home),
             Self::Fields(fields) => fields.append(out, home, true),
         }
@@ -1606,9 +1761,43 @@ impl<'a> PoolElementRef<'a> {
     /// Writes the whole parameter with `home` as its Home ENRP Server Identifier.
     pub(crate) fn emit_with_home(&self, w: &mut Writer<'_>, home: RegistrarId) {
         match self {
+            Self::Compact(compact) => {
+                let (words, length) = compact.words(home, true);
+                w.take(length).copy_from_slice(&words.as_flattened()[..length]);
+            }
             Self::Encoded(encoded) => encoded.emit_with_home(w, home),
             Self::Fields(fields) => fields.put(w.take(fields.buffer_len()), home, true),
         }
+    }
+}
+
+/// What the writers of several PEs take: anything that lends a Pool Element parameter, such as
+/// a registrar's stored PE. A reference per PE, the parameter made where it is written: handing
+/// the writers finished [`PoolElementRef`]s instead moved a large enum through the iterator on
+/// every PE of every resolution.
+pub trait PoolElementSource {
+    /// The parameter (the writer puts in the home registrar it is given).
+    fn pool_element(&self) -> PoolElementRef<'_>;
+
+    /// Appends the parameter as pool users get it ([`PoolElementRef::append_for_pool_users`]):
+    /// the resolution path, which a source may shorten for its common shape (a
+    /// [`CompactPoolElement`] made and written in one place) but not change.
+    #[inline]
+    fn append_for_pool_users(&self, out: &mut Vec<u8>, home: RegistrarId) -> usize {
+        self.pool_element().append_for_pool_users(out, home)
+    }
+}
+
+impl PoolElementSource for PoolElementRef<'_> {
+    #[inline]
+    fn pool_element(&self) -> PoolElementRef<'_> {
+        *self
+    }
+}
+
+impl From<CompactPoolElement> for PoolElementRef<'_> {
+    fn from(compact: CompactPoolElement) -> Self {
+        Self::Compact(compact)
     }
 }
 
@@ -1625,6 +1814,32 @@ impl<'a> From<PoolElementFields<'a>> for PoolElementRef<'a> {
 }
 
 impl PoolElement {
+    /// This parameter in the compact layout, if it has that shape (see [`CompactPoolElement`]).
+    pub fn compact(&self) -> Option<CompactPoolElement> {
+        let UserTransport::Sctp(user) = &self.user_transport else { return None };
+        let [IpAddr::V4(address)] = *user.addresses.as_slice() else { return None };
+        let asap_port = match &self.asap_transport {
+            None => 0,
+            Some(t) => {
+                let same = t.addresses.as_slice() == [IpAddr::V4(address)];
+                if !same || t.transport_use != TransportUse::DATA_ONLY || t.port == 0 {
+                    return None;
+                }
+                t.port
+            }
+        };
+        Some(CompactPoolElement {
+            id: self.id,
+            home_registrar: self.home_registrar,
+            registration_life_ms: self.registration_life_ms,
+            port: user.port,
+            transport_use: user.transport_use,
+            address,
+            policy: PolicyValues::new(&self.policy)?,
+            asap_port,
+        })
+    }
+
     /// This parameter's borrowed fields; `None` for what they cannot say: opaque transport
     /// data, an unknown policy, or an SCTP transport without an address.
     pub fn fields(&self) -> Option<PoolElementFields<'_>> {
@@ -1713,6 +1928,22 @@ impl Put<'_> {
         }
     }
 }
+
+/// Where the policy's values start in a [`CompactPoolElement`]: after the parameter's fixed
+/// part, the SCTP transport with one IPv4 address (16 bytes) and the policy's header and type.
+const COMPACT_POLICY_VALUES_AT: usize =
+    TLV_HEADER_LEN + POOL_ELEMENT_FIXED_LEN + COMPACT_ASAP_LEN + TLV_HEADER_LEN + 4;
+/// An SCTP transport with one IPv4 address: header, port and use, the address TLV.
+const COMPACT_ASAP_LEN: usize = TLV_HEADER_LEN + 4 + TLV_HEADER_LEN + 4;
+/// The longest [`CompactPoolElement`]: four policy values and the ASAP Transport.
+const COMPACT_LEN_MAX: usize = COMPACT_POLICY_VALUES_AT + 16 + COMPACT_ASAP_LEN;
+/// The header of an SCTP transport with one IPv4 address.
+const COMPACT_SCTP_HEADER: [u8; 4] = [0x00, 0x04, 0x00, COMPACT_ASAP_LEN as u8];
+/// The header of an IPv4 address.
+const COMPACT_IPV4_HEADER: [u8; 4] = [0x00, 0x01, 0x00, 0x08];
+const _: () = assert!(COMPACT_POLICY_VALUES_AT == 40);
+const _: () = assert!(ParameterType::SCTP_TRANSPORT.0 == 0x0004);
+const _: () = assert!(ParameterType::IPV4_ADDRESS.0 == 0x0001);
 
 /// The longest SCTP transport [`SctpTransportRef`] names: the address cap, all IPv6.
 const SCTP_REF_LEN_MAX: usize =

@@ -237,7 +237,7 @@ fn asap_handle_resolution_response_from_encoded_elements() {
         };
         for (form, elements) in [("encoded", &encoded), ("fields", &fields)] {
             let mut out = vec![0xa5; 300];
-            r.emit_with_encoded(&mut out, elements[..count].iter().map(|&e| (e, home)));
+            r.emit_with_encoded(&mut out, elements[..count].iter().map(|e| (e, home)));
             assert_eq!(out, owned.emit_to_vec(), "{count} PEs, {form}");
             let parsed = asap::Message::parse(&out).unwrap();
             assert_eq!(parsed, asap::Message::HandleResolutionResponse(owned.clone()));
@@ -726,8 +726,10 @@ fn enrp_writers_from(fields: bool) {
             .iter()
             .flat_map(|p| p.pool_elements.iter().map(move |e| (p.pool_handle, e, e.encode())))
             .collect();
-        for (handle, pe, bytes) in &stored {
-            entries.push((handle, as_ref(fields, pe, bytes), home));
+        let elements: Vec<codec::PoolElementRef<'_>> =
+            stored.iter().map(|(_, pe, bytes)| as_ref(fields, pe, bytes)).collect();
+        for ((handle, ..), element) in stored.iter().zip(&elements) {
+            entries.push((handle, element, home));
         }
         let owned =
             enrp::HandleTableResponse { more_to_send, reject, servers, pools: owned_pools.clone() };

@@ -1,8 +1,12 @@
 //! What the handlespace stores about a pool element, and what the registrar hands in.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, Ipv4Addr};
 
+use codec::param::{AddressList, PolicyValues, SctpTransportRef, UserTransportRef};
+use codec::{CompactPoolElement, EncodedPoolElement, PoolElementFields, PoolElementRef};
 use codec::{PolicyType, PoolElementId, PoolHandle, RegistrarId, TransportUse};
+use codec::{PoolElementSource, SctpTransport};
 
 use crate::policy::Policy;
 use crate::time::Duration;
@@ -81,27 +85,31 @@ pub struct Registration {
     /// Opaque to the handlespace: the registrar's handle of the association the registration
     /// came on (e.g. its `SessionHandle`), returned with keep-alive events.
     pub registrator: u64,
-    /// Opaque to the handlespace: the Pool Element parameter as the registrar will emit it
-    /// (including the ASAP Transport of rule 4). Resolutions and table pages hand it back, so a
-    /// response is a memcpy. The Home ENRP Server Identifier inside it goes stale on takeover:
-    /// the registrar overwrites those 4 bytes from [`PoolElement::home`] when emitting.
+    /// The Pool Element parameter as the registrar will emit it (including the ASAP Transport
+    /// of rule 4). Resolutions and table pages hand it back byte for byte
+    /// ([`PoolElement::parameter`]), except its Home ENRP Server Identifier, which goes stale
+    /// on takeover: the writers put in [`PoolElement::home`]. The bytes are kept only when the
+    /// element's fields do not re-make them exactly (see [`PoolElement`]).
     pub wire: Wire,
 }
 
 /// A pool element as stored. Read-only for the registrar.
 ///
-/// Kept to 112 bytes (plus its wire blob on the heap, and an address list other than one IPv4
-/// address): fields are ordered by alignment and the transport is flattened so that the small
-/// fields share one word.
-#[derive(Debug)]
+/// Kept to 104 bytes: fields are ordered by alignment and the transport is flattened so that
+/// the small fields share one word. Nearly every PE has one IPv4 address and a parameter its
+/// fields re-make byte for byte (the registration life and the ASAP Transport's port are kept
+/// for that); such a PE has nothing on the heap. Any other keeps a block of its own with its
+/// address list and, if the fields do not re-make its parameter, the parameter as registered.
+/// The check is made at each registration, against the bytes given, so what the registrar
+/// emits is the same either way.
+#[derive(Clone, Debug)]
 pub struct PoolElement {
     pub(crate) order_key: u64,
     pub(crate) sequence: u64,
     pub(crate) lifetime_at: u64,
     pub(crate) keep_alive_at: u64,
     pub(crate) registrator: u64,
-    pub(crate) wire: Wire,
-    pub(crate) addresses: Addresses,
+    pub(crate) stored: Stored,
     pub(crate) id: PoolElementId,
     pub(crate) home: RegistrarId,
     pub(crate) pool: u32,
@@ -159,8 +167,11 @@ impl PoolElement {
     }
 
     /// User transport addresses.
-    pub fn addresses(&self) -> &Addresses {
-        &self.addresses
+    pub fn addresses(&self) -> Addresses<'_> {
+        Addresses(match &self.stored {
+            Stored::Compact { address, .. } => Lent::V4(*address),
+            Stored::Spilled(spilled) => Lent::List(&spilled.addresses),
+        })
     }
 
     /// The opaque registrator handle given at registration.
@@ -168,9 +179,204 @@ impl PoolElement {
         self.registrator
     }
 
-    /// The opaque encoded Pool Element parameter given at registration.
-    pub fn wire(&self) -> &Wire {
-        &self.wire
+    /// The Registration Life in the parameter, as the PE registered it (0 if the registration's
+    /// bytes were not a Pool Element parameter).
+    pub fn registration_life_ms(&self) -> u32 {
+        match &self.stored {
+            Stored::Compact { life_ms, .. } => *life_ms,
+            Stored::Spilled(spilled) => spilled.life_ms,
+        }
+    }
+
+    /// The ASAP Transport in the parameter: where the PE's ASAP endpoint is.
+    pub fn asap_transport(&self) -> Option<SctpTransport> {
+        if let Some(wire) = self.kept() {
+            return EncodedPoolElement::new_checked(wire).ok()?.asap_transport();
+        }
+        let transport = self.fields()?.asap_transport?;
+        Some(SctpTransport {
+            port: transport.port,
+            transport_use: transport.transport_use,
+            addresses: AddressList::from_slice(&[transport.first]).expect("one address"),
+        })
+    }
+
+    /// The PE's Pool Element parameter for the codec's writers: the bytes given at registration,
+    /// or the fields that re-make them byte for byte. Either way the writers put in the PE's
+    /// current home.
+    ///
+    /// # Panics
+    /// If the registration's bytes were kept and are not a Pool Element parameter (the
+    /// registrar always gives one; only this crate's tests give other bytes).
+    #[inline]
+    pub fn parameter(&self) -> PoolElementRef<'_> {
+        match self.compact() {
+            Some(compact) => PoolElementRef::Compact(compact),
+            None => self.parameter_otherwise(),
+        }
+    }
+
+    /// The parameter in the compact layout, for an element of that shape (one IPv4 address,
+    /// SCTP, stored as fields: the ASAP Transport, if any, is at that address).
+    #[inline]
+    fn compact(&self) -> Option<CompactPoolElement> {
+        let Stored::Compact { address, life_ms, asap_port } = self.stored else { return None };
+        if self.protocol != Protocol::Sctp {
+            return None;
+        }
+        Some(CompactPoolElement {
+            id: self.id,
+            home_registrar: self.home,
+            registration_life_ms: life_ms,
+            port: self.port,
+            transport_use: self.transport_use,
+            address,
+            policy: self.policy_values()?,
+            asap_port,
+        })
+    }
+
+    /// [`Self::parameter`] for any but the compact shape: out of line, so that the common
+    /// case stays small enough to inline into the writers' loops.
+    #[inline(never)]
+    fn parameter_otherwise(&self) -> PoolElementRef<'_> {
+        match self.kept() {
+            Some(wire) => {
+                let encoded = EncodedPoolElement::new_checked(wire);
+                PoolElementRef::Encoded(encoded.expect("a Pool Element parameter"))
+            }
+            None => PoolElementRef::Fields(
+                self.fields().expect("a parameter is dropped only when the fields re-make it"),
+            ),
+        }
+    }
+
+    /// The parameter's bytes: those given at registration, or re-made (in a new vector) with
+    /// the current home. For the admin API and checks; the writers take [`Self::parameter`].
+    pub fn wire(&self) -> Cow<'_, [u8]> {
+        match self.kept() {
+            Some(wire) => Cow::Borrowed(wire),
+            None => Cow::Owned(self.parameter().to_vec()),
+        }
+    }
+
+    /// The parameter as a [`Wire`]: the block given at registration, shared, or the re-made
+    /// bytes in a new one (for a change that outlives the element, e.g. an ENRP DEL_PE).
+    pub fn to_wire(&self) -> Wire {
+        match self.kept() {
+            Some(wire) => wire.clone(),
+            None => Wire::from(self.parameter().to_vec()),
+        }
+    }
+
+    /// Whether the bytes given at registration are kept because the fields do not re-make them.
+    pub fn keeps_parameter(&self) -> bool {
+        self.kept().is_some()
+    }
+
+    fn kept(&self) -> Option<&Wire> {
+        match &self.stored {
+            Stored::Spilled(spilled) => spilled.wire.as_ref(),
+            Stored::Compact { .. } => None,
+        }
+    }
+
+    /// Stores the addresses and the parameter of a (re-)registration: as fields when they
+    /// re-make `wire` byte for byte, else with `wire` kept. Called once every other field is
+    /// set, because the check reads them.
+    pub(crate) fn store(&mut self, addresses: &[IpAddr], wire: Wire) {
+        let (life_ms, asap_port) = hints(&wire, addresses.first().copied());
+        self.stored = match addresses {
+            [IpAddr::V4(address)] => Stored::Compact { address: *address, life_ms, asap_port },
+            _ => Stored::Spilled(Box::new(Spilled {
+                addresses: addresses.into(),
+                life_ms,
+                asap_port,
+                wire: None,
+            })),
+        };
+        // The form `parameter` hands out, and only if the codec can say these fields at all.
+        let sayable = self.policy_values().is_some() && self.fields().is_some();
+        if sayable && self.parameter().emits(&wire) {
+            return;
+        }
+        match &mut self.stored {
+            Stored::Spilled(spilled) => spilled.wire = Some(wire),
+            Stored::Compact { .. } => {
+                let addresses = addresses.into();
+                let spilled = Spilled { addresses, life_ms, asap_port, wire: Some(wire) };
+                self.stored = Stored::Spilled(Box::new(spilled));
+            }
+        }
+        assert!(self.keeps_parameter());
+    }
+
+    /// The fields the parameter is re-made from; `None` where they cannot say it (a policy
+    /// the codec does not know, several addresses on a one-address transport).
+    pub(crate) fn fields(&self) -> Option<PoolElementFields<'_>> {
+        let (first, rest, life_ms, asap_port) = match &self.stored {
+            Stored::Compact { address, life_ms, asap_port } => {
+                (IpAddr::V4(*address), &[][..], *life_ms, *asap_port)
+            }
+            Stored::Spilled(spilled) => {
+                let (first, rest) = spilled.addresses.split_first()?;
+                (*first, rest, spilled.life_ms, spilled.asap_port)
+            }
+        };
+        let (port, transport_use, address) = (self.port, self.transport_use, first);
+        let user_transport = match self.protocol {
+            Protocol::Sctp => {
+                UserTransportRef::Sctp(SctpTransportRef { port, transport_use, first, rest })
+            }
+            // Only SCTP names several addresses (RFC 5354 §3.3-3.7).
+            _ if !rest.is_empty() => return None,
+            // The service code is not kept: 0 re-makes the usual parameter, and the check at
+            // registration keeps any other.
+            Protocol::Dccp => UserTransportRef::Dccp { port, service_code: 0, address },
+            Protocol::Tcp => UserTransportRef::Tcp { port, transport_use, address },
+            Protocol::Udp => UserTransportRef::Udp { port, address },
+            Protocol::UdpLite => UserTransportRef::UdpLite { port, address },
+        };
+        let asap_transport = (asap_port != 0).then_some(SctpTransportRef {
+            port: asap_port,
+            transport_use: TransportUse::DATA_ONLY,
+            first,
+            rest: &[],
+        });
+        Some(PoolElementFields {
+            id: self.id,
+            home_registrar: self.home,
+            registration_life_ms: life_ms,
+            user_transport,
+            policy: self.policy_values()?,
+            asap_transport,
+        })
+    }
+
+    /// The policy parameter as the codec writes it, each policy's values in the order of its
+    /// `codec::Policy` variant; `None` for the RSPLIB policies the codec has no name for.
+    #[inline]
+    fn policy_values(&self) -> Option<PolicyValues> {
+        let Settings { value, load, load_degradation, dpf, distance } = self.settings;
+        let (values, count) = match self.policy {
+            Policy::RoundRobin | Policy::Random => ([0; 4], 0),
+            Policy::WeightedRoundRobin | Policy::WeightedRandom | Policy::Priority => {
+                ([value, 0, 0, 0], 1)
+            }
+            Policy::LeastUsed
+            | Policy::RandomizedLeastUsed
+            | Policy::RandomizedPriorityLeastUsed => ([load, 0, 0, 0], 1),
+            Policy::LeastUsedDegradation
+            | Policy::PriorityLeastUsed
+            | Policy::RandomizedLeastUsedDegradation
+            | Policy::PriorityLeastUsedDegradation
+            | Policy::RandomizedPriorityLeastUsedDegradation => ([load, load_degradation, 0, 0], 2),
+            Policy::WeightedRandomDpf => ([value, dpf, distance, 0], 3),
+            Policy::LeastUsedDpf => ([load, dpf, distance, 0], 3),
+            Policy::LeastUsedDegradationDpf => ([load, load_degradation, dpf, distance], 4),
+            Policy::PriorityLeastUsedDpf | Policy::PriorityLeastUsedDegradationDpf => return None,
+        };
+        PolicyValues::with_values(self.policy.policy_type(), values, count)
     }
 
     /// The single timer-table deadline of this PE: the earlier of its two timers.
@@ -179,49 +385,49 @@ impl PoolElement {
     }
 }
 
-/// A PE's user transport addresses as stored: one IPv4 address (nearly every PE) in the
-/// element itself, anything else in a block of its own behind a thin pointer. The list is in
-/// the element table and in every read replica, so the common case allocating nothing saves a
-/// 17-byte block (32 with malloc's header) per PE per copy; either way the field is 16 bytes,
-/// the size of the `Box<[IpAddr]>` it replaces.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Addresses(Stored);
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-enum Stored {
-    /// Exactly one address, IPv4.
-    V4(Ipv4Addr),
-    /// Any other list (two or more, or IPv6), in registration order. Boxed twice so that the
-    /// pointer is thin and the enum stays 16 bytes.
-    Other(Box<List>),
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct List(Box<[IpAddr]>);
-
-impl Addresses {
-    /// The stored form of `list`, kept in its order.
-    pub fn new(list: &[IpAddr]) -> Self {
-        Self(match list {
-            [IpAddr::V4(one)] => Stored::V4(*one),
-            _ => Stored::Other(Box::new(List(list.into()))),
-        })
+impl PoolElementSource for PoolElement {
+    #[inline]
+    fn pool_element(&self) -> PoolElementRef<'_> {
+        self.parameter()
     }
 
+    /// The resolution path: the compact shape made and written in one place.
+    fn append_for_pool_users(&self, out: &mut Vec<u8>, home: RegistrarId) -> usize {
+        match self.compact() {
+            Some(compact) => compact.append_for_pool_users(out, home),
+            None => self.parameter_otherwise().append_for_pool_users(out, home),
+        }
+    }
+}
+
+/// A PE's user transport addresses, in registration order, as the element lends them: one IPv4
+/// address from the element itself (nearly every PE), any other list from its block.
+#[derive(Clone, Copy, Debug)]
+pub struct Addresses<'a>(Lent<'a>);
+
+#[derive(Clone, Copy, Debug)]
+enum Lent<'a> {
+    /// Exactly one address, IPv4.
+    V4(Ipv4Addr),
+    /// Any other list (two or more, or IPv6).
+    List(&'a [IpAddr]),
+}
+
+impl<'a> Addresses<'a> {
     /// The addresses, in registration order.
-    pub fn iter(&self) -> impl Iterator<Item = IpAddr> + '_ {
-        let (one, rest) = match &self.0 {
-            Stored::V4(one) => (Some(IpAddr::V4(*one)), &[][..]),
-            Stored::Other(list) => (None, &list.0[..]),
+    pub fn iter(&self) -> impl Iterator<Item = IpAddr> + 'a {
+        let (one, rest) = match self.0 {
+            Lent::V4(one) => (Some(IpAddr::V4(one)), &[][..]),
+            Lent::List(list) => (None, list),
         };
         one.into_iter().chain(rest.iter().copied())
     }
 
     /// The number of addresses.
     pub fn len(&self) -> usize {
-        match &self.0 {
-            Stored::V4(_) => 1,
-            Stored::Other(list) => list.0.len(),
+        match self.0 {
+            Lent::V4(_) => 1,
+            Lent::List(list) => list.len(),
         }
     }
 
@@ -232,9 +438,9 @@ impl Addresses {
 
     /// Whether `ip` is one of them.
     pub fn contains(&self, ip: &IpAddr) -> bool {
-        match &self.0 {
-            Stored::V4(one) => *ip == IpAddr::V4(*one),
-            Stored::Other(list) => list.0.contains(ip),
+        match self.0 {
+            Lent::V4(one) => *ip == IpAddr::V4(one),
+            Lent::List(list) => list.contains(ip),
         }
     }
 
@@ -242,6 +448,70 @@ impl Addresses {
     pub fn to_vec(&self) -> Vec<IpAddr> {
         self.iter().collect()
     }
+}
+
+impl PartialEq for Addresses<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Addresses<'_> {}
+
+/// What an element keeps of its addresses and of its parameter beyond its flat fields. The
+/// element table and every read replica hold one per PE, so the common case is inline: no
+/// address block (17 bytes, 32 with malloc's header) and no parameter block (64 bytes for the
+/// common 56-byte parameter, BENCHMARKS.md "Memory per PE") per PE per copy.
+#[derive(Clone, Debug)]
+pub(crate) enum Stored {
+    /// One IPv4 address, and the parameter re-made from the fields.
+    Compact {
+        address: Ipv4Addr,
+        /// Registration life in the parameter.
+        life_ms: u32,
+        /// The ASAP Transport's port, 0 for none (see [`Spilled::asap_port`]).
+        asap_port: u16,
+    },
+    /// Anything else, in a block of its own (a thin pointer, so that the enum stays 16 bytes).
+    Spilled(Box<Spilled>),
+}
+
+impl Stored {
+    /// What a new element holds until [`PoolElement::store`] decides.
+    pub(crate) const PLACEHOLDER: Self =
+        Self::Compact { address: Ipv4Addr::UNSPECIFIED, life_ms: 0, asap_port: 0 };
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Spilled {
+    /// The addresses, in registration order.
+    addresses: Box<[IpAddr]>,
+    /// Registration life in the parameter.
+    life_ms: u32,
+    /// The ASAP Transport's port, 0 for none. The transport re-made is this port, data only,
+    /// and the first user address: what the registrar records for a PE registered over an
+    /// association (`registrar/src/proto/asap.rs`, `asap_transport`), and what a peer running
+    /// this registrar sends. Any other shape keeps the parameter.
+    asap_port: u16,
+    /// The parameter as registered, when the fields do not re-make it byte for byte.
+    wire: Option<Wire>,
+}
+
+/// What the fields cannot know but the parameter says: its Registration Life and, if its ASAP
+/// Transport has the shape the fields re-make (see [`Spilled::asap_port`]), that transport's
+/// port. Zeros for bytes that are not a Pool Element parameter: the check keeps those.
+fn hints(wire: &[u8], first: Option<IpAddr>) -> (u32, u16) {
+    let Ok(encoded) = EncodedPoolElement::new_checked(wire) else { return (0, 0) };
+    let asap_port = match (encoded.asap_transport(), first) {
+        (Some(transport), Some(first))
+            if transport.transport_use == TransportUse::DATA_ONLY
+                && transport.addresses.as_slice() == [first] =>
+        {
+            transport.port
+        }
+        _ => 0,
+    };
+    (encoded.registration_life_ms(), asap_port)
 }
 
 /// A PE that left the handlespace, with what an ENRP Handle Update (DEL_PE) needs.
@@ -255,8 +525,9 @@ pub struct Removed {
     pub home: RegistrarId,
     /// The opaque registrator handle.
     pub registrator: u64,
-    /// The opaque encoded Pool Element parameter.
-    pub wire: Wire,
+    /// The element as it left, for its parameter ([`PoolElement::parameter`],
+    /// [`PoolElement::to_wire`]).
+    pub element: PoolElement,
 }
 
 /// Keep-alive state of an owned PE: which keep-alive timer runs.

@@ -8,9 +8,7 @@ use hashbrown::HashMap;
 use rand::Rng;
 
 use crate::checksum::{element_sum, handle_sum, ChecksumAccumulator};
-use crate::element::{
-    Addresses, KeepAlive, PoolElement, Protocol, Registration, Removed, Settings,
-};
+use crate::element::{KeepAlive, PoolElement, Protocol, Registration, Removed, Settings, Stored};
 use crate::error::{RegistrationError, ResolveError};
 use crate::limits::Config;
 use crate::policy::{stride, Family, Fenwick, Ordered, Policy, SLOTS_MAX, SLOT_BITS};
@@ -41,6 +39,8 @@ pub struct Handlespace {
     /// deadlines rounded up to the millisecond; its first entry is `next_timeout`.
     timers: BTreeSet<TimerKey>,
     owners: HashMap<RegistrarId, Owner>,
+    /// Elements that keep their parameter as registered (their fields do not re-make it).
+    parameters_kept: u32,
     scratch: Vec<u32>,
 }
 
@@ -170,6 +170,7 @@ impl Handlespace {
             index: BTreeMap::new(),
             timers: BTreeSet::new(),
             owners: HashMap::new(),
+            parameters_kept: 0,
             scratch: Vec::new(),
         }
     }
@@ -187,6 +188,13 @@ impl Handlespace {
     /// Pool elements in the handlespace.
     pub fn element_count(&self) -> u32 {
         self.element_count
+    }
+
+    /// Pool elements that keep their Pool Element parameter as registered, because their
+    /// fields do not re-make it byte for byte ([`PoolElement::keeps_parameter`]); each holds a
+    /// block for it. Nearly none do: this counts the exceptions.
+    pub fn parameters_kept(&self) -> u32 {
+        self.parameters_kept
     }
 
     /// Registers or re-registers a PE, applying RFC 5352 §3.1 rules 1-5.
@@ -496,6 +504,8 @@ impl Handlespace {
         assert_eq!(members, live);
         let owned: u64 = self.owners.values().map(|owner| u64::from(owner.count)).sum();
         assert_eq!(owned, live as u64);
+        let kept = self.elements.iter().flatten().filter(|e| e.keeps_parameter()).count();
+        assert_eq!(kept, self.parameters_kept as usize);
         for pool in self.pool_slots.iter().flatten() {
             assert!(!pool.members.is_empty(), "empty pools are deleted");
             for (position, &slot) in pool.members.iter().enumerate() {
@@ -590,8 +600,8 @@ impl Handlespace {
             lifetime_at: NEVER,
             keep_alive_at: NEVER,
             registrator: registration.registrator,
-            wire: registration.wire,
-            addresses: Addresses::new(&registration.transport.addresses),
+            // Replaced by `store` below, once the fields it checks against are set.
+            stored: Stored::PLACEHOLDER,
             id: registration.id,
             home: registration.home,
             pool: pool_slot,
@@ -605,6 +615,8 @@ impl Handlespace {
             unreachable_reports: 0,
             keep_alive: KeepAlive::Idle,
         };
+        element.store(&registration.transport.addresses, registration.wire);
+        self.parameters_kept += u32::from(element.keeps_parameter());
         maintain(pool, &mut self.elements);
         pool.members.push(slot);
         selector_insert(pool, &mut element, slot);
@@ -645,14 +657,16 @@ impl Handlespace {
         element.degradation = 0;
         element.unreachable_reports = 0;
         element.port = registration.transport.port;
-        element.addresses = Addresses::new(&registration.transport.addresses);
         element.registrator = registration.registrator;
-        element.wire = registration.wire;
         selector_reinsert(pool, element, slot);
         //= https://www.rfc-editor.org/rfc/rfc5352#section-3.1
         //# If this is a re-registration, the ENRP server MUST take over ownership of this PE,
         //# regardless of whether the PE was previously owned by this server or by another
         element.home = registration.home;
+        // Last: the check that decides whether the bytes are kept reads the fields set above.
+        self.parameters_kept -= u32::from(element.keeps_parameter());
+        element.store(&registration.transport.addresses, registration.wire);
+        self.parameters_kept += u32::from(element.keeps_parameter());
         if previous_home != registration.home {
             let old = self.owners.get_mut(&previous_home).expect("every PE has an owner entry");
             old.count -= 1;
@@ -688,6 +702,7 @@ impl Handlespace {
         let element = self.elements[slot as usize].take().expect("callers pass live slots");
         self.element_free.push(slot);
         self.element_count -= 1;
+        self.parameters_kept -= u32::from(element.keeps_parameter());
         let pool_slot = element.pool;
         let pool = self.pool_slots[pool_slot as usize].as_mut().expect("live pool");
         selector_remove(pool, &element, slot);
@@ -724,7 +739,7 @@ impl Handlespace {
             id: element.id,
             home: element.home,
             registrator: element.registrator,
-            wire: element.wire,
+            element,
         }
     }
 
@@ -1051,26 +1066,50 @@ mod tests {
 
     use super::*;
 
-    // Goal: pin the per-PE footprint the 1 000 000-PE memory budget was computed with.
+    // Goal: pin the per-PE footprint the 1 000 000-PE memory budget was computed with (the
+    // element table and every read replica hold one slot per PE).
     #[test]
-    fn pool_element_stays_112_bytes() {
-        assert_eq!(std::mem::size_of::<PoolElement>(), 112);
-        assert_eq!(std::mem::size_of::<Option<PoolElement>>(), 112);
-        assert_eq!(std::mem::size_of::<Addresses>(), 16);
+    fn pool_element_stays_104_bytes() {
+        assert_eq!(std::mem::size_of::<PoolElement>(), 104);
+        assert_eq!(std::mem::size_of::<Option<PoolElement>>(), 104);
+        assert_eq!(std::mem::size_of::<Stored>(), 16);
     }
 
     // Goal: one IPv4 address is stored in the element, anything else in its own block, and
-    // both read back as registered, in order.
+    // both read back as registered, in order. Method: register each list, read it back.
     #[test]
     fn addresses_read_back_as_registered() {
         let v4: IpAddr = "10.0.0.1".parse().unwrap();
         let v6: IpAddr = "2001:db8::1".parse().unwrap();
-        for list in [vec![v4], vec![v6], vec![v6, v4], vec![v4, v6, "10.0.0.2".parse().unwrap()]] {
-            let stored = Addresses::new(&list);
+        let lists = [vec![v4], vec![v6], vec![v6, v4], vec![v4, v6, "10.0.0.2".parse().unwrap()]];
+        for list in lists {
+            let mut hs = Handlespace::new(RegistrarId(1), Config::default());
+            let mut r = registration(1, PolicyType::ROUND_ROBIN, 0, 0);
+            r.transport.addresses = list.clone().into();
+            let pool_element = codec::PoolElement {
+                id: r.id,
+                home_registrar: r.home,
+                registration_life_ms: 1_000,
+                user_transport: codec::UserTransport::Sctp(codec::SctpTransport {
+                    port: r.transport.port,
+                    transport_use: r.transport.transport_use,
+                    addresses: codec::param::AddressList::from_slice(&list).unwrap(),
+                }),
+                policy: codec::Policy::RoundRobin,
+                asap_transport: None,
+            };
+            r.wire = pool_element.encode().into();
+            hs.register(Instant::default(), r).unwrap();
+            let element = hs.element(&PoolHandle::new(b"p").unwrap(), PoolElementId(1)).unwrap();
+            let stored = element.addresses();
             assert_eq!(stored.to_vec(), list);
             assert_eq!(stored.len(), list.len());
             assert!(list.iter().all(|ip| stored.contains(ip)));
             assert!(!stored.contains(&"10.9.9.9".parse().unwrap()));
+            let compact = list.len() == 1 && list[0].is_ipv4();
+            assert_eq!(matches!(element.stored, Stored::Compact { .. }), compact);
+            assert!(!element.keeps_parameter(), "re-made, compact or not");
+            assert_eq!(element.registration_life_ms(), 1_000);
         }
     }
 

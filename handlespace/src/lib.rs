@@ -6,8 +6,10 @@
 //! It does **not** do I/O, read a clock, spawn threads, parse or emit messages, or talk to peers.
 //! It does not decide *when* to send anything: it says what is due. Time comes in as
 //! [`Instant`], randomness as `&mut impl rand::Rng`, registrations as already-decoded
-//! [`Registration`]s, and each PE's encoded Pool Element parameter is an opaque blob
-//! ([`Registration::wire`]) handed back untouched. It does not share state between cores: one
+//! [`Registration`]s with each PE's encoded Pool Element parameter ([`Registration::wire`]),
+//! which comes back byte for byte ([`PoolElement::parameter`]): re-made from the element's
+//! fields by `codec`'s field encoder when they make exactly those bytes (nearly always; checked
+//! at each registration), kept as given otherwise. It does not share state between cores: one
 //! [`Handlespace`] per shard, [`shard_of`] says which.
 //!
 //! # Inputs and outputs
@@ -18,7 +20,7 @@
 //!  Registration (ASAP, ENRP update) ──register(now)──▶  pools ─┬─ policy, transport, use
 //!  deregistration, DEL_PE ─────────────deregister──▶          ├─ members + selector
 //!  Handle Resolution ──────────resolve(items, rng)──▶          │   (cursor / Fenwick / B-tree)
-//!                         ◀── Resolution: &PoolElement… (wire blobs, best first)
+//!                         ◀── Resolution: &PoolElement… (parameters, best first)
 //!  Endpoint Keep Alive Ack ─handle_keep_alive_ack(now)─▶ timers: BTreeSet<ms deadline | slot>
 //!  Endpoint Unreachable ──────report_unreachable──▶    counters ──▶ Unreachable::{Counted,Removed}
 //!  core loop ───────next_timeout() / expire(now)──▶    ◀── Expiry::{KeepAliveDue, …TimedOut,
@@ -42,6 +44,11 @@
 //! - Timers have millisecond resolution: a deadline fires at the end of its millisecond, never
 //!   before it (one-word timer keys halve the table, BENCHMARKS.md "Memory per PE"). RFC 5354's
 //!   Registration Life is in milliseconds; RSPLIB's timers are in microseconds.
+//! - A PE's parameter is not stored when its fields re-make it: its bytes were 64 of the
+//!   registrar's 268 heap bytes per PE (BENCHMARKS.md, "Memory per PE"). The element keeps the
+//!   two things the other fields do not say, the Registration Life and the ASAP Transport's
+//!   port (the transport re-made is that port, data only, at the first user address: what the
+//!   registrar records); any other shape keeps the bytes ([`Handlespace::parameters_kept`]).
 //! - The PE checksum is the RFC 1071 value over big-endian words; see [`checksum`] for how that
 //!   relates to RSPLIB's host-order sum.
 //! - Not here: removing every PE of a broken ASAP association (the registrar knows its sessions),

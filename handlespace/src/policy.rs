@@ -94,6 +94,7 @@ impl Policy {
         })
     }
 
+    #[inline]
     pub(crate) fn policy_type(self) -> PolicyType {
         match self {
             Self::RoundRobin => PolicyType::ROUND_ROBIN,

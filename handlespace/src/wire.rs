@@ -1,5 +1,7 @@
 //! [`Wire`]: a PE's encoded Pool Element parameter, shared by the shard, the read replicas, the
-//! ENRP announcements and the changes in flight between them.
+//! ENRP announcements and the changes in flight between them. An element keeps one only when
+//! its fields do not re-make the bytes exactly ([`crate::PoolElement`]); a registration
+//! always carries one, so that the check has the bytes to compare with.
 //!
 //! It was an `Arc<[u8]>`: a 16-byte fat pointer in every element slot and copy, and a block of
 //! two 8-byte counts and the bytes, 72 bytes for the common 56-byte parameter, which malloc

@@ -119,7 +119,7 @@ fn heap_bytes_per_pe_stay_within_the_committed_figures() {
     let slot = std::mem::size_of::<Option<handlespace::PoolElement>>() as f64;
 
     let (server, rss) = measure_server();
-    let (handlespace, wire, addresses) = measure_handlespace();
+    let (handlespace, wire, kept) = measure_handlespace();
     let owner = measure_owner_of_two();
     let replica = measure_replica();
 
@@ -129,9 +129,10 @@ fn heap_bytes_per_pe_stay_within_the_committed_figures() {
     println!("  one-core Server (shard + sessions)      {server_per_pe:7.1}");
     println!("    handlespace alone                     {handlespace_per_pe:7.1}");
     println!("      element slot (reserved table)       {slot:7.1}");
-    println!("      encoded PE parameter (Wire)         {wire:7.1}");
-    println!("      address list (beyond one IPv4)      {addresses:7.1}");
-    let rest = handlespace - wire - addresses;
+    println!(
+        "      kept PE parameters (Wire)           {wire:7.1} ({kept} kept, the rest re-made)"
+    );
+    let rest = handlespace - wire;
     println!("      indexes, timers, pool members       {rest:7.1}");
     println!("    sessions (Server minus handlespace)   {:7.1}", server - handlespace);
     println!("  owner on a core of two (publishing)     {:7.1}", owner + slot);
@@ -171,36 +172,37 @@ fn measure_server() -> (f64, f64) {
     let rss = rss_bytes().saturating_sub(rss_before);
     assert_eq!(server.stats().registrations, u64::from(WARM_UP_PES + pes()));
     assert_eq!(server.stats().shard_elements, u64::from(WARM_UP_PES + pes()));
+    // The common shape: every parameter re-made from its element's fields, none kept.
+    assert_eq!(server.handlespace().parameters_kept(), 0);
     drop(server);
     (grown as f64 / f64::from(pes()), rss as f64 / f64::from(pes()))
 }
 
 /// Live bytes grown per PE when the same PEs go straight into a `Handlespace`, with the share
-/// of the encoded parameter and of the address list in it.
-fn measure_handlespace() -> (f64, f64, f64) {
+/// of the encoded parameters it keeps (it keeps one only when the element's fields do not
+/// re-make it; these PEs have the common shape, so none), and how many it keeps.
+fn measure_handlespace() -> (f64, f64, u32) {
     let mut handlespace = Handlespace::new(RegistrarId(1), config(0, 1).handlespace);
     let now = Instant::from_micros(0);
     for pe in 0..WARM_UP_PES {
         handlespace.register(now, handlespace_registration(warm_up_handle(), pe)).unwrap();
     }
     let before = live();
-    let (mut wire, mut addresses) = (0, 0);
+    let mut wire = 0;
     for pe in WARM_UP_PES..WARM_UP_PES + pes() {
         let registration = handlespace_registration(pool_handle(0, pe), pe);
         // A `Wire` is its 4-byte count, its 4-byte length and the bytes, padded to 8.
-        wire += (8 + registration.wire.len()).next_multiple_of(8);
-        // What the stored form of the list allocates (nothing for one IPv4 address).
-        let (start, stored) =
-            (live(), handlespace::Addresses::new(&registration.transport.addresses));
-        addresses += live() - start;
-        drop(stored);
+        let block = (8 + registration.wire.len()).next_multiple_of(8);
         handlespace.register(now, registration).unwrap();
+        let element = handlespace.element(&pool_handle(0, pe), element(pe).id).unwrap();
+        wire += if element.keeps_parameter() { block } else { 0 };
     }
     let grown = live() - before;
     assert_eq!(handlespace.element_count(), WARM_UP_PES + pes());
+    let kept = handlespace.parameters_kept();
     drop(handlespace);
     let count = f64::from(pes());
-    (grown as f64 / count, wire as f64 / count, addresses as f64 / count)
+    (grown as f64 / count, wire as f64 / count, kept)
 }
 
 /// Live bytes grown per PE on the owning core of a two-core registrar, whose changes are

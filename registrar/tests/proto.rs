@@ -492,6 +492,54 @@ fn replicas_answer_resolutions_locally() {
     assert_eq!(cores[0].stats().replica_resolutions, 3);
 }
 
+// Goal: a PE whose parameter its element's fields cannot re-make keeps the bytes it was
+// registered with, and every answer carries it exactly as it carries a re-made one: which of
+// the two the registrar stores is never observable. Method: two cores with replicas; on core 1
+// one PE registers from the address its user transport names (its ASAP Transport, the
+// association's peer, is then at that address: re-made) and one from another address (kept);
+// the stored bytes are compared with the Reprs encoded, and resolutions on the owner and on
+// the replica with the Reprs as pool users get them.
+#[test]
+fn a_parameter_the_fields_cannot_re_make_is_kept_and_answered_the_same() {
+    let mut cores = [Server::new(config(0, 2)), Server::new(config(1, 2))];
+    let pool = pool_on(1);
+    let own = RegistrarId(0x1234_5678);
+    let (same, other) = (peer(1), peer(6));
+    cores[1].handle_up(1, same);
+    cores[1].handle_up(2, other);
+    assert!(accepted(&register(&mut cores[1], ms(0), 1, &pool, element(1, 1, Policy::RoundRobin))));
+    assert!(accepted(&register(&mut cores[1], ms(0), 2, &pool, element(2, 5, Policy::RoundRobin))));
+    deliver(&mut cores, 1, ms(0));
+    assert_eq!(cores[1].handlespace().parameters_kept(), 1, "the second PE's");
+
+    let stored = |id: u32, last: u8, from: SocketAddr| {
+        let mut pe = element(id, last, Policy::RoundRobin);
+        pe.home_registrar = own;
+        pe.asap_transport = Some(SctpTransport {
+            port: from.port(),
+            transport_use: TransportUse::DATA_ONLY,
+            addresses: AddressList::from_slice(&[from.ip()]).unwrap(),
+        });
+        pe
+    };
+    let expected = [stored(1, 1, same), stored(2, 5, other)];
+    for (pe, kept) in expected.iter().zip([false, true]) {
+        let element = cores[1].handlespace().element(&handle(&pool), pe.id).unwrap();
+        assert_eq!(element.keeps_parameter(), kept);
+        assert_eq!(&element.wire()[..], &pe.encode()[..]);
+        assert_eq!(element.asap_transport(), pe.asap_transport);
+    }
+    let for_users: Vec<PoolElement> =
+        expected.iter().map(|pe| PoolElement { asap_transport: None, ..pe.clone() }).collect();
+    let local = resolve(&mut cores[0], 9, &pool, Some(2));
+    let owner = resolve(&mut cores[1], 9, &pool, Some(2));
+    assert_eq!(local, owner);
+    let Message::HandleResolutionResponse(r) = &local else { panic!("{local:?}") };
+    let mut got = r.pool_elements.clone();
+    got.sort_by_key(|pe| pe.id);
+    assert_eq!(got, for_users);
+}
+
 // Goal: a replica that reaches its own bounds drops the whole pool rather than answer with
 // part of it, and that pool's resolutions then go to its owner. Method: 3 cores with room for
 // 2 PEs per handlespace; cores 1 and 2 each fill their shard with one pool of 2 PEs, so core

@@ -10,7 +10,6 @@ use codec::asap::{
 };
 use codec::error::{DecodeError, DecodeErrorKind, ErrorCause};
 use codec::param::{Cause, CauseInfo, OperationalError};
-use codec::EncodedPoolElement;
 use handlespace::{
     Duration, Expiry, Instant, Registered, Registration as HsRegistration, Removed, Unreachable,
 };
@@ -215,12 +214,8 @@ impl Server {
                     overall_policy: policy.as_ref(),
                     pool_elements: &[],
                 };
-                let elements = resolution.elements().map(|e| {
-                    // Stored by `register` from `PoolElement::encode`, or from a peer's update.
-                    let encoded = EncodedPoolElement::new_checked(e.wire())
-                        .expect("stored PE parameters are whole");
-                    (encoded.into(), e.home())
-                });
+                // As `register` (or a peer's update) encoded it: kept, or re-made from the fields.
+                let elements = resolution.elements().map(|e| (e, e.home()));
                 response.emit_with_encoded(&mut bytes, elements);
                 bytes
             }
@@ -350,11 +345,8 @@ impl Server {
         id: codec::PoolElementId,
         bytes: Vec<u8>,
     ) {
-        let address = self
-            .shard
-            .handlespace
-            .element(pool_handle, id)
-            .and_then(|e| asap_transport_address(e.wire()));
+        let address =
+            self.shard.handlespace.element(pool_handle, id).and_then(asap_transport_address);
         let Some(address) = address else {
             self.stats.keep_alives_unroutable += 1;
             return;
@@ -437,10 +429,9 @@ impl Server {
     }
 }
 
-/// Where a stored PE parameter says the PE's ASAP endpoint is (its first address).
-fn asap_transport_address(wire: &[u8]) -> Option<SocketAddr> {
-    let Ok(codec::Parameter::PoolElement(pe)) = codec::Parameter::parse(wire) else { return None };
-    let transport = pe.asap_transport?;
+/// Where a PE's parameter says its ASAP endpoint is (its first address).
+fn asap_transport_address(element: &handlespace::PoolElement) -> Option<SocketAddr> {
+    let transport = element.asap_transport()?;
     let ip = *transport.addresses.as_slice().first()?;
     (transport.port != 0).then(|| SocketAddr::new(ip, transport.port))
 }

@@ -188,7 +188,13 @@ impl Server {
             .filter(|_| config.core == ENRP_CORE)
             .map(|c| Enrp::new(Instant::from_micros(0), config.registrar_id, c));
         let mut server = Self {
-            shard: Shard::new(config.registrar_id, config.handlespace, replica, enrp.is_some()),
+            // Every core announces its own PEs' changes when ENRP runs (to the ENRP core).
+            shard: Shard::new(
+                config.registrar_id,
+                config.handlespace,
+                replica,
+                config.enrp.is_some(),
+            ),
             enrp,
             enrp_transmit: VecDeque::new(),
             multicast: VecDeque::new(),
@@ -580,7 +586,7 @@ impl Server {
             ShardChange::Upserted(r) if r.home == own => {
                 (UpdateAction::ADD_PE, r.pool_handle, &r.wire)
             }
-            ShardChange::Removed { home, pool_handle, wire, .. } if *home == own => {
+            ShardChange::Removed { home, pool_handle, wire: Some(wire), .. } if *home == own => {
                 (UpdateAction::DEL_PE, *pool_handle, wire)
             }
             _ => return,

@@ -26,8 +26,10 @@ pub enum ShardChange {
         id: PoolElementId,
         /// Its home registrar when it left.
         home: RegistrarId,
-        /// Its encoded Pool Element parameter (a Handle Update DEL_PE carries it, §3.3.2).
-        wire: handlespace::Wire,
+        /// Its encoded Pool Element parameter, for a PE this registrar announces (its own, with
+        /// ENRP on): a Handle Update DEL_PE carries it (§3.3.2). Nobody else reads it, and the
+        /// element may have kept only its fields, so it is made only then.
+        wire: Option<handlespace::Wire>,
     },
     /// Every PE homed at `source` moved to `target` (ENRP takeover).
     TakenOver {
@@ -65,6 +67,10 @@ pub(crate) struct Shard {
     replica_skipped: HashSet<PoolHandle>,
     /// Whether anybody consumes changes (replicas or ENRP); if not, none are recorded.
     publish: bool,
+    /// Whether ENRP announces this registrar's own PEs (`own`'s), whose removals then carry
+    /// their parameter.
+    announce: bool,
+    own: RegistrarId,
     changes: VecDeque<ShardChange>,
     /// Pools a local association subscribed to (`subscriptions.rs`), in the shard or the
     /// replica; empty on a core nobody subscribed at, which then pays nothing.
@@ -75,12 +81,13 @@ pub(crate) struct Shard {
 
 impl Shard {
     /// An empty shard of registrar `own`, with a replica if `replica`; records changes if
-    /// `publish`.
+    /// either that or `announce`: ENRP runs (on this core or another), and its Handle Updates
+    /// announce `own`'s PEs.
     pub(crate) fn new(
         own: RegistrarId,
         config: handlespace::Config,
         replica: bool,
-        publish: bool,
+        announce: bool,
     ) -> Self {
         // The replica's PEs are homed at this registrar, but its `own` is the id no registrar
         // has (RFC 5353 §2.1), so that it arms no keep-alive; and replicated PEs have an
@@ -89,7 +96,9 @@ impl Shard {
             handlespace: Handlespace::new(own, config),
             replica: replica.then(|| Handlespace::new(RegistrarId(0), config)),
             replica_skipped: HashSet::new(),
-            publish: publish || replica,
+            publish: announce || replica,
+            announce,
+            own,
             changes: VecDeque::new(),
             watched: HashSet::new(),
             touched: Vec::new(),
@@ -141,7 +150,8 @@ impl Shard {
         }
         if self.publish {
             let (pool_handle, id, home) = (removed.pool_handle, removed.id, removed.home);
-            let wire = removed.wire.clone();
+            let announced = self.announce && home == self.own;
+            let wire = announced.then(|| removed.element.to_wire());
             self.changes.push_back(ShardChange::Removed { pool_handle, id, home, wire });
         }
     }
@@ -219,11 +229,11 @@ impl Shard {
 }
 
 /// What a subscriber sees of one PE: its encoded parameter and its home (`None`: absent).
-type Fingerprint = Option<(handlespace::Wire, RegistrarId)>;
+type Fingerprint = Option<(Vec<u8>, RegistrarId)>;
 
 fn fingerprint(handlespace: &Handlespace, registration: &HsRegistration) -> Fingerprint {
     let element = handlespace.element(&registration.pool_handle, registration.id)?;
-    Some((element.wire().clone(), element.home()))
+    Some((element.wire().into_owned(), element.home()))
 }
 
 impl Shard {

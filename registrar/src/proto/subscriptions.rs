@@ -16,7 +16,7 @@
 use codec::asap::{HandleResolutionResponse, HandleResolutionResponseRef};
 use codec::error::ErrorCause;
 use codec::param::CauseInfo;
-use codec::{EncodedPoolElement, PoolHandle};
+use codec::PoolHandle;
 use handlespace::shard_of;
 use hashbrown::HashMap;
 
@@ -145,11 +145,7 @@ impl Server {
                         overall_policy: policy.as_ref(),
                         pool_elements: &[],
                     };
-                    let elements = pool.elements().take(PUSH_ELEMENTS_MAX).map(|e| {
-                        let encoded = EncodedPoolElement::new_checked(e.wire())
-                            .expect("stored PE parameters are whole");
-                        (encoded.into(), e.home())
-                    });
+                    let elements = pool.elements().take(PUSH_ELEMENTS_MAX).map(|e| (e, e.home()));
                     response.emit_with_encoded(&mut bytes, elements);
                     false
                 }

@@ -5,7 +5,7 @@ use codec::enrp::{
     HandleTableRequest, HandleTableResponse, HandleTableResponseRef, HandleUpdate, Servers,
     UpdateAction,
 };
-use codec::{EncodedPoolElement, PoolElement, PoolElementId, PoolHandle, RegistrarId};
+use codec::{PoolElement, PoolElementId, PoolHandle, RegistrarId};
 use handlespace::{
     ChecksumAccumulator, Duration, Handlespace, Instant, Registration as HsRegistration,
     TableCursor, TableEntry,
@@ -146,7 +146,7 @@ impl Enrp {
             //# with an ENRP_HANDLE_TABLE_RESPONSE message with the R flag set to '1', and with
             //# no pool entries included in the response.
             let refusal = HandleTableResponseRef { more_to_send: false, reject: true, servers };
-            refusal.emit_with_encoded(&mut bytes, []);
+            refusal.emit_with_encoded::<handlespace::PoolElement>(&mut bytes, []);
             return self.send(session, bytes.into());
         }
         let cursor = match self.downloads.remove(&session) {
@@ -163,12 +163,8 @@ impl Enrp {
             page.clear();
             next = view.page(owner, cursor, fitting, &mut page);
         }
-        let entries = page.iter().map(|e| {
-            // Stored from `PoolElement::encode` (ASAP registration or a peer's update).
-            let element = EncodedPoolElement::new_checked(e.element.wire())
-                .expect("stored PE parameters are whole");
-            (e.pool_handle, element.into(), e.element.home())
-        });
+        // As encoded at registration (ASAP, or a peer's update): kept, or re-made from fields.
+        let entries = page.iter().map(|e| (e.pool_handle, e.element, e.element.home()));
         //# the mentor peer MUST set the M flag to '1' in the outbound
         //# ENRP_HANDLE_TABLE_RESPONSE if there is more data to be transferred and MUST keep
         //# track of the progress of the current download session.
@@ -373,7 +369,7 @@ fn entries_within(page: &[TableEntry<'_>], budget: usize) -> usize {
     let mut used = 0;
     for (i, entry) in page.iter().enumerate() {
         // The PE parameter as stored, and at most a pool handle parameter before it.
-        let cost = entry.element.wire().len() + 8 + entry.pool_handle.as_bytes().len();
+        let cost = entry.element.parameter().buffer_len() + 8 + entry.pool_handle.as_bytes().len();
         used += cost;
         if used > budget {
             return i.max(1);
