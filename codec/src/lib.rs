@@ -5,7 +5,10 @@
 //! between calls. It does not know SCTP (PPIDs 11 and 12 are the caller's business) and does not
 //! validate semantics across messages (e.g. whether a PE id is unique). Bytes come in, typed
 //! views and owned representations come out, and back again. The view path (header views,
-//! [`asap::HandleResolutionView`], [`asap::HandleResolutionResponseRef`]) never allocates.
+//! [`asap::HandleResolutionView`], [`asap::HandleResolutionResponseRef`]) never allocates. A
+//! Pool Element parameter can also be written from borrowed fields ([`PoolElementFields`], or
+//! [`CompactPoolElement`] for the common shape) byte for byte as [`PoolElement::encode`] writes
+//! it, so that a registrar need not keep the encoded bytes.
 //!
 //! ```text
 //!                      new_checked                 parse
