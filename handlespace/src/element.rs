@@ -295,9 +295,15 @@ impl PoolElement {
                 wire: None,
             })),
         };
-        // The form `parameter` hands out, and only if the codec can say these fields at all.
-        let sayable = self.policy_values().is_some() && self.fields().is_some();
-        if sayable && self.parameter().emits(&wire) {
+        // The form `parameter` hands out (with nothing kept yet, the fields where the compact
+        // layout does not fit), compared with the bytes given.
+        let remade = match self.compact() {
+            Some(compact) => compact.emits(&wire),
+            None => self.fields().is_some_and(|fields| fields.emits(&wire)),
+        };
+        if remade {
+            // What every writer is handed from now on (debug builds: it is the check again).
+            debug_assert!(self.parameter().emits(&wire));
             return;
         }
         match &mut self.stored {
