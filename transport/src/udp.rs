@@ -452,30 +452,14 @@ impl UdpRing {
         }
         self.state.send.queued.clear();
         if let Some(timer) = self.state.timer.as_mut().filter(|t| !t.posted && t.timer.is_set()) {
-            let target: *mut u64 = &mut *timer.sink;
-            let sqe = opcode::Read::new(Fd(timer.timer.fd()), target.cast::<u8>(), 8)
-                .build()
-                .user_data(USER_DATA_TIMER);
-            timer.posted = true;
-            if let Err(e) = self.push(&sqe) {
-                if let Some(timer) = self.state.timer.as_mut() {
-                    timer.posted = false;
-                }
-                return Err(e);
-            }
+            let sqe = read_into(timer.timer.fd(), &mut *timer.sink, USER_DATA_TIMER);
+            self.push(&sqe)?;
+            self.state.timer.as_mut().expect("looked at above").posted = true;
         }
         if let Some(bell) = self.state.doorbell.as_mut().filter(|b| !b.armed) {
-            let target: *mut u64 = &mut *bell.sink;
-            let sqe = opcode::Read::new(Fd(bell.fd.as_raw_fd()), target.cast::<u8>(), 8)
-                .build()
-                .user_data(USER_DATA_DOORBELL);
-            bell.armed = true;
-            if let Err(e) = self.push(&sqe) {
-                if let Some(bell) = self.state.doorbell.as_mut() {
-                    bell.armed = false;
-                }
-                return Err(e);
-            }
+            let sqe = read_into(bell.fd.as_raw_fd(), &mut *bell.sink, USER_DATA_DOORBELL);
+            self.push(&sqe)?;
+            self.state.doorbell.as_mut().expect("looked at above").armed = true;
         }
         match &mut self.state.recv {
             Recv::Multi(multi) if !multi.armed => {
@@ -586,6 +570,13 @@ impl Drop for UdpRing {
             self.state.leak_on_drop = true;
         }
     }
+}
+
+/// An 8-byte read of `fd` into `sink`, kept posted: the doorbell's and the wait timer's. The
+/// sink is leaked memory, so the kernel may write it until the CQE whatever becomes of the ring.
+fn read_into(fd: std::os::fd::RawFd, sink: &mut u64, user_data: u64) -> squeue::Entry {
+    let target: *mut u64 = sink;
+    opcode::Read::new(Fd(fd), target.cast::<u8>(), 8).build().user_data(user_data)
 }
 
 impl State {
