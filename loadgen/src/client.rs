@@ -33,7 +33,8 @@ use crate::scenario::Scenario;
 pub struct WorkerPlan {
     /// Index of the worker thread, `0..run.workers`.
     pub worker: u16,
-    /// Pool elements this worker simulates: each has its own association.
+    /// Pool elements this worker simulates, in order: `pe.per_association` consecutive
+    /// entries share an association (one each by default).
     pub pool_elements: Vec<PoolElementPlan>,
     /// Pool-user associations this worker drives resolutions over.
     pub pool_users: Vec<AssociationId>,
@@ -42,10 +43,30 @@ pub struct WorkerPlan {
     pub in_flight_max: u32,
 }
 
+impl WorkerPlan {
+    /// The associations this worker's PEs are on (its PEs share them in runs).
+    pub fn pe_associations(&self) -> usize {
+        let mut previous = None;
+        let mut count = 0;
+        for pe in &self.pool_elements {
+            if previous != Some(pe.association) {
+                count += 1;
+                previous = Some(pe.association);
+            }
+        }
+        count
+    }
+
+    /// Associations this worker opens at the start: its PEs' and its PU associations.
+    pub fn associations(&self) -> usize {
+        self.pe_associations() + self.pool_users.len()
+    }
+}
+
 /// One synthetic pool element.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolElementPlan {
-    /// The PE's own association.
+    /// The association it is on, its own or shared with the PEs next to it in the plan.
     pub association: AssociationId,
     /// Pool index it registers into.
     pub pool: u32,
@@ -85,6 +106,12 @@ pub trait Client {
 
     /// Operations submitted and not yet completed.
     fn in_flight(&self) -> u32;
+
+    /// Associations to the target that came up so far, each counted once (one opened again
+    /// after a failure counts again). Targets without associations (the UDP ones) say 0.
+    fn associations_opened(&self) -> u64 {
+        0
+    }
 }
 
 /// A thing loadgen can drive: makes one [`Client`] per worker. Shared read-only across worker

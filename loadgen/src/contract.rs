@@ -85,6 +85,10 @@ impl Client for CheckedClient {
     fn in_flight(&self) -> u32 {
         self.inner.in_flight()
     }
+
+    fn associations_opened(&self) -> u64 {
+        self.inner.associations_opened()
+    }
 }
 
 impl CheckedClient {

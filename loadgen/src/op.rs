@@ -69,7 +69,8 @@ pub const OP_KINDS: usize = 4;
 pub struct Op {
     /// What to do.
     pub kind: OpKind,
-    /// Which association carries it. For PE operations this is the PE's own association.
+    /// Which association carries it. For PE operations this is the association the PE is
+    /// on (its own, or shared with other PEs: `pe.per_association`).
     pub association: AssociationId,
     /// Pool index; the target maps it to a pool handle (see [`pool_handle`]).
     pub pool: u32,

@@ -40,6 +40,15 @@ pub struct RunResult {
     /// saturated: the figures then measure loadgen, not the target.
     #[serde(default)]
     pub worker_busy: Vec<f64>,
+    /// Associations the workers were planned to open at the start: one per
+    /// `pe.per_association` PEs of a worker, plus the PU associations (not one per PE).
+    #[serde(default)]
+    pub associations_planned: u64,
+    /// Associations to the target that came up over the run, each counted once, including
+    /// those opened again after one failed (a new home); 0 for the UDP targets, which have
+    /// none.
+    #[serde(default)]
+    pub associations_opened: u64,
 }
 
 /// The host, so that results from different machines are never compared by accident.
@@ -143,6 +152,8 @@ impl RunResult {
             ops,
             unfinished,
             worker_busy: Vec::new(),
+            associations_planned: 0,
+            associations_opened: 0,
         }
     }
 
@@ -189,9 +200,13 @@ impl RunResult {
             LoopMode::Closed => format!("closed loop, window {}", s.pu.window),
             LoopMode::Open => format!("open loop at {}/s", human(s.pu.rate_per_s)),
         };
+        let shared = match s.pe.per_association {
+            1 => String::new(),
+            k => format!(" ({k} per association)"),
+        };
         let _ = writeln!(
             out,
-            "scenario {:?} against {} ({} workers, {:.1} s, {} PEs in {} pools, \
+            "scenario {:?} against {} ({} workers, {:.1} s, {} PEs{shared} in {} pools, \
              {} PU associations, {pacing})",
             s.name,
             self.target,
@@ -201,6 +216,13 @@ impl RunResult {
             s.pools.count,
             s.pu.associations,
         );
+        if self.associations_opened > 0 {
+            let _ = writeln!(
+                out,
+                "  associations opened: {} ({} planned at the start)",
+                self.associations_opened, self.associations_planned
+            );
+        }
         let _ = writeln!(
             out,
             "{:<11} {:>10} {:>8} {:>11} {:>9} {:>9} {:>9} {:>9} {:>9}",

@@ -76,9 +76,11 @@ pub fn run(
     let mut merged: Option<Recorder> = None;
     let mut unfinished = 0;
     let mut worker_busy = Vec::with_capacity(plans.len());
+    let mut associations_opened = 0;
     for result in results {
-        let (recorder, left, cpu) = result?;
+        let Finished { recorder, unfinished: left, cpu, associations_opened: opened } = result?;
         unfinished += u64::from(left);
+        associations_opened += opened;
         worker_busy.push(cpu.as_secs_f64() / elapsed.as_secs_f64().max(1e-9));
         match &mut merged {
             None => merged = Some(recorder),
@@ -89,7 +91,20 @@ pub fn run(
     let merged = merged.expect("at least one worker");
     let mut result = RunResult::new(scenario, target.name(), &merged, elapsed, unfinished);
     result.worker_busy = worker_busy;
+    result.associations_planned = plans.iter().map(|p| p.associations() as u64).sum();
+    result.associations_opened = associations_opened;
     Ok(result)
+}
+
+/// What one worker hands back.
+struct Finished {
+    recorder: Recorder,
+    /// Operations still in flight when it stopped.
+    unfinished: u32,
+    /// CPU time of its thread.
+    cpu: Duration,
+    /// Associations its client saw come up.
+    associations_opened: u64,
 }
 
 /// One worker's life: connect, wait for the common start, run the loop, drain.
@@ -100,7 +115,7 @@ fn worker(
     live: &LiveCounters,
     barrier: &Barrier,
     start_cell: &OnceLock<Instant>,
-) -> anyhow::Result<(Recorder, u32, Duration)> {
+) -> anyhow::Result<Finished> {
     if scenario.run.pin {
         if let Some(cores) = core_affinity::get_core_ids().filter(|c| !c.is_empty()) {
             let core =
@@ -138,7 +153,12 @@ fn worker(
             workload.complete(now, &completion);
         }
     }
-    Ok((recorder, client.in_flight(), thread_cpu()))
+    Ok(Finished {
+        recorder,
+        unfinished: client.in_flight(),
+        cpu: thread_cpu(),
+        associations_opened: client.associations_opened(),
+    })
 }
 
 /// CPU time (user + system) the calling thread has used so far.

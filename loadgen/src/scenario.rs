@@ -144,8 +144,15 @@ pub enum PoolChoice {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PeConfig {
-    /// Number of PEs over all workers; each has its own association.
+    /// Number of PEs over all workers.
     pub count: u32,
+    /// PEs that share one association to the registrar, carried by one `asap::Endpoint`
+    /// (RFC 5352 lets an ASAP endpoint register several PEs over its one association to its
+    /// home registrar), 1..=[`PE_PER_ASSOCIATION_MAX`]. A worker's PEs are grouped in order:
+    /// its `n`-th PE is on its association `n / per_association`. Default 1: each PE on an
+    /// association of its own. A kernel (or an emulated VM's) sustains far fewer associations
+    /// than a registrar holds PEs, so fills of hundreds of thousands of PEs share them.
+    pub per_association: u32,
     /// A registered PE re-registers this often (RFC 5352 §3.1 registration life refresh).
     pub reregister_ms: u64,
     /// How long a PE stays registered before it deregisters (churn).
@@ -339,6 +346,11 @@ impl Scenario {
             "pe.count",
             format!("must be at most {POOL_ELEMENTS_MAX}"),
         )?;
+        check(
+            (1..=PE_PER_ASSOCIATION_MAX).contains(&self.pe.per_association),
+            "pe.per_association",
+            format!("must be in 1..={PE_PER_ASSOCIATION_MAX} (the PEs one asap::Endpoint carries)"),
+        )?;
         check(self.pe.reregister_ms > 0, "pe.reregister_ms", "must be > 0")?;
         match self.pe.lifetime {
             Lifetime::Exponential { mean_ms } => {
@@ -427,6 +439,7 @@ impl Scenario {
             self.pools.choice = PoolChoice::Zipf { exponent };
         }
         set!(pe_count => pe.count);
+        set!(pe_per_association => pe.per_association);
         set!(reregister_ms => pe.reregister_ms);
         set!(rejoin_ms => pe.rejoin_ms);
         set!(ramp_ms => pe.ramp_ms);
@@ -510,9 +523,12 @@ pub struct Overrides {
     /// pools.choice = zipf with this exponent
     #[arg(long)]
     pub zipf: Option<f64>,
-    /// pe.count: synthetic pool elements (one association each)
+    /// pe.count: synthetic pool elements
     #[arg(long)]
     pub pe_count: Option<u32>,
+    /// pe.per_association: PEs sharing one association (and one asap::Endpoint), 1..=64
+    #[arg(long)]
+    pub pe_per_association: Option<u32>,
     /// pe.reregister_ms: re-registration period
     #[arg(long)]
     pub reregister_ms: Option<u64>,
@@ -596,6 +612,7 @@ impl Default for PeConfig {
     fn default() -> PeConfig {
         PeConfig {
             count: 100,
+            per_association: 1,
             reregister_ms: 30_000,
             lifetime: Lifetime::Forever,
             rejoin_ms: 100,
@@ -628,8 +645,12 @@ pub const IN_FLIGHT_MAX: u32 = 1 << 20;
 pub const WINDOW_MAX: u32 = 4_096;
 /// Pools; matches the order of magnitude of a carrier deployment's pool count.
 pub const POOLS_MAX: u32 = 1_000_000;
-/// Pool elements; each is an association, and a million is the registrar's design point.
+/// Pool elements; a million is the registrar's design point.
 pub const POOL_ELEMENTS_MAX: u32 = 1_000_000;
+/// PEs on one association: all that the `asap::Endpoint` on it carries.
+pub const PE_PER_ASSOCIATION_MAX: u32 = asap::endpoint::POOL_ELEMENTS_MAX as u32;
+// The registrar client marks a flow's PEs with operations in flight as bits of a `u64`.
+const _: () = assert!(PE_PER_ASSOCIATION_MAX >= 1 && PE_PER_ASSOCIATION_MAX <= 64);
 /// PU associations; above this, use more PEs per association in the real client.
 pub const ASSOCIATIONS_MAX: u32 = 65_536;
 /// Open-loop rate: 100 M/s, well past what one host can offer.
@@ -752,6 +773,34 @@ mod tests {
         let base = "[pe]\ncount = 2\n[pu]\nassociations = 4\nwindow = 4\n[run]\nin_flight_max = ";
         assert!(Scenario::from_toml(&format!("{base}18")).is_ok());
         assert_eq!(invalid_field(&format!("{base}17")), "run.in_flight_max");
+    }
+
+    #[test]
+    fn pe_per_association_boundary_pair() {
+        // Goal: pe.per_association takes 1..=the PEs an asap::Endpoint carries, defaults to 1,
+        // and a value past either end is refused naming the field, from a file or a flag.
+        // Method: both ends and one past each, the error's text, and the flag.
+        assert_eq!(Scenario::default().pe.per_association, 1);
+        assert_eq!(Scenario::from_toml("[pe]\ncount = 5").unwrap().pe.per_association, 1);
+        let max = asap::endpoint::POOL_ELEMENTS_MAX;
+        for ok in [1, max] {
+            let s = Scenario::from_toml(&format!("[pe]\nper_association = {ok}")).unwrap();
+            assert_eq!(s.pe.per_association as usize, ok);
+            assert_eq!(Scenario::from_toml(&s.to_toml()).unwrap(), s);
+        }
+        for bad in [0, max + 1] {
+            let text = format!("[pe]\nper_association = {bad}");
+            assert_eq!(invalid_field(&text), "pe.per_association");
+            let message = Scenario::from_toml(&text).unwrap_err().to_string();
+            assert!(message.contains("pe.per_association") && message.contains("1..=64"));
+        }
+        let mut s = Scenario::default();
+        let flag = Overrides { pe_per_association: Some(64), ..Overrides::default() };
+        s.apply(&flag).unwrap();
+        assert_eq!(s.pe.per_association, 64);
+        let flag = Overrides { pe_per_association: Some(65), ..Overrides::default() };
+        let refused = s.apply(&flag);
+        assert!(matches!(refused, Err(ScenarioError::Invalid { field: "pe.per_association", .. })));
     }
 
     #[test]

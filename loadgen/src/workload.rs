@@ -20,10 +20,14 @@ use crate::rng::Rng;
 use crate::scenario::{Lifetime, LoopMode, PoolChoice, Scenario};
 
 /// Splits the scenario's PEs and PU associations over its workers, round-robin.
-/// PE `i` has association `i`, element `i` and pool `i % pools.count`; PU association `j` is
-/// numbered `pe.count + j`.
+/// PE `i` is worker `w = i % workers`'s PE `n = i / workers`, with element `i` and pool
+/// `i % pools.count`; it is on that worker's association `g = n / pe.per_association`,
+/// numbered `g * workers + w` (so PE `i` on association `i` when each PE has its own). Those
+/// numbers are below `pe.count`, and PU association `j` is numbered `pe.count + j`.
 pub fn plan_workers(scenario: &Scenario) -> Vec<WorkerPlan> {
     let workers = u32::from(scenario.run.workers);
+    let per_association = scenario.pe.per_association;
+    assert!(per_association >= 1, "validated: pe.per_association >= 1");
     let mut plans: Vec<WorkerPlan> = (0..scenario.run.workers)
         .map(|worker| WorkerPlan {
             worker,
@@ -33,8 +37,12 @@ pub fn plan_workers(scenario: &Scenario) -> Vec<WorkerPlan> {
         })
         .collect();
     for i in 0..scenario.pe.count {
-        plans[(i % workers) as usize].pool_elements.push(PoolElementPlan {
-            association: AssociationId(i),
+        let (worker, n) = (i % workers, i / workers);
+        let association = (n / per_association) * workers + worker;
+        // The group's number is at most its first PE's, `n * workers + worker = i`.
+        assert!(association <= i);
+        plans[worker as usize].pool_elements.push(PoolElementPlan {
+            association: AssociationId(association),
             pool: i % scenario.pools.count,
             element: i,
         });
@@ -415,6 +423,34 @@ mod tests {
         assert_eq!(plans.iter().map(|p| p.pool_users.len()).sum::<usize>(), 5);
         assert_eq!(plans[1].pool_elements[1].element, 4);
         assert_eq!(plans[1].pool_users[0], AssociationId(7 + 1));
+    }
+
+    #[test]
+    fn plan_groups_pes_per_association() {
+        // Goal: with pe.per_association = K a worker's PEs share associations K at a time, in
+        // order, every number unique to one worker and below pe.count; K = 1 is the plan of
+        // one association per PE (PE i on association i). Method: 2 workers, 7 PEs, K = 3 and
+        // K = 1, PU numbering checked for both.
+        let s = scenario(
+            "[run]\nworkers = 2\n[pe]\ncount = 7\nper_association = 3\n[pu]\nassociations = 1",
+        );
+        let plans = plan_workers(&s);
+        let assocs = |p: &WorkerPlan| -> Vec<u32> {
+            p.pool_elements.iter().map(|e| e.association.0).collect()
+        };
+        let elements =
+            |p: &WorkerPlan| -> Vec<u32> { p.pool_elements.iter().map(|e| e.element).collect() };
+        assert_eq!(elements(&plans[0]), vec![0, 2, 4, 6]);
+        assert_eq!(assocs(&plans[0]), vec![0, 0, 0, 2]);
+        assert_eq!(elements(&plans[1]), vec![1, 3, 5]);
+        assert_eq!(assocs(&plans[1]), vec![1, 1, 1]);
+        assert_eq!((plans[0].pe_associations(), plans[1].pe_associations()), (2, 1));
+        assert_eq!(plans[0].pool_users, vec![AssociationId(7)]);
+        let s = scenario("[run]\nworkers = 2\n[pe]\ncount = 7\n[pu]\nassociations = 1");
+        let plans = plan_workers(&s);
+        assert_eq!(assocs(&plans[0]), elements(&plans[0]));
+        assert_eq!(assocs(&plans[1]), elements(&plans[1]));
+        assert_eq!((plans[0].pe_associations(), plans[1].pe_associations()), (4, 3));
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! The real registrar as a target: every synthetic PE and every PU association is one
-//! [`asap::Endpoint`] (the PE/PU library's sans-IO core) on an association of its own, all of
-//! a worker's carried by one userspace SCTP-over-UDP transport (RFC 6951). A kernel-SCTP
-//! registrar (RSPLIB's, or ours on its kernel backend) is reached through the kernel's own
-//! RFC 6951 encapsulation (`sysctl net.sctp.udp_port=9899`), as `lab/run-bench.sh` does.
+//! The real registrar as a target: every association is one [`asap::Endpoint`] (the PE/PU
+//! library's sans-IO core), carrying `pe.per_association` synthetic PEs (one by default) or
+//! the resolutions of a PU association, all of a worker's associations carried by one
+//! userspace SCTP-over-UDP transport (RFC 6951). A kernel-SCTP registrar (RSPLIB's, or ours
+//! on its kernel backend) is reached through the kernel's own RFC 6951 encapsulation
+//! (`sysctl net.sctp.udp_port=9899`), as `lab/run-bench.sh` does.
 //!
 //! ```text
 //!  Workload ─ Op ─▶ submit ─ register / register_now / deregister / resolve_uncached ─▶ Endpoint
@@ -21,6 +22,12 @@
 //! instead ([`KernelSctpOneToOne`], one per association, as RSPLIB's library opens them),
 //! straight to the registrar's SCTP address: what a deployment of RSPLIB PEs and PUs offers.
 //!
+//! PEs that share an association (`pe.per_association` > 1) share its endpoint, as RFC 5352
+//! allows: each keeps its own registration, timers and operation, and the endpoint answers
+//! each one's keep-alives; when the association fails or its home is replaced, every PE on it
+//! fails the operation it had in flight (as `transport`) and the endpoint registers them
+//! again at the new home, as it does for one.
+//!
 //! Departures from the client loadgen had before: a resolution or deregistration that times
 //! out makes its endpoint replace its home registrar (RFC 5352 §3.6, §3.7.2), so the
 //! association is aborted and opened again, and its other operations in flight fail as
@@ -35,8 +42,8 @@ use std::time::{Duration, Instant};
 
 use asap::pe::PeState;
 use asap::{Endpoint, EndpointConfig, Event, Failure, PeConfig, PeHandle};
-use codec::asap::MessageType;
-use codec::param::{AddressList, SctpTransport as SctpParam};
+use codec::asap::{EndpointKeepAliveAckView, MessageType};
+use codec::param::{AddressList, ParameterType, SctpTransport as SctpParam};
 use codec::{MessageView, Policy, PoolElementId, PoolHandle, TransportUse};
 use transport::kernel_sctp::{KernelSctpConfig, KernelSctpOneToOne};
 use transport::sctp_udp::{SctpUdpConfig, SctpUdpTransport};
@@ -170,10 +177,10 @@ impl Target for RegistrarTarget {
             remote_udp_port: self.address.port(),
             ..SctpUdpConfig::with_mtu(scenario.target.sctp_mtu)
         };
-        // One association per PE and per PU association of this worker, with room for the
-        // ones a re-hunt opens while the old one closes: a fill of many PEs (issue 14's memory
-        // figures) would otherwise stop at the endpoint's default table.
-        let flows = (plan.pool_elements.len() + plan.pool_users.len()) as u32;
+        // One association per `pe.per_association` PEs and per PU association of this worker,
+        // with room for the ones a re-hunt opens while the old one closes: a fill of many PEs
+        // (issue 14's memory figures) would otherwise stop at the endpoint's default table.
+        let flows = u32::try_from(plan.associations()).unwrap_or(u32::MAX);
         cfg.endpoint.associations_max = cfg
             .endpoint
             .associations_max
@@ -204,6 +211,10 @@ pub struct RegistrarClient<T: SctpTransport> {
     /// The sans-IO time of the endpoints is microseconds since this instant.
     epoch: Instant,
     flows: Vec<Flow>,
+    /// The worker's PEs in plan order; each PE flow owns a run of them.
+    pes: Vec<PeSlot>,
+    /// Associations of the flows that came up (`TransportEvent::Up`), re-hunts included.
+    associations_opened: u64,
     by_id: HashMap<AssociationId, usize>,
     by_assoc: HashMap<AssocId, usize>,
     in_flight: u32,
@@ -235,26 +246,38 @@ struct Flow {
 }
 
 impl Flow {
-    /// Whether a timer of the endpoint may be due: it hunts, or its oldest operation has
+    /// Whether a timer of the endpoint may be due: it hunts, or an operation on it has
     /// waited the operation timeout (the endpoint sent its request no earlier than the
     /// operation was issued, so its deadline is no earlier either).
-    fn may_time_out(&self, now: Instant, op_timeout: Duration) -> bool {
+    fn may_time_out(&self, pes: &[PeSlot], now: Instant, op_timeout: Duration) -> bool {
         if self.endpoint.home().is_none() {
             return true;
         }
-        let oldest = match &self.role {
-            Role::Pe { op, .. } => op.as_ref(),
-            Role::Pu { pending } => pending.front(),
-        };
-        oldest.is_some_and(|op| now.saturating_duration_since(op.issued_at) >= op_timeout)
+        let late = |op: &Op| now.saturating_duration_since(op.issued_at) >= op_timeout;
+        match &self.role {
+            Role::Pe { first, busy, .. } => {
+                busy_pes(*first, *busy).any(|s| pes[s].op.as_ref().is_some_and(late))
+            }
+            Role::Pu { pending } => pending.front().is_some_and(late),
+        }
     }
 }
 
 enum Role {
-    /// A synthetic PE: the workload has at most one operation of a PE in flight.
-    Pe { plan: PoolElementPlan, handle: Option<PeHandle>, op: Option<Op> },
+    /// Synthetic PEs `first..first + count` of the client's `pes`, all on this association
+    /// and registered by its endpoint. Bit `k` of `busy` is set while PE `first + k` has an
+    /// operation in flight, so that only those are looked at when the endpoint had input.
+    Pe { first: u32, count: u32, busy: u64 },
     /// A PU association: resolutions in flight, oldest first.
     Pu { pending: VecDeque<Op> },
+}
+
+/// One synthetic PE: the workload has at most one operation of a PE in flight.
+struct PeSlot {
+    plan: PoolElementPlan,
+    /// Its handle at the flow's endpoint, from its first registration on.
+    handle: Option<PeHandle>,
+    op: Option<Op>,
 }
 
 impl<T: SctpTransport> RegistrarClient<T> {
@@ -268,20 +291,12 @@ impl<T: SctpTransport> RegistrarClient<T> {
     ) -> anyhow::Result<Self> {
         let op_timeout = Duration::from_millis(scenario.run.op_timeout_ms);
         let config = endpoint_config(registrar, op_timeout);
-        let pes = plan
-            .pool_elements
-            .iter()
-            .map(|&plan| (plan.association, Role::Pe { plan, handle: None, op: None }));
-        let pus = plan.pool_users.iter().map(|&id| (id, Role::Pu { pending: VecDeque::new() }));
-        let flows: Vec<Flow> = pes
-            .chain(pus)
-            .map(|(id, role)| Flow {
-                id,
-                endpoint: Endpoint::new(config.clone(), u64::from(id.0)),
-                role,
-            })
-            .collect();
-        let by_id = flows.iter().enumerate().map(|(i, f)| (f.id, i)).collect();
+        let (flows, pes) = plan_flows(plan, &config);
+        let by_id: HashMap<AssociationId, usize> =
+            flows.iter().enumerate().map(|(i, f)| (f.id, i)).collect();
+        // The planner numbers each association once, and its PEs are consecutive.
+        assert_eq!(by_id.len(), flows.len(), "an association is planned twice");
+        assert_eq!(flows.len(), plan.associations());
         let reregister_ms = scenario.pe.reregister_ms.max(1_000);
         let epoch = Instant::now();
         let mut client = Self {
@@ -289,6 +304,8 @@ impl<T: SctpTransport> RegistrarClient<T> {
             epoch,
             touched: (0..flows.len()).collect(),
             flows,
+            pes,
+            associations_opened: 0,
             by_id,
             by_assoc: HashMap::new(),
             in_flight: 0,
@@ -387,12 +404,29 @@ impl<T: SctpTransport> RegistrarClient<T> {
         Some(config)
     }
 
-    /// Hands `op` to its flow's endpoint, which queues the one message it sends.
-    fn start(&mut self, now: Instant, i: usize, op: &Op) -> Result<(), SubmitError> {
+    /// The index into `pes` of PE `element` of flow `i`; `None` on a PU flow, or when the
+    /// PE is not on it.
+    fn pe_of(&self, i: usize, element: u32) -> Option<usize> {
+        let Role::Pe { first, count, .. } = self.flows[i].role else { return None };
+        let run = first as usize..(first + count) as usize;
+        // At most `PE_PER_ASSOCIATION_MAX` to look at, and one by default.
+        let at = self.pes[run.clone()].iter().position(|pe| pe.plan.element == element)?;
+        Some(run.start + at)
+    }
+
+    /// Hands `op` to its flow's endpoint (for PE `pe` of `pes` when it is a PE's), which
+    /// queues the one message it sends.
+    fn start(
+        &mut self,
+        now: Instant,
+        i: usize,
+        pe: Option<usize>,
+        op: &Op,
+    ) -> Result<(), SubmitError> {
         let now = self.instant(now);
-        let pe_config = match &self.flows[i].role {
-            Role::Pe { plan, handle: None, .. } if op.kind == OpKind::Register => {
-                let plan = *plan;
+        let pe_config = match pe {
+            Some(s) if op.kind == OpKind::Register && self.pes[s].handle.is_none() => {
+                let plan = self.pes[s].plan;
                 Some(self.pe_config(&plan).ok_or(SubmitError::Unavailable)?)
             }
             _ => None,
@@ -403,27 +437,37 @@ impl<T: SctpTransport> RegistrarClient<T> {
         };
         let flow = &mut self.flows[i];
         let endpoint = &mut flow.endpoint;
-        let sent = match (&mut flow.role, op.kind) {
-            (Role::Pe { handle, .. }, OpKind::Register) => match (*handle, pe_config) {
-                (Some(pe), _) => endpoint.register_now(now, pe),
-                (None, Some(config)) => endpoint.register(now, config).map(|pe| {
-                    *handle = Some(pe);
-                }),
-                (None, None) => unreachable!("a first registration has its configuration"),
-            },
-            (Role::Pe { handle: Some(pe), .. }, OpKind::Deregister) => {
-                endpoint.deregister(now, *pe)
+        let sent = match (&flow.role, pe, op.kind) {
+            (Role::Pe { .. }, Some(s), OpKind::Register) => {
+                let slot = &mut self.pes[s];
+                match (slot.handle, pe_config) {
+                    (Some(handle), _) => endpoint.register_now(now, handle),
+                    (None, Some(config)) => endpoint.register(now, config).map(|handle| {
+                        slot.handle = Some(handle);
+                    }),
+                    (None, None) => unreachable!("a first registration has its configuration"),
+                }
             }
-            (Role::Pu { .. }, OpKind::Resolve) => {
+            (Role::Pe { .. }, Some(s), OpKind::Deregister) => match self.pes[s].handle {
+                Some(handle) => endpoint.deregister(now, handle),
+                None => return Err(SubmitError::Unavailable),
+            },
+            (Role::Pu { .. }, None, OpKind::Resolve) => {
                 // Checked above: a resolution has its pool handle.
                 endpoint.resolve_uncached(now, pool_handle.expect("formatted above"))
             }
             _ => return Err(SubmitError::Unavailable),
         };
         sent.map_err(|_| SubmitError::Unavailable)?;
-        match &mut flow.role {
-            Role::Pe { op: slot, .. } => *slot = Some(*op),
-            Role::Pu { pending } => pending.push_back(*op),
+        match (&mut flow.role, pe) {
+            (Role::Pe { first, busy, .. }, Some(s)) => {
+                let slot = &mut self.pes[s];
+                assert!(slot.op.is_none(), "the workload has one op of a PE in flight");
+                slot.op = Some(*op);
+                *busy |= 1 << (s - *first as usize);
+            }
+            (Role::Pu { pending }, _) => pending.push_back(*op),
+            (Role::Pe { .. }, None) => unreachable!("only a PE's op starts on a PE flow"),
         }
         Ok(())
     }
@@ -434,7 +478,7 @@ impl<T: SctpTransport> RegistrarClient<T> {
         let t = self.instant(now);
         let (flows, by_assoc, touched, failed) =
             (&mut self.flows, &mut self.by_assoc, &mut self.touched, &mut self.failed);
-        let mut lost = 0;
+        let (mut lost, mut opened) = (0, 0);
         self.transport.poll(now, EVENTS_PER_BATCH, |event| {
             let (assoc, i) = match event {
                 TransportEvent::Up { assoc, .. }
@@ -449,7 +493,10 @@ impl<T: SctpTransport> RegistrarClient<T> {
             };
             let endpoint = &mut flows[i].endpoint;
             match event {
-                TransportEvent::Up { peer, .. } => endpoint.handle_up(t, assoc, peer),
+                TransportEvent::Up { peer, .. } => {
+                    opened += 1;
+                    endpoint.handle_up(t, assoc, peer);
+                }
                 TransportEvent::Data { ppid, data, .. } if ppid == Ppid::ASAP => {
                     endpoint.handle_data(t, assoc, data);
                 }
@@ -467,6 +514,7 @@ impl<T: SctpTransport> RegistrarClient<T> {
             }
             touched.push(i);
         })?;
+        self.associations_opened += opened;
         for assoc in std::mem::take(&mut self.failed) {
             let _ = self.transport.abort(now, assoc);
             if let Some(i) = self.by_assoc.remove(&assoc) {
@@ -489,7 +537,7 @@ impl<T: SctpTransport> RegistrarClient<T> {
         }
         let t = self.instant(now);
         for (i, flow) in self.flows.iter_mut().enumerate() {
-            if !all && !flow.may_time_out(now, self.op_timeout) {
+            if !all && !flow.may_time_out(&self.pes, now, self.op_timeout) {
                 continue;
             }
             if flow.endpoint.poll_timeout().is_some_and(|at| at <= t) {
@@ -526,7 +574,7 @@ impl<T: SctpTransport> RegistrarClient<T> {
                 _ if !is_keep_alive_ack(&transmit.bytes) => {}
                 // The endpoint answered a keep-alive: the seam reports each as a completion.
                 sent => {
-                    let op = keep_alive_op(flow, now);
+                    let op = keep_alive_op(flow, &self.pes, &transmit.bytes, now);
                     let outcome = match sent {
                         Ok(()) => Outcome::Succeed,
                         Err(_) => Outcome::Fail(ErrorCause::Transport),
@@ -559,12 +607,20 @@ impl<T: SctpTransport> RegistrarClient<T> {
                 done += complete_resolution(pending, names, event, now, timeout, completions);
             }
         }
-        if let Role::Pe { handle: Some(pe), op, .. } = role {
-            let state = endpoint.pool_element(*pe).map(|fsm| fsm.state());
-            let outcome = op.and_then(|op| pe_outcome(&op, state?, now, self.op_timeout));
-            if let Some(outcome) = outcome {
-                // `outcome` came from the op in the slot.
-                let op = op.take().expect("an op was in flight");
+        if let Role::Pe { first, busy, .. } = role {
+            // Only the PEs with an op in flight: the others have nothing to complete.
+            for s in busy_pes(*first, *busy) {
+                let slot = &mut self.pes[s];
+                // A PE's bit is set with its op, after its registration gave it a handle.
+                let op = slot.op.as_ref().expect("a busy PE has its op");
+                let handle = slot.handle.expect("a busy PE has registered");
+                let state = endpoint.pool_element(handle).map(|fsm| fsm.state());
+                let Some(outcome) = state.and_then(|s| pe_outcome(op, s, now, self.op_timeout))
+                else {
+                    continue;
+                };
+                let op = slot.op.take().expect("checked above");
+                *busy &= !(1 << (s - *first as usize));
                 completions.push(Completion { op, end: now, outcome });
                 done += 1;
             }
@@ -583,7 +639,13 @@ impl<T: SctpTransport> Client for RegistrarClient<T> {
         if self.flows[i].endpoint.home().is_none() {
             return Err(SubmitError::Unavailable);
         }
-        self.start(now, i, &op)?;
+        let pe = match op.kind {
+            OpKind::Register | OpKind::Deregister => {
+                Some(self.pe_of(i, op.element).ok_or(SubmitError::Unavailable)?)
+            }
+            OpKind::KeepAlive | OpKind::Resolve => None,
+        };
+        self.start(now, i, pe, &op)?;
         self.in_flight += 1;
         // Send now, as the registrar may be waiting; events wait for the next `poll`.
         let flow = &mut self.flows[i];
@@ -623,6 +685,10 @@ impl<T: SctpTransport> Client for RegistrarClient<T> {
 
     fn in_flight(&self) -> u32 {
         self.in_flight
+    }
+
+    fn associations_opened(&self) -> u64 {
+        self.associations_opened
     }
 }
 
@@ -709,13 +775,82 @@ fn is_keep_alive_ack(bytes: &[u8]) -> bool {
         .is_ok_and(|m| m.message_type() == MessageType::ENDPOINT_KEEP_ALIVE_ACK.0)
 }
 
-/// The completion's op for a keep-alive `flow`'s endpoint answered.
-fn keep_alive_op(flow: &Flow, now: Instant) -> Op {
-    let (pool, element) = match &flow.role {
-        Role::Pe { plan, .. } => (plan.pool, plan.element),
+/// The completion's op for the keep-alive `flow`'s endpoint answered with `ack`: it names
+/// the PE the Ack names (read only when the association carries more than one).
+fn keep_alive_op(flow: &Flow, pes: &[PeSlot], ack: &[u8], now: Instant) -> Op {
+    let (pool, element) = match flow.role {
+        Role::Pe { first, count, .. } => {
+            let run = &pes[first as usize..(first + count) as usize];
+            let pe = match run {
+                [only] => only,
+                _ => {
+                    let acked = acked_pe(ack);
+                    // The endpoint answers keep-alives for its own PEs only (KA1); the first
+                    // PE stands in should that ever change.
+                    run.iter().find(|pe| Some(wire_id(pe.plan.element)) == acked).unwrap_or(&run[0])
+                }
+            };
+            (pe.plan.pool, pe.plan.element)
+        }
         Role::Pu { .. } => (0, 0),
     };
     Op { kind: OpKind::KeepAlive, association: flow.id, pool, element, issued_at: now }
+}
+
+/// The PE identifier an Endpoint Keep Alive Ack names, read from the view (no allocation).
+fn acked_pe(ack: &[u8]) -> Option<PoolElementId> {
+    let view = EndpointKeepAliveAckView::new_checked(ack).ok()?;
+    let parameter = view
+        .parameters()
+        .filter_map(Result::ok)
+        .find(|p| p.parameter_type() == ParameterType::PE_IDENTIFIER)?;
+    let value: [u8; 4] = parameter.value().try_into().ok()?;
+    Some(PoolElementId(u32::from_be_bytes(value)))
+}
+
+/// The flows of `plan`: one per run of PEs that share an association, then one per PU
+/// association; and the PEs, in plan order.
+fn plan_flows(plan: &WorkerPlan, config: &EndpointConfig) -> (Vec<Flow>, Vec<PeSlot>) {
+    let endpoint = |id: AssociationId| Endpoint::new(config.clone(), u64::from(id.0));
+    let mut flows: Vec<Flow> = Vec::with_capacity(plan.associations());
+    let mut pes = Vec::with_capacity(plan.pool_elements.len());
+    for &pe in &plan.pool_elements {
+        let at = u32::try_from(pes.len()).expect("pe.count is a u32");
+        pes.push(PeSlot { plan: pe, handle: None, op: None });
+        match flows.last_mut() {
+            Some(Flow { id, role: Role::Pe { count, .. }, .. }) if *id == pe.association => {
+                *count += 1;
+                // Validated: pe.per_association is at most what an endpoint (and `busy`) holds.
+                assert!(*count as usize <= asap::endpoint::POOL_ELEMENTS_MAX);
+            }
+            _ => flows.push(Flow {
+                id: pe.association,
+                endpoint: endpoint(pe.association),
+                role: Role::Pe { first: at, count: 1, busy: 0 },
+            }),
+        }
+    }
+    for &id in &plan.pool_users {
+        flows.push(Flow {
+            id,
+            endpoint: endpoint(id),
+            role: Role::Pu { pending: VecDeque::new() },
+        });
+    }
+    (flows, pes)
+}
+
+/// The indices into the client's `pes` of a flow's PEs whose bits are set in `busy`.
+fn busy_pes(first: u32, busy: u64) -> impl Iterator<Item = usize> {
+    let mut bits = busy;
+    std::iter::from_fn(move || {
+        if bits == 0 {
+            return None;
+        }
+        let k = bits.trailing_zeros();
+        bits &= bits - 1;
+        Some((first + k) as usize)
+    })
 }
 
 /// The PE identifier on the wire for workload element `element`: shifted by one, because
