@@ -132,3 +132,76 @@ fn open_loop_against_model_counts_unknown_pools() {
         ["asap-0x0009-unknown-pool-handle"]
     );
 }
+
+#[test]
+fn pes_sharing_associations_register_and_deregister() {
+    // Goal: with pe.per_association = 50, 200 PEs register over 4 associations (not 200),
+    // each PE's registration and deregistration completing as its own op, and the registrar
+    // holds all 200 at once and sees every one leave. Method: the real registrar in-process
+    // on SCTP in UDP, watched through its counters while loadgen runs 2 workers of 100 PEs
+    // (2 associations each), checked against the seam's contract; each PE lives 1.5 s and
+    // never rejoins nor renews within the 2.5 s run.
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let address: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let defaults = registrar::config::Config::default();
+    let config = registrar::config::Config {
+        udp_encapsulation: address,
+        workers: 1,
+        announce: registrar::config::Announce { enabled: false, ..defaults.announce.clone() },
+        ..defaults
+    };
+    let running = registrar::io::start(&config).unwrap();
+    let mut s = Scenario { name: "test-shared".to_owned(), ..Scenario::default() };
+    let o = Overrides {
+        target: Some(TargetKind::Registrar),
+        address: Some(address.to_string()),
+        workers: Some(2),
+        pe_count: Some(200),
+        pe_per_association: Some(50),
+        ramp_ms: Some(200),
+        reregister_ms: Some(60_000),
+        rejoin_ms: Some(60_000),
+        associations: Some(0),
+        duration_ms: Some(2_500),
+        warmup_ms: Some(0),
+        drain_ms: Some(1_000),
+        ..Overrides::default()
+    };
+    s.apply(&o).unwrap();
+    s.pe.lifetime = loadgen::scenario::Lifetime::Fixed { ms: 1_500 };
+    s.validate().unwrap();
+    let prepared = target::prepare(&s).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (result, most) = std::thread::scope(|scope| {
+        // The registrar publishes its gauges every 100 ms; the PEs are all in for ~1.3 s.
+        let watcher = scope.spawn(|| {
+            let mut most = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                most = most.max(running.stats().shard_elements);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            most
+        });
+        let result = run(&s, &Checked(prepared.target()), QUIET);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (result.unwrap(), watcher.join().unwrap())
+    });
+    drop(prepared);
+    let summary = result.summary();
+    let register = result.op(OpKind::Register).expect("registrations completed");
+    let deregister = result.op(OpKind::Deregister).expect("deregistrations completed");
+    assert_eq!((register.succeeded, register.failed), (200, 0), "{summary}");
+    assert_eq!((deregister.succeeded, deregister.failed), (200, 0), "{summary}");
+    assert_eq!(result.unfinished, 0, "{summary}");
+    assert_eq!(result.associations_planned, 4, "{summary}");
+    assert_eq!(result.associations_opened, 4, "{summary}");
+    assert!(summary.contains("200 PEs (50 per association)"), "{summary}");
+    assert!(summary.contains("associations opened: 4 (4 planned"), "{summary}");
+    assert_eq!(most, 200, "the registrar held every PE at once");
+    let stats = running.stop().unwrap();
+    assert_eq!(stats.sessions_opened, 4, "{stats:?}");
+    assert_eq!(stats.registrations, 200, "{stats:?}");
+    assert_eq!(stats.deregistrations, 200, "{stats:?}");
+    assert_eq!(stats.session_removals, 0, "every PE left by deregistering: {stats:?}");
+    assert_eq!(stats.shard_elements, 0, "{stats:?}");
+}

@@ -890,7 +890,7 @@ fn pool_index(prefix: &str, handle: &PoolHandle) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use codec::asap::{EndpointKeepAliveAck, Message};
+    use codec::asap::{EndpointKeepAlive, EndpointKeepAliveAck, Message, RegistrationResponse};
     use codec::ErrorCause as Cause;
 
     fn op(kind: OpKind, pool: u32, issued_at: Instant) -> Op {
@@ -992,6 +992,201 @@ mod tests {
         assert_eq!(gave_up, Some(Outcome::Fail(ErrorCause::Timeout)));
         let lost = outcome(&deregister, PeState::Unregistered, t0);
         assert_eq!(lost, Some(Outcome::Fail(ErrorCause::Transport)));
+    }
+
+    /// What the scripted registrar does next.
+    enum Script {
+        Closed(AssocId),
+        Data(AssocId, Vec<u8>),
+        Lost(AssocId),
+        Up(AssocId),
+    }
+
+    /// A transport through which a test plays the registrar: an association comes up as
+    /// soon as it is started, sends are kept, and the test queues what arrives.
+    #[derive(Default)]
+    struct Scripted {
+        assocs: u32,
+        sent: Vec<(AssocId, Vec<u8>)>,
+        script: VecDeque<Script>,
+    }
+
+    const REGISTRAR: SocketAddr =
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), ASAP_PORT);
+
+    impl SctpTransport for Scripted {
+        fn listen(&mut self, _: u16) -> Result<(), TransportError> {
+            Ok(())
+        }
+        fn connect(&mut self, _: Instant, _: SocketAddr) -> Result<AssocId, TransportError> {
+            self.assocs += 1;
+            self.script.push_back(Script::Up(AssocId(self.assocs)));
+            Ok(AssocId(self.assocs))
+        }
+        fn send(
+            &mut self,
+            _: Instant,
+            assoc: AssocId,
+            _: StreamId,
+            _: Ppid,
+            data: &[u8],
+        ) -> Result<(), TransportError> {
+            self.sent.push((assoc, data.to_vec()));
+            Ok(())
+        }
+        fn shutdown(&mut self, _: Instant, _: AssocId) -> Result<(), TransportError> {
+            Ok(())
+        }
+        fn abort(&mut self, _: Instant, assoc: AssocId) -> Result<(), TransportError> {
+            self.script.push_back(Script::Closed(assoc));
+            Ok(())
+        }
+        fn peer_addresses(
+            &mut self,
+            _: AssocId,
+            _: &mut [SocketAddr],
+        ) -> Result<usize, TransportError> {
+            Ok(0)
+        }
+        fn poll(
+            &mut self,
+            _: Instant,
+            budget: usize,
+            mut on_event: impl FnMut(TransportEvent<'_>),
+        ) -> std::io::Result<usize> {
+            let mut delivered = 0;
+            while delivered < budget {
+                let Some(next) = self.script.pop_front() else { break };
+                on_event(match &next {
+                    Script::Closed(assoc) => TransportEvent::Closed { assoc: *assoc },
+                    Script::Data(assoc, data) => TransportEvent::Data {
+                        assoc: *assoc,
+                        stream: StreamId(0),
+                        ppid: Ppid::ASAP,
+                        data,
+                    },
+                    Script::Lost(assoc) => TransportEvent::Lost { assoc: *assoc },
+                    Script::Up(assoc) => TransportEvent::Up { assoc: *assoc, peer: REGISTRAR },
+                });
+                delivered += 1;
+            }
+            Ok(delivered)
+        }
+        fn wait(&mut self, _: Instant, _: Option<Instant>) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn next_deadline(&self) -> Option<Instant> {
+            None
+        }
+    }
+
+    /// The PE identifiers of the Registrations sent on `assoc`.
+    fn registrations(sent: &[(AssocId, Vec<u8>)], assoc: AssocId) -> Vec<u32> {
+        let parsed = sent.iter().filter(|(a, _)| *a == assoc).map(|(_, b)| Message::parse(b));
+        parsed
+            .filter_map(|m| match m {
+                Ok(Message::Registration(r)) => Some(r.pool_element.id.0),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Polls `client` until it hands out completions or 100 polls went by.
+    fn poll_some(client: &mut RegistrarClient<Scripted>) -> Vec<Completion> {
+        let mut out = Vec::new();
+        for _ in 0..100 {
+            let now = Instant::now();
+            client.poll(now, now + Duration::from_millis(1), &mut out).unwrap();
+            if !out.is_empty() {
+                break;
+            }
+        }
+        out
+    }
+
+    // Goal: PEs that share an association each keep their own op: an answer completes only
+    // the PE it names, a keep-alive names the PE it probed, and when the association is lost
+    // every PE with an op in flight fails it as `transport` (one that finished is left alone),
+    // after which the endpoint registers all of them again on the new association, which is
+    // counted as opened. Method: 3 PEs on one association (pe.per_association = 3) over a
+    // scripted transport playing the registrar.
+    #[test]
+    fn pes_sharing_an_association_complete_and_fail_each_their_own_op() {
+        let s = Scenario::from_toml(
+            "[run]\nop_timeout_ms = 60000\n[target]\nkind = \"registrar\"\n\
+             [pe]\ncount = 3\nper_association = 3\n[pu]\nassociations = 0",
+        )
+        .unwrap();
+        let plan = &crate::workload::plan_workers(&s)[0];
+        let local = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9));
+        let mut client =
+            RegistrarClient::connect(Scripted::default(), REGISTRAR, local, &s, plan).unwrap();
+        assert_eq!((client.flows.len(), client.associations_opened()), (1, 1));
+        let t0 = Instant::now();
+        for element in 0..3 {
+            let op = Op {
+                kind: OpKind::Register,
+                association: AssociationId(0),
+                pool: element,
+                element,
+                issued_at: t0,
+            };
+            client.submit(t0, op).unwrap();
+        }
+        let (first, second) = (AssocId(1), AssocId(2));
+        assert_eq!(registrations(&client.transport.sent, first), [1, 2, 3]);
+        assert_eq!(client.in_flight(), 3);
+
+        // The registrar answers PE 0 (wire id 1) only.
+        let answer = RegistrationResponse {
+            reject: false,
+            pool_handle: handle("loadgen-pool-0"),
+            pe_id: PoolElementId(1),
+            error: None,
+        };
+        let answer = Message::RegistrationResponse(answer).emit_to_vec();
+        client.transport.script.push_back(Script::Data(first, answer));
+        let done = poll_some(&mut client);
+        assert_eq!(done.len(), 1);
+        assert_eq!((done[0].op.element, done[0].outcome), (0, Outcome::Succeed));
+        assert_eq!(client.in_flight(), 2);
+
+        // A keep-alive probing PE 2 (wire id 3) is answered and named after it.
+        let probe = EndpointKeepAlive {
+            home: false,
+            server_id: codec::RegistrarId(7),
+            pool_handle: handle("loadgen-pool-2"),
+            pe_id: Some(PoolElementId(3)),
+        };
+        let probe = Message::EndpointKeepAlive(probe).emit_to_vec();
+        client.transport.script.push_back(Script::Data(first, probe));
+        let done = poll_some(&mut client);
+        assert_eq!(done.len(), 1);
+        assert_eq!((done[0].op.kind, done[0].op.element), (OpKind::KeepAlive, 2));
+        assert_eq!(done[0].op.pool, 2);
+        let (_, ack) = client.transport.sent.last().unwrap();
+        assert_eq!(acked_pe(ack), Some(PoolElementId(3)));
+
+        // The association is lost: PEs 1 and 2 fail as transport, PE 0 had nothing in flight.
+        client.transport.script.push_back(Script::Lost(first));
+        let mut done = poll_some(&mut client);
+        done.sort_by_key(|c| c.op.element);
+        let failed: Vec<_> = done.iter().map(|c| (c.op.element, c.outcome)).collect();
+        let transport = Outcome::Fail(ErrorCause::Transport);
+        assert_eq!(failed, [(1, transport), (2, transport)]);
+        assert_eq!(client.in_flight(), 0);
+
+        // The endpoint finds its home again on a new association and re-registers all three.
+        for _ in 0..100 {
+            if registrations(&client.transport.sent, second).len() == 3 {
+                break;
+            }
+            poll_some(&mut client);
+        }
+        let mut again = registrations(&client.transport.sent, second);
+        again.sort_unstable();
+        assert_eq!(again, [1, 2, 3]);
+        assert_eq!(client.associations_opened(), 2);
     }
 
     // Goal: only a Keep Alive Ack counts as an answered keep-alive. Method: an Ack, a
