@@ -249,25 +249,25 @@ impl Flow {
     /// Whether a timer of the endpoint may be due: it hunts, or an operation on it has
     /// waited the operation timeout (the endpoint sent its request no earlier than the
     /// operation was issued, so its deadline is no earlier either).
-    fn may_time_out(&self, pes: &[PeSlot], now: Instant, op_timeout: Duration) -> bool {
+    fn may_time_out(&self, now: Instant, op_timeout: Duration) -> bool {
         if self.endpoint.home().is_none() {
             return true;
         }
-        let late = |op: &Op| now.saturating_duration_since(op.issued_at) >= op_timeout;
-        match &self.role {
-            Role::Pe { first, busy, .. } => {
-                busy_pes(*first, *busy).any(|s| pes[s].op.as_ref().is_some_and(late))
-            }
-            Role::Pu { pending } => pending.front().is_some_and(late),
-        }
+        let oldest = match &self.role {
+            Role::Pe { oldest, .. } => *oldest,
+            Role::Pu { pending } => pending.front().map(|op| op.issued_at),
+        };
+        oldest.is_some_and(|at| now.saturating_duration_since(at) >= op_timeout)
     }
 }
 
 enum Role {
     /// Synthetic PEs `first..first + count` of the client's `pes`, all on this association
     /// and registered by its endpoint. Bit `k` of `busy` is set while PE `first + k` has an
-    /// operation in flight, so that only those are looked at when the endpoint had input.
-    Pe { first: u32, count: u32, busy: u64 },
+    /// operation in flight, so that only those are looked at when the endpoint had input;
+    /// `oldest` is when the oldest of those operations was issued, kept here so that the
+    /// timer sweep reads no PE (it visits every flow every 10 ms).
+    Pe { first: u32, count: u32, busy: u64, oldest: Option<Instant> },
     /// A PU association: resolutions in flight, oldest first.
     Pu { pending: VecDeque<Op> },
 }
@@ -415,7 +415,9 @@ impl<T: SctpTransport> RegistrarClient<T> {
     }
 
     /// Hands `op` to its flow's endpoint (for PE `pe` of `pes` when it is a PE's), which
-    /// queues the one message it sends.
+    /// queues the one message it sends. Inlined, as it was before PEs shared flows: called
+    /// once, per operation.
+    #[inline(always)]
     fn start(
         &mut self,
         now: Instant,
@@ -460,11 +462,12 @@ impl<T: SctpTransport> RegistrarClient<T> {
         };
         sent.map_err(|_| SubmitError::Unavailable)?;
         match (&mut flow.role, pe) {
-            (Role::Pe { first, busy, .. }, Some(s)) => {
+            (Role::Pe { first, busy, oldest, .. }, Some(s)) => {
                 let slot = &mut self.pes[s];
                 assert!(slot.op.is_none(), "the workload has one op of a PE in flight");
                 slot.op = Some(*op);
                 *busy |= 1 << (s - *first as usize);
+                *oldest = Some(oldest.map_or(op.issued_at, |at| at.min(op.issued_at)));
             }
             (Role::Pu { pending }, _) => pending.push_back(*op),
             (Role::Pe { .. }, None) => unreachable!("only a PE's op starts on a PE flow"),
@@ -537,7 +540,7 @@ impl<T: SctpTransport> RegistrarClient<T> {
         }
         let t = self.instant(now);
         for (i, flow) in self.flows.iter_mut().enumerate() {
-            if !all && !flow.may_time_out(&self.pes, now, self.op_timeout) {
+            if !all && !flow.may_time_out(now, self.op_timeout) {
                 continue;
             }
             if flow.endpoint.poll_timeout().is_some_and(|at| at <= t) {
@@ -607,8 +610,10 @@ impl<T: SctpTransport> RegistrarClient<T> {
                 done += complete_resolution(pending, names, event, now, timeout, completions);
             }
         }
-        if let Role::Pe { first, busy, .. } = role {
-            // Only the PEs with an op in flight: the others have nothing to complete.
+        if let Role::Pe { first, busy, oldest, .. } = role {
+            // Only the PEs with an op in flight: the others have nothing to complete. Those
+            // that go on waiting make the flow's oldest anew.
+            *oldest = None;
             for s in busy_pes(*first, *busy) {
                 let slot = &mut self.pes[s];
                 // A PE's bit is set with its op, after its registration gave it a handle.
@@ -617,6 +622,7 @@ impl<T: SctpTransport> RegistrarClient<T> {
                 let state = endpoint.pool_element(handle).map(|fsm| fsm.state());
                 let Some(outcome) = state.and_then(|s| pe_outcome(op, s, now, self.op_timeout))
                 else {
+                    *oldest = Some(oldest.map_or(op.issued_at, |at| at.min(op.issued_at)));
                     continue;
                 };
                 let op = slot.op.take().expect("checked above");
@@ -826,7 +832,7 @@ fn plan_flows(plan: &WorkerPlan, config: &EndpointConfig) -> (Vec<Flow>, Vec<PeS
             _ => flows.push(Flow {
                 id: pe.association,
                 endpoint: endpoint(pe.association),
-                role: Role::Pe { first: at, count: 1, busy: 0 },
+                role: Role::Pe { first: at, count: 1, busy: 0, oldest: None },
             }),
         }
     }
@@ -1123,15 +1129,16 @@ mod tests {
             RegistrarClient::connect(Scripted::default(), REGISTRAR, local, &s, plan).unwrap();
         assert_eq!((client.flows.len(), client.associations_opened()), (1, 1));
         let t0 = Instant::now();
+        let at = |element: u32| t0 + Duration::from_millis(u64::from(element));
         for element in 0..3 {
             let op = Op {
                 kind: OpKind::Register,
                 association: AssociationId(0),
                 pool: element,
                 element,
-                issued_at: t0,
+                issued_at: at(element),
             };
-            client.submit(t0, op).unwrap();
+            client.submit(at(element), op).unwrap();
         }
         let (first, second) = (AssocId(1), AssocId(2));
         assert_eq!(registrations(&client.transport.sent, first), [1, 2, 3]);
@@ -1150,6 +1157,12 @@ mod tests {
         assert_eq!(done.len(), 1);
         assert_eq!((done[0].op.element, done[0].outcome), (0, Outcome::Succeed));
         assert_eq!(client.in_flight(), 2);
+        // The timer sweep looks at the flow once the oldest op still waiting (PE 1's) may
+        // have timed out, and not before.
+        let timeout = client.op_timeout;
+        let flow = &client.flows[0];
+        assert!(flow.may_time_out(at(1) + timeout, timeout));
+        assert!(!flow.may_time_out(at(1) + timeout - Duration::from_micros(1), timeout));
 
         // A keep-alive probing PE 2 (wire id 3) is answered and named after it.
         let probe = EndpointKeepAlive {
