@@ -1,7 +1,7 @@
 #!/bin/bash
 # guest-memory.sh BIN_DIR OUTDIR - runs INSIDE the lab VM. Resident memory per PE the way an
 # operator measures it (issue 14): the registrar process's VmRSS before and after N PEs that
-# register and stay, each on an association of its own, for RSPLIB 3.4.4's rspregistrar and for
+# register and stay, on associations of their own (MEM_PER_ASSOC to each), for RSPLIB 3.4.4's rspregistrar and for
 # ours (kernel SCTP backend with 1 and 2 workers, userspace SCTP in UDP with 1), in one boot.
 #   - one association per PE: loadgen's one-to-one kernel SCTP sockets to the kernel-SCTP
 #     registrars (as RSPLIB's PEs open them), loadgen's own SCTP in UDP to our userspace
@@ -16,7 +16,10 @@
 #     (4 000) µs each, held MEM_HOLD_S (20) s after the last was due; the count stored is
 #     loadgen's successful registrations (lifetime forever: none leaves), checked against the
 #     registrar's own count at that reading where it has one (our metrics).
-# MEM_PES: the sizes (default "20000"); MEM_WHO: which registrars (default all four).
+# MEM_PES: the sizes (default "20000"); MEM_WHO: which registrars (default all four);
+# MEM_PER_ASSOC: PEs sharing each association (default 1, at most the asap endpoint's 64; RFC
+# 5352 lets a PE's registrations share its association with others'): what makes 200 000 and
+# 1 000 000 PEs possible under emulation, where 20 000 associations already overwhelm the guest.
 # Writes OUTDIR/memory.txt, one line per (registrar, N):
 #   who=W pes=N stored=S failed=E registrar_count=C idle_kb=I filled_kb=F bytes_per_pe=B
 # Ends with 'N passed, M failed' (a pass: every PE of the fill stored and measured).
@@ -33,6 +36,7 @@ PES_LIST=${MEM_PES:-20000}
 WHO_LIST=${MEM_WHO:-rsplib ours ours-2w ours-userspace}
 HOLD_S=${MEM_HOLD_S:-20}
 RAMP_US=${MEM_RAMP_US:-4000}
+PER_ASSOC=${MEM_PER_ASSOC:-1}
 MTU=65507
 ulimit -n 1048576 2>/dev/null || ulimit -n 65536
 # Socket buffers of 4 MiB by default: what ours asks for on its one-to-many socket, and RSPLIB's
@@ -94,11 +98,15 @@ for n in $PES_LIST; do
   # answers it cannot send at once when pressed (its socket's EAGAIN), and every timeout
   # makes a PE hunt again, so the fill is paced below what it answers.
   ramp_ms=$(( n * RAMP_US / 1000 ))
-  workers=$(( (n + PER_WORKER - 1) / PER_WORKER ))
+  associations=$(( (n + PER_ASSOC - 1) / PER_ASSOC ))
+  workers=$(( (associations + PER_WORKER - 1) / PER_WORKER ))
+  # The fill scenario with the PEs grouped PER_ASSOC to an association.
+  scenario=$OUT/fill-$n.toml
+  sed "/^\[pe\]/a per_association = $PER_ASSOC" "$HERE/scenarios/fill.toml" >"$scenario"
   clients=$(for k in $(seq 0 $((workers - 1))); do printf '192.0.2.%s,' $((100 + k)); done)
   clients=${clients%,}
-  # Our userspace backend holds an SCTP association per PE: its table must fit them.
-  printf '[limits]\nsessions_per_core_max = %s\n' $(( n + 1024 > 65536 ? n + 1024 : 65536 )) \
+  # Our userspace backend holds the SCTP associations: its table must fit them.
+  printf '[limits]\nsessions_per_core_max = %s\n' $(( associations + 1024 > 65536 ? associations + 1024 : 65536 )) \
     >"$OUT/limits-$n.toml"
   duration_ms=$(( ramp_ms + HOLD_S * 1000 ))
   for who in $WHO_LIST; do
@@ -132,8 +140,8 @@ for n in $PES_LIST; do
     pid=${PID[$who-$n]}
     sleep $settle
     idle=$(rss_kb "$pid")
-    say "$who idle: VmRSS $idle kB; filling $n PEs over $ramp_ms ms"
-    start "fill-$who-$n" "$BIN/loadgen" run --scenario "$HERE/scenarios/fill.toml" \
+    say "$who idle: VmRSS $idle kB; filling $n PEs over $ramp_ms ms, $PER_ASSOC to an association"
+    start "fill-$who-$n" "$BIN/loadgen" run --scenario "$scenario" \
       --address "$addr:$port" --client $client --sctp-mtu "$mtu" --workers $workers \
       --client-addresses "$clients" \
       --pe-count "$n" --pools 100 --ramp-ms $ramp_ms \
@@ -146,7 +154,7 @@ for n in $PES_LIST; do
     stored=${stored:-0}; failed=${failed:-?}
     per=$(python3 -c "print(round(($filled - $idle) * 1024 / $n))")
     say "$who with the fill: VmRSS at most $filled kB (registrar's own count then: $count)"
-    echo "who=$who pes=$n stored=$stored failed=$failed registrar_count=$count idle_kb=$idle filled_kb=$filled bytes_per_pe=$per" \
+    echo "who=$who pes=$n per_association=$PER_ASSOC stored=$stored failed=$failed registrar_count=$count idle_kb=$idle filled_kb=$filled bytes_per_pe=$per" \
       | tee -a "$OUT/memory.txt"
     check "$who: all $n PEs stored (loadgen: $stored, $failed failed; registrar: $count), $per B per PE" \
       test "$stored" = "$n" -a "$failed" = 0 -a \( "$count" = - -o "$count" = "$n" \)
