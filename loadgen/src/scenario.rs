@@ -673,16 +673,24 @@ mod tests {
 
     #[test]
     fn committed_scenarios_parse() {
-        // Goal: every scenario we ship is valid. Method: parse each file in scenarios/.
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        // Goal: every scenario we ship is valid, the lab's too. Method: parse each file in
+        // scenarios/ and ../lab/scenarios/.
+        let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut seen = 0;
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            let scenario = Scenario::from_file(&path).unwrap_or_else(|e| panic!("{e}"));
-            assert!(!scenario.name.is_empty(), "{}", path.display());
-            seen += 1;
+        for dir in [crate_dir.join("scenarios"), crate_dir.join("../lab/scenarios")] {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                let scenario = Scenario::from_file(&path)
+                    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+                assert!(!scenario.name.is_empty(), "{}", path.display());
+                seen += 1;
+            }
         }
-        assert!(seen >= 3);
+        assert!(seen >= 10);
+        // The lab's fill for issue 14's largest points: the million, 64 to an association.
+        let shared = Scenario::from_file(&crate_dir.join("../lab/scenarios/fill-shared.toml"));
+        let shared = shared.unwrap();
+        assert_eq!((shared.pe.count, shared.pe.per_association), (1_000_000, 64));
     }
 
     #[test]

@@ -77,7 +77,7 @@ impl UdpClient {
         plan: &WorkerPlan,
         address: SocketAddr,
     ) -> anyhow::Result<UdpClient> {
-        let associations = plan.pool_elements.len() + plan.pool_users.len();
+        let associations = plan.associations();
         let count = associations.clamp(1, SOCKETS_MAX);
         let mut sockets = Vec::with_capacity(count);
         for _ in 0..count {
