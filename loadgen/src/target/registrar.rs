@@ -1118,6 +1118,18 @@ mod tests {
         out
     }
 
+    /// A client over a scripted transport whose `pes` PEs all share one association.
+    fn scripted_client(pes: u32) -> RegistrarClient<Scripted> {
+        let s = Scenario::from_toml(&format!(
+            "[run]\nop_timeout_ms = 60000\n[target]\nkind = \"registrar\"\n\
+             [pe]\ncount = {pes}\nper_association = {pes}\n[pu]\nassociations = 0"
+        ))
+        .unwrap();
+        let plan = &crate::workload::plan_workers(&s)[0];
+        let local = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9));
+        RegistrarClient::connect(Scripted::default(), REGISTRAR, local, &s, plan).unwrap()
+    }
+
     // Goal: PEs that share an association each keep their own op: an answer completes only
     // the PE it names, a keep-alive names the PE it probed, and when the association is lost
     // every PE with an op in flight fails it as `transport` (one that finished is left alone),
@@ -1126,15 +1138,7 @@ mod tests {
     // scripted transport playing the registrar.
     #[test]
     fn pes_sharing_an_association_complete_and_fail_each_their_own_op() {
-        let s = Scenario::from_toml(
-            "[run]\nop_timeout_ms = 60000\n[target]\nkind = \"registrar\"\n\
-             [pe]\ncount = 3\nper_association = 3\n[pu]\nassociations = 0",
-        )
-        .unwrap();
-        let plan = &crate::workload::plan_workers(&s)[0];
-        let local = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9));
-        let mut client =
-            RegistrarClient::connect(Scripted::default(), REGISTRAR, local, &s, plan).unwrap();
+        let mut client = scripted_client(3);
         assert_eq!((client.flows.len(), client.associations_opened()), (1, 1));
         let t0 = Instant::now();
         let at = |element: u32| t0 + Duration::from_millis(u64::from(element));
@@ -1216,15 +1220,7 @@ mod tests {
     // answered, then the client polled 20 s and 40 s later with nothing from the registrar.
     #[test]
     fn registered_pes_stay_quiet_while_their_home_is_silent() {
-        let s = Scenario::from_toml(
-            "[run]\nop_timeout_ms = 60000\n[target]\nkind = \"registrar\"\n\
-             [pe]\ncount = 2\nper_association = 2\n[pu]\nassociations = 0",
-        )
-        .unwrap();
-        let plan = &crate::workload::plan_workers(&s)[0];
-        let local = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 9));
-        let mut client =
-            RegistrarClient::connect(Scripted::default(), REGISTRAR, local, &s, plan).unwrap();
+        let mut client = scripted_client(2);
         let t0 = Instant::now();
         for element in 0..2 {
             let association = AssociationId(0);
