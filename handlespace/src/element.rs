@@ -95,8 +95,9 @@ pub struct Registration {
 
 /// A pool element as stored. Read-only for the registrar.
 ///
-/// Kept to 104 bytes: fields are ordered by alignment and the transport is flattened so that
-/// the small fields share one word. Nearly every PE has one IPv4 address and a parameter its
+/// Kept to 88 bytes: fields are ordered by alignment and the transport is flattened so that
+/// the small fields share one word; an ordered policy's key and sequence are its pool's
+/// (`policy::Ordered`). Nearly every PE has one IPv4 address and a parameter its
 /// fields re-make byte for byte (the registration life and the ASAP Transport's port are kept
 /// for that); such a PE has nothing on the heap. Any other keeps a block of its own with its
 /// address list and, if the fields do not re-make its parameter, the parameter as registered.
@@ -104,8 +105,6 @@ pub struct Registration {
 /// emits is the same either way.
 #[derive(Clone, Debug)]
 pub struct PoolElement {
-    pub(crate) order_key: u64,
-    pub(crate) sequence: u64,
     pub(crate) lifetime_at: u64,
     pub(crate) keep_alive_at: u64,
     pub(crate) registrator: u64,

@@ -512,6 +512,15 @@ impl Handlespace {
                 let element = self.elements[slot as usize].as_ref().expect("members are live");
                 assert_eq!(element.member_position as usize, position);
             }
+            if let Selector::Ordered(ordered) = &pool.selector {
+                // Every member has its place, and every set entry is its member's place.
+                assert_eq!(ordered.places.len(), pool.members.len());
+                for (&(key, packed), slot) in ordered.set.iter().zip(ordered.slots()) {
+                    let position = position_of(&self.elements, slot) as usize;
+                    let sequence = packed >> crate::policy::SLOT_BITS;
+                    assert_eq!(ordered.places[position], (key, sequence));
+                }
+            }
         }
     }
 }
@@ -595,8 +604,6 @@ impl Handlespace {
         assert!(self.elements[slot as usize].is_none());
         let pool = self.pool_slots[pool_slot as usize].as_mut().expect("caller checked");
         let mut element = PoolElement {
-            order_key: 0,
-            sequence: 0,
             lifetime_at: NEVER,
             keep_alive_at: NEVER,
             registrator: registration.registrator,
@@ -707,8 +714,10 @@ impl Handlespace {
         let pool = self.pool_slots[pool_slot as usize].as_mut().expect("live pool");
         selector_remove(pool, &element, slot);
         let position = element.member_position as usize;
-        if let Selector::Weighted(fenwick) = &mut pool.selector {
-            fenwick.swap_remove(position);
+        match &mut pool.selector {
+            Selector::Weighted(fenwick) => fenwick.swap_remove(position),
+            Selector::Ordered(ordered) => ordered.swap_remove(element.member_position),
+            Selector::Cursor(_) | Selector::Uniform => {}
         }
         assert_eq!(pool.members.swap_remove(position), slot);
         if let Some(&moved) = pool.members.get(position) {
@@ -946,15 +955,14 @@ fn select<R: Rng + ?Sized>(
             let degrades = pool.policy.degrades();
             for &slot in out.iter() {
                 let element = elements[slot as usize].as_mut().expect("members are live");
-                let removed = ordered.remove(element.order_key, element.sequence, slot);
+                let removed = ordered.remove(element.member_position, slot);
                 assert!(removed);
                 if degrades {
                     element.degradation = element.degradation.saturating_add(1);
                 }
-                element.order_key = pool.policy.order_key(&element.settings, element.degradation);
+                let key = pool.policy.order_key(&element.settings, element.degradation);
                 // A fresh sequence number sends the PE behind its equals: round robin among ties.
-                element.sequence = ordered.next_sequence();
-                ordered.insert(element.order_key, element.sequence, slot);
+                ordered.place(element.member_position, key, slot, true);
             }
         }
     }
@@ -969,25 +977,16 @@ fn select_weighted_round_robin(
     picked: &[u32],
 ) {
     let Some(&head) = picked.first() else { return };
-    let element = elements[head as usize].as_mut().expect("members are live");
-    let removed = ordered.remove(element.order_key, element.sequence, head);
+    let element = elements[head as usize].as_ref().expect("members are live");
+    let position = element.member_position;
+    let removed = ordered.remove(position, head);
     assert!(removed);
-    ordered.pass_now = element.order_key;
-    element.order_key += stride(element.settings.value);
-    element.sequence = ordered.next_sequence();
-    ordered.insert(element.order_key, element.sequence, head);
+    let pass = ordered.key(position);
+    ordered.pass_now = pass;
+    ordered.place(position, pass + stride(element.settings.value), head, true);
     if ordered.needs_renormalise() {
         // Rare (after ~2^22 rounds): shift every pass down by the smallest, O(n log n).
-        let base = ordered.set.first().map_or(0, |&(pass, _)| pass);
-        let entries: Vec<_> = std::mem::take(&mut ordered.set).into_iter().collect();
-        for (pass, packed) in entries {
-            ordered.set.insert((pass - base, packed));
-        }
-        for slot in ordered.slots() {
-            let element = elements[slot as usize].as_mut().expect("members are live");
-            element.order_key -= base;
-        }
-        ordered.pass_now -= base.min(ordered.pass_now);
+        ordered.renormalise(|slot| position_of(elements, slot));
     }
 }
 
@@ -1014,19 +1013,22 @@ fn selector_reinsert(pool: &mut Pool, element: &mut PoolElement, slot: u32) {
     }
 }
 
-fn ordered_insert(policy: Policy, ordered: &mut Ordered, element: &mut PoolElement, slot: u32) {
-    element.sequence = ordered.next_sequence();
+fn ordered_insert(policy: Policy, ordered: &mut Ordered, element: &PoolElement, slot: u32) {
+    let position = element.member_position;
     if policy == Policy::WeightedRoundRobin {
         // A joining PE starts at the current pass: it neither waits a full round nor
         // monopolises the head to catch up. Weight 0 never enters the set.
-        element.order_key = ordered.pass_now;
-        if element.settings.value == 0 {
-            return;
-        }
+        let indexed = element.settings.value != 0;
+        ordered.place(position, ordered.pass_now, slot, indexed);
     } else {
-        element.order_key = policy.order_key(&element.settings, element.degradation);
+        let key = policy.order_key(&element.settings, element.degradation);
+        ordered.place(position, key, slot, true);
     }
-    ordered.insert(element.order_key, element.sequence, slot);
+}
+
+/// The member position of the element in `slot`.
+fn position_of(elements: &[Option<PoolElement>], slot: u32) -> u32 {
+    elements[slot as usize].as_ref().expect("members are live").member_position
 }
 
 /// Takes the element out of an ordered index. The Weighted family keeps its slot: on removal the
@@ -1035,7 +1037,7 @@ fn selector_remove(pool: &mut Pool, element: &PoolElement, slot: u32) {
     match &mut pool.selector {
         Selector::Cursor(_) | Selector::Uniform | Selector::Weighted(_) => {}
         Selector::Ordered(ordered) => {
-            ordered.remove(element.order_key, element.sequence, slot);
+            ordered.remove(element.member_position, slot);
         }
     }
 }
@@ -1049,15 +1051,7 @@ fn maintain(pool: &mut Pool, elements: &mut [Option<PoolElement>]) {
     if !ordered.needs_renumber() {
         return;
     }
-    let slots: Vec<u32> = ordered.slots().collect();
-    let keys: Vec<u64> = ordered.set.iter().map(|&(key, _)| key).collect();
-    ordered.set.clear();
-    ordered.sequence_next = 0;
-    for (slot, key) in slots.into_iter().zip(keys) {
-        let element = elements[slot as usize].as_mut().expect("members are live");
-        element.sequence = ordered.next_sequence();
-        ordered.insert(key, element.sequence, slot);
-    }
+    ordered.renumber(|slot| position_of(elements, slot));
 }
 
 #[cfg(test)]
@@ -1069,9 +1063,9 @@ mod tests {
     // Goal: pin the per-PE footprint the 1 000 000-PE memory budget was computed with (the
     // element table and every read replica hold one slot per PE).
     #[test]
-    fn pool_element_stays_104_bytes() {
-        assert_eq!(std::mem::size_of::<PoolElement>(), 104);
-        assert_eq!(std::mem::size_of::<Option<PoolElement>>(), 104);
+    fn pool_element_stays_88_bytes() {
+        assert_eq!(std::mem::size_of::<PoolElement>(), 88);
+        assert_eq!(std::mem::size_of::<Option<PoolElement>>(), 88);
         assert_eq!(std::mem::size_of::<Stored>(), 16);
     }
 
@@ -1177,8 +1171,8 @@ mod tests {
         for (pass, packed) in entries {
             ordered(&mut hs).set.insert((pass + shift, packed));
         }
-        for element in hs.elements.iter_mut().flatten() {
-            element.order_key += shift;
+        for place in &mut ordered(&mut hs).places {
+            place.0 += shift;
         }
         ordered(&mut hs).pass_now = shift + 1;
         let mut counts = [0; 3];

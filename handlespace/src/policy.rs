@@ -396,9 +396,18 @@ pub(crate) const SEQUENCE_RENUMBER: u64 = (1 << 40) - (1 << 11);
 
 /// An ordered index: (key, sequence << 24 | slot), smallest first. Packing sequence and slot into
 /// one word keeps an entry at 16 bytes.
+///
+/// Each member's key and sequence, what finds its entry in the set, are kept here by the
+/// member's position in the pool's member list (in step with it, as the Weighted family's
+/// Fenwick tree is), not in the element: only the pools of this family pay for them, and the
+/// element slot, held once per PE by the shard and by every read replica, stays 16 bytes
+/// smaller.
 #[derive(Debug, Default)]
 pub(crate) struct Ordered {
     pub(crate) set: BTreeSet<(u64, u64)>,
+    /// `(key, sequence)` by member position. A weight-0 WRR member has one, and no entry in
+    /// `set`.
+    pub(crate) places: Vec<(u64, u64)>,
     pub(crate) sequence_next: u64,
     /// WRR only: the pass a joining PE starts at (the pass of the latest head).
     pub(crate) pass_now: u64,
@@ -412,22 +421,70 @@ impl Ordered {
         sequence
     }
 
-    pub(crate) fn insert(&mut self, key: u64, sequence: u64, slot: u32) {
+    /// The key of the member at `position`.
+    pub(crate) fn key(&self, position: u32) -> u64 {
+        self.places[position as usize].0
+    }
+
+    /// Gives the member at `position` (the next one, or one already placed) `key` and a fresh
+    /// sequence; enters it into the set if `indexed`.
+    pub(crate) fn place(&mut self, position: u32, key: u64, slot: u32, indexed: bool) {
+        let place = (key, self.next_sequence());
+        match (position as usize).cmp(&self.places.len()) {
+            std::cmp::Ordering::Less => self.places[position as usize] = place,
+            std::cmp::Ordering::Equal => self.places.push(place),
+            std::cmp::Ordering::Greater => unreachable!("members are placed in order"),
+        }
+        if indexed {
+            self.insert(place.0, place.1, slot);
+        }
+    }
+
+    fn insert(&mut self, key: u64, sequence: u64, slot: u32) {
         assert!(slot < SLOTS_MAX);
         let inserted = self.set.insert((key, sequence << SLOT_BITS | u64::from(slot)));
         assert!(inserted);
     }
 
-    /// Whether the entry was present (a weight-0 WRR PE is not).
-    pub(crate) fn remove(&mut self, key: u64, sequence: u64, slot: u32) -> bool {
+    /// Takes the member at `position` out of the set; whether it was there (a weight-0 WRR PE
+    /// is not). Its place stays until [`Self::swap_remove`] or the next [`Self::place`].
+    pub(crate) fn remove(&mut self, position: u32, slot: u32) -> bool {
+        let (key, sequence) = self.places[position as usize];
         self.set.remove(&(key, sequence << SLOT_BITS | u64::from(slot)))
+    }
+
+    /// Mirrors `Vec::swap_remove` on the member list.
+    pub(crate) fn swap_remove(&mut self, position: u32) {
+        self.places.swap_remove(position as usize);
+    }
+
+    /// Compacts the sequences to 0..n in the set's order; `position` names each slot's member.
+    pub(crate) fn renumber(&mut self, position: impl Fn(u32) -> u32) {
+        let entries: Vec<(u64, u32)> =
+            self.set.iter().map(|&(key, packed)| (key, unpack(packed))).collect();
+        self.set.clear();
+        self.sequence_next = 0;
+        for (key, slot) in entries {
+            let sequence = self.next_sequence();
+            self.places[position(slot) as usize].1 = sequence;
+            self.insert(key, sequence, slot);
+        }
+    }
+
+    /// WRR: shifts every pass in the set down by the smallest, keeping the order.
+    pub(crate) fn renormalise(&mut self, position: impl Fn(u32) -> u32) {
+        let base = self.set.first().map_or(0, |&(pass, _)| pass);
+        let entries: Vec<_> = std::mem::take(&mut self.set).into_iter().collect();
+        for (pass, packed) in entries {
+            self.places[position(unpack(packed)) as usize].0 = pass - base;
+            self.set.insert((pass - base, packed));
+        }
+        self.pass_now -= base.min(self.pass_now);
     }
 
     /// The element slots in order, smallest key first.
     pub(crate) fn slots(&self) -> impl Iterator<Item = u32> + '_ {
-        self.set.iter().map(|&(_, packed)| {
-            u32::try_from(packed & u64::from(SLOTS_MAX - 1)).expect("masked to 24 bits")
-        })
+        self.set.iter().map(|&(_, packed)| unpack(packed))
     }
 
     /// Whether sequences must be compacted before the next operation.
@@ -439,6 +496,11 @@ impl Ordered {
     pub(crate) fn needs_renormalise(&self) -> bool {
         self.pass_now > PASS_RENORMALISE
     }
+}
+
+/// The element slot of a set entry's second word.
+fn unpack(packed: u64) -> u32 {
+    u32::try_from(packed & u64::from(SLOTS_MAX - 1)).expect("masked to 24 bits")
 }
 
 #[cfg(test)]

@@ -30,21 +30,23 @@ use handlespace::{Duration, Handlespace, Instant, PolicySettings, Protocol, Tran
 use registrar::proto::{Server, ServerConfig};
 
 /// Heap bytes per PE of a one-core registrar (`Server` with its shard and sessions), including
-/// the PE's slot in the reserved element table. Measured by this test on 2026-12-07 (x86_64,
-/// the workspace's toolchain, hashbrown 0.15; the same in debug and release): 195.7, rounded
-/// up, of which the sessions' bookkeeping is 41.5 and the 104-byte slot 104 (BENCHMARKS.md,
-/// "Memory per PE"). It was 701 with each session's PEs in a set of their own, 446 with one PE
+/// the PE's slot in the reserved element table. Measured by this test on 2026-12-08 (x86_64,
+/// the workspace's toolchain, hashbrown 0.15; the same in debug and release): 179.7, rounded
+/// up, of which the sessions' bookkeeping is 41.5 and the 88-byte slot 88
+/// (BENCHMARKS.md, "Memory per PE"); 195.7 with an ordered policy's key and sequence in every
+/// slot (104 bytes). It was 701 with each session's PEs in a set of their own, 446 with one PE
 /// inline but its handle in full, 364 with the address list in a block of its own and a
 /// `SocketAddr` per peer, 325 with (µs, slot) timer pairs, 24-byte session buckets and an
 /// `Arc<[u8]>` per parameter, and 267.7 with each PE's encoded parameter in a 64-byte `Wire`
 /// block and a 112-byte slot (now re-made from the element's fields: none is kept here).
-const COMMITTED_BYTES_PER_PE: u64 = 196;
+const COMMITTED_BYTES_PER_PE: u64 = 180;
 
 /// Heap bytes per PE of one read replica (on every other core when replicas are on), measured
-/// the same way and on the same day: 134.5, rounded up (142.5 with a 112-byte slot, 150.5 with
-/// an `Arc<[u8]>` pointer in the slot, 167.5 with the address list's block). The replica's
+/// the same way and on the same day: 118.5, rounded up (134.5 with a 104-byte slot, 142.5
+/// with a 112-byte slot, 150.5 with an `Arc<[u8]>` pointer in the slot, 167.5 with the address
+/// list's block). The replica's
 /// share of the parameter was never counted here: it shared the owner's block.
-const COMMITTED_REPLICA_BYTES_PER_PE: u64 = 135;
+const COMMITTED_REPLICA_BYTES_PER_PE: u64 = 119;
 
 /// A measurement may exceed its committed figure by this much (percent) before the test fails:
 /// room for a toolchain's or a dependency's different growth policy, not for a new field.
