@@ -38,6 +38,7 @@ pub fn summary(s: &Stats) -> String {
             vec![
                 ("malformed messages", s.decode_errors),
                 ("messages dropped", s.dropped),
+                ("packets too long", s.too_long),
                 ("keep-alives unroutable", s.keep_alives_unroutable),
                 ("subscriptions refused", s.subscriptions_refused),
             ],

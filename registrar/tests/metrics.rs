@@ -170,3 +170,33 @@ fn counters_move_as_the_load_says() {
     assert_eq!(http(metrics_port, "\u{1}\u{2} garbage\r\n\r\n").0, 400);
     assert_eq!(get(metrics_port, "/metrics").0, 200, "still serving after bad requests");
 }
+
+// Goal: a packet longer than the registrar's receive buffers (a peer whose path MTU exceeds
+// `sctp_mtu`) is counted where the operator looks, not dropped unseen: before, its PE timed out
+// while every counter stayed at 0. Method: the real binary at the default MTU (1 200, 2 KiB
+// buffers); one 9 000-byte datagram and one short one (garbage, but not too long) to its UDP
+// port; the `too_long` series counts exactly the first, and the registrar still answers.
+#[test]
+fn packets_longer_than_the_receive_buffers_are_counted() {
+    let (udp_port, metrics_port) = (common::free_udp_port(), free_tcp_port());
+    let _registrar = start(udp_port, metrics_port);
+    let too_long = [("reason", "too_long")];
+    let before = scrape(metrics_port);
+    assert_eq!(sum(&before, "rserpool_registrar_messages_discarded_total", &too_long), 0.0);
+
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.send_to(&[0u8; 9_000], ("127.0.0.1", udp_port)).unwrap();
+    socket.send_to(&[0u8; 64], ("127.0.0.1", udp_port)).unwrap();
+    let after = scrape_until(metrics_port, |m| {
+        sum(m, "rserpool_registrar_messages_discarded_total", &too_long) >= 1.0
+    });
+    assert_eq!(sum(&after, "rserpool_registrar_messages_discarded_total", &too_long), 1.0);
+
+    let cfg = SctpUdpConfig { remote_udp_port: udp_port, ..Default::default() };
+    let transport = SctpUdpTransport::bind("127.0.0.1:0".parse().unwrap(), cfg, [7; 32]).unwrap();
+    let registrar = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 3863);
+    let mut s = Session::connect(transport, registrar, Duration::from_secs(5)).unwrap();
+    let h = HandleResolution { subscribe: false, pool_handle: pool("none"), items_wanted: None };
+    s.send(&Message::HandleResolution(h)).unwrap();
+    assert!(matches!(answer(&mut s), Message::HandleResolutionResponse(_)));
+}

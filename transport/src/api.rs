@@ -203,4 +203,13 @@ pub trait SctpTransport {
     fn doorbell(&mut self) -> io::Result<Option<crate::Doorbell>> {
         Ok(None)
     }
+
+    /// Input the backend received and dropped before it made an event, since it started:
+    /// datagrams longer than its receive buffers (SCTP in UDP: a peer whose packets exceed
+    /// the configured MTU), messages longer than its maximum (kernel SCTP). Each one is a
+    /// peer's message lost with no answer, so callers count it where an operator looks. The
+    /// default, for a backend that drops nothing unseen, is 0.
+    fn input_dropped(&self) -> u64 {
+        0
+    }
 }

@@ -43,6 +43,12 @@ pub trait DatagramEndpoint {
     fn doorbell(&mut self) -> io::Result<Option<Doorbell>> {
         Ok(None)
     }
+
+    /// Datagrams dropped since `bind` because they were longer than a receive buffer
+    /// ([`DatagramStats::recv_truncated`]); 0 for an endpoint that cannot tell.
+    fn receive_truncated(&self) -> u64 {
+        0
+    }
 }
 
 /// Why a datagram was not queued. Neither error is fatal: the caller drops or retries later.
@@ -254,6 +260,12 @@ impl DatagramEndpoint for AnyDatagramEndpoint {
         match self {
             Self::Ring(r) => r.submit_and_wait_until(now, until),
             Self::Batch(b) => b.submit_and_wait_until(now, until),
+        }
+    }
+    fn receive_truncated(&self) -> u64 {
+        match self {
+            Self::Ring(r) => r.stats().recv_truncated,
+            Self::Batch(b) => b.stats().recv_truncated,
         }
     }
     fn recv_batch(&mut self, budget: usize, f: impl FnMut(SocketAddr, &[u8])) -> usize {

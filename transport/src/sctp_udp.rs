@@ -262,6 +262,10 @@ impl<D: DatagramEndpoint> SctpTransport for SctpUdpTransport<D> {
         self.udp.doorbell()
     }
 
+    fn input_dropped(&self) -> u64 {
+        self.udp.receive_truncated()
+    }
+
     fn listen(&mut self, port: u16) -> Result<(), TransportError> {
         self.endpoint.listen(port);
         if self.local_sctp_port == 0 {

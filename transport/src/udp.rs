@@ -1021,6 +1021,9 @@ impl DatagramEndpoint for UdpRing {
     fn doorbell(&mut self) -> io::Result<Option<Doorbell>> {
         UdpRing::doorbell(self).map(Some)
     }
+    fn receive_truncated(&self) -> u64 {
+        self.state.stats.recv_truncated
+    }
     fn local_addr(&self) -> SocketAddr {
         UdpRing::local_addr(self)
     }

@@ -140,6 +140,10 @@ impl DatagramEndpoint for UdpSocketBatch {
         self.local
     }
 
+    fn receive_truncated(&self) -> u64 {
+        self.stats.recv_truncated
+    }
+
     fn send_to(&mut self, to: SocketAddr, data: &[u8]) -> Result<(), SendError> {
         if data.len() > self.send.stride {
             return Err(SendError::TooLong);

@@ -161,7 +161,7 @@ mod tests {
                 "a tick behind at most"
             );
             previous = coarse;
-            if readings % 64 == 0 {
+            if readings.is_multiple_of(64) {
                 previous = clock.now(true);
             }
             readings += 1;

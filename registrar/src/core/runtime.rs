@@ -382,6 +382,7 @@ pub(crate) fn add(sum: &mut Stats, s: &Stats) {
     sum.handed_off += s.handed_off;
     sum.decode_errors += s.decode_errors;
     sum.dropped += s.dropped;
+    sum.too_long += s.too_long;
     sum.sessions_opened += s.sessions_opened;
     sum.replica_resolutions += s.replica_resolutions;
     sum.replica_updates += s.replica_updates;

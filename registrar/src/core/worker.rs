@@ -29,6 +29,9 @@ pub const MESH_POLL_INTERVAL: StdDuration = StdDuration::from_micros(200);
 pub const STOP_POLL_INTERVAL: StdDuration = StdDuration::from_millis(50);
 /// An iteration slower than this is logged as a stall, with its phase.
 pub const STALL_THRESHOLD: StdDuration = StdDuration::from_millis(50);
+
+/// The shortest time between two warnings that the transport dropped input for its length.
+const TOO_LONG_LOG_EVERY: StdDuration = StdDuration::from_secs(10);
 /// A turn whose transport delivered fewer events than this read it dry, and the core sleeps
 /// (one request in flight: one event a turn); a turn with this many or more spins once more.
 pub const EVENTS_DRY_MAX: usize = 8;
@@ -247,6 +250,11 @@ impl<T: SctpTransport> Worker<T> {
         // when it is near, so that the deadline is seen to pass (and not waited for again, a
         // spin until the coarse clock's next tick).
         let mut last_until: Option<StdInstant> = None;
+        // What the transport dropped for its length, as last counted, and when that was last
+        // logged: a peer whose packets exceed our MTU loses every message and hears nothing,
+        // so the operator is told (at most every `TOO_LONG_LOG_EVERY`), not only a counter.
+        let mut too_long = self.transport.input_dropped();
+        let mut too_long_logged: Option<StdInstant> = None;
         while !self.stop.load(Ordering::Relaxed) {
             let mut now = self.clock.now(false);
             if self.clock.is_coarse() && self.clock.is_near(now, last_until) {
@@ -274,6 +282,22 @@ impl<T: SctpTransport> Worker<T> {
             let backlogged = self.backlog.iter().map(VecDeque::len).sum::<usize>();
             let events =
                 if backlogged < BACKLOG_MAX { self.poll_transport(now, hs_now)? } else { 0 };
+            let dropped = self.transport.input_dropped();
+            if dropped != too_long {
+                self.server.count_too_long(dropped.wrapping_sub(too_long));
+                too_long = dropped;
+                unpublished = true;
+                if too_long_logged.is_none_or(|t| now.duration_since(t) >= TOO_LONG_LOG_EVERY) {
+                    too_long_logged = Some(now);
+                    tracing::warn!(
+                        core = self.core,
+                        total = dropped,
+                        "dropped input longer than the transport's receive buffers (a peer's \
+                         packets exceed sctp_mtu, or its messages the maximum message size); \
+                         that peer gets no answers"
+                    );
+                }
+            }
             // The admin API's one cost while nobody uses it: a relaxed load of a clean line.
             if self.mailbox.is_pending() {
                 self.serve_mailbox(hs_now);

@@ -547,6 +547,7 @@ fn stats_json(s: &Stats) -> Value {
         "handed_off": s.handed_off,
         "decode_errors": s.decode_errors,
         "dropped": s.dropped,
+        "too_long": s.too_long,
         "sessions_opened": s.sessions_opened,
         "replica_updates": s.replica_updates,
         "shard_elements": s.shard_elements,

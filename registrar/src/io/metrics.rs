@@ -188,7 +188,7 @@ fn exposition(per_core: &[Stats], context: Context) -> String {
     let trouble = counter(
         &mut registry,
         "messages_discarded",
-        "Messages not handled normally, by reason (malformed: answered with an ASAP Error; dropped: a full queue, an association gone, a message not for a registrar)",
+        "Messages not handled normally, by reason (malformed: answered with an ASAP Error; dropped: a full queue, an association gone, a message not for a registrar; too_long: a packet or message longer than the transport's receive buffers, dropped unread)",
     );
     let sessions = counter(&mut registry, "sessions_opened", "Associations that came up");
     let pushes = counter(
@@ -248,6 +248,7 @@ fn exposition(per_core: &[Stats], context: Context) -> String {
         add(&removals, &[("reason", "session_ended")], s.session_removals);
         add(&trouble, &[("reason", "malformed")], s.decode_errors);
         add(&trouble, &[("reason", "dropped")], s.dropped);
+        add(&trouble, &[("reason", "too_long")], s.too_long);
         add(&trouble, &[("reason", "keep_alive_unroutable")], s.keep_alives_unroutable);
         add(&sessions, &[], s.sessions_opened);
         add(&pushes, &[], s.subscription_pushes);

@@ -98,6 +98,10 @@ pub struct Stats {
     /// Messages dropped: a full queue, a send the transport refused (the association is
     /// gone), a payload protocol that is not ours, or an ASAP message a registrar never takes.
     pub dropped: u64,
+    /// Datagrams or messages the transport dropped for their length before anything read
+    /// them: SCTP packets longer than the userspace backend's receive buffers (a peer whose
+    /// path MTU exceeds `sctp_mtu`), kernel SCTP messages longer than the message maximum.
+    pub too_long: u64,
     /// Associations (sessions) that came up on this core.
     pub sessions_opened: u64,
     /// Handle resolutions answered from this core's read replica (also in `resolutions`).
@@ -525,6 +529,11 @@ impl Server {
     /// Counts a message the caller had to drop (a full queue).
     pub fn count_dropped(&mut self) {
         self.stats.dropped += 1;
+    }
+
+    /// Counts `count` more inputs the transport dropped for their length (`Stats::too_long`).
+    pub fn count_too_long(&mut self, count: u64) {
+        self.stats.too_long += count;
     }
 
     /// A cross-core message from [`poll_forward`](Self::poll_forward) that its queue had no

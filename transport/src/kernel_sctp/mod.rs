@@ -396,6 +396,10 @@ impl SctpTransport for KernelSctp {
         // The kernel runs SCTP's timers itself.
         None
     }
+
+    fn input_dropped(&self) -> u64 {
+        self.stats.messages_too_long
+    }
 }
 
 /// `SCTP_GET_PEER_ADDRS` of `assoc` on `fd` (struct sctp_getaddrs { assoc_id i32, addr_num

@@ -500,6 +500,10 @@ impl SctpTransport for KernelSctpOneToOne {
         // The kernel runs SCTP's timers itself.
         None
     }
+
+    fn input_dropped(&self) -> u64 {
+        self.stats.messages_too_long
+    }
 }
 
 /// A fresh non-blocking one-to-one SCTP socket of `addr`'s family.

@@ -217,6 +217,10 @@ impl SctpTransport for KernelSctpPorts {
         Ok(())
     }
 
+    fn input_dropped(&self) -> u64 {
+        self.sockets.iter().map(SctpTransport::input_dropped).sum()
+    }
+
     fn doorbell(&mut self) -> io::Result<Option<crate::Doorbell>> {
         if let Some(bell) = &self.bell {
             return Ok(Some(crate::Doorbell::new(bell.clone())));
