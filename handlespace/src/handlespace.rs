@@ -1,6 +1,6 @@
 //! One handlespace (one shard): pools, pool elements, selection, ownership and timers.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::ops::Bound;
 
 use codec::{PolicyType, PoolElementId, PoolHandle, RegistrarId, TransportUse};
@@ -13,6 +13,7 @@ use crate::error::{RegistrationError, ResolveError};
 use crate::limits::Config;
 use crate::policy::{stride, Family, Fenwick, Ordered, Policy, SLOTS_MAX, SLOT_BITS};
 use crate::time::Instant;
+use crate::timers::Runs;
 
 /// "No deadline" for the per-element deadline fields.
 const NEVER: u64 = u64::MAX;
@@ -36,8 +37,9 @@ pub struct Handlespace {
     /// cursor stays valid across insertions and removals.
     index: BTreeMap<(u32, u32), u32>,
     /// The timer table: one [`TimerKey`] per PE, at the earlier of its lifetime and keep-alive
-    /// deadlines rounded up to the millisecond; its first entry is `next_timeout`.
-    timers: BTreeSet<TimerKey>,
+    /// deadlines rounded up to the millisecond; its first entry is `next_timeout`. Runs, not a
+    /// `BTreeSet`: new keys come last, and runs then fill (`timers.rs`).
+    timers: Runs<TimerKey>,
     owners: HashMap<RegistrarId, Owner>,
     /// Elements that keep their parameter as registered (their fields do not re-make it).
     parameters_kept: u32,
@@ -168,7 +170,7 @@ impl Handlespace {
             element_free: Vec::new(),
             element_count: 0,
             index: BTreeMap::new(),
-            timers: BTreeSet::new(),
+            timers: Runs::default(),
             owners: HashMap::new(),
             parameters_kept: 0,
             scratch: Vec::new(),
@@ -335,7 +337,7 @@ impl Handlespace {
     /// millisecond resolution (RFC 5354's Registration Life is in milliseconds), so a deadline is
     /// due from the first whole millisecond at or after it. O(log n).
     pub fn next_timeout(&self) -> Option<Instant> {
-        self.timers.first().map(|key| key.due())
+        self.timers.first().map(TimerKey::due)
     }
 
     /// Fires timers due at or before `now` (see [`Handlespace::next_timeout`]), at most `budget`
@@ -343,7 +345,7 @@ impl Handlespace {
     /// Each fired timer costs O(log n). Call again if `out` grew by `budget`.
     pub fn expire(&mut self, now: Instant, budget: usize, out: &mut Vec<Expiry>) {
         for _ in 0..budget {
-            let Some(&key) = self.timers.first() else { return };
+            let Some(key) = self.timers.first() else { return };
             if key.due() > now {
                 return;
             }
@@ -504,6 +506,8 @@ impl Handlespace {
         assert_eq!(members, live);
         let owned: u64 = self.owners.values().map(|owner| u64::from(owner.count)).sum();
         assert_eq!(owned, live as u64);
+        let timed = self.elements.iter().flatten().filter(|e| e.deadline() != NEVER).count();
+        assert_eq!(self.timers.len(), timed, "one timer-table entry per PE with a deadline");
         let kept = self.elements.iter().flatten().filter(|e| e.keeps_parameter()).count();
         assert_eq!(kept, self.parameters_kept as usize);
         for pool in self.pool_slots.iter().flatten() {
@@ -773,11 +777,12 @@ impl Handlespace {
             return;
         }
         if before != TimerKey::NEVER {
-            let removed = self.timers.remove(&before);
+            let removed = self.timers.remove(before);
             assert!(removed);
         }
         if after != TimerKey::NEVER {
-            self.timers.insert(after);
+            let inserted = self.timers.insert(after);
+            debug_assert!(inserted);
         }
     }
 }

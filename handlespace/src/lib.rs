@@ -98,6 +98,7 @@ pub mod limits;
 pub mod policy;
 pub mod shard;
 pub mod time;
+mod timers;
 pub mod wire;
 
 pub use checksum::ChecksumAccumulator;

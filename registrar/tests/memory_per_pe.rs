@@ -31,15 +31,16 @@ use registrar::proto::{Server, ServerConfig};
 
 /// Heap bytes per PE of a one-core registrar (`Server` with its shard and sessions), including
 /// the PE's slot in the reserved element table. Measured by this test on 2026-12-08 (x86_64,
-/// the workspace's toolchain, hashbrown 0.15; the same in debug and release): 179.7, rounded
-/// up, of which the sessions' bookkeeping is 41.5 and the 88-byte slot 88
-/// (BENCHMARKS.md, "Memory per PE"); 195.7 with an ordered policy's key and sequence in every
-/// slot (104 bytes). It was 701 with each session's PEs in a set of their own, 446 with one PE
-/// inline but its handle in full, 364 with the address list in a block of its own and a
-/// `SocketAddr` per peer, 325 with (µs, slot) timer pairs, 24-byte session buckets and an
-/// `Arc<[u8]>` per parameter, and 267.7 with each PE's encoded parameter in a 64-byte `Wire`
-/// block and a 112-byte slot (now re-made from the element's fields: none is kept here).
-const COMMITTED_BYTES_PER_PE: u64 = 180;
+/// the workspace's toolchain, hashbrown 0.15; the same in debug and release): 168.3, rounded
+/// up, of which the sessions' bookkeeping is 41.5 and the 88-byte slot 88 (BENCHMARKS.md,
+/// "Memory per PE"); 179.7 with the timer table in a `BTreeSet` (half-full leaves, 19.6 bytes
+/// per key), 195.7 with an ordered policy's key and sequence in every slot (104 bytes). It was
+/// 701 with each session's PEs in a set of their own, 446 with one PE inline but its handle in
+/// full, 364 with the address list in a block of its own and a `SocketAddr` per peer, 325 with
+/// (µs, slot) timer pairs, 24-byte session buckets and an `Arc<[u8]>` per parameter, and 267.7
+/// with each PE's encoded parameter in a 64-byte `Wire` block and a 112-byte slot (now re-made
+/// from the element's fields: none is kept here).
+const COMMITTED_BYTES_PER_PE: u64 = 169;
 
 /// Heap bytes per PE of one read replica (on every other core when replicas are on), measured
 /// the same way and on the same day: 118.5, rounded up (134.5 with a 104-byte slot, 142.5
