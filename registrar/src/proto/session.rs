@@ -22,7 +22,7 @@ pub(crate) struct Sessions {
     /// PEs of this core's shard by the session that registered them.
     by_session: HashMap<SessionId, SessionElements>,
     /// The sets of two or more PEs that `by_session` entries point at, by index.
-    sets: Slots<HashSet<(PoolKey, PoolElementId)>>,
+    sets: Slots<Members>,
     /// The pools `by_session` names.
     pool_keys: PoolKeys,
     /// Local associations that carried ENRP (the ENRP core hears when they end).
@@ -110,7 +110,7 @@ impl Sessions {
                     Some(set) => self.sets.get_mut(set).insert((key, id)),
                     None if elements.only() == (key, id) => false,
                     None => {
-                        let members = [elements.only(), (key, id)].into_iter().collect();
+                        let members = Members::Few(vec![elements.only(), (key, id)]);
                         *elements = SessionElements::many(self.sets.insert(members));
                         true
                     }
@@ -144,7 +144,7 @@ impl Sessions {
                 }
                 assert!(!members.is_empty(), "a set holds two or more");
                 if members.len() == 1 {
-                    let only = self.sets.remove(set).into_iter().next().expect("one left");
+                    let only = self.sets.remove(set).into_vec()[0];
                     *elements = SessionElements::one(only);
                 }
             }
@@ -157,7 +157,7 @@ impl Sessions {
         let elements = self.by_session.remove(&session)?;
         let elements = match elements.set() {
             None => vec![elements.only()],
-            Some(set) => self.sets.remove(set).into_iter().collect(),
+            Some(set) => self.sets.remove(set).into_vec(),
         };
         let taken = elements
             .into_iter()
@@ -182,6 +182,73 @@ impl Sessions {
     ) -> bool {
         let Some(element) = handlespace.element(pool_handle, id) else { return true };
         element.registrator() == session.to_u64() || element.addresses().contains(&peer.ip())
+    }
+}
+
+/// The PEs of a session of two or more: a vector while there are few (a scan of at most
+/// [`Members::FEW_MAX`] 8-byte entries), a hash set beyond. Sessions that carry several PEs
+/// mostly carry a few dozen (RSPLIB's library and loadgen put up to 64 on one association),
+/// and a hash set of 64 entries is 128 buckets, 18 bytes per PE where the vector takes 8.
+#[derive(Debug)]
+enum Members {
+    Few(Vec<(PoolKey, PoolElementId)>),
+    Many(HashSet<(PoolKey, PoolElementId)>),
+}
+
+impl Members {
+    /// The most a vector holds; one more and the members move to a hash set, for good. Small
+    /// in the unit tests, so that their model test crosses it.
+    const FEW_MAX: usize = if cfg!(test) { 4 } else { 128 };
+
+    /// Adds `member`; whether it was not there.
+    fn insert(&mut self, member: (PoolKey, PoolElementId)) -> bool {
+        match self {
+            Self::Few(few) if few.contains(&member) => false,
+            Self::Few(few) if few.len() < Self::FEW_MAX => {
+                few.push(member);
+                true
+            }
+            Self::Few(few) => {
+                let mut many: HashSet<_> = few.drain(..).collect();
+                many.insert(member);
+                *self = Self::Many(many);
+                true
+            }
+            Self::Many(many) => many.insert(member),
+        }
+    }
+
+    /// Takes `member` out; whether it was there.
+    fn remove(&mut self, member: &(PoolKey, PoolElementId)) -> bool {
+        match self {
+            Self::Few(few) => match few.iter().position(|m| m == member) {
+                Some(position) => {
+                    few.swap_remove(position);
+                    true
+                }
+                None => false,
+            },
+            Self::Many(many) => many.remove(member),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Few(few) => few.len(),
+            Self::Many(many) => many.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The members, in no order.
+    fn into_vec(self) -> Vec<(PoolKey, PoolElementId)> {
+        match self {
+            Self::Few(few) => few,
+            Self::Many(many) => many.into_iter().collect(),
+        }
     }
 }
 
