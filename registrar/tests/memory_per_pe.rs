@@ -284,7 +284,7 @@ fn measure_replica() -> f64 {
 fn register(server: &mut Server, pool_handle: PoolHandle, pe: u32) {
     let k = per_association();
     let assoc = pe / k + 1;
-    if pe % k == 0 {
+    if pe.is_multiple_of(k) {
         server.handle_up(assoc, peer(pe));
     }
     let message = Message::Registration(Registration { pool_handle, pool_element: element(pe) });
