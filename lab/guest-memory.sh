@@ -9,14 +9,18 @@
 #     our kernel backend, and in our process for the userspace backend (counted: it is ours).
 #     (loadgen's own SCTP through the guest kernel's encapsulation lost most answers at this
 #     scale: 20 000 associations, 33 715 registration timeouts against 3 656 answers at 667/s);
-#   - keep-alives every 300 s (RSPLIB's longest), re-registration every hour: the PEs stay and
-#     the registrar is quiet while it is measured;
+#   - keep-alives every MEM_KEEPALIVE_MS (300 000) ms, re-registration every 30 min (the life
+#     loadgen asks, 3 x that, is cut to the registrars' 1 h maximum: renewals come at half of
+#     it): the PEs stay and the registrar is quiet while it is measured. At 1 000 000 PEs a
+#     fill outlasts 300 s, and every PE's keep-alive would then add one more message to each
+#     registration: MEM_KEEPALIVE_MS=3600000 keeps both registrars to the fill alone;
 #   - VmRSS idle (the registrar up, nothing registered, 5 s after start), then the largest
 #     reading (every 2 s) while loadgen holds the PEs: registrations spread over MEM_RAMP_US
 #     (4 000) µs each, held MEM_HOLD_S (20) s after the last was due; the count stored is
 #     loadgen's successful registrations (lifetime forever: none leaves), checked against the
 #     registrar's own count at that reading where it has one (our metrics).
-# MEM_PES: the sizes (default "20000"); MEM_WHO: which registrars (default all four);
+# MEM_PES: the sizes (default "20000"); MEM_WHO: which registrars (default all four; also
+# ours-2w-norep: 2 workers without read replicas, `--no-replicas`);
 # MEM_PER_ASSOC: PEs sharing each association (default 1, at most the asap endpoint's 64; RFC
 # 5352 lets a PE's registrations share its association with others'): what makes 200 000 and
 # 1 000 000 PEs possible under emulation, where 20 000 associations already overwhelm the guest.
@@ -37,6 +41,7 @@ WHO_LIST=${MEM_WHO:-rsplib ours ours-2w ours-userspace}
 HOLD_S=${MEM_HOLD_S:-20}
 RAMP_US=${MEM_RAMP_US:-4000}
 PER_ASSOC=${MEM_PER_ASSOC:-1}
+KEEPALIVE_MS=${MEM_KEEPALIVE_MS:-300000}
 MTU=65507
 ulimit -n 1048576 2>/dev/null || ulimit -n 65536
 # Socket buffers of 4 MiB by default: what ours asks for on its one-to-many socket, and RSPLIB's
@@ -116,19 +121,22 @@ for n in $PES_LIST; do
     case $who in
       rsplib)
         start "$who-$n" rspregistrar -logcolor=off -loglevel=1 -asap="$addr:3863" -enrp="$addr:9901" \
-          -asapannounce=off -enrpannounce=off -endpointkeepalivetransmissioninterval=300000 \
+          -asapannounce=off -enrpannounce=off -endpointkeepalivetransmissioninterval=$KEEPALIVE_MS \
           -endpointkeepalivetimeoutinterval=60000
         settle=7; metrics=- ;; # RSPLIB spends its first ~5 s in mentor discovery
-      ours | ours-2w)
-        cores=1; [[ $who == ours-2w ]] && cores=2
+      ours | ours-2w | ours-2w-norep)
+        cores=1; extra=()
+        [[ $who == ours-2w* ]] && cores=2
+        [[ $who == ours-2w-norep ]] && extra=(--no-replicas)
         start "$who-$n" "$BIN/registrar" --backend kernel --kernel-address "$addr" --workers $cores \
-          --no-announce --no-enrp --keep-alive-interval-ms 300000 --keep-alive-timeout-ms 60000 \
+          "${extra[@]}" \
+          --no-announce --no-enrp --keep-alive-interval-ms "$KEEPALIVE_MS" --keep-alive-timeout-ms 60000 \
           --metrics "$metrics" --run-seconds 3600 --log warn
         settle=5 ;;
       ours-userspace)
         # The default packet size (1 200), as an operator runs it off loopback.
         start "$who-$n" "$BIN/registrar" --config "$OUT/limits-$n.toml" --backend userspace \
-          --udp "$addr:9900" --workers 1 --no-announce --no-enrp --keep-alive-interval-ms 300000 \
+          --udp "$addr:9900" --workers 1 --no-announce --no-enrp --keep-alive-interval-ms "$KEEPALIVE_MS" \
           --keep-alive-timeout-ms 60000 --metrics "$metrics" --run-seconds 3600 --log warn
         settle=5 ;;
     esac
@@ -145,7 +153,7 @@ for n in $PES_LIST; do
       --address "$addr:$port" --client $client --sctp-mtu "$mtu" --workers $workers \
       --client-addresses "$clients" \
       --pe-count "$n" --pools 100 --ramp-ms $ramp_ms \
-      --reregister-ms 3600000 --op-timeout-ms 60000 --in-flight-max $(( n + 64 )) \
+      --reregister-ms 1800000 --op-timeout-ms 60000 --in-flight-max $(( n + 64 )) \
       --duration-ms $duration_ms --drain-ms 0 --name "mem-$who-$n"
     read -r filled count <<<"$(watch_rss "$pid" "${PID[fill-$who-$n]}" "$metrics" "$n")"
     wait "${PID[fill-$who-$n]}" 2>/dev/null; unset "PID[fill-$who-$n]"
