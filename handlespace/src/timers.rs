@@ -21,19 +21,18 @@ pub(crate) struct Runs<K> {
     /// Non-empty sorted runs, each under its first key; every key of a run is below the next
     /// run's first.
     runs: BTreeMap<K, Vec<K>>,
-    len: usize,
 }
 
 impl<K> Default for Runs<K> {
     fn default() -> Self {
-        Self { runs: BTreeMap::new(), len: 0 }
+        Self { runs: BTreeMap::new() }
     }
 }
 
 impl<K: Ord + Copy> Runs<K> {
-    /// The number of keys.
+    /// The number of keys: O(runs), for checks.
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.runs.values().map(Vec::len).sum()
     }
 
     /// The smallest key.
@@ -43,23 +42,23 @@ impl<K: Ord + Copy> Runs<K> {
 
     /// Inserts `key`; returns whether it was not there.
     pub(crate) fn insert(&mut self, key: K) -> bool {
-        // The run that holds keys up to `key`, or the first run for a key below every run.
-        let Some(start) = self.runs.range(..=key).next_back().map(|(&start, _)| start) else {
+        // The run that holds keys up to `key`, or the first run for a key below every run: one
+        // descent, the only one unless the run is full.
+        let Some((&start, run)) = self.runs.range_mut(..=key).next_back() else {
             return self.insert_before_all(key);
         };
-        let last = self.runs.last_key_value().is_some_and(|(&last, _)| last == start);
-        let run = self.runs.get_mut(&start).expect("the run just found");
         let Err(position) = run.binary_search(&key) else { return false };
-        self.len += 1;
         if run.len() < RUN_MAX {
             run.insert(position, key);
             return true;
         }
-        if position == run.len() && last {
+        let at_end = position == run.len();
+        if at_end && self.runs.last_key_value().is_some_and(|(&last, _)| last == start) {
             // Past the end of the full last run: the usual case, a new run, so that runs fill.
             self.runs.insert(key, Self::new_run(key));
             return true;
         }
+        let run = self.runs.get_mut(&start).expect("the run just found");
         let mut upper = run.split_off(RUN_MAX / 2);
         if position <= RUN_MAX / 2 {
             run.insert(position, key);
@@ -73,7 +72,6 @@ impl<K: Ord + Copy> Runs<K> {
 
     /// [`Self::insert`] of a key below every run's first (or into an empty set).
     fn insert_before_all(&mut self, key: K) -> bool {
-        self.len += 1;
         match self.runs.first_entry() {
             Some(entry) if entry.get().len() < RUN_MAX => {
                 let mut run = entry.remove();
@@ -98,7 +96,6 @@ impl<K: Ord + Copy> Runs<K> {
         let Some((&start, run)) = self.runs.range_mut(..=key).next_back() else { return false };
         let Ok(position) = run.binary_search(&key) else { return false };
         run.remove(position);
-        self.len -= 1;
         if run.len() < run.capacity() / 4 {
             // A run its keys left (they moved on, to later deadlines) gives its room back.
             run.shrink_to(run.len() * 2);
